@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard proto/authz/v1/*.proto)
+GEN_STAMP := src/authz/v1/.generated
+
+.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server
+
+all: test
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# Our own messages, compiled with grpcio-tools into the package (src/authz/v1).
+$(GEN_STAMP): $(PROTOS) $(STAMP)
+	mkdir -p src/authz/v1
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=src --pyi_out=src \
+	    --grpc_python_out=src $(PROTOS)
+	touch src/authz/v1/__init__.py $@
+
+proto: $(GEN_STAMP)
+
+# Tests and the demo spawn their own redis-server on a free port; install it if missing.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	    echo "installing redis-server (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+test: $(GEN_STAMP) redis-server
+	$(BIN)/pytest -q
+
+test-fast: $(GEN_STAMP)
+	$(BIN)/pytest -q -m "not e2e"
+
+demo: $(GEN_STAMP) redis-server
+	$(BIN)/python -m authz.testing.demo
+
+validate-envoy: $(GEN_STAMP)
+	$(BIN)/python -m authz.testing.envoy_config --validate envoy/*.yaml
+
+clean:
+	rm -rf $(VENV) src/authz/v1 .pytest_cache .hypothesis
