@@ -1,0 +1,1 @@
+"""Envoy ext_authz sidecar enforcing an organization's LLM provider compliance policy."""

@@ -1,0 +1,152 @@
+"""The provider catalog: parsing and validating it, and the read-only index the hot path uses.
+
+A catalog file is the JSON form of `authz.v1.Catalog` (see proto/authz/v1/catalog.proto and
+catalog/sample-catalog.json). Validation names the bad entry, so an operator can fix the
+file instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from google.protobuf import json_format
+
+from authz import policy
+from authz.v1 import catalog_pb2
+
+# Provider ids become the prefix of "provider/model" and an HTTP header value: keep them plain.
+_PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Model ids may contain "/" (e.g. "meta-llama/llama-3"), never whitespace, ',' or control chars.
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+
+
+class CatalogError(ValueError):
+    """The catalog is invalid; the message names the entry and what to fix."""
+
+
+def parse(text: str | bytes) -> catalog_pb2.Catalog:
+    """Parse and validate catalog JSON. Raises CatalogError naming the bad entry."""
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise CatalogError(f"catalog is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CatalogError("catalog must be a JSON object with 'providers' and 'models'")
+    try:
+        catalog = json_format.ParseDict(raw, catalog_pb2.Catalog())
+    except json_format.ParseError as exc:
+        raise CatalogError(f"catalog entry is invalid: {exc}") from exc
+    validate(catalog)
+    return catalog
+
+
+def validate(catalog: catalog_pb2.Catalog) -> None:
+    if not catalog.providers:
+        raise CatalogError("catalog has no providers")
+    if not catalog.models:
+        raise CatalogError("catalog has no models")
+    for key, provider in catalog.providers.items():
+        if not _PROVIDER_ID.match(key):
+            raise CatalogError(
+                f"provider id {key!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)"
+            )
+        if provider.id and provider.id != key:
+            raise CatalogError(f"provider {key!r}: its 'id' field says {provider.id!r}; they must match")
+        provider.id = key
+        if provider.HasField("data_policy"):
+            for attribute in provider.data_policy.evidence:
+                if attribute not in _ATTRIBUTES:
+                    raise CatalogError(
+                        f"provider {key!r}: evidence for unknown attribute {attribute!r} "
+                        f"(known: {', '.join(sorted(_ATTRIBUTES))})"
+                    )
+    for model, serving in catalog.models.items():
+        if not _MODEL_ID.match(model):
+            raise CatalogError(f"model id {model!r}: no spaces, commas or control characters (max 200)")
+        if model.partition("/")[0] in catalog.providers:
+            raise CatalogError(
+                f"model id {model!r} starts with provider id {model.partition('/')[0]!r}/; "
+                "it would read as a pinned request. List the model without the provider prefix"
+            )
+        if not serving.providers:
+            raise CatalogError(f"model {model!r}: lists no providers")
+        for provider_id in serving.providers:
+            if provider_id not in catalog.providers:
+                raise CatalogError(f"model {model!r}: lists unknown provider {provider_id!r}")
+        if len(set(serving.providers)) != len(serving.providers):
+            raise CatalogError(f"model {model!r}: lists a provider twice")
+
+
+_ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
+
+
+def to_json(catalog: catalog_pb2.Catalog) -> str:
+    return json_format.MessageToJson(catalog, preserving_proto_field_name=True, indent=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVerdict:
+    """Compliance of every provider serving one model under one set of requirements."""
+
+    allowed: tuple[str, ...]
+    blocked: tuple[tuple[str, tuple[policy.Unmet, ...]], ...]
+
+
+@dataclass(slots=True)
+class ComplianceTable:
+    """provider -> unmet requirements, for one (catalog version, requirements) pair.
+
+    Built once per distinct requirement set (orgs with the same toggles share it); per-model
+    verdicts are memoized on first use, so a request is a couple of dict lookups whatever
+    the catalog size.
+    """
+
+    index: CatalogIndex
+    requirements: policy.Requirements
+    unmet: dict[str, tuple[policy.Unmet, ...]]
+    _models: dict[str, ModelVerdict] = field(default_factory=dict)
+
+    def for_model(self, model: str) -> ModelVerdict:
+        verdict = self._models.get(model)
+        if verdict is None:
+            providers = self.index.models[model]
+            verdict = ModelVerdict(
+                allowed=tuple(p for p in providers if not self.unmet[p]),
+                blocked=tuple((p, self.unmet[p]) for p in providers if self.unmet[p]),
+            )
+            self._models[model] = verdict
+        return verdict
+
+
+@dataclass(slots=True)
+class CatalogIndex:
+    """A loaded catalog, indexed for the hot path. Immutable once built, except for memos."""
+
+    version: int
+    providers: dict[str, catalog_pb2.Provider]
+    models: dict[str, tuple[str, ...]]
+    _tables: dict[policy.Requirements, ComplianceTable] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, catalog: catalog_pb2.Catalog) -> CatalogIndex:
+        return cls(
+            version=catalog.version,
+            providers=dict(catalog.providers),
+            models={m: tuple(s.providers) for m, s in catalog.models.items()},
+        )
+
+    def table(self, requirements: policy.Requirements) -> ComplianceTable:
+        table = self._tables.get(requirements)
+        if table is None:
+            table = ComplianceTable(
+                index=self,
+                requirements=requirements,
+                unmet={
+                    pid: policy.unmet(p.data_policy if p.HasField("data_policy") else None, requirements)
+                    for pid, p in self.providers.items()
+                },
+            )
+            self._tables[requirements] = table
+        return table

@@ -1,0 +1,83 @@
+"""Every outcome of a Check, named once.
+
+One enum of reasons is shared by the deny body (`code`), the security event, the log line
+and the `decisions_total` metric label, and one table maps each reason to what the client
+gets. Reading this file tells you every way a request can end.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from google.rpc import code_pb2
+
+
+class Reason(enum.StrEnum):
+    # Allowed.
+    NO_POLICY = "no_policy"
+    COMPLIANT = "compliant"
+    # Blocked by the policy (403, security event).
+    PROVIDER_NOT_COMPLIANT = "provider_not_compliant"
+    NO_COMPLIANT_PROVIDER = "no_compliant_provider"
+    UNKNOWN_MODEL = "unknown_model"
+    UNKNOWN_PROVIDER = "unknown_provider"
+    PROVIDER_DOES_NOT_SERVE_MODEL = "provider_does_not_serve_model"
+    # The request cannot be read safely while a policy is enabled (400/413, security event).
+    MODEL_MISSING = "model_missing"
+    MODEL_INVALID = "model_invalid"
+    MODEL_MISMATCH = "model_mismatch"
+    DUPLICATE_MODEL = "duplicate_model"
+    PROVIDER_CONFLICT = "provider_conflict"
+    BODY_NOT_JSON = "body_not_json"
+    BODY_ENCODED = "body_encoded"
+    BODY_TRUNCATED = "body_truncated"
+    # No organization (401).
+    ORG_MISSING = "org_missing"
+    API_KEY_UNKNOWN = "api_key_unknown"
+    # We do not know the policy state, so we cannot allow (503).
+    STATE_UNAVAILABLE = "state_unavailable"
+    STATE_STALE = "state_stale"
+    CATALOG_NOT_LOADED = "catalog_not_loaded"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    http_status: int  # 200 for allowed
+    grpc_code: int  # google.rpc.Code carried in CheckResponse.status
+    error_type: str  # OpenAI-style error.type in the deny body
+    policy_block: bool  # a block by an org's enabled policy: recorded as a security event
+
+
+_COMPLIANCE = "provider_compliance_violation"
+_INVALID = "invalid_request_error"
+_DENIED = code_pb2.PERMISSION_DENIED
+_ALLOWED = Outcome(200, code_pb2.OK, "", policy_block=False)
+
+
+def _blocked(status: int, error_type: str) -> Outcome:
+    return Outcome(status, _DENIED, error_type, policy_block=True)
+
+
+OUTCOMES: dict[Reason, Outcome] = {
+    Reason.NO_POLICY: _ALLOWED,
+    Reason.COMPLIANT: _ALLOWED,
+    Reason.PROVIDER_NOT_COMPLIANT: _blocked(403, _COMPLIANCE),
+    Reason.NO_COMPLIANT_PROVIDER: _blocked(403, _COMPLIANCE),
+    Reason.UNKNOWN_MODEL: _blocked(403, _COMPLIANCE),
+    Reason.UNKNOWN_PROVIDER: _blocked(403, _COMPLIANCE),
+    Reason.PROVIDER_DOES_NOT_SERVE_MODEL: _blocked(403, _COMPLIANCE),
+    Reason.MODEL_MISSING: _blocked(400, _INVALID),
+    Reason.MODEL_INVALID: _blocked(400, _INVALID),
+    Reason.MODEL_MISMATCH: _blocked(400, _INVALID),
+    Reason.DUPLICATE_MODEL: _blocked(400, _INVALID),
+    Reason.PROVIDER_CONFLICT: _blocked(400, _INVALID),
+    Reason.BODY_NOT_JSON: _blocked(400, _INVALID),
+    Reason.BODY_ENCODED: _blocked(415, _INVALID),
+    Reason.BODY_TRUNCATED: _blocked(413, _INVALID),
+    Reason.ORG_MISSING: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
+    Reason.API_KEY_UNKNOWN: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
+    Reason.STATE_UNAVAILABLE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
+    Reason.STATE_STALE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
+    Reason.CATALOG_NOT_LOADED: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
+}

@@ -1,0 +1,133 @@
+"""CheckRequest -> the facts a decision needs. Pure, no I/O.
+
+Envoy lower-cases header names and joins repeated headers with ',', so a smuggled second
+model header reads as one unknown model and fails closed. The body is read only when an
+enabled policy needs the model, and only its top-level "model" matters; anything that makes
+the model uncertain (not JSON, compressed, truncated, two "model" keys, header and body
+disagreeing) is a named reason, never a guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from envoy.service.auth.v3 import external_auth_pb2
+
+from authz.reasons import Reason
+
+OWNED_PREFIX = "x-compliance-"
+PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderNames:
+    """Which request headers carry what (configurable; lower-case)."""
+
+    model: str = "x-model"
+    provider: str = ""  # empty: the client cannot pin with a header
+    org: str = ""  # a header Envoy itself sets (e.g. from jwt_authn); empty: use API keys
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    request_id: str
+    api_key: str | None  # the bearer credential; only ever hashed, never logged
+    org_header: str | None
+    model_header: str | None
+    provider_header: str | None
+    body: bytes
+    body_truncated: bool
+    content_encoding: str | None
+    owned_headers: tuple[str, ...]  # x-compliance-* the client sent: always stripped
+    client_address: str
+    user_agent: str
+
+
+def read(request: external_auth_pb2.CheckRequest, names: HeaderNames) -> RequestFacts:
+    http = request.attributes.request.http
+    headers = http.headers
+    body = http.raw_body or http.body.encode()
+    size = http.size
+    return RequestFacts(
+        request_id=headers.get("x-request-id", "") or http.id,
+        api_key=_bearer(headers.get("authorization")),
+        org_header=headers.get(names.org) if names.org else None,
+        model_header=headers.get(names.model),
+        provider_header=headers.get(names.provider) if names.provider else None,
+        body=body,
+        body_truncated=headers.get(PARTIAL_BODY_HEADER) == "true" or (size > 0 and len(body) < size),
+        content_encoding=headers.get("content-encoding"),
+        owned_headers=tuple(k for k in headers if k.startswith(OWNED_PREFIX)),
+        client_address=request.attributes.source.address.socket_address.address,
+        user_agent=headers.get("user-agent", ""),
+    )
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, credential = value.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    return credential
+
+
+def api_key_hash(key: str) -> str:
+    """The Redis lookup key for an API key: sha256 hex. The key itself is never stored."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_id(key_hash: str) -> str:
+    """A short, non-reversible id safe for events and logs."""
+    return key_hash[:12]
+
+
+def model_of(facts: RequestFacts) -> str | Reason:
+    """The requested model, or the reason it cannot be known for sure."""
+    if facts.body_truncated:
+        return Reason.BODY_TRUNCATED
+    body_model: str | None = None
+    if facts.body:
+        if facts.content_encoding and facts.content_encoding.lower() != "identity":
+            return Reason.BODY_ENCODED
+        found = model_in_body(facts.body)
+        if isinstance(found, Reason):
+            return found
+        body_model = found
+    header_model = facts.model_header
+    if header_model is not None and body_model is not None and header_model != body_model:
+        return Reason.MODEL_MISMATCH
+    model = header_model if header_model is not None else body_model
+    if model is None:
+        return Reason.MODEL_MISSING
+    if not model:
+        return Reason.MODEL_INVALID
+    return model
+
+
+def model_in_body(body: bytes) -> str | None | Reason:
+    """The top-level "model" of a JSON object body; None when it has none."""
+    top_level: list = []
+
+    def keep_pairs(pairs: list) -> dict:
+        # Objects close innermost first, so the last call holds the top-level pairs.
+        top_level[:] = pairs
+        return dict(pairs)
+
+    try:
+        document = json.loads(body, object_pairs_hook=keep_pairs)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return Reason.BODY_NOT_JSON
+    if not isinstance(document, dict):
+        return Reason.BODY_NOT_JSON
+    models = [value for key, value in top_level if key == "model"]
+    if len(models) > 1:
+        return Reason.DUPLICATE_MODEL
+    if not models:
+        return None
+    if not isinstance(models[0], str):
+        return Reason.MODEL_INVALID
+    return models[0]
