@@ -1,0 +1,242 @@
+"""In-process copy of the policy state, so a warm Check never talks to Redis.
+
+Three caches: the catalog (one), org policies and API keys (by id, filled on first use).
+They stay current through the `invalidate` pub/sub channel, backed up by a periodic full
+resync (and a resync after every reconnect, since messages sent while disconnected are
+lost). If no sync has succeeded for `max_staleness_s`, the state is reported stale and
+Checks answer 503 rather than enforce an old policy forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import structlog
+from redis.exceptions import RedisError
+
+from authz import catalog as catalog_mod
+from authz import metrics
+from authz.catalog import CatalogIndex
+from authz.decision import OrgPolicy
+from authz.store import APIKEY_MESSAGE, CATALOG_MESSAGE, ORG_MESSAGE, Store
+
+log = structlog.get_logger("authz.cache")
+
+V = TypeVar("V")
+
+# An attacker can send any number of made-up API keys; remember only this many misses.
+_MAX_NEGATIVE_KEYS = 10_000
+
+
+class StateUnavailable(Exception):
+    """Redis could not be asked and nothing is cached: the caller must not allow."""
+
+
+class _Entries(Generic[V]):
+    """A keyed cache filled on first use, with concurrent misses sharing one fetch.
+
+    An invalidation that arrives while a fetch is in flight marks it dirty, and the fetch
+    repeats, so a slow read can never store a value older than the latest change.
+    """
+
+    def __init__(self, name: str, fetch: Callable[[str], Awaitable[V]], timeout: float):
+        self.name = name
+        self.values: dict[str, V] = {}
+        self._fetch = fetch
+        self._timeout = timeout
+        self._loading: dict[str, asyncio.Future[V]] = {}
+        self._dirty: set[str] = set()
+        self._hit = metrics.CACHE[(name, "hit")]
+        self._miss = metrics.CACHE[(name, "miss")]
+
+    async def get(self, key: str) -> V:
+        try:
+            value = self.values[key]
+        except KeyError:
+            pass
+        else:
+            self._hit.inc()
+            return value
+        self._miss.inc()
+        future = self._loading.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._load(key))
+            self._loading[key] = future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            metrics.REDIS_ERRORS.labels(f"load_{self.name}").inc()
+            raise StateUnavailable(f"{self.name} {key!r}: {exc.__class__.__name__}") from exc
+
+    async def _load(self, key: str) -> V:
+        try:
+            while True:
+                self._dirty.discard(key)
+                value = await self._fetch(key)
+                if key not in self._dirty:
+                    break
+            self.store(key, value)
+            return value
+        finally:
+            del self._loading[key]
+
+    def store(self, key: str, value: V) -> None:
+        self.values[key] = value
+
+    def invalidated(self, key: str) -> bool:
+        """True if the key is cached and must be reloaded now."""
+        if key in self._loading:
+            self._dirty.add(key)
+        return key in self.values
+
+
+class _ApiKeys(_Entries[str | None]):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negatives = 0
+
+    def store(self, key: str, value: str | None) -> None:
+        if value is None:
+            if self._negatives >= _MAX_NEGATIVE_KEYS:
+                return
+            self._negatives += 1
+        self.values[key] = value
+
+
+class PolicyCache:
+    def __init__(self, store: Store, *, refresh_interval_s: float, max_staleness_s: float, redis_timeout_s: float):
+        self.store = store
+        self.catalog: CatalogIndex | None = None
+        self._catalog_raw: bytes | None = None
+        self.orgs: _Entries[OrgPolicy] = _Entries("org", store.org, redis_timeout_s)
+        self.api_keys = _ApiKeys("apikey", self._org_for_key, redis_timeout_s)
+        self.refresh_interval_s = refresh_interval_s
+        self.max_staleness_s = max_staleness_s
+        self.synced_at: float | None = None  # monotonic time of the last full sync
+        self._synced = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        metrics.STALENESS.set_function(self.staleness)
+
+    # --- what the Check path calls ------------------------------------------------------
+
+    def staleness(self) -> float:
+        return float("inf") if self.synced_at is None else time.monotonic() - self.synced_at
+
+    def is_stale(self) -> bool:
+        return self.synced_at is not None and time.monotonic() - self.synced_at > self.max_staleness_s
+
+    async def org(self, org_id: str) -> OrgPolicy:
+        return await self.orgs.get(org_id)
+
+    async def org_for_key_hash(self, key_hash: str) -> str | None:
+        return await self.api_keys.get(key_hash)
+
+    # --- keeping it current -------------------------------------------------------------
+
+    async def _org_for_key(self, key_hash: str) -> str | None:
+        return (await self.store.org_for_key_hashes([key_hash]))[0]
+
+    async def start(self) -> None:
+        """Begin following Redis; returns at once (readiness waits for the first sync)."""
+        self._tasks = [
+            asyncio.create_task(self._follow_invalidations(), name="authz-invalidations"),
+            asyncio.create_task(self._refresh_periodically(), name="authz-refresh"),
+        ]
+
+    async def wait_synced(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def sync(self) -> None:
+        """Reload the catalog and everything cached. Raises RedisError on failure."""
+        await self._reload_catalog()
+        org_ids = list(self.orgs.values)
+        for start in range(0, len(org_ids), 1000):
+            chunk = org_ids[start : start + 1000]
+            for org in await self.store.orgs(chunk):
+                self.orgs.store(org.org_id, org)
+        key_hashes = [k for k in self.api_keys.values]
+        for start in range(0, len(key_hashes), 1000):
+            chunk = key_hashes[start : start + 1000]
+            for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
+                self.api_keys.values[key_hash] = org_id
+        self.synced_at = time.monotonic()
+        self._synced.set()
+
+    async def _reload_catalog(self) -> None:
+        raw = await self.store.catalog_raw()
+        if raw is None:
+            if self.catalog is not None:
+                log.warning("catalog_removed_keeping_last", version=self.catalog.version)
+            return
+        if raw == self._catalog_raw:
+            return
+        try:
+            parsed = catalog_mod.parse(raw)
+        except catalog_mod.CatalogError as exc:
+            # Keep enforcing the last good catalog; a bad write must not open or close the gate.
+            log.error("catalog_invalid_in_redis", error=str(exc))
+            return
+        self.catalog = CatalogIndex.build(parsed)
+        self._catalog_raw = raw
+        metrics.CATALOG_VERSION.set(self.catalog.version)
+        log.info("catalog_loaded", version=self.catalog.version, providers=len(self.catalog.providers),
+                 models=len(self.catalog.models))
+
+    async def _handle(self, message: str) -> None:
+        if message == CATALOG_MESSAGE:
+            await self._reload_catalog()
+        elif message.startswith(ORG_MESSAGE):
+            org_id = message[len(ORG_MESSAGE) :]
+            if self.orgs.invalidated(org_id):
+                self.orgs.store(org_id, await self.store.org(org_id))
+        elif message.startswith(APIKEY_MESSAGE):
+            key_hash = message[len(APIKEY_MESSAGE) :]
+            if self.api_keys.invalidated(key_hash):
+                self.api_keys.values[key_hash] = await self._org_for_key(key_hash)
+
+    async def _follow_invalidations(self) -> None:
+        backoff = 0.05
+        channel = self.store.keys.invalidate
+        while True:
+            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                # Anything published while we were not subscribed is lost: resync now.
+                await self.sync()
+                backoff = 0.05
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        await self._handle(message["data"].decode())
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                metrics.REDIS_ERRORS.labels("subscribe").inc()
+                log.warning("redis_subscription_lost", error=str(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                try:
+                    await asyncio.shield(pubsub.aclose())
+                except (RedisError, OSError):
+                    pass
+
+    async def _refresh_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval_s)
+            try:
+                await self.sync()
+            except (RedisError, OSError) as exc:
+                metrics.REDIS_ERRORS.labels("refresh").inc()
+                log.warning("redis_refresh_failed", error=str(exc), staleness_s=round(self.staleness(), 1))

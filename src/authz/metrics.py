@@ -1,0 +1,41 @@
+"""Prometheus metrics. Labelled children are resolved once here, not on every request."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from authz.reasons import OUTCOMES, Reason
+
+_decisions = Counter(
+    "authz_decisions_total",
+    "Check decisions by result (allowed, denied, dry_run) and reason.",
+    ["result", "reason"],
+)
+
+
+def _results(reason: Reason) -> tuple[str, ...]:
+    if OUTCOMES[reason].http_status == 200:
+        return ("allowed",)
+    return ("denied", "dry_run") if OUTCOMES[reason].policy_block else ("denied",)
+
+
+DECISIONS = {
+    (result, reason): _decisions.labels(result, reason.value) for reason in Reason for result in _results(reason)
+}
+
+CHECK_SECONDS = Histogram(
+    "authz_check_duration_seconds",
+    "Time spent in the Check handler.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+
+_cache = Counter("authz_cache_lookups_total", "In-process cache lookups.", ["cache", "result"])
+CACHE = {(c, r): _cache.labels(c, r) for c in ("org", "apikey") for r in ("hit", "miss")}
+
+REDIS_ERRORS = Counter("authz_redis_errors_total", "Redis operations that failed.", ["operation"])
+
+_events = Counter("authz_security_events_total", "Security events by outcome.", ["outcome"])
+EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "retried", "dropped")}
+
+STALENESS = Gauge("authz_policy_staleness_seconds", "Seconds since policy state was last synced from Redis.")
+CATALOG_VERSION = Gauge("authz_catalog_version", "Version of the loaded provider catalog (0: none).")

@@ -1,0 +1,164 @@
+"""Wiring: Redis, the cache, the event writer, the gRPC server (Check + health) and the
+HTTP server (/healthz, /readyz, /metrics). SIGTERM: report not serving, drain in-flight
+Checks, flush events, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import redis.asyncio as aioredis
+import structlog
+import uvloop
+from aiohttp import web
+from envoy.service.auth.v3 import external_auth_pb2_grpc
+from grpc import aio as grpc_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from authz.cache import PolicyCache
+from authz.config import Settings
+from authz.events import EventEmitter
+from authz.service import CheckService
+from authz.store import Keys, Store
+
+log = structlog.get_logger("authz.server")
+
+_CHECK_SERVICE = "envoy.service.auth.v3.Authorization"
+DRAIN_GRACE_S = 5.0
+
+
+def configure_logging(level: str) -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=max(settings.redis_timeout_s, 1.0),
+        socket_connect_timeout=1.0,
+        health_check_interval=10,
+        retry_on_timeout=False,
+    )
+
+
+class App:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.redis = redis_client(settings)
+        self.store = Store(self.redis, Keys(settings.key_prefix))
+        self.cache = PolicyCache(
+            self.store,
+            refresh_interval_s=settings.refresh_interval_s,
+            max_staleness_s=settings.max_staleness_s,
+            redis_timeout_s=settings.redis_timeout_s,
+        )
+        self.emitter = EventEmitter(
+            self.redis,
+            self.store.keys.security_events,
+            maxlen=settings.events_stream_maxlen,
+            queue_size=settings.events_queue_size,
+        )
+        self.health = health.aio.HealthServicer()
+        self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
+        self.draining = False
+        self._runner: web.AppRunner | None = None
+
+    def ready(self) -> bool:
+        return not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
+
+    async def start(self) -> None:
+        service = CheckService(self.cache, self.emitter, self.settings.header_names(), self.settings.org_source)
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
+        if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:
+            raise OSError(f"cannot listen for gRPC on {self.settings.grpc_listen}")
+        await self._set_serving(False)
+        await self.grpc.start()
+        self.emitter.start()
+        await self.cache.start()
+        await self._start_http()
+        asyncio.create_task(self._track_readiness(), name="authz-readiness")
+        log.info("started", grpc=self.settings.grpc_listen, http=self.settings.http_listen)
+
+    async def _set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", _CHECK_SERVICE):
+            await self.health.set(name, status)
+
+    async def _track_readiness(self) -> None:
+        serving = False
+        while True:
+            now = self.ready()
+            if now != serving:
+                serving = now
+                await self._set_serving(now)
+                log.info("readiness_changed", ready=now)
+            await asyncio.sleep(0.25)
+
+    async def _start_http(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        host, _, port = self.settings.http_listen.rpartition(":")
+        await web.TCPSite(self._runner, host.strip("[]"), int(port), reuse_port=True).start()
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        body = {
+            "ready": self.ready(),
+            "catalog_version": self.cache.catalog.version if self.cache.catalog else None,
+            "staleness_s": round(self.cache.staleness(), 3) if self.cache.synced_at else None,
+            "draining": self.draining,
+        }
+        return web.json_response(body, status=200 if body["ready"] else 503)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def stop(self) -> None:
+        self.draining = True
+        await self._set_serving(False)
+        await self.grpc.stop(DRAIN_GRACE_S)
+        await self.emitter.stop(timeout=DRAIN_GRACE_S)
+        await self.cache.stop()
+        if self._runner:
+            await self._runner.cleanup()
+        await self.redis.aclose()
+        log.info("stopped")
+
+
+async def _serve(settings: Settings) -> None:
+    app = App(settings)
+    await app.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("draining")
+    await app.stop()
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    uvloop.run(_serve(settings))

@@ -1,0 +1,71 @@
+"""The envoy.service.auth.v3.Authorization/Check handler: a thin shell around the pipeline
+
+    identify the org -> read the request -> decide from the compiled table -> respond
+
+Once the org and its API key are cached this awaits nothing: no Redis, no I/O. Security
+events are queued for the background writer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import structlog
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+
+from authz import request as request_mod
+from authz import response as response_mod
+from authz.cache import PolicyCache, StateUnavailable
+from authz.decision import Verdict, decide
+from authz.events import EventEmitter, security_event
+from authz.metrics import CHECK_SECONDS, DECISIONS
+from authz.reasons import OUTCOMES, Reason
+
+log = structlog.get_logger("authz.check")
+
+
+class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
+    def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.HeaderNames, org_source: str):
+        self.cache = cache
+        self.emitter = emitter
+        self.names = names
+        self.org_from_header = org_source == "header"
+
+    async def Check(self, request: external_auth_pb2.CheckRequest, context) -> external_auth_pb2.CheckResponse:
+        started = time.perf_counter()
+        decision_id = os.urandom(8).hex()
+        facts = request_mod.read(request, self.names)
+        verdict, key_id = await self._verdict(facts)
+        outcome = OUTCOMES[verdict.reason]
+        if outcome.policy_block:
+            self.emitter.emit(security_event(verdict, facts, decision_id, key_id))
+        elif outcome.http_status == 503:
+            log.warning("check_unavailable", reason=verdict.reason.value, org_id=verdict.org_id)
+        response = response_mod.build(verdict, decision_id, facts.request_id, facts.owned_headers)
+        result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
+        DECISIONS[(result, verdict.reason)].inc()
+        CHECK_SECONDS.observe(time.perf_counter() - started)
+        return response
+
+    async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str]:
+        key_id = ""
+        if self.org_from_header:
+            org_id = facts.org_header
+            if not org_id:
+                return Verdict(Reason.ORG_MISSING), key_id
+        elif facts.api_key is None:
+            return Verdict(Reason.ORG_MISSING), key_id
+        if self.cache.is_stale():
+            return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id
+        try:
+            if not self.org_from_header:
+                key_hash = request_mod.api_key_hash(facts.api_key)
+                key_id = request_mod.api_key_id(key_hash)
+                org_id = await self.cache.org_for_key_hash(key_hash)
+                if org_id is None:
+                    return Verdict(Reason.API_KEY_UNKNOWN), key_id
+            org = await self.cache.org(org_id)
+        except StateUnavailable:
+            return Verdict(Reason.STATE_UNAVAILABLE), key_id
+        return decide(facts, org, self.cache.catalog), key_id

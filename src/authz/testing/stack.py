@@ -1,0 +1,283 @@
+"""Start the real stack on free loopback ports: redis-server, the stand-in gateway, authz and
+Envoy (running envoy/front-proxy.yaml). Used by the end-to-end tests, the demo and the
+benchmark, so each of them is a few lines.
+
+    with Stack.start(tmpdir) as stack:
+        stack.admin.set_policy("acme", {...})
+        httpx.post(stack.url + "/v1/chat/completions", ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from authz import catalog as catalog_mod
+from authz.store import Keys, Store
+from authz.testing.envoy_config import envoy_binary, render
+from authz.v1 import policy_pb2
+
+ROOT = Path(__file__).resolve().parents[3]
+FRONT_PROXY = ROOT / "envoy" / "front-proxy.yaml"
+SAMPLE_CATALOG = ROOT / "catalog" / "sample-catalog.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as exc:  # noqa: BLE001 - anything means "not yet"
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout}s" + (f" (last error: {last})" if last else ""))
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> Proc:
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def check_alive(self) -> bool:
+        if not self.alive():
+            raise RuntimeError(f"{self.name} exited; log:\n{self.log()[-4000:]}")
+        return True
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.popen is None:
+            return None
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+
+class RedisServer:
+    """A private redis-server on a free port (never the machine's 6379)."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.port = port or free_port()
+        self.workdir = workdir
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise FileNotFoundError("redis-server is not installed (make test installs it with apt)")
+        self.proc = Proc(
+            "redis",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir)],
+            workdir / f"redis-{self.port}.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def start(self) -> RedisServer:
+        self.proc.start()
+        wait_until(lambda: self.proc.check_alive() and self.client().ping(), 10, "redis-server")
+        return self
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+class Admin:
+    """Synchronous helpers over Store for tests and the demo (each call its own event loop)."""
+
+    def __init__(self, redis_url: str, prefix: str = "authz:"):
+        self.redis_url = redis_url
+        self.keys = Keys(prefix)
+
+    def _run(self, op):
+        async def go():
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(self.redis_url)
+            try:
+                return await op(Store(client, self.keys))
+            finally:
+                await client.aclose()
+
+        return asyncio.run(go())
+
+    def load_catalog(self, path_or_json: Path | str | dict = SAMPLE_CATALOG) -> int:
+        if isinstance(path_or_json, dict):
+            text = json.dumps(path_or_json)
+        else:
+            text = Path(path_or_json).read_text()
+        return self._run(lambda s: s.load_catalog(catalog_mod.parse(text)))
+
+    def set_plan(self, org_id: str, plan: str) -> None:
+        self._run(lambda s: s.set_plan(org_id, plan))
+
+    def set_policy(self, org_id: str, actor: str = "test", **fields) -> policy_pb2.CompliancePolicy:
+        return self._run(lambda s: s.set_policy(org_id, policy_pb2.CompliancePolicy(**fields), actor))
+
+    def add_api_key(self, key: str, org_id: str) -> str:
+        return self._run(lambda s: s.add_api_key(key, org_id))
+
+    def revoke_api_key(self, key_hash: str) -> bool:
+        return self._run(lambda s: s.revoke_api_key(key_hash))
+
+    def security_events(self) -> list[dict]:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            entries = client.xrange(self.keys.security_events)
+        finally:
+            client.close()
+        return [json.loads(fields[b"event"]) for _, fields in entries]
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    redis: RedisServer
+    ports: dict[str, int]
+    gateway: Proc
+    authz: Proc
+    envoy: Proc
+    authz_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
+              envoy_config: Path = FRONT_PROXY) -> Stack:
+        workdir.mkdir(parents=True, exist_ok=True)
+        ports = {name: free_port() for name in ("envoy", "envoy_admin", "authz_grpc", "authz_http", "gateway")}
+        redis_server = RedisServer(workdir).start()
+        gateway = Proc(
+            "gateway",
+            [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"])],
+            workdir / "gateway.log",
+        )
+        env = dict(os.environ)
+        env.update(
+            {
+                "AUTHZ_REDIS_URL": redis_server.url,
+                "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{ports['authz_grpc']}",
+                "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{ports['authz_http']}",
+            }
+        )
+        env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})
+        authz = Proc("authz", [sys.executable, "-m", "authz", "serve"], workdir / "authz.log", env=env)
+        config = render(
+            envoy_config,
+            {8080: ports["envoy"], 9901: ports["envoy_admin"], 9001: ports["authz_grpc"], 8000: ports["gateway"]},
+            envoy_overrides,
+        )
+        envoy = Proc(
+            "envoy",
+            [envoy_binary(), "-c", config, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warning"],
+            workdir / "envoy.log",
+        )
+        stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env)
+        try:
+            gateway.start()
+            authz.start()
+            envoy.start()
+            wait_until(lambda: gateway.check_alive() and httpx.get(stack.gateway_url + "/_requests").is_success,
+                       15, "stand-in gateway")
+            wait_until(lambda: authz.check_alive() and httpx.get(stack.authz_http + "/healthz").is_success,
+                       20, "authz")
+            wait_until(lambda: envoy.check_alive() and httpx.get(stack.envoy_admin + "/ready").is_success,
+                       20, "envoy")
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['envoy']}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def authz_http(self) -> str:
+        return f"http://127.0.0.1:{self.ports['authz_http']}"
+
+    @property
+    def envoy_admin(self) -> str:
+        return f"http://127.0.0.1:{self.ports['envoy_admin']}"
+
+    @property
+    def admin(self) -> Admin:
+        return Admin(self.redis.url)
+
+    def wait_ready(self, timeout: float = 15) -> None:
+        """authz reports ready once it has synced and holds a catalog."""
+        wait_until(lambda: httpx.get(self.authz_http + "/readyz").status_code == 200, timeout, "authz readiness")
+
+    def received(self) -> list[dict]:
+        return httpx.get(self.gateway_url + "/_requests").json()
+
+    def clear_received(self) -> None:
+        httpx.delete(self.gateway_url + "/_requests")
+
+    def restart_authz(self) -> None:
+        self.authz.stop()
+        self.authz.start()
+        wait_until(lambda: self.authz.check_alive() and httpx.get(self.authz_http + "/healthz").is_success,
+                   20, "authz")
+
+    def stop(self) -> None:
+        for proc in (self.envoy, self.authz, self.gateway):
+            with contextlib.suppress(Exception):
+                proc.stop()
+        self.redis.stop()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
