@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from authz.request import HeaderNames
+from authz.request import ReadConfig
 
 
 class ConfigError(ValueError):
@@ -30,6 +30,8 @@ class Settings:
     org_header: str = "x-org-id"
     model_header: str = "x-model"
     provider_header: str = ""  # e.g. "x-provider" to let clients pin with a header
+    # Must equal Envoy's ext_authz with_request_body.max_request_bytes.
+    max_request_bytes: int = 1_048_576
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
     max_staleness_s: float = 120.0  # past this without a successful sync: 503
     redis_timeout_s: float = 0.15  # cold lookups on the Check path (Envoy waits ~200 ms)
@@ -37,11 +39,12 @@ class Settings:
     events_queue_size: int = 100_000
     log_level: str = "info"
 
-    def header_names(self) -> HeaderNames:
-        return HeaderNames(
+    def read_config(self) -> ReadConfig:
+        return ReadConfig(
             model=self.model_header,
             provider=self.provider_header,
             org=self.org_header if self.org_source == "header" else "",
+            max_request_bytes=self.max_request_bytes,
         )
 
 

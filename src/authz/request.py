@@ -22,12 +22,16 @@ PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
 
 
 @dataclass(frozen=True, slots=True)
-class HeaderNames:
-    """Which request headers carry what (configurable; lower-case)."""
+class ReadConfig:
+    """Which request headers carry what (configurable; lower-case), and Envoy's body limit."""
 
     model: str = "x-model"
     provider: str = ""  # empty: the client cannot pin with a header
     org: str = ""  # a header Envoy itself sets (e.g. from jwt_authn); empty: use API keys
+    # Envoy's with_request_body.max_request_bytes. A body of this length may have been cut:
+    # Envoy 1.40 reports `x-envoy-auth-partial-body: false` and `size` = the buffered length
+    # when its buffer fills exactly at the limit, so those two signals alone miss the cut.
+    max_request_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +49,10 @@ class RequestFacts:
     user_agent: str
 
 
-def read(request: external_auth_pb2.CheckRequest, names: HeaderNames) -> RequestFacts:
+def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestFacts:
     http = request.attributes.request.http
     headers = http.headers
     body = http.raw_body or http.body.encode()
-    size = http.size
     return RequestFacts(
         request_id=headers.get("x-request-id", "") or http.id,
         api_key=_bearer(headers.get("authorization")),
@@ -57,12 +60,20 @@ def read(request: external_auth_pb2.CheckRequest, names: HeaderNames) -> Request
         model_header=headers.get(names.model),
         provider_header=headers.get(names.provider) if names.provider else None,
         body=body,
-        body_truncated=headers.get(PARTIAL_BODY_HEADER) == "true" or (size > 0 and len(body) < size),
+        body_truncated=_truncated(body, http.size, headers, names.max_request_bytes),
         content_encoding=headers.get("content-encoding"),
         owned_headers=tuple(k for k in headers if k.startswith(OWNED_PREFIX)),
         client_address=request.attributes.source.address.socket_address.address,
         user_agent=headers.get("user-agent", ""),
     )
+
+
+def _truncated(body: bytes, size: int, headers, limit: int) -> bool:
+    """Whether Envoy may have sent less body than the client did. Any one signal suffices."""
+    if headers.get(PARTIAL_BODY_HEADER) == "true" or len(body) >= limit or len(body) < size:
+        return True
+    declared = headers.get("content-length")
+    return declared is not None and declared != str(len(body))
 
 
 def _bearer(value: str | None) -> str | None:

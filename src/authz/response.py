@@ -116,9 +116,10 @@ def message(verdict: Verdict) -> str:
     """One sentence a developer can act on, naming provider, model and failed requirements."""
     r, model, provider = verdict.reason, verdict.model, verdict.provider
     if r is Reason.PROVIDER_NOT_COMPLIANT:
+        failures = next((unmet for p, unmet in verdict.blocked if p == provider), ())
         return (
             f"Provider '{provider}' is blocked by {_POLICY} for model '{model}': "
-            f"it does not meet {policy.describe(verdict.blocked[0][1])}."
+            f"it does not meet {policy.describe(failures)}."
         )
     if r is Reason.NO_COMPLIANT_PROVIDER:
         reasons = "; ".join(f"'{p}' fails {policy.describe(u)}" for p, u in verdict.blocked)

@@ -82,7 +82,7 @@ class App:
         return not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
 
     async def start(self) -> None:
-        service = CheckService(self.cache, self.emitter, self.settings.header_names(), self.settings.org_source)
+        service = CheckService(self.cache, self.emitter, self.settings.read_config(), self.settings.org_source)
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:

@@ -26,7 +26,7 @@ log = structlog.get_logger("authz.check")
 
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.HeaderNames, org_source: str):
+    def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str):
         self.cache = cache
         self.emitter = emitter
         self.names = names

@@ -1,0 +1,108 @@
+"""`make demo`: the real stack end to end on free ports, then everything stopped again.
+
+redis-server, the stand-in LLM gateway, authz and a real Envoy; an Enterprise org with an API
+key and a policy (SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging); three
+requests through Envoy; the security events they left. Exits non-zero if any step does not
+behave as promised.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from authz.testing.stack import Stack
+from authz.v1 import policy_pb2
+
+ORG = "acme-corp"
+POLICY = dict(
+    enabled=True,
+    require_soc2=True,
+    require_iso27001=True,
+    certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
+    require_gdpr=True,
+    require_no_prompt_training=True,
+    require_no_prompt_logging=True,
+)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def step(title: str) -> None:
+    say(f"\n=== {title}")
+
+
+def request(stack: Stack, key: str, model: str) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "Summarize our Q3 board minutes."}]}
+    say(f"$ curl {stack.url}/v1/chat/completions -H 'Authorization: Bearer sk-…' -d '{json.dumps(body)}'")
+    return httpx.post(f"{stack.url}/v1/chat/completions", json=body,
+                      headers={"authorization": f"Bearer {key}"}, timeout=10)
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise SystemExit(f"demo: FAILED: {what}")
+    say(f"    ok: {what}")
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="authz-demo-"))
+    step("starting redis-server, stand-in gateway, authz and Envoy on free ports")
+    with Stack.start(workdir) as stack:
+        say(f"Envoy {stack.url}  authz gRPC :{stack.ports['authz_grpc']}  gateway {stack.gateway_url}  "
+            f"redis :{stack.redis.port}  logs {workdir}")
+        admin = stack.admin
+        version = admin.load_catalog()
+        key = "sk-demo-" + ORG
+        admin.set_plan(ORG, "enterprise")
+        admin.add_api_key(key, ORG)
+        stored = admin.set_policy(ORG, actor="owner@acme-corp", **POLICY)
+        stack.wait_ready()
+        say(f"catalog v{version} (sample data) loaded; org {ORG} (enterprise) policy v{stored.version}: "
+            "SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging")
+
+        step("1. automatic routing: model deepseek-v3.2, served by five providers")
+        r = request(stack, key, "deepseek-v3.2")
+        got = stack.received()
+        allowed = got[-1]["headers"].get("x-compliance-allowed-providers") if got else None
+        say(f"HTTP {r.status_code}; the gateway was told x-compliance-allowed-providers: {allowed}")
+        say(f"the gateway routed to: {r.json().get('provider')}")
+        expect(r.status_code == 200 and allowed == "together,fireworks,deepinfra",
+               "allowed, non-compliant deepseek and novita removed")
+
+        step("2. pinned provider: deepseek/deepseek-v3.2")
+        before = len(stack.received())
+        r = request(stack, key, "deepseek/deepseek-v3.2")
+        say(f"HTTP {r.status_code} {r.headers.get('content-type')}")
+        say(json.dumps(r.json(), indent=2))
+        expect(r.status_code == 403 and len(stack.received()) == before, "403 and the gateway received nothing")
+
+        step("3. a model no compliant provider serves: deepseek-r1-0528")
+        r = request(stack, key, "deepseek-r1-0528")
+        say(f"HTTP {r.status_code}: {r.json()['error']['message']}")
+        expect(r.status_code == 403 and len(stack.received()) == before, "403 and the gateway received nothing")
+
+        step("security events recorded in Redis (authz:events:security)")
+        deadline = time.monotonic() + 5
+        while len(admin.security_events()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        events = admin.security_events()
+        for event in events:
+            say(json.dumps(event))
+        expect(len(events) == 2, "one event per block, without the prompt or the key")
+        expect(all("Q3 board" not in json.dumps(e) and key not in json.dumps(e) for e in events),
+               "no event holds the prompt or the API key")
+        step("stopping everything")
+    say("done.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Build envoy CheckRequests the way Envoy sends them (lower-case headers, raw body)."""
+
+from __future__ import annotations
+
+import json
+
+from envoy.service.auth.v3 import external_auth_pb2
+
+
+def check_request(
+    body: bytes | str | dict | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    size: int | None = None,
+    partial: bool = False,
+    client: str = "203.0.113.7",
+) -> external_auth_pb2.CheckRequest:
+    req = external_auth_pb2.CheckRequest()
+    http = req.attributes.request.http
+    http.method = "POST"
+    http.path = "/v1/chat/completions"
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    body = body or b""
+    http.raw_body = body
+    http.size = len(body) if size is None else size
+    for k, v in (headers or {}).items():
+        http.headers[k.lower()] = v
+    if body:
+        http.headers["x-envoy-auth-partial-body"] = "true" if partial else "false"
+    req.attributes.source.address.socket_address.address = client
+    return req

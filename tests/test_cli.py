@@ -1,0 +1,53 @@
+"""The `authz` command against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+SAMPLE = Path(__file__).resolve().parents[1] / "catalog" / "sample-catalog.json"
+
+
+def authz(redis_server, *args, stdin=None, prefix="cli:"):
+    env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": prefix, "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "authz", *args], capture_output=True, text=True, input=stdin,
+                          env=env, timeout=60)
+
+
+def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
+    ok = authz(redis_server, "catalog", "load", str(SAMPLE))
+    assert ok.returncode == 0 and "catalog version" in ok.stdout
+    bad = json.loads(SAMPLE.read_text())
+    bad["models"]["gpt-4o"]["providers"].append("acme-llm")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = authz(redis_server, "catalog", "load", str(path))
+    assert result.returncode == 1
+    assert "'gpt-4o'" in result.stderr and "'acme-llm'" in result.stderr
+
+
+def test_policy_apikey_and_events(redis_server):
+    policy = json.dumps({"enabled": True, "require_gdpr": True})
+    result = authz(redis_server, "policy", "set", "acme", "-", "--actor", "alice", stdin=policy)
+    assert result.returncode == 0, result.stderr
+    stored = json.loads(authz(redis_server, "policy", "get", "acme").stdout)
+    assert stored["version"] == 1 and stored["updated_by"] == "alice" and stored["require_gdpr"] is True
+
+    key = authz(redis_server, "apikey", "add", "acme").stdout.strip()
+    assert key.startswith("sk-authz-")
+    client = redis.Redis.from_url(redis_server.url)
+    assert client.keys("cli:apikey:*") and not client.keys(f"*{key}*"), "only the hash is stored"
+
+    bad = authz(redis_server, "policy", "set", "acme", "-", stdin='{"enabeld": true}')
+    assert bad.returncode == 1 and "enabeld" in bad.stderr
+
+
+def test_bad_config_is_refused_with_the_key_named(redis_server):
+    env = {"AUTHZ_ORG_SOURCE": "cookie", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "authz", "serve"], capture_output=True, text=True, env=env,
+                            timeout=30)
+    assert result.returncode == 2 and "org_source" in result.stderr

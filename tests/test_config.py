@@ -1,0 +1,47 @@
+"""Settings: file plus environment; bad values stop the service with the key named."""
+
+from __future__ import annotations
+
+import pytest
+
+from authz.config import ConfigError, Settings, load
+
+
+def test_defaults():
+    assert load(None, {}) == Settings()
+
+
+def test_file_then_environment(tmp_path):
+    f = tmp_path / "authz.toml"
+    f.write_text('model_header = "x-llm-model"\nrefresh_interval_s = 10\n')
+    s = load(f, {"AUTHZ_REFRESH_INTERVAL_S": "5", "AUTHZ_ORG_SOURCE": "header", "OTHER": "x"})
+    assert (s.model_header, s.refresh_interval_s, s.org_source) == ("x-llm-model", 5.0, "header")
+    assert s.read_config().org == "x-org-id"
+
+
+@pytest.mark.parametrize(
+    ("file_text", "env", "named"),
+    [
+        ("modle_header = 'x'\n", {}, "modle_header"),
+        ("", {"AUTHZ_REFRSH": "1"}, "AUTHZ_REFRSH"),
+        ("refresh_interval_s = 'soon'\n", {}, "refresh_interval_s"),
+        ("", {"AUTHZ_MAX_STALENESS_S": "-1"}, "max_staleness_s"),
+        ("", {"AUTHZ_ORG_SOURCE": "cookie"}, "org_source"),
+        ("", {"AUTHZ_MODEL_HEADER": "X-Model"}, "model_header"),
+        ("", {"AUTHZ_GRPC_LISTEN": "9001"}, "grpc_listen"),
+        ("", {"AUTHZ_REDIS_URL": "localhost:6379"}, "redis_url"),
+        ("", {"AUTHZ_MAX_STALENESS_S": "10"}, "max_staleness_s"),
+        ("events_queue_size = true\n", {}, "events_queue_size"),
+        ("x = [\n", {}, "not valid TOML"),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path, file_text, env, named):
+    f = tmp_path / "authz.toml"
+    f.write_text(file_text)
+    with pytest.raises(ConfigError, match=named):
+        load(f, env)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load("/nonexistent/authz.toml", {})

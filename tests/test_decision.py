@@ -1,0 +1,254 @@
+"""The decision: every row of DESIGN.md section 3, and properties checked against an oracle."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authz import policy
+from authz.catalog import CatalogIndex, parse
+from authz.decision import AUTOMATIC, PINNED, OrgPolicy, decide
+from authz.reasons import OUTCOMES, Reason
+from authz.request import ReadConfig, read
+from authz.v1 import catalog_pb2, policy_pb2
+
+from checkrequests import check_request
+
+ATTRS = ("soc2", "iso27001", "gdpr", "trains_on_prompts", "logs_prompts")
+FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_prompts=False)
+
+
+def make_catalog(providers: dict[str, dict | None], models: dict[str, list[str]]) -> CatalogIndex:
+    cat = catalog_pb2.Catalog(version=1)
+    for pid, attrs in providers.items():
+        p = cat.providers[pid]
+        p.name = pid
+        if attrs is not None:
+            p.data_policy.SetInParent()
+            for k, v in attrs.items():
+                if v is not None:
+                    setattr(p.data_policy, k, v)
+    for m, ps in models.items():
+        cat.models[m].providers.extend(ps)
+    return CatalogIndex.build(cat)
+
+
+def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
+    p = policy_pb2.CompliancePolicy(mode=mode, **fields)
+    return OrgPolicy("acme", "enterprise", version, policy.requirements_of(p), p.enabled,
+                     p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
+
+
+CATALOG = make_catalog(
+    {
+        "good": FULL,
+        "good2": FULL,
+        "trainer": {**FULL, "trains_on_prompts": True},
+        "vague": {**FULL, "gdpr": None},
+        "silent": None,
+    },
+    {"m1": ["good", "trainer", "vague"], "m2": ["trainer", "vague", "silent"], "m3": ["good", "good2"]},
+)
+ALL_ON = dict(enabled=True, require_soc2=True, require_iso27001=True, require_gdpr=True,
+              require_no_prompt_training=True, require_no_prompt_logging=True)
+NAMES = ReadConfig(model="x-model", provider="x-provider")
+
+
+def run(model=None, org=None, headers=None, catalog=CATALOG, body=None):
+    body = body if body is not None else ({"model": model} if model is not None else None)
+    return decide(read(check_request(body, headers), NAMES), org or org_with(**ALL_ON), catalog)
+
+
+def test_no_policy_allows_without_reading_the_request():
+    v = run(body="not json", org=org_with())
+    assert v.reason is Reason.NO_POLICY and v.allowed and not v.restricts_routing
+
+
+def test_disabled_policy_allows():
+    v = run("silent/m2", org=org_with(**{**ALL_ON, "enabled": False}))
+    assert v.reason is Reason.NO_POLICY and v.allowed
+
+
+def test_pinned_compliant():
+    v = run("good/m1")
+    assert (v.reason, v.routing, v.provider, v.allowed_providers) == (Reason.COMPLIANT, PINNED, "good", ("good",))
+    assert v.allowed and v.restricts_routing
+
+
+def test_pinned_non_compliant_names_every_failed_requirement():
+    v = run("trainer/m1")
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not v.allowed
+    assert v.blocked == (("trainer", (policy.Unmet("no_prompt_training", policy.NOT_MET),)),)
+    assert OUTCOMES[v.reason].http_status == 403
+
+
+def test_unknown_attribute_is_non_compliant():
+    v = run("vague/m1")
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert v.blocked[0][1] == (policy.Unmet("gdpr", policy.UNKNOWN),)
+
+
+def test_provider_without_data_policy_fails_every_requirement_as_unknown():
+    v = run("silent/m2")
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert {u.requirement for u in v.blocked[0][1]} == {"soc2", "iso27001", "gdpr", "no_prompt_training",
+                                                         "no_prompt_logging"}
+    assert all(u.cause == policy.UNKNOWN for u in v.blocked[0][1])
+
+
+def test_automatic_keeps_only_compliant_candidates():
+    v = run("m1")
+    assert (v.reason, v.routing, v.allowed_providers) == (Reason.COMPLIANT, AUTOMATIC, ("good",))
+    assert [p for p, _ in v.blocked] == ["trainer", "vague"]
+
+
+def test_automatic_with_none_compliant_blocks():
+    v = run("m2")
+    assert v.reason is Reason.NO_COMPLIANT_PROVIDER and not v.allowed
+    assert [p for p, _ in v.blocked] == ["trainer", "vague", "silent"]
+
+
+def test_dry_run_allows_but_keeps_the_would_be_block():
+    v = run("trainer/m1", org=org_with(mode=policy_pb2.POLICY_MODE_DRY_RUN, **ALL_ON))
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and v.allowed and not v.enforced
+    assert not v.restricts_routing
+
+
+@pytest.mark.parametrize(
+    ("model", "headers", "reason"),
+    [
+        ("nope", {}, Reason.UNKNOWN_MODEL),
+        ("good/nope", {}, Reason.UNKNOWN_MODEL),
+        ("ghost/m1", {}, Reason.UNKNOWN_MODEL),  # not a provider prefix: read as a model id
+        ("good2/m1", {}, Reason.PROVIDER_DOES_NOT_SERVE_MODEL),
+        ("m1", {"x-provider": "ghost"}, Reason.UNKNOWN_PROVIDER),
+        ("good/m1", {"x-provider": "trainer"}, Reason.PROVIDER_CONFLICT),
+        ("GOOD/m1", {}, Reason.UNKNOWN_MODEL),  # ids are exact: a look-alike never matches
+        (" m1", {}, Reason.UNKNOWN_MODEL),
+        ("m1", {"x-model": "m3"}, Reason.MODEL_MISMATCH),
+    ],
+)
+def test_fail_closed_rows(model, headers, reason):
+    v = run(model, headers=headers)
+    assert v.reason is reason and not v.allowed
+
+
+def test_provider_header_pins():
+    v = run("m1", headers={"x-provider": "good"})
+    assert (v.reason, v.routing, v.allowed_providers) == (Reason.COMPLIANT, PINNED, ("good",))
+
+
+def test_no_catalog_is_unavailable_not_allowed():
+    v = run("m1", catalog=None)
+    assert v.reason is Reason.CATALOG_NOT_LOADED and not v.allowed
+
+
+def test_certifications_any_accepts_either():
+    cat = make_catalog({"soc": {**FULL, "iso27001": False}, "iso": {**FULL, "soc2": None},
+                        "neither": {**FULL, "soc2": False, "iso27001": None}},
+                       {"m": ["soc", "iso", "neither"]})
+    any_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True,
+                                certifications=policy_pb2.CERTIFICATION_MATCH_ANY), catalog=cat)
+    assert any_.allowed_providers == ("soc", "iso")
+    assert any_.blocked == (("neither", (policy.Unmet("soc2_or_iso27001", policy.UNKNOWN),)),)
+    all_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True), catalog=cat)
+    assert all_.reason is Reason.NO_COMPLIANT_PROVIDER
+
+
+def test_compiled_tables_are_shared_by_requirement_set():
+    a = policy.requirements_of(policy_pb2.CompliancePolicy(**ALL_ON))
+    b = policy.requirements_of(policy_pb2.CompliancePolicy(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN))
+    assert CATALOG.table(a) is CATALOG.table(b)
+
+
+# --- properties against an independent oracle ------------------------------------------
+
+tri = st.sampled_from([True, False, None])
+provider_ids = st.sampled_from([f"p{i}" for i in range(6)])
+attrs = st.one_of(st.none(), st.fixed_dictionaries({a: tri for a in ATTRS}))
+policies = st.fixed_dictionaries(
+    {
+        "enabled": st.booleans(),
+        "require_soc2": st.booleans(),
+        "require_iso27001": st.booleans(),
+        "certifications": st.sampled_from([0, 1, 2]),
+        "require_gdpr": st.booleans(),
+        "require_no_prompt_training": st.booleans(),
+        "require_no_prompt_logging": st.booleans(),
+        "mode": st.sampled_from([0, 1, 2]),
+    }
+)
+
+
+@st.composite
+def catalogs(draw):
+    providers = draw(st.dictionaries(provider_ids, attrs, min_size=1, max_size=6))
+    ids = sorted(providers)
+    models = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]),
+                                  st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True),
+                                  min_size=1, max_size=3))
+    return providers, models
+
+
+def oracle_compliant(attrs: dict | None, p: dict) -> bool:
+    """Plain restatement of the rules: explicit values only; unknown never satisfies."""
+    if not p["enabled"]:
+        return True
+    a = attrs or {}
+    soc2, iso = a.get("soc2") is True, a.get("iso27001") is True
+    if p["require_soc2"] and p["require_iso27001"] and p["certifications"] == 2:
+        if not (soc2 or iso):
+            return False
+    else:
+        if p["require_soc2"] and not soc2:
+            return False
+        if p["require_iso27001"] and not iso:
+            return False
+    if p["require_gdpr"] and a.get("gdpr") is not True:
+        return False
+    if p["require_no_prompt_training"] and a.get("trains_on_prompts") is not False:
+        return False
+    if p["require_no_prompt_logging"] and a.get("logs_prompts") is not False:
+        return False
+    return True
+
+
+@settings(max_examples=400)
+@given(cat=catalogs(), p=policies, model=st.sampled_from(["a", "b", "c", "zz"]), pin=st.none() | provider_ids)
+def test_property_decision_matches_oracle(cat, p, model, pin):
+    providers, models = cat
+    index = make_catalog(providers, models)
+    org = org_with(**p)
+    requested = f"{pin}/{model}" if pin else model
+    v = run(requested, org=org, catalog=index)
+
+    if not p["enabled"]:
+        assert v.reason is Reason.NO_POLICY and v.allowed
+        return
+    enforced = p["mode"] != 2
+    assert v.enforced is enforced
+    if pin is not None and pin not in providers:
+        pin = None
+        model = requested  # "p9/a" with no provider p9 is a bare model id, unknown to the catalog
+    if v.reason is Reason.COMPLIANT:
+        # allowed => every provider the gateway may use is compliant (the safety invariant) ...
+        assert v.allowed_providers
+        assert all(oracle_compliant(providers[x], p) for x in v.allowed_providers)
+        # ... and automatic routing drops no compliant candidate.
+        expected = [pin] if pin else [x for x in models[model] if oracle_compliant(providers[x], p)]
+        assert list(v.allowed_providers) == expected
+    else:
+        assert OUTCOMES[v.reason].http_status != 200
+        assert v.allowed is (not enforced)
+        if model not in models:
+            assert v.reason is Reason.UNKNOWN_MODEL
+        elif pin in providers and pin not in models[model]:
+            assert v.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+        elif pin in providers:
+            assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not oracle_compliant(providers[pin], p)
+        else:
+            assert v.reason is Reason.NO_COMPLIANT_PROVIDER
+            assert not any(oracle_compliant(providers[x], p) for x in models[model])
+        for provider, unmet in v.blocked:
+            assert unmet and not oracle_compliant(providers[provider], p)

@@ -1,0 +1,19 @@
+"""`make demo` keeps working: run it and check it walked every step."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_runs_end_to_end():
+    result = subprocess.run([sys.executable, "-m", "authz.testing.demo"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "x-compliance-allowed-providers: together,fireworks,deepinfra" in out
+    assert '"code": "provider_not_compliant"' in out
+    assert out.count("ok:") == 5 and "FAILED" not in out
