@@ -152,3 +152,9 @@ def test_property_two_top_level_models_always_deny(first, second, filler):
 @given(st.binary(min_size=1, max_size=200))
 def test_property_truncated_body_always_denies(raw):
     assert model_of(facts(raw, partial=True)) is Reason.BODY_TRUNCATED
+
+
+def test_protobuf_runs_on_the_upb_backend():
+    from google.protobuf.internal import api_implementation
+
+    assert api_implementation.Type() == "upb", "the pure-Python backend would make every Check far slower"

@@ -110,51 +110,54 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
 
 _POLICY = "your organization's provider compliance policy"
 _CANNOT_VERIFY = "so compliance cannot be verified and the request was not forwarded"
+_RETRY = "the request was not forwarded. Retry shortly."
+
+# One sentence a developer can act on, per reason; {failures} names every failed requirement.
+_MESSAGES: dict[Reason, str] = {
+    Reason.NO_POLICY: "Allowed: no provider compliance policy is enabled.",
+    Reason.COMPLIANT: "Allowed by " + _POLICY + ".",
+    Reason.PROVIDER_NOT_COMPLIANT: (
+        "Provider '{provider}' is blocked by " + _POLICY + " for model '{model}': it does not meet {failures}."
+    ),
+    Reason.NO_COMPLIANT_PROVIDER: "No provider serving model '{model}' meets " + _POLICY + ": {failures}.",
+    Reason.UNKNOWN_MODEL: "Model '{model}' is not in the provider catalog, " + _CANNOT_VERIFY + ".",
+    Reason.UNKNOWN_PROVIDER: "Provider '{provider}' is not in the provider catalog, " + _CANNOT_VERIFY + ".",
+    Reason.PROVIDER_DOES_NOT_SERVE_MODEL: (
+        "Provider '{provider}' does not serve model '{model}' according to the provider catalog."
+    ),
+    Reason.PROVIDER_CONFLICT: (
+        "The provider header names '{provider}' but model '{model}' is pinned to another provider."
+    ),
+    Reason.MODEL_MISSING: (
+        "The request names no model (no model header and no top-level \"model\" in the JSON body), "
+        + _CANNOT_VERIFY + "."
+    ),
+    Reason.MODEL_INVALID: "The model must be a non-empty string.",
+    Reason.MODEL_MISMATCH: (
+        "The model header ('{model}') and the body's \"model\" disagree, " + _CANNOT_VERIFY + "."
+    ),
+    Reason.DUPLICATE_MODEL: "The JSON body has more than one top-level \"model\" key, " + _CANNOT_VERIFY + ".",
+    Reason.BODY_NOT_JSON: "The request body is not a JSON object, " + _CANNOT_VERIFY + ".",
+    Reason.BODY_ENCODED: (
+        "Compressed request bodies cannot be inspected (" + _CANNOT_VERIFY + "); "
+        "send the body without content-encoding."
+    ),
+    Reason.BODY_TRUNCATED: (
+        "The request body is larger than the compliance check's inspection limit, " + _CANNOT_VERIFY
+        + ". Send a smaller request or ask your platform team to raise the limit."
+    ),
+    Reason.ORG_MISSING: "No organization could be identified: send 'Authorization: Bearer <API key>'.",
+    Reason.API_KEY_UNKNOWN: "The API key is not recognized.",
+    Reason.STATE_UNAVAILABLE: "Provider compliance policy state is temporarily unavailable; " + _RETRY,
+    Reason.STATE_STALE: "Provider compliance policy state is temporarily unavailable; " + _RETRY,
+    Reason.CATALOG_NOT_LOADED: "The provider catalog is not loaded yet; " + _RETRY,
+}
 
 
 def message(verdict: Verdict) -> str:
-    """One sentence a developer can act on, naming provider, model and failed requirements."""
-    r, model, provider = verdict.reason, verdict.model, verdict.provider
-    if r is Reason.PROVIDER_NOT_COMPLIANT:
-        failures = next((unmet for p, unmet in verdict.blocked if p == provider), ())
-        return (
-            f"Provider '{provider}' is blocked by {_POLICY} for model '{model}': "
-            f"it does not meet {policy.describe(failures)}."
-        )
-    if r is Reason.NO_COMPLIANT_PROVIDER:
-        reasons = "; ".join(f"'{p}' fails {policy.describe(u)}" for p, u in verdict.blocked)
-        return f"No provider serving model '{model}' meets {_POLICY}: {reasons}."
-    if r is Reason.UNKNOWN_MODEL:
-        return f"Model '{model}' is not in the provider catalog, {_CANNOT_VERIFY}."
-    if r is Reason.UNKNOWN_PROVIDER:
-        return f"Provider '{provider}' is not in the provider catalog, {_CANNOT_VERIFY}."
-    if r is Reason.PROVIDER_DOES_NOT_SERVE_MODEL:
-        return f"Provider '{provider}' does not serve model '{model}' according to the provider catalog."
-    if r is Reason.PROVIDER_CONFLICT:
-        return f"The provider header names '{provider}' but model '{model}' is pinned to another provider."
-    if r is Reason.MODEL_MISSING:
-        return f"The request names no model (no model header and no top-level \"model\" in the JSON body), {_CANNOT_VERIFY}."
-    if r is Reason.MODEL_INVALID:
-        return "The model must be a non-empty string."
-    if r is Reason.MODEL_MISMATCH:
-        return f"The model header ('{model}') and the body's \"model\" disagree, {_CANNOT_VERIFY}."
-    if r is Reason.DUPLICATE_MODEL:
-        return f"The JSON body has more than one top-level \"model\" key, {_CANNOT_VERIFY}."
-    if r is Reason.BODY_NOT_JSON:
-        return f"The request body is not a JSON object, {_CANNOT_VERIFY}."
-    if r is Reason.BODY_ENCODED:
-        return f"Compressed request bodies cannot be inspected ({_CANNOT_VERIFY}); send the body without content-encoding."
-    if r is Reason.BODY_TRUNCATED:
-        return (
-            "The request body is larger than the compliance check's inspection limit, "
-            f"{_CANNOT_VERIFY}. Send a smaller request or ask your platform team to raise the limit."
-        )
-    if r is Reason.ORG_MISSING:
-        return "No organization could be identified: send 'Authorization: Bearer <API key>'."
-    if r is Reason.API_KEY_UNKNOWN:
-        return "The API key is not recognized."
-    if r is Reason.CATALOG_NOT_LOADED:
-        return "The provider catalog is not loaded yet; the request was not forwarded. Retry shortly."
-    if r in (Reason.STATE_UNAVAILABLE, Reason.STATE_STALE):
-        return "Provider compliance policy state is temporarily unavailable; the request was not forwarded. Retry shortly."
-    return f"Allowed ({r.value})."
+    """The reason's sentence, naming provider, model and every failed requirement."""
+    if verdict.reason is Reason.NO_COMPLIANT_PROVIDER:
+        failures = "; ".join(f"'{p}' fails {policy.describe(u)}" for p, u in verdict.blocked)
+    else:
+        failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
+    return _MESSAGES[verdict.reason].format(provider=verdict.provider, model=verdict.model, failures=failures)
