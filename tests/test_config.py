@@ -29,7 +29,7 @@ def test_file_then_environment(tmp_path):
         ("", {"AUTHZ_ORG_SOURCE": "cookie"}, "org_source"),
         ("", {"AUTHZ_MODEL_HEADER": "X-Model"}, "model_header"),
         ("", {"AUTHZ_GRPC_LISTEN": "9001"}, "grpc_listen"),
-        ("", {"AUTHZ_REDIS_URL": "localhost:6379"}, "redis_url"),
+        ("", {"AUTHZ_REDIS_URL": "redis-host:7000"}, "redis_url"),
         ("", {"AUTHZ_MAX_STALENESS_S": "10"}, "max_staleness_s"),
         ("events_queue_size = true\n", {}, "events_queue_size"),
         ("x = [\n", {}, "not valid TOML"),

@@ -31,6 +31,12 @@ V = TypeVar("V")
 _MAX_NEGATIVE_KEYS = 10_000
 
 
+def _chunks(items: list[str], size: int = 1000):
+    """Resync in pipelines of bounded size, so 100k cached orgs never make one huge reply."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 class StateUnavailable(Exception):
     """Redis could not be asked and nothing is cached: the caller must not allow."""
 
@@ -161,14 +167,10 @@ class PolicyCache:
     async def sync(self) -> None:
         """Reload the catalog and everything cached. Raises RedisError on failure."""
         await self._reload_catalog()
-        org_ids = list(self.orgs.values)
-        for start in range(0, len(org_ids), 1000):
-            chunk = org_ids[start : start + 1000]
+        for chunk in _chunks(list(self.orgs.values)):
             for org in await self.store.orgs(chunk):
                 self.orgs.store(org.org_id, org)
-        key_hashes = [k for k in self.api_keys.values]
-        for start in range(0, len(key_hashes), 1000):
-            chunk = key_hashes[start : start + 1000]
+        for chunk in _chunks(list(self.api_keys.values)):
             for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
                 self.api_keys.values[key_hash] = org_id
         self.synced_at = time.monotonic()
