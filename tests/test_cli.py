@@ -32,7 +32,7 @@ def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
 
 def test_policy_apikey_and_events(redis_server):
     policy = json.dumps({"enabled": True, "require_gdpr": True})
-    result = authz(redis_server, "policy", "set", "acme", "-", "--actor", "alice", stdin=policy)
+    result = authz(redis_server, "--actor", "alice", "policy", "set", "acme", "-", stdin=policy)
     assert result.returncode == 0, result.stderr
     stored = json.loads(authz(redis_server, "policy", "get", "acme").stdout)
     assert stored["version"] == 1 and stored["updated_by"] == "alice" and stored["require_gdpr"] is True
@@ -51,3 +51,49 @@ def test_bad_config_is_refused_with_the_key_named(redis_server):
     result = subprocess.run([sys.executable, "-m", "authz", "serve"], capture_output=True, text=True, env=env,
                             timeout=30)
     assert result.returncode == 2 and "org_source" in result.stderr
+
+
+def test_events_list_filters_and_tail(redis_server):
+    from authz.decision import Verdict
+    from authz.events import record, security_event
+    from authz.policy import Unmet
+    from authz.reasons import Reason
+    from authz.request import ReadConfig, read
+
+    from checkrequests import check_request
+
+    facts = read(check_request({"model": "m"}), ReadConfig())
+    client = redis.Redis.from_url(redis_server.url)
+    blocks = [("org-a", "deepseek", "gdpr"), ("org-b", "novita", "gdpr"), ("org-a", "novita", "no_prompt_logging")]
+    for org, provider, requirement in blocks:
+        verdict = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id=org, provider=provider, model=f"{provider}/m",
+                          blocked=((provider, (Unmet(requirement, "not_met"),)),))
+        client.xadd("evcli:events:security", record(security_event(verdict, facts, "d", "k")))
+
+    def listed(*filters):
+        out = authz(redis_server, "events", "list", *filters, prefix="evcli:")
+        assert out.returncode == 0, out.stderr
+        return [(e["org_id"], e["providers"][0]["provider"]) for e in map(json.loads, out.stdout.splitlines())]
+
+    assert listed() == [("org-a", "deepseek"), ("org-b", "novita"), ("org-a", "novita")]
+    assert listed("--org", "org-a") == [("org-a", "deepseek"), ("org-a", "novita")]
+    assert listed("--provider", "novita") == [("org-b", "novita"), ("org-a", "novita")]
+    assert listed("--requirement", "no_prompt_logging") == [("org-a", "novita")]
+    assert listed("--since", "2999-01-01T00:00") == []
+    assert listed("--since", "2000-01-01T00:00") == listed()
+    tail = authz(redis_server, "events", "tail", "--count", "1", "--org", "org-b", prefix="evcli:")
+    assert [json.loads(line)["org_id"] for line in tail.stdout.splitlines()] == ["org-b"]
+
+
+def test_events_tail_follow_prints_new_events(redis_server):
+    env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "follow:", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "authz", "events", "tail", "--follow"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        client = redis.Redis.from_url(redis_server.url)
+        client.xadd("follow:events:security", {"event_id": "e1", "org_id": "o", "event": '{"org_id": "o", "n": 1}'})
+        line = proc.stdout.readline()
+        assert json.loads(line) == {"org_id": "o", "n": 1}
+    finally:
+        proc.kill()
+        proc.wait()

@@ -29,7 +29,7 @@ from checkrequests import check_request
 async def app(redis_server):
     client = aioredis.Redis.from_url(redis_server.url)
     store = Store(client, Keys("grpc:"))
-    await store.load_catalog(parse(SAMPLE_CATALOG.read_text()))
+    await store.load_catalog(parse(SAMPLE_CATALOG.read_text()), "test")
     await store.set_policy("hdr-org", policy_pb2.CompliancePolicy(**DEMO_POLICY), "test")
     await client.aclose()
     settings = load(None, {

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from authz import catalog as catalog_mod
 from authz.cache import PolicyCache, StateUnavailable
-from authz.events import EventEmitter, security_event
+from authz.events import EventEmitter, Spool, security_event
 from authz.decision import Verdict
 from authz.reasons import Reason
 from authz.request import api_key_hash, read, ReadConfig
@@ -69,14 +69,14 @@ async def test_set_policy_bumps_version_and_publishes_in_one_transaction(store):
 
 
 async def test_catalog_versions_increase(store):
-    assert await store.load_catalog(sample()) == 1
-    assert await store.load_catalog(sample()) == 2
+    assert await store.load_catalog(sample(), "t") == 1
+    assert await store.load_catalog(sample(), "t") == 2
     assert catalog_mod.parse(await store.catalog_raw()).version == 2
 
 
 async def test_cache_follows_invalidations(store):
-    await store.load_catalog(sample())
-    await store.add_api_key("sk-1", "acme")
+    await store.load_catalog(sample(), "t")
+    await store.add_api_key("sk-1", "acme", "t")
     cache = new_cache(store)
     await cache.start()
     assert await cache.wait_synced(5)
@@ -92,13 +92,13 @@ async def test_cache_follows_invalidations(store):
     await eventually(enabled)
     assert cache.orgs.values["acme"].requirements == {"gdpr"}
 
-    await store.revoke_api_key(api_key_hash("sk-1"))
+    await store.revoke_api_key(api_key_hash("sk-1"), "t")
 
     async def revoked():
         return cache.api_keys.values[api_key_hash("sk-1")] is None
 
     await eventually(revoked)
-    await store.load_catalog(sample())
+    await store.load_catalog(sample(), "t")
 
     async def new_catalog():
         return cache.catalog.version == 2
@@ -108,7 +108,7 @@ async def test_cache_follows_invalidations(store):
 
 
 async def test_periodic_refresh_catches_writes_that_were_never_published(store):
-    await store.load_catalog(sample())
+    await store.load_catalog(sample(), "t")
     cache = new_cache(store, refresh_interval_s=0.1, max_staleness_s=5)
     await cache.start()
     assert await cache.wait_synced(5)
@@ -126,8 +126,8 @@ async def test_periodic_refresh_catches_writes_that_were_never_published(store):
 
 
 async def test_a_warm_cache_makes_no_redis_call(store, redis_server):
-    await store.load_catalog(sample())
-    await store.add_api_key("sk-warm", "warm")
+    await store.load_catalog(sample(), "t")
+    await store.add_api_key("sk-warm", "warm", "t")
     await store.set_policy("warm", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
     cache = new_cache(store)
     await cache.start()
@@ -183,7 +183,8 @@ async def test_stale_after_max_staleness(store):
 async def test_events_survive_a_redis_outage_in_order(tmp_path):
     server = RedisServer(tmp_path).start()
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.2, socket_timeout=0.5)
-    emitter = EventEmitter(client, "authz:events:security", maxlen=1000, queue_size=100)
+    emitter = EventEmitter(client, "authz:events:security", maxlen=1000, queue_size=100,
+                           spool=Spool(tmp_path / "spool", 1 << 20))
     emitter.start()
     facts = read(check_request({"model": "m", "messages": [{"content": "PROMPT-MARKER"}]},
                                {"authorization": "Bearer sk-SECRET"}), ReadConfig())

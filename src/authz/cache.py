@@ -27,6 +27,8 @@ log = structlog.get_logger("authz.cache")
 
 V = TypeVar("V")
 
+_MIN_BACKOFF, _MAX_BACKOFF = 0.05, 2.0
+
 # An attacker can send any number of made-up API keys; remember only this many misses.
 _MAX_NEGATIVE_KEYS = 10_000
 
@@ -209,7 +211,7 @@ class PolicyCache:
                 self.api_keys.values[key_hash] = await self._org_for_key(key_hash)
 
     async def _follow_invalidations(self) -> None:
-        backoff = 0.05
+        backoff = _MIN_BACKOFF
         channel = self.store.keys.invalidate
         while True:
             pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
@@ -217,7 +219,9 @@ class PolicyCache:
                 await pubsub.subscribe(channel)
                 # Anything published while we were not subscribed is lost: resync now.
                 await self.sync()
-                backoff = 0.05
+                if backoff != _MIN_BACKOFF:
+                    log.info("redis_subscription_restored")
+                backoff = _MIN_BACKOFF
                 async for message in pubsub.listen():
                     if message["type"] == "message":
                         await self._handle(message["data"].decode())
@@ -225,9 +229,10 @@ class PolicyCache:
                 raise
             except (RedisError, OSError) as exc:
                 metrics.REDIS_ERRORS.labels("subscribe").inc()
-                log.warning("redis_subscription_lost", error=str(exc), retry_in_s=backoff)
+                if backoff == _MIN_BACKOFF:  # once per outage, not once per retry
+                    log.warning("redis_subscription_lost", error=str(exc))
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
             finally:
                 try:
                     await asyncio.shield(pubsub.aclose())

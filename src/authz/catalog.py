@@ -82,6 +82,33 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
 
 
+def diff(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog) -> dict:
+    """What a catalog load changes, for the audit trail and compliance alerts."""
+    old_providers = dict(old.providers) if old else {}
+    old_models = dict(old.models) if old else {}
+
+    def data_policy(p: catalog_pb2.Provider) -> dict | None:
+        if not p.HasField("data_policy"):
+            return None
+        return json_format.MessageToDict(p.data_policy, preserving_proto_field_name=True)
+
+    changed = {
+        pid: {"before": data_policy(old_providers[pid]), "after": data_policy(p)}
+        for pid, p in new.providers.items()
+        if pid in old_providers and data_policy(old_providers[pid]) != data_policy(p)
+    }
+    return {
+        "providers_added": sorted(set(new.providers) - set(old_providers)),
+        "providers_removed": sorted(set(old_providers) - set(new.providers)),
+        "providers_changed": changed,
+        "models_added": sorted(set(new.models) - set(old_models)),
+        "models_removed": sorted(set(old_models) - set(new.models)),
+        "models_changed": sorted(
+            m for m in new.models if m in old_models and list(old_models[m].providers) != list(new.models[m].providers)
+        ),
+    }
+
+
 def to_json(catalog: catalog_pb2.Catalog) -> str:
     return json_format.MessageToJson(catalog, preserving_proto_field_name=True, indent=None)
 

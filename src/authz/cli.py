@@ -4,8 +4,10 @@
     authz catalog load FILE
     authz org set-plan ORG PLAN
     authz policy get ORG | authz policy set ORG FILE
-    authz apikey add ORG [--key KEY]
-    authz events tail [--count N]
+    authz apikey add ORG [--key KEY] | authz apikey revoke KEY_HASH
+    authz events tail [--org ORG] [--count N] [--follow]
+    authz events list [--since TIME] [--org ORG] [--provider P] [--requirement R]
+    authz audit list | authz audit verify
 
 Every command reads the same settings as the service (--config, AUTHZ_* variables).
 """
@@ -18,9 +20,11 @@ import json
 import os
 import secrets
 import sys
+from datetime import datetime, timezone
 
 from google.protobuf import json_format
 
+from authz import audit
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.store import Keys, Store, policy_to_json
@@ -30,6 +34,8 @@ from authz.v1 import policy_pb2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authz", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=os.environ.get("AUTHZ_CONFIG"), help="TOML settings file")
+    parser.add_argument("--actor", default=f"cli:{os.environ.get('USER', 'unknown')}",
+                        help="who makes a change, for the audit trail")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("serve", help="run the ext_authz gRPC service")
@@ -51,16 +57,28 @@ def main(argv: list[str] | None = None) -> int:
     put = pol.add_parser("set", help="store FILE (CompliancePolicy JSON) as the org's next policy version")
     put.add_argument("org")
     put.add_argument("file", help="path, or - for standard input")
-    put.add_argument("--actor", default=f"cli:{os.environ.get('USER', 'unknown')}")
 
     key = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
     add = key.add_parser("add", help="map an API key to an org (prints a new key when --key is omitted)")
     add.add_argument("org")
     add.add_argument("--key", help="an existing key to register; only its sha256 is stored")
+    revoke = key.add_parser("revoke", help="revoke a key by its sha256 (as stored)")
+    revoke.add_argument("key_hash")
 
     events = sub.add_parser("events", help="security events").add_subparsers(dest="action", required=True)
     tail = events.add_parser("tail", help="print the latest security events as JSON lines")
     tail.add_argument("--count", type=int, default=20)
+    tail.add_argument("--org")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    listing = events.add_parser("list", help="export security events as JSON lines, oldest first")
+    listing.add_argument("--since", help="ISO 8601 time (UTC if no offset), e.g. 2026-11-25T09:00")
+    listing.add_argument("--org")
+    listing.add_argument("--provider")
+    listing.add_argument("--requirement", help="e.g. gdpr, no_prompt_training")
+
+    aud = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
+    aud.add_parser("list", help="print every audit event as JSON lines")
+    aud.add_parser("verify", help="check the hash chain; names the first modified, deleted or reordered event")
 
     args = parser.parse_args(argv)
     try:
@@ -123,10 +141,10 @@ async def _admin(args, settings: config_mod.Settings) -> int:
 async def _run_admin(args, store: Store) -> int:
     if args.command == "catalog":
         parsed = _read_catalog(args.file)
-        version = await store.load_catalog(parsed)
+        version = await store.load_catalog(parsed, args.actor)
         print(f"catalog version {version} stored: {len(parsed.providers)} providers, {len(parsed.models)} models")
     elif args.command == "org":
-        await store.set_plan(args.org, args.plan)
+        await store.set_plan(args.org, args.plan, args.actor)
         print(f"org {args.org}: plan {args.plan}")
     elif args.command == "policy" and args.action == "get":
         stored = await store.policy(args.org)
@@ -134,17 +152,77 @@ async def _run_admin(args, store: Store) -> int:
     elif args.command == "policy":
         text = sys.stdin.read() if args.file == "-" else open(args.file).read()
         new = json_format.Parse(text, policy_pb2.CompliancePolicy())
-        stored = await store.set_policy(args.org, new, actor=args.actor)
+        stored = await store.set_policy(args.org, new, args.actor)
         print(policy_to_json(stored))
-    elif args.command == "apikey":
+    elif args.command == "apikey" and args.action == "add":
         key = args.key or "sk-authz-" + secrets.token_urlsafe(24)
-        key_hash = await store.add_api_key(key, args.org)
-        if args.key:
-            print(f"key {key_hash[:12]} -> org {args.org}")
-        else:
-            print(key)
+        key_hash = await store.add_api_key(key, args.org, args.actor)
+        print(f"key {key_hash[:12]} -> org {args.org}" if args.key else key)
+    elif args.command == "apikey":
+        if not await store.revoke_api_key(args.key_hash, args.actor):
+            print(f"authz: no API key with sha256 {args.key_hash}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.key_hash[:12]}")
     elif args.command == "events":
-        entries = await store.redis.xrevrange(store.keys.security_events, count=args.count)
-        for _, fields in reversed(entries):
-            print(json.dumps(json.loads(fields[b"event"])))
+        return await _events(args, store)
+    elif args.command == "audit" and args.action == "list":
+        for _, text, _ in await store.audit_entries():
+            print(text)
+    elif args.command == "audit":
+        result = audit.verify(await store.audit_entries(), await store.audit_head())
+        if result.ok:
+            print(f"ok: {result.events} audit events, hash chain intact")
+            return 0
+        p = result.problem
+        where = f" (stream entry {p.entry_id})" if p.entry_id else ""
+        print(f"TAMPERED: event {p.seq} {p.kind}{where}: {p.detail}")
+        return 3
+    return 0
+
+
+def _matches(event: dict, args) -> bool:
+    if getattr(args, "org", None) and event.get("org_id") != args.org:
+        return False
+    providers = event.get("providers", [])
+    if getattr(args, "provider", None) and not any(p.get("provider") == args.provider for p in providers):
+        return False
+    if getattr(args, "requirement", None) and not any(
+        args.requirement in p.get("failed_requirements", []) for p in providers
+    ):
+        return False
+    return True
+
+
+def _stream_id(since: str) -> str:
+    moment = datetime.fromisoformat(since)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return f"{int(moment.timestamp() * 1000)}-0"
+
+
+async def _events(args, store: Store) -> int:
+    stream = store.keys.security_events
+    if args.action == "list":
+        start = _stream_id(args.since) if args.since else "-"
+        while True:
+            batch = await store.redis.xrange(stream, min=start, count=1000)
+            for _, fields in batch:
+                event = json.loads(fields[b"event"])
+                if _matches(event, args):
+                    print(json.dumps(event))
+            if len(batch) < 1000:
+                return 0
+            start = "(" + batch[-1][0].decode()
+    entries = await store.redis.xrevrange(stream, count=args.count if not args.org else 10 * args.count)
+    shown = [json.loads(f[b"event"]) for _, f in reversed(entries)]
+    for event in [e for e in shown if _matches(e, args)][-args.count :]:
+        print(json.dumps(event), flush=True)
+    last = entries[0][0] if entries else "0-0"
+    while args.follow:
+        for _, items in await store.redis.xread({stream: last}, block=5000) or []:
+            for entry_id, fields in items:
+                last = entry_id
+                event = json.loads(fields[b"event"])
+                if _matches(event, args):
+                    print(json.dumps(event), flush=True)
     return 0

@@ -7,7 +7,9 @@ instead of starting with a guess.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,18 @@ class Settings:
     redis_timeout_s: float = 0.15  # cold lookups on the Check path (Envoy waits ~200 ms)
     events_stream_maxlen: int = 1_000_000
     events_queue_size: int = 100_000
+    # Where events wait while Redis is unreachable; empty: a directory under the system temp
+    # dir named after redis_url and key_prefix, so two deployments on one host never mix.
+    events_spool_dir: str = ""
+    events_spool_max_bytes: int = 1 << 30
+    events_dedupe_ttl_s: int = 7 * 24 * 3600  # how long an event id is remembered against replays
     log_level: str = "info"
+
+    def spool_dir(self) -> str:
+        if self.events_spool_dir:
+            return self.events_spool_dir
+        target = hashlib.sha256(f"{self.redis_url}|{self.key_prefix}".encode()).hexdigest()[:12]
+        return os.path.join(tempfile.gettempdir(), "authz-spool", target)
 
     def read_config(self) -> ReadConfig:
         return ReadConfig(

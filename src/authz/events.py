@@ -1,17 +1,23 @@
-"""Security events: built from a verdict, written off the Check path.
+"""Security events: built from a verdict, written off the Check path, never lost.
 
-The Check path only puts the event on a bounded in-memory queue (never awaits Redis). A
-writer task logs each event as a structlog JSON line and XADDs batches to the
-`events:security` stream; while Redis is unreachable it keeps the batch and retries in order.
+The Check path only puts the event on a bounded in-memory queue (it never awaits Redis or
+the disk). A writer task logs each event as a structlog JSON line and XADDs batches to the
+`events:security` stream. While Redis is unreachable the writer appends events to a local
+spool file instead (so a killed process loses at most what was still queued), and when Redis
+returns it replays the spool, oldest first, before anything newer. Each XADD goes through a
+script that records the event id first, so a replay after a partial write adds no duplicate.
 Events carry ids and metadata only: never the body, the prompt or a credential.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 
 import redis.asyncio as aioredis
 import structlog
@@ -27,6 +33,7 @@ from authz.v1 import events_pb2
 log = structlog.get_logger("authz.events")
 
 _BATCH = 500
+_MIN_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 
 
 def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_key_id: str) -> events_pb2.SecurityEvent:
@@ -61,19 +68,142 @@ def to_dict(event: events_pb2.SecurityEvent) -> dict:
     )
 
 
+# XADD once per event id: the marker key shares the stream's hash slot ({stream}), so the
+# script also runs on Redis Cluster.
+_XADD_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+                    'event_id', ARGV[3], 'org_id', ARGV[4], 'event', ARGV[5])
+end
+return false
+"""
+
+
+def record(event: events_pb2.SecurityEvent) -> dict[str, str]:
+    """The stream entry (and spool line) for an event."""
+    return {"event_id": event.event_id, "org_id": event.org_id, "event": json.dumps(to_dict(event))}
+
+
+class Spool:
+    """Append-only JSON-lines files holding events Redis could not take yet.
+
+    Each process appends to its own file, held under an exclusive flock; a file whose lock
+    can be taken belongs to a process that died, and is replayed (then removed) first.
+    """
+
+    def __init__(self, directory: str | Path, max_bytes: int):
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._file = None
+        self._offset = 0  # bytes of our own file already replayed
+
+    def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"events-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self._file = open(path, "a+b")
+        fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def close(self, remove_if_empty: bool = True) -> None:
+        if self._file is None:
+            return
+        path = Path(self._file.name)
+        empty = self._size() <= self._offset
+        self._file.close()
+        self._file = None
+        if remove_if_empty and empty:
+            path.unlink(missing_ok=True)
+
+    def _size(self) -> int:
+        return os.fstat(self._file.fileno()).st_size
+
+    def _orphans(self) -> list[Path]:
+        own = Path(self._file.name).name
+        return sorted(p for p in self.directory.glob("events-*.jsonl") if p.name != own)
+
+    def pending(self) -> bool:
+        return self._size() > self._offset or bool(self._orphans())
+
+    def append(self, records: list[dict[str, str]]) -> int:
+        """Write records durably; returns how many fit under max_bytes (the rest are dropped)."""
+        data, kept = bytearray(), 0
+        room = self.max_bytes - self._size()
+        for r in records:
+            line = (json.dumps(r, separators=(",", ":")) + "\n").encode()
+            if len(data) + len(line) > room:
+                break
+            data += line
+            kept += 1
+        if data:
+            self._file.write(data)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        return kept
+
+    def orphan_batches(self):
+        """(path, records) for each dead process's spool whose lock we could take."""
+        for path in self._orphans():
+            try:
+                f = open(path, "rb")
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()  # a live process owns it
+                continue
+            with f:
+                yield path, _parse_lines(f.read(), path)
+
+    def own_batch(self, limit: int) -> tuple[list[dict[str, str]], int]:
+        """Up to `limit` records from our own file after what was replayed; (records, end offset)."""
+        self._file.seek(self._offset)
+        records, end = [], self._offset
+        for line in self._file:
+            if not line.endswith(b"\n"):
+                break  # being written
+            end += len(line)
+            records.extend(_parse_lines(line, Path(self._file.name)))
+            if len(records) >= limit:
+                break
+        self._file.seek(0, os.SEEK_END)
+        return records, end
+
+    def consumed(self, end: int) -> None:
+        self._offset = end
+        if self._offset >= self._size():
+            self._file.truncate(0)
+            self._offset = 0
+
+
+def _parse_lines(data: bytes, path: Path) -> list[dict[str, str]]:
+    records = []
+    for line in data.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            # Only a write cut by a crash can leave a partial line; count it, keep the rest.
+            metrics.EVENTS["dropped"].inc()
+            log.error("security_event_spool_line_unreadable", spool=str(path), bytes=len(line))
+    return records
+
+
 class EventEmitter:
-    def __init__(self, redis: aioredis.Redis, stream: str, *, maxlen: int, queue_size: int):
+    def __init__(self, redis: aioredis.Redis, stream: str, *, maxlen: int, queue_size: int, spool: Spool,
+                 dedupe_ttl_s: int = 7 * 24 * 3600):
         self._redis = redis
         self._stream = stream
         self._maxlen = maxlen
+        self._dedupe_ttl_s = dedupe_ttl_s
+        self._script = redis.register_script(_XADD_ONCE)
         self._queue: asyncio.Queue[events_pb2.SecurityEvent] = asyncio.Queue(queue_size)
-        self._pending: list[events_pb2.SecurityEvent] = []
+        self._spool = spool
+        self._inflight: list[dict[str, str]] = []
+        self._redis_down = False
         self._idle = asyncio.Event()
-        self._idle.set()
         self._task: asyncio.Task | None = None
 
     def emit(self, event: events_pb2.SecurityEvent) -> None:
-        """Never blocks. A full queue (Redis down for long) drops, counted and logged."""
+        """Never blocks. A full queue (Redis and the disk both failing) drops, counted and logged."""
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -84,10 +214,15 @@ class EventEmitter:
         metrics.EVENTS["emitted"].inc()
 
     def start(self) -> None:
+        self._spool.open()
+        if self._spool.pending():
+            self._idle.clear()
+        else:
+            self._idle.set()
         self._task = asyncio.create_task(self._run(), name="authz-events")
 
     async def flush(self, timeout: float) -> bool:
-        """Wait until every emitted event is written; False if Redis did not take them in time."""
+        """Wait until every event (queued or spooled) is in Redis; False if not in time."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
@@ -95,46 +230,113 @@ class EventEmitter:
             return False
 
     async def stop(self, timeout: float) -> bool:
+        """Flush what Redis will take in `timeout`; spool the rest for the next start."""
         flushed = await self.flush(timeout)
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if not flushed:
-            left = len(self._pending) + self._queue.qsize()
-            log.error("security_events_unwritten_at_exit", count=left)
+            left = self._inflight + self._take_all()
+            self._inflight = []
+            self._spool_records(left)
+            log.warning("security_events_spooled_at_exit", count=len(left))
+        self._spool.close()
         return flushed
 
+    # --- the writer ---------------------------------------------------------------------
+
+    def _take_all(self) -> list[dict[str, str]]:
+        """Everything queued, logged once here as it leaves memory."""
+        records = []
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            log.warning("security_event", **to_dict(event))
+            records.append(record(event))
+        return records
+
+    def _spool_records(self, records: list[dict[str, str]]) -> None:
+        if not records:
+            return
+        kept = self._spool.append(records)
+        metrics.EVENTS["spooled"].inc(kept)
+        if kept < len(records):
+            metrics.EVENTS["dropped"].inc(len(records) - kept)
+            log.error("security_events_dropped_spool_full", count=len(records) - kept)
+
     async def _run(self) -> None:
-        backoff = 0.05
+        backoff = _MIN_BACKOFF
         while True:
-            if not self._pending:
-                self._pending.append(await self._queue.get())
-                while len(self._pending) < _BATCH and not self._queue.empty():
-                    self._pending.append(self._queue.get_nowait())
-                for event in self._pending:
-                    log.warning("security_event", **to_dict(event))
-            try:
-                await self._write(self._pending)
-            except (RedisError, OSError) as exc:
-                metrics.REDIS_ERRORS.labels("xadd").inc()
-                metrics.EVENTS["retried"].inc(len(self._pending))
-                log.warning("security_events_write_failed", error=str(exc), pending=len(self._pending))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+            if self._spool.pending():
+                # Whatever is queued is newer than the spool: it goes behind it, keeping order.
+                self._spool_records(self._take_all())
+                if await self._replay():
+                    backoff = _MIN_BACKOFF
+                    continue
+                await self._sleep_unless_event(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
                 continue
-            backoff = 0.05
-            metrics.EVENTS["written"].inc(len(self._pending))
-            self._pending = []
-            if self._queue.empty():
+            first = await self._queue.get()
+            log.warning("security_event", **to_dict(first))
+            self._inflight = [record(first)] + self._take_all()[: _BATCH - 1]
+            try:
+                await self._write(self._inflight)
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+                self._spool_records(self._inflight)
+            else:
+                metrics.EVENTS["written"].inc(len(self._inflight))
+            self._inflight = []
+            if self._queue.empty() and not self._spool.pending():
                 self._idle.set()
 
-    async def _write(self, batch: list[events_pb2.SecurityEvent]) -> None:
+    def _redis_failed(self, exc: Exception) -> None:
+        metrics.REDIS_ERRORS.labels("xadd").inc()
+        if not self._redis_down:  # once per outage, not once per retry
+            self._redis_down = True
+            log.warning("security_events_spooling", error=str(exc), spool=str(self._spool.directory))
+
+    async def _sleep_unless_event(self, seconds: float) -> None:
+        """Back off, but wake for a new event so it reaches the disk without waiting."""
+        try:
+            event = await asyncio.wait_for(self._queue.get(), seconds)
+        except asyncio.TimeoutError:
+            return
+        log.warning("security_event", **to_dict(event))
+        self._spool_records([record(event)])
+
+    async def _replay(self) -> bool:
+        """Send spooled events to Redis, oldest first. True once the spool is empty."""
+        try:
+            for path, records in self._spool.orphan_batches():
+                for start in range(0, len(records), _BATCH):
+                    await self._write(records[start : start + _BATCH])
+                path.unlink(missing_ok=True)
+                metrics.EVENTS["replayed"].inc(len(records))
+                log.info("security_events_replayed", count=len(records), spool=str(path))
+            while True:
+                records, end = self._spool.own_batch(_BATCH)
+                if not records:
+                    self._spool.consumed(end)
+                    break
+                await self._write(records)
+                self._spool.consumed(end)
+                metrics.EVENTS["replayed"].inc(len(records))
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            return False
+        if self._redis_down:
+            self._redis_down = False
+            log.info("security_events_redis_back")
+        if self._queue.empty():
+            self._idle.set()
+        return True
+
+    async def _write(self, records: list[dict[str, str]]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for event in batch:
-                pipe.xadd(
-                    self._stream,
-                    {"event_id": event.event_id, "org_id": event.org_id, "event": json.dumps(to_dict(event))},
-                    maxlen=self._maxlen,
-                    approximate=True,
+            for r in records:
+                await self._script(
+                    keys=[self._stream, "{" + self._stream + "}:seen:" + r["event_id"]],
+                    args=[self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"]],
+                    client=pipe,
                 )
             await pipe.execute()

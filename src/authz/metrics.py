@@ -35,7 +35,7 @@ CACHE = {(c, r): _cache.labels(c, r) for c in ("org", "apikey") for r in ("hit",
 REDIS_ERRORS = Counter("authz_redis_errors_total", "Redis operations that failed.", ["operation"])
 
 _events = Counter("authz_security_events_total", "Security events by outcome.", ["outcome"])
-EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "retried", "dropped")}
+EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "spooled", "replayed", "dropped")}
 
 STALENESS = Gauge("authz_policy_staleness_seconds", "Seconds since policy state was last synced from Redis.")
 CATALOG_VERSION = Gauge("authz_catalog_version", "Version of the loaded provider catalog (0: none).")

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from authz.cache import PolicyCache
 from authz.config import Settings
-from authz.events import EventEmitter
+from authz.events import EventEmitter, Spool
 from authz.service import CheckService
 from authz.store import Keys, Store
 
@@ -72,6 +72,8 @@ class App:
             self.store.keys.security_events,
             maxlen=settings.events_stream_maxlen,
             queue_size=settings.events_queue_size,
+            spool=Spool(settings.spool_dir(), settings.events_spool_max_bytes),
+            dedupe_ttl_s=settings.events_dedupe_ttl_s,
         )
         self.health = health.aio.HealthServicer()
         self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])

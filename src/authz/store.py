@@ -6,16 +6,18 @@ with the invalidation they publish, so no process can miss a change that was sto
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from google.protobuf import json_format
 
+from authz import audit
 from authz import catalog as catalog_mod
 from authz.decision import OrgPolicy
 from authz.policy import requirements_of
-from authz.request import api_key_hash
+from authz.request import api_key_hash, api_key_id
 from authz.v1 import catalog_pb2, policy_pb2
 
 CATALOG_MESSAGE = "catalog"
@@ -38,6 +40,14 @@ class Keys:
     @property
     def security_events(self) -> str:
         return f"{self.prefix}events:security"
+
+    @property
+    def audit_events(self) -> str:
+        return f"{self.prefix}events:audit"
+
+    @property
+    def audit_head(self) -> str:
+        return f"{self.prefix}events:audit:head"
 
     def org(self, org_id: str) -> str:
         return f"{self.prefix}org:{org_id}"
@@ -102,21 +112,33 @@ class Store:
         return policy_from_json(raw) if raw else None
 
     # --- writes (the CLI's and, later, the admin API's) ----------------------------------
+    #
+    # Each write WATCHes what it reads plus the audit head, then in one MULTI/EXEC stores the
+    # change, publishes the invalidation and appends the audit event, so a change is never
+    # stored without its audit record (or the reverse). A concurrent writer makes redis-py
+    # retry the whole transaction.
 
-    async def load_catalog(self, catalog: catalog_pb2.Catalog) -> int:
+    async def load_catalog(self, catalog: catalog_pb2.Catalog, actor: str) -> int:
         """Store a validated catalog as the next version; returns that version."""
         catalog_mod.validate(catalog)
 
         async def write(pipe) -> int:
-            current = await pipe.get(self.keys.catalog)
-            version = catalog_mod.parse(current).version + 1 if current else 1
-            catalog.version = version
+            current_raw = await pipe.get(self.keys.catalog)
+            current = catalog_mod.parse(current_raw) if current_raw else None
+            head = await self._audit_head(pipe)
+            catalog.version = current.version + 1 if current else 1
+            text = catalog_mod.to_json(catalog)
+            before = {"version": current.version, "sha256": audit.digest(current_raw)} if current else None
+            after = {"version": catalog.version, "sha256": audit.digest(text),
+                     "changes": catalog_mod.diff(current, catalog)}
             pipe.multi()
-            pipe.set(self.keys.catalog, catalog_mod.to_json(catalog))
+            pipe.set(self.keys.catalog, text)
             pipe.publish(self.keys.invalidate, CATALOG_MESSAGE)
-            return version
+            self._queue_audit(pipe, head, actor, "catalog.load", target=f"v{catalog.version}",
+                              before=_json(before), after=_json(after))
+            return catalog.version
 
-        return await self.redis.transaction(write, self.keys.catalog, value_from_callable=True)
+        return await self.redis.transaction(write, self.keys.catalog, self.keys.audit_head, value_from_callable=True)
 
     async def set_policy(self, org_id: str, new: policy_pb2.CompliancePolicy, actor: str) -> policy_pb2.CompliancePolicy:
         """Store the org's policy as the next version and publish the change atomically."""
@@ -125,35 +147,98 @@ class Store:
 
         async def write(pipe) -> None:
             raw = await pipe.hget(key, "policy")
+            head = await self._audit_head(pipe)
             previous = policy_from_json(raw).version if raw else 0
             stored.CopyFrom(new)
             stored.version = previous + 1
             stored.updated_by = actor
             stored.updated_at.FromNanoseconds(time.time_ns())
+            text = policy_to_json(stored)
             pipe.multi()
-            pipe.hset(key, "policy", policy_to_json(stored))
+            pipe.hset(key, "policy", text)
             pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._queue_audit(pipe, head, actor, "policy.set", org_id=org_id, target=f"v{stored.version}",
+                              before=raw.decode() if raw else "", after=text)
 
-        await self.redis.transaction(write, key)
+        await self.redis.transaction(write, key, self.keys.audit_head)
         return stored
 
-    async def set_plan(self, org_id: str, plan: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.org(org_id), "plan", plan)
-            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
-            await pipe.execute()
+    async def set_plan(self, org_id: str, plan: str, actor: str) -> None:
+        key = self.keys.org(org_id)
 
-    async def add_api_key(self, key: str, org_id: str) -> str:
+        async def write(pipe) -> None:
+            old = await pipe.hget(key, "plan")
+            head = await self._audit_head(pipe)
+            pipe.multi()
+            pipe.hset(key, "plan", plan)
+            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._queue_audit(pipe, head, actor, "org.set_plan", org_id=org_id,
+                              before=_json({"plan": old.decode()} if old else None), after=_json({"plan": plan}))
+
+        await self.redis.transaction(write, key, self.keys.audit_head)
+
+    async def add_api_key(self, key: str, org_id: str, actor: str) -> str:
         key_hash = api_key_hash(key)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.apikey(key_hash), org_id)
+        redis_key = self.keys.apikey(key_hash)
+
+        async def write(pipe) -> None:
+            old = await pipe.get(redis_key)
+            head = await self._audit_head(pipe)
+            pipe.multi()
+            pipe.set(redis_key, org_id)
             pipe.publish(self.keys.invalidate, APIKEY_MESSAGE + key_hash)
-            await pipe.execute()
+            self._queue_audit(pipe, head, actor, "apikey.add", org_id=org_id, target=api_key_id(key_hash),
+                              before=_json({"org_id": old.decode()} if old else None), after=_json({"org_id": org_id}))
+
+        await self.redis.transaction(write, redis_key, self.keys.audit_head)
         return key_hash
 
-    async def revoke_api_key(self, key_hash: str) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.apikey(key_hash))
+    async def revoke_api_key(self, key_hash: str, actor: str) -> bool:
+        redis_key = self.keys.apikey(key_hash)
+
+        async def write(pipe) -> bool:
+            old = await pipe.get(redis_key)
+            if old is None:
+                return False
+            head = await self._audit_head(pipe)
+            pipe.multi()
+            pipe.delete(redis_key)
             pipe.publish(self.keys.invalidate, APIKEY_MESSAGE + key_hash)
-            deleted, _ = await pipe.execute()
-        return bool(deleted)
+            self._queue_audit(pipe, head, actor, "apikey.revoke", org_id=old.decode(), target=api_key_id(key_hash),
+                              before=_json({"org_id": old.decode()}))
+            return True
+
+        return await self.redis.transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
+
+    # --- the audit chain ------------------------------------------------------------------
+
+    async def _audit_head(self, pipe) -> tuple[int, str]:
+        head = await pipe.hgetall(self.keys.audit_head)
+        return int(head.get(b"seq", 0)), head.get(b"hash", b"").decode()
+
+    def _queue_audit(self, pipe, head: tuple[int, str], actor: str, action: str, **fields) -> None:
+        seq, prev_hash = head[0] + 1, head[1]
+        event = audit.new_event(seq=seq, prev_hash=prev_hash, actor=actor, action=action, **fields)
+        text = audit.canonical(event)
+        hashed = audit.digest(text)
+        pipe.xadd(self.keys.audit_events, {"seq": seq, "event": text, "hash": hashed})
+        pipe.hset(self.keys.audit_head, mapping={"seq": seq, "hash": hashed})
+
+    async def audit_entries(self) -> list[tuple[str, str, str]]:
+        """Every audit entry in stream order as (entry id, event JSON, stored hash)."""
+        out, start = [], "-"
+        while True:
+            batch = await self.redis.xrange(self.keys.audit_events, min=start, count=1000)
+            for entry_id, fields in batch:
+                out.append((entry_id.decode(), fields.get(b"event", b"").decode(), fields.get(b"hash", b"").decode()))
+            if len(batch) < 1000:
+                return out
+            start = "(" + batch[-1][0].decode()
+
+    async def audit_head(self) -> tuple[int, str] | None:
+        head = await self.redis.hgetall(self.keys.audit_head)
+        return (int(head[b"seq"]), head[b"hash"].decode()) if head else None
+
+
+def _json(value: object) -> str:
+    return "" if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))

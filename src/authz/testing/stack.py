@@ -149,24 +149,24 @@ class Admin:
 
         return asyncio.run(go())
 
-    def load_catalog(self, path_or_json: Path | str | dict = SAMPLE_CATALOG) -> int:
+    def load_catalog(self, path_or_json: Path | str | dict = SAMPLE_CATALOG, actor: str = "test") -> int:
         if isinstance(path_or_json, dict):
             text = json.dumps(path_or_json)
         else:
             text = Path(path_or_json).read_text()
-        return self._run(lambda s: s.load_catalog(catalog_mod.parse(text)))
+        return self._run(lambda s: s.load_catalog(catalog_mod.parse(text), actor))
 
-    def set_plan(self, org_id: str, plan: str) -> None:
-        self._run(lambda s: s.set_plan(org_id, plan))
+    def set_plan(self, org_id: str, plan: str, actor: str = "test") -> None:
+        self._run(lambda s: s.set_plan(org_id, plan, actor))
 
     def set_policy(self, org_id: str, actor: str = "test", **fields) -> policy_pb2.CompliancePolicy:
         return self._run(lambda s: s.set_policy(org_id, policy_pb2.CompliancePolicy(**fields), actor))
 
-    def add_api_key(self, key: str, org_id: str) -> str:
-        return self._run(lambda s: s.add_api_key(key, org_id))
+    def add_api_key(self, key: str, org_id: str, actor: str = "test") -> str:
+        return self._run(lambda s: s.add_api_key(key, org_id, actor))
 
-    def revoke_api_key(self, key_hash: str) -> bool:
-        return self._run(lambda s: s.revoke_api_key(key_hash))
+    def revoke_api_key(self, key_hash: str, actor: str = "test") -> bool:
+        return self._run(lambda s: s.revoke_api_key(key_hash, actor))
 
     def security_events(self) -> list[dict]:
         client = redis.Redis.from_url(self.redis_url)
@@ -204,6 +204,7 @@ class Stack:
                 "AUTHZ_REDIS_URL": redis_server.url,
                 "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{ports['authz_grpc']}",
                 "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{ports['authz_http']}",
+                "AUTHZ_EVENTS_SPOOL_DIR": str(workdir / "spool"),
             }
         )
         env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})

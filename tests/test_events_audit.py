@@ -1,0 +1,246 @@
+"""Security-event delivery (spool, replay, idempotency) and the audit hash chain, against a
+real redis-server."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from authz import audit
+from authz import catalog as catalog_mod
+from authz.events import EventEmitter, Spool, record, security_event
+from authz.decision import Verdict
+from authz.metrics import EVENTS
+from authz.reasons import Reason
+from authz.request import ReadConfig, api_key_hash, read
+from authz.store import Keys, Store
+from authz.testing.stack import SAMPLE_CATALOG, RedisServer
+from authz.v1 import policy_pb2
+
+from checkrequests import check_request
+
+_n = itertools.count()
+FACTS = read(check_request({"model": "m"}, {"authorization": "Bearer sk-x"}), ReadConfig())
+
+
+def event(i: int):
+    return security_event(Verdict(Reason.UNKNOWN_MODEL, org_id="acme", model=f"m{i}"), FACTS, f"d{i}", "k")
+
+
+def counter(name: str) -> float:
+    return EVENTS[name]._value.get()
+
+
+# --- spool ------------------------------------------------------------------------------
+
+
+def test_spool_appends_replays_in_order_and_truncates(tmp_path):
+    spool = Spool(tmp_path, 1 << 20)
+    spool.open()
+    assert not spool.pending()
+    records = [record(event(i)) for i in range(5)]
+    assert spool.append(records) == 5 and spool.pending()
+    batch, end = spool.own_batch(3)
+    assert batch == records[:3]
+    spool.consumed(end)
+    batch, end = spool.own_batch(10)
+    assert batch == records[3:]
+    spool.consumed(end)
+    assert not spool.pending()
+    spool.close()
+    assert list(tmp_path.iterdir()) == []  # empty spools are removed
+
+
+def test_spool_respects_its_size_limit(tmp_path):
+    spool = Spool(tmp_path, 600)
+    spool.open()
+    kept = spool.append([record(event(i)) for i in range(10)])
+    assert 0 < kept < 10
+    spool.close()
+
+
+def test_orphaned_spool_of_a_dead_process_is_found_and_a_cut_line_skipped(tmp_path):
+    records = [record(event(i)) for i in range(3)]
+    lines = b"".join(json.dumps(r).encode() + b"\n" for r in records) + b'{"event_id": "cut'
+    (tmp_path / "events-999999-dead.jsonl").write_bytes(lines)
+    spool = Spool(tmp_path, 1 << 20)
+    spool.open()
+    assert spool.pending()
+    dropped = counter("dropped")
+    [(path, found)] = list(spool.orphan_batches())
+    assert found == records and counter("dropped") == dropped + 1
+    spool.close()
+
+
+def test_a_live_process_spool_is_not_taken(tmp_path):
+    a, b = Spool(tmp_path, 1 << 20), Spool(tmp_path, 1 << 20)
+    a.open()
+    a.append([record(event(1))])
+    b.open()
+    assert list(b.orphan_batches()) == []  # a still holds its lock
+    a.close(remove_if_empty=False)
+    assert len(list(b.orphan_batches())) == 1
+    b.close()
+
+
+# --- emitter ----------------------------------------------------------------------------
+
+
+async def test_writes_are_idempotent_by_event_id(redis_server, tmp_path):
+    client = aioredis.Redis.from_url(redis_server.url)
+    stream = f"idem{next(_n)}:events:security"
+    emitter = EventEmitter(client, stream, maxlen=1000, queue_size=10, spool=Spool(tmp_path, 1 << 20))
+    records = [record(event(i)) for i in range(3)]
+    late = record(event(9))
+    await emitter._write(records)
+    await emitter._write(records[1:] + [late])  # a replay overlapping what was written
+    entries = await client.xrange(stream)
+    assert [e[1][b"event_id"].decode() for e in entries] == [r["event_id"] for r in records + [late]]
+    await client.aclose()
+
+
+async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_path):
+    server = RedisServer(tmp_path).start()
+    url = server.url
+    server.stop()
+    stream = "authz:events:security"
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=0.2, socket_timeout=0.5)
+    first = EventEmitter(client, stream, maxlen=1000, queue_size=100, spool=Spool(tmp_path / "spool", 1 << 20))
+    first.start()
+    ids = []
+    for i in range(7):
+        e = event(i)
+        ids.append(e.event_id)
+        first.emit(e)
+    assert not await first.stop(timeout=0.3)  # Redis down: spooled, not lost
+    assert list((tmp_path / "spool").glob("*.jsonl"))
+
+    server = RedisServer(tmp_path, port=server.port).start()
+    second = EventEmitter(client, stream, maxlen=1000, queue_size=100, spool=Spool(tmp_path / "spool", 1 << 20))
+    second.start()
+    assert await second.flush(10)
+    entries = await client.xrange(stream)
+    assert [e[1][b"event_id"].decode() for e in entries] == ids
+    await second.stop(1)
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
+    await client.aclose()
+    server.stop()
+
+
+# --- audit chain ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(redis_server):
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield Store(client, Keys(f"audit{next(_n)}:"))
+    await client.aclose()
+
+
+async def make_history(store: Store) -> None:
+    await store.load_catalog(catalog_mod.parse(SAMPLE_CATALOG.read_text()), "ops@corp")
+    await store.set_plan("acme", "enterprise", "billing")
+    await store.add_api_key("sk-audit", "acme", "alice@acme")
+    await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "alice@acme")
+    await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=False), "bob@acme")
+    await store.revoke_api_key(api_key_hash("sk-audit"), "bob@acme")
+
+
+async def test_every_change_is_audited_with_actor_before_and_after(store):
+    await make_history(store)
+    events = [json.loads(text) for _, text, _ in await store.audit_entries()]
+    assert [(e["seq"], e["action"], e["actor"]) for e in events] == [
+        (1, "catalog.load", "ops@corp"), (2, "org.set_plan", "billing"), (3, "apikey.add", "alice@acme"),
+        (4, "policy.set", "alice@acme"), (5, "policy.set", "bob@acme"), (6, "apikey.revoke", "bob@acme"),
+    ]
+    assert json.loads(events[0]["after"])["changes"]["providers_added"][0] == "anthropic"
+    assert events[3]["before"] == "" and json.loads(events[3]["after"])["require_gdpr"] is True
+    assert json.loads(events[4]["before"])["version"] == 1 and json.loads(events[4]["after"])["version"] == 2
+    assert events[2]["target"] == api_key_hash("sk-audit")[:12]
+    assert "sk-audit" not in json.dumps(events)
+    assert audit.verify(await store.audit_entries(), await store.audit_head()).ok
+
+
+async def test_catalog_diff_names_what_changed(store):
+    cat = catalog_mod.parse(SAMPLE_CATALOG.read_text())
+    await store.load_catalog(cat, "ops")
+    cat2 = catalog_mod.parse(SAMPLE_CATALOG.read_text())
+    cat2.providers["deepseek"].data_policy.gdpr = True
+    del cat2.models["kimi-k2"]
+    await store.load_catalog(cat2, "ops")
+    last = json.loads((await store.audit_entries())[-1][1])
+    changes = json.loads(last["after"])["changes"]
+    assert list(changes["providers_changed"]) == ["deepseek"]
+    assert changes["providers_changed"]["deepseek"]["after"]["gdpr"] is True
+    assert changes["models_removed"] == ["kimi-k2"]
+    assert json.loads(last["before"])["version"] == 1
+
+
+def rewrite(client: redis.Redis, stream: str, entries: list[tuple[str, str, str]]) -> None:
+    """An attacker with write access re-creating the stream with chosen entries."""
+    client.delete(stream)
+    for _, text, hashed in entries:
+        client.xadd(stream, {"event": text, "hash": hashed})
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind", "seq"),
+    [
+        ("edit", "modified", 3),
+        ("edit-and-rehash", "modified", 3),
+        ("delete", "deleted", 3),
+        ("delete-last", "deleted", 6),
+        ("reorder", "reordered", 3),
+    ],
+)
+async def test_tampering_is_detected(store, redis_server, tamper, kind, seq):
+    await make_history(store)
+    entries = await store.audit_entries()
+    client = redis.Redis.from_url(redis_server.url)
+    stream = store.keys.audit_events
+    if tamper == "edit":
+        entry_id, text, hashed = entries[2]
+        entries[2] = (entry_id, text.replace("alice@acme", "mallory"), hashed)
+        rewrite(client, stream, entries)
+    elif tamper == "edit-and-rehash":
+        entry_id, text, _ = entries[2]
+        forged = text.replace("alice@acme", "mallory")
+        entries[2] = (entry_id, forged, audit.digest(forged))
+        rewrite(client, stream, entries)
+    elif tamper == "delete":
+        client.xdel(stream, entries[2][0])
+    elif tamper == "delete-last":
+        client.xdel(stream, entries[-1][0])
+    elif tamper == "reorder":
+        entries[2], entries[3] = entries[3], entries[2]
+        rewrite(client, stream, entries)
+    client.close()
+    result = audit.verify(await store.audit_entries(), await store.audit_head())
+    assert not result.ok
+    assert (result.problem.kind, result.problem.seq) == (kind, seq)
+
+
+def test_audit_verify_cli_reports_tampering(redis_server):
+    env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "auditcli:", "PATH": "/usr/bin:/bin"}
+
+    def authz(*args):
+        return subprocess.run([sys.executable, "-m", "authz", *args], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+    assert authz("--actor", "ops", "catalog", "load", str(SAMPLE_CATALOG)).returncode == 0
+    assert authz("--actor", "ops", "org", "set-plan", "acme", "enterprise").returncode == 0
+    ok = authz("audit", "verify")
+    assert ok.returncode == 0 and "ok: 2 audit events" in ok.stdout
+    listed = [json.loads(line) for line in authz("audit", "list").stdout.splitlines()]
+    assert [e["action"] for e in listed] == ["catalog.load", "org.set_plan"]
+    client = redis.Redis.from_url(redis_server.url)
+    first = client.xrange("auditcli:events:audit")[0][0]
+    client.xdel("auditcli:events:audit", first)
+    bad = authz("audit", "verify")
+    assert bad.returncode == 3 and "event 1 deleted" in bad.stdout
