@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server
+.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server browser
 
 all: test
 
@@ -34,7 +34,13 @@ redis-server:
 	    echo "installing redis-server (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-test: $(GEN_STAMP) redis-server
+# The settings-page test drives Debian's chromium through chromedriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	    echo "installing chromium and chromium-driver (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(GEN_STAMP) redis-server browser
 	$(BIN)/pytest -q
 
 test-fast: $(GEN_STAMP)

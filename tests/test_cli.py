@@ -30,20 +30,17 @@ def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
     assert "'gpt-4o'" in result.stderr and "'acme-llm'" in result.stderr
 
 
-def test_policy_apikey_and_events(redis_server):
-    policy = json.dumps({"enabled": True, "require_gdpr": True})
-    result = authz(redis_server, "--actor", "alice", "policy", "set", "acme", "-", stdin=policy)
-    assert result.returncode == 0, result.stderr
-    stored = json.loads(authz(redis_server, "policy", "get", "acme").stdout)
-    assert stored["version"] == 1 and stored["updated_by"] == "alice" and stored["require_gdpr"] is True
-
-    key = authz(redis_server, "apikey", "add", "acme").stdout.strip()
+def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
+    key = authz(redis_server, "--actor", "ops", "apikey", "add", "acme").stdout.strip()
     assert key.startswith("sk-authz-")
     client = redis.Redis.from_url(redis_server.url)
-    assert client.keys("cli:apikey:*") and not client.keys(f"*{key}*"), "only the hash is stored"
-
-    bad = authz(redis_server, "policy", "set", "acme", "-", stdin='{"enabeld": true}')
-    assert bad.returncode == 1 and "enabeld" in bad.stderr
+    [stored] = client.keys("cli:apikey:*")
+    assert client.get(stored) == b"acme" and not client.keys(f"*{key}*"), "only the hash is stored"
+    key_hash = stored.decode().rsplit(":", 1)[1]
+    assert authz(redis_server, "apikey", "revoke", key_hash).returncode == 0
+    assert not client.keys("cli:apikey:*")
+    missing = authz(redis_server, "apikey", "revoke", key_hash)
+    assert missing.returncode == 1 and "no API key" in missing.stderr
 
 
 def test_bad_config_is_refused_with_the_key_named(redis_server):

@@ -3,7 +3,8 @@
     authz serve [--config FILE]
     authz catalog load FILE
     authz org set-plan ORG PLAN
-    authz policy get ORG | authz policy set ORG FILE
+    authz policy get ORG | preview ORG FILE | set ORG FILE [--expected-version N]   (admin API)
+    authz token issue ORG --role owner --subject alice@example.com
     authz apikey add ORG [--key KEY] | authz apikey revoke KEY_HASH
     authz events tail [--org ORG] [--count N] [--follow]
     authz events list [--since TIME] [--org ORG] [--provider P] [--requirement R]
@@ -20,15 +21,16 @@ import json
 import os
 import secrets
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import datetime, timezone
-
-from google.protobuf import json_format
 
 from authz import audit
 from authz import catalog as catalog_mod
 from authz import config as config_mod
-from authz.store import Keys, Store, policy_to_json
-from authz.v1 import policy_pb2
+from authz.auth import issue as issue_token
+from authz.store import Keys, Store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,12 +53,27 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("org")
     plan.add_argument("plan")
 
-    pol = sub.add_parser("policy", help="an org's compliance policy").add_subparsers(dest="action", required=True)
-    get = pol.add_parser("get", help="print the stored policy as JSON")
+    pol = sub.add_parser("policy", help="an org's compliance policy, through the admin API")
+    pol.add_argument("--api", default=os.environ.get("AUTHZ_API", "http://127.0.0.1:9090"),
+                     help="admin API base URL (AUTHZ_API)")
+    pol.add_argument("--token", default=os.environ.get("AUTHZ_TOKEN"), help="admin JWT (AUTHZ_TOKEN)")
+    pol_sub = pol.add_subparsers(dest="action", required=True)
+    get = pol_sub.add_parser("get", help="print the stored policy as JSON")
     get.add_argument("org")
-    put = pol.add_parser("set", help="store FILE (CompliancePolicy JSON) as the org's next policy version")
+    prev = pol_sub.add_parser("preview", help="which providers FILE (CompliancePolicy JSON) allows and blocks")
+    prev.add_argument("org")
+    prev.add_argument("file", help="path, or - for standard input")
+    put = pol_sub.add_parser("set", help="store FILE (CompliancePolicy JSON) as the org's next policy version")
     put.add_argument("org")
     put.add_argument("file", help="path, or - for standard input")
+    put.add_argument("--expected-version", type=int, help="fail if the stored version is not this one")
+
+    tok = sub.add_parser("token", help="admin API tokens").add_subparsers(dest="action", required=True)
+    issue = tok.add_parser("issue", help="print an HS256 admin token (needs admin_jwt_hs256_secret)")
+    issue.add_argument("org")
+    issue.add_argument("--role", default="owner", choices=["owner", "admin", "member"])
+    issue.add_argument("--subject", required=True, help="who the token identifies (recorded as the actor)")
+    issue.add_argument("--ttl", type=int, default=3600, help="seconds")
 
     key = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
     add = key.add_parser("add", help="map an API key to an org (prints a new key when --key is omitted)")
@@ -94,17 +111,72 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "catalog" and args.action == "check":
         return _check_catalog(args.file)
+    if args.command == "policy":
+        return _policy_api(args)
+    if args.command == "token":
+        if not settings.admin_jwt_hs256_secret:
+            print("authz: token issue needs admin_jwt_hs256_secret in the configuration", file=sys.stderr)
+            return 2
+        print(issue_token(settings.admin_jwt_hs256_secret, subject=args.subject, org_id=args.org, role=args.role,
+                          ttl_s=args.ttl, issuer=settings.admin_jwt_issuer, audience=settings.admin_jwt_audience))
+        return 0
     try:
         return asyncio.run(_admin(args, settings))
     except catalog_mod.CatalogError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return 1
-    except json_format.ParseError as exc:
-        print(f"authz: invalid policy: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return 1
+
+
+def _policy_api(args) -> int:
+    """policy get|preview|set over the admin JSON API (the same checks as the settings page)."""
+    org = urllib.parse.quote(args.org, safe="")
+    if args.action == "get":
+        method, path, body = "GET", f"/v1/orgs/{org}/policy", None
+    else:
+        text = sys.stdin.read() if args.file == "-" else open(args.file).read()
+        try:
+            policy = json.loads(text)
+        except ValueError as exc:
+            print(f"authz: {args.file}: not JSON: {exc}", file=sys.stderr)
+            return 1
+        if args.action == "preview":
+            method, path, body = "POST", f"/v1/orgs/{org}/policy:preview", {"policy": policy}
+        else:
+            body = {"policy": policy}
+            if args.expected_version is not None:
+                body["expected_version"] = args.expected_version
+            method, path = "PUT", f"/v1/orgs/{org}/policy"
+    request = urllib.request.Request(
+        args.api.rstrip("/") + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"authorization": f"Bearer {args.token or ''}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read())["error"]
+            print(f"authz: {exc.code} {error['code']}: {error['message']}", file=sys.stderr)
+        except (ValueError, KeyError):
+            print(f"authz: HTTP {exc.code} from {args.api}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"authz: cannot reach the admin API at {args.api}: {exc}", file=sys.stderr)
+        return 1
+    if args.action == "preview":
+        for p in result.get("providers", []):
+            unmet = ", ".join(f"{u['label']} ({u['cause'].replace('_', ' ')})" for u in p.get("unmet", []))
+            print(f"{'ALLOW' if p.get('allowed') else 'BLOCK'}  {p['provider']:<16} {unmet}")
+        orphans = result.get("models_without_compliant_provider", [])
+        print(f"models with no compliant provider: {', '.join(orphans) if orphans else 'none'}")
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
 
 
 def _read_catalog(path: str):
@@ -146,14 +218,6 @@ async def _run_admin(args, store: Store) -> int:
     elif args.command == "org":
         await store.set_plan(args.org, args.plan, args.actor)
         print(f"org {args.org}: plan {args.plan}")
-    elif args.command == "policy" and args.action == "get":
-        stored = await store.policy(args.org)
-        print(policy_to_json(stored) if stored else "null")
-    elif args.command == "policy":
-        text = sys.stdin.read() if args.file == "-" else open(args.file).read()
-        new = json_format.Parse(text, policy_pb2.CompliancePolicy())
-        stored = await store.set_policy(args.org, new, args.actor)
-        print(policy_to_json(stored))
     elif args.command == "apikey" and args.action == "add":
         key = args.key or "sk-authz-" + secrets.token_urlsafe(24)
         key_hash = await store.add_api_key(key, args.org, args.actor)

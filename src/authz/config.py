@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from authz.auth import Authenticator
 from authz.request import ReadConfig
 
 
@@ -27,6 +28,12 @@ class Settings:
     key_prefix: str = "authz:"
     grpc_listen: str = "0.0.0.0:9001"
     http_listen: str = "0.0.0.0:9090"
+    admin_grpc_listen: str = "0.0.0.0:9002"
+    # Admin API tokens: an HS256 secret (>= 32 characters) or an RS256 public key file, not both.
+    admin_jwt_hs256_secret: str = ""
+    admin_jwt_rs256_public_key_file: str = ""
+    admin_jwt_issuer: str = ""
+    admin_jwt_audience: str = ""
     # "api_key": Authorization: Bearer <key> -> Redis. "header": org_header, set by Envoy itself.
     org_source: str = "api_key"
     org_header: str = "x-org-id"
@@ -46,6 +53,14 @@ class Settings:
     events_dedupe_ttl_s: int = 7 * 24 * 3600  # how long an event id is remembered against replays
     log_level: str = "info"
 
+    def authenticator(self) -> Authenticator:
+        public_key = ""
+        if self.admin_jwt_rs256_public_key_file:
+            with open(self.admin_jwt_rs256_public_key_file) as f:
+                public_key = f.read()
+        return Authenticator(hs256_secret=self.admin_jwt_hs256_secret, rs256_public_key=public_key,
+                             issuer=self.admin_jwt_issuer, audience=self.admin_jwt_audience)
+
     def spool_dir(self) -> str:
         if self.events_spool_dir:
             return self.events_spool_dir
@@ -63,6 +78,8 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
+# Read by the CLI, not settings of the service.
+_CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN"})
 _CHOICES = {"org_source": ("api_key", "header"), "log_level": ("debug", "info", "warning", "error")}
 
 
@@ -82,7 +99,7 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
                 raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_FIELDS)})")
             values[key] = _coerce(key, value, origin=str(path))
     for env_key, raw in environ.items():
-        if not env_key.startswith(_ENV_PREFIX) or env_key == "AUTHZ_CONFIG":
+        if not env_key.startswith(_ENV_PREFIX) or env_key in _CLIENT_VARIABLES:
             continue
         key = env_key[len(_ENV_PREFIX) :].lower()
         if key not in _FIELDS:
@@ -127,7 +144,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("setting 'model_header' must not be empty")
     if s.org_source == "header" and not s.org_header:
         raise ConfigError("setting 'org_header' must be set when org_source = 'header'")
-    for key in ("grpc_listen", "http_listen"):
+    if s.admin_jwt_hs256_secret and s.admin_jwt_rs256_public_key_file:
+        raise ConfigError("set either 'admin_jwt_hs256_secret' or 'admin_jwt_rs256_public_key_file', not both")
+    if s.admin_jwt_hs256_secret and len(s.admin_jwt_hs256_secret) < 32:
+        raise ConfigError("setting 'admin_jwt_hs256_secret' must be at least 32 characters")
+    if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
+        raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
+    for key in ("grpc_listen", "http_listen", "admin_grpc_listen"):
         host, _, port = getattr(s, key).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")

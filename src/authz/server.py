@@ -17,13 +17,17 @@ from aiohttp import web
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from grpc import aio as grpc_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from authz.admin import PolicyAdmin
+from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
 from authz.cache import PolicyCache
 from authz.config import Settings
 from authz.events import EventEmitter, Spool
 from authz.service import CheckService
 from authz.store import Keys, Store
+from authz.v1 import admin_pb2, admin_pb2_grpc
 
 log = structlog.get_logger("authz.server")
 
@@ -75,8 +79,10 @@ class App:
             spool=Spool(settings.spool_dir(), settings.events_spool_max_bytes),
             dedupe_ttl_s=settings.events_dedupe_ttl_s,
         )
+        self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator())
         self.health = health.aio.HealthServicer()
         self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
+        self.admin_grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
         self.draining = False
         self._runner: web.AppRunner | None = None
 
@@ -89,13 +95,22 @@ class App:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:
             raise OSError(f"cannot listen for gRPC on {self.settings.grpc_listen}")
+        admin_pb2_grpc.add_PolicyAdminServicer_to_server(PolicyAdminServicer(self.admin), self.admin_grpc)
+        reflection.enable_server_reflection(
+            (admin_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name, reflection.SERVICE_NAME),
+            self.admin_grpc,
+        )
+        if self.admin_grpc.add_insecure_port(self.settings.admin_grpc_listen) == 0:
+            raise OSError(f"cannot listen for admin gRPC on {self.settings.admin_grpc_listen}")
         await self._set_serving(False)
         await self.grpc.start()
+        await self.admin_grpc.start()
         self.emitter.start()
         await self.cache.start()
         await self._start_http()
         asyncio.create_task(self._track_readiness(), name="authz-readiness")
-        log.info("started", grpc=self.settings.grpc_listen, http=self.settings.http_listen)
+        log.info("started", grpc=self.settings.grpc_listen, http=self.settings.http_listen,
+                 admin_grpc=self.settings.admin_grpc_listen, admin_api=self.admin.authenticator.configured)
 
     async def _set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -117,6 +132,7 @@ class App:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        PolicyAdminHttp(self.admin).add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host, _, port = self.settings.http_listen.rpartition(":")
@@ -140,7 +156,7 @@ class App:
     async def stop(self) -> None:
         self.draining = True
         await self._set_serving(False)
-        await self.grpc.stop(DRAIN_GRACE_S)
+        await asyncio.gather(self.grpc.stop(DRAIN_GRACE_S), self.admin_grpc.stop(DRAIN_GRACE_S))
         await self.emitter.stop(timeout=DRAIN_GRACE_S)
         await self.cache.stop()
         if self._runner:

@@ -81,6 +81,13 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
     )
 
 
+class VersionConflict(Exception):
+    def __init__(self, expected: int, stored: int):
+        super().__init__(f"the policy is at version {stored}, not {expected}: someone changed it; reload and retry")
+        self.expected = expected
+        self.stored = stored
+
+
 class Store:
     def __init__(self, redis: aioredis.Redis, keys: Keys):
         self.redis = redis
@@ -111,6 +118,27 @@ class Store:
         raw = await self.redis.hget(self.keys.org(org_id), "policy")
         return policy_from_json(raw) if raw else None
 
+    async def plan(self, org_id: str) -> str:
+        raw = await self.redis.hget(self.keys.org(org_id), "plan")
+        return raw.decode() if raw else ""
+
+    async def recent(self, stream: str, org_id: str, limit: int, scan: int = 10_000) -> list[dict]:
+        """The org's newest `limit` entries of a shared stream (looking back at most `scan`)."""
+        found, end, seen = [], "+", 0
+        while len(found) < limit and seen < scan:
+            batch = await self.redis.xrevrange(stream, max=end, count=500)
+            for entry_id, fields in batch:
+                event = json.loads(fields[b"event"])
+                if event.get("org_id") == org_id:
+                    found.append(event)
+                    if len(found) == limit:
+                        break
+            seen += len(batch)
+            if len(batch) < 500:
+                break
+            end = "(" + batch[-1][0].decode()
+        return found
+
     # --- writes (the CLI's and, later, the admin API's) ----------------------------------
     #
     # Each write WATCHes what it reads plus the audit head, then in one MULTI/EXEC stores the
@@ -140,8 +168,13 @@ class Store:
 
         return await self.redis.transaction(write, self.keys.catalog, self.keys.audit_head, value_from_callable=True)
 
-    async def set_policy(self, org_id: str, new: policy_pb2.CompliancePolicy, actor: str) -> policy_pb2.CompliancePolicy:
-        """Store the org's policy as the next version and publish the change atomically."""
+    async def set_policy(
+        self, org_id: str, new: policy_pb2.CompliancePolicy, actor: str, expected_version: int | None = None
+    ) -> policy_pb2.CompliancePolicy:
+        """Store the org's policy as the next version and publish the change atomically.
+
+        With `expected_version`, a concurrent change in between raises VersionConflict.
+        """
         key = self.keys.org(org_id)
         stored = policy_pb2.CompliancePolicy()
 
@@ -149,6 +182,8 @@ class Store:
             raw = await pipe.hget(key, "policy")
             head = await self._audit_head(pipe)
             previous = policy_from_json(raw).version if raw else 0
+            if expected_version is not None and expected_version != previous:
+                raise VersionConflict(expected_version, previous)
             stored.CopyFrom(new)
             stored.version = previous + 1
             stored.updated_by = actor

@@ -26,11 +26,14 @@ import httpx
 import redis
 
 from authz import catalog as catalog_mod
+from authz.auth import issue
 from authz.store import Keys, Store
 from authz.testing.envoy_config import envoy_binary, render
 from authz.v1 import policy_pb2
 
 ROOT = Path(__file__).resolve().parents[3]
+# The stack's admin-token secret: for local test stacks only.
+ADMIN_SECRET = "test-stack-admin-secret-not-for-production-use"
 FRONT_PROXY = ROOT / "envoy" / "front-proxy.yaml"
 SAMPLE_CATALOG = ROOT / "catalog" / "sample-catalog.json"
 
@@ -191,7 +194,8 @@ class Stack:
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
               envoy_config: Path = FRONT_PROXY) -> Stack:
         workdir.mkdir(parents=True, exist_ok=True)
-        ports = {name: free_port() for name in ("envoy", "envoy_admin", "authz_grpc", "authz_http", "gateway")}
+        ports = {name: free_port() for name in
+                 ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "gateway")}
         redis_server = RedisServer(workdir).start()
         gateway = Proc(
             "gateway",
@@ -204,6 +208,8 @@ class Stack:
                 "AUTHZ_REDIS_URL": redis_server.url,
                 "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{ports['authz_grpc']}",
                 "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{ports['authz_http']}",
+                "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{ports['authz_admin_grpc']}",
+                "AUTHZ_ADMIN_JWT_HS256_SECRET": ADMIN_SECRET,
                 "AUTHZ_EVENTS_SPOOL_DIR": str(workdir / "spool"),
             }
         )
@@ -254,6 +260,13 @@ class Stack:
     @property
     def admin(self) -> Admin:
         return Admin(self.redis.url)
+
+    @property
+    def admin_grpc(self) -> str:
+        return f"127.0.0.1:{self.ports['authz_admin_grpc']}"
+
+    def token(self, org_id: str, role: str = "owner", subject: str = "alice@example.com", ttl_s: int = 3600) -> str:
+        return issue(ADMIN_SECRET, subject=subject, org_id=org_id, role=role, ttl_s=ttl_s)
 
     def wait_ready(self, timeout: float = 15) -> None:
         """authz reports ready once it has synced and holds a catalog."""

@@ -1,0 +1,184 @@
+"""PolicyAdmin: managing an org's compliance policy. One implementation behind both the gRPC
+service and the JSON API (admin_api.py).
+
+Who may do what, in one place:
+- every method needs a valid token (auth.py); methods naming an org need the caller to be an
+  `owner` or `admin` of that very org;
+- previewing, enabling or changing a policy needs the `enterprise` plan; disabling one, and
+  reading what is enforced or what was blocked, stays possible after a downgrade (a downgrade
+  must never leave an org unable to see or switch off what is enforced);
+- enforcement itself never looks at the plan: it follows the stored policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from authz import policy as policy_mod
+from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
+from authz.catalog import CatalogIndex
+from authz.store import Store, VersionConflict
+from google.protobuf import json_format
+from redis.exceptions import RedisError
+
+from authz.v1 import admin_pb2, events_pb2, policy_pb2
+
+ENTERPRISE = "enterprise"
+_DEFAULT_LIMIT, _MAX_LIMIT = 50, 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str
+    http_status: int
+
+
+UNAUTHENTICATED = Kind("unauthenticated", 401)
+PERMISSION_DENIED = Kind("permission_denied", 403)
+INVALID_ARGUMENT = Kind("invalid_argument", 400)
+ABORTED = Kind("aborted", 409)
+UNAVAILABLE = Kind("unavailable", 503)
+
+
+class AdminError(Exception):
+    def __init__(self, kind: Kind, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
+    """Refuse policies that say something other than what their author meant."""
+    if p.certifications == policy_pb2.CERTIFICATION_MATCH_ANY and not (p.require_soc2 and p.require_iso27001):
+        raise AdminError(INVALID_ARGUMENT,
+                         "certifications 'any' (either SOC 2 or ISO 27001) needs both require_soc2 and "
+                         "require_iso27001; with one of them, leave certifications unset")
+    if saving and p.enabled and not policy_mod.requirements_of(p):
+        raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement")
+
+
+def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy) -> admin_pb2.PreviewPolicyResponse:
+    """Every provider allowed or blocked under `p`, with the reasons, and the models left
+    with no compliant provider. Pure: nothing is saved."""
+    requirements = policy_mod.requirements_of(p)
+    table = catalog.table(requirements)
+    out = admin_pb2.PreviewPolicyResponse(catalog_version=catalog.version)
+    for provider_id in sorted(catalog.providers):
+        unmet = table.unmet[provider_id]
+        out.providers.add(
+            provider=provider_id,
+            name=catalog.providers[provider_id].name,
+            allowed=not unmet,
+            unmet=[admin_pb2.UnmetRequirement(requirement=u.requirement, label=policy_mod.LABELS[u.requirement],
+                                              cause=u.cause) for u in unmet],
+        )
+    out.allowed_count = sum(1 for x in out.providers if x.allowed)
+    out.blocked_count = len(out.providers) - out.allowed_count
+    out.models_without_compliant_provider.extend(
+        sorted(m for m in catalog.models if not table.for_model(m).allowed)
+    )
+    return out
+
+
+class PolicyAdmin:
+    def __init__(self, store: Store, catalog: Callable[[], CatalogIndex | None], authenticator: Authenticator):
+        self.store = store
+        self._catalog = catalog  # returns the process's current CatalogIndex (or None)
+        self.authenticator = authenticator
+
+    async def call(self, method: str, authorization: str | None, request):
+        try:
+            principal = self.authenticator.principal(authorization)
+        except AuthError as exc:
+            raise AdminError(UNAUTHENTICATED, str(exc)) from None
+        try:
+            return await getattr(self, "_" + method)(principal, request)
+        except RedisError as exc:
+            raise AdminError(UNAVAILABLE, f"policy store unavailable ({exc.__class__.__name__}); retry") from None
+
+    # --- authorization ------------------------------------------------------------------
+
+    async def _manager_of(self, principal: Principal, org_id: str) -> str:
+        """Check the caller may manage `org_id`; returns the org's plan."""
+        if not org_id:
+            raise AdminError(INVALID_ARGUMENT, "org_id is required")
+        if principal.org_id != org_id:
+            raise AdminError(PERMISSION_DENIED, f"your token is for org '{principal.org_id}', not '{org_id}'")
+        if principal.role not in MANAGER_ROLES:
+            raise AdminError(PERMISSION_DENIED,
+                             f"role '{principal.role}' may not manage the compliance policy: owner or admin required")
+        return await self.store.plan(org_id)
+
+    @staticmethod
+    def _require_enterprise(plan: str, what: str) -> None:
+        if plan != ENTERPRISE:
+            raise AdminError(PERMISSION_DENIED,
+                             f"Enterprise plan required to {what} (this org's plan: '{plan or 'none'}'). "
+                             "Disabling an existing policy stays possible.")
+
+    def _catalog_or_unavailable(self) -> CatalogIndex:
+        catalog = self._catalog()
+        if catalog is None:
+            raise AdminError(UNAVAILABLE, "the provider catalog is not loaded yet; retry shortly")
+        return catalog
+
+    # --- methods ------------------------------------------------------------------------
+
+    async def _GetPolicy(self, principal: Principal, req: admin_pb2.GetPolicyRequest):
+        plan = await self._manager_of(principal, req.org_id)
+        stored = await self.store.policy(req.org_id)
+        out = admin_pb2.GetPolicyResponse(plan=plan)
+        if stored is not None:
+            out.policy.CopyFrom(stored)
+        return out
+
+    async def _PreviewPolicy(self, principal: Principal, req: admin_pb2.PreviewPolicyRequest):
+        plan = await self._manager_of(principal, req.org_id)
+        self._require_enterprise(plan, "configure a Provider Compliance Policy")
+        validate(req.policy, saving=False)
+        return preview(self._catalog_or_unavailable(), req.policy)
+
+    async def _SetPolicy(self, principal: Principal, req: admin_pb2.SetPolicyRequest):
+        plan = await self._manager_of(principal, req.org_id)
+        if req.policy.enabled:
+            self._require_enterprise(plan, "enable or change a Provider Compliance Policy")
+        validate(req.policy)
+        new = policy_pb2.CompliancePolicy()
+        new.CopyFrom(req.policy)
+        for server_owned in ("version", "updated_by", "updated_at"):
+            new.ClearField(server_owned)
+        expected = req.expected_version if req.HasField("expected_version") else None
+        try:
+            stored = await self.store.set_policy(req.org_id, new, principal.subject, expected_version=expected)
+        except VersionConflict as exc:
+            raise AdminError(ABORTED, str(exc)) from None
+        return admin_pb2.SetPolicyResponse(policy=stored)
+
+    async def _ListProviders(self, principal: Principal, req: admin_pb2.ListProvidersRequest):
+        if principal.role not in MANAGER_ROLES:
+            raise AdminError(PERMISSION_DENIED, f"role '{principal.role}' may not list providers: owner or admin required")
+        catalog = self._catalog_or_unavailable()
+        out = admin_pb2.ListProvidersResponse(catalog_version=catalog.version)
+        out.providers.extend(catalog.providers[p] for p in sorted(catalog.providers))
+        for model, providers in catalog.models.items():
+            out.models[model].providers.extend(providers)
+        return out
+
+    async def _ListSecurityEvents(self, principal: Principal, req: admin_pb2.ListSecurityEventsRequest):
+        await self._manager_of(principal, req.org_id)
+        found = await self.store.recent(self.store.keys.security_events, req.org_id, _limit(req.limit))
+        return admin_pb2.ListSecurityEventsResponse(
+            events=[json_format.ParseDict(e, events_pb2.SecurityEvent(), ignore_unknown_fields=True) for e in found]
+        )
+
+    async def _ListAuditEvents(self, principal: Principal, req: admin_pb2.ListAuditEventsRequest):
+        await self._manager_of(principal, req.org_id)
+        found = await self.store.recent(self.store.keys.audit_events, req.org_id, _limit(req.limit))
+        return admin_pb2.ListAuditEventsResponse(
+            events=[json_format.ParseDict(e, events_pb2.AuditEvent(), ignore_unknown_fields=True) for e in found]
+        )
+
+
+def _limit(requested: int) -> int:
+    return min(requested or _DEFAULT_LIMIT, _MAX_LIMIT)

@@ -1,0 +1,126 @@
+"""The PolicyAdmin transports: the gRPC service (own port, with reflection) and the same
+methods as JSON under /v1/ on the HTTP port, plus the settings page. Both call one
+PolicyAdmin; this module only converts between wire formats and errors.
+
+    GET  /v1/orgs/{org}/policy                GetPolicy
+    POST /v1/orgs/{org}/policy:preview        PreviewPolicy   body {"policy": {...}}
+    PUT  /v1/orgs/{org}/policy                SetPolicy       body {"policy": {...}, "expected_version": N}
+    GET  /v1/providers                        ListProviders
+    GET  /v1/orgs/{org}/security-events?limit ListSecurityEvents
+    GET  /v1/orgs/{org}/audit-events?limit    ListAuditEvents
+    GET  /settings                            the Settings -> Compliance page
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import grpc
+from aiohttp import web
+from google.protobuf import json_format
+
+from authz.admin import INVALID_ARGUMENT, AdminError, PolicyAdmin
+from authz.v1 import admin_pb2, admin_pb2_grpc
+
+_GRPC_CODES = {
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
+    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
+    "aborted": grpc.StatusCode.ABORTED,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+}
+
+
+class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
+    def __init__(self, admin: PolicyAdmin):
+        self.admin = admin
+
+    async def _call(self, method: str, request, context: grpc.aio.ServicerContext):
+        authorization = dict(context.invocation_metadata()).get("authorization")
+        try:
+            return await self.admin.call(method, authorization, request)
+        except AdminError as exc:
+            await context.abort(_GRPC_CODES[exc.kind.name], exc.message)
+
+    async def GetPolicy(self, request, context):
+        return await self._call("GetPolicy", request, context)
+
+    async def PreviewPolicy(self, request, context):
+        return await self._call("PreviewPolicy", request, context)
+
+    async def SetPolicy(self, request, context):
+        return await self._call("SetPolicy", request, context)
+
+    async def ListProviders(self, request, context):
+        return await self._call("ListProviders", request, context)
+
+    async def ListSecurityEvents(self, request, context):
+        return await self._call("ListSecurityEvents", request, context)
+
+    async def ListAuditEvents(self, request, context):
+        return await self._call("ListAuditEvents", request, context)
+
+
+def _to_json(message) -> web.Response:
+    body = json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return web.json_response(body)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+class PolicyAdminHttp:
+    def __init__(self, admin: PolicyAdmin):
+        self.admin = admin
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/v1/orgs/{org}/policy", self._route("GetPolicy", admin_pb2.GetPolicyRequest, body=False))
+        r.add_post("/v1/orgs/{org}/policy:preview", self._route("PreviewPolicy", admin_pb2.PreviewPolicyRequest))
+        r.add_put("/v1/orgs/{org}/policy", self._route("SetPolicy", admin_pb2.SetPolicyRequest))
+        r.add_get("/v1/providers", self._route("ListProviders", admin_pb2.ListProvidersRequest, body=False))
+        r.add_get("/v1/orgs/{org}/security-events",
+                  self._route("ListSecurityEvents", admin_pb2.ListSecurityEventsRequest, body=False))
+        r.add_get("/v1/orgs/{org}/audit-events",
+                  self._route("ListAuditEvents", admin_pb2.ListAuditEventsRequest, body=False))
+        r.add_get("/settings", _settings_page)
+
+    def _route(self, method: str, request_type, body: bool = True):
+        async def handle(request: web.Request) -> web.Response:
+            message = request_type()
+            try:
+                if body:
+                    raw = await request.read()
+                    try:
+                        json_format.Parse(raw or b"{}", message)
+                    except json_format.ParseError as exc:
+                        raise AdminError(INVALID_ARGUMENT, f"invalid request body: {exc}") from None
+                if "org" in request.match_info:
+                    message.org_id = request.match_info["org"]
+                if "limit" in request.query:
+                    try:
+                        message.limit = int(request.query["limit"])
+                    except ValueError:
+                        raise AdminError(INVALID_ARGUMENT, "limit must be a whole number") from None
+                result = await self.admin.call(method, request.headers.get("authorization"), message)
+            except AdminError as exc:
+                return _error(exc.kind.http_status, exc.kind.name, exc.message)
+            return _to_json(result)
+
+        return handle
+
+
+async def _settings_page(_request: web.Request) -> web.Response:
+    page = resources.files("authz.web").joinpath("settings.html").read_text()
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={
+            # The page only talks to this origin; no inline script from elsewhere can run.
+            "content-security-policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+                                       "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+        },
+    )

@@ -1,0 +1,87 @@
+"""The settings page in a real headless Chromium: toggle a requirement, watch the preview
+change, save, and the next request through Envoy is blocked."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def browser(tmp_path):
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "make test installs Debian's chromium and chromium-driver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,1400", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    b = webdriver.Chrome(service=Service(driver), options=options)
+    yield b
+    b.quit()
+
+
+def row(browser, provider: str):
+    return browser.find_element(By.CSS_SELECTOR, f'#preview tr[data-provider="{provider}"]')
+
+
+def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
+    stack = org.stack
+    assert org.post({"model": "deepseek/deepseek-v3.2", "messages": []}).status_code == 200  # no policy yet
+
+    browser.get(f"{stack.authz_http}/settings#token={stack.token(org.id, subject='owner@acme')}")
+    wait = WebDriverWait(browser, 10)
+    wait.until(EC.text_to_be_present_in_element((By.ID, "who"), f"for {org.id}"))
+    assert "#token" not in browser.current_url, "the token does not stay in the address bar"
+    wait.until(lambda b: row(b, "deepseek").get_attribute("data-allowed") == "true")
+
+    # Keyboard only: tab to the GDPR toggle and press space.
+    gdpr = browser.find_element(By.ID, "require_gdpr")
+    gdpr.send_keys(Keys.SPACE)
+    wait.until(lambda b: row(b, "deepseek").get_attribute("data-allowed") == "false")
+    assert "GDPR (not met)" in row(browser, "deepseek").text
+    assert "GDPR (unknown)" in row(browser, "groq").text
+    assert row(browser, "azure").get_attribute("data-allowed") == "true"
+    assert "blocked" in browser.find_element(By.ID, "preview-summary").text
+
+    browser.find_element(By.ID, "enabled").send_keys(Keys.SPACE)
+    browser.find_element(By.ID, "save").send_keys(Keys.ENTER)
+    wait.until(EC.text_to_be_present_in_element((By.ID, "save-result"), "Saved: policy version 1 is now enforced"))
+    browser.save_screenshot(str(tmp_path / "settings.png"))
+
+    deadline = time.monotonic() + 5
+    while (r := org.post({"model": "deepseek/deepseek-v3.2", "messages": []})).status_code != 403:
+        assert time.monotonic() < deadline, "the saved policy was not enforced"
+        time.sleep(0.02)
+    assert r.json()["error"]["failed_requirements"] == ["gdpr"]
+
+    # The block shows up under "Recent blocks" after a reload of the page.
+    browser.refresh()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#events tbody"), "provider_not_compliant"))
+
+
+def test_every_control_is_labelled(browser, stack):
+    browser.get(f"{stack.authz_http}/settings")
+    for control in browser.find_elements(By.CSS_SELECTOR, "input"):
+        control_id = control.get_attribute("id")
+        labels = browser.find_elements(By.CSS_SELECTOR, f'label[for="{control_id}"]')
+        assert labels and labels[0].get_attribute("textContent").strip(), f"input #{control_id} has no label"
+    live = browser.find_elements(By.CSS_SELECTOR, "[aria-live], [role=status]")
+    assert {e.get_attribute("id") for e in live} >= {"who", "save-result", "preview-summary"}
+
+
+def test_a_member_cannot_sign_in_to_manage(browser, org):
+    browser.get(f"{org.stack.authz_http}/settings#token={org.stack.token(org.id, role='member')}")
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "who"), "owner or admin required"))
+    assert not browser.find_element(By.ID, "policy-form").is_displayed()
