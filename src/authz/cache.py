@@ -126,7 +126,6 @@ class PolicyCache:
         self.synced_at: float | None = None  # monotonic time of the last full sync
         self._synced = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        metrics.STALENESS.set_function(self.staleness)
 
     # --- what the Check path calls ------------------------------------------------------
 

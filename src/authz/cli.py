@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="who makes a change, for the audit trail")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", help="run the ext_authz gRPC service")
+    serve_cmd = sub.add_parser("serve", help="run the ext_authz gRPC service")
+    serve_cmd.add_argument("--workers", type=int, default=int(os.environ.get("AUTHZ_WORKERS", "1")),
+                           help="worker processes sharing the ports (AUTHZ_WORKERS; default 1)")
 
     catalog = sub.add_parser("catalog", help="the provider catalog").add_subparsers(dest="action", required=True)
     load = catalog.add_parser("load", help="validate FILE and store it as the next catalog version")
@@ -107,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from authz.server import serve
 
-        serve(settings)
-        return 0
+        if args.workers < 1:
+            print("authz: --workers must be 1 or more", file=sys.stderr)
+            return 2
+        return serve(settings, args.workers)
     if args.command == "catalog" and args.action == "check":
         return _check_catalog(args.file)
     if args.command == "policy":

@@ -52,6 +52,10 @@ class Settings:
     events_spool_max_bytes: int = 1 << 30
     events_dedupe_ttl_s: int = 7 * 24 * 3600  # how long an event id is remembered against replays
     log_level: str = "info"
+    # SIGTERM: keep serving this long while reporting NOT_SERVING, then stop accepting and
+    # give in-flight Checks (and the event flush) this long to finish.
+    drain_delay_s: float = 5.0
+    shutdown_grace_s: float = 10.0
 
     def authenticator(self) -> Authenticator:
         public_key = ""
@@ -79,7 +83,7 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
-_CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN"})
+_CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
 _CHOICES = {"org_source": ("api_key", "header"), "log_level": ("debug", "info", "warning", "error")}
 
 
@@ -114,9 +118,11 @@ def _coerce(key: str, value: object, origin: str) -> object:
     kind = _FIELDS[key].type
     try:
         if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError("must be a number")
             result = float(value)
-            if result <= 0:
-                raise ValueError("must be positive")
+            if not result >= 0 or result == float("inf"):
+                raise ValueError("must be a finite number, zero or more")
             return result
         if kind == "int":
             if isinstance(value, bool):
@@ -156,6 +162,9 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
+    for key in ("refresh_interval_s", "redis_timeout_s"):
+        if getattr(s, key) <= 0:
+            raise ConfigError(f"setting {key!r} must be more than zero")
     if s.max_staleness_s <= s.refresh_interval_s:
         raise ConfigError(
             f"setting 'max_staleness_s' ({s.max_staleness_s}) must exceed 'refresh_interval_s' "

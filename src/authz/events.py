@@ -91,11 +91,14 @@ class Spool:
     can be taken belongs to a process that died, and is replayed (then removed) first.
     """
 
-    def __init__(self, directory: str | Path, max_bytes: int):
+    def __init__(self, directory: str | Path, max_bytes: int, rescan_s: float = 1.0):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self.rescan_s = rescan_s
         self._file = None
         self._offset = 0  # bytes of our own file already replayed
+        self._claimed: dict[Path, object] = {}  # dead processes' spools we hold the lock of
+        self._scanned_at = float("-inf")
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -104,6 +107,9 @@ class Spool:
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def close(self, remove_if_empty: bool = True) -> None:
+        for f in self._claimed.values():
+            f.close()
+        self._claimed.clear()
         if self._file is None:
             return
         path = Path(self._file.name)
@@ -116,12 +122,29 @@ class Spool:
     def _size(self) -> int:
         return os.fstat(self._file.fileno()).st_size
 
-    def _orphans(self) -> list[Path]:
+    def _claim_orphans(self) -> None:
+        """Lock (and so own) the spools of dead processes; looked for every `rescan_s`."""
+        now = time.monotonic()
+        if now - self._scanned_at < self.rescan_s:
+            return
+        self._scanned_at = now
         own = Path(self._file.name).name
-        return sorted(p for p in self.directory.glob("events-*.jsonl") if p.name != own)
+        for path in sorted(self.directory.glob("events-*.jsonl")):
+            if path.name == own or path in self._claimed:
+                continue
+            try:
+                f = open(path, "rb")
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except FileNotFoundError:
+                continue
+            except BlockingIOError:
+                f.close()  # a live process owns it
+                continue
+            self._claimed[path] = f
 
     def pending(self) -> bool:
-        return self._size() > self._offset or bool(self._orphans())
+        self._claim_orphans()
+        return self._size() > self._offset or bool(self._claimed)
 
     def append(self, records: list[dict[str, str]]) -> int:
         """Write records durably; returns how many fit under max_bytes (the rest are dropped)."""
@@ -140,19 +163,14 @@ class Spool:
         return kept
 
     def orphan_batches(self):
-        """(path, records) for each dead process's spool whose lock we could take."""
-        for path in self._orphans():
-            try:
-                f = open(path, "rb")
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()  # a live process owns it
-                continue
-            with f:
-                yield path, _parse_lines(f.read(), path)
+        """(path, records) for each claimed spool of a dead process; call done(path) after."""
+        for path, f in list(self._claimed.items()):
+            f.seek(0)
+            yield path, _parse_lines(f.read(), path)
+
+    def done(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._claimed.pop(path).close()
 
     def own_batch(self, limit: int) -> tuple[list[dict[str, str]], int]:
         """Up to `limit` records from our own file after what was replayed; (records, end offset)."""
@@ -310,7 +328,7 @@ class EventEmitter:
             for path, records in self._spool.orphan_batches():
                 for start in range(0, len(records), _BATCH):
                     await self._write(records[start : start + _BATCH])
-                path.unlink(missing_ok=True)
+                self._spool.done(path)
                 metrics.EVENTS["replayed"].inc(len(records))
                 log.info("security_events_replayed", count=len(records), spool=str(path))
             while True:

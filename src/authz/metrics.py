@@ -1,8 +1,14 @@
-"""Prometheus metrics. Labelled children are resolved once here, not on every request."""
+"""Prometheus metrics. Labelled children are resolved once here, not on every request.
+
+With several worker processes (PROMETHEUS_MULTIPROC_DIR set by the supervisor before any
+worker starts), each worker writes its samples to that directory and /metrics aggregates them.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 from authz.reasons import OUTCOMES, Reason
 
@@ -37,5 +43,22 @@ REDIS_ERRORS = Counter("authz_redis_errors_total", "Redis operations that failed
 _events = Counter("authz_security_events_total", "Security events by outcome.", ["outcome"])
 EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "spooled", "replayed", "dropped")}
 
-STALENESS = Gauge("authz_policy_staleness_seconds", "Seconds since policy state was last synced from Redis.")
-CATALOG_VERSION = Gauge("authz_catalog_version", "Version of the loaded provider catalog (0: none).")
+STALENESS = Gauge(
+    "authz_policy_staleness_seconds",
+    "Seconds since policy state was last synced from Redis (the stalest worker).",
+    multiprocess_mode="livemax",
+)
+CATALOG_VERSION = Gauge(
+    "authz_catalog_version",
+    "Version of the loaded provider catalog (0: none; the most behind worker).",
+    multiprocess_mode="livemin",
+)
+
+
+def registry() -> CollectorRegistry:
+    """What /metrics exposes: this process, or every worker's samples aggregated."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        aggregated = CollectorRegistry()
+        multiprocess.MultiProcessCollector(aggregated)
+        return aggregated
+    return REGISTRY

@@ -1,6 +1,11 @@
-"""Wiring: Redis, the cache, the event writer, the gRPC server (Check + health) and the
-HTTP server (/healthz, /readyz, /metrics). SIGTERM: report not serving, drain in-flight
-Checks, flush events, exit 0.
+"""Wiring: Redis, the cache, the event writer, the gRPC servers (Check + health; PolicyAdmin
++ reflection) and the HTTP server (/healthz, /readyz, /metrics, admin JSON, /settings).
+
+SIGTERM: report NOT_SERVING (gRPC health, /readyz) at once but keep answering Checks for
+`drain_delay_s`, so Envoy and Kubernetes move traffic elsewhere first; then stop accepting,
+let in-flight Checks finish within `shutdown_grace_s`, flush (or spool) security events and
+exit 0. With `--workers N`, N processes share the ports through SO_REUSEPORT, a supervisor
+restarts a worker that dies, and /metrics aggregates every worker.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ import asyncio
 import logging
 import signal
 import sys
+
+from authz import metrics
+from authz.supervisor import supervise
 
 import redis.asyncio as aioredis
 import structlog
@@ -32,7 +40,6 @@ from authz.v1 import admin_pb2, admin_pb2_grpc
 log = structlog.get_logger("authz.server")
 
 _CHECK_SERVICE = "envoy.service.auth.v3.Authorization"
-DRAIN_GRACE_S = 5.0
 
 
 def configure_logging(level: str) -> None:
@@ -58,6 +65,10 @@ def redis_client(settings: Settings) -> aioredis.Redis:
         health_check_interval=10,
         retry_on_timeout=False,
     )
+
+
+# Reported staleness is capped so "never synced" is a finite, alertable number.
+_STALENESS_CAP_S = 1e9
 
 
 class App:
@@ -120,6 +131,7 @@ class App:
     async def _track_readiness(self) -> None:
         serving = False
         while True:
+            metrics.STALENESS.set(min(self.cache.staleness(), _STALENESS_CAP_S))
             now = self.ready()
             if now != serving:
                 serving = now
@@ -151,13 +163,21 @@ class App:
         return web.json_response(body, status=200 if body["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(metrics.registry()), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def drain(self) -> None:
+        """Not ready from now on, but keep serving while traffic moves away."""
+        self.draining = True
+        await self._set_serving(False)
+        log.info("draining", delay_s=self.settings.drain_delay_s)
+        await asyncio.sleep(self.settings.drain_delay_s)
 
     async def stop(self) -> None:
         self.draining = True
         await self._set_serving(False)
-        await asyncio.gather(self.grpc.stop(DRAIN_GRACE_S), self.admin_grpc.stop(DRAIN_GRACE_S))
-        await self.emitter.stop(timeout=DRAIN_GRACE_S)
+        grace = self.settings.shutdown_grace_s
+        await asyncio.gather(self.grpc.stop(grace), self.admin_grpc.stop(grace))
+        await self.emitter.stop(timeout=grace)
         await self.cache.stop()
         if self._runner:
             await self._runner.cleanup()
@@ -173,10 +193,19 @@ async def _serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
-    log.info("draining")
+    await app.drain()
     await app.stop()
 
 
-def serve(settings: Settings) -> None:
+def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     uvloop.run(_serve(settings))
+
+
+def serve(settings: Settings, workers: int = 1) -> int:
+    """Run one process, or supervise `workers` processes sharing the ports."""
+    if workers <= 1:
+        run_worker(settings)
+        return 0
+    configure_logging(settings.log_level)
+    return supervise(settings, workers)

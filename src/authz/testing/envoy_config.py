@@ -41,11 +41,14 @@ def remap_ports(config: object, ports: dict[int, int]) -> object:
     return config
 
 
-def render(path: str | Path, ports: dict[int, int], overrides: dict | None = None) -> str:
-    """The config at `path` with ports remapped, written to a temp file; returns its path."""
+def render(path: str | Path, ports: dict[int, int], overrides: dict | None = None, mutate=None) -> str:
+    """The config at `path` with ports remapped (then `overrides` merged and `mutate(config)`
+    applied), written to a temp file; returns its path."""
     config = remap_ports(yaml.safe_load(Path(path).read_text()), ports)
     if overrides:
         config = _merge(config, overrides)
+    if mutate:
+        mutate(config)
     fd, out = tempfile.mkstemp(prefix="envoy-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(config, f)
@@ -58,6 +61,11 @@ def _merge(base, patch):
             k: v for k, v in patch.items() if k not in base
         }
     return patch
+
+
+def cluster(config: dict, name: str) -> dict:
+    [found] = [c for c in config["static_resources"]["clusters"] if c["name"] == name]
+    return found
 
 
 def validate(path: str | Path) -> subprocess.CompletedProcess:

@@ -28,7 +28,7 @@ import redis
 from authz import catalog as catalog_mod
 from authz.auth import issue
 from authz.store import Keys, Store
-from authz.testing.envoy_config import envoy_binary, render
+from authz.testing.envoy_config import cluster, envoy_binary, render
 from authz.v1 import policy_pb2
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -189,10 +189,12 @@ class Stack:
     authz: Proc
     envoy: Proc
     authz_env: dict[str, str] = field(default_factory=dict)
+    replicas: list[Proc] = field(default_factory=list)  # every authz process; replicas[0] is authz
 
     @classmethod
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
-              envoy_config: Path = FRONT_PROXY) -> Stack:
+              envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1) -> Stack:
+        """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz cluster."""
         workdir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in
                  ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "gateway")}
@@ -211,24 +213,42 @@ class Stack:
                 "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{ports['authz_admin_grpc']}",
                 "AUTHZ_ADMIN_JWT_HS256_SECRET": ADMIN_SECRET,
                 "AUTHZ_EVENTS_SPOOL_DIR": str(workdir / "spool"),
+                "AUTHZ_DRAIN_DELAY_S": "0",  # tests that drain set it themselves
             }
         )
         env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})
-        authz = Proc("authz", [sys.executable, "-m", "authz", "serve"], workdir / "authz.log", env=env)
+        authz = Proc("authz", [sys.executable, "-m", "authz", "serve", "--workers", str(workers)],
+                     workdir / "authz.log", env=env)
+        more = []
+        for i in range(1, replicas):
+            replica_env = dict(env)
+            for key in ("GRPC_LISTEN", "HTTP_LISTEN", "ADMIN_GRPC_LISTEN"):
+                replica_env[f"AUTHZ_{key}"] = f"127.0.0.1:{free_port()}"
+            more.append(Proc(f"authz-{i}", list(authz.args), workdir / f"authz-{i}.log", env=replica_env))
+
+        def add_replicas(config: dict) -> None:
+            endpoints = cluster(config, "authz")["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            for proc in more:
+                port = int(proc.env["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
+                endpoints.append({"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                                               "port_value": port}}}})
+
         config = render(
             envoy_config,
             {8080: ports["envoy"], 9901: ports["envoy_admin"], 9001: ports["authz_grpc"], 8000: ports["gateway"]},
             envoy_overrides,
+            add_replicas,
         )
         envoy = Proc(
             "envoy",
             [envoy_binary(), "-c", config, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warning"],
             workdir / "envoy.log",
         )
-        stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env)
+        stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more])
         try:
             gateway.start()
-            authz.start()
+            for proc in stack.replicas:
+                proc.start()
             envoy.start()
             wait_until(lambda: gateway.check_alive() and httpx.get(stack.gateway_url + "/_requests").is_success,
                        15, "stand-in gateway")
@@ -285,7 +305,7 @@ class Stack:
                    20, "authz")
 
     def stop(self) -> None:
-        for proc in (self.envoy, self.authz, self.gateway):
+        for proc in (self.envoy, *self.replicas, self.gateway):
             with contextlib.suppress(Exception):
                 proc.stop()
         self.redis.stop()
