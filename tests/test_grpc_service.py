@@ -36,6 +36,7 @@ async def app(redis_server):
         "AUTHZ_REDIS_URL": redis_server.url,
         "AUTHZ_KEY_PREFIX": "grpc:",
         "AUTHZ_ORG_SOURCE": "header",
+        "AUTHZ_DRAIN_DELAY_S": "0",
         "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
         "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
     })
@@ -77,3 +78,13 @@ async def test_check_health_readiness_and_metrics(app):
         assert 'authz_decisions_total{reason="compliant",result="allowed"} ' in metrics
         assert 'authz_decisions_total{reason="provider_not_compliant",result="denied"} ' in metrics
         assert "authz_check_duration_seconds_bucket" in metrics
+
+
+async def test_liveness_stays_serving_while_readiness_drains(app):
+    async with grpc.aio.insecure_channel(app.settings.grpc_listen) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        await app.drain()
+        check = await health.Check(health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"))
+        live = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert live.status == health_pb2.HealthCheckResponse.SERVING

@@ -113,6 +113,7 @@ class App:
         )
         if self.admin_grpc.add_insecure_port(self.settings.admin_grpc_listen) == 0:
             raise OSError(f"cannot listen for admin gRPC on {self.settings.admin_grpc_listen}")
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._set_serving(False)
         await self.grpc.start()
         await self.admin_grpc.start()
@@ -124,9 +125,10 @@ class App:
                  admin_grpc=self.settings.admin_grpc_listen, admin_api=self.admin.authenticator.configured)
 
     async def _set_serving(self, serving: bool) -> None:
+        """Readiness is the Check service's status; the server-wide "" status is liveness:
+        SERVING while the process runs, so a stale or draining authz is not restarted."""
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        for name in ("", _CHECK_SERVICE):
-            await self.health.set(name, status)
+        await self.health.set(_CHECK_SERVICE, status)
 
     async def _track_readiness(self) -> None:
         serving = False
