@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server browser deploy-tools
+.PHONY: all venv proto test test-fast demo validate-envoy bench clean redis-server browser deploy-tools wrk
 
 all: test
 
@@ -48,7 +48,7 @@ $(DEPLOY_TOOLS): deploy/tools/package.json
 
 deploy-tools: $(DEPLOY_TOOLS)
 
-test: $(GEN_STAMP) redis-server browser $(DEPLOY_TOOLS)
+test: $(GEN_STAMP) redis-server browser wrk $(DEPLOY_TOOLS)
 	$(BIN)/pytest -q
 
 test-fast: $(GEN_STAMP)
@@ -56,6 +56,15 @@ test-fast: $(GEN_STAMP)
 
 demo: $(GEN_STAMP) redis-server
 	$(BIN)/python -m authz.testing.demo
+
+# Load generator for `make bench`.
+wrk:
+	@command -v wrk >/dev/null || { \
+	    echo "installing wrk (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(GEN_STAMP) redis-server wrk
+	$(BIN)/python bench/run.py
 
 validate-envoy: $(GEN_STAMP)
 	$(BIN)/python -m authz.testing.envoy_config --validate envoy/*.yaml

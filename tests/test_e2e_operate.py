@@ -3,6 +3,7 @@ while Envoy's health check moves Checks to the other replica, then exits 0. No r
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -85,8 +86,9 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path):
         assert _sample(text, "authz_catalog_version") == 1
         assert _sample(text, "authz_policy_staleness_seconds") < 60
         assert _sample(text, "authz_cache_lookups_total", cache="org", result="hit") >= 28
-        pids = {line.split('"pid": ')[1].split(",")[0] for line in s.authz.log().splitlines() if "worker_started" in line}
-        assert len(pids) == 2
+        started = [json.loads(line) for line in s.authz.log().splitlines() if "worker_started" in line]
+        checked = {json.loads(line)["pid"] for line in s.authz.log().splitlines() if '"started"' in line}
+        assert len({e["worker_pid"] for e in started}) == 2 and checked == {e["worker_pid"] for e in started}
 
 
 def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_path):

@@ -118,7 +118,7 @@ async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_p
     ids = []
     for i in range(7):
         e = event(i)
-        ids.append(e.event_id)
+        ids.append(e["event_id"])
         first.emit(e)
     assert not await first.stop(timeout=0.3)  # Redis down: spooled, not lost
     assert list((tmp_path / "spool").glob("*.jsonl"))
@@ -246,3 +246,21 @@ def test_audit_verify_cli_reports_tampering(redis_server):
     client.xdel("auditcli:events:audit", first)
     bad = authz("audit", "verify")
     assert bad.returncode == 3 and "event 1 deleted" in bad.stdout
+
+
+def test_event_dicts_are_exactly_the_json_form_of_the_proto():
+    """Events are built as dicts for speed; the proto stays the schema: nothing unknown,
+    nothing renamed, and the round trip through the proto is lossless."""
+    from google.protobuf import json_format
+
+    from authz.events import to_proto
+    from authz.policy import Unmet
+
+    verdict = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", policy_version=4, model="p/m", routing="pinned",
+                      provider="p", blocked=(("p", (Unmet("gdpr", "unknown"),)),), enforced=False)
+    e = security_event(verdict, FACTS, "dec", "keyid")
+    proto = to_proto(e)  # ParseDict raises on any unknown field
+    back = json_format.MessageToDict(proto, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+    assert {k: v for k, v in back.items() if k != "time"} == {k: v for k, v in e.items() if k != "time"}
+    assert proto.time.ToDatetime().year >= 2026 and e["http_status"] == 200

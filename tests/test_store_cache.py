@@ -192,7 +192,7 @@ async def test_events_survive_a_redis_outage_in_order(tmp_path):
     ids = []
     for i in range(5):
         event = security_event(Verdict(Reason.UNKNOWN_MODEL, org_id="acme", model=f"m{i}"), facts, f"d{i}", "abc")
-        ids.append(event.event_id)
+        ids.append(event["event_id"])
         emitter.emit(event)
     assert not await emitter.flush(0.5)  # Redis is down: nothing written yet, nothing dropped
     server = RedisServer(tmp_path, port=server.port).start()

@@ -202,8 +202,11 @@ class PolicyCache:
             await self._reload_catalog()
         elif message.startswith(ORG_MESSAGE):
             org_id = message[len(ORG_MESSAGE) :]
-            if self.orgs.invalidated(org_id):
-                self.orgs.store(org_id, await self.store.org(org_id))
+            cached = self.orgs.invalidated(org_id)
+            if cached:
+                org = await self.store.org(org_id)
+                self.orgs.store(org_id, org)
+                log.debug("policy_applied", org_id=org_id, version=org.version)
         elif message.startswith(APIKEY_MESSAGE):
             key_hash = message[len(APIKEY_MESSAGE) :]
             if self.api_keys.invalidated(key_hash):

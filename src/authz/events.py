@@ -17,12 +17,13 @@ import json
 import os
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import redis.asyncio as aioredis
 import structlog
 from google.protobuf import json_format
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from authz import metrics
 from authz.decision import Verdict
@@ -36,36 +37,33 @@ _BATCH = 500
 _MIN_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 
 
-def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_key_id: str) -> events_pb2.SecurityEvent:
-    event = events_pb2.SecurityEvent(
-        event_id=uuid.uuid4().hex,
-        org_id=verdict.org_id,
-        api_key_id=api_key_id,
-        request_id=facts.request_id,
-        decision_id=decision_id,
-        model=verdict.model,
-        routing=verdict.routing,
-        reason=verdict.reason.value,
-        providers=[
-            events_pb2.ProviderVerdict(provider=p, failed_requirements=[u.requirement for u in unmet])
-            for p, unmet in verdict.blocked
-        ],
-        policy_version=verdict.policy_version,
-        enforced=verdict.enforced,
-        client_address=facts.client_address,
-        user_agent=facts.user_agent,
-        http_status=OUTCOMES[verdict.reason].http_status if verdict.enforced else 200,
-    )
+def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_key_id: str) -> dict:
+    """The event as the JSON form of authz.v1.SecurityEvent (built directly: json_format's
+    MessageToDict would cost more than the rest of a blocked Check)."""
+    providers = [{"provider": p, "failed_requirements": [u.requirement for u in unmet]} for p, unmet in verdict.blocked]
     if verdict.provider and not verdict.blocked:
-        event.providers.add(provider=verdict.provider)
-    event.time.FromNanoseconds(time.time_ns())
-    return event
+        providers.append({"provider": verdict.provider, "failed_requirements": []})
+    return {
+        "event_id": uuid.uuid4().hex,
+        "time": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "org_id": verdict.org_id,
+        "api_key_id": api_key_id,
+        "request_id": facts.request_id,
+        "decision_id": decision_id,
+        "model": verdict.model,
+        "routing": verdict.routing,
+        "reason": verdict.reason.value,
+        "providers": providers,
+        "policy_version": verdict.policy_version,
+        "enforced": verdict.enforced,
+        "client_address": facts.client_address,
+        "user_agent": facts.user_agent,
+        "http_status": OUTCOMES[verdict.reason].http_status if verdict.enforced else 200,
+    }
 
 
-def to_dict(event: events_pb2.SecurityEvent) -> dict:
-    return json_format.MessageToDict(
-        event, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+def to_proto(event: dict) -> events_pb2.SecurityEvent:
+    return json_format.ParseDict(event, events_pb2.SecurityEvent())
 
 
 # XADD once per event id: the marker key shares the stream's hash slot ({stream}), so the
@@ -79,9 +77,9 @@ return false
 """
 
 
-def record(event: events_pb2.SecurityEvent) -> dict[str, str]:
+def record(event: dict) -> dict[str, str]:
     """The stream entry (and spool line) for an event."""
-    return {"event_id": event.event_id, "org_id": event.org_id, "event": json.dumps(to_dict(event))}
+    return {"event_id": event["event_id"], "org_id": event["org_id"], "event": json.dumps(event)}
 
 
 class Spool:
@@ -212,21 +210,22 @@ class EventEmitter:
         self._stream = stream
         self._maxlen = maxlen
         self._dedupe_ttl_s = dedupe_ttl_s
-        self._script = redis.register_script(_XADD_ONCE)
-        self._queue: asyncio.Queue[events_pb2.SecurityEvent] = asyncio.Queue(queue_size)
+        self._script = redis.register_script(_XADD_ONCE)  # for its sha
+        self._script_loaded = False
+        self._queue: asyncio.Queue[dict] = asyncio.Queue(queue_size)
         self._spool = spool
         self._inflight: list[dict[str, str]] = []
         self._redis_down = False
         self._idle = asyncio.Event()
         self._task: asyncio.Task | None = None
 
-    def emit(self, event: events_pb2.SecurityEvent) -> None:
+    def emit(self, event: dict) -> None:
         """Never blocks. A full queue (Redis and the disk both failing) drops, counted and logged."""
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
             metrics.EVENTS["dropped"].inc()
-            log.error("security_event_dropped", event_id=event.event_id, org_id=event.org_id)
+            log.error("security_event_dropped", event_id=event["event_id"], org_id=event["org_id"])
             return
         self._idle.clear()
         metrics.EVENTS["emitted"].inc()
@@ -268,7 +267,7 @@ class EventEmitter:
         records = []
         while not self._queue.empty():
             event = self._queue.get_nowait()
-            log.warning("security_event", **to_dict(event))
+            log.warning("security_event", **event)
             records.append(record(event))
         return records
 
@@ -294,7 +293,7 @@ class EventEmitter:
                 backoff = min(backoff * 2, _MAX_BACKOFF)
                 continue
             first = await self._queue.get()
-            log.warning("security_event", **to_dict(first))
+            log.warning("security_event", **first)
             self._inflight = [record(first)] + self._take_all()[: _BATCH - 1]
             try:
                 await self._write(self._inflight)
@@ -309,6 +308,7 @@ class EventEmitter:
 
     def _redis_failed(self, exc: Exception) -> None:
         metrics.REDIS_ERRORS.labels("xadd").inc()
+        self._script_loaded = False  # a restarted Redis has forgotten it
         if not self._redis_down:  # once per outage, not once per retry
             self._redis_down = True
             log.warning("security_events_spooling", error=str(exc), spool=str(self._spool.directory))
@@ -319,7 +319,7 @@ class EventEmitter:
             event = await asyncio.wait_for(self._queue.get(), seconds)
         except asyncio.TimeoutError:
             return
-        log.warning("security_event", **to_dict(event))
+        log.warning("security_event", **event)
         self._spool_records([record(event)])
 
     async def _replay(self) -> bool:
@@ -350,11 +350,21 @@ class EventEmitter:
         return True
 
     async def _write(self, records: list[dict[str, str]]) -> None:
+        # EVALSHA directly: redis-py's Script in a pipeline sends SCRIPT EXISTS before every
+        # batch. The script is loaded once, and again if Redis lost it (restart, failover);
+        # replaying the batch then is safe, since the script is idempotent per event id.
+        if not self._script_loaded:
+            await self._redis.script_load(_XADD_ONCE)
+            self._script_loaded = True
+        try:
+            await self._pipeline(records)
+        except NoScriptError:
+            await self._redis.script_load(_XADD_ONCE)
+            await self._pipeline(records)
+
+    async def _pipeline(self, records: list[dict[str, str]]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for r in records:
-                await self._script(
-                    keys=[self._stream, "{" + self._stream + "}:seen:" + r["event_id"]],
-                    args=[self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"]],
-                    client=pipe,
-                )
+                pipe.evalsha(self._script.sha, 2, self._stream, "{" + self._stream + "}:seen:" + r["event_id"],
+                             self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"])
             await pipe.execute()

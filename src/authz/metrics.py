@@ -32,7 +32,8 @@ DECISIONS = {
 CHECK_SECONDS = Histogram(
     "authz_check_duration_seconds",
     "Time spent in the Check handler.",
-    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    buckets=(0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+             0.1, 0.25),
 )
 
 _cache = Counter("authz_cache_lookups_total", "In-process cache lookups.", ["cache", "result"])

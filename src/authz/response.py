@@ -8,6 +8,7 @@ failed requirements. Every response carries the decision id in Envoy's dynamic m
 
 from __future__ import annotations
 
+import functools
 import json
 
 from envoy.config.core.v3 import base_pb2
@@ -29,51 +30,55 @@ _OK_STATUS = status_pb2.Status(code=code_pb2.OK)
 
 
 def build(verdict: Verdict, decision_id: str, request_id: str, owned_headers: tuple[str, ...]) -> external_auth_pb2.CheckResponse:
-    metadata = struct_pb2.Struct()
-    metadata.update(
-        {
-            "decision_id": decision_id,
-            "reason": verdict.reason.value,
-            "org_id": verdict.org_id,
-            "policy_version": verdict.policy_version,
-            "enforced": verdict.enforced,
-        }
-    )
+    response = external_auth_pb2.CheckResponse()
     if verdict.allowed:
-        return external_auth_pb2.CheckResponse(
-            status=_OK_STATUS,
-            ok_response=_ok(verdict, decision_id, owned_headers),
-            dynamic_metadata=metadata,
-        )
-    outcome = OUTCOMES[verdict.reason]
-    return external_auth_pb2.CheckResponse(
-        status=status_pb2.Status(code=outcome.grpc_code, message=verdict.reason.value),
-        denied_response=external_auth_pb2.DeniedHttpResponse(
-            status={"code": outcome.http_status},
-            headers=[
-                _header("content-type", "application/json"),
-                _header(DECISION_ID_HEADER, decision_id),
-            ],
-            body=deny_body(verdict, decision_id, request_id),
-        ),
-        dynamic_metadata=metadata,
-    )
+        # Everything but the decision id repeats across requests of one org and model: copy a
+        # template (a C-level copy) instead of building a dozen messages each time.
+        response.CopyFrom(_allowed_template(verdict, owned_headers))
+        if verdict.restricts_routing:
+            header = response.ok_response.headers.add()
+            header.header.key = DECISION_ID_HEADER
+            header.header.value = decision_id
+            header.append_action = _OVERWRITE
+    else:
+        outcome = OUTCOMES[verdict.reason]
+        response.status.code = outcome.grpc_code
+        response.status.message = verdict.reason.value
+        denied = response.denied_response
+        denied.status.code = outcome.http_status
+        denied.headers.extend([_header("content-type", "application/json"), _header(DECISION_ID_HEADER, decision_id)])
+        denied.body = deny_body(verdict, decision_id, request_id)
+        _describe(response.dynamic_metadata, verdict)
+    response.dynamic_metadata.fields["decision_id"].string_value = decision_id
+    return response
 
 
-def _ok(verdict: Verdict, decision_id: str, owned_headers: tuple[str, ...]) -> external_auth_pb2.OkHttpResponse:
-    if verdict.reason is Reason.NO_POLICY or not verdict.enforced:
+@functools.lru_cache(maxsize=16_384)
+def _allowed_template(verdict: Verdict, owned_headers: tuple[str, ...]) -> external_auth_pb2.CheckResponse:
+    template = external_auth_pb2.CheckResponse(status=_OK_STATUS)
+    ok = template.ok_response
+    if not verdict.restricts_routing:
         # Nothing to tell the gateway: strip whatever the client sent under our prefix.
-        return external_auth_pb2.OkHttpResponse(headers_to_remove=owned_headers)
-    ours = {
-        ALLOWED_PROVIDERS_HEADER: ",".join(verdict.allowed_providers),
-        ORG_HEADER: verdict.org_id,
-        POLICY_VERSION_HEADER: str(verdict.policy_version),
-        DECISION_ID_HEADER: decision_id,
-    }
-    return external_auth_pb2.OkHttpResponse(
-        headers=[_header(k, v) for k, v in ours.items()],
-        headers_to_remove=[h for h in owned_headers if h not in ours],
-    )
+        ok.headers_to_remove.extend(owned_headers)
+    else:
+        ours = {
+            ALLOWED_PROVIDERS_HEADER: ",".join(verdict.allowed_providers),
+            ORG_HEADER: verdict.org_id,
+            POLICY_VERSION_HEADER: str(verdict.policy_version),
+        }
+        ok.headers.extend(_header(k, v) for k, v in ours.items())
+        ok.headers_to_remove.extend(h for h in owned_headers if h not in ours and h != DECISION_ID_HEADER)
+    _describe(template.dynamic_metadata, verdict)
+    return template
+
+
+def _describe(metadata: struct_pb2.Struct, verdict: Verdict) -> None:
+    """Envoy dynamic metadata (namespace envoy.filters.http.ext_authz), for access logs."""
+    fields = metadata.fields
+    fields["reason"].string_value = verdict.reason.value
+    fields["org_id"].string_value = verdict.org_id
+    fields["policy_version"].number_value = verdict.policy_version
+    fields["enforced"].bool_value = verdict.enforced
 
 
 def _header(key: str, value: str) -> base_pb2.HeaderValueOption:

@@ -44,7 +44,7 @@ def supervise(settings, workers: int) -> int:
         proc = context.Process(target=_worker_main, args=(settings, multiproc_dir), name=f"authz-worker-{slot}")
         proc.start()
         procs[slot] = proc
-        log.info("worker_started", slot=slot, pid=proc.pid)
+        log.info("worker_started", slot=slot, worker_pid=proc.pid)
 
     def stop(signum, _frame) -> None:
         nonlocal stopping
@@ -72,7 +72,7 @@ def supervise(settings, workers: int) -> int:
                     continue
                 crashes[slot] = crashes.get(slot, 0) + 1
                 delay = _RESTART_BACKOFF_S[min(crashes[slot], len(_RESTART_BACKOFF_S)) - 1]
-                log.error("worker_died", slot=slot, pid=proc.pid, exit_code=proc.exitcode, restart_in_s=delay)
+                log.error("worker_died", slot=slot, worker_pid=proc.pid, exit_code=proc.exitcode, restart_in_s=delay)
                 time.sleep(delay)
                 if not stopping:
                     start(slot)

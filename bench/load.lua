@@ -1,0 +1,32 @@
+-- wrk script: cycles through BENCH_REQUESTS (lines "api-key<TAB>json-body"), each thread
+-- from its own offset. BENCH_DELAY_MS paces every connection (fixed-rate runs).
+local requests, n, i = {}, 0, 0
+
+function init(args)
+  for line in io.lines(os.getenv("BENCH_REQUESTS")) do
+    local tab = line:find("\t", 1, true)
+    n = n + 1
+    requests[n] = wrk.format("POST", "/v1/chat/completions",
+      {["Authorization"] = "Bearer " .. line:sub(1, tab - 1), ["Content-Type"] = "application/json"},
+      line:sub(tab + 1))
+  end
+  i = math.random(n)
+end
+
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pace > 0 then
+  function delay() return pace end
+end
+
+function request()
+  i = i % n + 1
+  return requests[i]
+end
+
+function done(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "socket_errors": %d, "non_2xx": %d, "p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
