@@ -173,13 +173,13 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
     import timeit
 
     from authz.decision import OrgPolicy, decide
-    from authz.policy import requirements_of
+    from authz.policy import rules_of
     from authz.request import ReadConfig, read
     from authz.response import build
     from envoy.service.auth.v3 import external_auth_pb2
 
     result = {}
-    org = OrgPolicy("org", "enterprise", 1, requirements_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
+    org = OrgPolicy("org", "enterprise", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
                                                                                          enabled=True)), True, True)
     for size in sizes:
         index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=size))))

@@ -36,7 +36,7 @@ def make_catalog(providers: dict[str, dict | None], models: dict[str, list[str]]
 
 def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
     p = policy_pb2.CompliancePolicy(mode=mode, **fields)
-    return OrgPolicy("acme", "enterprise", version, policy.requirements_of(p), p.enabled,
+    return OrgPolicy("acme", "enterprise", version, policy.rules_of(p), p.enabled,
                      p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
 
 
@@ -157,8 +157,8 @@ def test_certifications_any_accepts_either():
 
 
 def test_compiled_tables_are_shared_by_requirement_set():
-    a = policy.requirements_of(policy_pb2.CompliancePolicy(**ALL_ON))
-    b = policy.requirements_of(policy_pb2.CompliancePolicy(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN))
+    a = policy.rules_of(policy_pb2.CompliancePolicy(**ALL_ON))
+    b = policy.rules_of(policy_pb2.CompliancePolicy(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN))
     assert CATALOG.table(a) is CATALOG.table(b)
 
 

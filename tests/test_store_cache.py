@@ -90,7 +90,7 @@ async def test_cache_follows_invalidations(store):
         return cache.orgs.values["acme"].enabled
 
     await eventually(enabled)
-    assert cache.orgs.values["acme"].requirements == {"gdpr"}
+    assert cache.orgs.values["acme"].rules.requirements == {"gdpr"}
 
     await store.revoke_api_key(api_key_hash("sk-1"), "t")
 

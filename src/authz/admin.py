@@ -15,16 +15,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import re
+import time
+import urllib.parse
+
+from authz import catalog as catalog_mod
 from authz import policy as policy_mod
 from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
 from authz.catalog import CatalogIndex
-from authz.store import Store, VersionConflict
+from authz.store import Store, VersionConflict, alert_settings
 from google.protobuf import json_format
 from redis.exceptions import RedisError
 
-from authz.v1 import admin_pb2, events_pb2, policy_pb2
+from authz.v1 import admin_pb2, catalog_pb2, events_pb2, policy_pb2
 
 ENTERPRISE = "enterprise"
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _DEFAULT_LIMIT, _MAX_LIMIT = 50, 1000
 
 
@@ -39,6 +45,7 @@ PERMISSION_DENIED = Kind("permission_denied", 403)
 INVALID_ARGUMENT = Kind("invalid_argument", 400)
 ABORTED = Kind("aborted", 409)
 UNAVAILABLE = Kind("unavailable", 503)
+NOT_FOUND = Kind("not_found", 404)
 
 
 class AdminError(Exception):
@@ -54,29 +61,76 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
         raise AdminError(INVALID_ARGUMENT,
                          "certifications 'any' (either SOC 2 or ISO 27001) needs both require_soc2 and "
                          "require_iso27001; with one of them, leave certifications unset")
-    if saving and p.enabled and not policy_mod.requirements_of(p):
-        raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement")
+    for country in p.allowed_countries:
+        if not _COUNTRY.match(country):
+            raise AdminError(INVALID_ARGUMENT, f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code "
+                                               "in upper case (e.g. 'US', 'DE')")
+    for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
+        for entry in getattr(p, name):
+            if not entry or entry != entry.strip() or "," in entry:
+                raise AdminError(INVALID_ARGUMENT, f"{name}: {entry!r} is not an id (no spaces or commas)")
+    rules = policy_mod.rules_of(p)
+    if saving and p.enabled and rules == policy_mod.NO_RULES:
+        raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
 
 
-def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy) -> admin_pb2.PreviewPolicyResponse:
-    """Every provider allowed or blocked under `p`, with the reasons, and the models left
-    with no compliant provider. Pure: nothing is saved."""
-    requirements = policy_mod.requirements_of(p)
-    table = catalog.table(requirements)
+def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:
+    where = f"custom provider {cp.id!r}"
+    if not catalog_mod.PROVIDER_ID.match(cp.id):
+        raise AdminError(INVALID_ARGUMENT, f"{where}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
+    if cp.id in catalog.providers:
+        raise AdminError(INVALID_ARGUMENT, f"{where}: the catalog already has a provider with this id; choose another")
+    if not cp.models:
+        raise AdminError(INVALID_ARGUMENT, f"{where}: list the models it serves")
+    for model in cp.models:
+        if not catalog_mod.MODEL_ID.match(model):
+            raise AdminError(INVALID_ARGUMENT, f"{where}: model id {model!r}: no spaces, commas or control characters")
+    if cp.HasField("attestation"):
+        try:
+            catalog_mod.validate_data_policy(cp.attestation, where)
+        except catalog_mod.CatalogError as exc:
+            raise AdminError(INVALID_ARGUMENT, str(exc)) from None
+
+
+def _loopback_or_https(url: str) -> bool:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == "https" and parsed.hostname:
+        return True
+    return parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
+            custom: catalog_pb2.CustomProviders | None = None) -> admin_pb2.PreviewPolicyResponse:
+    """Every provider allowed or blocked under `p` (the org's custom providers included), with
+    the reasons, and the models left with no compliant provider. Pure: nothing is saved."""
+    rules = policy_mod.rules_of(p)
+    table = catalog.table(rules)
     out = admin_pb2.PreviewPolicyResponse(catalog_version=catalog.version)
-    for provider_id in sorted(catalog.providers):
-        unmet = table.unmet[provider_id]
+
+    def add(provider_id: str, name: str, unmet: tuple[policy_mod.Unmet, ...]) -> None:
         out.providers.add(
             provider=provider_id,
-            name=catalog.providers[provider_id].name,
+            name=name,
             allowed=not unmet,
             unmet=[admin_pb2.UnmetRequirement(requirement=u.requirement, label=policy_mod.LABELS[u.requirement],
                                               cause=u.cause) for u in unmet],
         )
+
+    for provider_id in sorted(catalog.providers):
+        add(provider_id, catalog.providers[provider_id].name, table.unmet[provider_id])
+    for provider_id, cp in sorted((custom.providers if custom else {}).items()):
+        if cp.HasField("attestation"):
+            unmet = policy_mod.unmet(provider_id, cp.attestation, rules)
+        else:
+            unmet = (policy_mod.Unmet(policy_mod.CUSTOM_PROVIDER_ATTESTATION, policy_mod.UNKNOWN),
+                     *policy_mod.unmet(provider_id, None, rules))
+        add(provider_id, f"{cp.name or provider_id} (custom)", unmet)
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count
+    by_list = {m for m in catalog.models if policy_mod.model_unmet(m, rules)}
+    out.models_blocked_by_lists.extend(sorted(by_list))
     out.models_without_compliant_provider.extend(
-        sorted(m for m in catalog.models if not table.for_model(m).allowed)
+        sorted(m for m in catalog.models if m not in by_list and not table.for_model(m).allowed)
     )
     return out
 
@@ -131,13 +185,16 @@ class PolicyAdmin:
         out = admin_pb2.GetPolicyResponse(plan=plan)
         if stored is not None:
             out.policy.CopyFrom(stored)
+        for cid, cp in (await self.store.custom_providers(req.org_id)).providers.items():
+            out.custom_providers[cid].CopyFrom(cp)
+        out.alerts.CopyFrom(alert_settings(await self.store.redis.hgetall(self.store.keys.org(req.org_id))))
         return out
 
     async def _PreviewPolicy(self, principal: Principal, req: admin_pb2.PreviewPolicyRequest):
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "configure a Provider Compliance Policy")
         validate(req.policy, saving=False)
-        return preview(self._catalog_or_unavailable(), req.policy)
+        return preview(self._catalog_or_unavailable(), req.policy, await self.store.custom_providers(req.org_id))
 
     async def _SetPolicy(self, principal: Principal, req: admin_pb2.SetPolicyRequest):
         plan = await self._manager_of(principal, req.org_id)
@@ -154,6 +211,38 @@ class PolicyAdmin:
         except VersionConflict as exc:
             raise AdminError(ABORTED, str(exc)) from None
         return admin_pb2.SetPolicyResponse(policy=stored)
+
+    async def _SetCustomProvider(self, principal: Principal, req: admin_pb2.SetCustomProviderRequest):
+        plan = await self._manager_of(principal, req.org_id)
+        self._require_enterprise(plan, "declare custom providers")
+        provider = catalog_pb2.CustomProvider()
+        provider.CopyFrom(req.provider)
+        validate_custom_provider(provider, self._catalog_or_unavailable())
+        provider.ClearField("attested_by")
+        provider.ClearField("attested_at")
+        if provider.HasField("attestation"):
+            provider.attested_by = principal.subject
+            provider.attested_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        await self.store.set_custom_provider(req.org_id, provider, principal.subject)
+        return admin_pb2.SetCustomProviderResponse(provider=provider)
+
+    async def _DeleteCustomProvider(self, principal: Principal, req: admin_pb2.DeleteCustomProviderRequest):
+        await self._manager_of(principal, req.org_id)  # removing one only ever blocks more
+        if await self.store.set_custom_provider(req.org_id, None, principal.subject, req.provider_id) is None:
+            raise AdminError(NOT_FOUND, f"org '{req.org_id}' has no custom provider '{req.provider_id}'")
+        return admin_pb2.DeleteCustomProviderResponse()
+
+    async def _SetAlerts(self, principal: Principal, req: admin_pb2.SetAlertsRequest):
+        plan = await self._manager_of(principal, req.org_id)
+        self._require_enterprise(plan, "configure compliance alerts")
+        alerts = policy_pb2.AlertSettings()
+        alerts.CopyFrom(req.alerts)
+        if alerts.webhook_url and not _loopback_or_https(alerts.webhook_url):
+            raise AdminError(INVALID_ARGUMENT, "webhook_url must be https:// (http:// only for a loopback receiver)")
+        if alerts.block_threshold and not alerts.block_window_s:
+            alerts.block_window_s = 300
+        await self.store.set_alerts(req.org_id, alerts, principal.subject)
+        return admin_pb2.SetAlertsResponse(alerts=alerts)
 
     async def _ListProviders(self, principal: Principal, req: admin_pb2.ListProvidersRequest):
         if principal.role not in MANAGER_ROLES:

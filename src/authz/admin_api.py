@@ -8,6 +8,9 @@ PolicyAdmin; this module only converts between wire formats and errors.
     GET  /v1/providers                        ListProviders
     GET  /v1/orgs/{org}/security-events?limit ListSecurityEvents
     GET  /v1/orgs/{org}/audit-events?limit    ListAuditEvents
+    PUT  /v1/orgs/{org}/custom-providers/{id} SetCustomProvider body {"provider": {...}}
+    DEL  /v1/orgs/{org}/custom-providers/{id} DeleteCustomProvider
+    PUT  /v1/orgs/{org}/alerts                SetAlerts       body {"alerts": {...}}
     GET  /settings                            the Settings -> Compliance page
 """
 
@@ -28,6 +31,7 @@ _GRPC_CODES = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
     "aborted": grpc.StatusCode.ABORTED,
     "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "not_found": grpc.StatusCode.NOT_FOUND,
 }
 
 
@@ -60,6 +64,15 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
     async def ListAuditEvents(self, request, context):
         return await self._call("ListAuditEvents", request, context)
 
+    async def SetCustomProvider(self, request, context):
+        return await self._call("SetCustomProvider", request, context)
+
+    async def DeleteCustomProvider(self, request, context):
+        return await self._call("DeleteCustomProvider", request, context)
+
+    async def SetAlerts(self, request, context):
+        return await self._call("SetAlerts", request, context)
+
 
 def _to_json(message) -> web.Response:
     body = json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
@@ -84,6 +97,11 @@ class PolicyAdminHttp:
                   self._route("ListSecurityEvents", admin_pb2.ListSecurityEventsRequest, body=False))
         r.add_get("/v1/orgs/{org}/audit-events",
                   self._route("ListAuditEvents", admin_pb2.ListAuditEventsRequest, body=False))
+        r.add_put("/v1/orgs/{org}/custom-providers/{provider}",
+                  self._route("SetCustomProvider", admin_pb2.SetCustomProviderRequest))
+        r.add_delete("/v1/orgs/{org}/custom-providers/{provider}",
+                     self._route("DeleteCustomProvider", admin_pb2.DeleteCustomProviderRequest, body=False))
+        r.add_put("/v1/orgs/{org}/alerts", self._route("SetAlerts", admin_pb2.SetAlertsRequest))
         r.add_get("/settings", _settings_page)
 
     def _route(self, method: str, request_type, body: bool = True):
@@ -98,6 +116,13 @@ class PolicyAdminHttp:
                         raise AdminError(INVALID_ARGUMENT, f"invalid request body: {exc}") from None
                 if "org" in request.match_info:
                     message.org_id = request.match_info["org"]
+                if "provider" in request.match_info:
+                    if isinstance(message, admin_pb2.SetCustomProviderRequest):
+                        if message.provider.id and message.provider.id != request.match_info["provider"]:
+                            raise AdminError(INVALID_ARGUMENT, "the provider id in the body differs from the path")
+                        message.provider.id = request.match_info["provider"]
+                    else:
+                        message.provider_id = request.match_info["provider"]
                 if "limit" in request.query:
                     try:
                         message.limit = int(request.query["limit"])

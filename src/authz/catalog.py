@@ -17,9 +17,9 @@ from authz import policy
 from authz.v1 import catalog_pb2
 
 # Provider ids become the prefix of "provider/model" and an HTTP header value: keep them plain.
-_PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 # Model ids may contain "/" (e.g. "meta-llama/llama-3"), never whitespace, ',' or control chars.
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
 
 
 class CatalogError(ValueError):
@@ -48,7 +48,7 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
     if not catalog.models:
         raise CatalogError("catalog has no models")
     for key, provider in catalog.providers.items():
-        if not _PROVIDER_ID.match(key):
+        if not PROVIDER_ID.match(key):
             raise CatalogError(
                 f"provider id {key!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)"
             )
@@ -56,14 +56,9 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
             raise CatalogError(f"provider {key!r}: its 'id' field says {provider.id!r}; they must match")
         provider.id = key
         if provider.HasField("data_policy"):
-            for attribute in provider.data_policy.evidence:
-                if attribute not in _ATTRIBUTES:
-                    raise CatalogError(
-                        f"provider {key!r}: evidence for unknown attribute {attribute!r} "
-                        f"(known: {', '.join(sorted(_ATTRIBUTES))})"
-                    )
+            validate_data_policy(provider.data_policy, f"provider {key!r}")
     for model, serving in catalog.models.items():
-        if not _MODEL_ID.match(model):
+        if not MODEL_ID.match(model):
             raise CatalogError(f"model id {model!r}: no spaces, commas or control characters (max 200)")
         if model.partition("/")[0] in catalog.providers:
             raise CatalogError(
@@ -80,6 +75,23 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
 
 
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
+    """Shared by the catalog and custom-provider attestations."""
+    for attribute in dp.evidence:
+        if attribute not in _ATTRIBUTES:
+            raise CatalogError(f"{where}: evidence for unknown attribute {attribute!r} "
+                               f"(known: {', '.join(sorted(_ATTRIBUTES))})")
+    if dp.headquarters_country and not _COUNTRY.match(dp.headquarters_country):
+        raise CatalogError(f"{where}: headquarters_country {dp.headquarters_country!r} is not an ISO 3166-1 "
+                           "alpha-2 code in upper case (e.g. 'US', 'FR')")
+    if dp.HasField("soc2") and dp.soc2_report != catalog_pb2.SOC2_REPORT_UNSPECIFIED:
+        has_report = dp.soc2_report in (catalog_pb2.SOC2_REPORT_TYPE1, catalog_pb2.SOC2_REPORT_TYPE2)
+        if dp.soc2 != has_report:
+            raise CatalogError(f"{where}: soc2 is {str(dp.soc2).lower()} but soc2_report is "
+                               f"{catalog_pb2.Soc2Report.Name(dp.soc2_report)}; make them agree")
 
 
 def diff(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog) -> dict:
@@ -123,15 +135,15 @@ class ModelVerdict:
 
 @dataclass(slots=True)
 class ComplianceTable:
-    """provider -> unmet requirements, for one (catalog version, requirements) pair.
+    """provider -> unmet rules, for one (catalog version, rules) pair.
 
-    Built once per distinct requirement set (orgs with the same toggles share it); per-model
+    Built once per distinct set of rules (orgs with the same policy share it); per-model
     verdicts are memoized on first use, so a request is a couple of dict lookups whatever
     the catalog size.
     """
 
     index: CatalogIndex
-    requirements: policy.Requirements
+    rules: policy.Rules
     unmet: dict[str, tuple[policy.Unmet, ...]]
     _models: dict[str, ModelVerdict] = field(default_factory=dict)
 
@@ -154,7 +166,7 @@ class CatalogIndex:
     version: int
     providers: dict[str, catalog_pb2.Provider]
     models: dict[str, tuple[str, ...]]
-    _tables: dict[policy.Requirements, ComplianceTable] = field(default_factory=dict)
+    _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
 
     @classmethod
     def build(cls, catalog: catalog_pb2.Catalog) -> CatalogIndex:
@@ -164,16 +176,16 @@ class CatalogIndex:
             models={m: tuple(s.providers) for m, s in catalog.models.items()},
         )
 
-    def table(self, requirements: policy.Requirements) -> ComplianceTable:
-        table = self._tables.get(requirements)
+    def table(self, rules: policy.Rules) -> ComplianceTable:
+        table = self._tables.get(rules)
         if table is None:
             table = ComplianceTable(
                 index=self,
-                requirements=requirements,
+                rules=rules,
                 unmet={
-                    pid: policy.unmet(p.data_policy if p.HasField("data_policy") else None, requirements)
+                    pid: policy.unmet(pid, p.data_policy if p.HasField("data_policy") else None, rules)
                     for pid, p in self.providers.items()
                 },
             )
-            self._tables[requirements] = table
+            self._tables[rules] = table
         return table

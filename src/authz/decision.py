@@ -1,13 +1,15 @@
 """Facts + the org's policy + the catalog -> a Verdict. Pure, no I/O.
 
 The order a reader can follow: no enabled policy -> allow; read the model (fail closed on
-any doubt); resolve pinned vs automatic routing against the catalog (unknown -> block);
-look the providers up in the precompiled compliance table.
+any doubt); resolve pinned vs automatic routing against the catalog and the org's own custom
+providers (unknown -> block); apply the model allow/deny lists; look the providers up in the
+precompiled compliance table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from authz import policy
 from authz.catalog import CatalogIndex
@@ -19,15 +21,25 @@ AUTOMATIC = "automatic"
 
 
 @dataclass(frozen=True, slots=True)
+class CustomEntry:
+    """One of the org's own providers, evaluated against its own attestation."""
+
+    unmet: tuple[policy.Unmet, ...]
+    models: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class OrgPolicy:
     """An org's stored policy, reduced to what decisions need."""
 
     org_id: str
     plan: str = ""
     version: int = 0
-    requirements: policy.Requirements = frozenset()
+    rules: policy.Rules = policy.NO_RULES
     enabled: bool = False
     enforced: bool = True  # False in dry-run mode
+    custom: Mapping[str, CustomEntry] = field(default_factory=dict)
+    alert_threshold: int = 0  # blocks per alert window that raise a compliance alert (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,14 @@ class Verdict:
     provider: str = ""  # the pinned provider, when there is one
     allowed_providers: tuple[str, ...] = ()
     blocked: tuple[tuple[str, tuple[policy.Unmet, ...]], ...] = ()
+    model_unmet: tuple[policy.Unmet, ...] = ()  # the model allow/deny lists
+
+    @property
+    def failed_requirements(self) -> list[str]:
+        """Every failed requirement, model-level first, each once, in canonical order."""
+        names = {u.requirement for u in self.model_unmet}
+        names.update(u.requirement for _, unmet in self.blocked for u in unmet)
+        return sorted(names, key=policy.ORDER.__getitem__)
 
     @property
     def allowed(self) -> bool:
@@ -67,26 +87,35 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) ->
     if catalog is None:
         return Verdict(Reason.CATALOG_NOT_LOADED, org_id=org.org_id, model=model)
 
+    custom = org.custom
     prefix, slash, rest = model.partition("/")
-    pinned = prefix if slash and prefix in catalog.providers else ""
+    pinned = prefix if slash and (prefix in catalog.providers or prefix in custom) else ""
     model_id = rest if pinned else model
     if facts.provider_header is not None:
-        if facts.provider_header not in catalog.providers:
+        if facts.provider_header not in catalog.providers and facts.provider_header not in custom:
             return verdict(Reason.UNKNOWN_PROVIDER, model=model, provider=facts.provider_header)
         if pinned and pinned != facts.provider_header:
             return verdict(Reason.PROVIDER_CONFLICT, model=model, provider=facts.provider_header)
         pinned = facts.provider_header
 
     routing = PINNED if pinned else AUTOMATIC
-    serving = catalog.models.get(model_id)
-    if serving is None:
+    serving = catalog.models.get(model_id, ())
+    custom_serving = [cid for cid, entry in custom.items() if model_id in entry.models] if custom else []
+    if not serving and not custom_serving:
         return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned)
-    table = catalog.table(org.requirements)
+    model_failures = policy.model_unmet(model_id, org.rules)
+    if model_failures:
+        return verdict(Reason.MODEL_NOT_ALLOWED, model=model, routing=routing, provider=pinned,
+                       model_unmet=model_failures)
+    table = catalog.table(org.rules)
 
     if pinned:
-        if pinned not in serving:
+        if pinned in catalog.providers:  # a catalog id always wins over a custom one
+            served, failures = pinned in serving, table.unmet[pinned]
+        else:
+            served, failures = pinned in custom_serving, custom[pinned].unmet
+        if not served:
             return verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, model=model, routing=routing, provider=pinned)
-        failures = table.unmet[pinned]
         if failures:
             return verdict(
                 Reason.PROVIDER_NOT_COMPLIANT,
@@ -97,12 +126,12 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) ->
             )
         return verdict(Reason.COMPLIANT, model=model, routing=routing, provider=pinned, allowed_providers=(pinned,))
 
-    candidates = table.for_model(model_id)
-    reason = Reason.COMPLIANT if candidates.allowed else Reason.NO_COMPLIANT_PROVIDER
-    return verdict(
-        reason,
-        model=model,
-        routing=routing,
-        allowed_providers=candidates.allowed,
-        blocked=candidates.blocked,
-    )
+    allowed, blocked = (), ()
+    if serving:
+        candidates = table.for_model(model_id)
+        allowed, blocked = candidates.allowed, candidates.blocked
+    if custom_serving:
+        allowed += tuple(c for c in custom_serving if not custom[c].unmet)
+        blocked += tuple((c, custom[c].unmet) for c in custom_serving if custom[c].unmet)
+    reason = Reason.COMPLIANT if allowed else Reason.NO_COMPLIANT_PROVIDER
+    return verdict(reason, model=model, routing=routing, allowed_providers=allowed, blocked=blocked)

@@ -59,6 +59,7 @@ def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_
         "client_address": facts.client_address,
         "user_agent": facts.user_agent,
         "http_status": OUTCOMES[verdict.reason].http_status if verdict.enforced else 200,
+        "failed_requirements": verdict.failed_requirements,
     }
 
 

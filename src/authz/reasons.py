@@ -23,6 +23,7 @@ class Reason(enum.StrEnum):
     UNKNOWN_MODEL = "unknown_model"
     UNKNOWN_PROVIDER = "unknown_provider"
     PROVIDER_DOES_NOT_SERVE_MODEL = "provider_does_not_serve_model"
+    MODEL_NOT_ALLOWED = "model_not_allowed"
     # The request cannot be read safely while a policy is enabled (400/413, security event).
     MODEL_MISSING = "model_missing"
     MODEL_INVALID = "model_invalid"
@@ -67,6 +68,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.UNKNOWN_MODEL: _blocked(403, _COMPLIANCE),
     Reason.UNKNOWN_PROVIDER: _blocked(403, _COMPLIANCE),
     Reason.PROVIDER_DOES_NOT_SERVE_MODEL: _blocked(403, _COMPLIANCE),
+    Reason.MODEL_NOT_ALLOWED: _blocked(403, _COMPLIANCE),
     Reason.MODEL_MISSING: _blocked(400, _INVALID),
     Reason.MODEL_INVALID: _blocked(400, _INVALID),
     Reason.MODEL_MISMATCH: _blocked(400, _INVALID),

@@ -87,10 +87,7 @@ def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
 
 def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
     outcome = OUTCOMES[verdict.reason]
-    failed = sorted(
-        {u.requirement for _, unmet in verdict.blocked for u in unmet},
-        key=list(policy.LABELS).index,
-    )
+    failed = verdict.failed_requirements
     error = {
         "type": outcome.error_type,
         "code": verdict.reason.value,
@@ -121,10 +118,9 @@ _RETRY = "the request was not forwarded. Retry shortly."
 _MESSAGES: dict[Reason, str] = {
     Reason.NO_POLICY: "Allowed: no provider compliance policy is enabled.",
     Reason.COMPLIANT: "Allowed by " + _POLICY + ".",
-    Reason.PROVIDER_NOT_COMPLIANT: (
-        "Provider '{provider}' is blocked by " + _POLICY + " for model '{model}': it does not meet {failures}."
-    ),
+    Reason.PROVIDER_NOT_COMPLIANT: "Provider '{provider}' is blocked by " + _POLICY + " for model '{model}': it {failures}.",
     Reason.NO_COMPLIANT_PROVIDER: "No provider serving model '{model}' meets " + _POLICY + ": {failures}.",
+    Reason.MODEL_NOT_ALLOWED: "Model '{model}' is blocked by " + _POLICY + ": it {failures}.",
     Reason.UNKNOWN_MODEL: "Model '{model}' is not in the provider catalog, " + _CANNOT_VERIFY + ".",
     Reason.UNKNOWN_PROVIDER: "Provider '{provider}' is not in the provider catalog, " + _CANNOT_VERIFY + ".",
     Reason.PROVIDER_DOES_NOT_SERVE_MODEL: (
@@ -162,7 +158,9 @@ _MESSAGES: dict[Reason, str] = {
 def message(verdict: Verdict) -> str:
     """The reason's sentence, naming provider, model and every failed requirement."""
     if verdict.reason is Reason.NO_COMPLIANT_PROVIDER:
-        failures = "; ".join(f"'{p}' fails {policy.describe(u)}" for p, u in verdict.blocked)
+        failures = "; ".join(f"'{p}' {policy.describe(u)}" for p, u in verdict.blocked)
+    elif verdict.reason is Reason.MODEL_NOT_ALLOWED:
+        failures = policy.describe(verdict.model_unmet)
     else:
         failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
     return _MESSAGES[verdict.reason].format(provider=verdict.provider, model=verdict.model, failures=failures)

@@ -15,8 +15,9 @@ from google.protobuf import json_format
 
 from authz import audit
 from authz import catalog as catalog_mod
-from authz.decision import OrgPolicy
-from authz.policy import requirements_of
+from authz import policy as policy_mod
+from authz.decision import CustomEntry, OrgPolicy
+from authz.policy import rules_of
 from authz.request import api_key_hash, api_key_id
 from authz.v1 import catalog_pb2, policy_pb2
 
@@ -68,17 +69,44 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
     """Reduce an org hash to what decisions need. A hash without a policy means no policy."""
     plan = fields.get(b"plan", b"").decode()
     raw = fields.get(b"policy")
-    if not raw:
-        return OrgPolicy(org_id=org_id, plan=plan)
-    p = policy_from_json(raw)
+    p = policy_from_json(raw) if raw else None
+    rules = _interned(rules_of(p))
+    custom = {}
+    raw_custom = fields.get(b"custom_providers")
+    if raw_custom:
+        for cid, cp in json_format.Parse(raw_custom, catalog_pb2.CustomProviders()).providers.items():
+            if cp.HasField("attestation"):
+                unmet = policy_mod.unmet(cid, cp.attestation, rules)
+            else:
+                # Not attested: blocked whenever a policy is enabled, whatever it requires.
+                missing = (policy_mod.Unmet(policy_mod.CUSTOM_PROVIDER_ATTESTATION, policy_mod.UNKNOWN),)
+                unmet = missing + policy_mod.unmet(cid, None, rules) if p is not None and p.enabled else ()
+            custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models))
+    alerts = alert_settings(fields)
     return OrgPolicy(
         org_id=org_id,
         plan=plan,
-        version=p.version,
-        requirements=requirements_of(p),
-        enabled=p.enabled,
-        enforced=p.mode != policy_pb2.POLICY_MODE_DRY_RUN,
+        version=p.version if p else 0,
+        rules=rules,
+        enabled=bool(p and p.enabled),
+        enforced=not (p and p.mode == policy_pb2.POLICY_MODE_DRY_RUN),
+        custom=custom,
+        alert_threshold=alerts.block_threshold if alerts.webhook_url else 0,
     )
+
+
+def alert_settings(fields: dict[bytes, bytes]) -> policy_pb2.AlertSettings:
+    raw = fields.get(b"alerts")
+    return json_format.Parse(raw, policy_pb2.AlertSettings()) if raw else policy_pb2.AlertSettings()
+
+
+# Orgs share a handful of distinct policies: keep one Rules object per distinct value, so
+# 100k cached orgs do not hold 100k copies of the same frozensets.
+_RULES: dict[policy_mod.Rules, policy_mod.Rules] = {}
+
+
+def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
+    return _RULES.setdefault(rules, rules)
 
 
 class VersionConflict(Exception):
@@ -245,6 +273,52 @@ class Store:
 
         return await self.redis.transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
 
+    async def custom_providers(self, org_id: str) -> catalog_pb2.CustomProviders:
+        raw = await self.redis.hget(self.keys.org(org_id), "custom_providers")
+        return json_format.Parse(raw, catalog_pb2.CustomProviders()) if raw else catalog_pb2.CustomProviders()
+
+    async def set_custom_provider(self, org_id: str, provider: catalog_pb2.CustomProvider | None, actor: str,
+                                  provider_id: str = "") -> catalog_pb2.CustomProvider | None:
+        """Add, replace (provider) or remove (None, provider_id) one of the org's providers."""
+        key = self.keys.org(org_id)
+        provider_id = provider.id if provider is not None else provider_id
+
+        async def write(pipe):
+            raw = await pipe.hget(key, "custom_providers")
+            head = await self._audit_head(pipe)
+            current = json_format.Parse(raw, catalog_pb2.CustomProviders()) if raw else catalog_pb2.CustomProviders()
+            before = current.providers[provider_id] if provider_id in current.providers else None
+            before_json = _message_json(before) if before is not None else ""
+            if provider is None:
+                if before is None:
+                    return None
+                del current.providers[provider_id]
+            else:
+                current.providers[provider_id].CopyFrom(provider)
+            pipe.multi()
+            pipe.hset(key, "custom_providers", _message_json(current))
+            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._queue_audit(pipe, head, actor, "custom_provider.delete" if provider is None else "custom_provider.set",
+                              org_id=org_id, target=provider_id, before=before_json,
+                              after=_message_json(provider) if provider is not None else "")
+            return provider if provider is not None else before
+
+        return await self.redis.transaction(write, key, self.keys.audit_head, value_from_callable=True)
+
+    async def set_alerts(self, org_id: str, alerts: policy_pb2.AlertSettings, actor: str) -> None:
+        key = self.keys.org(org_id)
+
+        async def write(pipe) -> None:
+            raw = await pipe.hget(key, "alerts")
+            head = await self._audit_head(pipe)
+            pipe.multi()
+            pipe.hset(key, "alerts", _message_json(alerts))
+            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._queue_audit(pipe, head, actor, "alerts.set", org_id=org_id,
+                              before=raw.decode() if raw else "", after=_message_json(alerts))
+
+        await self.redis.transaction(write, key, self.keys.audit_head)
+
     # --- the audit chain ------------------------------------------------------------------
 
     async def _audit_head(self, pipe) -> tuple[int, str]:
@@ -273,6 +347,10 @@ class Store:
     async def audit_head(self) -> tuple[int, str] | None:
         head = await self.redis.hgetall(self.keys.audit_head)
         return (int(head[b"seq"]), head[b"hash"].decode()) if head else None
+
+
+def _message_json(message) -> str:
+    return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=None, sort_keys=True)
 
 
 def _json(value: object) -> str:
