@@ -27,7 +27,7 @@ def make_catalog(providers: dict[str, dict | None], models: dict[str, list[str]]
         if attrs is not None:
             p.data_policy.SetInParent()
             for k, v in attrs.items():
-                if v is not None:
+                if v is not None and v != "":
                     setattr(p.data_policy, k, v)
     for m, ps in models.items():
         cat.models[m].providers.extend(ps)
@@ -166,7 +166,13 @@ def test_compiled_tables_are_shared_by_requirement_set():
 
 tri = st.sampled_from([True, False, None])
 provider_ids = st.sampled_from([f"p{i}" for i in range(6)])
-attrs = st.one_of(st.none(), st.fixed_dictionaries({a: tri for a in ATTRS}))
+id_lists = st.lists(provider_ids, max_size=3, unique=True)
+model_lists = st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True)
+attrs = st.one_of(st.none(), st.fixed_dictionaries(
+    {**{a: tri for a in ATTRS},
+     "soc2_report": st.sampled_from([0, 1, 2, 3]),
+     "prompt_retention_days": st.sampled_from([None, 0, 30]),
+     "headquarters_country": st.sampled_from(["", "US", "FR"])}))
 policies = st.fixed_dictionaries(
     {
         "enabled": st.booleans(),
@@ -176,6 +182,13 @@ policies = st.fixed_dictionaries(
         "require_gdpr": st.booleans(),
         "require_no_prompt_training": st.booleans(),
         "require_no_prompt_logging": st.booleans(),
+        "require_soc2_type2": st.booleans(),
+        "require_zero_data_retention": st.booleans(),
+        "allowed_countries": st.lists(st.sampled_from(["US", "DE"]), max_size=2, unique=True),
+        "provider_allowlist": id_lists,
+        "provider_denylist": id_lists,
+        "model_allowlist": model_lists,
+        "model_denylist": model_lists,
         "mode": st.sampled_from([0, 1, 2]),
     }
 )
@@ -191,12 +204,29 @@ def catalogs(draw):
     return providers, models
 
 
-def oracle_compliant(attrs: dict | None, p: dict) -> bool:
+def oracle_model_allowed(model: str, p: dict) -> bool:
+    if model in p["model_denylist"]:
+        return False
+    return not p["model_allowlist"] or model in p["model_allowlist"]
+
+
+def oracle_compliant(attrs: dict | None, p: dict, provider: str = "") -> bool:
     """Plain restatement of the rules: explicit values only; unknown never satisfies."""
     if not p["enabled"]:
         return True
+    if provider in p["provider_denylist"]:
+        return False
+    if p["provider_allowlist"] and provider not in p["provider_allowlist"]:
+        return False
     a = attrs or {}
-    soc2, iso = a.get("soc2") is True, a.get("iso27001") is True
+    soc2 = a.get("soc2") is True or a.get("soc2_report") in (2, 3)
+    iso = a.get("iso27001") is True
+    if p["require_soc2_type2"] and a.get("soc2_report") != 3:
+        return False
+    if p["require_zero_data_retention"] and not (a.get("logs_prompts") is False and a.get("prompt_retention_days") == 0):
+        return False
+    if p["allowed_countries"] and a.get("headquarters_country") not in p["allowed_countries"]:
+        return False
     if p["require_soc2"] and p["require_iso27001"] and p["certifications"] == 2:
         if not (soc2 or iso):
             return False
@@ -214,7 +244,7 @@ def oracle_compliant(attrs: dict | None, p: dict) -> bool:
     return True
 
 
-@settings(max_examples=400)
+@settings(max_examples=600)
 @given(cat=catalogs(), p=policies, model=st.sampled_from(["a", "b", "c", "zz"]), pin=st.none() | provider_ids)
 def test_property_decision_matches_oracle(cat, p, model, pin):
     providers, models = cat
@@ -233,22 +263,24 @@ def test_property_decision_matches_oracle(cat, p, model, pin):
         model = requested  # "p9/a" with no provider p9 is a bare model id, unknown to the catalog
     if v.reason is Reason.COMPLIANT:
         # allowed => every provider the gateway may use is compliant (the safety invariant) ...
-        assert v.allowed_providers
-        assert all(oracle_compliant(providers[x], p) for x in v.allowed_providers)
+        assert v.allowed_providers and oracle_model_allowed(model, p)
+        assert all(oracle_compliant(providers[x], p, x) for x in v.allowed_providers)
         # ... and automatic routing drops no compliant candidate.
-        expected = [pin] if pin else [x for x in models[model] if oracle_compliant(providers[x], p)]
+        expected = [pin] if pin else [x for x in models[model] if oracle_compliant(providers[x], p, x)]
         assert list(v.allowed_providers) == expected
     else:
         assert OUTCOMES[v.reason].http_status != 200
         assert v.allowed is (not enforced)
         if model not in models:
             assert v.reason is Reason.UNKNOWN_MODEL
+        elif not oracle_model_allowed(model, p):
+            assert v.reason is Reason.MODEL_NOT_ALLOWED and v.model_unmet
         elif pin in providers and pin not in models[model]:
             assert v.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
         elif pin in providers:
-            assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not oracle_compliant(providers[pin], p)
+            assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not oracle_compliant(providers[pin], p, pin)
         else:
             assert v.reason is Reason.NO_COMPLIANT_PROVIDER
-            assert not any(oracle_compliant(providers[x], p) for x in models[model])
+            assert not any(oracle_compliant(providers[x], p, x) for x in models[model])
         for provider, unmet in v.blocked:
-            assert unmet and not oracle_compliant(providers[provider], p)
+            assert unmet and not oracle_compliant(providers[provider], p, provider)

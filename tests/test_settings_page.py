@@ -66,6 +66,12 @@ def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
         time.sleep(0.02)
     assert r.json()["error"]["failed_requirements"] == ["gdpr"]
 
+    # A deny list typed into the page: the preview names the list before anything is saved.
+    deny = browser.find_element(By.ID, "provider_denylist")
+    deny.send_keys("azure")
+    wait.until(lambda b: row(b, "azure").get_attribute("data-allowed") == "false")
+    assert "provider deny list" in row(browser, "azure").text
+
     # The block shows up under "Recent blocks" after a reload of the page.
     browser.refresh()
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#events tbody"), "provider_not_compliant"))
