@@ -148,7 +148,9 @@ def percentile_from_buckets(before: dict, after: dict, q: float) -> float | None
 # What the security-event writer sends (EVALSHA runs SET NX + XADD); everything else a Check
 # could cause is a read of policy state. PING/INFO are the harness and connection health checks.
 EVENT_WRITER_COMMANDS = {"evalsha", "eval", "set", "xadd", "script|load", "script|exists", "script"}
-NOT_FROM_REQUESTS = {"info", "ping", "client|setinfo", "client|setname", "hello"}
+# Background work on its own clock: the alert dispatcher's blocking read and claims.
+NOT_FROM_REQUESTS = {"info", "ping", "client|setinfo", "client|setname", "hello", "xreadgroup", "xautoclaim",
+                     "xgroup|create", "xack"}
 
 
 def redis_calls(client) -> dict[str, int]:

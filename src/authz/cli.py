@@ -216,8 +216,10 @@ async def _admin(args, settings: config_mod.Settings) -> int:
 
 async def _run_admin(args, store: Store) -> int:
     if args.command == "catalog":
+        from authz.alerts import load_catalog
+
         parsed = _read_catalog(args.file)
-        version = await store.load_catalog(parsed, args.actor)
+        version = await load_catalog(store, parsed, args.actor)
         print(f"catalog version {version} stored: {len(parsed.providers)} providers, {len(parsed.models)} models")
     elif args.command == "org":
         await store.set_plan(args.org, args.plan, args.actor)

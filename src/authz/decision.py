@@ -40,6 +40,8 @@ class OrgPolicy:
     enforced: bool = True  # False in dry-run mode
     custom: Mapping[str, CustomEntry] = field(default_factory=dict)
     alert_threshold: int = 0  # blocks per alert window that raise a compliance alert (0: none)
+    alert_window_s: int = 300
+    alert_webhook: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,11 @@ import structlog
 from google.protobuf import json_format
 from redis.exceptions import NoScriptError, RedisError
 
-from authz import metrics
+from authz import alerts, metrics
 from authz.decision import Verdict
 from authz.reasons import OUTCOMES
 from authz.request import RequestFacts
+from authz.store import Keys
 from authz.v1 import events_pb2
 
 log = structlog.get_logger("authz.events")
@@ -69,18 +70,28 @@ def to_proto(event: dict) -> events_pb2.SecurityEvent:
 
 # XADD once per event id: the marker key shares the stream's hash slot ({stream}), so the
 # script also runs on Redis Cluster.
+# It also counts the org's blocks in the current alert window (KEYS[3]) when the org has a
+# threshold, returning the count (0 without a threshold, -1 for an event already written).
 _XADD_ONCE = """
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-                    'event_id', ARGV[3], 'org_id', ARGV[4], 'event', ARGV[5])
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+             'event_id', ARGV[3], 'org_id', ARGV[4], 'event', ARGV[5])
+  if tonumber(ARGV[6]) > 0 then
+    local n = redis.call('INCR', KEYS[3])
+    if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[6]) end
+    return n
+  end
+  return 0
 end
-return false
+return -1
 """
 
 
-def record(event: dict) -> dict[str, str]:
-    """The stream entry (and spool line) for an event."""
-    return {"event_id": event["event_id"], "org_id": event["org_id"], "event": json.dumps(event)}
+def record(event: dict, alert_threshold: int = 0, alert_window_s: int = 0, alert_webhook: str = "") -> dict:
+    """What the writer sends (and spools) for an event: the stream entry plus the org's alert
+    settings as they were when it was blocked."""
+    return {"event_id": event["event_id"], "org_id": event["org_id"], "event": json.dumps(event),
+            "alert_threshold": alert_threshold, "alert_window_s": alert_window_s, "alert_webhook": alert_webhook}
 
 
 class Spool:
@@ -206,24 +217,26 @@ def _parse_lines(data: bytes, path: Path) -> list[dict[str, str]]:
 
 class EventEmitter:
     def __init__(self, redis: aioredis.Redis, stream: str, *, maxlen: int, queue_size: int, spool: Spool,
-                 dedupe_ttl_s: int = 7 * 24 * 3600):
+                 dedupe_ttl_s: int = 7 * 24 * 3600, keys: Keys | None = None):
         self._redis = redis
         self._stream = stream
+        self._keys = keys or Keys()  # where block alerts are queued
         self._maxlen = maxlen
         self._dedupe_ttl_s = dedupe_ttl_s
         self._script = redis.register_script(_XADD_ONCE)  # for its sha
         self._script_loaded = False
-        self._queue: asyncio.Queue[dict] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[tuple[dict, tuple]] = asyncio.Queue(queue_size)
         self._spool = spool
         self._inflight: list[dict[str, str]] = []
         self._redis_down = False
         self._idle = asyncio.Event()
         self._task: asyncio.Task | None = None
 
-    def emit(self, event: dict) -> None:
-        """Never blocks. A full queue (Redis and the disk both failing) drops, counted and logged."""
+    def emit(self, event: dict, alert: tuple[int, int, str] = (0, 0, "")) -> None:
+        """Never blocks. A full queue (Redis and the disk both failing) drops, counted and logged.
+        `alert`: the org's (block threshold, window in s, webhook URL) for block alerts."""
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, alert))
         except asyncio.QueueFull:
             metrics.EVENTS["dropped"].inc()
             log.error("security_event_dropped", event_id=event["event_id"], org_id=event["org_id"])
@@ -267,9 +280,9 @@ class EventEmitter:
         """Everything queued, logged once here as it leaves memory."""
         records = []
         while not self._queue.empty():
-            event = self._queue.get_nowait()
+            event, alert = self._queue.get_nowait()
             log.warning("security_event", **event)
-            records.append(record(event))
+            records.append(record(event, *alert))
         return records
 
     def _spool_records(self, records: list[dict[str, str]]) -> None:
@@ -293,9 +306,9 @@ class EventEmitter:
                 await self._sleep_unless_event(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF)
                 continue
-            first = await self._queue.get()
+            first, alert = await self._queue.get()
             log.warning("security_event", **first)
-            self._inflight = [record(first)] + self._take_all()[: _BATCH - 1]
+            self._inflight = [record(first, *alert)] + self._take_all()[: _BATCH - 1]
             try:
                 await self._write(self._inflight)
             except (RedisError, OSError) as exc:
@@ -317,11 +330,11 @@ class EventEmitter:
     async def _sleep_unless_event(self, seconds: float) -> None:
         """Back off, but wake for a new event so it reaches the disk without waiting."""
         try:
-            event = await asyncio.wait_for(self._queue.get(), seconds)
+            event, alert = await asyncio.wait_for(self._queue.get(), seconds)
         except asyncio.TimeoutError:
             return
         log.warning("security_event", **event)
-        self._spool_records([record(event)])
+        self._spool_records([record(event, *alert)])
 
     async def _replay(self) -> bool:
         """Send spooled events to Redis, oldest first. True once the spool is empty."""
@@ -363,9 +376,19 @@ class EventEmitter:
             await self._redis.script_load(_XADD_ONCE)
             await self._pipeline(records)
 
-    async def _pipeline(self, records: list[dict[str, str]]) -> None:
+    async def _pipeline(self, records: list[dict]) -> None:
+        tag = "{" + self._stream + "}"
+        now = int(time.time())
         async with self._redis.pipeline(transaction=False) as pipe:
             for r in records:
-                pipe.evalsha(self._script.sha, 2, self._stream, "{" + self._stream + "}:seen:" + r["event_id"],
-                             self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"])
-            await pipe.execute()
+                window = int(r.get("alert_window_s") or 0) if r.get("alert_threshold") else 0
+                # Fixed windows; the counter expires with its window.
+                counter = f"{tag}:blocks:{r['org_id']}:{now // window if window else 0}"
+                pipe.evalsha(self._script.sha, 3, self._stream, f"{tag}:seen:{r['event_id']}", counter,
+                             self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"], window)
+            counts = await pipe.execute()
+        for r, count in zip(records, counts):
+            threshold = int(r.get("alert_threshold") or 0)
+            if threshold and count == threshold + 1:  # crossed just now: one alert per window
+                text = alerts.block_alert_text(r["org_id"], threshold, int(r["alert_window_s"]), json.loads(r["event"]))
+                await alerts.enqueue(self._redis, self._keys, r["org_id"], r["alert_webhook"], "blocks", text)

@@ -44,6 +44,9 @@ REDIS_ERRORS = Counter("authz_redis_errors_total", "Redis operations that failed
 _events = Counter("authz_security_events_total", "Security events by outcome.", ["outcome"])
 EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "spooled", "replayed", "dropped")}
 
+_alerts = Counter("authz_alerts_total", "Compliance alert deliveries by outcome.", ["outcome"])
+ALERTS = {o: _alerts.labels(o) for o in ("delivered", "retried", "failed")}
+
 STALENESS = Gauge(
     "authz_policy_staleness_seconds",
     "Seconds since policy state was last synced from Redis (the stalest worker).",

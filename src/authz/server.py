@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from authz.admin import PolicyAdmin
+from authz.alerts import AlertDispatcher
 from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
 from authz.cache import PolicyCache
 from authz.config import Settings
@@ -98,7 +99,9 @@ class App:
             queue_size=settings.events_queue_size,
             spool=Spool(settings.spool_dir(), settings.events_spool_max_bytes),
             dedupe_ttl_s=settings.events_dedupe_ttl_s,
+            keys=self.store.keys,
         )
+        self.alerts = AlertDispatcher(self.redis, self.store.keys)
         self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator())
         self.health = health.aio.HealthServicer()
         self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
@@ -127,6 +130,7 @@ class App:
         await self.grpc.start()
         await self.admin_grpc.start()
         self.emitter.start()
+        self.alerts.start()
         await self.cache.start()
         await self._start_http()
         asyncio.create_task(self._track_readiness(), name="authz-readiness")
@@ -189,6 +193,7 @@ class App:
         grace = self.settings.shutdown_grace_s
         await asyncio.gather(self.grpc.stop(grace), self.admin_grpc.stop(grace))
         await self.emitter.stop(timeout=grace)
+        await self.alerts.stop()
         await self.cache.stop()
         if self._runner:
             await self._runner.cleanup()

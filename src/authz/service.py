@@ -17,7 +17,7 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from authz import request as request_mod
 from authz import response as response_mod
 from authz.cache import PolicyCache, StateUnavailable
-from authz.decision import Verdict, decide
+from authz.decision import OrgPolicy, Verdict, decide
 from authz.events import EventEmitter, security_event
 from authz.metrics import CHECK_SECONDS, DECISIONS
 from authz.reasons import OUTCOMES, Reason
@@ -36,10 +36,11 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         started = time.perf_counter()
         decision_id = os.urandom(8).hex()
         facts = request_mod.read(request, self.names)
-        verdict, key_id = await self._verdict(facts)
+        verdict, key_id, org = await self._verdict(facts)
         outcome = OUTCOMES[verdict.reason]
         if outcome.policy_block:
-            self.emitter.emit(security_event(verdict, facts, decision_id, key_id))
+            alert = (org.alert_threshold, org.alert_window_s, org.alert_webhook) if org else (0, 0, "")
+            self.emitter.emit(security_event(verdict, facts, decision_id, key_id), alert)
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=verdict.org_id)
         response = response_mod.build(verdict, decision_id, facts.request_id, facts.owned_headers)
@@ -48,24 +49,24 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         CHECK_SECONDS.observe(time.perf_counter() - started)
         return response
 
-    async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str]:
+    async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
         key_id = ""
         if self.org_from_header:
             org_id = facts.org_header
             if not org_id:
-                return Verdict(Reason.ORG_MISSING), key_id
+                return Verdict(Reason.ORG_MISSING), key_id, None
         elif facts.api_key is None:
-            return Verdict(Reason.ORG_MISSING), key_id
+            return Verdict(Reason.ORG_MISSING), key_id, None
         if self.cache.is_stale():
-            return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id
+            return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id, None
         try:
             if not self.org_from_header:
                 key_hash = request_mod.api_key_hash(facts.api_key)
                 key_id = request_mod.api_key_id(key_hash)
                 org_id = await self.cache.org_for_key_hash(key_hash)
                 if org_id is None:
-                    return Verdict(Reason.API_KEY_UNKNOWN), key_id
+                    return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
             org = await self.cache.org(org_id)
         except StateUnavailable:
-            return Verdict(Reason.STATE_UNAVAILABLE), key_id
-        return decide(facts, org, self.cache.catalog), key_id
+            return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
+        return decide(facts, org, self.cache.catalog), key_id, org

@@ -43,6 +43,10 @@ class Keys:
         return f"{self.prefix}events:security"
 
     @property
+    def alerts(self) -> str:
+        return f"{self.prefix}alerts"
+
+    @property
     def audit_events(self) -> str:
         return f"{self.prefix}events:audit"
 
@@ -92,6 +96,8 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
         enforced=not (p and p.mode == policy_pb2.POLICY_MODE_DRY_RUN),
         custom=custom,
         alert_threshold=alerts.block_threshold if alerts.webhook_url else 0,
+        alert_window_s=alerts.block_window_s or 300,
+        alert_webhook=alerts.webhook_url,
     )
 
 

@@ -157,7 +157,9 @@ class Admin:
             text = json.dumps(path_or_json)
         else:
             text = Path(path_or_json).read_text()
-        return self._run(lambda s: s.load_catalog(catalog_mod.parse(text), actor))
+        from authz.alerts import load_catalog
+
+        return self._run(lambda s: load_catalog(s, catalog_mod.parse(text), actor))
 
     def set_plan(self, org_id: str, plan: str, actor: str = "test") -> None:
         self._run(lambda s: s.set_plan(org_id, plan, actor))
