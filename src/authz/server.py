@@ -67,10 +67,10 @@ def configure_logging(level: str) -> None:
     )
 
 
-def redis_client(settings: Settings) -> aioredis.Redis:
+def redis_client(settings: Settings, socket_timeout: float | None = None) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         settings.redis_url,
-        socket_timeout=max(settings.redis_timeout_s, 1.0),
+        socket_timeout=socket_timeout or max(settings.redis_timeout_s, 1.0),
         socket_connect_timeout=1.0,
         health_check_interval=10,
         retry_on_timeout=False,
@@ -101,7 +101,9 @@ class App:
             dedupe_ttl_s=settings.events_dedupe_ttl_s,
             keys=self.store.keys,
         )
-        self.alerts = AlertDispatcher(self.redis, self.store.keys)
+        # Its own client: the dispatcher's blocking reads outlast the Check path's short timeout.
+        self.alerts_redis = redis_client(settings, socket_timeout=15.0)
+        self.alerts = AlertDispatcher(self.alerts_redis, self.store.keys)
         self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator())
         self.health = health.aio.HealthServicer()
         self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
@@ -198,6 +200,7 @@ class App:
         if self._runner:
             await self._runner.cleanup()
         await self.redis.aclose()
+        await self.alerts_redis.aclose()
         log.info("stopped")
 
 
