@@ -79,3 +79,32 @@ def test_authz_down_is_503_and_nothing_reaches_the_gateway(fault_stack):
         s.restart_authz()
     s.wait_ready()
     wait_until(lambda: post(s, "sk-open").status_code == 200, 10, "authz back")
+
+
+def test_authz_slower_than_envoys_timeout_is_503(fault_stack):
+    import signal
+
+    s = fault_stack
+    s.admin.add_api_key("sk-slow", "slow-org")  # no policy: a fast authz would allow
+    assert post(s, "sk-slow").status_code == 200
+    s.clear_received()
+    s.authz.signal(signal.SIGSTOP)  # frozen: Envoy's 200 ms Check timeout fires
+    try:
+        statuses = [post(s, "sk-slow").status_code for _ in range(3)]
+    finally:
+        s.authz.signal(signal.SIGCONT)
+    assert statuses == [503, 503, 503]
+    assert s.received() == []
+    wait_until(lambda: post(s, "sk-slow").status_code == 200, 10, "authz resumed")
+
+
+def test_policy_change_missed_by_a_dropped_subscription_is_enforced(fault_stack):
+    s = fault_stack
+    s.admin.add_api_key("sk-missed", "missed-org")
+    assert post(s, "sk-missed").status_code == 200  # cached: no policy
+    client = s.redis.client()
+    for _ in range(5):
+        client.client_kill_filter(_type="pubsub")  # authz loses its subscription...
+        s.admin.set_policy("missed-org", **DEMO_POLICY)  # ...and may miss this invalidation
+    # The resubscription resyncs everything cached, so the change is enforced anyway.
+    wait_until(lambda: post(s, "sk-missed").status_code == 403, 10, "missed change enforced")

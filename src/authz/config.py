@@ -25,6 +25,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis Sentinel: comma-separated host:port of the sentinels; the master is looked up by
+    # name (and again after a failover). redis_url then only supplies db, user and password.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"
     key_prefix: str = "authz:"
     grpc_listen: str = "0.0.0.0:9001"
     http_listen: str = "0.0.0.0:9090"
@@ -56,6 +60,13 @@ class Settings:
     # give in-flight Checks (and the event flush) this long to finish.
     drain_delay_s: float = 5.0
     shutdown_grace_s: float = 10.0
+
+    def sentinels(self) -> list[tuple[str, int]]:
+        found = []
+        for sentinel in filter(None, self.redis_sentinels.split(",")):
+            host, _, port = sentinel.strip().rpartition(":")
+            found.append((host.strip("[]"), int(port)))
+        return found
 
     def authenticator(self) -> Authenticator:
         public_key = ""
@@ -160,6 +171,10 @@ def _check(s: Settings) -> None:
         host, _, port = getattr(s, key).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")
+    for sentinel in filter(None, s.redis_sentinels.split(",")):
+        host, _, port = sentinel.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"setting 'redis_sentinels': {sentinel!r} is not HOST:PORT")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
     for key in ("refresh_interval_s", "redis_timeout_s"):

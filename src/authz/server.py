@@ -20,7 +20,10 @@ import sys
 from authz import metrics
 from authz.supervisor import supervise
 
+import urllib.parse
+
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 import structlog
 import uvloop
 from aiohttp import web
@@ -68,13 +71,19 @@ def configure_logging(level: str) -> None:
 
 
 def redis_client(settings: Settings, socket_timeout: float | None = None) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        settings.redis_url,
+    options = dict(
         socket_timeout=socket_timeout or max(settings.redis_timeout_s, 1.0),
         socket_connect_timeout=1.0,
         health_check_interval=10,
         retry_on_timeout=False,
     )
+    sentinels = settings.sentinels()
+    if not sentinels:
+        return aioredis.Redis.from_url(settings.redis_url, **options)
+    url = urllib.parse.urlsplit(settings.redis_url)
+    credentials = dict(username=url.username, password=url.password, db=int(url.path.strip("/") or 0))
+    sentinel = Sentinel(sentinels, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return sentinel.master_for(settings.redis_sentinel_master, **options, **credentials)
 
 
 # Reported staleness is capped so "never synced" is a finite, alertable number.

@@ -104,7 +104,7 @@ class Proc:
 class RedisServer:
     """A private redis-server on a free port (never the machine's 6379)."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, extra: list[str] | None = None):
         self.port = port or free_port()
         self.workdir = workdir
         binary = shutil.which("redis-server")
@@ -113,7 +113,7 @@ class RedisServer:
         self.proc = Proc(
             "redis",
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir)],
+             "--dir", str(workdir), *(extra or [])],
             workdir / f"redis-{self.port}.log",
         )
 
@@ -195,12 +195,14 @@ class Stack:
 
     @classmethod
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
-              envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1) -> Stack:
-        """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz cluster."""
+              envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1,
+              redis_server: RedisServer | None = None) -> Stack:
+        """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
+        cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up)."""
         workdir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in
                  ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "gateway")}
-        redis_server = RedisServer(workdir).start()
+        redis_server = redis_server or RedisServer(workdir).start()
         gateway = Proc(
             "gateway",
             [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"])],
