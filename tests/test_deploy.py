@@ -219,7 +219,9 @@ def test_dockerfile_build_steps_produce_a_working_install(tmp_path):
         assert result.returncode == 0, (step, result.stderr[-2000:])
     check = run(str(venv / "bin" / "python"), "-c",
                 "from importlib import resources; import authz.v1.admin_pb2, authz.server;"
-                "assert resources.files('authz.web').joinpath('settings.html').read_text().startswith('<!doctype')")
+                "web = resources.files('authz.web');"
+                "assert web.joinpath('settings.html').read_text().startswith('<!doctype');"
+                "assert 'policyFromForm' in web.joinpath('settings.js').read_text()")
     assert check.returncode == 0, check.stderr
     helped = run(str(venv / "bin" / "authz"), "serve", "--help")
     assert helped.returncode == 0 and "--workers" in helped.stdout

@@ -77,6 +77,16 @@ def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#events tbody"), "provider_not_compliant"))
 
 
+def test_page_runs_no_inline_code(stack):
+    import httpx
+
+    page = httpx.get(f"{stack.authz_http}/settings")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert "<script>" not in page.text and "<style>" not in page.text
+    assert httpx.get(f"{stack.authz_http}/settings/settings.js").headers["content-type"].startswith("text/javascript")
+
+
 def test_every_control_is_labelled(browser, stack):
     browser.get(f"{stack.authz_http}/settings")
     for control in browser.find_elements(By.CSS_SELECTOR, "input"):
