@@ -27,45 +27,24 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import generated  # noqa: E402
 from oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
 
-from authz.catalog import CatalogIndex  # noqa: E402
 from authz.decision import OrgPolicy, decide  # noqa: E402
 from authz.policy import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
 from authz.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
 from authz.response import build  # noqa: E402
-from authz.v1 import catalog_pb2, policy_pb2  # noqa: E402
+from authz.v1 import policy_pb2  # noqa: E402
 from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
 PROVIDERS = [f"p{i}" for i in range(5)]
 MODELS = ["a", "b", "org/c"]
-ATTRS = ("soc2", "iso27001", "gdpr", "trains_on_prompts", "logs_prompts")
+ATTRS = generated.ATTRS
 NAMES = ReadConfig(model="x-model", provider="x-provider", max_request_bytes=4096)
 
-tri = st.sampled_from([True, False, None])
-data_policies = st.one_of(st.none(), st.fixed_dictionaries(
-    {**{a: tri for a in ATTRS},
-     "soc2_report": st.sampled_from([0, 1, 2, 3]),
-     "prompt_retention_days": st.sampled_from([None, 0, 7]),
-     "headquarters_country": st.sampled_from(["", "US", "FR"])}))
-policies = st.fixed_dictionaries({
-    "enabled": st.booleans(),
-    "mode": st.sampled_from([0, 1, 2]),
-    "require_soc2": st.booleans(),
-    "require_iso27001": st.booleans(),
-    "certifications": st.sampled_from([0, 1, 2]),
-    "require_gdpr": st.booleans(),
-    "require_no_prompt_training": st.booleans(),
-    "require_no_prompt_logging": st.booleans(),
-    "require_soc2_type2": st.booleans(),
-    "require_zero_data_retention": st.booleans(),
-    "allowed_countries": st.lists(st.sampled_from(["US", "DE"]), max_size=2, unique=True),
-    "provider_allowlist": st.lists(st.sampled_from(PROVIDERS), max_size=3, unique=True),
-    "provider_denylist": st.lists(st.sampled_from(PROVIDERS), max_size=3, unique=True),
-    "model_allowlist": st.lists(st.sampled_from(MODELS), max_size=2, unique=True),
-    "model_denylist": st.lists(st.sampled_from(MODELS), max_size=2, unique=True),
-})
+data_policies = generated.data_policies()
+policies = generated.policies(PROVIDERS, MODELS)
 
 
 @st.composite
@@ -131,23 +110,9 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
     return req
 
 
-def index_of(providers: dict, models: dict) -> CatalogIndex:
-    cat = catalog_pb2.Catalog(version=1)
-    for pid, attrs in providers.items():
-        cat.providers[pid].name = pid
-        if attrs is not None:
-            cat.providers[pid].data_policy.SetInParent()
-            for k, v in attrs.items():
-                if v is not None and v != "":
-                    setattr(cat.providers[pid].data_policy, k, v)
-    for m, ps in models.items():
-        cat.models[m].providers.extend(ps)
-    return CatalogIndex.build(cat)
-
-
 def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest) -> None:
     providers, models = cat
-    index = index_of(providers, models)
+    index = generated.catalog_index(providers, models)
     policy = policy_pb2.CompliancePolicy(**p)
     org = OrgPolicy("org", "enterprise", 1, rules_of(policy), policy.enabled, policy.mode != 2)
     facts = read(request, NAMES)

@@ -7,32 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authz import policy
-from authz.catalog import CatalogIndex, parse
 from authz.decision import AUTOMATIC, PINNED, OrgPolicy, decide
 from authz.reasons import OUTCOMES, Reason
 from authz.request import ReadConfig, read
-from authz.v1 import catalog_pb2, policy_pb2
+from authz.v1 import policy_pb2
 
 from checkrequests import check_request
+from generated import ATTRS, catalog_index, data_policies
+from generated import policies as policies_for
 from oracle import oracle_compliant, oracle_model_allowed
 
-ATTRS = ("soc2", "iso27001", "gdpr", "trains_on_prompts", "logs_prompts")
 FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_prompts=False)
-
-
-def make_catalog(providers: dict[str, dict | None], models: dict[str, list[str]]) -> CatalogIndex:
-    cat = catalog_pb2.Catalog(version=1)
-    for pid, attrs in providers.items():
-        p = cat.providers[pid]
-        p.name = pid
-        if attrs is not None:
-            p.data_policy.SetInParent()
-            for k, v in attrs.items():
-                if v is not None and v != "":
-                    setattr(p.data_policy, k, v)
-    for m, ps in models.items():
-        cat.models[m].providers.extend(ps)
-    return CatalogIndex.build(cat)
 
 
 def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
@@ -41,7 +26,7 @@ def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPol
                      p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
 
 
-CATALOG = make_catalog(
+CATALOG = catalog_index(
     {
         "good": FULL,
         "good2": FULL,
@@ -146,7 +131,7 @@ def test_no_catalog_is_unavailable_not_allowed():
 
 
 def test_certifications_any_accepts_either():
-    cat = make_catalog({"soc": {**FULL, "iso27001": False}, "iso": {**FULL, "soc2": None},
+    cat = catalog_index({"soc": {**FULL, "iso27001": False}, "iso": {**FULL, "soc2": None},
                         "neither": {**FULL, "soc2": False, "iso27001": None}},
                        {"m": ["soc", "iso", "neither"]})
     any_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True,
@@ -165,34 +150,9 @@ def test_compiled_tables_are_shared_by_requirement_set():
 
 # --- properties against an independent oracle ------------------------------------------
 
-tri = st.sampled_from([True, False, None])
 provider_ids = st.sampled_from([f"p{i}" for i in range(6)])
-id_lists = st.lists(provider_ids, max_size=3, unique=True)
-model_lists = st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True)
-attrs = st.one_of(st.none(), st.fixed_dictionaries(
-    {**{a: tri for a in ATTRS},
-     "soc2_report": st.sampled_from([0, 1, 2, 3]),
-     "prompt_retention_days": st.sampled_from([None, 0, 30]),
-     "headquarters_country": st.sampled_from(["", "US", "FR"])}))
-policies = st.fixed_dictionaries(
-    {
-        "enabled": st.booleans(),
-        "require_soc2": st.booleans(),
-        "require_iso27001": st.booleans(),
-        "certifications": st.sampled_from([0, 1, 2]),
-        "require_gdpr": st.booleans(),
-        "require_no_prompt_training": st.booleans(),
-        "require_no_prompt_logging": st.booleans(),
-        "require_soc2_type2": st.booleans(),
-        "require_zero_data_retention": st.booleans(),
-        "allowed_countries": st.lists(st.sampled_from(["US", "DE"]), max_size=2, unique=True),
-        "provider_allowlist": id_lists,
-        "provider_denylist": id_lists,
-        "model_allowlist": model_lists,
-        "model_denylist": model_lists,
-        "mode": st.sampled_from([0, 1, 2]),
-    }
-)
+attrs = data_policies()
+policies = policies_for([f"p{i}" for i in range(6)], ["a", "b", "c"])
 
 
 @st.composite
@@ -209,7 +169,7 @@ def catalogs(draw):
 @given(cat=catalogs(), p=policies, model=st.sampled_from(["a", "b", "c", "zz"]), pin=st.none() | provider_ids)
 def test_property_decision_matches_oracle(cat, p, model, pin):
     providers, models = cat
-    index = make_catalog(providers, models)
+    index = catalog_index(providers, models)
     org = org_with(**p)
     requested = f"{pin}/{model}" if pin else model
     v = run(requested, org=org, catalog=index)
