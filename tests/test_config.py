@@ -45,3 +45,11 @@ def test_bad_settings_name_the_key(tmp_path, file_text, env, named):
 def test_missing_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load("/nonexistent/authz.toml", {})
+
+
+def test_cluster_needs_a_hash_tagged_prefix():
+    with pytest.raises(ConfigError, match="hash tag"):
+        load(None, {"AUTHZ_REDIS_CLUSTER": "true"})
+    assert load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{authz}:"}).redis_cluster == "true"
+    with pytest.raises(ConfigError, match="not both"):
+        load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{a}:", "AUTHZ_REDIS_SENTINELS": "h:1"})

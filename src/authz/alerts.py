@@ -134,7 +134,9 @@ class AlertDispatcher:
                             await self._deliver(http, entry_id, fields, attempts=0)
                 except asyncio.CancelledError:
                     raise
-                except (RedisError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - alerts must keep flowing after any error
+                    if not isinstance(exc, (RedisError, OSError)):
+                        log.exception("alerts_error")
                     group_ready = False  # a restarted Redis has lost the group
                     metrics.REDIS_ERRORS.labels("alerts").inc()
                     log.warning("alerts_redis_unavailable", error=str(exc))

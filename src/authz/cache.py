@@ -216,8 +216,11 @@ class PolicyCache:
         backoff = _MIN_BACKOFF
         channel = self.store.keys.invalidate
         while True:
-            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = None
             try:
+                if self.store.cluster:
+                    await self.store.redis.initialize()  # learn the slots before choosing a node
+                pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
                 await pubsub.subscribe(channel)
                 # Anything published while we were not subscribed is lost: resync now.
                 await self.sync()
@@ -229,7 +232,9 @@ class PolicyCache:
                         await self._handle(message["data"].decode())
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - following Redis must never stop for good
+                if not isinstance(exc, (RedisError, OSError)):
+                    log.exception("invalidation_follower_error")
                 metrics.REDIS_ERRORS.labels("subscribe").inc()
                 if backoff == _MIN_BACKOFF:  # once per outage, not once per retry
                     log.warning("redis_subscription_lost", error=str(exc))
@@ -237,7 +242,8 @@ class PolicyCache:
                 backoff = min(backoff * 2, _MAX_BACKOFF)
             finally:
                 try:
-                    await asyncio.shield(pubsub.aclose())
+                    if pubsub is not None:
+                        await asyncio.shield(pubsub.aclose())
                 except (RedisError, OSError):
                     pass
 
@@ -246,6 +252,8 @@ class PolicyCache:
             await asyncio.sleep(self.refresh_interval_s)
             try:
                 await self.sync()
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                if not isinstance(exc, (RedisError, OSError)):
+                    log.exception("refresh_error")
                 metrics.REDIS_ERRORS.labels("refresh").inc()
                 log.warning("redis_refresh_failed", error=str(exc), staleness_s=round(self.staleness(), 1))

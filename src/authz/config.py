@@ -29,6 +29,9 @@ class Settings:
     # name (and again after a failover). redis_url then only supplies db, user and password.
     redis_sentinels: str = ""
     redis_sentinel_master: str = "mymaster"
+    # Redis Cluster: redis_url names any node. Use a hash-tagged key_prefix (e.g. "{authz}:")
+    # so every key written in one transaction lives in one slot.
+    redis_cluster: str = "false"
     key_prefix: str = "authz:"
     grpc_listen: str = "0.0.0.0:9001"
     http_listen: str = "0.0.0.0:9090"
@@ -171,6 +174,15 @@ def _check(s: Settings) -> None:
         host, _, port = getattr(s, key).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")
+    if s.redis_cluster not in ("true", "false"):
+        raise ConfigError(f"setting 'redis_cluster' = {s.redis_cluster!r}: must be true or false")
+    if s.redis_cluster == "true":
+        if s.redis_sentinels:
+            raise ConfigError("set either 'redis_cluster' or 'redis_sentinels', not both")
+        start, end = s.key_prefix.find("{"), s.key_prefix.find("}")
+        if not (0 <= start < end - 1):
+            raise ConfigError(f"setting 'key_prefix' = {s.key_prefix!r}: with redis_cluster it needs a hash tag, "
+                              "e.g. '{authz}:', so keys written together share a slot")
     for sentinel in filter(None, s.redis_sentinels.split(",")):
         host, _, port = sentinel.strip().rpartition(":")
         if not host or not port.isdigit():

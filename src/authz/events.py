@@ -23,6 +23,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 import structlog
 from google.protobuf import json_format
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from authz import alerts, metrics
@@ -85,6 +86,16 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
 end
 return -1
 """
+
+
+def hash_tag(key: str) -> str:
+    """A prefix that puts derived keys in `key`'s Redis Cluster slot: its own {tag} if it has
+    one (e.g. with key_prefix "{authz}:"), else the whole key as the tag."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    if start != -1 and end > start + 1:
+        return key[start : end + 1]
+    return "{" + key + "}"
 
 
 def record(event: dict, alert_threshold: int = 0, alert_window_s: int = 0, alert_webhook: str = "") -> dict:
@@ -314,6 +325,10 @@ class EventEmitter:
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
                 self._spool_records(self._inflight)
+            except Exception:  # noqa: BLE001 - the writer must outlive any bug: keep the events
+                log.exception("security_events_write_error")
+                self._redis_failed(RuntimeError("unexpected error"))
+                self._spool_records(self._inflight)
             else:
                 metrics.EVENTS["written"].inc(len(self._inflight))
             self._inflight = []
@@ -356,6 +371,9 @@ class EventEmitter:
         except (RedisError, OSError) as exc:
             self._redis_failed(exc)
             return False
+        except Exception:  # noqa: BLE001 - keep the spool, retry later
+            log.exception("security_events_replay_error")
+            return False
         if self._redis_down:
             self._redis_down = False
             log.info("security_events_redis_back")
@@ -377,16 +395,23 @@ class EventEmitter:
             await self._pipeline(records)
 
     async def _pipeline(self, records: list[dict]) -> None:
-        tag = "{" + self._stream + "}"
+        tag = hash_tag(self._stream)
         now = int(time.time())
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for r in records:
-                window = int(r.get("alert_window_s") or 0) if r.get("alert_threshold") else 0
-                # Fixed windows; the counter expires with its window.
-                counter = f"{tag}:blocks:{r['org_id']}:{now // window if window else 0}"
-                pipe.evalsha(self._script.sha, 3, self._stream, f"{tag}:seen:{r['event_id']}", counter,
-                             self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"], window)
-            counts = await pipe.execute()
+        calls = []
+        for r in records:
+            window = int(r.get("alert_window_s") or 0) if r.get("alert_threshold") else 0
+            # Fixed windows; the counter expires with its window.
+            counter = f"{tag}:blocks:{r['org_id']}:{now // window if window else 0}"
+            calls.append((self._script.sha, 3, self._stream, f"{tag}:seen:{r['event_id']}", counter,
+                          self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"], window))
+        if isinstance(self._redis, RedisCluster):
+            # redis-py cannot pipeline EVALSHA on a cluster: one call each, in order.
+            counts = [await self._redis.evalsha(*call) for call in calls]
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for call in calls:
+                    pipe.evalsha(*call)
+                counts = await pipe.execute()
         for r, count in zip(records, counts):
             threshold = int(r.get("alert_threshold") or 0)
             if threshold and count == threshold + 1:  # crossed just now: one alert per window

@@ -23,6 +23,7 @@ from authz.supervisor import supervise
 import urllib.parse
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 import structlog
 import uvloop
@@ -77,6 +78,9 @@ def redis_client(settings: Settings, socket_timeout: float | None = None) -> aio
         health_check_interval=10,
         retry_on_timeout=False,
     )
+    if settings.redis_cluster == "true":
+        options.pop("retry_on_timeout")  # not a cluster option
+        return RedisCluster.from_url(settings.redis_url, **options)
     sentinels = settings.sentinels()
     if not sentinels:
         return aioredis.Redis.from_url(settings.redis_url, **options)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from google.protobuf import json_format
 
 from authz import audit
@@ -126,6 +127,28 @@ class Store:
     def __init__(self, redis: aioredis.Redis, keys: Keys):
         self.redis = redis
         self.keys = keys
+        # Redis Cluster cannot PUBLISH inside a transaction: there the invalidation follows
+        # EXEC (a crash in between is covered by the periodic resync).
+        self.cluster = isinstance(redis, RedisCluster)
+
+    async def _transaction(self, func, *watches: str, value_from_callable: bool = False):
+        after: list[str] = []
+
+        async def attempt(pipe):
+            after.clear()
+            pipe.authz_publish_after = after
+            return await func(pipe)
+
+        result = await self.redis.transaction(attempt, *watches, value_from_callable=value_from_callable)
+        for message in after:
+            await self.redis.publish(self.keys.invalidate, message)
+        return result
+
+    def _publish(self, pipe, message: str) -> None:
+        if self.cluster:
+            pipe.authz_publish_after.append(message)
+        else:
+            pipe.publish(self.keys.invalidate, message)
 
     # --- reads (the cache's) -------------------------------------------------------------
 
@@ -195,12 +218,12 @@ class Store:
                      "changes": catalog_mod.diff(current, catalog)}
             pipe.multi()
             pipe.set(self.keys.catalog, text)
-            pipe.publish(self.keys.invalidate, CATALOG_MESSAGE)
+            self._publish(pipe, CATALOG_MESSAGE)
             self._queue_audit(pipe, head, actor, "catalog.load", target=f"v{catalog.version}",
                               before=_json(before), after=_json(after))
             return catalog.version
 
-        return await self.redis.transaction(write, self.keys.catalog, self.keys.audit_head, value_from_callable=True)
+        return await self._transaction(write, self.keys.catalog, self.keys.audit_head, value_from_callable=True)
 
     async def set_policy(
         self, org_id: str, new: policy_pb2.CompliancePolicy, actor: str, expected_version: int | None = None
@@ -225,11 +248,11 @@ class Store:
             text = policy_to_json(stored)
             pipe.multi()
             pipe.hset(key, "policy", text)
-            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._publish(pipe, ORG_MESSAGE + org_id)
             self._queue_audit(pipe, head, actor, "policy.set", org_id=org_id, target=f"v{stored.version}",
                               before=raw.decode() if raw else "", after=text)
 
-        await self.redis.transaction(write, key, self.keys.audit_head)
+        await self._transaction(write, key, self.keys.audit_head)
         return stored
 
     async def set_plan(self, org_id: str, plan: str, actor: str) -> None:
@@ -240,11 +263,11 @@ class Store:
             head = await self._audit_head(pipe)
             pipe.multi()
             pipe.hset(key, "plan", plan)
-            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._publish(pipe, ORG_MESSAGE + org_id)
             self._queue_audit(pipe, head, actor, "org.set_plan", org_id=org_id,
                               before=_json({"plan": old.decode()} if old else None), after=_json({"plan": plan}))
 
-        await self.redis.transaction(write, key, self.keys.audit_head)
+        await self._transaction(write, key, self.keys.audit_head)
 
     async def add_api_key(self, key: str, org_id: str, actor: str) -> str:
         key_hash = api_key_hash(key)
@@ -255,11 +278,11 @@ class Store:
             head = await self._audit_head(pipe)
             pipe.multi()
             pipe.set(redis_key, org_id)
-            pipe.publish(self.keys.invalidate, APIKEY_MESSAGE + key_hash)
+            self._publish(pipe, APIKEY_MESSAGE + key_hash)
             self._queue_audit(pipe, head, actor, "apikey.add", org_id=org_id, target=api_key_id(key_hash),
                               before=_json({"org_id": old.decode()} if old else None), after=_json({"org_id": org_id}))
 
-        await self.redis.transaction(write, redis_key, self.keys.audit_head)
+        await self._transaction(write, redis_key, self.keys.audit_head)
         return key_hash
 
     async def revoke_api_key(self, key_hash: str, actor: str) -> bool:
@@ -272,12 +295,12 @@ class Store:
             head = await self._audit_head(pipe)
             pipe.multi()
             pipe.delete(redis_key)
-            pipe.publish(self.keys.invalidate, APIKEY_MESSAGE + key_hash)
+            self._publish(pipe, APIKEY_MESSAGE + key_hash)
             self._queue_audit(pipe, head, actor, "apikey.revoke", org_id=old.decode(), target=api_key_id(key_hash),
                               before=_json({"org_id": old.decode()}))
             return True
 
-        return await self.redis.transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
+        return await self._transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
 
     async def custom_providers(self, org_id: str) -> catalog_pb2.CustomProviders:
         raw = await self.redis.hget(self.keys.org(org_id), "custom_providers")
@@ -303,13 +326,13 @@ class Store:
                 current.providers[provider_id].CopyFrom(provider)
             pipe.multi()
             pipe.hset(key, "custom_providers", _message_json(current))
-            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._publish(pipe, ORG_MESSAGE + org_id)
             self._queue_audit(pipe, head, actor, "custom_provider.delete" if provider is None else "custom_provider.set",
                               org_id=org_id, target=provider_id, before=before_json,
                               after=_message_json(provider) if provider is not None else "")
             return provider if provider is not None else before
 
-        return await self.redis.transaction(write, key, self.keys.audit_head, value_from_callable=True)
+        return await self._transaction(write, key, self.keys.audit_head, value_from_callable=True)
 
     async def set_alerts(self, org_id: str, alerts: policy_pb2.AlertSettings, actor: str) -> None:
         key = self.keys.org(org_id)
@@ -319,11 +342,11 @@ class Store:
             head = await self._audit_head(pipe)
             pipe.multi()
             pipe.hset(key, "alerts", _message_json(alerts))
-            pipe.publish(self.keys.invalidate, ORG_MESSAGE + org_id)
+            self._publish(pipe, ORG_MESSAGE + org_id)
             self._queue_audit(pipe, head, actor, "alerts.set", org_id=org_id,
                               before=raw.decode() if raw else "", after=_message_json(alerts))
 
-        await self.redis.transaction(write, key, self.keys.audit_head)
+        await self._transaction(write, key, self.keys.audit_head)
 
     # --- the audit chain ------------------------------------------------------------------
 

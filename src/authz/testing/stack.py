@@ -44,6 +44,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (Redis Cluster nodes)."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -136,15 +152,17 @@ class RedisServer:
 class Admin:
     """Synchronous helpers over Store for tests and the demo (each call its own event loop)."""
 
-    def __init__(self, redis_url: str, prefix: str = "authz:"):
+    def __init__(self, redis_url: str, prefix: str = "authz:", cluster: bool = False):
         self.redis_url = redis_url
         self.keys = Keys(prefix)
+        self.cluster = cluster
 
     def _run(self, op):
         async def go():
             import redis.asyncio as aioredis
+            from redis.asyncio.cluster import RedisCluster
 
-            client = aioredis.Redis.from_url(self.redis_url)
+            client = (RedisCluster if self.cluster else aioredis.Redis).from_url(self.redis_url)
             try:
                 return await op(Store(client, self.keys))
             finally:
@@ -174,7 +192,7 @@ class Admin:
         return self._run(lambda s: s.revoke_api_key(key_hash, actor))
 
     def security_events(self) -> list[dict]:
-        client = redis.Redis.from_url(self.redis_url)
+        client = (redis.RedisCluster if self.cluster else redis.Redis).from_url(self.redis_url)
         try:
             entries = client.xrange(self.keys.security_events)
         finally:
@@ -283,7 +301,8 @@ class Stack:
 
     @property
     def admin(self) -> Admin:
-        return Admin(self.redis.url)
+        return Admin(self.redis.url, self.authz_env.get("AUTHZ_KEY_PREFIX", "authz:"),
+                     self.authz_env.get("AUTHZ_REDIS_CLUSTER") == "true")
 
     @property
     def admin_grpc(self) -> str:
