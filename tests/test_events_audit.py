@@ -264,3 +264,28 @@ def test_event_dicts_are_exactly_the_json_form_of_the_proto():
                                      always_print_fields_with_no_presence=True)
     assert {k: v for k, v in back.items() if k != "time"} == {k: v for k, v in e.items() if k != "time"}
     assert proto.time.ToDatetime().year >= 2026 and e["http_status"] == 200
+
+
+async def test_the_writer_survives_an_unexpected_error_and_keeps_the_events(redis_server, tmp_path):
+    client = aioredis.Redis.from_url(redis_server.url)
+    stream = f"boom{next(_n)}:events:security"
+    emitter = EventEmitter(client, stream, maxlen=1000, queue_size=10, spool=Spool(tmp_path, 1 << 20, rescan_s=0))
+    real = emitter._pipeline
+    calls = []
+
+    async def flaky(records):
+        calls.append(len(records))
+        if len(calls) == 1:
+            raise RuntimeError("a bug, not a Redis error")
+        await real(records)
+
+    emitter._pipeline = flaky
+    emitter.start()
+    e = event(1)
+    emitter.emit(e)
+    assert await emitter.flush(10), "spooled, then replayed"
+    assert [x[1][b"event_id"].decode() for x in await client.xrange(stream)] == [e["event_id"]]
+    emitter.emit(event(2))
+    assert await emitter.flush(10) and await client.xlen(stream) == 2, "the writer is still alive"
+    await emitter.stop(1)
+    await client.aclose()
