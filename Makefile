@@ -29,10 +29,11 @@ $(GEN_STAMP): $(PROTOS) $(STAMP)
 proto: $(GEN_STAMP)
 
 # Tests and the demo spawn their own redis-server on a free port; install it if missing.
+# (redis-cli builds the Redis Cluster in the cluster test.)
 redis-server:
-	@command -v redis-server >/dev/null || { \
-	    echo "installing redis-server (apt)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+	    echo "installing redis-server and redis-tools (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 # The settings-page test drives Debian's chromium through chromedriver.
 browser:
