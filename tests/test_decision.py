@@ -13,7 +13,7 @@ from authz.request import ReadConfig, read
 from authz.v1 import policy_pb2
 
 from checkrequests import check_request
-from generated import ATTRS, catalog_index, data_policies
+from generated import catalog_index, data_policies
 from generated import policies as policies_for
 from oracle import oracle_compliant, oracle_model_allowed
 

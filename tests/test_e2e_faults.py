@@ -5,7 +5,6 @@ Its own stack (Redis is stopped here), with short refresh and staleness windows.
 
 from __future__ import annotations
 
-import time
 
 import httpx
 import pytest

@@ -10,7 +10,6 @@ import signal
 import httpx
 import pytest
 import redis
-import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
 from authz.store import Keys, Store

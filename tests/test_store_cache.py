@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import json
 import time
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
