@@ -119,11 +119,7 @@ def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
     for provider_id in sorted(catalog.providers):
         add(provider_id, catalog.providers[provider_id].name, table.unmet[provider_id])
     for provider_id, cp in sorted((custom.providers if custom else {}).items()):
-        if cp.HasField("attestation"):
-            unmet = policy_mod.unmet(provider_id, cp.attestation, rules)
-        else:
-            unmet = (policy_mod.Unmet(policy_mod.CUSTOM_PROVIDER_ATTESTATION, policy_mod.UNKNOWN),
-                     *policy_mod.unmet(provider_id, None, rules))
+        unmet = policy_mod.custom_unmet(provider_id, cp, rules, enabled=True)  # previewed as if enabled
         add(provider_id, f"{cp.name or provider_id} (custom)", unmet)
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count

@@ -130,6 +130,17 @@ def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: R
     return tuple(sorted(failures, key=lambda u: ORDER[u.requirement]))
 
 
+def custom_unmet(provider_id: str, provider: catalog_pb2.CustomProvider, rules: Rules,
+                 enabled: bool) -> tuple[Unmet, ...]:
+    """An org's own provider, judged by the org's attestation. Without one it is blocked whenever
+    a policy is enabled, whatever the policy requires."""
+    if provider.HasField("attestation"):
+        return unmet(provider_id, provider.attestation, rules)
+    if not enabled:
+        return ()
+    return (Unmet(CUSTOM_PROVIDER_ATTESTATION, UNKNOWN), *unmet(provider_id, None, rules))
+
+
 def model_unmet(model_id: str, rules: Rules) -> tuple[Unmet, ...]:
     """The model allow/deny lists, applied to the model id without provider prefix."""
     if model_id in rules.model_deny:

@@ -80,12 +80,7 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
     raw_custom = fields.get(b"custom_providers")
     if raw_custom:
         for cid, cp in json_format.Parse(raw_custom, catalog_pb2.CustomProviders()).providers.items():
-            if cp.HasField("attestation"):
-                unmet = policy_mod.unmet(cid, cp.attestation, rules)
-            else:
-                # Not attested: blocked whenever a policy is enabled, whatever it requires.
-                missing = (policy_mod.Unmet(policy_mod.CUSTOM_PROVIDER_ATTESTATION, policy_mod.UNKNOWN),)
-                unmet = missing + policy_mod.unmet(cid, None, rules) if p is not None and p.enabled else ()
+            unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
             custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models))
     alerts = alert_settings(fields)
     return OrgPolicy(
