@@ -23,7 +23,7 @@ from authz import catalog as catalog_mod
 from authz import policy as policy_mod
 from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
 from authz.catalog import CatalogIndex
-from authz.store import Store, VersionConflict, alert_settings
+from authz.store import Store, VersionConflict, alert_settings, custom_providers_of, policy_from_json
 from google.protobuf import json_format
 from redis.exceptions import RedisError
 
@@ -177,13 +177,13 @@ class PolicyAdmin:
 
     async def _GetPolicy(self, principal: Principal, req: admin_pb2.GetPolicyRequest):
         plan = await self._manager_of(principal, req.org_id)
-        stored = await self.store.policy(req.org_id)
+        fields = await self.store.org_fields(req.org_id)  # one read for policy, providers and alerts
         out = admin_pb2.GetPolicyResponse(plan=plan)
-        if stored is not None:
-            out.policy.CopyFrom(stored)
-        for cid, cp in (await self.store.custom_providers(req.org_id)).providers.items():
+        if fields.get(b"policy"):
+            out.policy.CopyFrom(policy_from_json(fields[b"policy"]))
+        for cid, cp in custom_providers_of(fields).providers.items():
             out.custom_providers[cid].CopyFrom(cp)
-        out.alerts.CopyFrom(alert_settings(await self.store.redis.hgetall(self.store.keys.org(req.org_id))))
+        out.alerts.CopyFrom(alert_settings(fields))
         return out
 
     async def _PreviewPolicy(self, principal: Principal, req: admin_pb2.PreviewPolicyRequest):

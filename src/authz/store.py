@@ -77,11 +77,9 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
     p = policy_from_json(raw) if raw else None
     rules = _interned(rules_of(p))
     custom = {}
-    raw_custom = fields.get(b"custom_providers")
-    if raw_custom:
-        for cid, cp in json_format.Parse(raw_custom, catalog_pb2.CustomProviders()).providers.items():
-            unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
-            custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models))
+    for cid, cp in custom_providers_of(fields).providers.items():
+        unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
+        custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models))
     alerts = alert_settings(fields)
     return OrgPolicy(
         org_id=org_id,
@@ -95,6 +93,11 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
         alert_window_s=alerts.block_window_s or 300,
         alert_webhook=alerts.webhook_url,
     )
+
+
+def custom_providers_of(fields: dict[bytes, bytes]) -> catalog_pb2.CustomProviders:
+    raw = fields.get(b"custom_providers")
+    return json_format.Parse(raw, catalog_pb2.CustomProviders()) if raw else catalog_pb2.CustomProviders()
 
 
 def alert_settings(fields: dict[bytes, bytes]) -> policy_pb2.AlertSettings:
@@ -297,9 +300,13 @@ class Store:
 
         return await self._transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
 
+    async def org_fields(self, org_id: str) -> dict[bytes, bytes]:
+        """The org's whole hash, for readers that want several of its fields."""
+        return await self.redis.hgetall(self.keys.org(org_id))
+
     async def custom_providers(self, org_id: str) -> catalog_pb2.CustomProviders:
         raw = await self.redis.hget(self.keys.org(org_id), "custom_providers")
-        return json_format.Parse(raw, catalog_pb2.CustomProviders()) if raw else catalog_pb2.CustomProviders()
+        return custom_providers_of({b"custom_providers": raw} if raw else {})
 
     async def set_custom_provider(self, org_id: str, provider: catalog_pb2.CustomProvider | None, actor: str,
                                   provider_id: str = "") -> catalog_pb2.CustomProvider | None:
@@ -310,7 +317,7 @@ class Store:
         async def write(pipe):
             raw = await pipe.hget(key, "custom_providers")
             head = await self._audit_head(pipe)
-            current = json_format.Parse(raw, catalog_pb2.CustomProviders()) if raw else catalog_pb2.CustomProviders()
+            current = custom_providers_of({b"custom_providers": raw} if raw else {})
             before = current.providers[provider_id] if provider_id in current.providers else None
             before_json = _message_json(before) if before is not None else ""
             if provider is None:
