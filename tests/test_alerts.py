@@ -20,11 +20,19 @@ from authz.testing.stack import SAMPLE_CATALOG, Stack, free_port, wait_until
 pytestmark = pytest.mark.e2e
 
 
-class Receiver:
-    """A webhook receiver on loopback; `fail_first` answers 500, `hang_s` delays answers."""
+# The operator's own receivers live here (alert_webhook_allowed_hosts); everything else on
+# loopback (Envoy's admin port, authz's admin API) must stay out of a tenant's reach.
+RECEIVER_HOST = "127.0.0.7"
 
-    def __init__(self, fail_first: int = 0, hang_s: float = 0):
+
+class Receiver:
+    """A webhook receiver on loopback; `fail_first` answers 500, `hang_s` delays answers,
+    `redirect_to` answers 302 to that URL."""
+
+    def __init__(self, fail_first: int = 0, hang_s: float = 0, redirect_to: str = "", host: str = RECEIVER_HOST):
+        self.host = host
         self.port = free_port()
+        self.redirect_to = redirect_to
         self.received: list[dict] = []
         self.attempts = 0
         self.fail_first, self.hang_s = fail_first, hang_s
@@ -35,7 +43,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://{self.host}:{self.port}/hook"
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
@@ -43,7 +51,7 @@ class Receiver:
         app.router.add_post("/hook", self._hook)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
         ready.set()
         self._loop.run_forever()
 
@@ -53,13 +61,15 @@ class Receiver:
             await asyncio.sleep(self.hang_s)
         if self.attempts <= self.fail_first:
             return web.Response(status=500)
+        if self.redirect_to:
+            raise web.HTTPFound(self.redirect_to)
         self.received.append(await request.json())
         return web.Response(text="ok")
 
 
 @pytest.fixture(scope="module")
 def alert_stack(tmp_path_factory):
-    s = Stack.start(tmp_path_factory.mktemp("alerts"))
+    s = Stack.start(tmp_path_factory.mktemp("alerts"), authz_settings={"alert_webhook_allowed_hosts": RECEIVER_HOST})
     s.admin.load_catalog()
     s.wait_ready()
     yield s
@@ -93,9 +103,11 @@ def test_blocks_over_threshold_alert_once(alert_stack):
     time.sleep(1.0)
     assert len(receiver.received) == 1, "one alert per window"
     [alert] = receiver.received
-    assert alert["text"] == alert["content"]  # Slack reads text, Discord content
-    assert "alert-blocks" in alert["text"] and "more than 3 requests blocked" in alert["text"]
-    assert "deepseek" in alert["text"]
+    # Slack reads text, Discord content; values sit in inline code in both.
+    assert alert["text"].startswith("Org `alert-blocks`: more than 3 requests blocked")
+    assert alert["content"].startswith("Org `alert-blocks`: more than 3 requests blocked")
+    assert "model `deepseek/deepseek-v3.2`, providers `deepseek`" in alert["text"]
+    assert alert["allowed_mentions"] == {"parse": []}
 
 
 def test_failing_receiver_is_retried_with_backoff(alert_stack):
@@ -120,11 +132,11 @@ def test_catalog_change_alerts_name_the_provider(alert_stack):
         alert_stack.admin.load_catalog(changed)
         wait_until(lambda: receiver.received, 10, "catalog alert")
         text = receiver.received[0]["text"]
-        assert "alert-catalog" in text and "'deepseek' is now allowed" in text and "groq" not in text
+        assert "`alert-catalog`" in text and "`deepseek` is now allowed" in text and "groq" not in text
     finally:
         alert_stack.admin.load_catalog(original)
     wait_until(lambda: len(receiver.received) == 2, 10, "second catalog alert")
-    assert "'deepseek' is now blocked (it fails GDPR (not met))" in receiver.received[1]["text"]
+    assert "`deepseek` is now blocked (it fails GDPR (not met))" in receiver.received[1]["text"]
 
 
 def test_a_hanging_receiver_never_slows_checks(alert_stack):
@@ -148,4 +160,113 @@ def test_alert_settings_are_validated_and_need_enterprise(alert_stack):
     alert_stack.admin.set_plan("alert-pro", "enterprise")
     r = httpx.put(f"{alert_stack.authz_http}/v1/orgs/alert-pro/alerts", headers=h,
                   json={"alerts": {"webhook_url": "http://10.1.2.3/hook"}})
-    assert r.status_code == 400 and "https://" in r.text
+    assert r.status_code == 400 and "must use https://" in r.text
+
+
+# --- the webhook is tenant input: it must never reach the pod's own internals ------------------
+
+def _internal_urls(stack: Stack) -> list[str]:
+    admin = stack.ports["envoy_admin"]
+    return [
+        f"http://127.0.0.1:{admin}/quitquitquit",  # the reported attack: Envoy exits for every org
+        f"https://127.0.0.1:{admin}/quitquitquit",
+        f"https://2130706433:{admin}/quitquitquit",  # decimal
+        f"https://0x7f000001:{admin}/quitquitquit",  # hex
+        f"https://0177.0.0.1:{admin}/quitquitquit",  # octal
+        f"https://127.1:{admin}/quitquitquit",  # short form
+        f"https://127.0.0.1.:{admin}/quitquitquit",  # trailing dot
+        f"https://[::1]:{admin}/quitquitquit",
+        f"https://[::ffff:127.0.0.1]:{admin}/quitquitquit",  # IPv4-mapped
+        f"https://[64:ff9b::7f00:1]:{admin}/",  # NAT64
+        f"https://[2002:7f00:1::]:{admin}/",  # 6to4
+        f"https://localhost:{admin}/quitquitquit",
+        f"https://localhost.:{admin}/quitquitquit",
+        f"https://{stack.ports['authz_http']}.localhost/",
+        "https://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "https://[fd00:ec2::254]/latest/meta-data/",  # AWS metadata over IPv6 (unique-local)
+        "https://100.100.100.200/latest/meta-data/",  # Alibaba metadata (shared address space)
+        "https://10.0.0.1/hook", "https://172.16.0.1/hook", "https://192.168.1.1./hook",
+        "https://0.0.0.0/hook", "https://[::]/hook", "https://[fe80::1]/hook",
+        "https://user:pass@hooks.example.com/hook",
+        "http://hooks.example.com/hook",  # plain http to a host the operator did not allow
+        "https://hooks.example.com\\@127.0.0.1/hook",
+        "https://hooks.example.com /hook",
+    ]
+
+
+def test_webhooks_to_internal_addresses_are_refused_at_save(alert_stack):
+    alert_stack.admin.set_plan("alert-ssrf", "enterprise")
+    h = {"authorization": f"Bearer {alert_stack.token('alert-ssrf')}"}
+    for url in _internal_urls(alert_stack):
+        r = httpx.put(f"{alert_stack.authz_http}/v1/orgs/alert-ssrf/alerts", headers=h,
+                      json={"alerts": {"webhook_url": url, "block_threshold": 1}})
+        assert r.status_code == 400, (url, r.text)
+        assert r.json()["error"]["code"] == "invalid_argument" and "webhook" in r.json()["error"]["message"]
+    got = httpx.get(f"{alert_stack.authz_http}/v1/orgs/alert-ssrf/policy", headers=h).json()
+    assert got["alerts"]["webhook_url"] == ""
+    assert httpx.get(alert_stack.envoy_admin + "/ready").text.strip() == "LIVE"
+
+
+def _queue_raw_alert(stack: Stack, org: str, url: str) -> None:
+    """An alert whose URL never passed the save-time check (stored before it existed, or a name
+    whose DNS answer changed since): delivery must refuse it on its own."""
+    from authz.alerts import Message
+
+    client = stack.redis.client()
+    client.xadd(stack.admin.keys.alerts, {"org_id": org, "webhook_url": url, "kind": "blocks",
+                                          "message": Message().text("probe").to_json()})
+
+
+def test_delivery_refuses_internal_targets_even_if_stored(alert_stack):
+    import socket
+
+    before = httpx.get(alert_stack.authz_http + "/metrics").text
+    refused_before = _metric(before, 'authz_alerts_total{outcome="refused"}')
+    local = Receiver(host="127.0.0.1")  # not an allowed host: stands for any internal endpoint
+    hostname = socket.gethostname()  # a name that resolves to this machine
+    urls = [local.url, f"https://{hostname}:{local.port}/hook", f"https://127.0.0.1:{local.port}/hook",
+            f"http://127.0.0.1:{alert_stack.ports['envoy_admin']}/quitquitquit"]
+    for url in urls:
+        _queue_raw_alert(alert_stack, "alert-raw", url)
+    wait_until(lambda: _metric(httpx.get(alert_stack.authz_http + "/metrics").text,
+                               'authz_alerts_total{outcome="refused"}') >= refused_before + len(urls),
+               15, "every internal target refused")
+    assert local.attempts == 0
+    assert httpx.get(alert_stack.envoy_admin + "/ready").text.strip() == "LIVE"
+    assert "alert_webhook_refused" in alert_stack.authz.log()
+
+
+def test_redirects_are_never_followed(alert_stack):
+    target = Receiver()
+    redirecting = Receiver(redirect_to=target.url)
+    _queue_raw_alert(alert_stack, "alert-redirect", redirecting.url)
+    wait_until(lambda: redirecting.attempts >= 2, 15, "redirecting receiver retried")
+    assert target.attempts == 0
+
+
+def test_alert_text_cannot_mention_or_link(alert_stack):
+    receiver = Receiver()
+    key, _ = setup_org(alert_stack, "alert-inject", receiver, threshold=1)
+    wait_until(lambda: blocked(alert_stack, key) == 403, 5, "policy applied")
+    evil = "x <!channel> @everyone @here <https://evil.example|click> [click](https://evil.example) `code` *b*\nline"
+    for _ in range(2):
+        httpx.post(alert_stack.url + "/v1/chat/completions", json={"model": evil},
+                   headers={"authorization": f"Bearer {key}"}, timeout=10)
+    wait_until(lambda: receiver.received, 10, "alert delivered")
+    alert = receiver.received[0]
+    text, content = alert["text"], alert["content"]
+    assert "<!channel>" not in text and "<https://evil" not in text and "&lt;!channel&gt;" in text
+    assert alert["allowed_mentions"] == {"parse": []}
+    # Every client-controlled value is one inline-code span: no markdown, link or newline escapes it.
+    assert "`x &lt;!channel&gt; @everyone @here &lt;https://evil.example|click&gt; [click](https://evil.example)" \
+           " ˋcodeˋ *b* line`" in text
+    assert "`x <!channel> @everyone @here <https://evil.example|click> [click](https://evil.example) ˋcodeˋ *b* line`" \
+           in content
+    assert "\n" not in text and "\n" not in content
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import re
 import time
-import urllib.parse
 
 from authz import catalog as catalog_mod
 from authz import policy as policy_mod
 from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
 from authz.catalog import CatalogIndex
+from authz.webhooks import WebhookGuard, WebhookRefused
 from authz.store import Store, VersionConflict, alert_settings, custom_providers_of, policy_from_json
 from google.protobuf import json_format
 from redis.exceptions import RedisError
@@ -92,13 +92,6 @@ def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogInd
             raise AdminError(INVALID_ARGUMENT, str(exc)) from None
 
 
-def _loopback_or_https(url: str) -> bool:
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme == "https" and parsed.hostname:
-        return True
-    return parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
-
-
 def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
             custom: catalog_pb2.CustomProviders | None = None) -> admin_pb2.PreviewPolicyResponse:
     """Every provider allowed or blocked under `p` (the org's custom providers included), with
@@ -132,10 +125,12 @@ def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
 
 
 class PolicyAdmin:
-    def __init__(self, store: Store, catalog: Callable[[], CatalogIndex | None], authenticator: Authenticator):
+    def __init__(self, store: Store, catalog: Callable[[], CatalogIndex | None], authenticator: Authenticator,
+                 webhook_guard: WebhookGuard | None = None):
         self.store = store
         self._catalog = catalog  # returns the process's current CatalogIndex (or None)
         self.authenticator = authenticator
+        self.webhook_guard = webhook_guard or WebhookGuard()
 
     async def call(self, method: str, authorization: str | None, request):
         try:
@@ -233,8 +228,11 @@ class PolicyAdmin:
         self._require_enterprise(plan, "configure compliance alerts")
         alerts = policy_pb2.AlertSettings()
         alerts.CopyFrom(req.alerts)
-        if alerts.webhook_url and not _loopback_or_https(alerts.webhook_url):
-            raise AdminError(INVALID_ARGUMENT, "webhook_url must be https:// (http:// only for a loopback receiver)")
+        if alerts.webhook_url:
+            try:
+                await self.webhook_guard.check_url(alerts.webhook_url)
+            except WebhookRefused as exc:
+                raise AdminError(INVALID_ARGUMENT, str(exc)) from None
         if alerts.block_threshold and not alerts.block_window_s:
             alerts.block_window_s = 300
         await self.store.set_alerts(req.org_id, alerts, principal.subject)

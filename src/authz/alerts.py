@@ -9,12 +9,21 @@ of processes):
 Delivery retries with exponential backoff; an alert left pending by a dead process is claimed
 by another after a minute. Everything here runs beside the Check path, never on it: a slow
 or failing receiver only delays alerts.
+
+The webhook URL is tenant input: every delivery goes through `webhooks.WebhookGuard` (public
+addresses over https only, resolved and connected by us, no redirects). The text carries
+client-controlled values (model names, user agents): a message is kept as literal parts and
+values, and each value is escaped for the target it is rendered for (Slack mrkdwn, Discord
+markdown), inside inline code, with mentions disabled, so `<!channel>`, `@everyone` or
+`<url|label>` in a model name arrive as inert text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import time
 
 import aiohttp
@@ -25,8 +34,10 @@ from redis.exceptions import RedisError, ResponseError
 from authz import catalog as catalog_mod
 from authz import metrics
 from authz import policy as policy_mod
+from authz.clip import clip
 from authz.store import Keys, Store, alert_settings, policy_from_json
 from authz.v1 import catalog_pb2
+from authz.webhooks import AddressRefused, WebhookGuard, WebhookRefused
 
 log = structlog.get_logger("authz.alerts")
 
@@ -35,16 +46,61 @@ MAX_ATTEMPTS = 8
 _BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 _TIMEOUT_S = 5.0
 _CLAIM_IDLE_MS = 60_000
+_VALUE_CHARS = 200  # one value in a message; the whole message stays far below Slack's 40k
+_MAX_VALUES = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
-def payload(text: str) -> dict:
-    """Slack reads "text", Discord reads "content"."""
-    return {"text": text, "content": text}
+class Message:
+    """Alert text as literal parts (ours) and values (anyone's), escaped only when rendered."""
+
+    def __init__(self, parts: list[tuple[bool, str]] | None = None):
+        self.parts: list[tuple[bool, str]] = parts or []  # (is_value, text)
+
+    def text(self, literal: str) -> Message:
+        self.parts.append((False, literal))
+        return self
+
+    def value(self, value: object) -> Message:
+        if sum(1 for is_value, _ in self.parts if is_value) < _MAX_VALUES:
+            self.parts.append((True, _CONTROL.sub(" ", clip(str(value), _VALUE_CHARS))))
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(self.parts, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Message:
+        return cls([(bool(v), str(t)) for v, t in json.loads(raw)])
+
+    def plain(self) -> str:
+        return "".join(f"'{t}'" if v else t for v, t in self.parts)
+
+    def slack(self) -> str:
+        # Slack's own escaping (&, <, >) stops mentions and <url|label> links; inline code stops
+        # mrkdwn and auto-linking. A backtick would end the code span, so it never gets in.
+        return "".join(f"`{_slack_escape(t.replace('`', chr(0x2CB)))}`" if v else _slack_escape(t)
+                       for v, t in self.parts)
+
+    def discord(self) -> str:
+        # Inside inline code Discord renders no markdown or masked links; allowed_mentions in the
+        # payload stops pings even where a mention would otherwise parse.
+        return "".join(f"`{t.replace('`', chr(0x2CB))}`" if v else t for v, t in self.parts)
 
 
-async def enqueue(redis: aioredis.Redis, keys: Keys, org_id: str, webhook_url: str, kind: str, text: str) -> None:
-    await redis.xadd(keys.alerts, {"org_id": org_id, "webhook_url": webhook_url, "kind": kind, "text": text},
-                     maxlen=100_000, approximate=True)
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def payload(message: Message) -> dict:
+    """Slack reads "text", Discord reads "content" (and honours allowed_mentions)."""
+    return {"text": message.slack(), "content": message.discord(), "allowed_mentions": {"parse": []}}
+
+
+async def enqueue(redis: aioredis.Redis, keys: Keys, org_id: str, webhook_url: str, kind: str,
+                  message: Message) -> None:
+    await redis.xadd(keys.alerts, {"org_id": org_id, "webhook_url": webhook_url, "kind": kind,
+                                   "message": message.to_json()}, maxlen=100_000, approximate=True)
 
 
 async def load_catalog(store: Store, catalog: catalog_pb2.Catalog, actor: str) -> int:
@@ -79,30 +135,33 @@ async def enqueue_catalog_changes(redis: aioredis.Redis, keys: Keys, old: catalo
         if rules == policy_mod.NO_RULES:
             continue
         before, after = old_index.table(rules).unmet, new_index.table(rules).unmet
-        changes = []
+        org_id = key.decode()[len(keys.org("")):]
+        message = (Message().text("Provider compliance changed for org ").value(org_id)
+                   .text(f" under policy v{p.version} (catalog v{new.version}): "))
+        changes = 0
         for pid in sorted(set(before) | set(after)):
             was, now = before.get(pid), after.get(pid)
             if was is not None and now is not None and bool(was) == bool(now):
                 continue
+            message.text("; " if changes else "").value(pid)
             if now is None:
-                changes.append(f"'{pid}' left the catalog")
+                message.text(" left the catalog")
             elif not now:
-                changes.append(f"'{pid}' is now allowed")
+                message.text(" is now allowed")
             else:
-                changes.append(f"'{pid}' is now blocked (it {policy_mod.describe(now)})")
+                message.text(f" is now blocked (it {policy_mod.describe(now)})")
+            changes += 1
         if changes:
-            org_id = key.decode()[len(keys.org("")):]
-            text = (f"Provider compliance changed for org '{org_id}' under policy v{p.version} "
-                    f"(catalog v{new.version}): " + "; ".join(changes) + ".")
-            await enqueue(redis, keys, org_id, alerts.webhook_url, "catalog_change", text)
+            await enqueue(redis, keys, org_id, alerts.webhook_url, "catalog_change", message.text("."))
             queued += 1
     return queued
 
 
 class AlertDispatcher:
-    def __init__(self, redis: aioredis.Redis, keys: Keys):
+    def __init__(self, redis: aioredis.Redis, keys: Keys, guard: WebhookGuard):
         self._redis = redis
         self._keys = keys
+        self._guard = guard
         self._consumer = f"{os.uname().nodename}-{os.getpid()}"
         self._retries: dict[bytes, tuple[int, float]] = {}  # entry id -> (attempts, next try at)
         self._task: asyncio.Task | None = None
@@ -117,7 +176,10 @@ class AlertDispatcher:
 
     async def _run(self) -> None:
         group_ready, claimed_at = False, float("-inf")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as http:
+        # The guard's resolver is the only one this client uses; no proxies from the environment.
+        connector = aiohttp.TCPConnector(resolver=self._guard.resolver(), limit=20)
+        async with aiohttp.ClientSession(connector=connector, trust_env=False,
+                                         timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as http:
             while True:
                 try:
                     if not group_ready:
@@ -169,35 +231,56 @@ class AlertDispatcher:
 
     async def _deliver(self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict, attempts: int) -> None:
         url = fields[b"webhook_url"].decode()
-        text = fields[b"text"].decode()
+        org_id = fields[b"org_id"].decode()
+        if b"message" in fields:
+            message = Message.from_json(fields[b"message"].decode())
+        else:  # queued by an earlier version: the whole text counts as a value
+            message = Message().value(fields.get(b"text", b"").decode())
         error = ""
         try:
-            async with http.post(url, json=payload(text)) as response:
+            self._guard.target(url)  # literal addresses never reach the resolver
+            async with http.post(url, json=payload(message), allow_redirects=False) as response:
                 if 200 <= response.status < 300:
-                    await self._redis.xack(self._keys.alerts, GROUP, entry_id)
-                    self._retries.pop(entry_id, None)
-                    metrics.ALERTS["delivered"].inc()
-                    log.info("alert_delivered", org_id=fields[b"org_id"].decode(), kind=fields[b"kind"].decode())
+                    await self._finish(entry_id, "delivered")
+                    log.info("alert_delivered", org_id=org_id, kind=fields[b"kind"].decode())
                     return
                 error = f"HTTP {response.status}"
+        except WebhookRefused as exc:
+            return await self._refused(entry_id, org_id, str(exc))
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                return await self._refused(entry_id, org_id, str(exc.os_error))
+            error = exc.__class__.__name__
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             error = exc.__class__.__name__
         attempts += 1
         if attempts >= MAX_ATTEMPTS:
-            await self._redis.xack(self._keys.alerts, GROUP, entry_id)
-            self._retries.pop(entry_id, None)
-            metrics.ALERTS["failed"].inc()
-            log.error("alert_undeliverable", org_id=fields[b"org_id"].decode(), attempts=attempts, error=error)
+            await self._finish(entry_id, "failed")
+            log.error("alert_undeliverable", org_id=org_id, attempts=attempts, error=error)
             return
         delay = _BACKOFF_S[min(attempts, len(_BACKOFF_S)) - 1]
         self._retries[entry_id] = (attempts, time.monotonic() + delay)
         metrics.ALERTS["retried"].inc()
-        log.warning("alert_retry", org_id=fields[b"org_id"].decode(), attempts=attempts, retry_in_s=delay,
-                    error=error)
+        log.warning("alert_retry", org_id=org_id, attempts=attempts, retry_in_s=delay, error=error)
+
+    async def _finish(self, entry_id: bytes, outcome: str) -> None:
+        await self._redis.xack(self._keys.alerts, GROUP, entry_id)
+        self._retries.pop(entry_id, None)
+        metrics.ALERTS[outcome].inc()
+
+    async def _refused(self, entry_id: bytes, org_id: str, why: str) -> None:
+        """A target the guard refuses is never retried: it will not become safe by waiting."""
+        await self._finish(entry_id, "refused")
+        log.error("alert_webhook_refused", org_id=org_id, error=why)
 
 
-def block_alert_text(org_id: str, threshold: int, window_s: int, event: dict) -> str:
-    providers = ", ".join(p["provider"] for p in event.get("providers", [])) or "none"
-    return (f"Org '{org_id}': more than {threshold} requests blocked by the provider compliance policy "
-            f"within {window_s} s. Latest: model '{event.get('model')}', providers {providers}, "
-            f"reason {event.get('reason')} (decision {event.get('decision_id')}).")
+def block_alert(org_id: str, threshold: int, window_s: int, event: dict) -> Message:
+    message = (Message().text("Org ").value(org_id)
+               .text(f": more than {threshold} requests blocked by the provider compliance policy within "
+                     f"{window_s} s. Latest: model ").value(event.get("model", "")).text(", providers "))
+    for i, provider in enumerate(event.get("providers", [])):
+        message.text(", " if i else "").value(provider["provider"])
+    if not event.get("providers"):
+        message.text("none")
+    return (message.text(", reason ").value(event.get("reason", ""))
+            .text(" (decision ").value(event.get("decision_id", "")).text(")."))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from authz.auth import Authenticator
 from authz.request import ReadConfig
+from authz.webhooks import WebhookGuard
 
 
 class ConfigError(ValueError):
@@ -59,6 +60,10 @@ class Settings:
     events_spool_max_bytes: int = 1 << 30
     events_dedupe_ttl_s: int = 7 * 24 * 3600  # how long an event id is remembered against replays
     log_level: str = "info"
+    # Alert webhooks are tenant input: https to public addresses only. Hosts listed here
+    # ("host" or "host:port", comma-separated) are the operator's own receivers and may use
+    # http and non-public addresses.
+    alert_webhook_allowed_hosts: str = ""
     # SIGTERM: keep serving this long while reporting NOT_SERVING, then stop accepting and
     # give in-flight Checks (and the event flush) this long to finish.
     drain_delay_s: float = 5.0
@@ -84,6 +89,9 @@ class Settings:
             return self.events_spool_dir
         target = hashlib.sha256(f"{self.redis_url}|{self.key_prefix}".encode()).hexdigest()[:12]
         return os.path.join(tempfile.gettempdir(), "authz-spool", target)
+
+    def webhook_guard(self) -> WebhookGuard:
+        return WebhookGuard.from_setting(self.alert_webhook_allowed_hosts)
 
     def read_config(self) -> ReadConfig:
         return ReadConfig(

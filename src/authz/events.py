@@ -415,5 +415,5 @@ class EventEmitter:
         for r, count in zip(records, counts):
             threshold = int(r.get("alert_threshold") or 0)
             if threshold and count == threshold + 1:  # crossed just now: one alert per window
-                text = alerts.block_alert_text(r["org_id"], threshold, int(r["alert_window_s"]), json.loads(r["event"]))
-                await alerts.enqueue(self._redis, self._keys, r["org_id"], r["alert_webhook"], "blocks", text)
+                message = alerts.block_alert(r["org_id"], threshold, int(r["alert_window_s"]), json.loads(r["event"]))
+                await alerts.enqueue(self._redis, self._keys, r["org_id"], r["alert_webhook"], "blocks", message)

@@ -45,7 +45,7 @@ _events = Counter("authz_security_events_total", "Security events by outcome.", 
 EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "spooled", "replayed", "dropped")}
 
 _alerts = Counter("authz_alerts_total", "Compliance alert deliveries by outcome.", ["outcome"])
-ALERTS = {o: _alerts.labels(o) for o in ("delivered", "retried", "failed")}
+ALERTS = {o: _alerts.labels(o) for o in ("delivered", "retried", "failed", "refused")}
 
 STALENESS = Gauge(
     "authz_policy_staleness_seconds",

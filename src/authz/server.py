@@ -116,8 +116,9 @@ class App:
         )
         # Its own client: the dispatcher's blocking reads outlast the Check path's short timeout.
         self.alerts_redis = redis_client(settings, socket_timeout=15.0)
-        self.alerts = AlertDispatcher(self.alerts_redis, self.store.keys)
-        self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator())
+        guard = settings.webhook_guard()
+        self.alerts = AlertDispatcher(self.alerts_redis, self.store.keys, guard)
+        self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator(), guard)
         self.health = health.aio.HealthServicer()
         self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
         self.admin_grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
