@@ -27,6 +27,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from authz import alerts, metrics
+from authz.clip import ADDRESS, MODEL, ORG, PROVIDER, REQUEST_ID, USER_AGENT, clip
 from authz.decision import Verdict
 from authz.reasons import OUTCOMES
 from authz.request import RequestFacts
@@ -36,30 +37,34 @@ from authz.v1 import events_pb2
 log = structlog.get_logger("authz.events")
 
 _BATCH = 500
+# Providers named in one event: a model has a handful; the catalog bounds it anyway.
+_MAX_PROVIDERS = 64
 _MIN_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 
 
 def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_key_id: str) -> dict:
     """The event as the JSON form of authz.v1.SecurityEvent (built directly: json_format's
-    MessageToDict would cost more than the rest of a blocked Check)."""
-    providers = [{"provider": p, "failed_requirements": [u.requirement for u in unmet]} for p, unmet in verdict.blocked]
+    MessageToDict would cost more than the rest of a blocked Check). Every client-controlled
+    field is clipped, so one request can never write more than a few KB anywhere."""
+    providers = [{"provider": clip(p, PROVIDER), "failed_requirements": [u.requirement for u in unmet]}
+                 for p, unmet in verdict.blocked[:_MAX_PROVIDERS]]
     if verdict.provider and not verdict.blocked:
-        providers.append({"provider": verdict.provider, "failed_requirements": []})
+        providers.append({"provider": clip(verdict.provider, PROVIDER), "failed_requirements": []})
     return {
         "event_id": uuid.uuid4().hex,
         "time": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        "org_id": verdict.org_id,
+        "org_id": clip(verdict.org_id, ORG),
         "api_key_id": api_key_id,
-        "request_id": facts.request_id,
+        "request_id": clip(facts.request_id, REQUEST_ID),
         "decision_id": decision_id,
-        "model": verdict.model,
+        "model": clip(verdict.model, MODEL),
         "routing": verdict.routing,
         "reason": verdict.reason.value,
         "providers": providers,
         "policy_version": verdict.policy_version,
         "enforced": verdict.enforced,
-        "client_address": facts.client_address,
-        "user_agent": facts.user_agent,
+        "client_address": clip(facts.client_address, ADDRESS),
+        "user_agent": clip(facts.user_agent, USER_AGENT),
         "http_status": OUTCOMES[verdict.reason].http_status if verdict.enforced else 200,
         "failed_requirements": verdict.failed_requirements,
     }

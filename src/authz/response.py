@@ -17,6 +17,7 @@ from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
 from authz import policy
+from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
 from authz.decision import Verdict
 from authz.reasons import OUTCOMES, Reason
 
@@ -92,8 +93,8 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
         "type": outcome.error_type,
         "code": verdict.reason.value,
         "message": message(verdict),
-        "provider": verdict.provider or None,
-        "model": verdict.model or None,
+        "provider": clip(verdict.provider, PROVIDER) or None,
+        "model": clip(verdict.model, MODEL) or None,
         "failed_requirements": failed,
         "blocked_providers": [
             {
@@ -105,7 +106,7 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
         ],
         "policy_version": verdict.policy_version,
         "decision_id": decision_id,
-        "request_id": request_id or None,
+        "request_id": clip(request_id, REQUEST_ID) or None,
     }
     return json.dumps({"error": error}, separators=(",", ":"))
 
@@ -163,4 +164,5 @@ def message(verdict: Verdict) -> str:
         failures = policy.describe(verdict.model_unmet)
     else:
         failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
-    return _MESSAGES[verdict.reason].format(provider=verdict.provider, model=verdict.model, failures=failures)
+    return _MESSAGES[verdict.reason].format(provider=clip(verdict.provider, PROVIDER), model=clip(verdict.model, MODEL),
+                                            failures=failures)

@@ -16,6 +16,7 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from authz import request as request_mod
 from authz import response as response_mod
+from authz.clip import ORG, clip
 from authz.cache import PolicyCache, StateUnavailable
 from authz.decision import OrgPolicy, Verdict, decide
 from authz.events import EventEmitter, security_event
@@ -42,7 +43,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
             alert = (org.alert_threshold, org.alert_window_s, org.alert_webhook) if org else (0, 0, "")
             self.emitter.emit(security_event(verdict, facts, decision_id, key_id), alert)
         elif outcome.http_status == 503:
-            log.warning("check_unavailable", reason=verdict.reason.value, org_id=verdict.org_id)
+            log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
         response = response_mod.build(verdict, decision_id, facts.request_id, facts.owned_headers)
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
         DECISIONS[(result, verdict.reason)].inc()

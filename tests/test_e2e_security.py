@@ -1,0 +1,32 @@
+"""Regression tests for what an attacker with an API key could do (issue: security review):
+each failed on the code before its fix. End to end through the real Envoy and authz."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from authz.testing.stack import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_client_controlled_text_is_bounded_everywhere(stack, org):
+    org.set_policy(enabled=True, require_gdpr=True)
+    huge_model = "m" * 900_000
+    huge_agent = "a" * 50_000
+    log_before = len(stack.authz.log())
+    r = org.post({"model": huge_model, "messages": []}, headers={"user-agent": huge_agent})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "unknown_model"
+    assert len(r.content) < 4_000, len(r.content)
+    assert r.json()["error"]["model"].endswith("…[cut 899744 chars]")
+    wait_until(lambda: org.events(), 5, "security event written")
+    [event] = org.events()
+    assert len(json.dumps(event)) < 4_000
+    assert event["model"] == "m" * 256 + "…[cut 899744 chars]"
+    assert event["user_agent"] == "a" * 512 + "…[cut 49488 chars]"
+    entries = stack.redis.client().xrevrange(stack.admin.keys.security_events, count=5)
+    assert all(len(fields[b"event"]) < 4_000 for _, fields in entries)
+    assert len(stack.authz.log()) - log_before < 8_000
