@@ -205,3 +205,16 @@ def test_property_decision_matches_oracle(cat, p, model, pin):
             assert not any(oracle_compliant(providers[x], p, x) for x in models[model])
         for provider, unmet in v.blocked:
             assert unmet and not oracle_compliant(providers[provider], p, provider)
+
+
+def test_a_custom_id_the_catalog_also_has_never_allows_the_catalog_provider():
+    """An org attested 'trainer' as its own provider before the catalog gained a 'trainer'; the
+    gateway routes by id, so an allow-list naming 'trainer' would reach the catalog's one."""
+    from authz.decision import CustomEntry
+
+    base = org_with(**ALL_ON)
+    custom = {"trainer": CustomEntry(unmet=(), models=frozenset({"m2"}))}
+    org = OrgPolicy(base.org_id, base.plan, base.version, base.rules, base.enabled, base.enforced, custom=custom)
+    automatic = run("m2", org=org)
+    assert automatic.reason is Reason.NO_COMPLIANT_PROVIDER and "trainer" not in automatic.allowed_providers
+    assert run("trainer/m2", org=org).reason is Reason.PROVIDER_NOT_COMPLIANT

@@ -30,3 +30,25 @@ def test_client_controlled_text_is_bounded_everywhere(stack, org):
     entries = stack.redis.client().xrevrange(stack.admin.keys.security_events, count=5)
     assert all(len(fields[b"event"]) < 4_000 for _, fields in entries)
     assert len(stack.authz.log()) - log_before < 8_000
+
+
+def test_catalog_load_refuses_ids_of_custom_providers(stack, org):
+    from authz import catalog as catalog_mod
+    from authz.testing.stack import SAMPLE_CATALOG
+
+    h = {"authorization": f"Bearer {stack.token(org.id)}"}
+    custom_id = f"own-{org.id}"[:60]
+    attestation = {"gdpr": True, "trains_on_prompts": False}
+    r = httpx.put(f"{stack.authz_http}/v1/orgs/{org.id}/custom-providers/{custom_id}", headers=h,
+                  json={"provider": {"models": ["deepseek-v3.2"], "attestation": attestation}})
+    assert r.status_code == 200, r.text
+    org.set_policy(enabled=True, require_gdpr=True)
+    changed = json.loads(SAMPLE_CATALOG.read_text())
+    changed["providers"][custom_id] = {"name": "Look-alike", "data_policy": {"gdpr": False}}
+    changed["models"]["deepseek-v3.2"]["providers"].append(custom_id)
+    with pytest.raises(catalog_mod.CatalogError) as refused:
+        stack.admin.load_catalog(changed)
+    assert repr(custom_id) in str(refused.value) and repr(org.id) in str(refused.value)
+    # Nothing changed: the org's own provider still serves its automatic requests.
+    wait_until(lambda: org.post({"model": "deepseek-v3.2"}).status_code == 200, 5, "custom provider allowed")
+    assert custom_id in org.received()[-1]["headers"]["x-compliance-allowed-providers"].split(",")

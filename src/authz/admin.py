@@ -112,6 +112,8 @@ def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
     for provider_id in sorted(catalog.providers):
         add(provider_id, catalog.providers[provider_id].name, table.unmet[provider_id])
     for provider_id, cp in sorted((custom.providers if custom else {}).items()):
+        if provider_id in catalog.providers:
+            continue  # the catalog's provider of that id is the one requests reach (see decide)
         unmet = policy_mod.custom_unmet(provider_id, cp, rules, enabled=True)  # previewed as if enabled
         add(provider_id, f"{cp.name or provider_id} (custom)", unmet)
     out.allowed_count = sum(1 for x in out.providers if x.allowed)

@@ -218,8 +218,12 @@ async def _run_admin(args, store: Store) -> int:
     if args.command == "catalog":
         from authz.alerts import load_catalog
 
-        parsed = _read_catalog(args.file)
-        version = await load_catalog(store, parsed, args.actor)
+        try:
+            parsed = _read_catalog(args.file)
+            version = await load_catalog(store, parsed, args.actor)
+        except (OSError, catalog_mod.CatalogError) as exc:
+            print(f"authz: {exc}", file=sys.stderr)
+            return 1
         print(f"catalog version {version} stored: {len(parsed.providers)} providers, {len(parsed.models)} models")
     elif args.command == "org":
         await store.set_plan(args.org, args.plan, args.actor)

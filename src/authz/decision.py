@@ -102,7 +102,10 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) ->
 
     routing = PINNED if pinned else AUTOMATIC
     serving = catalog.models.get(model_id, ())
-    custom_serving = [cid for cid, entry in custom.items() if model_id in entry.models] if custom else []
+    # A custom id that the catalog also has (the catalog gained it later) names the catalog's
+    # provider: the gateway routes by id, so it would call the catalog's one.
+    custom_serving = [cid for cid, entry in custom.items()
+                      if model_id in entry.models and cid not in catalog.providers] if custom else []
     if not serving and not custom_serving:
         return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned)
     model_failures = policy.model_unmet(model_id, org.rules)

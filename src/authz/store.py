@@ -204,6 +204,13 @@ class Store:
     async def load_catalog(self, catalog: catalog_pb2.Catalog, actor: str) -> int:
         """Store a validated catalog as the next version; returns that version."""
         catalog_mod.validate(catalog)
+        collisions = [(pid, org) for org, ids in (await self.custom_provider_ids()).items()
+                      for pid in ids if pid in catalog.providers]
+        if collisions:
+            named = ", ".join(f"{pid!r} (custom provider of org {org!r})" for pid, org in sorted(collisions))
+            raise catalog_mod.CatalogError(
+                f"catalog provider ids collide with custom providers: {named}. The org must rename or delete "
+                "its custom provider first, or the catalog entry must use another id")
 
         async def write(pipe) -> int:
             current_raw = await pipe.get(self.keys.catalog)
@@ -299,6 +306,17 @@ class Store:
             return True
 
         return await self._transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
+
+    async def custom_provider_ids(self) -> dict[str, list[str]]:
+        """Every org's custom provider ids (orgs without any are left out)."""
+        found: dict[str, list[str]] = {}
+        async for key in self.redis.scan_iter(match=self.keys.org("*"), count=500):
+            raw = await self.redis.hget(key, "custom_providers")
+            if raw:
+                ids = list(custom_providers_of({b"custom_providers": raw}).providers)
+                if ids:
+                    found[key.decode()[len(self.keys.org("")):]] = ids
+        return found
 
     async def org_fields(self, org_id: str) -> dict[bytes, bytes]:
         """The org's whole hash, for readers that want several of its fields."""
