@@ -52,3 +52,36 @@ def test_catalog_load_refuses_ids_of_custom_providers(stack, org):
     # Nothing changed: the org's own provider still serves its automatic requests.
     wait_until(lambda: org.post({"model": "deepseek-v3.2"}).status_code == 200, 5, "custom provider allowed")
     assert custom_id in org.received()[-1]["headers"]["x-compliance-allowed-providers"].split(",")
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose connections come from another loopback address (Envoy sees it as the peer)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=10)
+
+
+def test_key_spraying_is_limited_per_client_address(stack, org):
+    org.set_policy(enabled=True, require_gdpr=True)
+    url = stack.url + "/v1/chat/completions"
+    redis_client = stack.redis.client()
+
+    def lookups() -> int:
+        return redis_client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+
+    with _from("127.0.0.9") as sprayer, _from("127.0.0.10") as neighbour:
+        assert sprayer.post(url, json={"model": "gpt-4o"},
+                            headers={"authorization": f"Bearer {org.key}"}).status_code == 200  # warm key
+        before = lookups()
+        statuses = [sprayer.post(url, json={"model": "gpt-4o"},
+                                 headers={"authorization": f"Bearer sk-sprayed-{i}"}).status_code
+                    for i in range(300)]
+        spent = lookups() - before
+        # The burst (50) and a few refilled tokens reach Redis; the rest is refused in process.
+        assert statuses.count(401) >= 50 and statuses.count(429) >= 200, statuses
+        assert spent < 100, spent
+        limited = sprayer.post(url, json={"model": "gpt-4o"}, headers={"authorization": "Bearer sk-sprayed-x"})
+        assert limited.json()["error"]["type"] == "rate_limit_error"
+        # The sprayer's own cached key still works, and so does another address.
+        assert sprayer.post(url, json={"model": "gpt-4o"},
+                            headers={"authorization": f"Bearer {org.key}"}).status_code == 200
+        assert neighbour.post(url, json={"model": "gpt-4o"},
+                              headers={"authorization": "Bearer sk-unknown-neighbour"}).status_code == 401

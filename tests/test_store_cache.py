@@ -94,7 +94,7 @@ async def test_cache_follows_invalidations(store):
     await store.revoke_api_key(api_key_hash("sk-1"), "t")
 
     async def revoked():
-        return cache.api_keys.values[api_key_hash("sk-1")] is None
+        return cache.api_keys.peek(api_key_hash("sk-1")) == (True, None)
 
     await eventually(revoked)
     await store.load_catalog(sample(), "t")
@@ -203,3 +203,41 @@ async def test_events_survive_a_redis_outage_in_order(tmp_path):
     await emitter.stop(1)
     await client.aclose()
     server.stop()
+
+
+def test_unknown_key_cache_is_a_bounded_lru_with_ttl(monkeypatch):
+    import time as time_mod
+
+    from authz.cache import _ApiKeys
+
+    async def never(_key):
+        raise AssertionError("no fetch expected")
+
+    keys = _ApiKeys("apikey", never, 0.1, negative_max=100, negative_ttl_s=30)
+    for i in range(1000):
+        keys.store(f"k{i}", None)
+    assert len(keys) == 100
+    assert keys.peek("k999") == (True, None) and keys.peek("k0") == (False, None)  # oldest went first
+    keys.store("real", "acme")
+    assert keys.peek("real") == (True, "acme")
+    now = time_mod.monotonic()
+    monkeypatch.setattr("authz.cache.time.monotonic", lambda: now + 31)
+    assert keys.peek("k999") == (False, None)  # expired: the next lookup asks Redis again
+    assert keys.peek("real") == (True, "acme")  # real keys do not expire (invalidations keep them current)
+
+
+def test_unknown_key_limiter_refills_and_forgets():
+    from authz.limits import UnknownKeyLimiter
+
+    limiter = UnknownKeyLimiter(per_s=1000, burst=3, max_addresses=2)
+    for _ in range(3):
+        assert not limiter.exhausted("a")
+        limiter.charge("a")
+    assert limiter.exhausted("a") and not limiter.exhausted("b")
+    import time as time_mod
+
+    time_mod.sleep(0.01)  # 1000/s: ten tokens back, capped at the burst
+    assert not limiter.exhausted("a")
+    limiter.charge("b"), limiter.charge("c")
+    assert len(limiter._buckets) == 2
+    assert not UnknownKeyLimiter(per_s=0, burst=0).exhausted("a")

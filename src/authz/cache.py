@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -28,9 +29,6 @@ log = structlog.get_logger("authz.cache")
 V = TypeVar("V")
 
 _MIN_BACKOFF, _MAX_BACKOFF = 0.05, 2.0
-
-# An attacker can send any number of made-up API keys; remember only this many misses.
-_MAX_NEGATIVE_KEYS = 10_000
 
 
 def _chunks(items: list[str], size: int = 1000):
@@ -102,25 +100,66 @@ class _Entries(Generic[V]):
 
 
 class _ApiKeys(_Entries[str | None]):
-    def __init__(self, *args, **kwargs):
+    """API key -> org. Keys that exist are kept (their number is what the operator added);
+    misses are remembered in a bounded LRU with a TTL, so a client spraying made-up keys can
+    neither grow memory nor push real misses out for good."""
+
+    def __init__(self, *args, negative_max: int = 10_000, negative_ttl_s: float = 30.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self._negatives = 0
+        self._negatives: OrderedDict[str, float] = OrderedDict()  # key -> expires at (monotonic)
+        self._negative_max = negative_max
+        self._negative_ttl_s = negative_ttl_s
+
+    def peek(self, key: str) -> tuple[bool, str | None]:
+        """(cached, org) without a Redis call; an expired miss is forgotten here."""
+        value = self.values.get(key)
+        if value is not None:
+            return True, value
+        expires = self._negatives.get(key)
+        if expires is None:
+            return False, None
+        if expires < time.monotonic():
+            del self._negatives[key]
+            return False, None
+        self._negatives.move_to_end(key)
+        return True, None
+
+    async def get(self, key: str) -> str | None:
+        cached, value = self.peek(key)
+        if cached:
+            self._hit.inc()
+            return value
+        return await super().get(key)
 
     def store(self, key: str, value: str | None) -> None:
-        if value is None:
-            if self._negatives >= _MAX_NEGATIVE_KEYS:
-                return
-            self._negatives += 1
-        self.values[key] = value
+        if value is not None:
+            self._negatives.pop(key, None)
+            self.values[key] = value
+            return
+        self.values.pop(key, None)
+        self._negatives[key] = time.monotonic() + self._negative_ttl_s
+        self._negatives.move_to_end(key)
+        while len(self._negatives) > self._negative_max:
+            self._negatives.popitem(last=False)
+
+    def invalidated(self, key: str) -> bool:
+        """A key added or revoked elsewhere: forget a remembered miss, reload a cached key."""
+        self._negatives.pop(key, None)
+        return super().invalidated(key)
+
+    def __len__(self) -> int:
+        return len(self.values) + len(self._negatives)
 
 
 class PolicyCache:
-    def __init__(self, store: Store, *, refresh_interval_s: float, max_staleness_s: float, redis_timeout_s: float):
+    def __init__(self, store: Store, *, refresh_interval_s: float, max_staleness_s: float, redis_timeout_s: float,
+                 negative_keys_max: int = 10_000, negative_keys_ttl_s: float = 30.0):
         self.store = store
         self.catalog: CatalogIndex | None = None
         self._catalog_raw: bytes | None = None
         self.orgs: _Entries[OrgPolicy] = _Entries("org", store.org, redis_timeout_s)
-        self.api_keys = _ApiKeys("apikey", self._org_for_key, redis_timeout_s)
+        self.api_keys = _ApiKeys("apikey", self._org_for_key, redis_timeout_s, negative_max=negative_keys_max,
+                                 negative_ttl_s=negative_keys_ttl_s)
         self.refresh_interval_s = refresh_interval_s
         self.max_staleness_s = max_staleness_s
         self.synced_at: float | None = None  # monotonic time of the last full sync
@@ -140,6 +179,14 @@ class PolicyCache:
 
     async def org_for_key_hash(self, key_hash: str) -> str | None:
         return await self.api_keys.get(key_hash)
+
+    def cached_org_for_key(self, key_hash: str) -> tuple[bool, str | None]:
+        """(cached, org) with no Redis call: the warm path, and how the caller knows a lookup
+        would be cold."""
+        cached, org_id = self.api_keys.peek(key_hash)
+        if cached:
+            self.api_keys._hit.inc()
+        return cached, org_id
 
     # --- keeping it current -------------------------------------------------------------
 
@@ -173,7 +220,7 @@ class PolicyCache:
                 self.orgs.store(org.org_id, org)
         for chunk in _chunks(list(self.api_keys.values)):
             for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
-                self.api_keys.values[key_hash] = org_id
+                self.api_keys.store(key_hash, org_id)
         self.synced_at = time.monotonic()
         self._synced.set()
 
@@ -210,7 +257,7 @@ class PolicyCache:
         elif message.startswith(APIKEY_MESSAGE):
             key_hash = message[len(APIKEY_MESSAGE) :]
             if self.api_keys.invalidated(key_hash):
-                self.api_keys.values[key_hash] = await self._org_for_key(key_hash)
+                self.api_keys.store(key_hash, await self._org_for_key(key_hash))
 
     async def _follow_invalidations(self) -> None:
         backoff = _MIN_BACKOFF

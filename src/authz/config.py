@@ -52,6 +52,12 @@ class Settings:
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
     max_staleness_s: float = 120.0  # past this without a successful sync: 503
     redis_timeout_s: float = 0.15  # cold lookups on the Check path (Envoy waits ~200 ms)
+    # Unknown API keys: remembered (LRU, TTL) so repeats cost no Redis call, and limited per
+    # client address (token bucket charged only by unknown keys; 0 per second: no limit).
+    unknown_api_keys_cached: int = 10_000
+    unknown_api_keys_ttl_s: float = 30.0
+    unknown_api_keys_per_s: float = 5.0
+    unknown_api_keys_burst: int = 50
     events_stream_maxlen: int = 1_000_000
     events_queue_size: int = 100_000
     # Where events wait while Redis is unreachable; empty: a directory under the system temp

@@ -36,6 +36,8 @@ class Reason(enum.StrEnum):
     # No organization (401).
     ORG_MISSING = "org_missing"
     API_KEY_UNKNOWN = "api_key_unknown"
+    # Too many unknown API keys from one client address (429).
+    TOO_MANY_UNKNOWN_KEYS = "too_many_unknown_api_keys"
     # We do not know the policy state, so we cannot allow (503).
     STATE_UNAVAILABLE = "state_unavailable"
     STATE_STALE = "state_stale"
@@ -79,6 +81,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.BODY_TRUNCATED: _blocked(413, _INVALID),
     Reason.ORG_MISSING: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.API_KEY_UNKNOWN: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
+    Reason.TOO_MANY_UNKNOWN_KEYS: Outcome(429, code_pb2.RESOURCE_EXHAUSTED, "rate_limit_error", False),
     Reason.STATE_UNAVAILABLE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
     Reason.STATE_STALE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
     Reason.CATALOG_NOT_LOADED: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),

@@ -150,6 +150,9 @@ _MESSAGES: dict[Reason, str] = {
     ),
     Reason.ORG_MISSING: "No organization could be identified: send 'Authorization: Bearer <API key>'.",
     Reason.API_KEY_UNKNOWN: "The API key is not recognized.",
+    Reason.TOO_MANY_UNKNOWN_KEYS: (
+        "Too many requests with unrecognized API keys from this address; slow down and check the key."
+    ),
     Reason.STATE_UNAVAILABLE: "Provider compliance policy state is temporarily unavailable; " + _RETRY,
     Reason.STATE_STALE: "Provider compliance policy state is temporarily unavailable; " + _RETRY,
     Reason.CATALOG_NOT_LOADED: "The provider catalog is not loaded yet; " + _RETRY,

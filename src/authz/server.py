@@ -40,6 +40,7 @@ from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
 from authz.cache import PolicyCache
 from authz.config import Settings
 from authz.events import EventEmitter, Spool
+from authz.limits import UnknownKeyLimiter
 from authz.service import CheckService
 from authz.store import Keys, Store
 from authz.v1 import admin_pb2, admin_pb2_grpc
@@ -104,6 +105,8 @@ class App:
             refresh_interval_s=settings.refresh_interval_s,
             max_staleness_s=settings.max_staleness_s,
             redis_timeout_s=settings.redis_timeout_s,
+            negative_keys_max=settings.unknown_api_keys_cached,
+            negative_keys_ttl_s=settings.unknown_api_keys_ttl_s,
         )
         self.emitter = EventEmitter(
             self.redis,
@@ -129,7 +132,9 @@ class App:
         return not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
 
     async def start(self) -> None:
-        service = CheckService(self.cache, self.emitter, self.settings.read_config(), self.settings.org_source)
+        limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
+        service = CheckService(self.cache, self.emitter, self.settings.read_config(), self.settings.org_source,
+                               limiter)
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:

@@ -20,6 +20,7 @@ from authz.clip import ORG, clip
 from authz.cache import PolicyCache, StateUnavailable
 from authz.decision import OrgPolicy, Verdict, decide
 from authz.events import EventEmitter, security_event
+from authz.limits import UnknownKeyLimiter
 from authz.metrics import CHECK_SECONDS, DECISIONS
 from authz.reasons import OUTCOMES, Reason
 
@@ -27,11 +28,13 @@ log = structlog.get_logger("authz.check")
 
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str):
+    def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str,
+                 unknown_keys: UnknownKeyLimiter | None = None):
         self.cache = cache
         self.emitter = emitter
         self.names = names
         self.org_from_header = org_source == "header"
+        self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
 
     async def Check(self, request: external_auth_pb2.CheckRequest, context) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
@@ -64,7 +67,13 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
             if not self.org_from_header:
                 key_hash = request_mod.api_key_hash(facts.api_key)
                 key_id = request_mod.api_key_id(key_hash)
-                org_id = await self.cache.org_for_key_hash(key_hash)
+                cached, org_id = self.cache.cached_org_for_key(key_hash)
+                if not cached:
+                    if self.unknown_keys.exhausted(facts.client_address):
+                        return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS), key_id, None
+                    org_id = await self.cache.org_for_key_hash(key_hash)
+                    if org_id is None:
+                        self.unknown_keys.charge(facts.client_address)
                 if org_id is None:
                     return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
             org = await self.cache.org(org_id)
