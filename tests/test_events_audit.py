@@ -135,6 +135,49 @@ async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_p
     server.stop()
 
 
+def org_event(org: str, i: int):
+    return security_event(Verdict(Reason.UNKNOWN_MODEL, org_id=org, model=f"m{i}"), FACTS, f"d{i}", "k")
+
+
+async def test_one_orgs_flood_never_hides_another_orgs_events(redis_server, tmp_path):
+    client = aioredis.Redis.from_url(redis_server.url)
+    keys = Keys(f"flood{next(_n)}:")
+    emitter = EventEmitter(client, keys.security_events, maxlen=1_000_000, queue_size=10,
+                           spool=Spool(tmp_path, 1 << 20), org_maxlen=1000)
+    victim = org_event("victim", 0)
+    await emitter._write([record(victim)])
+    flood = [record(org_event("flooder", i)) for i in range(10_500)]
+    for start in range(0, len(flood), 500):
+        await emitter._write(flood[start:start + 500])
+    store = Store(client, keys)
+    assert [e["event_id"] for e in await store.recent(keys.security_events, "victim", 50)] == [victim["event_id"]]
+    newest = await store.recent(keys.security_events, "flooder", 3)
+    assert [e["model"] for e in newest] == ["m10499", "m10498", "m10497"]  # newest first
+    # The flooder's own listing is bounded; the shared stream keeps everything for export.
+    assert await client.xlen(f"{{{keys.security_events}}}:org:flooder") < 1200
+    assert await client.xlen(keys.security_events) == 10_501
+    await client.aclose()
+
+
+async def test_replay_dedupe_memory_is_bounded_and_expires(redis_server, tmp_path):
+    client = aioredis.Redis.from_url(redis_server.url)
+    stream = f"dedupe{next(_n)}:events:security"
+    emitter = EventEmitter(client, stream, maxlen=100_000, queue_size=10, spool=Spool(tmp_path, 1 << 20),
+                           dedupe_window_s=3600)
+    records = [record(event(i)) for i in range(5000)]
+    for start in range(0, len(records), 500):
+        await emitter._write(records[start:start + 500])
+    await emitter._write(records[:500])  # a replay of what was written: no duplicate
+    assert await client.xlen(stream) == 5000
+    seen = [k async for k in client.scan_iter(match=f"{{{stream}}}:seen:*")]
+    assert 1 <= len(seen) <= 2  # one set per hour of event time, not a key per event
+    per_event = sum([await client.memory_usage(k) for k in seen]) / 5000
+    assert per_event < 100, per_event  # the old key per event cost ~860 B
+    for k in seen:
+        assert 3600 < await client.ttl(k) <= 7200  # window + one bucket
+    await client.aclose()
+
+
 # --- audit chain ------------------------------------------------------------------------
 
 

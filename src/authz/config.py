@@ -64,7 +64,9 @@ class Settings:
     # dir named after redis_url and key_prefix, so two deployments on one host never mix.
     events_spool_dir: str = ""
     events_spool_max_bytes: int = 1 << 30
-    events_dedupe_ttl_s: int = 7 * 24 * 3600  # how long an event id is remembered against replays
+    # A spooled event replayed within this long of its creation is never written twice.
+    events_dedupe_window_s: int = 24 * 3600
+    events_org_maxlen: int = 10_000  # each org's own listing of its newest security events
     log_level: str = "info"
     # Alert webhooks are tenant input: https to public addresses only. Hosts listed here
     # ("host" or "host:port", comma-separated) are the operator's own receivers and may use

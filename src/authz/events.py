@@ -31,7 +31,7 @@ from authz.clip import ADDRESS, MODEL, ORG, PROVIDER, REQUEST_ID, USER_AGENT, cl
 from authz.decision import Verdict
 from authz.reasons import OUTCOMES
 from authz.request import RequestFacts
-from authz.store import Keys
+from authz.store import Keys, hash_tag, org_index
 from authz.v1 import events_pb2
 
 log = structlog.get_logger("authz.events")
@@ -74,14 +74,20 @@ def to_proto(event: dict) -> events_pb2.SecurityEvent:
     return json_format.ParseDict(event, events_pb2.SecurityEvent())
 
 
-# XADD once per event id: the marker key shares the stream's hash slot ({stream}), so the
-# script also runs on Redis Cluster.
+# XADD once per event id: ids are remembered in one set per hour of event time (KEYS[2]),
+# which expires `dedupe window + 1 h` after it was created, so a replay within the window
+# adds no duplicate and the memory per event is one set member (~60 B), not a key.
+# The event also goes to the org's own bounded stream (KEYS[4]), so one org's flood can never
+# push another org's events out of its listing; the shared stream stays whole for SIEM export.
 # It also counts the org's blocks in the current alert window (KEYS[3]) when the org has a
 # threshold, returning the count (0 without a threshold, -1 for an event already written).
+# Every key shares the stream's hash slot ({tag}), so the script also runs on Redis Cluster.
 _XADD_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+if redis.call('SADD', KEYS[2], ARGV[3]) == 1 then
+  if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
              'event_id', ARGV[3], 'org_id', ARGV[4], 'event', ARGV[5])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[5])
   if tonumber(ARGV[6]) > 0 then
     local n = redis.call('INCR', KEYS[3])
     if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[6]) end
@@ -91,23 +97,15 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
 end
 return -1
 """
-
-
-def hash_tag(key: str) -> str:
-    """A prefix that puts derived keys in `key`'s Redis Cluster slot: its own {tag} if it has
-    one (e.g. with key_prefix "{authz}:"), else the whole key as the tag."""
-    start = key.find("{")
-    end = key.find("}", start + 1)
-    if start != -1 and end > start + 1:
-        return key[start : end + 1]
-    return "{" + key + "}"
+_DEDUPE_BUCKET_S = 3600
 
 
 def record(event: dict, alert_threshold: int = 0, alert_window_s: int = 0, alert_webhook: str = "") -> dict:
-    """What the writer sends (and spools) for an event: the stream entry plus the org's alert
-    settings as they were when it was blocked."""
+    """What the writer sends (and spools) for an event: the stream entry, when it was made
+    (its dedupe bucket) and the org's alert settings as they were when it was blocked."""
     return {"event_id": event["event_id"], "org_id": event["org_id"], "event": json.dumps(event),
-            "alert_threshold": alert_threshold, "alert_window_s": alert_window_s, "alert_webhook": alert_webhook}
+            "created_s": int(time.time()), "alert_threshold": alert_threshold, "alert_window_s": alert_window_s,
+            "alert_webhook": alert_webhook}
 
 
 class Spool:
@@ -233,12 +231,13 @@ def _parse_lines(data: bytes, path: Path) -> list[dict[str, str]]:
 
 class EventEmitter:
     def __init__(self, redis: aioredis.Redis, stream: str, *, maxlen: int, queue_size: int, spool: Spool,
-                 dedupe_ttl_s: int = 7 * 24 * 3600, keys: Keys | None = None):
+                 dedupe_window_s: int = 24 * 3600, org_maxlen: int = 10_000, keys: Keys | None = None):
         self._redis = redis
         self._stream = stream
         self._keys = keys or Keys()  # where block alerts are queued
         self._maxlen = maxlen
-        self._dedupe_ttl_s = dedupe_ttl_s
+        self._org_maxlen = org_maxlen
+        self._dedupe_window_s = dedupe_window_s
         self._script = redis.register_script(_XADD_ONCE)  # for its sha
         self._script_loaded = False
         self._queue: asyncio.Queue[tuple[dict, tuple]] = asyncio.Queue(queue_size)
@@ -407,8 +406,10 @@ class EventEmitter:
             window = int(r.get("alert_window_s") or 0) if r.get("alert_threshold") else 0
             # Fixed windows; the counter expires with its window.
             counter = f"{tag}:blocks:{r['org_id']}:{now // window if window else 0}"
-            calls.append((self._script.sha, 3, self._stream, f"{tag}:seen:{r['event_id']}", counter,
-                          self._maxlen, self._dedupe_ttl_s, r["event_id"], r["org_id"], r["event"], window))
+            seen = f"{tag}:seen:{int(r.get('created_s') or now) // _DEDUPE_BUCKET_S}"
+            calls.append((self._script.sha, 4, self._stream, seen, counter, org_index(self._stream, r["org_id"]),
+                          self._maxlen, self._dedupe_window_s + _DEDUPE_BUCKET_S, r["event_id"], r["org_id"],
+                          r["event"], window, self._org_maxlen))
         if isinstance(self._redis, RedisCluster):
             # redis-py cannot pipeline EVALSHA on a cluster: one call each, in order.
             counts = [await self._redis.evalsha(*call) for call in calls]

@@ -114,7 +114,8 @@ class App:
             maxlen=settings.events_stream_maxlen,
             queue_size=settings.events_queue_size,
             spool=Spool(settings.spool_dir(), settings.events_spool_max_bytes),
-            dedupe_ttl_s=settings.events_dedupe_ttl_s,
+            dedupe_window_s=settings.events_dedupe_window_s,
+            org_maxlen=settings.events_org_maxlen,
             keys=self.store.keys,
         )
         # Its own client: the dispatcher's blocking reads outlast the Check path's short timeout.

@@ -23,8 +23,24 @@ from authz.request import api_key_hash, api_key_id
 from authz.v1 import catalog_pb2, policy_pb2
 
 CATALOG_MESSAGE = "catalog"
+_ORG_AUDIT_MAXLEN = 10_000  # per org's audit listing; the shared, hash-chained stream keeps all
 ORG_MESSAGE = "org:"
 APIKEY_MESSAGE = "apikey:"
+
+
+def hash_tag(key: str) -> str:
+    """A prefix that puts derived keys in `key`'s Redis Cluster slot: its own {tag} if it has
+    one (e.g. with key_prefix "{authz}:"), else the whole key as the tag."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    if start != -1 and end > start + 1:
+        return key[start : end + 1]
+    return "{" + key + "}"
+
+
+def org_index(stream: str, org_id: str) -> str:
+    """The org's own bounded copy of a shared event stream (in the stream's cluster slot)."""
+    return f"{hash_tag(stream)}:org:{org_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,22 +193,11 @@ class Store:
         raw = await self.redis.hget(self.keys.org(org_id), "plan")
         return raw.decode() if raw else ""
 
-    async def recent(self, stream: str, org_id: str, limit: int, scan: int = 10_000) -> list[dict]:
-        """The org's newest `limit` entries of a shared stream (looking back at most `scan`)."""
-        found, end, seen = [], "+", 0
-        while len(found) < limit and seen < scan:
-            batch = await self.redis.xrevrange(stream, max=end, count=500)
-            for entry_id, fields in batch:
-                event = json.loads(fields[b"event"])
-                if event.get("org_id") == org_id:
-                    found.append(event)
-                    if len(found) == limit:
-                        break
-            seen += len(batch)
-            if len(batch) < 500:
-                break
-            end = "(" + batch[-1][0].decode()
-        return found
+    async def recent(self, stream: str, org_id: str, limit: int) -> list[dict]:
+        """The org's newest `limit` entries of a shared stream, newest first, from the org's own
+        index (one org's volume never hides another's)."""
+        entries = await self.redis.xrevrange(org_index(stream, org_id), count=limit)
+        return [json.loads(fields[b"event"]) for _, fields in entries]
 
     # --- writes (the CLI's and, later, the admin API's) ----------------------------------
     #
@@ -381,6 +386,9 @@ class Store:
         hashed = audit.digest(text)
         pipe.xadd(self.keys.audit_events, {"seq": seq, "event": text, "hash": hashed})
         pipe.hset(self.keys.audit_head, mapping={"seq": seq, "hash": hashed})
+        if fields.get("org_id"):
+            pipe.xadd(org_index(self.keys.audit_events, fields["org_id"]), {"event": text},
+                      maxlen=_ORG_AUDIT_MAXLEN, approximate=True)
 
     async def audit_entries(self) -> list[tuple[str, str, str]]:
         """Every audit entry in stream order as (entry id, event JSON, stored hash)."""
