@@ -27,8 +27,11 @@ _prefixes = itertools.count()
 
 @pytest.fixture
 async def store(redis_server):
+    """A store whose Redis holds a state marker, as after the first catalog load."""
     client = aioredis.Redis.from_url(redis_server.url)
-    yield Store(client, Keys(f"t{next(_prefixes)}:"))
+    keys = Keys(f"t{next(_prefixes)}:")
+    await client.hset(keys.state, mapping={"epoch": "test"})
+    yield Store(client, keys)
     await client.aclose()
 
 
@@ -241,3 +244,34 @@ def test_unknown_key_limiter_refills_and_forgets():
     limiter.charge("b"), limiter.charge("c")
     assert len(limiter._buckets) == 2
     assert not UnknownKeyLimiter(per_s=0, burst=0).exhausted("a")
+
+
+async def test_an_empty_redis_is_lost_state_not_no_policy(store):
+    await store.load_catalog(sample(), "t")
+    await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
+    await store.add_api_key("sk-1", "acme", "t")
+    cache = new_cache(store)
+    await cache.sync()
+    assert (await cache.org("acme")).enabled and await cache.org_for_key_hash(api_key_hash("sk-1")) == "acme"
+    synced_at = cache.synced_at
+
+    await store.redis.flushdb()
+    await cache.sync()
+    assert cache.state_lost and cache.synced_at == synced_at  # not a sync: staleness keeps growing
+    assert (await cache.org("acme")).enabled  # cached: still enforced
+    assert await cache.org_for_key_hash(api_key_hash("sk-1")) == "acme"
+    with pytest.raises(StateUnavailable):
+        await cache.org("never-seen")  # not "no policy"
+    with pytest.raises(StateUnavailable):
+        await cache.org_for_key_hash(api_key_hash("sk-never-seen"))  # not "unknown key"
+    from authz.store import StateLost
+
+    with pytest.raises(StateLost):
+        await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=False), "t")
+    with pytest.raises(StateLost):
+        await store.add_api_key("sk-2", "acme", "t")
+    await store.load_catalog(sample(), "operator")  # a new epoch: writes work again
+    await cache.sync()
+    assert not cache.state_lost and cache.synced_at > synced_at
+    assert (await cache.org("acme")).enabled  # its hash is gone, its cached policy is kept
+    assert await cache.org_for_key_hash(api_key_hash("sk-1")) is None  # keys only ever fail closed (401)

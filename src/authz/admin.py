@@ -23,7 +23,7 @@ from authz import policy as policy_mod
 from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
 from authz.catalog import CatalogIndex
 from authz.webhooks import WebhookGuard, WebhookRefused
-from authz.store import Store, VersionConflict, alert_settings, custom_providers_of, policy_from_json
+from authz.store import StateLost, Store, VersionConflict, alert_settings, custom_providers_of, policy_from_json
 from google.protobuf import json_format
 from redis.exceptions import RedisError
 
@@ -143,6 +143,8 @@ class PolicyAdmin:
             return await getattr(self, "_" + method)(principal, request)
         except RedisError as exc:
             raise AdminError(UNAVAILABLE, f"policy store unavailable ({exc.__class__.__name__}); retry") from None
+        except StateLost as exc:
+            raise AdminError(UNAVAILABLE, str(exc)) from None
 
     # --- authorization ------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from authz import catalog as catalog_mod
 from authz import metrics
 from authz.catalog import CatalogIndex
 from authz.decision import OrgPolicy
-from authz.store import APIKEY_MESSAGE, CATALOG_MESSAGE, ORG_MESSAGE, Store
+from authz.store import APIKEY_MESSAGE, CATALOG_MESSAGE, ORG_MESSAGE, StateLost, Store
 
 log = structlog.get_logger("authz.cache")
 
@@ -48,8 +48,10 @@ class _Entries(Generic[V]):
     repeats, so a slow read can never store a value older than the latest change.
     """
 
-    def __init__(self, name: str, fetch: Callable[[str], Awaitable[V]], timeout: float):
+    def __init__(self, name: str, fetch: Callable[[str], Awaitable[V]], timeout: float,
+                 on_state_lost: Callable[[], None] | None = None):
         self.name = name
+        self._on_state_lost = on_state_lost
         self.values: dict[str, V] = {}
         self._fetch = fetch
         self._timeout = timeout
@@ -73,6 +75,10 @@ class _Entries(Generic[V]):
             self._loading[key] = future
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._timeout)
+        except StateLost as exc:
+            if self._on_state_lost:
+                self._on_state_lost()
+            raise StateUnavailable(f"{self.name} {key!r}: Redis state lost") from exc
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             metrics.REDIS_ERRORS.labels(f"load_{self.name}").inc()
             raise StateUnavailable(f"{self.name} {key!r}: {exc.__class__.__name__}") from exc
@@ -157,9 +163,11 @@ class PolicyCache:
         self.store = store
         self.catalog: CatalogIndex | None = None
         self._catalog_raw: bytes | None = None
-        self.orgs: _Entries[OrgPolicy] = _Entries("org", store.org, redis_timeout_s)
-        self.api_keys = _ApiKeys("apikey", self._org_for_key, redis_timeout_s, negative_max=negative_keys_max,
-                                 negative_ttl_s=negative_keys_ttl_s)
+        self.orgs: _Entries[OrgPolicy] = _Entries("org", self._fetch_org, redis_timeout_s, self._state_lost)
+        self.api_keys = _ApiKeys("apikey", self._org_for_key, redis_timeout_s, self._state_lost,
+                                 negative_max=negative_keys_max, negative_ttl_s=negative_keys_ttl_s)
+        self.epoch: bytes | None = None  # the state marker last seen in Redis
+        self.lost_since: float | None = None  # monotonic time Redis was found without it
         self.refresh_interval_s = refresh_interval_s
         self.max_staleness_s = max_staleness_s
         self.synced_at: float | None = None  # monotonic time of the last full sync
@@ -172,7 +180,10 @@ class PolicyCache:
         return float("inf") if self.synced_at is None else time.monotonic() - self.synced_at
 
     def is_stale(self) -> bool:
-        return self.synced_at is not None and time.monotonic() - self.synced_at > self.max_staleness_s
+        # Never synced: cold loads decide (and fail while Redis is unreachable or empty), but
+        # what they cached is trusted no longer than max_staleness_s after a loss was seen.
+        known_good = self.synced_at if self.synced_at is not None else self.lost_since
+        return known_good is not None and time.monotonic() - known_good > self.max_staleness_s
 
     async def org(self, org_id: str) -> OrgPolicy:
         return await self.orgs.get(org_id)
@@ -192,6 +203,42 @@ class PolicyCache:
 
     async def _org_for_key(self, key_hash: str) -> str | None:
         return (await self.store.org_for_key_hashes([key_hash]))[0]
+
+    async def _fetch_org(self, org_id: str) -> OrgPolicy:
+        # The state marker was there, so a missing hash is an org that never had a policy.
+        return await self.store.org(org_id) or OrgPolicy(org_id)
+
+    def _apply_org(self, org_id: str, org: OrgPolicy | None) -> None:
+        """A reload's result. An org whose hash vanished while its cached policy was enabled
+        keeps that policy: keys go missing through data loss, never through an admin action."""
+        if org is None:
+            cached = self.orgs.values.get(org_id)
+            if cached is not None and cached.enabled:
+                log.error("org_policy_missing_in_redis_keeping_cached", org_id=org_id, version=cached.version)
+                return
+            org = OrgPolicy(org_id)
+        self.orgs.store(org_id, org)
+
+    @property
+    def state_lost(self) -> bool:
+        return self.lost_since is not None
+
+    def _state_lost(self) -> None:
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
+            metrics.STATE_LOST.set(1)
+            log.error("redis_state_lost", error=str(StateLost()), enforcing="cached policies",
+                      unavailable_in_s=round(max(0.0, self.max_staleness_s - self.staleness()), 1)
+                      if self.synced_at is not None else 0)
+
+    def _state_found(self, epoch: bytes) -> None:
+        if self.epoch is not None and epoch != self.epoch:
+            log.warning("redis_state_replaced", previous_epoch=self.epoch.decode(), epoch=epoch.decode())
+        if self.lost_since is not None:
+            log.info("redis_state_restored", lost_for_s=round(time.monotonic() - self.lost_since, 1))
+            self.lost_since = None
+            metrics.STATE_LOST.set(0)
+        self.epoch = epoch
 
     async def start(self) -> None:
         """Begin following Redis; returns at once (readiness waits for the first sync)."""
@@ -213,19 +260,26 @@ class PolicyCache:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def sync(self) -> None:
-        """Reload the catalog and everything cached. Raises RedisError on failure."""
-        await self._reload_catalog()
-        for chunk in _chunks(list(self.orgs.values)):
-            for org in await self.store.orgs(chunk):
-                self.orgs.store(org.org_id, org)
-        for chunk in _chunks(list(self.api_keys.values)):
-            for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
-                self.api_keys.store(key_hash, org_id)
+        """Reload the catalog and everything cached. Raises RedisError on failure. A Redis
+        without the state marker changes nothing cached and does not count as a sync, so the
+        last known policies are enforced until max_staleness_s, then Checks answer 503."""
+        try:
+            epoch, raw = await self.store.state_and_catalog()
+            self._reload_catalog(raw)
+            for chunk in _chunks(list(self.orgs.values)):
+                for org_id, org in zip(chunk, await self.store.orgs(chunk)):
+                    self._apply_org(org_id, org)
+            for chunk in _chunks(list(self.api_keys.values)):
+                for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
+                    self.api_keys.store(key_hash, org_id)
+        except StateLost:
+            self._state_lost()
+            return
+        self._state_found(epoch)
         self.synced_at = time.monotonic()
         self._synced.set()
 
-    async def _reload_catalog(self) -> None:
-        raw = await self.store.catalog_raw()
+    def _reload_catalog(self, raw: bytes | None) -> None:
         if raw is None:
             if self.catalog is not None:
                 log.warning("catalog_removed_keeping_last", version=self.catalog.version)
@@ -245,19 +299,24 @@ class PolicyCache:
                  models=len(self.catalog.models))
 
     async def _handle(self, message: str) -> None:
-        if message == CATALOG_MESSAGE:
-            await self._reload_catalog()
-        elif message.startswith(ORG_MESSAGE):
-            org_id = message[len(ORG_MESSAGE) :]
-            cached = self.orgs.invalidated(org_id)
-            if cached:
-                org = await self.store.org(org_id)
-                self.orgs.store(org_id, org)
-                log.debug("policy_applied", org_id=org_id, version=org.version)
-        elif message.startswith(APIKEY_MESSAGE):
-            key_hash = message[len(APIKEY_MESSAGE) :]
-            if self.api_keys.invalidated(key_hash):
-                self.api_keys.store(key_hash, await self._org_for_key(key_hash))
+        try:
+            if message == CATALOG_MESSAGE:
+                epoch, raw = await self.store.state_and_catalog()
+                if self.state_lost or self.synced_at is None or epoch != self.epoch:
+                    await self.sync()  # state (re)appeared: re-read everything cached, not just the catalog
+                    return
+                self._reload_catalog(raw)
+            elif message.startswith(ORG_MESSAGE):
+                org_id = message[len(ORG_MESSAGE) :]
+                if self.orgs.invalidated(org_id):
+                    self._apply_org(org_id, await self.store.org(org_id))
+                    log.debug("policy_applied", org_id=org_id, version=self.orgs.values[org_id].version)
+            elif message.startswith(APIKEY_MESSAGE):
+                key_hash = message[len(APIKEY_MESSAGE) :]
+                if self.api_keys.invalidated(key_hash):
+                    self.api_keys.store(key_hash, await self._org_for_key(key_hash))
+        except StateLost:
+            self._state_lost()
 
     async def _follow_invalidations(self) -> None:
         backoff = _MIN_BACKOFF

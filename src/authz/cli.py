@@ -30,7 +30,7 @@ from authz import audit
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.auth import issue as issue_token
-from authz.store import Keys, Store
+from authz.store import Keys, StateLost, Store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,6 +209,9 @@ async def _admin(args, settings: config_mod.Settings) -> int:
         return await _run_admin(args, store)
     except RedisError as exc:
         print(f"authz: Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 1
+    except StateLost as exc:
+        print(f"authz: {exc}", file=sys.stderr)
         return 1
     finally:
         await redis.aclose()

@@ -66,3 +66,10 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(aggregated)
         return aggregated
     return REGISTRY
+
+STATE_LOST = Gauge(
+    "authz_redis_state_lost",
+    "1 while Redis holds no authz state marker (data lost, or never loaded): cached policies are "
+    "enforced until max_staleness_s, then Checks answer 503.",
+    multiprocess_mode="livemax",
+)

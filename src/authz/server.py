@@ -42,7 +42,7 @@ from authz.config import Settings
 from authz.events import EventEmitter, Spool
 from authz.limits import UnknownKeyLimiter
 from authz.service import CheckService
-from authz.store import Keys, Store
+from authz.store import Keys, StateLost, Store
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
 log = structlog.get_logger("authz.server")
@@ -130,7 +130,8 @@ class App:
         self._runner: web.AppRunner | None = None
 
     def ready(self) -> bool:
-        return not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
+        return (not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
+                and not self.cache.state_lost)
 
     async def start(self) -> None:
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
@@ -196,7 +197,10 @@ class App:
             "catalog_version": self.cache.catalog.version if self.cache.catalog else None,
             "staleness_s": round(self.cache.staleness(), 3) if self.cache.synced_at else None,
             "draining": self.draining,
+            "state_lost": self.cache.state_lost,
         }
+        if self.cache.state_lost:
+            body["reason"] = str(StateLost())
         return web.json_response(body, status=200 if body["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:

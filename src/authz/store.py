@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -71,6 +72,12 @@ class Keys:
     def audit_head(self) -> str:
         return f"{self.prefix}events:audit:head"
 
+    @property
+    def state(self) -> str:
+        """The state marker: written with the first catalog load, required by every write, read
+        with every cold read. Its absence means Redis lost its data (or was never loaded)."""
+        return f"{self.prefix}state"
+
     def org(self, org_id: str) -> str:
         return f"{self.prefix}org:{org_id}"
 
@@ -130,6 +137,16 @@ def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
     return _RULES.setdefault(rules, rules)
 
 
+class StateLost(Exception):
+    """Redis holds no state marker: restarted without persistence, flushed, evicted, or failed
+    over to an empty replica (or never bootstrapped). Its emptiness means nothing about policies."""
+
+    def __init__(self) -> None:
+        super().__init__("Redis holds no authz state (the state marker is missing): its data was lost, or no "
+                         "catalog was ever loaded. Restore Redis from its backup or AOF; on a new install, "
+                         "load the catalog first (authz catalog load FILE)")
+
+
 class VersionConflict(Exception):
     def __init__(self, expected: int, stored: int):
         super().__init__(f"the policy is at version {stored}, not {expected}: someone changed it; reload and retry")
@@ -153,7 +170,8 @@ class Store:
             pipe.authz_publish_after = after
             return await func(pipe)
 
-        result = await self.redis.transaction(attempt, *watches, value_from_callable=value_from_callable)
+        result = await self.redis.transaction(attempt, self.keys.state, *watches,
+                                              value_from_callable=value_from_callable)
         for message in after:
             await self.redis.publish(self.keys.invalidate, message)
         return result
@@ -169,20 +187,38 @@ class Store:
     async def catalog_raw(self) -> bytes | None:
         return await self.redis.get(self.keys.catalog)
 
-    async def org(self, org_id: str) -> OrgPolicy:
-        return org_policy(org_id, await self.redis.hgetall(self.keys.org(org_id)))
-
-    async def orgs(self, org_ids: list[str]) -> list[OrgPolicy]:
+    async def _read(self, fill) -> tuple[bytes, list]:
+        """Run reads in one pipeline behind the state marker: (epoch, results), or StateLost.
+        Every read the cache makes goes through here, so no empty reply is ever taken for
+        "no policy" or "no key" after Redis lost its data."""
         async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.state, "epoch")
+            fill(pipe)
+            epoch, *results = await pipe.execute()
+        if epoch is None:
+            raise StateLost()
+        return epoch, results
+
+    async def state_and_catalog(self) -> tuple[bytes, bytes | None]:
+        epoch, (raw,) = await self._read(lambda pipe: pipe.get(self.keys.catalog))
+        return epoch, raw
+
+    async def org(self, org_id: str) -> OrgPolicy | None:
+        """The org's policy; None when Redis has no hash for it at all."""
+        return (await self.orgs([org_id]))[0]
+
+    async def orgs(self, org_ids: list[str]) -> list[OrgPolicy | None]:
+        def fill(pipe):
             for org_id in org_ids:
                 pipe.hgetall(self.keys.org(org_id))
-            results = await pipe.execute()
-        return [org_policy(o, r) for o, r in zip(org_ids, results)]
+
+        _, results = await self._read(fill)
+        return [org_policy(o, r) if r else None for o, r in zip(org_ids, results)]
 
     async def org_for_key_hashes(self, key_hashes: list[str]) -> list[str | None]:
         if not key_hashes:
             return []
-        values = await self.redis.mget([self.keys.apikey(h) for h in key_hashes])
+        _, (values,) = await self._read(lambda pipe: pipe.mget([self.keys.apikey(h) for h in key_hashes]))
         return [v.decode() if v is not None else None for v in values]
 
     async def policy(self, org_id: str) -> policy_pb2.CompliancePolicy | None:
@@ -220,7 +256,8 @@ class Store:
         async def write(pipe) -> int:
             current_raw = await pipe.get(self.keys.catalog)
             current = catalog_mod.parse(current_raw) if current_raw else None
-            head = await self._audit_head(pipe)
+            head = await self._audit_head(pipe, bootstrap=True)
+            state_missing = not await pipe.exists(self.keys.state)
             catalog.version = current.version + 1 if current else 1
             text = catalog_mod.to_json(catalog)
             before = {"version": current.version, "sha256": audit.digest(current_raw)} if current else None
@@ -228,6 +265,10 @@ class Store:
                      "changes": catalog_mod.diff(current, catalog)}
             pipe.multi()
             pipe.set(self.keys.catalog, text)
+            if state_missing:  # a new install, or the first load after a loss: a new epoch
+                pipe.hset(self.keys.state, mapping={"epoch": uuid.uuid4().hex,
+                                                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                                    "created_by": actor})
             self._publish(pipe, CATALOG_MESSAGE)
             self._queue_audit(pipe, head, actor, "catalog.load", target=f"v{catalog.version}",
                               before=_json(before), after=_json(after))
@@ -375,7 +416,11 @@ class Store:
 
     # --- the audit chain ------------------------------------------------------------------
 
-    async def _audit_head(self, pipe) -> tuple[int, str]:
+    async def _audit_head(self, pipe, bootstrap: bool = False) -> tuple[int, str]:
+        """The audit chain's head, read (WATCHed) by every write. A write needs the state marker:
+        after data loss, one org's change must not look like the whole state is back."""
+        if not bootstrap and not await pipe.exists(self.keys.state):
+            raise StateLost()
         head = await pipe.hgetall(self.keys.audit_head)
         return int(head.get(b"seq", 0)), head.get(b"hash", b"").decode()
 
