@@ -63,9 +63,10 @@ async def load_state(redis_url: str, cat: dict, org_list: list) -> None:
 
 
 def authz_proc(workdir: Path, name: str, redis_url: str, workers: int = 1, log_level: str = "warning") -> Proc:
-    ports = {k: free_port() for k in ("grpc", "http", "admin")}
+    ports = {k: free_port() for k in ("grpc", "http", "admin", "metrics")}
     env = dict(os.environ, AUTHZ_REDIS_URL=redis_url, AUTHZ_GRPC_LISTEN=f"127.0.0.1:{ports['grpc']}",
                AUTHZ_HTTP_LISTEN=f"127.0.0.1:{ports['http']}", AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{ports['admin']}",
+               AUTHZ_METRICS_LISTEN=f"127.0.0.1:{ports['metrics']}",
                AUTHZ_ADMIN_JWT_HS256_SECRET=ADMIN_SECRET, AUTHZ_EVENTS_SPOOL_DIR=str(workdir / f"spool-{name}"),
                AUTHZ_DRAIN_DELAY_S="0", AUTHZ_LOG_LEVEL=log_level,
                # The periodic full resync (GET catalog, HGETALL per cached org and one MGET per
@@ -76,7 +77,7 @@ def authz_proc(workdir: Path, name: str, redis_url: str, workers: int = 1, log_l
                 env=env).start()
     http = f"http://127.0.0.1:{ports['http']}"
     wait_until(lambda: proc.check_alive() and httpx.get(http + "/readyz").status_code == 200, 30, name)
-    proc.grpc_port, proc.http = ports["grpc"], http
+    proc.grpc_port, proc.http, proc.metrics = ports["grpc"], http, f"http://127.0.0.1:{ports['metrics']}"
     return proc
 
 
@@ -147,7 +148,7 @@ def percentile_from_buckets(before: dict, after: dict, q: float) -> float | None
 
 # What the security-event writer sends (EVALSHA runs SET NX + XADD); everything else a Check
 # could cause is a read of policy state. PING/INFO are the harness and connection health checks.
-EVENT_WRITER_COMMANDS = {"evalsha", "eval", "set", "xadd", "script|load", "script|exists", "script"}
+EVENT_WRITER_COMMANDS = {"evalsha", "eval", "set", "sadd", "ttl", "expire", "incr", "xadd", "script|load", "script|exists", "script"}
 # Background work on its own clock: the alert dispatcher's blocking read and claims.
 NOT_FROM_REQUESTS = {"info", "ping", "client|setinfo", "client|setname", "hello", "xreadgroup", "xautoclaim",
                      "xgroup|create", "xack"}
@@ -337,10 +338,10 @@ def run(args) -> dict:
             entry = {"saturated": wrk(url, requests_file, seconds, 32)}
             if profiler:
                 profiler.wait(60)
-            before_calls, before_hist = redis_calls(client), histogram(authz.http)
+            before_calls, before_hist = redis_calls(client), histogram(authz.metrics)
             entry["fixed_1000rps"] = wrk(url, requests_file, seconds, 20, rate=1000)
             if authz_port == authz.grpc_port:
-                after_hist = histogram(authz.http)
+                after_hist = histogram(authz.metrics)
                 requests_made = entry["fixed_1000rps"]["requests"]
                 entry["redis_commands_per_request"] = per_request(before_calls, redis_calls(client), requests_made)
                 entry["handler_p50_ms"] = percentile_from_buckets(before_hist, after_hist, 0.50)

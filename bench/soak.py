@@ -54,9 +54,9 @@ def main() -> None:
         print("| minute | rps | p50 ms | p99 ms | handler p99 ms | authz RSS MB | socket errors |")
         print("|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         for minute in range(1, args.minutes + 1):
-            before = histogram(authz.http)
+            before = histogram(authz.metrics)
             r = wrk(url, requests_file, 60, 20, rate=args.rate)
-            handler_p99 = percentile_from_buckets(before, histogram(authz.http), 0.99)
+            handler_p99 = percentile_from_buckets(before, histogram(authz.metrics), 0.99)
             print(f"| {minute} | {r['rps']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {handler_p99} | "
                   f"{rss_mb(authz.popen.pid)} | {r['socket_errors']} |", flush=True)
     finally:

@@ -117,7 +117,7 @@ def test_failing_receiver_is_retried_with_backoff(alert_stack):
     blocked(alert_stack, key)
     wait_until(lambda: receiver.received, 20, "alert delivered after retries")
     assert receiver.attempts == 3 and len(receiver.received) == 1
-    metrics = httpx.get(alert_stack.authz_http + "/metrics").text
+    metrics = httpx.get(alert_stack.authz_metrics + "/metrics").text
     assert 'authz_alerts_total{outcome="retried"} 2.0' in metrics
 
 
@@ -220,7 +220,7 @@ def _queue_raw_alert(stack: Stack, org: str, url: str) -> None:
 def test_delivery_refuses_internal_targets_even_if_stored(alert_stack):
     import socket
 
-    before = httpx.get(alert_stack.authz_http + "/metrics").text
+    before = httpx.get(alert_stack.authz_metrics + "/metrics").text
     refused_before = _metric(before, 'authz_alerts_total{outcome="refused"}')
     local = Receiver(host="127.0.0.1")  # not an allowed host: stands for any internal endpoint
     hostname = socket.gethostname()  # a name that resolves to this machine
@@ -228,7 +228,7 @@ def test_delivery_refuses_internal_targets_even_if_stored(alert_stack):
             f"http://127.0.0.1:{alert_stack.ports['envoy_admin']}/quitquitquit"]
     for url in urls:
         _queue_raw_alert(alert_stack, "alert-raw", url)
-    wait_until(lambda: _metric(httpx.get(alert_stack.authz_http + "/metrics").text,
+    wait_until(lambda: _metric(httpx.get(alert_stack.authz_metrics + "/metrics").text,
                                'authz_alerts_total{outcome="refused"}') >= refused_before + len(urls),
                15, "every internal target refused")
     assert local.attempts == 0

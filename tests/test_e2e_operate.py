@@ -79,7 +79,7 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path):
                 assert client.post("/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"}).status_code == 403
                 # A new connection each time, so SO_REUSEPORT spreads them over both workers.
                 httpx.get(s.authz_http + "/healthz")
-        text = httpx.get(s.authz_http + "/metrics").text
+        text = httpx.get(s.authz_metrics + "/metrics").text
         assert _sample(text, "authz_decisions_total", reason="compliant", result="allowed") == 15
         assert _sample(text, "authz_decisions_total", reason="provider_not_compliant", result="denied") == 15
         assert _sample(text, "authz_check_duration_seconds_count") == 30

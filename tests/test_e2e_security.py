@@ -65,7 +65,7 @@ def test_key_spraying_is_limited_per_client_address(stack, org):
     redis_client = stack.redis.client()
 
     def lookups() -> int:
-        return redis_client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+        return redis_client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
 
     with _from("127.0.0.9") as sprayer, _from("127.0.0.10") as neighbour:
         assert sprayer.post(url, json={"model": "gpt-4o"},

@@ -55,7 +55,7 @@ def test_redis_restarted_empty_never_opens_the_gate(lossy):
     assert post(s, "lost-c", "gpt-4o").status_code == 503
     assert s.received() == []
     assert "redis_state_lost" in s.authz.log()
-    assert "authz_redis_state_lost 1.0" in httpx.get(s.authz_http + "/metrics").text
+    assert "authz_redis_state_lost 1.0" in httpx.get(s.authz_metrics + "/metrics").text
     # Writes are refused rather than making one org's change look like the state is back.
     with pytest.raises(StateLost):
         s.admin.set_policy("lost-b", enabled=False)

@@ -39,6 +39,8 @@ async def app(redis_server):
         "AUTHZ_DRAIN_DELAY_S": "0",
         "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
         "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+        "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
     })
     app = App(settings)
     await app.start()
@@ -74,6 +76,9 @@ async def test_check_health_readiness_and_metrics(app):
     async with httpx.AsyncClient(base_url=f"http://{app.settings.http_listen}") as http:
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json()["catalog_version"] == 1
+        assert (await http.get("/metrics")).status_code == 404  # not on the admin port
+    async with httpx.AsyncClient(base_url=f"http://{app.settings.metrics_listen}") as http:
+        assert (await http.get("/readyz")).status_code == 200
         metrics = (await http.get("/metrics")).text
         assert 'authz_decisions_total{reason="compliant",result="allowed"} ' in metrics
         assert 'authz_decisions_total{reason="provider_not_compliant",result="denied"} ' in metrics

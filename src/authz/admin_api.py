@@ -23,6 +23,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from authz.admin import INVALID_ARGUMENT, AdminError, PolicyAdmin
+from authz.httpguard import read_body
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
 _GRPC_CODES = {
@@ -84,8 +85,9 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 
 class PolicyAdminHttp:
-    def __init__(self, admin: PolicyAdmin):
+    def __init__(self, admin: PolicyAdmin, body_timeout_s: float = 10.0):
         self.admin = admin
+        self.body_timeout_s = body_timeout_s
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -111,7 +113,7 @@ class PolicyAdminHttp:
             message = request_type()
             try:
                 if body:
-                    raw = await request.read()
+                    raw = await read_body(request, self.body_timeout_s)
                     try:
                         json_format.Parse(raw or b"{}", message)
                     except json_format.ParseError as exc:

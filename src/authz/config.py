@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authz.auth import Authenticator
+from authz.httpguard import Limits
 from authz.request import ReadConfig
 from authz.webhooks import WebhookGuard
 
@@ -37,6 +38,13 @@ class Settings:
     grpc_listen: str = "0.0.0.0:9001"
     http_listen: str = "0.0.0.0:9090"
     admin_grpc_listen: str = "0.0.0.0:9002"
+    metrics_listen: str = "0.0.0.0:9091"  # /metrics (and /healthz, /readyz): no admin API here
+    # Slow-client limits of the two HTTP ports (each port counts its own connections).
+    http_max_connections: int = 256
+    http_max_connections_per_client: int = 32
+    http_head_timeout_s: float = 10.0
+    http_body_timeout_s: float = 10.0
+    http_connection_lifetime_s: float = 120.0
     # Admin API tokens: an HS256 secret (>= 32 characters) or an RS256 public key file, not both.
     admin_jwt_hs256_secret: str = ""
     admin_jwt_rs256_public_key_file: str = ""
@@ -97,6 +105,11 @@ class Settings:
             return self.events_spool_dir
         target = hashlib.sha256(f"{self.redis_url}|{self.key_prefix}".encode()).hexdigest()[:12]
         return os.path.join(tempfile.gettempdir(), "authz-spool", target)
+
+    def http_limits(self) -> Limits:
+        return Limits(max_connections=self.http_max_connections, max_per_client=self.http_max_connections_per_client,
+                      head_timeout_s=self.http_head_timeout_s, body_timeout_s=self.http_body_timeout_s,
+                      lifetime_s=self.http_connection_lifetime_s)
 
     def webhook_guard(self) -> WebhookGuard:
         return WebhookGuard.from_setting(self.alert_webhook_allowed_hosts)
@@ -186,7 +199,7 @@ def _check(s: Settings) -> None:
         raise ConfigError("setting 'admin_jwt_hs256_secret' must be at least 32 characters")
     if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
         raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
-    for key in ("grpc_listen", "http_listen", "admin_grpc_listen"):
+    for key in ("grpc_listen", "http_listen", "admin_grpc_listen", "metrics_listen"):
         host, _, port = getattr(s, key).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")
@@ -205,7 +218,8 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"setting 'redis_sentinels': {sentinel!r} is not HOST:PORT")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
-    for key in ("refresh_interval_s", "redis_timeout_s"):
+    for key in ("refresh_interval_s", "redis_timeout_s", "http_head_timeout_s", "http_body_timeout_s",
+                "http_connection_lifetime_s"):
         if getattr(s, key) <= 0:
             raise ConfigError(f"setting {key!r} must be more than zero")
     if s.max_staleness_s <= s.refresh_interval_s:

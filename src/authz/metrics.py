@@ -73,3 +73,10 @@ STATE_LOST = Gauge(
     "enforced until max_staleness_s, then Checks answer 503.",
     multiprocess_mode="livemax",
 )
+
+HTTP_CONNECTIONS_REFUSED = Counter(
+    "authz_http_connections_closed_total",
+    "HTTP connections closed by the slow-client limits (port: admin or metrics; why: connection_limit, "
+    "head_timeout, lifetime).",
+    ["port", "why"],
+)

@@ -40,6 +40,7 @@ from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
 from authz.cache import PolicyCache
 from authz.config import Settings
 from authz.events import EventEmitter, Spool
+from authz.httpguard import GuardedSite
 from authz.limits import UnknownKeyLimiter
 from authz.service import CheckService
 from authz.store import Keys, StateLost, Store
@@ -91,6 +92,8 @@ def redis_client(settings: Settings, socket_timeout: float | None = None) -> aio
     return sentinel.master_for(settings.redis_sentinel_master, **options, **credentials)
 
 
+_KEEPALIVE_S = 5.0  # idle keep-alive connections on the HTTP ports
+
 # Reported staleness is capped so "never synced" is a finite, alertable number.
 _STALENESS_CAP_S = 1e9
 
@@ -127,7 +130,7 @@ class App:
         self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
         self.admin_grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
         self.draining = False
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
 
     def ready(self) -> bool:
         return (not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
@@ -158,6 +161,7 @@ class App:
         await self._start_http()
         asyncio.create_task(self._track_readiness(), name="authz-readiness")
         log.info("started", grpc=self.settings.grpc_listen, http=self.settings.http_listen,
+                 metrics=self.settings.metrics_listen,
                  admin_grpc=self.settings.admin_grpc_listen, admin_api=self.admin.authenticator.configured)
 
     async def _set_serving(self, serving: bool) -> None:
@@ -178,15 +182,23 @@ class App:
             await asyncio.sleep(0.25)
 
     async def _start_http(self) -> None:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        PolicyAdminHttp(self.admin).add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        host, _, port = self.settings.http_listen.rpartition(":")
-        await web.TCPSite(self._runner, host.strip("[]"), int(port), reuse_port=True).start()
+        """Two ports: the admin API and settings page, and /metrics on its own, so Prometheus
+        needs no path to the admin API. Both answer /healthz and /readyz."""
+        admin = web.Application()
+        metrics_app = web.Application()
+        for app in (admin, metrics_app):
+            app.router.add_get("/healthz", self._healthz)
+            app.router.add_get("/readyz", self._readyz)
+        metrics_app.router.add_get("/metrics", self._metrics)
+        limits = self.settings.http_limits()
+        PolicyAdminHttp(self.admin, body_timeout_s=limits.body_timeout_s).add_routes(admin)
+        for app, listen, name in ((admin, self.settings.http_listen, "admin"),
+                                  (metrics_app, self.settings.metrics_listen, "metrics")):
+            runner = web.AppRunner(app, access_log=None, keepalive_timeout=_KEEPALIVE_S)
+            await runner.setup()
+            self._runners.append(runner)
+            host, _, port = listen.rpartition(":")
+            await GuardedSite(runner, host.strip("[]"), int(port), limits, name).start()
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -221,8 +233,8 @@ class App:
         await self.emitter.stop(timeout=grace)
         await self.alerts.stop()
         await self.cache.stop()
-        if self._runner:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
         await self.redis.aclose()
         await self.alerts_redis.aclose()
         log.info("stopped")

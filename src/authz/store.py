@@ -40,8 +40,9 @@ def hash_tag(key: str) -> str:
 
 
 def org_index(stream: str, org_id: str) -> str:
-    """The org's own bounded copy of a shared event stream (in the stream's cluster slot)."""
-    return f"{hash_tag(stream)}:org:{org_id}"
+    """The org's own bounded copy of a shared event stream. It extends the stream's name, so it
+    shares the stream's hash tag (on Redis Cluster the key prefix must carry one)."""
+    return f"{stream}:org:{org_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +219,11 @@ class Store:
     async def org_for_key_hashes(self, key_hashes: list[str]) -> list[str | None]:
         if not key_hashes:
             return []
-        _, (values,) = await self._read(lambda pipe: pipe.mget([self.keys.apikey(h) for h in key_hashes]))
+        def fill(pipe):
+            for h in key_hashes:  # GETs, not MGET: redis-py refuses MGET in a cluster pipeline
+                pipe.get(self.keys.apikey(h))
+
+        _, values = await self._read(fill)
         return [v.decode() if v is not None else None for v in values]
 
     async def policy(self, org_id: str) -> policy_pb2.CompliancePolicy | None:
@@ -257,7 +262,7 @@ class Store:
             current_raw = await pipe.get(self.keys.catalog)
             current = catalog_mod.parse(current_raw) if current_raw else None
             head = await self._audit_head(pipe, bootstrap=True)
-            state_missing = not await pipe.exists(self.keys.state)
+            state_missing = await pipe.hget(self.keys.state, "epoch") is None
             catalog.version = current.version + 1 if current else 1
             text = catalog_mod.to_json(catalog)
             before = {"version": current.version, "sha256": audit.digest(current_raw)} if current else None
@@ -419,7 +424,8 @@ class Store:
     async def _audit_head(self, pipe, bootstrap: bool = False) -> tuple[int, str]:
         """The audit chain's head, read (WATCHed) by every write. A write needs the state marker:
         after data loss, one org's change must not look like the whole state is back."""
-        if not bootstrap and not await pipe.exists(self.keys.state):
+        # HGET, not EXISTS: redis-py's cluster transactions mishandle EXISTS (a multi-key command).
+        if not bootstrap and await pipe.hget(self.keys.state, "epoch") is None:
             raise StateLost()
         head = await pipe.hgetall(self.keys.audit_head)
         return int(head.get(b"seq", 0)), head.get(b"hash", b"").decode()

@@ -9,6 +9,7 @@ PROMETHEUS_MULTIPROC_DIR.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -23,12 +24,15 @@ log = structlog.get_logger("authz.supervisor")
 _RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 
-def _worker_main(settings, multiproc_dir: str) -> None:
+def _worker_main(settings_fields: dict, multiproc_dir: str) -> None:
+    # prometheus_client picks its multiprocess mode when authz.metrics is first imported, so the
+    # settings arrive as a plain dict: unpickling a Settings would import the package first.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; SIGTERM drains
+    from authz.config import Settings
     from authz.server import run_worker
 
-    run_worker(settings)
+    run_worker(Settings(**settings_fields))
 
 
 def supervise(settings, workers: int) -> int:
@@ -41,7 +45,8 @@ def supervise(settings, workers: int) -> int:
     crashes: dict[int, int] = {}
 
     def start(slot: int) -> None:
-        proc = context.Process(target=_worker_main, args=(settings, multiproc_dir), name=f"authz-worker-{slot}")
+        proc = context.Process(target=_worker_main, args=(dataclasses.asdict(settings), multiproc_dir),
+                               name=f"authz-worker-{slot}")
         proc.start()
         procs[slot] = proc
         log.info("worker_started", slot=slot, worker_pid=proc.pid)

@@ -219,7 +219,8 @@ class Stack:
         cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up)."""
         workdir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in
-                 ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "gateway")}
+                 ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "authz_metrics",
+                  "gateway")}
         redis_server = redis_server or RedisServer(workdir).start()
         gateway = Proc(
             "gateway",
@@ -233,6 +234,7 @@ class Stack:
                 "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{ports['authz_grpc']}",
                 "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{ports['authz_http']}",
                 "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{ports['authz_admin_grpc']}",
+                "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{ports['authz_metrics']}",
                 "AUTHZ_ADMIN_JWT_HS256_SECRET": ADMIN_SECRET,
                 "AUTHZ_EVENTS_SPOOL_DIR": str(workdir / "spool"),
                 "AUTHZ_DRAIN_DELAY_S": "0",  # tests that drain set it themselves
@@ -244,7 +246,7 @@ class Stack:
         more = []
         for i in range(1, replicas):
             replica_env = dict(env)
-            for key in ("GRPC_LISTEN", "HTTP_LISTEN", "ADMIN_GRPC_LISTEN"):
+            for key in ("GRPC_LISTEN", "HTTP_LISTEN", "ADMIN_GRPC_LISTEN", "METRICS_LISTEN"):
                 replica_env[f"AUTHZ_{key}"] = f"127.0.0.1:{free_port()}"
             more.append(Proc(f"authz-{i}", list(authz.args), workdir / f"authz-{i}.log", env=replica_env))
 
@@ -294,6 +296,10 @@ class Stack:
     @property
     def authz_http(self) -> str:
         return f"http://127.0.0.1:{self.ports['authz_http']}"
+
+    @property
+    def authz_metrics(self) -> str:
+        return f"http://127.0.0.1:{self.ports['authz_metrics']}"
 
     @property
     def envoy_admin(self) -> str:
