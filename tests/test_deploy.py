@@ -145,9 +145,56 @@ def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
 @pytest.mark.parametrize("toml", [K8S / "base" / "authz.toml", K8S / "components" / "sidecar" / "authz.toml"],
                          ids=["base", "sidecar"])
 def test_shipped_authz_settings_load(toml):
-    settings = load(toml, {})
-    assert settings.redis_url == "redis://authz-redis:6379/0"
+    rendered = RENDERED["base"] if toml.parent.name == "base" else RENDERED["examples/sidecar"]
+    pod = next(d for d in rendered if d["kind"] == "Deployment" and d["metadata"]["name"] in ("authz", "llm-gateway"))
+    authz = next(c for c in pod["spec"]["template"]["spec"]["containers"] if c["name"] in ("authz", "compliance-authz"))
+    env = {e["name"]: e for e in authz["env"]}
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "authz-redis"
+    url = env["AUTHZ_REDIS_URL"]["value"].replace("$(REDIS_PASSWORD)", "s3cret")  # as the kubelet expands it
+    settings = load(toml, {"AUTHZ_REDIS_URL": url})
+    assert settings.redis_url == "redis://:s3cret@authz-redis:6379/0"
     assert settings.events_spool_dir == "/var/spool/authz"
+    assert settings.metrics_listen == "0.0.0.0:9091" and settings.http_listen == "0.0.0.0:9090"
+
+
+def test_trial_redis_keeps_its_data_and_needs_a_password():
+    docs = RENDERED["redis"]
+    deployment = find(docs, "Deployment", "authz-redis")["spec"]
+    [redis] = deployment["template"]["spec"]["containers"]
+    args = " ".join(redis["args"])
+    for expected in ("--appendonly yes", "--protected-mode yes", "--requirepass $(REDIS_PASSWORD)",
+                     "--maxmemory-policy noeviction", "--dir /data"):
+        assert expected in args
+    assert redis["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "authz-redis", "key": "password"}
+    [volume] = deployment["template"]["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == find(docs, "PersistentVolumeClaim",
+                                                                 "authz-redis-data")["metadata"]["name"]
+    assert deployment["strategy"]["type"] == "Recreate"
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+
+def test_sidecar_component_makes_bypassing_envoy_impossible():
+    docs = RENDERED["examples/sidecar"]
+    policy = find(docs, "NetworkPolicy", "authz-sidecar-gateway")["spec"]
+    gateway = find(docs, "Deployment", "llm-gateway")["spec"]["template"]
+    assert _selects(policy["podSelector"], gateway["metadata"]["labels"])
+    assert not _selects(policy["podSelector"], find(docs, "Deployment", "authz-redis")["spec"]["template"]
+                        ["metadata"]["labels"])
+    assert policy["policyTypes"] == ["Ingress"]
+    admitted = {p["port"]: rule.get("from") for rule in policy["ingress"] for p in rule["ports"]}
+    # Envoy's port from anywhere; authz's admin and metrics ports only from labelled pods; nothing else,
+    # in particular not the gateway container's own port.
+    assert set(admitted) == {8080, 9090, 9091}
+    assert admitted[8080] is None
+    assert admitted[9090][0]["podSelector"]["matchLabels"] == {"authz.compliance/admin": "true"}
+    assert admitted[9091][0]["podSelector"]["matchLabels"] == {"authz.compliance/metrics": "true"}
+    container_ports = {p["containerPort"] for c in gateway["spec"]["containers"] for p in c.get("ports", [])}
+    assert 8000 in container_ports and 8000 not in admitted
+    envoy = next(c for c in gateway["spec"]["containers"] if c["name"] == "compliance-envoy")
+    assert envoy["ports"] == [{"name": "compliance", "containerPort": 8080}]
 
 
 def test_sidecar_authz_listens_on_loopback_only():
