@@ -129,11 +129,19 @@ def http_call(stack, method: str, org: str, token: str | None) -> httpx.Response
         return httpx.get(f"{base}/v1/orgs/{org}/security-events", headers=h)
     if method == "ListAuditEvents":
         return httpx.get(f"{base}/v1/orgs/{org}/audit-events", headers=h)
+    if method == "SetCustomProvider":
+        return httpx.put(f"{base}/v1/orgs/{org}/custom-providers/own-llm", headers=h,
+                         json={"provider": {"models": ["own-model"]}})
+    if method == "DeleteCustomProvider":
+        return httpx.delete(f"{base}/v1/orgs/{org}/custom-providers/own-llm", headers=h)
+    if method == "SetAlerts":
+        return httpx.put(f"{base}/v1/orgs/{org}/alerts", headers=h,
+                         json={"alerts": {"webhook_url": "https://hooks.example.com/x", "block_threshold": 5}})
     raise AssertionError(method)
 
 
 METHODS = ["GetPolicy", "PreviewPolicy", "SetPolicy:enable", "SetPolicy:disable", "ListProviders",
-           "ListSecurityEvents", "ListAuditEvents"]
+           "ListSecurityEvents", "ListAuditEvents", "SetCustomProvider", "DeleteCustomProvider", "SetAlerts"]
 ROLES = ["owner", "admin", "member", "billing"]
 PLANS = ["enterprise", "pro"]
 
@@ -147,8 +155,10 @@ def expected_status(method: str, role: str, plan: str, own_org: bool) -> tuple[i
         return 403, "your token is for org"
     if not manager:
         return 403, "owner or admin"
-    if method in ("PreviewPolicy", "SetPolicy:enable") and plan != "enterprise":
+    if method in ("PreviewPolicy", "SetPolicy:enable", "SetCustomProvider", "SetAlerts") and plan != "enterprise":
         return 403, "Enterprise plan required"
+    if method == "DeleteCustomProvider":  # allowed on any plan (removing one only blocks more); none exists
+        return 404, "has no custom provider 'own-llm'"
     return 200, ""
 
 

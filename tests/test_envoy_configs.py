@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from authz.config import Settings
 from authz.testing.envoy_config import render, validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,14 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     ext = _ext_authz(config)
     assert ext["failure_mode_allow"] is False
     assert ext["status_on_error"] == {"code": 503}
+    # Envoy waits 200 ms for authz; authz's Redis timeout on the Check path is chosen below it.
+    assert ext["grpc_service"]["timeout"] == "0.2s"
+    assert Settings().redis_timeout_s < 0.2
+    # authz may touch only x-compliance-* headers, and anything else fails the request.
+    assert ext["validate_mutations"] is True
+    assert ext["decoder_header_mutation_rules"]["disallow_is_error"] is True
+    # A body cut at Envoy's limit is recognised only if authz knows that limit.
+    assert ext["with_request_body"]["max_request_bytes"] == Settings().max_request_bytes
     assert ext["with_request_body"]["allow_partial_message"] is True
     assert ext["with_request_body"]["pack_as_bytes"] is True
     assert ext["decoder_header_mutation_rules"]["disallow_all"] is True

@@ -239,6 +239,7 @@ def rewrite(client: redis.Redis, stream: str, entries: list[tuple[str, str, str]
     [
         ("edit", "modified", 3),
         ("edit-and-rehash", "modified", 3),
+        ("edit-and-rehash-last", "modified", 6),  # only the head can tell
         ("delete", "deleted", 3),
         ("delete-last", "deleted", 6),
         ("reorder", "reordered", 3),
@@ -257,6 +258,12 @@ async def test_tampering_is_detected(store, redis_server, tamper, kind, seq):
         entry_id, text, _ = entries[2]
         forged = text.replace("alice@acme", "mallory")
         entries[2] = (entry_id, forged, audit.digest(forged))
+        rewrite(client, stream, entries)
+    elif tamper == "edit-and-rehash-last":
+        entry_id, text, _ = entries[-1]
+        forged = text.replace("bob@acme", "mallory")
+        assert forged != text
+        entries[-1] = (entry_id, forged, audit.digest(forged))
         rewrite(client, stream, entries)
     elif tamper == "delete":
         client.xdel(stream, entries[2][0])

@@ -275,3 +275,29 @@ async def test_an_empty_redis_is_lost_state_not_no_policy(store):
     assert not cache.state_lost and cache.synced_at > synced_at
     assert (await cache.org("acme")).enabled  # its hash is gone, its cached policy is kept
     assert await cache.org_for_key_hash(api_key_hash("sk-1")) is None  # keys only ever fail closed (401)
+
+
+async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_server):
+    """A change whose invalidation was published while the subscription was down is only seen
+    through the resync that follows every reconnect (the periodic one is 10 minutes away)."""
+    from authz.store import policy_to_json
+
+    await store.load_catalog(sample(), "t")
+    cache = new_cache(store, refresh_interval_s=600, max_staleness_s=1200)
+    await cache.start()
+    assert await cache.wait_synced(5)
+    assert not (await cache.org("missed")).enabled
+    # The change lands with no invalidation at all: exactly what a subscriber that was
+    # disconnected at publish time sees.
+    await store.redis.hset(store.keys.org("missed"), "policy",
+                           policy_to_json(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, version=1)))
+    await asyncio.sleep(0.2)
+    assert not cache.orgs.values["missed"].enabled  # nothing told the cache
+    killed = await store.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    assert killed >= 1
+
+    async def enabled():
+        return cache.orgs.values["missed"].enabled
+
+    await eventually(enabled, timeout=5)
+    await cache.stop()
