@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk
+.PHONY: all venv proto test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate
 
 all: test
 
@@ -49,10 +49,17 @@ $(DEPLOY_TOOLS): deploy/tools/package.json
 
 deploy-tools: $(DEPLOY_TOOLS)
 
-test: $(GEN_STAMP) redis-server browser wrk $(DEPLOY_TOOLS)
+# The HTTP/2 adversarial test speaks through curl (--http2-prior-knowledge).
+curl:
+	@command -v curl >/dev/null || { \
+	    echo "installing curl (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
+
+test: $(GEN_STAMP) redis-server browser wrk curl $(DEPLOY_TOOLS)
 	$(BIN)/pytest -q
 
-test-fast: $(GEN_STAMP)
+# Pure and Redis-integration tests (a test that uses the shared stack is e2e: tests/conftest.py).
+test-fast: $(GEN_STAMP) redis-server
 	$(BIN)/pytest -q -m "not e2e"
 
 demo: $(GEN_STAMP) redis-server

@@ -98,7 +98,7 @@ def front_envoy(workdir: Path, name: str, authz_port: int | None, upstream_port:
         config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"].pop("access_log")
 
     config = render(FRONT_PROXY, {8080: port, 9901: admin, 9001: authz_port or free_port(), 8000: upstream_port},
-                    mutate=without_ext_authz if authz_port is None else no_access_log)
+                    mutate=without_ext_authz if authz_port is None else no_access_log, directory=workdir)
     proc = envoy_proc(workdir, name, config)
     wait_until(lambda: proc.check_alive() and httpx.get(f"http://127.0.0.1:{admin}/ready").is_success, 20, name)
     return proc, port
@@ -315,7 +315,8 @@ def run(args) -> dict:
         asyncio.run(load_state(redis_server.url, cat, org_list))
         upstream_port, upstream_admin = free_port(), free_port()
         upstream = envoy_proc(workdir, "upstream", render(BENCH / "upstream-envoy.yaml",
-                                                          {8000: upstream_port, 9911: upstream_admin}))
+                                                          {8000: upstream_port, 9911: upstream_admin},
+                                                          directory=workdir))
         procs.append(upstream)
         noop_port = free_port()
         noop = Proc("noop", [sys.executable, str(BENCH / "noop_authz.py"), "--port", str(noop_port)],

@@ -44,7 +44,8 @@ def main() -> None:
         asyncio.run(load_state(redis_server.url, cat, orgs))
         upstream_port = free_port()
         procs.append(envoy_proc(workdir, "upstream", render(BENCH / "upstream-envoy.yaml",
-                                                            {8000: upstream_port, 9911: free_port()})))
+                                                            {8000: upstream_port, 9911: free_port()},
+                                                            directory=workdir)))
         authz = authz_proc(workdir, "authz", redis_server.url)
         procs.append(authz)
         front, port = front_envoy(workdir, "front", authz.grpc_port, upstream_port)

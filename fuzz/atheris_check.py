@@ -9,6 +9,7 @@ same invariants as fuzz/fuzz_check.py.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import atheris
@@ -22,6 +23,7 @@ with atheris.instrument_imports(include=["authz"]):
 
 _MODEL_VALUES = [f"{p}/{m}" for p in PROVIDERS for m in MODELS] + MODELS + ["ghost/a", "P0/a", " a", "p0%2Fa", ""]
 _TRI = (True, False, None)
+_TOKEN = re.compile(r"[^a-z0-9_-]")
 
 
 def _subset(fdp, items: list[str]) -> list[str]:
@@ -29,15 +31,32 @@ def _subset(fdp, items: list[str]) -> list[str]:
     return [x for i, x in enumerate(items) if mask >> i & 1]
 
 
+def _sometimes(fdp, one_in: int) -> bool:
+    # The provider answers 0 once the input is used up: 0 must mean the common case.
+    return fdp.ConsumeIntInRange(0, one_in - 1) == one_in - 1
+
+
+def _rare_subset(fdp, items: list[str]) -> list[str]:
+    """Usually empty: a list rule on every input would leave few allowed decisions to check."""
+    return _subset(fdp, items) if _sometimes(fdp, 3) else []
+
+
+# Attribute values weighted towards what satisfies a requirement, so allowed decisions (the
+# ones the safety invariant is about) are common.
+_WANT_TRUE = [True, True, True, False, None]
+_WANT_FALSE = [False, False, False, True, None]
+
+
 def inputs(data: bytes):
     fdp = atheris.FuzzedDataProvider(data)
     providers = {}
     for pid in PROVIDERS:
-        kind = fdp.ConsumeIntInRange(0, 2)
+        kind = fdp.ConsumeIntInRange(0, 4)
         if kind == 1:
             providers[pid] = None
-        elif kind == 2:
-            attrs = {a: _TRI[fdp.ConsumeIntInRange(0, 2)] for a in ATTRS}
+        elif kind >= 2:
+            attrs = {a: fdp.PickValueInList(_WANT_FALSE if a in ("trains_on_prompts", "logs_prompts") else _WANT_TRUE)
+                     for a in ATTRS}
             attrs["soc2_report"] = fdp.ConsumeIntInRange(0, 3)
             attrs["prompt_retention_days"] = (None, 0, 7)[fdp.ConsumeIntInRange(0, 2)]
             attrs["headquarters_country"] = ("", "US", "FR")[fdp.ConsumeIntInRange(0, 2)]
@@ -48,40 +67,44 @@ def inputs(data: bytes):
     models = {m: _subset(fdp, ids) for m in MODELS}
     models = {m: ps for m, ps in models.items() if ps} or {"a": ids[:1]}
     p = {
-        "enabled": fdp.ConsumeBool(), "mode": fdp.ConsumeIntInRange(0, 2),
-        "require_soc2": fdp.ConsumeBool(), "require_iso27001": fdp.ConsumeBool(),
-        "certifications": fdp.ConsumeIntInRange(0, 2), "require_gdpr": fdp.ConsumeBool(),
-        "require_no_prompt_training": fdp.ConsumeBool(), "require_no_prompt_logging": fdp.ConsumeBool(),
-        "require_soc2_type2": fdp.ConsumeBool(), "require_zero_data_retention": fdp.ConsumeBool(),
-        "allowed_countries": _subset(fdp, ["US", "DE"]),
-        "provider_allowlist": _subset(fdp, PROVIDERS), "provider_denylist": _subset(fdp, PROVIDERS),
-        "model_allowlist": _subset(fdp, MODELS), "model_denylist": _subset(fdp, MODELS),
+        "enabled": not _sometimes(fdp, 5), "mode": fdp.ConsumeIntInRange(0, 2),
+        "require_soc2": _sometimes(fdp, 4), "require_iso27001": _sometimes(fdp, 4),
+        "certifications": fdp.ConsumeIntInRange(0, 2), "require_gdpr": _sometimes(fdp, 4),
+        "require_no_prompt_training": _sometimes(fdp, 4), "require_no_prompt_logging": _sometimes(fdp, 4),
+        "require_soc2_type2": _sometimes(fdp, 4), "require_zero_data_retention": _sometimes(fdp, 4),
+        "allowed_countries": _rare_subset(fdp, ["US", "DE"]),
+        "provider_allowlist": _rare_subset(fdp, PROVIDERS), "provider_denylist": _rare_subset(fdp, PROVIDERS),
+        "model_allowlist": _rare_subset(fdp, MODELS), "model_denylist": _rare_subset(fdp, MODELS),
     }
     req = external_auth_pb2.CheckRequest()
     http = req.attributes.request.http
     headers = {"authorization": "Bearer k"}
-    if fdp.ConsumeBool():
+    if _sometimes(fdp, 4):
         headers["x-model"] = fdp.PickValueInList(_MODEL_VALUES)
-    if fdp.ConsumeIntInRange(0, 3) == 0:
+    if _sometimes(fdp, 4):
         headers["x-provider"] = fdp.PickValueInList(PROVIDERS + ["ghost"])
-    if fdp.ConsumeBool():
+    if _sometimes(fdp, 6):
         headers["x-envoy-auth-partial-body"] = fdp.PickValueInList(["true", "false"])
+    if _sometimes(fdp, 10):
+        headers["content-encoding"] = fdp.PickValueInList(["gzip", "identity", "br"])
     for name in _subset(fdp, ["allowed-providers", "org", "decision-id"]):
         headers[OWNED_PREFIX + name] = "p0"
-    style = fdp.ConsumeIntInRange(0, 3)
-    if style == 0:
+    for _ in range(fdp.ConsumeIntInRange(0, 2)):  # names authz never sets: they must be stripped too
+        headers[OWNED_PREFIX + _TOKEN.sub("", fdp.ConsumeUnicodeNoSurrogates(10).lower())] = "p0"
+    style = fdp.ConsumeIntInRange(0, 5)  # 3: raw bytes, 4: duplicate key, 5: cut, else clean JSON
+    if style == 3:
         body = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 512))
     else:
         document = {"model": fdp.PickValueInList(_MODEL_VALUES), "messages": []}
         text = json.dumps(document)
-        if style == 2:
+        if style == 4:
             text = text[:-1] + ', "model": ' + json.dumps(fdp.PickValueInList(_MODEL_VALUES)) + "}"
         body = text.encode()
-        if style == 3:
+        if style == 5:
             body = body[: fdp.ConsumeIntInRange(0, len(body))]
     http.raw_body = body
-    http.size = len(body) if fdp.ConsumeBool() else fdp.ConsumeIntInRange(-1, 600)
-    if fdp.ConsumeBool():
+    http.size = fdp.ConsumeIntInRange(-1, 600) if _sometimes(fdp, 5) else len(body)
+    if _sometimes(fdp, 5):
         headers["content-length"] = str(fdp.ConsumeIntInRange(0, 600))
     for k, v in headers.items():
         http.headers[k] = v

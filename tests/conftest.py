@@ -9,6 +9,22 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from hypothesis import settings
+
+# Property tests check correctness, not speed: a generous deadline keeps a loaded 2-core CI
+# machine from failing them, while a runaway example (a hang, an accidental quadratic) still fails.
+settings.register_profile("authz", deadline=2000, print_blob=True)
+settings.load_profile("authz")
+
+# Fixtures that start the real stack (Envoy, authz, Redis, gateway): a test using one is e2e,
+# wherever it lives, so `make test-fast` runs every other test.
+_STACK_FIXTURES = {"stack", "org", "alert_stack", "lossy"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if _STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 from authz.testing.stack import RedisServer, Stack
 

@@ -1,6 +1,15 @@
-"""Hypothesis strategies and builders shared by the property tests and the fuzzers."""
+"""Hypothesis strategies and builders shared by the property tests and the fuzzers, and the
+outcome accounting that proves a run exercised what it claims to.
+
+The draws are weighted towards what passes (enabled policies, few requirements, providers that
+publish satisfying values), because "allowed => every allowed provider is compliant" is only
+checked on allowed decisions: a generator that mostly produces denials checks nothing.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
 
 from hypothesis import strategies as st
 
@@ -8,36 +17,44 @@ from authz.catalog import CatalogIndex
 from authz.v1 import catalog_pb2
 
 ATTRS = ("soc2", "iso27001", "gdpr", "trains_on_prompts", "logs_prompts")
-TRI = st.sampled_from([True, False, None])
+# Attributes a requirement wants True, and those it wants False: drawn mostly satisfying.
+_WANT_TRUE = st.sampled_from([True, True, True, False, None])
+_WANT_FALSE = st.sampled_from([False, False, False, True, None])
+_RARELY = st.sampled_from([False, False, False, True])
 
 
 def data_policies():
     """A provider's data policy as a dict (None: it publishes none); None values are unknown."""
-    return st.one_of(st.none(), st.fixed_dictionaries(
-        {**{a: TRI for a in ATTRS},
-         "soc2_report": st.sampled_from([0, 1, 2, 3]),
-         "prompt_retention_days": st.sampled_from([None, 0, 30]),
-         "headquarters_country": st.sampled_from(["", "US", "FR"])}))
+    return st.one_of(st.none(), *[st.fixed_dictionaries(
+        {"soc2": _WANT_TRUE, "iso27001": _WANT_TRUE, "gdpr": _WANT_TRUE,
+         "trains_on_prompts": _WANT_FALSE, "logs_prompts": _WANT_FALSE,
+         "soc2_report": st.sampled_from([0, 1, 2, 3, 3]),
+         "prompt_retention_days": st.sampled_from([None, 0, 0, 30]),
+         "headquarters_country": st.sampled_from(["", "US", "US", "FR"])})] * 4)
+
+
+def _mostly_empty(items: list[str], max_size: int):
+    return st.one_of(st.just([]), st.just([]), st.lists(st.sampled_from(items), max_size=max_size, unique=True))
 
 
 def policies(providers: list[str], models: list[str]):
     """CompliancePolicy fields, every rule on or off, lists drawn from the given ids."""
     return st.fixed_dictionaries({
-        "enabled": st.booleans(),
-        "mode": st.sampled_from([0, 1, 2]),
-        "require_soc2": st.booleans(),
-        "require_iso27001": st.booleans(),
+        "enabled": st.sampled_from([True, True, True, True, False]),
+        "mode": st.sampled_from([0, 1, 1, 1, 2]),
+        "require_soc2": _RARELY,
+        "require_iso27001": _RARELY,
         "certifications": st.sampled_from([0, 1, 2]),
-        "require_gdpr": st.booleans(),
-        "require_no_prompt_training": st.booleans(),
-        "require_no_prompt_logging": st.booleans(),
-        "require_soc2_type2": st.booleans(),
-        "require_zero_data_retention": st.booleans(),
-        "allowed_countries": st.lists(st.sampled_from(["US", "DE"]), max_size=2, unique=True),
-        "provider_allowlist": st.lists(st.sampled_from(providers), max_size=3, unique=True),
-        "provider_denylist": st.lists(st.sampled_from(providers), max_size=3, unique=True),
-        "model_allowlist": st.lists(st.sampled_from(models), max_size=2, unique=True),
-        "model_denylist": st.lists(st.sampled_from(models), max_size=2, unique=True),
+        "require_gdpr": _RARELY,
+        "require_no_prompt_training": _RARELY,
+        "require_no_prompt_logging": _RARELY,
+        "require_soc2_type2": _RARELY,
+        "require_zero_data_retention": _RARELY,
+        "allowed_countries": _mostly_empty(["US", "DE"], 2),
+        "provider_allowlist": _mostly_empty(providers, 3),
+        "provider_denylist": _mostly_empty(providers, 3),
+        "model_allowlist": _mostly_empty(models, 2),
+        "model_denylist": _mostly_empty(models, 2),
     })
 
 
@@ -55,3 +72,12 @@ def catalog_index(providers: dict[str, dict | None], models: dict[str, list[str]
     for m, ps in models.items():
         cat.models[m].providers.extend(ps)
     return CatalogIndex.build(cat)
+
+
+def assert_reached(seen: Counter, expected: Iterable[str], min_share: float = 0.0, *, of: str) -> None:
+    """Fail when a run never produced one of the outcome classes it exists to exercise (or
+    produced it less often than `min_share` of all examples)."""
+    total = sum(seen.values())
+    assert total, f"{of}: no examples ran"
+    missing = [c for c in expected if seen[c] == 0 or seen[c] / total < min_share]
+    assert not missing, f"{of}: outcome classes not reached (or below {min_share:.0%}): {missing}; got {dict(seen)}"

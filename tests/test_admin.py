@@ -27,7 +27,6 @@ from authz.testing.stack import ADMIN_SECRET, SAMPLE_CATALOG
 from authz.v1 import admin_pb2, admin_pb2_grpc, policy_pb2
 from conftest import DEMO_POLICY
 
-pytestmark = pytest.mark.e2e
 
 CATALOG = CatalogIndex.build(parse(SAMPLE_CATALOG.read_text()))
 _orgs = itertools.count()

@@ -41,15 +41,17 @@ def remap_ports(config: object, ports: dict[int, int]) -> object:
     return config
 
 
-def render(path: str | Path, ports: dict[int, int], overrides: dict | None = None, mutate=None) -> str:
+def render(path: str | Path, ports: dict[int, int], overrides: dict | None = None, mutate=None,
+           directory: str | Path | None = None) -> str:
     """The config at `path` with ports remapped (then `overrides` merged and `mutate(config)`
-    applied), written to a temp file; returns its path."""
+    applied), written to a file in `directory` (the caller's work dir, removed with it; the
+    system temp dir if none); returns its path."""
     config = remap_ports(yaml.safe_load(Path(path).read_text()), ports)
     if overrides:
         config = _merge(config, overrides)
     if mutate:
         mutate(config)
-    fd, out = tempfile.mkstemp(prefix="envoy-", suffix=".yaml")
+    fd, out = tempfile.mkstemp(prefix="envoy-", suffix=".yaml", dir=directory)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(config, f)
     return out

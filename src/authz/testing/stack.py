@@ -262,6 +262,7 @@ class Stack:
             {8080: ports["envoy"], 9901: ports["envoy_admin"], 9001: ports["authz_grpc"], 8000: ports["gateway"]},
             envoy_overrides,
             add_replicas,
+            directory=workdir,
         )
         envoy = Proc(
             "envoy",
