@@ -3,7 +3,6 @@ through the real Envoy (test strength: every test here kills a mutant that survi
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from authz.testing.stack import wait_until
