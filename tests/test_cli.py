@@ -31,6 +31,7 @@ def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
 
 
 def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
+    assert authz(redis_server, "catalog", "load", str(SAMPLE)).returncode == 0  # writes need a bootstrapped state
     key = authz(redis_server, "--actor", "ops", "apikey", "add", "acme").stdout.strip()
     assert key.startswith("sk-authz-")
     client = redis.Redis.from_url(redis_server.url)

@@ -266,7 +266,9 @@ class Stack:
         )
         envoy = Proc(
             "envoy",
-            [envoy_binary(), "-c", config, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warning"],
+            # Access log lines reach envoy.log within 100 ms (the default flush interval is 10 s).
+            [envoy_binary(), "-c", config, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warning",
+             "--file-flush-interval-msec", "100"],
             workdir / "envoy.log",
         )
         stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more])
