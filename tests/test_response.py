@@ -78,3 +78,28 @@ def test_every_reason_has_an_outcome_and_a_message():
             r = build(Verdict(reason), "d", "r", ())
             assert r.denied_response.status.code == outcome.http_status
             assert json.loads(r.denied_response.body)["error"]["code"] == reason.value
+
+
+def test_deny_carries_the_decision_metadata_and_header():
+    v = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", policy_version=7, enforced=True, model="p/m",
+                routing="pinned", provider="p", blocked=(("p", UNMET),))
+    r = build(v, "d9", "r9", ())
+    meta = r.dynamic_metadata
+    assert (meta["decision_id"], meta["reason"], meta["org_id"], meta["policy_version"], meta["enforced"]) == \
+        ("d9", "provider_not_compliant", "acme", 7, True)
+    headers = {h.header.key: h for h in r.denied_response.headers}
+    assert headers["x-compliance-decision-id"].header.value == "d9"
+    assert all(h.append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD for h in headers.values())
+    assert r.denied_response.body.startswith('{"error":{"type":"provider_compliance_violation","code":')
+
+
+def test_messages_name_every_part_exactly():
+    automatic = Verdict(Reason.NO_COMPLIANT_PROVIDER, model="m", blocked=(("a", UNMET), ("b", UNMET[:1])))
+    assert message(automatic) == (
+        "No provider serving model 'm' meets your organization's provider compliance policy: "
+        "'a' fails GDPR (unknown), no training on prompts (not met); 'b' fails GDPR (unknown).")
+    listed = Verdict(Reason.MODEL_NOT_ALLOWED, model="m", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),))
+    assert message(listed) == ("Model 'm' is blocked by your organization's provider compliance policy: "
+                               "it is on the model deny list.")
+    conflict = Verdict(Reason.PROVIDER_CONFLICT, model="a/m", provider="b")
+    assert message(conflict) == "The provider header names 'b' but model 'a/m' is pinned to another provider."

@@ -105,3 +105,77 @@ def _name_of_loopback() -> str:
     if any(is_public(ipaddress.ip_address(a.split("%")[0])) for a in addresses):
         pytest.skip("this machine's host name resolves to a public address")
     return name
+
+
+def test_targets_are_normalised_with_default_ports():
+    assert GUARD.target("https://Hooks.Example.COM./x") == \
+        __import__("authz.webhooks").webhooks.Target("https", "hooks.example.com", 443, False)
+    assert GUARD.target("https://hooks.example.com:8443/x").port == 8443
+    allowed = GUARD.target("http://127.0.0.7/x")
+    assert (allowed.scheme, allowed.host, allowed.port, allowed.operator_allowed) == ("http", "127.0.0.7", 80, True)
+
+
+def test_operator_hosts_are_read_case_and_dot_insensitively():
+    guard = WebhookGuard.from_setting(" Alerts.Internal.:8443 ,, [::1]:9000,hooks.corp ")
+    assert guard.allowed_hosts == frozenset({"alerts.internal.:8443", "[::1]:9000", "hooks.corp"})
+    assert guard.target("http://hooks.corp/x").operator_allowed
+    assert guard.target("http://HOOKS.CORP./x").operator_allowed
+    assert guard.target("http://[::1]:9000/x").operator_allowed
+    assert WebhookGuard.from_setting("").allowed_hosts == frozenset()
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://hooks.example.com/a\\b", "printable ASCII characters (no spaces or backslashes)"),
+    ("https://" + "a" * 2040 + ".com/", "at most 2048"),
+    ("https://user:pw@hooks.example.com/", "must not carry credentials before the host (user:password@)"),
+    ("ftp://hooks.example.com/", "must be an https:// URL with a host"),
+    ("https:///x", "must be an https:// URL with a host"),
+    ("http://hooks.example.com/", "must use https:// (plain http:// only for hosts the operator lists in "
+                                  "alert_webhook_allowed_hosts)"),
+    ("https://10.0.0.1/", "points at 10.0.0.1, a loopback, private, link-local or otherwise non-public address"),
+    ("https://a_b..c/", "is not a valid DNS name (use the punycode form for international names)"),
+    ("https://localhost/", "must not point at localhost; use a public receiver"),
+    ("https://api.localhost/", "must not point at localhost"),
+    ("https://LOCALHOST./", "must not point at localhost"),
+])
+def test_refusals_say_why(url, message):
+    with pytest.raises(WebhookRefused) as refused:
+        GUARD.target(url)
+    assert message in str(refused.value)
+
+
+def test_the_length_limit_is_inclusive():
+    url = "https://hooks.example.com/" + "a" * (2048 - len("https://hooks.example.com/"))
+    assert len(url) == 2048 and GUARD.target(url).host == "hooks.example.com"
+
+
+def test_nat64_embeds_the_ipv4_address():
+    assert is_public(ipaddress.ip_address("64:ff9b::808:808"))  # 8.8.8.8
+    assert not is_public(ipaddress.ip_address("64:ff9b::a00:1"))  # 10.0.0.1
+
+
+def test_save_time_check_skips_resolution_for_operator_and_literal_hosts():
+    assert asyncio.run(GUARD.check_url("http://127.0.0.7:1/x")).operator_allowed
+    assert asyncio.run(GUARD.check_url("https://8.8.8.8/x")).host == "8.8.8.8"
+    name = _name_of_loopback()
+    with pytest.raises(WebhookRefused) as refused:
+        asyncio.run(GUARD.check_url(f"https://{name}:8443/hook"))
+    assert f"webhook host {name!r} resolves to 127.0.0.1" in str(refused.value)
+
+
+def test_resolver_passes_public_and_operator_names():
+    async def go():
+        operator = WebhookGuard.from_setting(_name_of_loopback()).resolver()
+        try:
+            [result, *_] = await operator.resolve(_name_of_loopback(), 443)
+            assert result["host"] == "127.0.0.1" and result["port"] == 443
+        finally:
+            await operator.close()
+        refused = GUARD.resolver()
+        try:
+            with pytest.raises(AddressRefused, match=f"webhook host '{_name_of_loopback()}' resolves to 127.0.0.1"):
+                await refused.resolve(_name_of_loopback().upper(), 443)
+        finally:
+            await refused.close()
+
+    asyncio.run(go())
