@@ -71,3 +71,47 @@ def test_errors_name_the_bad_entry(mutate, names):
 def test_not_json():
     with pytest.raises(CatalogError, match="not valid JSON"):
         parse("{")
+
+
+def test_diff_names_every_kind_of_change():
+    from authz.catalog import diff
+
+    old = parse(json.dumps({"providers": {"a": {"name": "A", "data_policy": {"gdpr": True}}, "b": {"name": "B"},
+                                          "gone": {"name": "G"}},
+                            "models": {"m": {"providers": ["a"]}, "same": {"providers": ["b"]},
+                                       "old": {"providers": ["gone"]}}}))
+    new = parse(json.dumps({"providers": {"a": {"name": "A2", "data_policy": {"gdpr": False}}, "b": {"name": "B"},
+                                          "new": {"name": "N"}},
+                            "models": {"m": {"providers": ["a", "b"]}, "same": {"providers": ["b"]},
+                                       "fresh": {"providers": ["new"]}}}))
+    assert diff(old, new) == {
+        "providers_added": ["new"], "providers_removed": ["gone"],
+        "providers_changed": {"a": {"before": {"gdpr": True}, "after": {"gdpr": False}}},
+        "models_added": ["fresh"], "models_removed": ["old"], "models_changed": ["m"],
+    }
+    first = diff(None, new)
+    assert first["providers_added"] == ["a", "b", "new"] and first["providers_changed"] == {}
+    assert first["models_added"] == ["fresh", "m", "same"] and first["models_removed"] == []
+
+
+def test_to_json_is_compact_and_round_trips():
+    from authz.catalog import to_json
+
+    catalog = parse(SAMPLE.read_text())
+    text = to_json(catalog)
+    assert "\n" not in text and '"data_policy"' in text  # field names as in the files people write
+    assert parse(text) == catalog
+
+
+@pytest.mark.parametrize(("data_policy", "message"), [
+    ({"evidence": {"made_up": {"source": "x"}}}, "provider 'p': evidence for unknown attribute 'made_up' (known: "),
+    ({"headquarters_country": "us"}, "provider 'p': headquarters_country 'us' is not an ISO 3166-1 alpha-2 code in "
+                                     "upper case (e.g. 'US', 'FR')"),
+    ({"soc2": True, "soc2_report": "SOC2_REPORT_NONE"},
+     "provider 'p': soc2 is true but soc2_report is SOC2_REPORT_NONE; make them agree"),
+])
+def test_data_policy_mistakes_are_named_exactly(data_policy, message):
+    with pytest.raises(CatalogError) as refused:
+        parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": data_policy}},
+                          "models": {"m": {"providers": ["p"]}}}))
+    assert str(refused.value).startswith(message)

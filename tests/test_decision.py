@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authz import policy
-from authz.decision import AUTOMATIC, PINNED, OrgPolicy, decide
+from authz.decision import AUTOMATIC, PINNED, OrgPolicy, Verdict, decide
 from authz.reasons import OUTCOMES, Reason
 from authz.request import ReadConfig, read
 from authz.v1 import policy_pb2
@@ -239,3 +239,94 @@ def test_property_decision_matches_oracle():
     prop()
     assert_reached(seen, _DECISION_CLASSES, of="decision properties")
     assert seen["compliant"] / sum(seen.values()) >= 0.15, seen
+
+
+# --- every path of decide(), with the whole Verdict --------------------------------------------
+
+def _custom(**entries):
+    from authz.decision import CustomEntry
+
+    return {cid: CustomEntry(unmet=unmet, models=frozenset(models)) for cid, (unmet, models) in entries.items()}
+
+
+def _org(custom=None, **fields) -> OrgPolicy:
+    base = org_with(**fields)
+    return OrgPolicy(base.org_id, base.plan, base.version, base.rules, base.enabled, base.enforced,
+                     custom=custom or {})
+
+
+_GDPR_UNKNOWN = (policy.Unmet("gdpr", policy.UNKNOWN),)
+_TRAINS = (policy.Unmet("no_prompt_training", policy.NOT_MET),)
+_ATTEST = (policy.Unmet("custom_provider_attestation", policy.UNKNOWN),)
+_ON = dict(enabled=True, require_gdpr=True, require_no_prompt_training=True)
+SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": True}},
+                        {"org/c": ["good"], "m1": ["good", "trainer"]})
+
+
+@pytest.mark.parametrize(("request_args", "org", "expected"), [
+    (dict(model="silent/m2"), dict(enabled=False, version=9),
+     Verdict(Reason.NO_POLICY, org_id="acme", policy_version=9)),
+    (dict(body="not json"), dict(**_ON), Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4)),
+    (dict(body="not json", headers={"x-model": "m1"}), dict(**_ON),
+     Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4, model="m1")),
+    (dict(model="good/m1", headers={"x-provider": "ghost"}), dict(**_ON),
+     Verdict(Reason.UNKNOWN_PROVIDER, org_id="acme", policy_version=4, model="good/m1", provider="ghost")),
+    (dict(model="good/m1", headers={"x-provider": "trainer"}), dict(**_ON),
+     Verdict(Reason.PROVIDER_CONFLICT, org_id="acme", policy_version=4, model="good/m1", provider="trainer")),
+    (dict(model="good/zz"), dict(**_ON),
+     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="good/zz", routing="pinned",
+             provider="good")),
+    (dict(model="zz"), dict(**_ON),
+     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="zz", routing="automatic")),
+    (dict(model="good/m1"), dict(**_ON, model_denylist=["m1"]),
+     Verdict(Reason.MODEL_NOT_ALLOWED, org_id="acme", policy_version=4, model="good/m1", routing="pinned",
+             provider="good", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),))),
+    (dict(model="good/m2"), dict(**_ON),
+     Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4, model="good/m2",
+             routing="pinned", provider="good")),
+    (dict(model="trainer/m1"), dict(**_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN),
+     Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", enforced=False, policy_version=4, model="trainer/m1",
+             routing="pinned", provider="trainer", blocked=(("trainer", _TRAINS),))),
+    (dict(model="m1", headers={"x-provider": "good"}), dict(**_ON),
+     Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="m1", routing="pinned", provider="good",
+             allowed_providers=("good",))),
+    (dict(model="m2"), dict(**_ON),
+     Verdict(Reason.NO_COMPLIANT_PROVIDER, org_id="acme", policy_version=4, model="m2", routing="automatic",
+             blocked=(("trainer", _TRAINS), ("vague", _GDPR_UNKNOWN),
+                      ("silent", (policy.Unmet("gdpr", policy.UNKNOWN),
+                                  policy.Unmet("no_prompt_training", policy.UNKNOWN)))))),
+])
+def test_every_path_of_decide(request_args, org, expected):
+    version = org.pop("version", 4)
+    v = run(org=_with_version(org_with(**org), version), **request_args)
+    assert v == expected
+
+
+def _with_version(org: OrgPolicy, version: int) -> OrgPolicy:
+    return OrgPolicy(org.org_id, org.plan, version, org.rules, org.enabled, org.enforced)
+
+
+def test_a_pinned_model_id_may_contain_a_slash():
+    v = run("good/org/c", org=org_with(**_ON), catalog=SLASHED)
+    assert (v.reason, v.provider, v.routing, v.allowed_providers) == (Reason.COMPLIANT, "good", "pinned", ("good",))
+
+
+def test_no_catalog_loaded():
+    v = run("m1", org=org_with(**_ON), catalog=None)
+    assert v == Verdict(Reason.CATALOG_NOT_LOADED, org_id="acme", model="m1")
+
+
+def test_custom_providers_in_pinned_and_automatic_routing():
+    custom = _custom(mine=((), ["m2", "own"]), unattested=(_ATTEST, ["m2"]))
+    org = _org(custom, **_ON)
+    assert run("mine/own", org=org) == Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="mine/own",
+                                               routing="pinned", provider="mine", allowed_providers=("mine",))
+    assert run("mine/m1", org=org) == Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4,
+                                              model="mine/m1", routing="pinned", provider="mine")
+    assert run("unattested/m2", org=org).blocked == (("unattested", _ATTEST),)
+    automatic = run("m2", org=org)
+    assert automatic.reason is Reason.COMPLIANT and automatic.allowed_providers == ("mine",)
+    assert ("unattested", _ATTEST) in automatic.blocked and ("trainer", _TRAINS) in automatic.blocked
+    only_custom = run("own", org=org)
+    assert (only_custom.reason, only_custom.allowed_providers, only_custom.blocked) == (Reason.COMPLIANT, ("mine",), ())
+    assert run("own", org=_org(_custom(mine=(_ATTEST, ["own"])), **_ON)).blocked == (("mine", _ATTEST),)

@@ -77,3 +77,29 @@ def test_describe_reads_as_a_sentence():
     text = policy.describe((Unmet("provider_denylist", NOT_MET), Unmet("gdpr", UNKNOWN),
                             Unmet("zero_data_retention", NOT_MET)))
     assert text == "is on the provider deny list and fails GDPR (unknown), zero data retention (not met)"
+
+
+def test_zero_data_retention_needs_zero_days_exactly():
+    from authz.v1 import catalog_pb2
+
+    rules = policy.Rules(requirements=frozenset({policy.ZERO_DATA_RETENTION}))
+    for days, expected in ((0, ()), (1, (policy.Unmet("zero_data_retention", policy.NOT_MET),))):
+        dp = catalog_pb2.DataPolicy(logs_prompts=False, prompt_retention_days=days)
+        assert policy.unmet("p", dp, rules) == expected
+
+
+def test_custom_providers_are_judged_by_their_attestation():
+    from authz.v1 import catalog_pb2
+
+    rules = policy.Rules(requirements=frozenset({policy.GDPR}))
+    attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
+    assert policy.custom_unmet("own", attested, rules, enabled=True) == ()
+    failing = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=False))
+    assert policy.custom_unmet("own", failing, rules, enabled=True) == (policy.Unmet("gdpr", policy.NOT_MET),)
+    bare = catalog_pb2.CustomProvider(id="own", models=["m"])
+    assert policy.custom_unmet("own", bare, rules, enabled=True) == (
+        policy.Unmet("custom_provider_attestation", policy.UNKNOWN), policy.Unmet("gdpr", policy.UNKNOWN))
+    assert policy.custom_unmet("own", bare, rules, enabled=False) == ()
+    listed = policy.Rules(provider_deny=frozenset({"own"}))
+    assert policy.custom_unmet("own", bare, listed, enabled=True) == (
+        policy.Unmet("custom_provider_attestation", policy.UNKNOWN), policy.Unmet("provider_denylist", policy.NOT_MET))

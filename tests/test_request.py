@@ -158,3 +158,26 @@ def test_protobuf_runs_on_the_upb_backend():
     from google.protobuf.internal import api_implementation
 
     assert api_implementation.Type() == "upb", "the pure-Python backend would make every Check far slower"
+
+
+def test_defaults_when_headers_are_absent_or_not_configured():
+    req = check_request({"model": "m"}, {"x-org-id": "spoofed", "x-provider": "p"})
+    req.attributes.request.http.id = "envoy-stream-7"
+    f = read(req, ReadConfig(model="x-model"))  # no org header, no provider header configured
+    assert (f.request_id, f.user_agent, f.org_header, f.provider_header) == ("envoy-stream-7", "", None, None)
+    g = read(req, ReadConfig(model="x-model", provider="x-provider", org="x-org-id"))
+    assert (g.org_header, g.provider_header) == ("spoofed", "p")
+
+
+def test_json_may_start_with_whitespace_but_nothing_else():
+    assert model_in_body(b' \t\r\n{"model": "m"}') == "m"
+    assert model_in_body(b'{"model": "m"} \n') == "m"
+    assert model_in_body(b'\x0c{"model": "m"}') is Reason.BODY_NOT_JSON
+
+
+def test_a_body_filling_the_inspection_limit_exactly_is_treated_as_cut():
+    body = json.dumps({"model": "m", "pad": ""})
+    exact = json.dumps({"model": "m", "pad": "x" * (100 - len(body))})
+    assert len(exact) == 100
+    assert model_of(facts(exact, limit=100)) is Reason.BODY_TRUNCATED
+    assert model_of(facts(exact, limit=101)) == "m"
