@@ -107,3 +107,8 @@ def test_problem_points_at_the_stream_entry():
 def test_digest_is_sha256_of_the_text():
     assert audit.digest("abc") == audit.digest(b"abc") == \
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_first_event_without_prev_hash_chains_from_nothing():
+    text = '{"action":"catalog.load","seq":1}'
+    assert audit.verify([("1-0", text, audit.digest(text))], (1, audit.digest(text))).ok

@@ -115,3 +115,45 @@ def test_data_policy_mistakes_are_named_exactly(data_policy, message):
         parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": data_policy}},
                           "models": {"m": {"providers": ["p"]}}}))
     assert str(refused.value).startswith(message)
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ([], "catalog must be a JSON object with 'providers' and 'models'"),
+    ({"providers": {}, "models": {"m": {"providers": ["p"]}}}, "catalog has no providers"),
+    ({"providers": {"p": {"name": "P"}}, "models": {}}, "catalog has no models"),
+    ({"providers": {"p": {"name": "P"}}, "models": {"p/x/y": {"providers": ["p"]}}},
+     "model id 'p/x/y' starts with provider id 'p'/; it would read as a pinned request. List the model without "
+     "the provider prefix"),
+])
+def test_catalog_mistakes_are_named_exactly(document, message):
+    with pytest.raises(CatalogError) as refused:
+        parse(json.dumps(document))
+    assert str(refused.value) == message
+
+
+def test_unknown_evidence_lists_the_known_attributes():
+    with pytest.raises(CatalogError) as refused:
+        parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": {"evidence": {"x": {"source": "s"}}}}},
+                          "models": {"m": {"providers": ["p"]}}}))
+    assert str(refused.value) == (
+        "provider 'p': evidence for unknown attribute 'x' (known: gdpr, headquarters_country, iso27001, "
+        "logs_prompts, prompt_retention_days, soc2, soc2_report, trains_on_prompts)")
+
+
+def test_diff_uses_the_field_names_people_write():
+    from authz.catalog import diff
+
+    def catalog(trains: bool):
+        return parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": {"trains_on_prompts": trains}}},
+                                 "models": {"m": {"providers": ["p"]}}}))
+
+    assert diff(catalog(False), catalog(True))["providers_changed"] == {
+        "p": {"before": {"trains_on_prompts": False}, "after": {"trains_on_prompts": True}}}
+
+
+def test_the_index_keeps_the_catalog_version():
+    from authz.catalog import CatalogIndex
+
+    catalog = parse(SAMPLE.read_text())
+    catalog.version = 7
+    assert CatalogIndex.build(catalog).version == 7

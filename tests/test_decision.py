@@ -297,8 +297,9 @@ SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": 
                                   policy.Unmet("no_prompt_training", policy.UNKNOWN)))))),
 ])
 def test_every_path_of_decide(request_args, org, expected):
-    version = org.pop("version", 4)
-    v = run(org=_with_version(org_with(**org), version), **request_args)
+    fields = dict(org)  # the parameter is shared by every run of this case: never change it
+    version = fields.pop("version", 4)
+    v = run(org=_with_version(org_with(**fields), version), **request_args)
     assert v == expected
 
 
@@ -330,3 +331,10 @@ def test_custom_providers_in_pinned_and_automatic_routing():
     only_custom = run("own", org=org)
     assert (only_custom.reason, only_custom.allowed_providers, only_custom.blocked) == (Reason.COMPLIANT, ("mine",), ())
     assert run("own", org=_org(_custom(mine=(_ATTEST, ["own"])), **_ON)).blocked == (("mine", _ATTEST),)
+
+
+def test_custom_providers_add_to_compliant_catalog_providers():
+    org = _org(_custom(mine=((), ["m3", "own"])), **_ON)
+    assert run("m3", org=org).allowed_providers == ("good", "good2", "mine")
+    # A catalog provider pinned to a model only a custom provider serves: it does not serve it.
+    assert run("good/own", org=org).reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL

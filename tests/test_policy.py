@@ -103,3 +103,11 @@ def test_custom_providers_are_judged_by_their_attestation():
     listed = policy.Rules(provider_deny=frozenset({"own"}))
     assert policy.custom_unmet("own", bare, listed, enabled=True) == (
         policy.Unmet("custom_provider_attestation", policy.UNKNOWN), policy.Unmet("provider_denylist", policy.NOT_MET))
+
+
+def test_an_attested_custom_provider_still_obeys_the_provider_lists():
+    from authz.v1 import catalog_pb2
+
+    attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
+    rules = policy.Rules(requirements=frozenset({policy.GDPR}), provider_deny=frozenset({"own"}))
+    assert policy.custom_unmet("own", attested, rules, enabled=True) == (policy.Unmet("provider_denylist", policy.NOT_MET),)

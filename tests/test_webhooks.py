@@ -179,3 +179,45 @@ def test_resolver_passes_public_and_operator_names():
             await refused.close()
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("https://user:pw@hooks.example.com/", "webhook_url must not carry credentials before the host (user:password@)"),
+    ("ftp://hooks.example.com/", "webhook_url must be an https:// URL with a host"),
+    ("https://localhost/", "webhook_url must not point at localhost; use a public receiver"),
+    ("https://hooks.example.com:99999/", "webhook_url is not a valid URL: Port out of range 0-65535"),
+    ("https://10.0.0.1/", "webhook_url points at 10.0.0.1, a loopback, private, link-local or otherwise non-public "
+                          "address; use a public receiver (or ask the operator to allow the host in "
+                          "alert_webhook_allowed_hosts)"),
+])
+def test_refusal_messages_exactly(url, message):
+    with pytest.raises(WebhookRefused) as refused:
+        GUARD.target(url)
+    assert str(refused.value) == message
+
+
+def test_literal_addresses_with_trailing_dots():
+    assert literal_address("::1.") == ipaddress.ip_address("::1")
+    assert literal_address("127.0.0.1.") == ipaddress.ip_address("127.0.0.1")
+    assert WebhookGuard.from_setting("Dotted.Corp.").allowed_hosts == frozenset({"dotted.corp"})
+
+
+def test_operator_names_are_not_resolved_at_save_time_and_ports_count_at_delivery():
+    name = _name_of_loopback()
+    assert asyncio.run(WebhookGuard.from_setting(name).check_url(f"http://{name}/x")).operator_allowed
+    full = f"webhook host {name!r} resolves to 127.0.0.1, a non-public address; use a public receiver (or ask the " \
+           "operator to allow the host)"
+    with pytest.raises(WebhookRefused) as refused:
+        asyncio.run(GUARD.check_url(f"https://{name}/x"))
+    assert str(refused.value) == full
+
+    async def go():
+        resolver = WebhookGuard.from_setting(f"{name}:443").resolver()
+        try:
+            assert (await resolver.resolve(name, 443))[0]["host"] == "127.0.0.1"
+            with pytest.raises(AddressRefused):
+                await resolver.resolve(name, 8443)  # allowed on 443 only
+        finally:
+            await resolver.close()
+
+    asyncio.run(go())
