@@ -221,3 +221,34 @@ def test_operator_names_are_not_resolved_at_save_time_and_ports_count_at_deliver
             await resolver.close()
 
     asyncio.run(go())
+
+
+class _FakeDns:
+    """Stands in for the system resolver: public for hooks.example.com, private for the rest."""
+
+    def __init__(self):
+        self.asked = []
+
+    async def resolve(self, host, port, family):
+        self.asked.append((host, port, family))
+        address = "93.184.216.34" if host.lower().rstrip(".") == "hooks.example.com" else "10.1.2.3"
+        return [{"hostname": host, "host": address, "port": port, "family": family, "proto": 0, "flags": 0}]
+
+    async def close(self):
+        pass
+
+
+def test_resolver_asks_for_the_name_as_given_and_normalises_it_for_the_operator_list():
+    import socket
+
+    async def go():
+        resolver = WebhookGuard.from_setting("internal.corp").resolver()
+        resolver._inner = fake = _FakeDns()
+        [public] = await resolver.resolve("Hooks.Example.COM.", 443, socket.AF_INET6)
+        assert public["host"] == "93.184.216.34"
+        assert fake.asked == [("Hooks.Example.COM.", 443, socket.AF_INET6)]
+        assert (await resolver.resolve("Internal.Corp.", 443))[0]["host"] == "10.1.2.3"  # the operator's own
+        with pytest.raises(AddressRefused, match="'other.corp' resolves to 10.1.2.3"):
+            await resolver.resolve("other.corp", 443)
+
+    asyncio.run(go())
