@@ -26,7 +26,7 @@ def test_sigterm_under_load_fails_no_request(tmp_path):
             wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 15, proc.name)
         wait_until(lambda: [line.endswith("::healthy") for line in httpx.get(s.envoy_admin + "/clusters").text.splitlines()
                     if line.startswith("authz::") and "::health_flags::" in line] == [True, True],
-                   10, "Envoy sees both authz replicas healthy")
+                   30, "Envoy sees both authz replicas healthy")
 
         statuses: list[int] = []
         stop = threading.Event()

@@ -9,6 +9,7 @@ import time
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -41,7 +42,9 @@ def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
     assert org.post({"model": "deepseek/deepseek-v3.2", "messages": []}).status_code == 200  # no policy yet
 
     browser.get(f"{stack.authz_http}/settings#token={stack.token(org.id, subject='owner@acme')}")
-    wait = WebDriverWait(browser, 10)
+    # The live preview re-renders its rows: a row found a moment ago may be gone, so every check
+    # re-finds it and waits for the condition rather than reading once.
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(EC.text_to_be_present_in_element((By.ID, "who"), f"for {org.id}"))
     assert "#token" not in browser.current_url, "the token does not stay in the address bar"
     wait.until(lambda b: row(b, "deepseek").get_attribute("data-allowed") == "true")
@@ -50,10 +53,10 @@ def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
     gdpr = browser.find_element(By.ID, "require_gdpr")
     gdpr.send_keys(Keys.SPACE)
     wait.until(lambda b: row(b, "deepseek").get_attribute("data-allowed") == "false")
-    assert "GDPR (not met)" in row(browser, "deepseek").text
-    assert "GDPR (unknown)" in row(browser, "groq").text
-    assert row(browser, "azure").get_attribute("data-allowed") == "true"
-    assert "blocked" in browser.find_element(By.ID, "preview-summary").text
+    wait.until(lambda b: "GDPR (not met)" in row(b, "deepseek").text)
+    wait.until(lambda b: "GDPR (unknown)" in row(b, "groq").text)
+    wait.until(lambda b: row(b, "azure").get_attribute("data-allowed") == "true")
+    wait.until(lambda b: "blocked" in b.find_element(By.ID, "preview-summary").text)
 
     browser.find_element(By.ID, "enabled").send_keys(Keys.SPACE)
     browser.find_element(By.ID, "save").send_keys(Keys.ENTER)
@@ -70,7 +73,7 @@ def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
     deny = browser.find_element(By.ID, "provider_denylist")
     deny.send_keys("azure")
     wait.until(lambda b: row(b, "azure").get_attribute("data-allowed") == "false")
-    assert "provider deny list" in row(browser, "azure").text
+    wait.until(lambda b: "provider deny list" in row(b, "azure").text)
 
     # The block shows up under "Recent blocks" after a reload of the page.
     browser.refresh()

@@ -130,12 +130,16 @@ class _ApiKeys(_Entries[str | None]):
         self._negatives.move_to_end(key)
         return True, None
 
-    async def get(self, key: str) -> str | None:
+    def lookup(self, key: str) -> tuple[bool, str | None]:
+        """`peek`, counted as a cache hit when it answers."""
         cached, value = self.peek(key)
         if cached:
             self._hit.inc()
-            return value
-        return await super().get(key)
+        return cached, value
+
+    async def get(self, key: str) -> str | None:
+        cached, value = self.lookup(key)
+        return value if cached else await super().get(key)
 
     def store(self, key: str, value: str | None) -> None:
         if value is not None:
@@ -194,10 +198,7 @@ class PolicyCache:
     def cached_org_for_key(self, key_hash: str) -> tuple[bool, str | None]:
         """(cached, org) with no Redis call: the warm path, and how the caller knows a lookup
         would be cold."""
-        cached, org_id = self.api_keys.peek(key_hash)
-        if cached:
-            self.api_keys._hit.inc()
-        return cached, org_id
+        return self.api_keys.lookup(key_hash)
 
     # --- keeping it current -------------------------------------------------------------
 
