@@ -210,6 +210,7 @@ class Stack:
     envoy: Proc
     authz_env: dict[str, str] = field(default_factory=dict)
     replicas: list[Proc] = field(default_factory=list)  # every authz process; replicas[0] is authz
+    workers: int = 1  # worker processes of each authz (they share its ports)
 
     @classmethod
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
@@ -271,7 +272,7 @@ class Stack:
              "--file-flush-interval-msec", "100"],
             workdir / "envoy.log",
         )
-        stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more])
+        stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more], workers)
         try:
             gateway.start()
             for proc in stack.replicas:
@@ -321,8 +322,15 @@ class Stack:
         return issue(ADMIN_SECRET, subject=subject, org_id=org_id, role=role, ttl_s=ttl_s)
 
     def wait_ready(self, timeout: float = 15) -> None:
-        """authz reports ready once it has synced and holds a catalog."""
+        """authz reports ready once it has synced and holds a catalog. With several workers,
+        /readyz answers from whichever one takes the connection: wait for every one of them."""
         wait_until(lambda: httpx.get(self.authz_http + "/readyz").status_code == 200, timeout, "authz readiness")
+        if self.workers > 1:
+            def ready_workers() -> int:
+                return len({json.loads(line)["pid"] for line in self.authz.log().splitlines()
+                            if '"readiness_changed"' in line and '"ready": true' in line})
+
+            wait_until(lambda: ready_workers() >= self.workers, timeout, "every worker ready")
 
     def received(self) -> list[dict]:
         return httpx.get(self.gateway_url + "/_requests").json()
