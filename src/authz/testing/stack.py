@@ -321,7 +321,7 @@ class Stack:
     def token(self, org_id: str, role: str = "owner", subject: str = "alice@example.com", ttl_s: int = 3600) -> str:
         return issue(ADMIN_SECRET, subject=subject, org_id=org_id, role=role, ttl_s=ttl_s)
 
-    def wait_ready(self, timeout: float = 15) -> None:
+    def wait_ready(self, timeout: float = 30) -> None:
         """authz reports ready once it has synced and holds a catalog. With several workers,
         /readyz answers from whichever one takes the connection: wait for every one of them."""
         wait_until(lambda: httpx.get(self.authz_http + "/readyz").status_code == 200, timeout, "authz readiness")
