@@ -73,9 +73,6 @@ class Message:
     def from_json(cls, raw: str) -> Message:
         return cls([(bool(v), str(t)) for v, t in json.loads(raw)])
 
-    def plain(self) -> str:
-        return "".join(f"'{t}'" if v else t for v, t in self.parts)
-
     def slack(self) -> str:
         # Slack's own escaping (&, <, >) stops mentions and <url|label> links; inline code stops
         # mrkdwn and auto-linking. A backtick would end the code span, so it never gets in.

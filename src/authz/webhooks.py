@@ -88,7 +88,8 @@ class WebhookGuard:
     def from_setting(cls, value: str) -> WebhookGuard:
         return cls(frozenset(h.strip().lower().rstrip(".") for h in value.split(",") if h.strip()))
 
-    def _operator_allowed(self, host: str, port: int) -> bool:
+    def operator_allowed(self, host: str, port: int) -> bool:
+        """Whether the operator listed this host (with or without the port) as its own receiver."""
         return host in self.allowed_hosts or f"{host}:{port}" in self.allowed_hosts or (
             ":" in host and f"[{host}]:{port}" in self.allowed_hosts)
 
@@ -108,7 +109,7 @@ class WebhookGuard:
         if parts.scheme not in ("https", "http") or not host:
             raise WebhookRefused("webhook_url must be an https:// URL with a host")
         port = port or (443 if parts.scheme == "https" else 80)
-        allowed = self._operator_allowed(host, port)
+        allowed = self.operator_allowed(host, port)
         if parts.scheme == "http" and not allowed:
             raise WebhookRefused("webhook_url must use https:// (plain http:// only for hosts the operator lists "
                                  "in alert_webhook_allowed_hosts)")
@@ -165,7 +166,7 @@ class GuardedResolver(AbstractResolver):
                       ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         name = host.lower().rstrip(".")
-        if not self._guard._operator_allowed(name, port):
+        if not self._guard.operator_allowed(name, port):
             try:
                 _refuse_private(name, [r["host"] for r in results])
             except WebhookRefused as exc:
