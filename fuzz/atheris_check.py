@@ -102,6 +102,39 @@ def inputs(data: bytes):
         body = text.encode()
         if style == 5:
             body = body[: fdp.ConsumeIntInRange(0, len(body))]
+    headers["content-type"] = "application/json"
+    http.method, http.path = "POST", "/v1/chat/completions"
+    shape = fdp.ConsumeIntInRange(0, 12)  # 0-4: chat; the rest: the other endpoint kinds
+    model = fdp.PickValueInList(_MODEL_VALUES)
+    if shape == 5:
+        http.path = "/v1/audio/transcriptions"
+        extra = fdp.PickValueInList(["", "", "\r\nContent-Transfer-Encoding: base64"])
+        fields = [("file", b"RIFF", '; filename="a.wav"')] + [("model", model.encode(), extra)] * fdp.ConsumeIntInRange(0, 2)
+        body = fuzz_check.multipart(fields, cut=fdp.ConsumeIntInRange(0, 400) if _sometimes(fdp, 4) else None)
+    elif shape == 6:
+        http.path = "/v1/files"
+        line = json.dumps({"custom_id": "r1", "body": {"model": model}})
+        purpose = fdp.PickValueInList([b"batch", b"fine-tune"])
+        body = fuzz_check.multipart([("purpose", purpose, ""), ("file", line.encode(), '; filename="b.jsonl"')])
+    elif shape == 7:
+        http.path = "/v1/messages/batches"
+        body = json.dumps({"requests": [{"custom_id": "q1", "params": {"model": model}}]}).encode()
+    elif shape == 8:
+        http.path = f"/openai/deployments/{fdp.PickValueInList(['dep-b', 'dep-x'])}/chat/completions"
+    elif shape == 9:
+        http.method, body = "GET", b""
+        http.path = fdp.PickValueInList(["/v1/models", "/v1/realtime?model=a", "/v1/realtime?model=p0/b",
+                                         "/v1/realtime", "/v1/realtime?model=a&model=b"])
+    elif shape == 10:
+        http.path = f"/v1beta/models/{fdp.PickValueInList(['a', 'p0/b', 'p1%2Fa', 'c'])}:generateContent"
+    elif shape == 11:
+        http.path = fdp.PickValueInList(["/v1/uploads", "/v1/chat%2Fcompletions", "/v9/x"])
+        body = json.dumps({"purpose": fdp.PickValueInList(["batch", "vision"])}).encode()
+    elif shape == 12:
+        headers["content-type"] = fdp.PickValueInList(["text/plain", "application/json; charset=latin-1", "",
+                                                       "application/x-www-form-urlencoded"])
+    if shape in (5, 6):
+        headers["content-type"] = f"multipart/form-data; boundary={fuzz_check.BOUNDARY}"
     http.raw_body = body
     http.size = fdp.ConsumeIntInRange(-1, 600) if _sometimes(fdp, 5) else len(body)
     if _sometimes(fdp, 5):

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import generated  # noqa: E402
 from oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
 
+from authz import endpoints  # noqa: E402
 from authz.decision import OrgPolicy, decide  # noqa: E402
 from authz.policy import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
@@ -42,7 +43,10 @@ from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 PROVIDERS = [f"p{i}" for i in range(5)]
 MODELS = ["a", "b", "org/c"]
 ATTRS = generated.ATTRS
-NAMES = ReadConfig(model="x-model", provider="x-provider", max_request_bytes=4096)
+# The shipped endpoint table, with one Azure deployment mapped (dep-b) and one not (dep-x).
+TABLE = endpoints.EndpointTable.of(list(endpoints.default_table().endpoints), {"dep-b": "b"})
+NAMES = ReadConfig(model="x-model", provider="x-provider", max_request_bytes=4096, endpoints=TABLE)
+BATCH_PATHS = ("/v1/files", "/v1/messages/batches")
 
 data_policies = generated.data_policies()
 policies = generated.policies(PROVIDERS, MODELS)
@@ -92,20 +96,104 @@ OWNED_NAMES = st.one_of(st.sampled_from(["allowed-providers", "org", "policy-ver
                         st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True))
 
 
+BOUNDARY = "fuzzbound"
+
+
+def multipart(fields: list[tuple[str, bytes, str]], cut: int | None = None) -> bytes:
+    """A multipart/form-data body; each field (name, value, extra header lines)."""
+    out = b""
+    for name, value, extra in fields:
+        out += (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n").encode()
+        out += value + b"\r\n"
+    out += f"--{BOUNDARY}--\r\n".encode()
+    return out if cut is None else out[:cut]
+
+
+@st.composite
+def form_bodies(draw, batch: bool) -> bytes:
+    fields: list[tuple[str, bytes, str]] = []
+    if batch:
+        fields.append(("purpose", draw(st.sampled_from([b"batch", b"batch", b"fine-tune", b"assistants"])), ""))
+        lines = [json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+                             "body": {"model": draw(model_values())}}) for i in range(draw(st.integers(1, 3)))]
+        if draw(st.booleans()):
+            lines.insert(0, draw(st.sampled_from(["{not json", '{"custom_id": "r9", "body": {}}', "[1]",
+                                                  '{"custom_id": "r8", "body": {"model": "a", "MODEL": "b"}}'])))
+        fields.append(("file", "\n".join(lines).encode(), '; filename="in.jsonl"'))
+    else:
+        fields.append(("file", draw(st.binary(max_size=30)), '; filename="a.wav"'))
+        for _ in range(draw(st.sampled_from([1, 1, 1, 0, 2]))):
+            value = draw(model_values())
+            extra = draw(st.sampled_from(["", "", "", '; filename="m.txt"',
+                                          "\r\nContent-Transfer-Encoding: quoted-printable"]))
+            fields.append(("model", value.encode("utf-8", "surrogatepass"), extra))
+    fields = draw(st.permutations(fields))
+    raw = multipart(fields)
+    if draw(st.sampled_from([False, False, False, True])):
+        raw = raw[: draw(st.integers(min_value=0, max_value=len(raw)))]
+    return raw
+
+
+ENDPOINT_SHAPES = ["chat", "chat", "chat", "form", "batch_file", "anthropic_batch", "azure", "path", "query",
+                   "uploads", "model_free", "uncovered"]
+
+
 @st.composite
 def check_requests(draw) -> external_auth_pb2.CheckRequest:
     req = external_auth_pb2.CheckRequest()
     http = req.attributes.request.http
-    headers = {"authorization": "Bearer k"}
+    http.method, http.path = "POST", "/v1/chat/completions"
+    headers = {"authorization": "Bearer k", "content-type": "application/json"}
+    known = MODELS * 3 + [f"{p}/{m}" for p in PROVIDERS for m in MODELS]
     # Hypothesis leans towards the first choice of a sampled_from and towards the low end of a
     # range: the common case comes first, and each rare variant gets its share explicitly.
-    if draw(st.sampled_from(["clean", "clean", "odd"])) == "clean":
+    shape = draw(st.sampled_from(ENDPOINT_SHAPES))
+    if shape == "chat" and draw(st.sampled_from(["clean", "clean", "odd"])) == "clean":
         # Well-formed, as most clients send: a JSON body naming a known model, sizes that agree.
-        known = MODELS * 3 + [f"{p}/{m}" for p in PROVIDERS for m in MODELS]
         body = json.dumps({"model": draw(st.sampled_from(known)), "messages": []}).encode()
-        http.size = len(body)
-    else:
+    elif shape == "chat":
         body = draw(bodies())
+    elif shape in ("form", "batch_file"):
+        http.path = "/v1/audio/transcriptions" if shape == "form" else "/v1/files"
+        headers["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+        body = draw(form_bodies(shape == "batch_file"))
+    elif shape == "anthropic_batch":
+        http.path = "/v1/messages/batches"
+        requests = [{"custom_id": f"q{i}", "params": {"model": draw(st.one_of(st.sampled_from(known),
+                                                                               model_values()))}}
+                    for i in range(draw(st.integers(0, 3)))]
+        body = json.dumps({"requests": requests}).encode()
+    elif shape == "azure":
+        http.path = f"/openai/deployments/{draw(st.sampled_from(['dep-b', 'dep-b', 'dep-x']))}/chat/completions"
+        model = draw(st.sampled_from([None, "dep-b", "b", "a"]))
+        body = json.dumps({"messages": []} | ({"model": model} if model else {})).encode()
+    elif shape == "path":
+        http.path = f"/v1beta/models/{draw(st.sampled_from(known + ['a%2Fb', 'p0%2Fa']))}:generateContent"
+        body = draw(st.sampled_from([b"", b'{"contents": []}', b'{"model": "a"}']))
+    elif shape == "query":
+        http.method = "GET"
+        http.path = "/v1/realtime" + draw(st.sampled_from(["", "?model=a", "?model=p0/b", "?model=a&model=b",
+                                                            "?model=", "?model=p9/a"]))
+        body = b""
+    elif shape == "uploads":
+        http.path = "/v1/uploads"
+        body = json.dumps({"purpose": draw(st.sampled_from(["batch", "fine-tune", "Batch"])), "bytes": 1}).encode()
+    elif shape == "model_free":
+        http.method, http.path = draw(st.sampled_from([("GET", "/v1/models"), ("GET", "/v1/files/f1"),
+                                                       ("POST", "/v1/batches/b1/cancel")]))
+        body = b""
+    else:
+        http.method = draw(st.sampled_from(["GET", "POST", "PUT"]))
+        http.path = draw(st.sampled_from(["/v1/chat%2Fcompletions", "/v1//chat/completions", "/v2/chat",
+                                          "/v1/chat/completions/", "/v1/./chat/completions", "/v1/models"]))
+        body = b'{"model": "a"}'
+    http.size = len(body)
+    if draw(st.sampled_from([True, True, False])):
+        if draw(st.sampled_from([False] * 6 + [True])):
+            headers["content-type"] = draw(st.sampled_from(
+                ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1",
+                 "application/vnd.api+json", "multipart/form-data", ""]))
+    else:
         http.size = draw(st.sampled_from([len(body), -1, len(body) + 1, 0]))
         header_model = draw(st.sampled_from(["none", "conflict", "none", "any"]))
         if header_model == "any":
@@ -137,7 +225,7 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
 # known (the org, key and state reasons belong to the Check handler, not to this pipeline).
 REACHABLE = tuple(r.value for r in Reason if r not in (
     Reason.ORG_MISSING, Reason.API_KEY_UNKNOWN, Reason.TOO_MANY_UNKNOWN_KEYS, Reason.STATE_UNAVAILABLE,
-    Reason.STATE_STALE, Reason.CATALOG_NOT_LOADED))
+    Reason.STATE_STALE, Reason.CATALOG_NOT_LOADED, Reason.CREDENTIAL_CONFLICT))
 
 
 def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest) -> str:
@@ -163,9 +251,10 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest) -> str:
             assert oracle_model_allowed(model_id, p)
             allowed = set_by_us["x-compliance-allowed-providers"].split(",")
             assert allowed == list(verdict.allowed_providers) and allowed
+            batch = request.attributes.request.http.path in BATCH_PATHS
             for provider in allowed:
                 assert oracle_compliant(providers[provider], p, provider), (provider, p)
-                assert provider in models[model_id]
+                assert provider in (set().union(*models.values()) if batch else models[model_id])
     else:
         assert not verdict.allowed and OUTCOMES[verdict.reason].http_status != 200
         body = json.loads(response.denied_response.body)

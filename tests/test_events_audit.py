@@ -58,10 +58,12 @@ def test_spool_appends_replays_in_order_and_truncates(tmp_path):
 
 
 def test_spool_respects_its_size_limit(tmp_path):
-    spool = Spool(tmp_path, 600)
+    records = [record(event(i)) for i in range(10)]
+    one = len(json.dumps(records[0]).encode()) + 1
+    spool = Spool(tmp_path, one * 3 + one // 2)
     spool.open()
-    kept = spool.append([record(event(i)) for i in range(10)])
-    assert 0 < kept < 10
+    kept = spool.append(records)
+    assert kept == 3
     spool.close()
 
 

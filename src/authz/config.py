@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from authz import endpoints
 from authz.auth import Authenticator
 from authz.httpguard import Limits
 from authz.request import ReadConfig
@@ -55,8 +56,15 @@ class Settings:
     org_header: str = "x-org-id"
     model_header: str = "x-model"
     provider_header: str = ""  # e.g. "x-provider" to let clients pin with a header
-    # Must equal Envoy's ext_authz with_request_body.max_request_bytes.
-    max_request_bytes: int = 1_048_576
+    # Must equal Envoy's ext_authz with_request_body.max_request_bytes. 32 MiB: OpenAI accepts
+    # image inputs and files of tens of MB in one request, and a body cut short is denied.
+    max_request_bytes: int = 32 * 1024 * 1024
+    # Where clients send the API key (first match wins; two that differ are refused): header
+    # names, "authorization" meaning its Bearer credential, "query:NAME" for a query parameter.
+    api_key_sources: str = "authorization,x-api-key,api-key,x-goog-api-key,query:key"
+    # An endpoint table of your own (TOML; see the README): rows matched before the shipped
+    # ones, and the Azure deployment -> model map. Empty: the shipped table alone.
+    endpoints_file: str = ""
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
     max_staleness_s: float = 120.0  # past this without a successful sync: 503
     redis_timeout_s: float = 0.15  # cold lookups on the Check path (Envoy waits ~200 ms)
@@ -120,7 +128,12 @@ class Settings:
             provider=self.provider_header,
             org=self.org_header if self.org_source == "header" else "",
             max_request_bytes=self.max_request_bytes,
+            credentials=self.credential_sources(),
+            endpoints=endpoints.load(self.endpoints_file or None),
         )
+
+    def credential_sources(self) -> tuple[str, ...]:
+        return tuple(s.strip().lower() for s in self.api_key_sources.split(",") if s.strip())
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -216,6 +229,17 @@ def _check(s: Settings) -> None:
         host, _, port = sentinel.strip().rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting 'redis_sentinels': {sentinel!r} is not HOST:PORT")
+    sources = s.credential_sources()
+    if s.org_source == "api_key" and not sources:
+        raise ConfigError("setting 'api_key_sources' must name at least one header or query:NAME")
+    for source in sources:
+        name = source.removeprefix("query:")
+        if not name or " " in name:
+            raise ConfigError(f"setting 'api_key_sources': {source!r} is not a header name or query:NAME")
+    try:
+        endpoints.load(s.endpoints_file or None)
+    except endpoints.EndpointError as exc:
+        raise ConfigError(f"setting 'endpoints_file': {exc}") from None
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
     for key in ("refresh_interval_s", "redis_timeout_s", "http_head_timeout_s", "http_body_timeout_s",

@@ -1,20 +1,23 @@
 """Facts + the org's policy + the catalog -> a Verdict. Pure, no I/O.
 
-The order a reader can follow: no enabled policy -> allow; read the model (fail closed on
-any doubt); resolve pinned vs automatic routing against the catalog and the org's own custom
-providers (unknown -> block); apply the model allow/deny lists; look the providers up in the
-precompiled compliance table.
+The order a reader can follow: no enabled policy -> allow; find the endpoint row (none ->
+block) and read every model the request names where that row says (fail closed on any doubt;
+model-free endpoints -> allow); then for each model: resolve pinned vs automatic routing
+against the catalog and the org's own custom providers (unknown -> block); apply the model
+allow/deny lists; look the providers up in the precompiled compliance table. A batch is
+allowed only when every model in it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from authz import policy
+from authz import parsing, policy
 from authz.catalog import CatalogIndex
 from authz.reasons import OUTCOMES, Reason
-from authz.request import RequestFacts, model_of
+from authz.request import RequestFacts
 
 PINNED = "pinned"
 AUTOMATIC = "automatic"
@@ -56,6 +59,8 @@ class Verdict:
     allowed_providers: tuple[str, ...] = ()
     blocked: tuple[tuple[str, tuple[policy.Unmet, ...]], ...] = ()
     model_unmet: tuple[policy.Unmet, ...] = ()  # the model allow/deny lists
+    item: str = ""  # the batch entry concerned (custom_id or "line N")
+    detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
 
     @property
     def failed_requirements(self) -> list[str]:
@@ -83,12 +88,33 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) ->
             reason, org_id=org.org_id, enforced=org.enforced, policy_version=org.version, **details
         )
 
-    model = model_of(facts)
-    if isinstance(model, Reason):
-        return verdict(model, model=facts.model_header or "")
+    if facts.endpoint is None:
+        return verdict(Reason.ENDPOINT_NOT_COVERED, detail=f"{facts.method} {facts.path}")
+    named = parsing.requested(facts)
+    if isinstance(named, parsing.Refusal):
+        return verdict(named.reason, model=named.model or facts.model_header or "", item=named.item,
+                       detail=named.detail)
+    if not named:
+        return verdict(Reason.MODEL_FREE)
     if catalog is None:
-        return Verdict(Reason.CATALOG_NOT_LOADED, org_id=org.org_id, model=model)
+        return Verdict(Reason.CATALOG_NOT_LOADED, org_id=org.org_id, model=named[0][0])
+    if len(named) == 1:
+        return _judge(named[0][0], facts, org, catalog, verdict)
+    judged: dict[str, Verdict] = {}
+    for model, item in named:
+        if model not in judged:
+            judged[model] = found = _judge(model, facts, org, catalog, verdict)
+            if OUTCOMES[found.reason].http_status != 200:
+                return dataclasses.replace(found, item=item)
+    first, *rest = judged.values()
+    if not rest:
+        return first
+    allowed = dict.fromkeys(p for v in judged.values() for p in v.allowed_providers)
+    return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
 
+
+def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, verdict) -> Verdict:
+    """One model against the catalog and the org's policy."""
     custom = org.custom
     prefix, slash, rest = model.partition("/")
     pinned = prefix if slash and (prefix in catalog.providers or prefix in custom) else ""

@@ -67,6 +67,9 @@ def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_
         "user_agent": clip(facts.user_agent, USER_AGENT),
         "http_status": OUTCOMES[verdict.reason].http_status if verdict.enforced else 200,
         "failed_requirements": verdict.failed_requirements,
+        "method": clip(facts.method, PROVIDER),
+        "path": clip(facts.path, MODEL),
+        "custom_id": clip(verdict.item, MODEL),
     }
 
 

@@ -17,6 +17,7 @@ class Reason(enum.StrEnum):
     # Allowed.
     NO_POLICY = "no_policy"
     COMPLIANT = "compliant"
+    MODEL_FREE = "model_free"  # an endpoint that sends no prompt (listings, retrievals, cancels)
     # Blocked by the policy (403, security event).
     PROVIDER_NOT_COMPLIANT = "provider_not_compliant"
     NO_COMPLIANT_PROVIDER = "no_compliant_provider"
@@ -24,18 +25,24 @@ class Reason(enum.StrEnum):
     UNKNOWN_PROVIDER = "unknown_provider"
     PROVIDER_DOES_NOT_SERVE_MODEL = "provider_does_not_serve_model"
     MODEL_NOT_ALLOWED = "model_not_allowed"
-    # The request cannot be read safely while a policy is enabled (400/413, security event).
+    ENDPOINT_NOT_COVERED = "endpoint_not_covered"
+    UNKNOWN_DEPLOYMENT = "unknown_deployment"
+    # The request cannot be read safely while a policy is enabled (400/413/415, security event).
     MODEL_MISSING = "model_missing"
     MODEL_INVALID = "model_invalid"
     MODEL_MISMATCH = "model_mismatch"
     DUPLICATE_MODEL = "duplicate_model"
     PROVIDER_CONFLICT = "provider_conflict"
     BODY_NOT_JSON = "body_not_json"
+    BODY_MALFORMED = "body_malformed"
+    BATCH_NOT_INSPECTABLE = "batch_not_inspectable"
+    UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     BODY_ENCODED = "body_encoded"
     BODY_TRUNCATED = "body_truncated"
-    # No organization (401).
+    # No organization, or no single credential to find it by (401).
     ORG_MISSING = "org_missing"
     API_KEY_UNKNOWN = "api_key_unknown"
+    CREDENTIAL_CONFLICT = "credential_conflict"
     # Too many unknown API keys from one client address (429).
     TOO_MANY_UNKNOWN_KEYS = "too_many_unknown_api_keys"
     # We do not know the policy state, so we cannot allow (503).
@@ -65,22 +72,29 @@ def _blocked(status: int, error_type: str) -> Outcome:
 OUTCOMES: dict[Reason, Outcome] = {
     Reason.NO_POLICY: _ALLOWED,
     Reason.COMPLIANT: _ALLOWED,
+    Reason.MODEL_FREE: _ALLOWED,
     Reason.PROVIDER_NOT_COMPLIANT: _blocked(403, _COMPLIANCE),
     Reason.NO_COMPLIANT_PROVIDER: _blocked(403, _COMPLIANCE),
     Reason.UNKNOWN_MODEL: _blocked(403, _COMPLIANCE),
     Reason.UNKNOWN_PROVIDER: _blocked(403, _COMPLIANCE),
     Reason.PROVIDER_DOES_NOT_SERVE_MODEL: _blocked(403, _COMPLIANCE),
     Reason.MODEL_NOT_ALLOWED: _blocked(403, _COMPLIANCE),
+    Reason.ENDPOINT_NOT_COVERED: _blocked(403, _COMPLIANCE),
+    Reason.UNKNOWN_DEPLOYMENT: _blocked(403, _COMPLIANCE),
     Reason.MODEL_MISSING: _blocked(400, _INVALID),
     Reason.MODEL_INVALID: _blocked(400, _INVALID),
     Reason.MODEL_MISMATCH: _blocked(400, _INVALID),
     Reason.DUPLICATE_MODEL: _blocked(400, _INVALID),
     Reason.PROVIDER_CONFLICT: _blocked(400, _INVALID),
     Reason.BODY_NOT_JSON: _blocked(400, _INVALID),
+    Reason.BODY_MALFORMED: _blocked(400, _INVALID),
+    Reason.BATCH_NOT_INSPECTABLE: _blocked(400, _INVALID),
+    Reason.UNSUPPORTED_CONTENT_TYPE: _blocked(415, _INVALID),
     Reason.BODY_ENCODED: _blocked(415, _INVALID),
     Reason.BODY_TRUNCATED: _blocked(413, _INVALID),
     Reason.ORG_MISSING: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.API_KEY_UNKNOWN: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
+    Reason.CREDENTIAL_CONFLICT: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.TOO_MANY_UNKNOWN_KEYS: Outcome(429, code_pb2.RESOURCE_EXHAUSTED, "rate_limit_error", False),
     Reason.STATE_UNAVAILABLE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
     Reason.STATE_STALE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),

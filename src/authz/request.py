@@ -1,21 +1,22 @@
 """CheckRequest -> the facts a decision needs. Pure, no I/O.
 
 Envoy lower-cases header names and joins repeated headers with ',', so a smuggled second
-model header reads as one unknown model and fails closed. The body is read only when an
-enabled policy needs the model, and only its top-level "model" matters; anything that makes
-the model uncertain (not JSON, compressed, truncated, two "model" keys, header and body
-disagreeing) is a named reason, never a guess.
+model header reads as one unknown model and fails closed. The facts carry what the gateway
+routes and parses by (method, path, query, content type) and the endpoint row the request
+matches; the body itself is parsed later (authz.parsing), only when an enabled policy needs
+the model. Credentials may come in any header a real client uses; two that differ are a
+conflict, because the gateway might prefer the other one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from envoy.service.auth.v3 import external_auth_pb2
 
-from authz.reasons import Reason
+from authz import endpoints
 
 OWNED_PREFIX = "x-compliance-"
 PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
@@ -31,13 +32,23 @@ class ReadConfig:
     # Envoy's with_request_body.max_request_bytes. A body of this length may have been cut:
     # Envoy 1.40 reports `x-envoy-auth-partial-body: false` and `size` = the buffered length
     # when its buffer fills exactly at the limit, so those two signals alone miss the cut.
-    max_request_bytes: int = 1_048_576
+    max_request_bytes: int = 32 * 1024 * 1024
+    # Where clients send their API key: header names, "authorization" (Bearer only), and
+    # "query:NAME" for a query parameter (Gemini's ?key=).
+    credentials: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "query:key")
+    endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
 
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
     request_id: str
-    api_key: str | None  # the bearer credential; only ever hashed, never logged
+    api_key: str | None  # the credential; only ever hashed, never logged
+    credential_conflict: bool  # two credentials that differ
+    method: str
+    path: str  # without the query
+    query: str
+    content_type: str | None
+    endpoint: endpoints.Match | None  # the endpoint row it calls; None: no row covers it
     org_header: str | None
     model_header: str | None
     provider_header: str | None
@@ -53,9 +64,17 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
     http = request.attributes.request.http
     headers = http.headers
     body = http.raw_body or http.body.encode()
+    path, _, query = http.path.partition("?")
+    keys = _credentials(headers, query, names.credentials)
     return RequestFacts(
         request_id=headers.get("x-request-id", "") or http.id,
-        api_key=_bearer(headers.get("authorization")),
+        api_key=keys[0] if keys else None,
+        credential_conflict=len(keys) > 1,
+        method=http.method,
+        path=path,
+        query=query,
+        content_type=headers.get("content-type"),
+        endpoint=names.endpoints.match(http.method, path),
         org_header=headers.get(names.org) if names.org else None,
         model_header=headers.get(names.model),
         provider_header=headers.get(names.provider) if names.provider else None,
@@ -66,6 +85,24 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         client_address=request.attributes.source.address.socket_address.address,
         user_agent=headers.get("user-agent", ""),
     )
+
+
+def _credentials(headers, query: str, sources: tuple[str, ...]) -> list[str]:
+    """Every distinct credential the request carries, in the configured order."""
+    found: list[str] = []
+    for source in sources:
+        if source.startswith("query:"):
+            if not query:
+                continue
+            name = source[6:]
+            values = [v.strip() for k, v in parse_qsl(query, keep_blank_values=True) if k == name]
+        else:
+            value = headers.get(source)
+            if value is None:
+                continue
+            values = [_bearer(value) if source == "authorization" else value.strip()]
+        found.extend(v for v in values if v and v not in found)
+    return found
 
 
 def _truncated(body: bytes, size: int, headers, limit: int) -> bool:
@@ -94,50 +131,3 @@ def api_key_hash(key: str) -> str:
 def api_key_id(key_hash: str) -> str:
     """A short, non-reversible id safe for events and logs."""
     return key_hash[:12]
-
-
-def model_of(facts: RequestFacts) -> str | Reason:
-    """The requested model, or the reason it cannot be known for sure."""
-    if facts.body_truncated:
-        return Reason.BODY_TRUNCATED
-    body_model: str | None = None
-    if facts.body:
-        if facts.content_encoding and facts.content_encoding.lower() != "identity":
-            return Reason.BODY_ENCODED
-        found = model_in_body(facts.body)
-        if isinstance(found, Reason):
-            return found
-        body_model = found
-    header_model = facts.model_header
-    if header_model is not None and body_model is not None and header_model != body_model:
-        return Reason.MODEL_MISMATCH
-    model = header_model if header_model is not None else body_model
-    if model is None:
-        return Reason.MODEL_MISSING
-    if not model:
-        return Reason.MODEL_INVALID
-    return model
-
-
-# Every JSON object decodes to a list of (key, value) pairs: duplicate keys survive to be
-# counted, and a builtin hook keeps the C decoder's speed.
-_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=list)
-_JSON_WHITESPACE = b" \t\n\r"
-
-
-def model_in_body(body: bytes) -> str | None | Reason:
-    """The top-level "model" of a JSON object body; None when it has none."""
-    if body.lstrip(_JSON_WHITESPACE)[:1] != b"{":
-        return Reason.BODY_NOT_JSON  # arrays and scalars decode to lists too: refuse them here
-    try:
-        pairs = _PAIRS_DECODER.decode(body.decode())
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return Reason.BODY_NOT_JSON
-    models = [value for key, value in pairs if key == "model"]
-    if len(models) > 1:
-        return Reason.DUPLICATE_MODEL
-    if not models:
-        return None
-    if not isinstance(models[0], str):
-        return Reason.MODEL_INVALID
-    return models[0]

@@ -104,6 +104,7 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
             }
             for provider, unmet in verdict.blocked
         ],
+        "custom_id": clip(verdict.item, MODEL) or None,
         "policy_version": verdict.policy_version,
         "decision_id": decision_id,
         "request_id": clip(request_id, REQUEST_ID) or None,
@@ -119,6 +120,7 @@ _RETRY = "the request was not forwarded. Retry shortly."
 _MESSAGES: dict[Reason, str] = {
     Reason.NO_POLICY: "Allowed: no provider compliance policy is enabled.",
     Reason.COMPLIANT: "Allowed by " + _POLICY + ".",
+    Reason.MODEL_FREE: "Allowed: this endpoint sends no prompt to a provider.",
     Reason.PROVIDER_NOT_COMPLIANT: "Provider '{provider}' is blocked by " + _POLICY + " for model '{model}': it {failures}.",
     Reason.NO_COMPLIANT_PROVIDER: "No provider serving model '{model}' meets " + _POLICY + ": {failures}.",
     Reason.MODEL_NOT_ALLOWED: "Model '{model}' is blocked by " + _POLICY + ": it {failures}.",
@@ -131,15 +133,36 @@ _MESSAGES: dict[Reason, str] = {
         "The provider header names '{provider}' but model '{model}' is pinned to another provider."
     ),
     Reason.MODEL_MISSING: (
-        "The request names no model (no model header and no top-level \"model\" in the JSON body), "
-        + _CANNOT_VERIFY + "."
+        "The request names no model (not in the model header, nor where this endpoint carries it: "
+        "the JSON body, the form, the path, the query or each batch entry), " + _CANNOT_VERIFY + "."
     ),
     Reason.MODEL_INVALID: "The model must be a non-empty string.",
     Reason.MODEL_MISMATCH: (
-        "The model header ('{model}') and the body's \"model\" disagree, " + _CANNOT_VERIFY + "."
+        "The request names model '{model}' in one place and another model elsewhere (header, path, query, "
+        "body or form), " + _CANNOT_VERIFY + "."
     ),
-    Reason.DUPLICATE_MODEL: "The JSON body has more than one top-level \"model\" key, " + _CANNOT_VERIFY + ".",
+    Reason.DUPLICATE_MODEL: (
+        "The request names its model ambiguously (\"model\" given twice, or spelled in another letter case), "
+        + _CANNOT_VERIFY + "."
+    ),
     Reason.BODY_NOT_JSON: "The request body is not a JSON object, " + _CANNOT_VERIFY + ".",
+    Reason.BODY_MALFORMED: "The request body cannot be parsed unambiguously, " + _CANNOT_VERIFY + ".",
+    Reason.UNSUPPORTED_CONTENT_TYPE: (
+        "This endpoint's body is read as {detail}; a body declared as another type (or with another charset) "
+        "would be parsed differently by the gateway, " + _CANNOT_VERIFY + ". Send Content-Type: {detail}."
+    ),
+    Reason.BATCH_NOT_INSPECTABLE: (
+        "A batch input file uploaded in parts (POST /v1/uploads with purpose \"batch\") cannot be checked "
+        "line by line, so it was not accepted. Upload it with POST /v1/files instead."
+    ),
+    Reason.ENDPOINT_NOT_COVERED: (
+        "{detail} is not in the compliance check's endpoint table, so the model it would call is unknown and "
+        "the request was not forwarded. Ask your platform team to add the endpoint (or declare it model-free)."
+    ),
+    Reason.UNKNOWN_DEPLOYMENT: (
+        "Deployment '{model}' is not mapped to a model in the compliance check's endpoint table, "
+        + _CANNOT_VERIFY + ". Ask your platform team to add it under [deployments]."
+    ),
     Reason.BODY_ENCODED: (
         "Compressed request bodies cannot be inspected (" + _CANNOT_VERIFY + "); "
         "send the body without content-encoding."
@@ -148,7 +171,13 @@ _MESSAGES: dict[Reason, str] = {
         "The request body is larger than the compliance check's inspection limit, " + _CANNOT_VERIFY
         + ". Send a smaller request or ask your platform team to raise the limit."
     ),
-    Reason.ORG_MISSING: "No organization could be identified: send 'Authorization: Bearer <API key>'.",
+    Reason.ORG_MISSING: (
+        "No organization could be identified: send your API key as 'Authorization: Bearer <key>' "
+        "(or in x-api-key, api-key or x-goog-api-key)."
+    ),
+    Reason.CREDENTIAL_CONFLICT: (
+        "The request carries two different API keys (for example in Authorization and x-api-key); send one."
+    ),
     Reason.API_KEY_UNKNOWN: "The API key is not recognized.",
     Reason.TOO_MANY_UNKNOWN_KEYS: (
         "Too many requests with unrecognized API keys from this address; slow down and check the key."
@@ -167,5 +196,8 @@ def message(verdict: Verdict) -> str:
         failures = policy.describe(verdict.model_unmet)
     else:
         failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
-    return _MESSAGES[verdict.reason].format(provider=clip(verdict.provider, PROVIDER), model=clip(verdict.model, MODEL),
-                                            failures=failures)
+    text = _MESSAGES[verdict.reason].format(provider=clip(verdict.provider, PROVIDER), model=clip(verdict.model, MODEL),
+                                            failures=failures, detail=clip(verdict.detail, MODEL))
+    if verdict.item:
+        text += f" (batch entry '{clip(verdict.item, MODEL)}')"
+    return text

@@ -127,7 +127,9 @@ class App:
         self.alerts = AlertDispatcher(self.alerts_redis, self.store.keys, guard)
         self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator(), guard)
         self.health = health.aio.HealthServicer()
-        self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
+        # A Check carries the body Envoy buffered (up to max_request_bytes) plus headers.
+        self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1),
+                                             ("grpc.max_receive_message_length", settings.max_request_bytes + (1 << 20))])
         self.admin_grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
         self.draining = False
         self._runners: list[web.AppRunner] = []

@@ -61,6 +61,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
                 return Verdict(Reason.ORG_MISSING), key_id, None
         elif facts.api_key is None:
             return Verdict(Reason.ORG_MISSING), key_id, None
+        elif facts.credential_conflict:
+            return Verdict(Reason.CREDENTIAL_CONFLICT), key_id, None
         if self.cache.is_stale():
             return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id, None
         try:

@@ -1,0 +1,167 @@
+"""Where the request names its model: the endpoint row chooses the place and the body parser.
+
+    facts + endpoint row -> ((model, custom_id), ...)  or  Refusal(reason, ...)
+
+Each body kind has its own small module (jsonbody, multipart, jsonl), chosen by the row, as
+opa-envoy-plugin dispatches its parsed body on the content type. A body is read only as the
+type it declares, because the gateway parses it by that type: a JSON row reads
+application/json or */*+json in UTF-8, a form row multipart/form-data; anything else is 415.
+Every other place the same request names a model (the model header, a JSON body's or a form's
+"model") must name the same one, else model_mismatch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from python_multipart.multipart import parse_options_header
+
+from authz import endpoints as ep
+from authz.parsing import jsonbody, jsonl, multipart
+from authz.reasons import Reason
+
+Named = tuple[str, str]  # (model, custom_id); custom_id is "" outside batches
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: Reason
+    model: str = ""  # the model named, when there is one to show
+    item: str = ""  # the batch entry (custom_id, or "line N") it concerns
+    detail: str = ""  # for unsupported_content_type: the type this endpoint is read as
+
+
+def requested(facts) -> tuple[Named, ...] | Refusal:
+    """Every model the request names, in order; () for a model-free request."""
+    match = facts.endpoint
+    row = match.endpoint
+    if row.model == ep.NONE:
+        return ()
+    body = None
+    if row.body != ep.NONE and facts.body:
+        if facts.content_encoding and facts.content_encoding.lower() != "identity":
+            return Refusal(Reason.BODY_ENCODED)
+        body = _read_body(facts, row)
+        if isinstance(body, Refusal):
+            return body
+    header = facts.model_header
+    if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS):
+        return _batch(row, body, header)
+    if row.model == ep.NO_BATCH:
+        return _no_batch(body)
+    return _single(facts, row, match, body, header)
+
+
+def _read_body(facts, row: ep.Endpoint):
+    """The parsed body: JSON pairs, or (multipart parts, ended); a Refusal when unreadable."""
+    media, options = parse_options_header(facts.content_type or "")
+    if row.body == ep.JSON:
+        charset = options.get(b"charset", b"utf-8").lower()
+        if not _is_json(media) or charset not in (b"utf-8", b"utf8"):
+            return Refusal(Reason.UNSUPPORTED_CONTENT_TYPE, detail="application/json (UTF-8)")
+        if facts.body_truncated:
+            return Refusal(Reason.BODY_TRUNCATED)
+        pairs = jsonbody.object_pairs(facts.body)
+        return Refusal(pairs) if isinstance(pairs, Reason) else pairs
+    boundary = multipart.boundary_of(facts.content_type or "")
+    if boundary is None:
+        return Refusal(Reason.UNSUPPORTED_CONTENT_TYPE, detail="multipart/form-data with a boundary")
+    wanted = frozenset({"model", "purpose", "file"} if row.model == ep.BATCH_FILE else {"model", row.field})
+    found = multipart.parts(facts.body, boundary, wanted)
+    if isinstance(found, Reason):
+        return Refusal(found)
+    parts, ended = found
+    return parts, ended and not facts.body_truncated
+
+
+def _is_json(media: bytes) -> bool:
+    kind, slash, subtype = media.partition(b"/")
+    return media == b"application/json" or (slash and kind and subtype.endswith(b"+json") and len(subtype) > 5)
+
+
+def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
+    places: list[str] = []  # every model the request names, the gateway's own place first
+    deployment = None
+    if row.model == ep.QUERY:
+        values = [v for k, v in parse_qsl(facts.query, keep_blank_values=True) if k == row.field]
+        if len(values) > 1:
+            return Refusal(Reason.DUPLICATE_MODEL)
+        places += values
+    elif row.model == ep.PATH:
+        places.append(match.variable("model"))
+    elif row.model == ep.DEPLOYMENT:
+        deployment = match.variable("deployment")
+        model = match.deployments.get(deployment)
+        if model is None:
+            return Refusal(Reason.UNKNOWN_DEPLOYMENT, model=deployment)
+        places.append(model)
+    if body is not None:
+        field = row.field if row.model in (ep.BODY, ep.FORM) else "model"
+        if row.body == ep.JSON:
+            found = jsonbody.model_at(body, field)
+            extra = jsonbody.model_value(jsonbody.lookup(body, "model")) if field != "model" else None
+        else:
+            parts, ended = body
+            if not ended:
+                return Refusal(Reason.BODY_TRUNCATED)
+            found = multipart.text_field(parts, field)
+            extra = multipart.text_field(parts, "model") if field != "model" else None
+        for value in (found, extra):
+            if isinstance(value, Reason):
+                return Refusal(value)
+            if value is not None:
+                # An Azure client names the deployment in the body as well as in the path.
+                places.append(places[0] if deployment is not None and value == deployment else value)
+    elif facts.body_truncated and row.body != ep.NONE:
+        return Refusal(Reason.BODY_TRUNCATED)  # a body Envoy did not send may name a model
+    if header is not None:
+        places.append(header)
+    if not places:
+        return Refusal(Reason.MODEL_MISSING)
+    model = places[0]
+    if not model:
+        return Refusal(Reason.MODEL_INVALID)
+    if any(other != model for other in places[1:]):
+        return Refusal(Reason.MODEL_MISMATCH, model=header or model)
+    return ((model, ""),)
+
+
+def _batch(row, body, header) -> tuple[Named, ...] | Refusal:
+    if body is None:
+        return Refusal(Reason.MODEL_MISSING)
+    if row.model == ep.BATCH_REQUESTS:
+        found = jsonl.request_models(body)
+    else:
+        parts, ended = body
+        purpose = multipart.text_field(parts, "purpose")
+        purpose_complete = any(p.name == "purpose" and p.complete for p in parts)
+        if isinstance(purpose, str) and purpose != "batch" and purpose_complete:
+            return ()  # not a batch input: no model is named and no prompt is sent now
+        if not ended:
+            return Refusal(Reason.BODY_TRUNCATED)
+        if isinstance(purpose, Reason):
+            return Refusal(purpose)
+        if purpose is None:
+            return Refusal(Reason.BODY_MALFORMED)
+        files = [p for p in parts if p.name == "file"]
+        if len(files) != 1:
+            return Refusal(Reason.BODY_MALFORMED)
+        found = jsonl.file_models(files[0].value())
+    if isinstance(found, tuple):
+        reason, item = found
+        return Refusal(reason, item=item)
+    if header is not None:
+        for model, item in found:
+            if model != header:
+                return Refusal(Reason.MODEL_MISMATCH, model=header, item=item)
+    return tuple(found)
+
+
+def _no_batch(body) -> tuple[Named, ...] | Refusal:
+    if body is None:
+        return ()
+    purpose = jsonbody.lookup(body, "purpose")
+    if purpose is jsonbody.AMBIGUOUS or isinstance(purpose, str) and purpose.strip().lower() == "batch":
+        return Refusal(Reason.BATCH_NOT_INSPECTABLE)
+    return ()

@@ -1,0 +1,76 @@
+"""JSON bodies, read the way the strictest gateway behind us would read them.
+
+Every object decodes to its (key, value) pairs, so a key sent twice is seen, not silently
+resolved to the last one. A key is looked up ignoring letter case too: Go's encoding/json
+matches keys case-insensitively (last wins), so {"model": "a", "MODEL": "b"} names two models.
+"""
+
+from __future__ import annotations
+
+import json
+
+from authz.reasons import Reason
+
+MISSING = object()
+AMBIGUOUS = object()
+
+# A builtin hook keeps the C decoder's speed.
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=list)
+_WHITESPACE = b" \t\n\r"
+
+
+def object_pairs(data: bytes) -> list | Reason:
+    """The top-level object's pairs; BODY_NOT_JSON for anything that is not one JSON object."""
+    if data.lstrip(_WHITESPACE)[:1] != b"{":
+        return Reason.BODY_NOT_JSON  # arrays and scalars decode to lists too: refuse them here
+    try:
+        return _PAIRS_DECODER.decode(data.decode())  # strict UTF-8: no BOM, no surrogates
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return Reason.BODY_NOT_JSON
+
+
+def is_object(value: object) -> bool:
+    """A decoded JSON object (a list of 2-tuples), as opposed to a JSON array."""
+    return isinstance(value, list) and all(type(item) is tuple for item in value)
+
+
+def lookup(pairs: list, key: str) -> object:
+    """The value of `key`; MISSING, or AMBIGUOUS when keys equal to it ignoring case are
+    repeated or spelled differently (a case-insensitive parser could read another one)."""
+    folded = key.casefold()
+    found = [(k, v) for k, v in pairs if k.casefold() == folded]
+    if not found:
+        return MISSING
+    if len(found) > 1 or found[0][0] != key:
+        return AMBIGUOUS
+    return found[0][1]
+
+
+def model_at(pairs: list, dotted: str) -> str | None | Reason:
+    """The string at a dotted path ("model", "session.model"); None when absent."""
+    *parents, last = dotted.split(".")
+    for name in parents:
+        value = lookup(pairs, name)
+        if value is MISSING:
+            return None
+        if value is AMBIGUOUS:
+            return Reason.DUPLICATE_MODEL
+        if not is_object(value):
+            return Reason.MODEL_INVALID
+        pairs = value
+    return model_value(lookup(pairs, last))
+
+
+def model_value(value: object) -> str | None | Reason:
+    """A looked-up model value checked: a non-empty string that is valid Unicode."""
+    if value is MISSING:
+        return None
+    if value is AMBIGUOUS:
+        return Reason.DUPLICATE_MODEL
+    if not isinstance(value, str) or not value:
+        return Reason.MODEL_INVALID
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate escape: other parsers read U+FFFD instead
+        return Reason.MODEL_INVALID
+    return value
