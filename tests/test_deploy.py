@@ -213,7 +213,7 @@ def test_istio_mesh_config_registers_a_fail_closed_provider():
     assert set(grpc_provider) <= {"service", "port", "timeout", "failOpen", "statusOnError", "clearRouteCache",
                                   "includeRequestBodyInCheck"}
     assert set(grpc_provider["includeRequestBodyInCheck"]) <= {"maxRequestBytes", "allowPartialMessage", "packAsBytes"}
-    assert grpc_provider["failOpen"] is False and grpc_provider["timeout"] == "0.2s"
+    assert grpc_provider["failOpen"] is False and grpc_provider["timeout"] == "2s"
     policy = find(RENDERED["examples/istio"], "AuthorizationPolicy", "provider-compliance")
     assert policy["spec"]["action"] == "CUSTOM" and policy["spec"]["provider"]["name"] == provider["name"]
 

@@ -38,6 +38,10 @@ FRONT_PROXY = ROOT / "envoy" / "front-proxy.yaml"
 SAMPLE_CATALOG = ROOT / "catalog" / "sample-catalog.json"
 
 
+# The Azure OpenAI deployments of the demo and the tests: each runs a model on Azure.
+DEPLOYMENTS = {"gpt-4o-prod": "azure/gpt-4o", "deepseek-batch": "deepseek/deepseek-v3.2"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -223,9 +227,13 @@ class Stack:
                  ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "authz_metrics",
                   "gateway")}
         redis_server = redis_server or RedisServer(workdir).start()
+        # Azure deployments: the gateway and authz's endpoint table map them the same way.
+        endpoints_file = workdir / "endpoints.toml"
+        endpoints_file.write_text("[deployments]\n" + "".join(f'"{k}" = "{v}"\n' for k, v in DEPLOYMENTS.items()))
         gateway = Proc(
             "gateway",
-            [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"])],
+            [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"]),
+             *[f"--deployment={k}={v}" for k, v in DEPLOYMENTS.items()]],
             workdir / "gateway.log",
         )
         env = dict(os.environ)
@@ -239,6 +247,7 @@ class Stack:
                 "AUTHZ_ADMIN_JWT_HS256_SECRET": ADMIN_SECRET,
                 "AUTHZ_EVENTS_SPOOL_DIR": str(workdir / "spool"),
                 "AUTHZ_DRAIN_DELAY_S": "0",  # tests that drain set it themselves
+                "AUTHZ_ENDPOINTS_FILE": str(endpoints_file),
             }
         )
         env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})
