@@ -75,7 +75,8 @@ class Org:
     def post(self, body=None, *, headers=None, content=None, path="/v1/chat/completions", key=True, **kw):
         h = {"authorization": f"Bearer {self.key}"} if key else {}
         h.update(headers or {})
-        return httpx.post(self.stack.url + path, json=body, content=content, headers=h, timeout=10, **kw)
+        kw.setdefault("timeout", 10)
+        return httpx.post(self.stack.url + path, json=body, content=content, headers=h, **kw)
 
     def received(self) -> list[dict]:
         return [r for r in self.stack.received() if r["headers"].get("authorization") == f"Bearer {self.key}"]

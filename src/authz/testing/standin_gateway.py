@@ -98,6 +98,8 @@ class StandinGateway:
     def _models(self, request: web.Request, payload: dict, form: dict) -> list[str] | None:
         """The models this gateway would call; None for an endpoint that calls none."""
         path, method = unquote(request.path), request.method
+        if path == "/v1/realtime":
+            return [m for m in [request.query.get("model")] if m]
         if method in ("GET", "DELETE") or path.endswith("/cancel") or path.startswith("/v1/batches") \
                 or path.startswith("/v1/uploads") or path.endswith("/transcription_sessions"):
             return None
