@@ -193,6 +193,9 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
             body = json.dumps({"model": model, "messages": [{"role": "user", "content": "x " * 1200}]}).encode()
             req.attributes.request.http.raw_body = body
             req.attributes.request.http.size = len(body)
+            req.attributes.request.http.method = "POST"
+            req.attributes.request.http.path = "/v1/chat/completions"
+            req.attributes.request.http.headers["content-type"] = "application/json"
             req.attributes.request.http.headers["authorization"] = "Bearer k"
             req.attributes.request.http.headers["content-length"] = str(len(body))
             checks.append(req)
@@ -208,6 +211,94 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
         seconds = min(timeit.repeat(one, number=iterations, repeat=3)) / iterations
         result[str(size)] = round(seconds * 1e6, 1)
     return result
+
+
+def big_body_request(kind: str, mib: int, model: str = "m0"):
+    """A CheckRequest as Envoy sends it for a big body of one of the API surface's shapes."""
+    from envoy.service.auth.v3 import external_auth_pb2
+
+    size = mib << 20
+    content_type, path = "application/json", "/v1/chat/completions"
+    if kind == "context":  # a long conversation: many ~1 KB messages
+        message = {"role": "user", "content": "lorem ipsum dolor sit amet " * 37}
+        count = size // len(json.dumps(message))
+        body = json.dumps({"model": model, "messages": [message] * count}).encode()
+    elif kind == "image":  # one base64 image
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "QUJD" * (size // 4)}}]}]}).encode()
+    else:  # "audio": a multipart transcription upload
+        boundary = "benchboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                f"Content-Type: audio/wav\r\n\r\n").encode() + b"\x01" * size + f"\r\n--{boundary}--\r\n".encode()
+        content_type, path = f"multipart/form-data; boundary={boundary}", "/v1/audio/transcriptions"
+    body = body[: (32 << 20) - 1] if len(body) >= 32 << 20 else body  # stays under the inspection limit
+    req = external_auth_pb2.CheckRequest()
+    http = req.attributes.request.http
+    http.method, http.path, http.raw_body, http.size = "POST", path, body, len(body)
+    for k, v in {"authorization": "Bearer k", "content-type": content_type, "content-length": str(len(body)),
+                 "x-envoy-auth-partial-body": "false"}.items():
+        http.headers[k] = v
+    return req
+
+
+def big_body_cost(sizes_mib: list[int], samples: int) -> dict:
+    """Milliseconds to read, parse and judge one big body, in process (p50 and p99 per MiB)."""
+    from authz.decision import OrgPolicy, decide
+    from authz.policy import rules_of
+    from authz.request import ReadConfig, read
+
+    index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=10))))
+    model = sorted(index.models)[0]
+    org = OrgPolicy("org", "enterprise", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
+                                                                                         enabled=True)), True, True)
+    names = ReadConfig(max_request_bytes=32 << 20)
+    result = {}
+    for kind in ("context", "image", "audio"):
+        for mib in sizes_mib:
+            req = big_body_request(kind, mib, model)
+            times = []
+            for _ in range(samples):
+                started = time.perf_counter()
+                verdict = decide(read(req, names), org, index)
+                times.append(time.perf_counter() - started)
+            assert verdict.model == model, verdict  # judged, not refused
+            times.sort()
+            p50, p99 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
+            result[f"{kind}_{mib}mib"] = {"p50_ms": round(p50 * 1e3, 2), "p99_ms": round(p99 * 1e3, 2),
+                                          "p99_ms_per_mib": round(p99 * 1e3 / mib, 2)}
+    return result
+
+
+def big_body_rss(workdir: Path, redis_url: str, api_key: str, concurrent: int = 16) -> dict:
+    """authz's peak RSS while `concurrent` Checks of 32 MiB bodies arrive at once over gRPC."""
+    import grpc
+    from envoy.service.auth.v3 import external_auth_pb2_grpc
+
+    proc = authz_proc(workdir, "authz-big", redis_url)
+    try:
+        def peak_mb() -> float:
+            status = Path(f"/proc/{proc.popen.pid}/status").read_text()
+            return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+
+        before = peak_mb()
+        request = big_body_request("context", 32)
+        request.attributes.request.http.headers["authorization"] = f"Bearer {api_key}"  # an enforced policy
+
+        async def burst() -> list:
+            options = [("grpc.max_send_message_length", 64 << 20)]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{proc.grpc_port}", options=options) as channel:
+                stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+                return await asyncio.gather(*[stub.Check(request, timeout=60) for _ in range(concurrent)])
+
+        started = time.perf_counter()
+        replies = asyncio.run(burst())
+        seconds = time.perf_counter() - started
+        return {"concurrent": concurrent, "body_mib": 32, "rss_before_mb": round(before, 1),
+                "peak_rss_mb": round(peak_mb(), 1), "burst_seconds": round(seconds, 2),
+                "answered": len(replies)}
+    finally:
+        proc.stop()
 
 
 MEMORY_PROBE = r"""
@@ -361,6 +452,9 @@ def run(args) -> dict:
         procs.clear()
         results["decision_us_by_catalog_models"] = decision_cost([10, 100] if args.smoke else [10, 100, 1000, 10000],
                                                                  200 if args.smoke else 3000)
+        results["big_body_ms"] = big_body_cost([1, 8] if args.smoke else [1, 8, 32], 3 if args.smoke else 30)
+        enforced_key = next(key for _, key, policy in org_list if policy and policy["mode"] == 1)
+        results["big_body_rss"] = big_body_rss(workdir, redis_server.url, enforced_key, 2 if args.smoke else 16)
         results["memory_100k_orgs"] = memory(2000 if args.smoke else 100_000)
         results["propagation"] = propagation(workdir, redis_server.url, 3 if args.smoke else 50)
     finally:
@@ -393,6 +487,11 @@ def markdown(r: dict) -> str:
         "SET NX + XADD, per blocked or dry-run request, batched in pipelines)",
         "- decision cost (read + decide + respond, µs) by catalog models: "
         + ", ".join(f"{k}: {v}" for k, v in r["decision_us_by_catalog_models"].items()),
+        "- big bodies, read + parse + judge in process (ms: p50 / p99, p99 per MiB): "
+        + "; ".join(f"{k} {v['p50_ms']} / {v['p99_ms']} ({v['p99_ms_per_mib']}/MiB)" for k, v in r["big_body_ms"].items()),
+        f"- authz peak RSS with {r['big_body_rss']['concurrent']} concurrent Checks of 32 MiB bodies: "
+        f"{r['big_body_rss']['peak_rss_mb']} MB (before: {r['big_body_rss']['rss_before_mb']} MB; "
+        f"all answered in {r['big_body_rss']['burst_seconds']} s)",
         f"- memory for {r['memory_100k_orgs']['orgs']:,} cached orgs and keys: {r['memory_100k_orgs']['mb']} MB",
         f"- policy propagation, save → applied in each of {r['propagation']['workers']} workers: "
         f"p50 {r['propagation']['p50_ms']} ms, p99 {r['propagation']['p99_ms']} ms "

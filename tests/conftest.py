@@ -74,6 +74,8 @@ class Org:
 
     def post(self, body=None, *, headers=None, content=None, path="/v1/chat/completions", key=True, **kw):
         h = {"authorization": f"Bearer {self.key}"} if key else {}
+        if content is not None:
+            h["content-type"] = "application/json"  # as a JSON client labels a body (override in headers)
         h.update(headers or {})
         kw.setdefault("timeout", 10)
         return httpx.post(self.stack.url + path, json=body, content=content, headers=h, **kw)

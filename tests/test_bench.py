@@ -27,6 +27,8 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
     c = r["setups"]["c_authz"]
     assert c["redis_commands_per_request"]["check_path"] == 0, "a warm Check must not touch Redis"
     assert c["saturated"]["non_2xx"] > 0, "the mix includes blocked requests"
+    assert set(r["big_body_ms"]) >= {"context_1mib", "image_8mib", "audio_8mib"}
+    assert r["big_body_rss"]["answered"] == r["big_body_rss"]["concurrent"] > 0
     assert c["handler_p50_ms"] is not None and set(r["ratios"]) >= {"c_over_b_rps", "c_over_a_rps"}
     assert set(r["decision_us_by_catalog_models"]) == {"10", "100"}
     assert r["memory_100k_orgs"]["mb"] > 0

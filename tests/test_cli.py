@@ -20,7 +20,7 @@ def authz(redis_server, *args, stdin=None, prefix="cli:"):
 
 def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
     ok = authz(redis_server, "catalog", "load", str(SAMPLE))
-    assert ok.returncode == 0 and ok.stdout.strip() == "catalog version 1 stored: 12 providers, 10 models"
+    assert ok.returncode == 0 and ok.stdout.strip() == "catalog version 1 stored: 12 providers, 15 models"
     bad = json.loads(SAMPLE.read_text())
     bad["models"]["gpt-4o"]["providers"].append("acme-llm")
     path = tmp_path / "bad.json"

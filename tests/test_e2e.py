@@ -165,10 +165,11 @@ def test_fail_closed(org, kwargs, status, code):
 
 def test_body_past_the_inspection_limit_is_denied_even_with_a_model_header(org):
     org.set_policy(**DEMO_POLICY)
-    # A compliant model first, then a second "model" after Envoy's 1 MiB cut.
-    padding = "x" * (1024 * 1024)
+    # A compliant model first, then a second "model" after Envoy's 32 MiB cut.
+    padding = "x" * (32 << 20)
     body = f'{{"model": "azure/gpt-4o", "pad": "{padding}", "model": "deepseek/deepseek-v3.2"}}'
-    r = org.post(content=body.encode(), headers={"x-model": "azure/gpt-4o", "content-type": "application/json"})
+    r = org.post(content=body.encode(), headers={"x-model": "azure/gpt-4o", "content-type": "application/json"},
+                 timeout=60)
     err = assert_denied(org, r, 413, "body_truncated")
     assert "inspection limit" in err["message"]
 

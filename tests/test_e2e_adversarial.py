@@ -67,8 +67,9 @@ def test_byte_order_mark_and_trailing_garbage(guarded):
 
 
 def test_client_cannot_claim_the_body_is_complete(guarded):
-    body = ('{"model": "azure/gpt-4o", "pad": "' + "y" * (1 << 20) + '", "model": "deepseek/deepseek-v3.2"}').encode()
-    r = guarded.post(content=body, headers={"x-envoy-auth-partial-body": "false", "content-type": "application/json"})
+    body = ('{"model": "azure/gpt-4o", "pad": "' + "y" * (32 << 20) + '", "model": "deepseek/deepseek-v3.2"}').encode()
+    r = guarded.post(content=body, headers={"x-envoy-auth-partial-body": "false", "content-type": "application/json"},
+                     timeout=60)
     assert_blocked(guarded, r, "body_truncated")
 
 
@@ -79,18 +80,18 @@ def test_chunked_request_body_is_read(guarded):
 
     body = json.dumps({"model": PINNED_BAD, "messages": [{"role": "user", "content": "z" * 500}]}).encode()
     r = httpx.post(guarded.stack.url + "/v1/chat/completions", content=chunks(body),
-                   headers={"authorization": f"Bearer {guarded.key}"})
+                   headers={"authorization": f"Bearer {guarded.key}", "content-type": "application/json"})
     assert_blocked(guarded, r, "provider_not_compliant")
     good = json.dumps({"model": "azure/gpt-4o", "messages": []}).encode()
     r = httpx.post(guarded.stack.url + "/v1/chat/completions", content=chunks(good),
-                   headers={"authorization": f"Bearer {guarded.key}"})
+                   headers={"authorization": f"Bearer {guarded.key}", "content-type": "application/json"})
     assert r.status_code == 200 and json.loads(guarded.received()[0]["body"])["model"] == "azure/gpt-4o"
 
 
 def test_oversized_chunked_body_is_denied(guarded):
-    body = ('{"model": "azure/gpt-4o", "pad": "' + "q" * (2 << 20) + '"}').encode()
+    body = ('{"model": "azure/gpt-4o", "pad": "' + "q" * (33 << 20) + '"}').encode()
     r = httpx.post(guarded.stack.url + "/v1/chat/completions", content=iter([body[:1000], body[1000:]]),
-                   headers={"authorization": f"Bearer {guarded.key}"})
+                   headers={"authorization": f"Bearer {guarded.key}", "content-type": "application/json"}, timeout=60)
     assert_blocked(guarded, r, "body_truncated")
 
 

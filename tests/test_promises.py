@@ -48,7 +48,7 @@ def cli(*args, env=None, stdin=None) -> subprocess.CompletedProcess:
 
 def test_catalog_check_validates_without_storing(tmp_path):
     ok = cli("catalog", "check", str(SAMPLE_CATALOG))
-    assert ok.returncode == 0 and ok.stdout.strip() == "ok: 12 providers, 10 models"
+    assert ok.returncode == 0 and ok.stdout.strip() == "ok: 12 providers, 15 models"
     bad = json.loads(SAMPLE_CATALOG.read_text())
     bad["providers"]["Bad Id"] = {"name": "x"}
     path = tmp_path / "bad.json"

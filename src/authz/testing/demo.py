@@ -1,8 +1,9 @@
 """`make demo`: the real stack end to end on free ports, then everything stopped again.
 
 redis-server, the stand-in LLM gateway, authz and a real Envoy; an Enterprise org with an API
-key and a policy (SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging); three
-requests through Envoy; the security events they left. Exits non-zero if any step does not
+key and a policy (SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging); chat
+requests, a model listing and multipart audio uploads through Envoy; the security events they
+left. Exits non-zero if any step does not
 behave as promised.
 """
 
@@ -89,14 +90,35 @@ def main() -> int:
         say(f"HTTP {r.status_code}: {r.json()['error']['message']}")
         expect(r.status_code == 403 and len(stack.received()) == before, "403 and the gateway received nothing")
 
+        step("4. beyond chat: a model listing (no prompt leaves, so no model is needed)")
+        say(f"$ curl {stack.url}/v1/models -H 'Authorization: Bearer sk-…'")
+        r = httpx.get(f"{stack.url}/v1/models", headers={"authorization": f"Bearer {key}"}, timeout=10)
+        say(f"HTTP {r.status_code}: {[m['id'] for m in r.json()['data']]}")
+        expect(r.status_code == 200, "allowed: model-free endpoints pass, without a security event")
+
+        step("5. a multipart audio transcription, judged by its form field `model`")
+        for model in ("azure/gpt-4o-transcribe", "deepseek/deepseek-v3.2"):
+            say(f"$ curl {stack.url}/v1/audio/transcriptions -H 'Authorization: Bearer sk-…' "
+                f"-F file=@minutes.wav -F model={model}")
+            before = len(stack.received())
+            r = httpx.post(f"{stack.url}/v1/audio/transcriptions", headers={"authorization": f"Bearer {key}"},
+                           files={"file": ("minutes.wav", b"RIFF\x00\x00\x00\x00WAVE", "audio/wav")},
+                           data={"model": model}, timeout=10)
+            say(f"HTTP {r.status_code}: {r.json().get('text') or r.json()['error']['message']}")
+            if model.startswith("azure/"):
+                expect(r.status_code == 200 and len(stack.received()) == before + 1, "transcribed by azure")
+            else:
+                expect(r.status_code == 403 and len(stack.received()) == before,
+                       "403 before a byte of the audio reached the gateway")
+
         step("security events recorded in Redis (authz:events:security)")
         deadline = time.monotonic() + 5
-        while len(admin.security_events()) < 2 and time.monotonic() < deadline:
+        while len(admin.security_events()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         events = admin.security_events()
         for event in events:
             say(json.dumps(event))
-        expect(len(events) == 2, "one event per block, without the prompt or the key")
+        expect(len(events) == 3, "one event per block, without the prompt or the key")
         expect(all("Q3 board" not in json.dumps(e) and key not in json.dumps(e) for e in events),
                "no event holds the prompt or the API key")
         step("stopping everything")
