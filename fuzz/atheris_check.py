@@ -141,7 +141,7 @@ def inputs(data: bytes):
         headers["content-length"] = str(fdp.ConsumeIntInRange(0, 600))
     for k, v in headers.items():
         http.headers[k] = v
-    return (providers, models), p, req
+    return (providers, models), p, req, fdp.PickValueInList(["header", "strict"])
 
 
 def test_one_input(data: bytes) -> None:

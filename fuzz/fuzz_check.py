@@ -32,7 +32,7 @@ import generated  # noqa: E402
 from oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
 
 from authz import endpoints  # noqa: E402
-from authz.decision import OrgPolicy, decide  # noqa: E402
+from authz.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
 from authz.policy import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
 from authz.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
@@ -164,7 +164,7 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
                     for i in range(draw(st.integers(0, 3)))]
         body = json.dumps({"requests": requests}).encode()
     elif shape == "azure":
-        http.path = f"/openai/deployments/{draw(st.sampled_from(['dep-b', 'dep-b', 'dep-x']))}/chat/completions"
+        http.path = f"/openai/deployments/{draw(st.sampled_from(['dep-x', 'dep-b']))}/chat/completions"
         model = draw(st.sampled_from([None, "dep-b", "b", "a"]))
         body = json.dumps({"messages": []} | ({"model": model} if model else {})).encode()
     elif shape == "path":
@@ -228,14 +228,14 @@ REACHABLE = tuple(r.value for r in Reason if r not in (
     Reason.STATE_STALE, Reason.CATALOG_NOT_LOADED, Reason.CREDENTIAL_CONFLICT))
 
 
-def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest) -> str:
+def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: str = HEADER) -> str:
     """Check every invariant on one input; returns the outcome class (the reason)."""
     providers, models = cat
     index = generated.catalog_index(providers, models)
     policy = policy_pb2.CompliancePolicy(**p)
     org = OrgPolicy("org", "enterprise", 1, rules_of(policy), policy.enabled, policy.mode != 2)
     facts = read(request, NAMES)
-    verdict = decide(facts, org, index)
+    verdict = decide(facts, org, index, Gateway(routing=routing))
     response = build(verdict, "decision", facts.request_id, facts.owned_headers)
     sent = {k for k in request.attributes.request.http.headers if k.startswith(OWNED_PREFIX)}
 
@@ -255,10 +255,18 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest) -> str:
             for provider in allowed:
                 assert oracle_compliant(providers[provider], p, provider), (provider, p)
                 assert provider in (set().union(*models.values()) if batch else models[model_id])
+            if routing == STRICT and verdict.routing == "automatic" and not batch:
+                # Strict: the gateway may pick any provider serving the model, so all must comply.
+                assert all(oracle_compliant(providers[q], p, q) for q in models[model_id]), (model_id, p)
+
     else:
         assert not verdict.allowed and OUTCOMES[verdict.reason].http_status != 200
         body = json.loads(response.denied_response.body)
         assert body["error"]["code"] == verdict.reason.value
+    for name in verdict.alternatives:  # every suggestion is a compliant, served, allowed pin
+        provider, _, suggested = name.partition("/")
+        assert provider in models.get(suggested, ()) and oracle_compliant(providers[provider], p, provider), name
+        assert oracle_model_allowed(suggested, p)
     if not p["enabled"]:
         assert verdict.reason is Reason.NO_POLICY
     return verdict.reason.value
@@ -271,9 +279,9 @@ def run(examples: int, seed: int | None = None, seen: Counter | None = None) -> 
     # No deadline: a fuzz run measures correctness, and a loaded CI machine must not fail it.
     @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is not None,
               suppress_health_check=list(HealthCheck))
-    @given(cat=catalogs(), p=policies, request=check_requests())
-    def fuzz(cat, p, request):
-        seen[check_one(cat, p, request)] += 1
+    @given(cat=catalogs(), p=policies, request=check_requests(), routing=st.sampled_from([HEADER, STRICT]))
+    def fuzz(cat, p, request, routing):
+        seen[check_one(cat, p, request, routing)] += 1
 
     started = time.monotonic()
     fuzz()

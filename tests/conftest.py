@@ -50,8 +50,11 @@ def redis_server(tmp_path_factory):
 def stack(tmp_path_factory):
     # No periodic resync during the session (pub/sub keeps the cache current; resync has its own
     # tests): it would show up as Redis reads in the zero-Redis-calls test.
+    # Header routing: the stand-in gateway routes only among x-compliance-allowed-providers.
+    # Strict routing has its own stack (test_e2e_gateways.py).
     s = Stack.start(tmp_path_factory.mktemp("stack"), authz_settings={
-        "provider_header": "x-provider", "refresh_interval_s": "600", "max_staleness_s": "1200"})
+        "provider_header": "x-provider", "refresh_interval_s": "600", "max_staleness_s": "1200",
+        "routing_enforcement": "header"})
     s.admin.load_catalog()
     s.wait_ready()
     yield s

@@ -45,6 +45,9 @@ def test_preview_lists_every_provider_with_unknown_vs_not_met_and_orphaned_model
                         "no_prompt_logging": "not_met"}
     assert by_id["groq"].unmet[0].label == "GDPR"
     assert list(result.models_without_compliant_provider) == ["deepseek-r1-0528", "kimi-k2"]
+    # Served by compliant and non-compliant providers: strict routing needs a pin for these.
+    assert "deepseek-v3.2" in result.models_needing_a_pin_in_strict_routing
+    assert "gemini-2.5-pro" not in result.models_needing_a_pin_in_strict_routing  # one provider, compliant
     assert result.allowed_count + result.blocked_count == len(by_id)
 
 

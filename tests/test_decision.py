@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authz import policy
-from authz.decision import AUTOMATIC, PINNED, OrgPolicy, Verdict, decide
+from authz.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, OrgPolicy, Verdict, decide
 from authz.reasons import OUTCOMES, Reason
 from authz.request import ReadConfig, read
 from authz.v1 import policy_pb2
@@ -43,9 +43,12 @@ ALL_ON = dict(enabled=True, require_soc2=True, require_iso27001=True, require_gd
 NAMES = ReadConfig(model="x-model", provider="x-provider")
 
 
-def run(model=None, org=None, headers=None, catalog=CATALOG, body=None):
+HEADER_ROUTING = Gateway(routing=HEADER)
+
+
+def run(model=None, org=None, headers=None, catalog=CATALOG, body=None, gateway=HEADER_ROUTING):
     body = body if body is not None else ({"model": model} if model is not None else None)
-    return decide(read(check_request(body, headers), NAMES), org or org_with(**ALL_ON), catalog)
+    return decide(read(check_request(body, headers), NAMES), org or org_with(**ALL_ON), catalog, gateway)
 
 
 def test_no_policy_allows_without_reading_the_request():
@@ -270,23 +273,26 @@ SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": 
     (dict(body="not json", headers={"x-model": "m1"}), dict(**_ON),
      Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4, model="m1")),
     (dict(model="good/m1", headers={"x-provider": "ghost"}), dict(**_ON),
-     Verdict(Reason.UNKNOWN_PROVIDER, org_id="acme", policy_version=4, model="good/m1", provider="ghost")),
+     Verdict(Reason.UNKNOWN_PROVIDER, org_id="acme", policy_version=4, model="good/m1", provider="ghost",
+             alternatives=("good/m1", "good/m3"))),
     (dict(model="good/m1", headers={"x-provider": "trainer"}), dict(**_ON),
      Verdict(Reason.PROVIDER_CONFLICT, org_id="acme", policy_version=4, model="good/m1", provider="trainer")),
     (dict(model="good/zz"), dict(**_ON),
      Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="good/zz", routing="pinned",
-             provider="good")),
+             provider="good", alternatives=("good/m1", "good/m3"))),
     (dict(model="zz"), dict(**_ON),
-     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="zz", routing="automatic")),
+     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="zz", routing="automatic",
+             alternatives=("good/m1", "good/m3"))),
     (dict(model="good/m1"), dict(**_ON, model_denylist=["m1"]),
      Verdict(Reason.MODEL_NOT_ALLOWED, org_id="acme", policy_version=4, model="good/m1", routing="pinned",
-             provider="good", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),))),
+             provider="good", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),),
+             alternatives=("good/m3",))),
     (dict(model="good/m2"), dict(**_ON),
      Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4, model="good/m2",
-             routing="pinned", provider="good")),
+             routing="pinned", provider="good", alternatives=("good/m1", "good/m3"))),
     (dict(model="trainer/m1"), dict(**_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN),
      Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", enforced=False, policy_version=4, model="trainer/m1",
-             routing="pinned", provider="trainer", blocked=(("trainer", _TRAINS),))),
+             routing="pinned", provider="trainer", blocked=(("trainer", _TRAINS),), alternatives=("good/m1",))),
     (dict(model="m1", headers={"x-provider": "good"}), dict(**_ON),
      Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="m1", routing="pinned", provider="good",
              allowed_providers=("good",))),
@@ -294,7 +300,8 @@ SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": 
      Verdict(Reason.NO_COMPLIANT_PROVIDER, org_id="acme", policy_version=4, model="m2", routing="automatic",
              blocked=(("trainer", _TRAINS), ("vague", _GDPR_UNKNOWN),
                       ("silent", (policy.Unmet("gdpr", policy.UNKNOWN),
-                                  policy.Unmet("no_prompt_training", policy.UNKNOWN)))))),
+                                  policy.Unmet("no_prompt_training", policy.UNKNOWN)))),
+             alternatives=("good/m1", "good/m3"))),
 ])
 def test_every_path_of_decide(request_args, org, expected):
     fields = dict(org)  # the parameter is shared by every run of this case: never change it
@@ -323,7 +330,8 @@ def test_custom_providers_in_pinned_and_automatic_routing():
     assert run("mine/own", org=org) == Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="mine/own",
                                                routing="pinned", provider="mine", allowed_providers=("mine",))
     assert run("mine/m1", org=org) == Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4,
-                                              model="mine/m1", routing="pinned", provider="mine")
+                                              model="mine/m1", routing="pinned", provider="mine",
+                                              alternatives=("good/m1",))
     assert run("unattested/m2", org=org).blocked == (("unattested", _ATTEST),)
     automatic = run("m2", org=org)
     assert automatic.reason is Reason.COMPLIANT and automatic.allowed_providers == ("mine",)
@@ -338,3 +346,33 @@ def test_custom_providers_add_to_compliant_catalog_providers():
     assert run("m3", org=org).allowed_providers == ("good", "good2", "mine")
     # A catalog provider pinned to a model only a custom provider serves: it does not serve it.
     assert run("good/own", org=org).reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+
+
+# --- strict routing and alternatives -----------------------------------------------------------
+
+def test_strict_routing_refuses_an_automatic_request_with_any_non_compliant_candidate():
+    strict = Gateway(routing=STRICT)
+    v = run("m1", gateway=strict)
+    assert (v.reason, v.allowed, v.restricts_routing) == (Reason.ROUTING_NOT_ENFORCEABLE, False, False)
+    assert v.alternatives == ("good/m1",) and [p for p, _ in v.blocked] == ["trainer", "vague"]
+    assert OUTCOMES[v.reason].http_status == 403 and OUTCOMES[v.reason].policy_block
+    # Every candidate compliant, or the client pinned a compliant provider: allowed as in header mode.
+    assert run("m3", gateway=strict).allowed_providers == ("good", "good2")
+    assert run("good/m1", gateway=strict).reason is Reason.COMPLIANT
+    assert run("m1", headers={"x-provider": "good"}, gateway=strict).reason is Reason.COMPLIANT
+    # Header mode narrows instead.
+    assert run("m1").allowed_providers == ("good",)
+
+
+def test_strict_routing_in_dry_run_is_allowed_and_recorded_as_the_would_be_block():
+    v = run("m1", org=org_with(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN), gateway=Gateway(routing=STRICT))
+    assert v.reason is Reason.ROUTING_NOT_ENFORCEABLE and v.allowed and not v.enforced and not v.restricts_routing
+
+
+def test_alternatives_name_the_same_model_from_compliant_providers_else_compliant_models():
+    assert run("trainer/m3").reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+    assert run("trainer/m1").alternatives == ("good/m1",)
+    assert run("m2").alternatives == ("good/m1", "good/m3")
+    assert run("nope").alternatives == ("good/m1", "good/m3")
+    nothing = run("m2", org=org_with(**ALL_ON, provider_denylist=["good", "good2"]))
+    assert nothing.reason is Reason.NO_COMPLIANT_PROVIDER and nothing.alternatives == ()

@@ -17,4 +17,5 @@ def test_demo_runs_end_to_end():
     assert "x-compliance-allowed-providers: together,fireworks,deepinfra" in out
     assert '"code": "provider_not_compliant"' in out
     assert "HTTP 200: ['gpt-4o'" in out and "-F model=deepseek/deepseek-v3.2" in out
-    assert out.count("ok:") == 8 and "FAILED" not in out
+    assert '"code": "provider_not_compliant"' in out and "routing_enforcement = strict" in out
+    assert out.count("ok:") == 10 and "FAILED" not in out

@@ -123,6 +123,9 @@ def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
     out.models_without_compliant_provider.extend(
         sorted(m for m in catalog.models if m not in by_list and not table.for_model(m).allowed)
     )
+    out.models_needing_a_pin_in_strict_routing.extend(
+        sorted(m for m in catalog.models if m not in by_list and table.for_model(m).allowed and table.for_model(m).blocked)
+    )
     return out
 
 

@@ -146,6 +146,7 @@ class ComplianceTable:
     rules: policy.Rules
     unmet: dict[str, tuple[policy.Unmet, ...]]
     _models: dict[str, ModelVerdict] = field(default_factory=dict)
+    _examples: tuple[str, ...] | None = None
 
     def for_model(self, model: str) -> ModelVerdict:
         verdict = self._models.get(model)
@@ -157,6 +158,20 @@ class ComplianceTable:
             )
             self._models[model] = verdict
         return verdict
+
+    def compliant_examples(self, limit: int) -> tuple[str, ...]:
+        """Pinned names of models a compliant provider serves (and the model lists allow),
+        to suggest when the requested model has none. Computed once per table."""
+        if self._examples is None:
+            found = []
+            for model in sorted(self.index.models):
+                if len(found) == limit:
+                    break
+                allowed = self.for_model(model).allowed
+                if allowed and not policy.model_unmet(model, self.rules):
+                    found.append(f"{allowed[0]}/{model}")
+            self._examples = tuple(found)
+        return self._examples
 
 
 @dataclass(slots=True)

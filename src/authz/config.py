@@ -16,6 +16,7 @@ from pathlib import Path
 
 from authz import endpoints
 from authz.auth import Authenticator
+from authz.decision import Gateway
 from authz.httpguard import Limits
 from authz.request import ReadConfig
 from authz.webhooks import WebhookGuard
@@ -56,6 +57,12 @@ class Settings:
     org_header: str = "x-org-id"
     model_header: str = "x-model"
     provider_header: str = ""  # e.g. "x-provider" to let clients pin with a header
+    # How the gateway routes a request that pins no provider. "strict" (safe in front of any
+    # gateway): allowed only when every provider serving the model complies. "header": the
+    # gateway routes only among x-compliance-allowed-providers (it must; see the README).
+    routing_enforcement: str = "strict"
+    # How the gateway spells models: native, litellm, openrouter or llmgateway.
+    naming_profile: str = "native"
     # Must equal Envoy's ext_authz with_request_body.max_request_bytes. 32 MiB: OpenAI accepts
     # image inputs and files of tens of MB in one request, and a body cut short is denied.
     max_request_bytes: int = 32 * 1024 * 1024
@@ -132,6 +139,9 @@ class Settings:
             endpoints=endpoints.load(self.endpoints_file or None),
         )
 
+    def gateway(self) -> Gateway:
+        return Gateway(routing=self.routing_enforcement, naming=self.naming_profile)
+
     def credential_sources(self) -> tuple[str, ...]:
         return tuple(s.strip().lower() for s in self.api_key_sources.split(",") if s.strip())
 
@@ -140,7 +150,9 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
-_CHOICES = {"org_source": ("api_key", "header"), "log_level": ("debug", "info", "warning", "error")}
+_CHOICES = {"org_source": ("api_key", "header"), "log_level": ("debug", "info", "warning", "error"),
+            "routing_enforcement": ("strict", "header"),
+            "naming_profile": ("native", "litellm", "openrouter", "llmgateway")}
 
 
 def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -21,6 +21,23 @@ from authz.request import RequestFacts
 
 PINNED = "pinned"
 AUTOMATIC = "automatic"
+# How the gateway behind us routes an automatic request (setting routing_enforcement):
+STRICT = "strict"  # it may pick any provider serving the model: allow only if all comply
+HEADER = "header"  # it routes only among x-compliance-allowed-providers
+ROUTING_MODES = (STRICT, HEADER)
+MAX_ALTERNATIVES = 5
+# Blocks for which a client can be told what would succeed instead.
+_SUGGEST = frozenset({Reason.PROVIDER_NOT_COMPLIANT, Reason.NO_COMPLIANT_PROVIDER, Reason.ROUTING_NOT_ENFORCEABLE,
+                      Reason.PROVIDER_DOES_NOT_SERVE_MODEL, Reason.UNKNOWN_MODEL, Reason.UNKNOWN_PROVIDER,
+                      Reason.MODEL_NOT_ALLOWED})
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """What authz knows of the gateway it fronts (settings routing_enforcement, naming_profile)."""
+
+    routing: str = STRICT
+    naming: str = "native"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,7 @@ class Verdict:
     blocked: tuple[tuple[str, tuple[policy.Unmet, ...]], ...] = ()
     model_unmet: tuple[policy.Unmet, ...] = ()  # the model allow/deny lists
     item: str = ""  # the batch entry concerned (custom_id or "line N")
+    alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
     detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
 
     @property
@@ -79,7 +97,7 @@ class Verdict:
         return self.enforced and self.reason is Reason.COMPLIANT
 
 
-def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) -> Verdict:
+def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, gateway: Gateway = Gateway()) -> Verdict:
     if not org.enabled:
         return Verdict(Reason.NO_POLICY, org_id=org.org_id, policy_version=org.version)
 
@@ -99,11 +117,11 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) ->
     if catalog is None:
         return Verdict(Reason.CATALOG_NOT_LOADED, org_id=org.org_id, model=named[0][0])
     if len(named) == 1:
-        return _judge(named[0][0], facts, org, catalog, verdict)
+        return _judge(named[0][0], facts, org, catalog, gateway, verdict)
     judged: dict[str, Verdict] = {}
     for model, item in named:
         if model not in judged:
-            judged[model] = found = _judge(model, facts, org, catalog, verdict)
+            judged[model] = found = _judge(model, facts, org, catalog, gateway, verdict)
             if OUTCOMES[found.reason].http_status != 200:
                 return dataclasses.replace(found, item=item)
     first, *rest = judged.values()
@@ -113,8 +131,32 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None) ->
     return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
 
 
-def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, verdict) -> Verdict:
-    """One model against the catalog and the org's policy."""
+def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway,
+           verdict) -> Verdict:
+    """One model against the catalog and the org's policy; a block says what would pass."""
+    found = _judge_model(model, facts, org, catalog, gateway, verdict)
+    if found.reason in _SUGGEST and not found.alternatives:
+        alternatives = _alternatives(found, org, catalog)
+        if alternatives:
+            return dataclasses.replace(found, alternatives=alternatives)
+    return found
+
+
+def _alternatives(found: Verdict, org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
+    """Up to five pinned names that pass: the same model from a compliant provider, else
+    other compliant models. Pinned, so they pass in either routing mode."""
+    table = catalog.table(org.rules)
+    model_id = found.model.partition("/")[2] if found.provider and found.model.startswith(found.provider + "/") \
+        else found.model
+    if model_id in catalog.models and not policy.model_unmet(model_id, org.rules):
+        same = tuple(f"{p}/{model_id}" for p in table.for_model(model_id).allowed)
+        if same:
+            return same[:MAX_ALTERNATIVES]
+    return table.compliant_examples(MAX_ALTERNATIVES)
+
+
+def _judge_model(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway,
+                 verdict) -> Verdict:
     custom = org.custom
     prefix, slash, rest = model.partition("/")
     pinned = prefix if slash and (prefix in catalog.providers or prefix in custom) else ""
@@ -164,5 +206,10 @@ def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogInde
     if custom_serving:
         allowed += tuple(c for c in custom_serving if not custom[c].unmet)
         blocked += tuple((c, custom[c].unmet) for c in custom_serving if custom[c].unmet)
-    reason = Reason.COMPLIANT if allowed else Reason.NO_COMPLIANT_PROVIDER
-    return verdict(reason, model=model, routing=routing, allowed_providers=allowed, blocked=blocked)
+    if not allowed:
+        return verdict(Reason.NO_COMPLIANT_PROVIDER, model=model, routing=routing, blocked=blocked)
+    if blocked and gateway.routing == STRICT:
+        # The gateway may pick a blocked provider whatever we tell it: the client must pin.
+        return verdict(Reason.ROUTING_NOT_ENFORCEABLE, model=model, routing=routing, blocked=blocked,
+                       alternatives=tuple(f"{p}/{model_id}" for p in allowed[:MAX_ALTERNATIVES]))
+    return verdict(Reason.COMPLIANT, model=model, routing=routing, allowed_providers=allowed, blocked=blocked)

@@ -21,6 +21,7 @@ class Reason(enum.StrEnum):
     # Blocked by the policy (403, security event).
     PROVIDER_NOT_COMPLIANT = "provider_not_compliant"
     NO_COMPLIANT_PROVIDER = "no_compliant_provider"
+    ROUTING_NOT_ENFORCEABLE = "routing_not_enforceable"  # strict routing: some candidate is not compliant
     UNKNOWN_MODEL = "unknown_model"
     UNKNOWN_PROVIDER = "unknown_provider"
     PROVIDER_DOES_NOT_SERVE_MODEL = "provider_does_not_serve_model"
@@ -75,6 +76,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.MODEL_FREE: _ALLOWED,
     Reason.PROVIDER_NOT_COMPLIANT: _blocked(403, _COMPLIANCE),
     Reason.NO_COMPLIANT_PROVIDER: _blocked(403, _COMPLIANCE),
+    Reason.ROUTING_NOT_ENFORCEABLE: _blocked(403, _COMPLIANCE),
     Reason.UNKNOWN_MODEL: _blocked(403, _COMPLIANCE),
     Reason.UNKNOWN_PROVIDER: _blocked(403, _COMPLIANCE),
     Reason.PROVIDER_DOES_NOT_SERVE_MODEL: _blocked(403, _COMPLIANCE),

@@ -105,6 +105,7 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
             for provider, unmet in verdict.blocked
         ],
         "custom_id": clip(verdict.item, MODEL) or None,
+        "alternatives": list(verdict.alternatives),
         "policy_version": verdict.policy_version,
         "decision_id": decision_id,
         "request_id": clip(request_id, REQUEST_ID) or None,
@@ -123,6 +124,10 @@ _MESSAGES: dict[Reason, str] = {
     Reason.MODEL_FREE: "Allowed: this endpoint sends no prompt to a provider.",
     Reason.PROVIDER_NOT_COMPLIANT: "Provider '{provider}' is blocked by " + _POLICY + " for model '{model}': it {failures}.",
     Reason.NO_COMPLIANT_PROVIDER: "No provider serving model '{model}' meets " + _POLICY + ": {failures}.",
+    Reason.ROUTING_NOT_ENFORCEABLE: (
+        "Model '{model}' is served by providers that do not meet " + _POLICY + " ({failures}), and the gateway "
+        "may route an unpinned request to any of them, so it was not forwarded. Pin a compliant provider."
+    ),
     Reason.MODEL_NOT_ALLOWED: "Model '{model}' is blocked by " + _POLICY + ": it {failures}.",
     Reason.UNKNOWN_MODEL: "Model '{model}' is not in the provider catalog, " + _CANNOT_VERIFY + ".",
     Reason.UNKNOWN_PROVIDER: "Provider '{provider}' is not in the provider catalog, " + _CANNOT_VERIFY + ".",
@@ -190,7 +195,7 @@ _MESSAGES: dict[Reason, str] = {
 
 def message(verdict: Verdict) -> str:
     """The reason's sentence, naming provider, model and every failed requirement."""
-    if verdict.reason is Reason.NO_COMPLIANT_PROVIDER:
+    if verdict.reason in (Reason.NO_COMPLIANT_PROVIDER, Reason.ROUTING_NOT_ENFORCEABLE):
         failures = "; ".join(f"'{p}' {policy.describe(u)}" for p, u in verdict.blocked)
     elif verdict.reason is Reason.MODEL_NOT_ALLOWED:
         failures = policy.describe(verdict.model_unmet)
@@ -200,4 +205,6 @@ def message(verdict: Verdict) -> str:
                                             failures=failures, detail=clip(verdict.detail, MODEL))
     if verdict.item:
         text += f" (batch entry '{clip(verdict.item, MODEL)}')"
+    if verdict.alternatives:
+        text += " Compliant alternatives: " + ", ".join(verdict.alternatives) + "."
     return text

@@ -141,7 +141,7 @@ class App:
     async def start(self) -> None:
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
         service = CheckService(self.cache, self.emitter, self.settings.read_config(), self.settings.org_source,
-                               limiter)
+                               limiter, self.settings.gateway())
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:
@@ -164,7 +164,8 @@ class App:
         asyncio.create_task(self._track_readiness(), name="authz-readiness")
         log.info("started", grpc=self.settings.grpc_listen, http=self.settings.http_listen,
                  metrics=self.settings.metrics_listen,
-                 admin_grpc=self.settings.admin_grpc_listen, admin_api=self.admin.authenticator.configured)
+                 admin_grpc=self.settings.admin_grpc_listen, admin_api=self.admin.authenticator.configured,
+                 routing_enforcement=self.settings.routing_enforcement, naming_profile=self.settings.naming_profile)
 
     async def _set_serving(self, serving: bool) -> None:
         """Readiness is the Check service's status; the server-wide "" status is liveness:
@@ -212,6 +213,8 @@ class App:
             "staleness_s": round(self.cache.staleness(), 3) if self.cache.synced_at else None,
             "draining": self.draining,
             "state_lost": self.cache.state_lost,
+            "routing_enforcement": self.settings.routing_enforcement,
+            "naming_profile": self.settings.naming_profile,
         }
         if self.cache.state_lost:
             body["reason"] = str(StateLost())

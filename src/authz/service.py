@@ -18,7 +18,7 @@ from authz import request as request_mod
 from authz import response as response_mod
 from authz.clip import ORG, clip
 from authz.cache import PolicyCache, StateUnavailable
-from authz.decision import OrgPolicy, Verdict, decide
+from authz.decision import Gateway, OrgPolicy, Verdict, decide
 from authz.events import EventEmitter, security_event
 from authz.limits import UnknownKeyLimiter
 from authz.metrics import CHECK_SECONDS, DECISIONS
@@ -29,12 +29,13 @@ log = structlog.get_logger("authz.check")
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str,
-                 unknown_keys: UnknownKeyLimiter | None = None):
+                 unknown_keys: UnknownKeyLimiter | None = None, gateway: Gateway = Gateway()):
         self.cache = cache
         self.emitter = emitter
         self.names = names
         self.org_from_header = org_source == "header"
         self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
+        self.gateway = gateway
 
     async def Check(self, request: external_auth_pb2.CheckRequest, context) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
@@ -81,4 +82,4 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
             org = await self.cache.org(org_id)
         except StateUnavailable:
             return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
-        return decide(facts, org, self.cache.catalog), key_id, org
+        return decide(facts, org, self.cache.catalog, self.gateway), key_id, org

@@ -56,7 +56,9 @@ def expect(condition: bool, what: str) -> None:
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="authz-demo-"))
     step("starting redis-server, stand-in gateway, authz and Envoy on free ports")
-    with Stack.start(workdir) as stack:
+    # First in front of a gateway that routes only among x-compliance-allowed-providers (as the
+    # stand-in does), then in strict mode, as in front of a gateway that ignores the header.
+    with Stack.start(workdir, authz_settings={"routing_enforcement": "header"}) as stack:
         say(f"Envoy {stack.url}  authz gRPC :{stack.ports['authz_grpc']}  gateway {stack.gateway_url}  "
             f"redis :{stack.redis.port}  logs {workdir}")
         admin = stack.admin
@@ -69,7 +71,7 @@ def main() -> int:
         say(f"catalog v{version} (sample data) loaded; org {ORG} (enterprise) policy v{stored.version}: "
             "SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging")
 
-        step("1. automatic routing: model deepseek-v3.2, served by five providers")
+        step("1. automatic routing (routing_enforcement = header): deepseek-v3.2, served by five providers")
         r = request(stack, key, "deepseek-v3.2")
         got = stack.received()
         allowed = got[-1]["headers"].get("x-compliance-allowed-providers") if got else None
@@ -111,14 +113,26 @@ def main() -> int:
                 expect(r.status_code == 403 and len(stack.received()) == before,
                        "403 before a byte of the audio reached the gateway")
 
+        step("6. routing_enforcement = strict (a gateway that ignores the header, e.g. LiteLLM)")
+        stack.reconfigure_authz(routing_enforcement="strict")
+        r = request(stack, key, "deepseek-v3.2")
+        error = r.json().get("error", {})
+        say(f"HTTP {r.status_code}: {error.get('message')}")
+        expect(r.status_code == 403 and error.get("code") == "routing_not_enforceable"
+               and "together/deepseek-v3.2" in error.get("alternatives", []),
+               "403: the gateway could pick deepseek or novita; the compliant pins are listed")
+        r = request(stack, key, "together/deepseek-v3.2")
+        say(f"HTTP {r.status_code}; routed to {r.json().get('provider')}")
+        expect(r.status_code == 200, "a pinned compliant alternative passes")
+
         step("security events recorded in Redis (authz:events:security)")
         deadline = time.monotonic() + 5
-        while len(admin.security_events()) < 3 and time.monotonic() < deadline:
+        while len(admin.security_events()) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
         events = admin.security_events()
         for event in events:
             say(json.dumps(event))
-        expect(len(events) == 3, "one event per block, without the prompt or the key")
+        expect(len(events) == 4, "one event per block, without the prompt or the key")
         expect(all("Q3 board" not in json.dumps(e) and key not in json.dumps(e) for e in events),
                "no event holds the prompt or the API key")
         step("stopping everything")

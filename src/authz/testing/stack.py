@@ -347,6 +347,12 @@ class Stack:
     def clear_received(self) -> None:
         httpx.delete(self.gateway_url + "/_requests")
 
+    def reconfigure_authz(self, **settings: str) -> None:
+        """Restart authz with these settings changed (e.g. routing_enforcement="strict")."""
+        self.authz.env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in settings.items()})
+        self.restart_authz()
+        self.wait_ready()
+
     def restart_authz(self) -> None:
         self.authz.stop()
         self.authz.start()

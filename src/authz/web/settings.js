@@ -73,10 +73,12 @@ function renderPreview(result) {
     ($("enabled").checked ? "" : " The policy is off: nothing is blocked until you enable it.");
   const orphans = result.models_without_compliant_provider || [];
   const listed = result.models_blocked_by_lists || [];
+  const pins = result.models_needing_a_pin_in_strict_routing || [];
   $("orphans").textContent = (orphans.length
     ? `Models with no compliant provider (every request for them would be blocked): ${orphans.join(", ")}.`
     : "Every model keeps at least one compliant provider.") +
-    (listed.length ? ` Models blocked by your model lists: ${listed.join(", ")}.` : "");
+    (listed.length ? ` Models blocked by your model lists: ${listed.join(", ")}.` : "") +
+    (pins.length ? ` Models that need a pinned provider where the gateway cannot be restricted (strict routing): ${pins.join(", ")}.` : "");
 }
 
 async function refreshPreview() {
