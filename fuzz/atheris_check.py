@@ -85,6 +85,8 @@ def inputs(data: bytes):
         headers["x-provider"] = fdp.PickValueInList(PROVIDERS + ["ghost"])
     if _sometimes(fdp, 6):
         headers["x-envoy-auth-partial-body"] = fdp.PickValueInList(["true", "false"])
+    if _sometimes(fdp, 8):
+        headers["x-compliance-require"] = fdp.PickValueInList(["no_prompt_training", "zero_data_retention,gdpr", "x"])
     if _sometimes(fdp, 10):
         headers["content-encoding"] = fdp.PickValueInList(["gzip", "identity", "br"])
     for name in _subset(fdp, ["allowed-providers", "org", "decision-id"]):

@@ -210,6 +210,9 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
         partial = draw(st.sampled_from([None, None, None, "true", "false"]))
         if partial is not None:
             headers["x-envoy-auth-partial-body"] = partial
+        require = draw(st.sampled_from([None] * 4 + ["no_prompt_training", "gdpr,zero_data_retention", "bogus"]))
+        if require is not None:
+            headers["x-compliance-require"] = require
         encoding = draw(st.sampled_from([None] * 6 + ["gzip", "identity", "br"]))
         if encoding is not None:
             headers["content-encoding"] = encoding
@@ -234,6 +237,15 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
     index = generated.catalog_index(providers, models)
     policy = policy_pb2.CompliancePolicy(**p)
     org = OrgPolicy("org", "enterprise", 1, rules_of(policy), policy.enabled, policy.mode != 2)
+    # A client's own requirements (x-compliance-require) tighten the org's policy, and are
+    # enforced even without one: the oracle judges against the policy they make.
+    require = request.attributes.request.http.headers.get("x-compliance-require")
+    flags = {"gdpr": "require_gdpr", "no_prompt_training": "require_no_prompt_training",
+             "zero_data_retention": "require_zero_data_retention"}
+    if require is not None and all(n in flags for n in require.split(",")):
+        if not p["enabled"]:  # a disabled policy contributes nothing: only the client's own
+            p = {k: type(v)() for k, v in p.items()}
+        p = {**p, "enabled": True, "mode": 1, **{flags[n]: True for n in require.split(",")}}
     facts = read(request, NAMES)
     verdict = decide(facts, org, index, Gateway(routing=routing))
     response = build(verdict, "decision", facts.request_id, facts.owned_headers)
@@ -268,7 +280,7 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
         assert provider in models.get(suggested, ()) and oracle_compliant(providers[provider], p, provider), name
         assert oracle_model_allowed(suggested, p)
     if not p["enabled"]:
-        assert verdict.reason is Reason.NO_POLICY
+        assert verdict.reason in (Reason.NO_POLICY, Reason.UNKNOWN_REQUIREMENT)
     return verdict.reason.value
 
 

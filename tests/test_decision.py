@@ -274,7 +274,7 @@ SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": 
      Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4, model="m1")),
     (dict(model="good/m1", headers={"x-provider": "ghost"}), dict(**_ON),
      Verdict(Reason.UNKNOWN_PROVIDER, org_id="acme", policy_version=4, model="good/m1", provider="ghost",
-             alternatives=("good/m1", "good/m3"))),
+             alternatives=("good/m1",))),
     (dict(model="good/m1", headers={"x-provider": "trainer"}), dict(**_ON),
      Verdict(Reason.PROVIDER_CONFLICT, org_id="acme", policy_version=4, model="good/m1", provider="trainer")),
     (dict(model="good/zz"), dict(**_ON),
@@ -376,3 +376,29 @@ def test_alternatives_name_the_same_model_from_compliant_providers_else_complian
     assert run("nope").alternatives == ("good/m1", "good/m3")
     nothing = run("m2", org=org_with(**ALL_ON, provider_denylist=["good", "good2"]))
     assert nothing.reason is Reason.NO_COMPLIANT_PROVIDER and nothing.alternatives == ()
+
+
+# --- a client's own requirements (x-compliance-require) ----------------------------------------
+
+def test_a_client_may_add_requirements_never_remove_them():
+    gdpr_only = org_with(enabled=True, require_gdpr=True)
+    assert run("good/m1", org=gdpr_only).reason is Reason.COMPLIANT
+    assert run("trainer/m1", org=gdpr_only).reason is Reason.COMPLIANT  # the org does not require it
+    v = run("trainer/m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_training"})
+    assert (v.reason, v.client_requirements) == (Reason.PROVIDER_NOT_COMPLIANT, ("no_prompt_training",))
+    assert v.failed_requirements == ["no_prompt_training"]
+    # Automatic routing narrows to what meets both.
+    assert run("m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_training"}).allowed_providers == \
+        ("good",)
+    # Asking for less than the org changes nothing: vague's unknown GDPR still blocks it.
+    assert run("vague/m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_logging"}).reason is \
+        Reason.PROVIDER_NOT_COMPLIANT
+
+
+def test_client_requirements_hold_without_an_org_policy_and_unknown_names_are_named():
+    v = run("trainer/m1", org=org_with(), headers={"x-compliance-require": "gdpr, no_prompt_training"})
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and v.enforced
+    bad = run("good/m1", headers={"x-compliance-require": "gdpr,zero_retention"})
+    assert (bad.reason, bad.detail) == (Reason.UNKNOWN_REQUIREMENT, "zero_retention")
+    assert OUTCOMES[bad.reason].http_status == 400
+    assert run("good/m1", headers={"x-compliance-require": ""}).reason is Reason.UNKNOWN_REQUIREMENT

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
-from authz import policy
+from authz import naming, policy
 from authz.v1 import catalog_pb2
 
 # Provider ids become the prefix of "provider/model" and an HTTP header value: keep them plain.
@@ -72,6 +72,18 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
                 raise CatalogError(f"model {model!r}: lists unknown provider {provider_id!r}")
         if len(set(serving.providers)) != len(serving.providers):
             raise CatalogError(f"model {model!r}: lists a provider twice")
+    for alias, target in catalog.provider_aliases.items():
+        if alias in catalog.providers or not PROVIDER_ID.match(alias):
+            raise CatalogError(f"provider alias {alias!r}: must be a plain provider name that is not a provider id")
+        if target not in catalog.providers:
+            raise CatalogError(f"provider alias {alias!r} names unknown provider {target!r}")
+    for alias, target in catalog.model_aliases.items():
+        if alias in catalog.models or not MODEL_ID.match(alias):
+            raise CatalogError(f"model alias {alias!r}: must be a model name (no spaces) that is not a model id")
+        if alias.partition("/")[0] in catalog.providers or alias.partition("/")[0] in catalog.provider_aliases:
+            raise CatalogError(f"model alias {alias!r} starts with a provider name: it would read as a pinned request")
+        if target not in catalog.models:
+            raise CatalogError(f"model alias {alias!r} names unknown model {target!r}")
 
 
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
@@ -181,14 +193,23 @@ class CatalogIndex:
     version: int
     providers: dict[str, catalog_pb2.Provider]
     models: dict[str, tuple[str, ...]]
+    names: naming.Names = None  # type: ignore[assignment]  # set by __post_init__
     _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.names is None:
+            self.names = naming.Names(frozenset(self.providers), frozenset(self.models), {}, {})
 
     @classmethod
     def build(cls, catalog: catalog_pb2.Catalog) -> CatalogIndex:
+        providers = dict(catalog.providers)
+        models = {m: tuple(s.providers) for m, s in catalog.models.items()}
         return cls(
             version=catalog.version,
-            providers=dict(catalog.providers),
-            models={m: tuple(s.providers) for m, s in catalog.models.items()},
+            providers=providers,
+            models=models,
+            names=naming.Names(frozenset(providers), frozenset(models), dict(catalog.provider_aliases),
+                               dict(catalog.model_aliases)),
         )
 
     def table(self, rules: policy.Rules) -> ComplianceTable:

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from authz import parsing, policy
+from authz import naming, parsing, policy
 from authz.catalog import CatalogIndex
 from authz.reasons import OUTCOMES, Reason
 from authz.request import RequestFacts
@@ -46,6 +46,7 @@ class CustomEntry:
 
     unmet: tuple[policy.Unmet, ...]
     models: frozenset[str]
+    attestation: object = None  # the org's CustomProvider, to judge it against a client's extra requirements
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class Verdict:
     item: str = ""  # the batch entry concerned (custom_id or "line N")
     alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
     detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
+    client_requirements: tuple[str, ...] = ()  # added by the request (x-compliance-require)
 
     @property
     def failed_requirements(self) -> list[str]:
@@ -98,12 +100,21 @@ class Verdict:
 
 
 def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, gateway: Gateway = Gateway()) -> Verdict:
+    extra: frozenset[str] = frozenset()
+    if facts.require_header is not None:
+        found = policy.client_requirements(facts.require_header)
+        if isinstance(found, str):
+            return Verdict(Reason.UNKNOWN_REQUIREMENT, org_id=org.org_id, policy_version=org.version, detail=found)
+        extra = found
+        org = _tightened(org, extra)
     if not org.enabled:
         return Verdict(Reason.NO_POLICY, org_id=org.org_id, policy_version=org.version)
+    requested = tuple(sorted(extra, key=policy.ORDER.__getitem__))
 
     def verdict(reason: Reason, **details) -> Verdict:
         return Verdict(
-            reason, org_id=org.org_id, enforced=org.enforced, policy_version=org.version, **details
+            reason, org_id=org.org_id, enforced=org.enforced, policy_version=org.version,
+            client_requirements=requested, **details
         )
 
     if facts.endpoint is None:
@@ -131,23 +142,32 @@ def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, ga
     return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
 
 
+def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
+    """The org's policy with a client's own requirements added. A client asking for more is
+    held to it even where the org enforces nothing (or only in dry run)."""
+    rules = policy.tightened(org.rules, extra)
+    custom = {cid: dataclasses.replace(entry, unmet=policy.custom_unmet(cid, entry.attestation, rules, enabled=True))
+              if entry.attestation is not None else entry for cid, entry in org.custom.items()}
+    return dataclasses.replace(org, rules=rules, custom=custom, enabled=True, enforced=True)
+
+
 def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway,
            verdict) -> Verdict:
     """One model against the catalog and the org's policy; a block says what would pass."""
-    found = _judge_model(model, facts, org, catalog, gateway, verdict)
+    custom = org.custom
+    pinned, model_id = naming.resolve(model, catalog.names, gateway.naming, custom.__contains__)
+    found = _judge_model(model, pinned, model_id, facts, org, catalog, gateway, verdict)
     if found.reason in _SUGGEST and not found.alternatives:
-        alternatives = _alternatives(found, org, catalog)
+        alternatives = _alternatives(model_id, org, catalog)
         if alternatives:
             return dataclasses.replace(found, alternatives=alternatives)
     return found
 
 
-def _alternatives(found: Verdict, org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
+def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
     """Up to five pinned names that pass: the same model from a compliant provider, else
     other compliant models. Pinned, so they pass in either routing mode."""
     table = catalog.table(org.rules)
-    model_id = found.model.partition("/")[2] if found.provider and found.model.startswith(found.provider + "/") \
-        else found.model
     if model_id in catalog.models and not policy.model_unmet(model_id, org.rules):
         same = tuple(f"{p}/{model_id}" for p in table.for_model(model_id).allowed)
         if same:
@@ -155,18 +175,18 @@ def _alternatives(found: Verdict, org: OrgPolicy, catalog: CatalogIndex) -> tupl
     return table.compliant_examples(MAX_ALTERNATIVES)
 
 
-def _judge_model(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway,
-                 verdict) -> Verdict:
+def _judge_model(model: str, pinned: str, model_id: str, facts: RequestFacts, org: OrgPolicy,
+                 catalog: CatalogIndex, gateway: Gateway, verdict) -> Verdict:
     custom = org.custom
-    prefix, slash, rest = model.partition("/")
-    pinned = prefix if slash and (prefix in catalog.providers or prefix in custom) else ""
-    model_id = rest if pinned else model
     if facts.provider_header is not None:
-        if facts.provider_header not in catalog.providers and facts.provider_header not in custom:
+        named = catalog.names.provider(facts.provider_header, gateway.naming)
+        if named is None and facts.provider_header in custom:
+            named = facts.provider_header
+        if named is None:
             return verdict(Reason.UNKNOWN_PROVIDER, model=model, provider=facts.provider_header)
-        if pinned and pinned != facts.provider_header:
+        if pinned and pinned != named:
             return verdict(Reason.PROVIDER_CONFLICT, model=model, provider=facts.provider_header)
-        pinned = facts.provider_header
+        pinned = named
 
     routing = PINNED if pinned else AUTOMATIC
     serving = catalog.models.get(model_id, ())

@@ -70,6 +70,7 @@ def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_
         "method": clip(facts.method, PROVIDER),
         "path": clip(facts.path, MODEL),
         "custom_id": clip(verdict.item, MODEL),
+        "client_requirements": list(verdict.client_requirements),
     }
 
 

@@ -116,6 +116,30 @@ def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
     )
 
 
+# Requirements a client may add to its own request (x-compliance-require); the lists and the
+# headquarters rule need values, so they are the org's alone.
+CLIENT_REQUIREMENTS = (SOC2, SOC2_TYPE2, ISO27001, SOC2_OR_ISO27001, GDPR, NO_PROMPT_TRAINING, NO_PROMPT_LOGGING,
+                       ZERO_DATA_RETENTION)
+MAX_CLIENT_REQUIREMENTS_HEADER = 512
+
+
+def client_requirements(header: str) -> frozenset[str] | str:
+    """The requirement names of an x-compliance-require header, or the first unknown name."""
+    if len(header) > MAX_CLIENT_REQUIREMENTS_HEADER:
+        return header[:40] + "…"
+    names = [n.strip() for n in header.split(",")]
+    for name in names:
+        if name not in CLIENT_REQUIREMENTS:
+            return name
+    return frozenset(names)
+
+
+def tightened(rules: Rules, extra: frozenset[str]) -> Rules:
+    """The org's rules plus a client's own requirements: never fewer than the org's."""
+    return Rules(rules.requirements | extra, rules.countries, rules.provider_allow, rules.provider_deny,
+                 rules.model_allow, rules.model_deny)
+
+
 def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: Rules) -> tuple[Unmet, ...]:
     """Every rule the provider fails, in canonical order; empty means compliant."""
     failures = []

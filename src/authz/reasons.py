@@ -34,6 +34,7 @@ class Reason(enum.StrEnum):
     MODEL_MISMATCH = "model_mismatch"
     DUPLICATE_MODEL = "duplicate_model"
     PROVIDER_CONFLICT = "provider_conflict"
+    UNKNOWN_REQUIREMENT = "unknown_requirement"  # x-compliance-require names no requirement
     BODY_NOT_JSON = "body_not_json"
     BODY_MALFORMED = "body_malformed"
     BATCH_NOT_INSPECTABLE = "batch_not_inspectable"
@@ -88,6 +89,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.MODEL_MISMATCH: _blocked(400, _INVALID),
     Reason.DUPLICATE_MODEL: _blocked(400, _INVALID),
     Reason.PROVIDER_CONFLICT: _blocked(400, _INVALID),
+    Reason.UNKNOWN_REQUIREMENT: Outcome(400, _DENIED, _INVALID, policy_block=False),
     Reason.BODY_NOT_JSON: _blocked(400, _INVALID),
     Reason.BODY_MALFORMED: _blocked(400, _INVALID),
     Reason.BATCH_NOT_INSPECTABLE: _blocked(400, _INVALID),

@@ -19,6 +19,7 @@ from envoy.service.auth.v3 import external_auth_pb2
 from authz import endpoints
 
 OWNED_PREFIX = "x-compliance-"
+REQUIRE_HEADER = "x-compliance-require"  # a client's own extra requirements (read, then stripped)
 PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
 
 
@@ -52,6 +53,7 @@ class RequestFacts:
     org_header: str | None
     model_header: str | None
     provider_header: str | None
+    require_header: str | None
     body: bytes
     body_truncated: bool
     content_encoding: str | None
@@ -78,6 +80,7 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         org_header=headers.get(names.org) if names.org else None,
         model_header=headers.get(names.model),
         provider_header=headers.get(names.provider) if names.provider else None,
+        require_header=headers.get(REQUIRE_HEADER),
         body=body,
         body_truncated=_truncated(body, http.size, headers, names.max_request_bytes),
         content_encoding=headers.get("content-encoding"),

@@ -151,6 +151,10 @@ _MESSAGES: dict[Reason, str] = {
         + _CANNOT_VERIFY + "."
     ),
     Reason.BODY_NOT_JSON: "The request body is not a JSON object, " + _CANNOT_VERIFY + ".",
+    Reason.UNKNOWN_REQUIREMENT: (
+        "x-compliance-require names '{detail}', which is not a requirement; use a comma-separated list of: "
+        + ", ".join(policy.CLIENT_REQUIREMENTS) + "."
+    ),
     Reason.BODY_MALFORMED: "The request body cannot be parsed unambiguously, " + _CANNOT_VERIFY + ".",
     Reason.UNSUPPORTED_CONTENT_TYPE: (
         "This endpoint's body is read as {detail}; a body declared as another type (or with another charset) "

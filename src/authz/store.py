@@ -103,7 +103,7 @@ def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
     custom = {}
     for cid, cp in custom_providers_of(fields).providers.items():
         unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
-        custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models))
+        custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models), attestation=cp)
     alerts = alert_settings(fields)
     return OrgPolicy(
         org_id=org_id,

@@ -1,0 +1,96 @@
+"""Model names as the gateway behind us spells them -> the catalog's names.
+
+Each gateway has its own way to name a model and a provider: LiteLLM prefixes the provider
+(`together_ai/llama-3.3-70b-instruct`), OpenRouter puts the model's author in front
+(`meta-llama/llama-3.3-70b-instruct` names a model and lets the router pick the provider),
+LLMGateway uses its own provider ids. A naming profile (setting `naming_profile`) maps those
+spellings onto catalog ids, and the catalog's own aliases map other names for the same model
+or provider. Matching is exact: no case folding, no Unicode folding, no trimming, so a
+look-alike stays an unknown name and fails closed. A profile only adds mappings: what it does
+not know is read as our own (native) spelling, and an unknown name stays unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NATIVE, LITELLM, OPENROUTER, LLMGATEWAY = "native", "litellm", "openrouter", "llmgateway"
+PROFILES = (NATIVE, LITELLM, OPENROUTER, LLMGATEWAY)
+
+# LiteLLM's provider prefixes (litellm.LlmProviders, docs.litellm.ai/docs/providers) -> the
+# provider ids our catalogs use. A prefix whose provider is not in the loaded catalog maps to
+# nothing and the name stays unknown.
+LITELLM_PROVIDERS: dict[str, str] = {
+    "openai": "openai", "text-completion-openai": "openai", "azure": "azure", "azure_text": "azure",
+    "azure_ai": "azure", "anthropic": "anthropic", "bedrock": "aws-bedrock", "sagemaker": "aws-sagemaker",
+    "vertex_ai": "google-vertex", "vertex_ai_beta": "google-vertex", "gemini": "google-ai-studio",
+    "together_ai": "together", "fireworks_ai": "fireworks", "deepinfra": "deepinfra", "groq": "groq",
+    "mistral": "mistral", "codestral": "mistral", "cohere": "cohere", "cohere_chat": "cohere", "xai": "xai",
+    "deepseek": "deepseek", "novita": "novita", "perplexity": "perplexity", "cerebras": "cerebras",
+    "nebius": "nebius", "sambanova": "sambanova", "moonshot": "moonshot", "openrouter": "openrouter",
+    "dashscope": "alibaba", "nvidia_nim": "nvidia", "hyperbolic": "hyperbolic", "lambda_ai": "lambda",
+}
+
+# LLMGateway's provider ids (theopenco/llmgateway packages/models/src/providers.ts) where they
+# differ from ours.
+LLMGATEWAY_PROVIDERS: dict[str, str] = {
+    "together.ai": "together", "google-ai-studio": "google-ai-studio", "google-vertex": "google-vertex",
+    "aws-bedrock": "aws-bedrock", "azure": "azure", "openai": "openai", "anthropic": "anthropic",
+    "mistral": "mistral", "deepseek": "deepseek", "groq": "groq", "novita": "novita", "fireworks": "fireworks",
+    "deepinfra": "deepinfra", "xai": "xai", "cerebras": "cerebras", "perplexity": "perplexity",
+    "alibaba": "alibaba", "moonshot": "moonshot", "nebius": "nebius",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """The catalog's names and aliases, for one loaded catalog."""
+
+    providers: frozenset[str]
+    models: frozenset[str]
+    provider_aliases: dict[str, str]
+    model_aliases: dict[str, str]
+
+    def provider(self, name: str, profile: str = NATIVE) -> str | None:
+        """The catalog provider id for a provider name, or None."""
+        if name in self.providers:
+            return name
+        found = self.provider_aliases.get(name)
+        if found is None:
+            table = LITELLM_PROVIDERS if profile == LITELLM else LLMGATEWAY_PROVIDERS if profile == LLMGATEWAY else {}
+            found = table.get(name)
+        return found if found in self.providers else None
+
+    def model(self, name: str) -> str | None:
+        """The catalog model id for a model name, or None."""
+        if name in self.models:
+            return name
+        found = self.model_aliases.get(name)
+        return found if found in self.models else None
+
+
+def resolve(name: str, names: Names, profile: str, is_custom=lambda _: False) -> tuple[str, str]:
+    """(pinned provider or "", model name) for a requested model name.
+
+    The model part is a catalog id when known; otherwise it is returned as written (and the
+    decision finds it unknown, or among the org's custom providers)."""
+    # A whole name the catalog knows as a model wins: "meta-llama/llama-3.3-70b-instruct" may be
+    # an alias, and an OpenRouter-style name is never a provider pin.
+    whole = names.model(name)
+    if whole is not None:
+        return "", whole
+    prefix, slash, rest = name.partition("/")
+    if not slash:
+        return "", name
+    if profile == OPENROUTER:
+        # author/model: the author is not where the request goes, the router picks a provider.
+        # Names the catalog does not alias are read only for authors that are also providers
+        # (deepseek/deepseek-v3.2); any other author/model stays unknown, never a guess.
+        model = names.model(rest) if names.provider(prefix) is not None else None
+        return ("", model) if model is not None else ("", name)
+    provider = names.provider(prefix, profile)
+    if provider is None and is_custom(prefix):
+        return prefix, rest
+    if provider is None:
+        return "", name
+    return provider, names.model(rest) or rest
