@@ -225,3 +225,30 @@ class CatalogIndex:
             )
             self._tables[rules] = table
         return table
+
+
+def compliance_changes(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog, rules: policy.Rules) -> dict:
+    """How one policy's view changes from `old` to `new`: providers newly blocked or allowed,
+    models that lose (or gain) every compliant provider, models whose compliant set changes."""
+    before = CatalogIndex.build(old) if old is not None else None
+    after = CatalogIndex.build(new)
+    new_table = after.table(rules)
+    old_table = before.table(rules) if before else None
+
+    def allowed(table: ComplianceTable | None, index: CatalogIndex | None, model: str) -> tuple[str, ...]:
+        if table is None or index is None or model not in index.models:
+            return ()
+        return table.for_model(model).allowed
+
+    old_ok = {p for p, u in old_table.unmet.items() if not u} if old_table else set()
+    new_ok = {p for p, u in new_table.unmet.items() if not u}
+    models = sorted(set(after.models) | (set(before.models) if before else set()))
+    changed = {m: {"before": list(allowed(old_table, before, m)), "after": list(allowed(new_table, after, m))}
+               for m in models if allowed(old_table, before, m) != allowed(new_table, after, m)}
+    return {
+        "providers_now_blocked": sorted(p for p in old_ok - new_ok if p in after.providers),
+        "providers_now_allowed": sorted(new_ok - old_ok),
+        "models_losing_every_compliant_provider": sorted(m for m, c in changed.items() if c["before"] and not c["after"]),
+        "models_gaining_a_compliant_provider": sorted(m for m, c in changed.items() if not c["before"] and c["after"]),
+        "models_changed": changed,
+    }

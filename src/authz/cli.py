@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("file")
     check = catalog.add_parser("check", help="validate FILE without storing it")
     check.add_argument("file")
+    imp = catalog.add_parser("import", help="build a catalog whose models are the deployments of a gateway config")
+    imp.add_argument("--from", dest="source", choices=["litellm"], required=True, help="the config's format")
+    imp.add_argument("gateway_config", metavar="CONFIG", help="the gateway's config file (LiteLLM: its proxy config.yaml)")
+    imp.add_argument("--base", help="catalog JSON whose provider data to keep (default: the stored catalog)")
+    imp.add_argument("--out", help="write the catalog here (default: standard output)")
+    dif = catalog.add_parser("diff", help="what loading FILE would change, and for which orgs' policies")
+    dif.add_argument("file")
 
     org = sub.add_parser("org", help="organizations").add_subparsers(dest="action", required=True)
     plan = org.add_parser("set-plan", help="record an org's plan (e.g. enterprise)")
@@ -115,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings, args.workers)
     if args.command == "catalog" and args.action == "check":
         return _check_catalog(args.file)
+    if args.command == "catalog" and args.action == "import" and args.base:
+        return _import_catalog(args, _read_catalog(args.base))
     if args.command == "policy":
         return _policy_api(args)
     if args.command == "token":
@@ -217,7 +226,57 @@ async def _admin(args, settings: config_mod.Settings) -> int:
         await redis.aclose()
 
 
+def _import_catalog(args, base) -> int:
+    from authz import litellm_config
+
+    try:
+        with open(args.gateway_config) as f:
+            result = litellm_config.import_config(f.read(), base)
+    except (OSError, litellm_config.ConfigError, catalog_mod.CatalogError) as exc:
+        print(f"authz: {args.gateway_config}: {exc}", file=sys.stderr)
+        return 1
+    out = catalog_mod.to_json(result.catalog)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(out + "\n")
+    else:
+        print(out)
+    models = result.catalog.models
+    print(f"imported {len(models)} models from {args.gateway_config}: "
+          + ", ".join(f"{m} -> {','.join(models[m].providers)}" for m in sorted(models)), file=sys.stderr)
+    for provider, names in sorted(result.unknown_providers.items()):
+        print(f"provider {provider!r} is not in the catalog (used by {', '.join(names)}): it has no published data, "
+              "so it fails every requirement", file=sys.stderr)
+    for name in result.wildcards:
+        print(f"wildcard route {name!r}: requests are judged by the provider they name (e.g. openai/<model>)",
+              file=sys.stderr)
+    for name in result.skipped:
+        print(f"skipped {name}", file=sys.stderr)
+    return 0
+
+
 async def _run_admin(args, store: Store) -> int:
+    if args.command == "catalog" and args.action == "import":
+        raw = await store.catalog_raw()
+        if raw is None:
+            print("authz: no catalog is stored: pass --base FILE", file=sys.stderr)
+            return 1
+        return _import_catalog(args, catalog_mod.parse(raw))
+    if args.command == "catalog" and args.action == "diff":
+        from authz import policy as policy_mod
+
+        try:
+            new = _read_catalog(args.file)
+        except (OSError, catalog_mod.CatalogError) as exc:
+            print(f"authz: {exc}", file=sys.stderr)
+            return 1
+        raw = await store.catalog_raw()
+        old = catalog_mod.parse(raw) if raw else None
+        report = catalog_mod.diff(old, new)
+        report["orgs"] = {org: changes for org, p in sorted((await store.enabled_policies()).items())
+                          if any((changes := catalog_mod.compliance_changes(old, new, policy_mod.rules_of(p))).values())}
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
     if args.command == "catalog":
         from authz.alerts import load_catalog
 

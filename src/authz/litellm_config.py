@@ -98,6 +98,9 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
             result.skipped.append(f"{name} (not usable as a model name: it reads as a provider pin)")
             continue
         out.models[name].providers.extend(p for p in providers if p in out.providers)
+    for alias, target in list(out.model_aliases.items()):
+        if target not in out.models:  # the base catalog's alias of a model this gateway does not serve
+            del out.model_aliases[alias]
     if not out.models:
         raise ConfigError("no deployment in model_list names a provider this catalog can use")
     out.description = (base.description + " | " if base.description else "") + "models from a LiteLLM config"

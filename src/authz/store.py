@@ -369,6 +369,17 @@ class Store:
                     found[key.decode()[len(self.keys.org("")):]] = ids
         return found
 
+    async def enabled_policies(self) -> dict[str, policy_pb2.CompliancePolicy]:
+        """Every org's enabled policy (orgs without one are left out)."""
+        found: dict[str, policy_pb2.CompliancePolicy] = {}
+        async for key in self.redis.scan_iter(match=self.keys.org("*"), count=500):
+            raw = await self.redis.hget(key, "policy")
+            if raw:
+                p = policy_from_json(raw)
+                if p.enabled:
+                    found[key.decode()[len(self.keys.org("")):]] = p
+        return found
+
     async def org_fields(self, org_id: str) -> dict[bytes, bytes]:
         """The org's whole hash, for readers that want several of its fields."""
         return await self.redis.hgetall(self.keys.org(org_id))

@@ -1,0 +1,147 @@
+"""In front of a gateway that does not honour x-compliance-allowed-providers (LiteLLM-style):
+strict routing, LiteLLM's model names, a client's own requirements, alternatives in every 403,
+and a catalog imported from a LiteLLM config, all through real Envoy.
+
+(The session stack runs routing_enforcement = "header"; this module has its own stack.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from authz.testing.stack import Stack
+
+from conftest import DEMO_POLICY
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "catalog" / "sample-catalog.json"
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory):
+    s = Stack.start(tmp_path_factory.mktemp("strict"), authz_settings={
+        "routing_enforcement": "strict", "naming_profile": "litellm", "refresh_interval_s": "600",
+        "max_staleness_s": "1200"})
+    s.admin.load_catalog()
+    s.wait_ready()
+    for org, key in (("acme", "sk-acme"), ("free", "sk-free")):
+        s.admin.set_plan(org, "enterprise")
+        s.admin.add_api_key(key, org)
+    s.admin.set_policy("acme", **DEMO_POLICY)
+    yield s
+    s.stop()
+
+
+def chat(stack: Stack, model: str, key: str = "sk-acme", **headers) -> httpx.Response:
+    return httpx.post(stack.url + "/v1/chat/completions", json={"model": model, "messages": []},
+                      headers={"authorization": f"Bearer {key}", **headers}, timeout=10)
+
+
+def test_readyz_shows_the_modes(strict):
+    ready = httpx.get(strict.authz_http + "/readyz").json()
+    assert (ready["routing_enforcement"], ready["naming_profile"]) == ("strict", "litellm")
+
+
+def test_strict_refuses_an_unpinned_model_with_a_non_compliant_host_and_lists_the_pins(strict):
+    strict.clear_received()
+    r = chat(strict, "deepseek-v3.2")
+    error = r.json()["error"]
+    assert (r.status_code, error["code"]) == (403, "routing_not_enforceable")
+    assert error["alternatives"] == ["together/deepseek-v3.2", "fireworks/deepseek-v3.2", "deepinfra/deepseek-v3.2"]
+    assert "together/deepseek-v3.2" in error["message"] and "'novita'" in error["message"]
+    assert strict.received() == []
+    pinned = chat(strict, "together/deepseek-v3.2")
+    assert pinned.status_code == 200 and pinned.json()["provider"] == "together"
+    # Every host compliant: an unpinned request passes.
+    assert chat(strict, "gemini-2.5-pro").status_code == 200
+
+
+def test_every_403_says_how_to_succeed(strict):
+    pinned = chat(strict, "deepseek/deepseek-v3.2").json()["error"]
+    assert pinned["code"] == "provider_not_compliant" and pinned["alternatives"][0] == "together/deepseek-v3.2"
+    nothing = chat(strict, "deepseek-r1-0528").json()["error"]
+    assert nothing["code"] == "no_compliant_provider" and len(nothing["alternatives"]) == 5
+    assert all("/" in a for a in nothing["alternatives"])
+    # Each suggestion passes as sent.
+    assert all(chat(strict, a).status_code == 200 for a in pinned["alternatives"] + nothing["alternatives"])
+
+
+@pytest.mark.parametrize(("model", "status", "provider"), [
+    ("together_ai/llama-3.3-70b-instruct", 200, "together"),
+    ("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", 200, "together"),
+    ("bedrock/claude-sonnet-4.5", 200, "aws-bedrock"),
+    ("fireworks_ai/deepseek-v3.2", 200, "fireworks"),
+    ("GPT-4o", 403, None), ("Together_AI/llama-3.3-70b-instruct", 403, None),
+    ("together_ai\u2215llama-3.3-70b-instruct", 403, None), ("together_ai/llama-3.3-70b-instruct\u200b", 403, None),
+])
+def test_litellm_names_are_judged_as_the_provider_litellm_calls(strict, model, status, provider):
+    r = chat(strict, model)
+    assert r.status_code == status, r.text
+    if provider:
+        assert r.json()["provider"] == provider  # the stand-in was told (and routed to) that provider
+    else:
+        assert r.json()["error"]["code"] == "unknown_model"
+
+
+def test_a_client_can_require_more_for_its_own_request(strict):
+    # Google Vertex publishes no retention period: fine for the org, not for a client asking for ZDR.
+    assert chat(strict, "google-vertex/gemini-2.5-pro").status_code == 200
+    r = chat(strict, "google-vertex/gemini-2.5-pro", **{"x-compliance-require": "zero_data_retention"})
+    error = r.json()["error"]
+    assert (r.status_code, error["code"]) == (403, "provider_not_compliant")
+    assert error["failed_requirements"] == ["zero_data_retention"]
+    assert error["blocked_providers"][0]["unknown"] == ["zero_data_retention"]
+    # Without an org policy too, and an unknown name is named.
+    assert chat(strict, "gemini-2.5-pro", key="sk-free").status_code == 200
+    assert chat(strict, "gemini-2.5-pro", key="sk-free", **{"x-compliance-require": "zero_data_retention"}) \
+        .status_code == 403
+    bad = chat(strict, "azure/gpt-4o", **{"x-compliance-require": "zdr"})
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "unknown_requirement")
+    assert "'zdr'" in bad.json()["error"]["message"]
+    # The header never reaches the gateway, and the event records it.
+    ok = chat(strict, "gemini-2.5-pro", **{"x-compliance-require": "gdpr"})
+    assert ok.status_code == 200
+    assert "x-compliance-require" not in strict.received()[-1]["headers"]
+    events = [e for e in strict.admin.security_events() if e.get("client_requirements")]
+    assert events and events[0]["client_requirements"] == ["zero_data_retention"]
+
+
+def test_a_catalog_imported_from_a_litellm_config_decides_requests(strict, tmp_path):
+    imported = tmp_path / "catalog.json"
+    env = dict(strict.authz_env)
+    cli = subprocess.run([sys.executable, "-m", "authz", "catalog", "import", "--from", "litellm",
+                          str(ROOT / "tests" / "data" / "litellm-config.yaml"), "--out", str(imported)],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    try:
+        strict.admin.load_catalog(imported)
+        end = time.monotonic() + 10
+        while chat(strict, "house-llama").json().get("error", {}).get("code") == "unknown_model" \
+                and time.monotonic() < end:
+            time.sleep(0.05)  # the new catalog reaches authz over pub/sub
+        # gpt-4o is load-balanced over Azure (compliant) and OpenAI (logs prompts): pin Azure.
+        r = chat(strict, "gpt-4o")
+        assert r.json()["error"]["code"] == "routing_not_enforceable"
+        assert r.json()["error"]["alternatives"] == ["azure/gpt-4o"]
+        assert chat(strict, "gpt-4").json()["error"]["alternatives"] == ["azure/gpt-4o"]  # model_group_alias
+        # A deployment on a provider the catalog does not know fails closed, named.
+        unknown = chat(strict, "house-llama").json()["error"]
+        assert unknown["code"] == "no_compliant_provider" and unknown["blocked_providers"][0]["provider"] == "ollama"
+        # Models the LiteLLM config does not serve are unknown to this gateway.
+        assert chat(strict, "kimi-k2").json()["error"]["code"] == "unknown_model"
+        assert chat(strict, "azure/gpt-4o").status_code == 200
+    finally:
+        strict.admin.load_catalog(SAMPLE)
+        end = time.monotonic() + 10
+        while chat(strict, "kimi-k2").json().get("error", {}).get("code") == "unknown_model" \
+                and time.monotonic() < end:
+            time.sleep(0.05)
+    assert json.loads(imported.read_text())["models"]["gpt-4o"]["providers"] == ["azure", "openai"]
