@@ -53,3 +53,15 @@ def test_cluster_needs_a_hash_tagged_prefix():
     assert load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{authz}:"}).redis_cluster == "true"
     with pytest.raises(ConfigError, match="not both"):
         load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{a}:", "AUTHZ_REDIS_SENTINELS": "h:1"})
+
+
+def test_gateway_settings_are_checked_at_start():
+    with pytest.raises(ConfigError, match="static_org_id"):
+        load(None, {"AUTHZ_ORG_SOURCE": "static"})
+    assert load(None, {"AUTHZ_ORG_SOURCE": "static", "AUTHZ_STATIC_ORG_ID": "acme"}).static_org_id == "acme"
+    with pytest.raises(ConfigError, match="routing_enforcement.*strict, header"):
+        load(None, {"AUTHZ_ROUTING_ENFORCEMENT": "loose"})
+    with pytest.raises(ConfigError, match="naming_profile"):
+        load(None, {"AUTHZ_NAMING_PROFILE": "vercel"})
+    settings = load(None, {})
+    assert (settings.routing_enforcement, settings.naming_profile) == ("strict", "native")

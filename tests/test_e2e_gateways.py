@@ -145,3 +145,26 @@ def test_a_catalog_imported_from_a_litellm_config_decides_requests(strict, tmp_p
                 and time.monotonic() < end:
             time.sleep(0.05)
     assert json.loads(imported.read_text())["models"]["gpt-4o"]["providers"] == ["azure", "openai"]
+
+
+# --- knowing the org without registering the gateway's keys ------------------------------------
+
+def test_static_org_judges_every_request_by_one_policy_without_registered_keys(tmp_path):
+    with Stack.start(tmp_path / "static", authz_settings={"org_source": "static", "static_org_id": "company",
+                                                          "routing_enforcement": "strict"}) as stack:
+        stack.admin.load_catalog()
+        stack.admin.set_plan("company", "enterprise")
+        stack.admin.set_policy("company", **DEMO_POLICY)
+        stack.wait_ready()
+        # Keys the gateway issued (LiteLLM virtual keys, ...) were never added to authz.
+        assert chat(stack, "azure/gpt-4o", key="sk-litellm-virtual-1").status_code == 200
+        blocked = chat(stack, "deepseek/deepseek-v3.2", key="sk-litellm-virtual-2")
+        assert (blocked.status_code, blocked.json()["error"]["code"]) == (403, "provider_not_compliant")
+        anthropic_style = httpx.post(stack.url + "/v1/messages", json={"model": "azure/gpt-4o", "messages": []},
+                                     headers={"x-api-key": "sk-ant-anything"}, timeout=10)
+        assert anthropic_style.status_code == 200
+        # No credential at all: refused by default (static_requires_credential = true).
+        bare = httpx.post(stack.url + "/v1/chat/completions", json={"model": "azure/gpt-4o"}, timeout=10)
+        assert (bare.status_code, bare.json()["error"]["code"]) == (401, "org_missing")
+        [event] = [e for e in stack.admin.security_events() if e["reason"] == "provider_not_compliant"]
+        assert event["org_id"] == "company" and event["api_key_id"]

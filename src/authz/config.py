@@ -53,7 +53,11 @@ class Settings:
     admin_jwt_issuer: str = ""
     admin_jwt_audience: str = ""
     # "api_key": Authorization: Bearer <key> -> Redis. "header": org_header, set by Envoy itself.
+    # "static": every request belongs to static_org_id (one company, nothing to register).
     org_source: str = "api_key"
+    static_org_id: str = ""
+    # With org_source = "static": refuse (401) a request that carries no credential at all.
+    static_requires_credential: str = "true"
     org_header: str = "x-org-id"
     model_header: str = "x-model"
     provider_header: str = ""  # e.g. "x-provider" to let clients pin with a header
@@ -150,7 +154,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
-_CHOICES = {"org_source": ("api_key", "header"), "log_level": ("debug", "info", "warning", "error"),
+_CHOICES = {"org_source": ("api_key", "header", "static"), "static_requires_credential": ("true", "false"), "log_level": ("debug", "info", "warning", "error"),
             "routing_enforcement": ("strict", "header"),
             "naming_profile": ("native", "litellm", "openrouter", "llmgateway")}
 
@@ -216,6 +220,8 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"setting {key!r} = {value!r}: header names must be lower-case, no spaces")
     if not s.model_header:
         raise ConfigError("setting 'model_header' must not be empty")
+    if s.org_source == "static" and not s.static_org_id:
+        raise ConfigError("setting 'static_org_id' must name the org when org_source = 'static'")
     if s.org_source == "header" and not s.org_header:
         raise ConfigError("setting 'org_header' must be set when org_source = 'header'")
     if s.admin_jwt_hs256_secret and s.admin_jwt_rs256_public_key_file:

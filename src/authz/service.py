@@ -29,11 +29,16 @@ log = structlog.get_logger("authz.check")
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str,
-                 unknown_keys: UnknownKeyLimiter | None = None, gateway: Gateway = Gateway()):
+                 unknown_keys: UnknownKeyLimiter | None = None, gateway: Gateway = Gateway(),
+                 static_org: str = "", static_requires_credential: bool = True):
         self.cache = cache
         self.emitter = emitter
         self.names = names
         self.org_from_header = org_source == "header"
+        # org_source = "static": one org for every request (a single-company deployment), so
+        # no API key has to be registered; a request with no credential at all may still be refused.
+        self.static_org = static_org if org_source == "static" else ""
+        self.static_requires_credential = static_requires_credential
         self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
         self.gateway = gateway
 
@@ -56,6 +61,18 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
 
     async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
         key_id = ""
+        if self.static_org:
+            if self.static_requires_credential and facts.api_key is None:
+                return Verdict(Reason.ORG_MISSING), key_id, None
+            if facts.api_key is not None:
+                key_id = request_mod.api_key_id(request_mod.api_key_hash(facts.api_key))
+            if self.cache.is_stale():
+                return Verdict(Reason.STATE_STALE, org_id=self.static_org), key_id, None
+            try:
+                org = await self.cache.org(self.static_org)
+            except StateUnavailable:
+                return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
+            return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
         if self.org_from_header:
             org_id = facts.org_header
             if not org_id:
