@@ -168,3 +168,45 @@ def test_static_org_judges_every_request_by_one_policy_without_registered_keys(t
         assert (bare.status_code, bare.json()["error"]["code"]) == (401, "org_missing")
         [event] = [e for e in stack.admin.security_events() if e["reason"] == "provider_not_compliant"]
         assert event["org_id"] == "company" and event["api_key_id"]
+
+
+def test_gateway_key_api_names_the_org_and_failing_closed_when_it_cannot(tmp_path):
+    with Stack.start(tmp_path / "keys", gateway_args=["--master-key=sk-master", "--key=sk-virtual-a=team-a",
+                                                      "--key=sk-virtual-b=team-b"]) as stack:
+        stack.admin.load_catalog()
+        for team in ("team-a", "team-b"):
+            stack.admin.set_plan(team, "enterprise")
+        stack.admin.set_policy("team-a", **DEMO_POLICY)
+        stack.reconfigure_authz(org_source="gateway", gateway_key_api_url=f"{stack.gateway_url}/key/info",
+                                gateway_key_api_token="sk-master", routing_enforcement="header")
+
+        def lookups() -> int:
+            return httpx.get(stack.gateway_url + "/_key_lookups").json()["count"]
+
+        started = time.perf_counter()
+        blocked = chat(stack, "deepseek/deepseek-v3.2", key="sk-virtual-a")  # cold: one key-API call
+        cold_ms = (time.perf_counter() - started) * 1e3
+        assert (blocked.status_code, blocked.json()["error"]["code"]) == (403, "provider_not_compliant")
+        started = time.perf_counter()
+        assert chat(stack, "deepseek/deepseek-v3.2", key="sk-virtual-b").status_code == 200  # team-b: no policy
+        second_cold_ms = (time.perf_counter() - started) * 1e3
+        started = time.perf_counter()
+        assert chat(stack, "deepseek/deepseek-v3.2", key="sk-virtual-b").status_code == 200
+        warm_ms = (time.perf_counter() - started) * 1e3
+        assert lookups() == 2
+        for _ in range(5):  # warm: answered from the cache
+            assert chat(stack, "azure/gpt-4o", key="sk-virtual-a").status_code == 200
+        assert lookups() == 2
+        unknown = chat(stack, "azure/gpt-4o", key="sk-not-a-litellm-key")
+        assert (unknown.status_code, unknown.json()["error"]["code"]) == (401, "api_key_unknown")
+        assert chat(stack, "azure/gpt-4o", key="sk-not-a-litellm-key").status_code == 401
+        assert lookups() == 3  # the unknown key is remembered too
+        # The key API refuses authz (wrong master key): every uncached key is 503, never an allow.
+        stack.reconfigure_authz(gateway_key_api_token="sk-wrong")
+        down = chat(stack, "azure/gpt-4o", key="sk-virtual-b")
+        assert down.status_code == 401  # LiteLLM answers 401 for a key it will not describe: unknown
+        stack.reconfigure_authz(gateway_key_api_url="http://127.0.0.1:9/key/info", gateway_key_api_token="sk-master")
+        unreachable = chat(stack, "azure/gpt-4o", key="sk-virtual-a")
+        assert (unreachable.status_code, unreachable.json()["error"]["code"]) == (503, "state_unavailable")
+        print(f"through Envoy: first cold key-API lookup {cold_ms:.1f} ms, next {second_cold_ms:.1f} ms, "
+              f"warm {warm_ms:.1f} ms")

@@ -105,6 +105,10 @@ def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_pat
         r = httpx.post(s.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
                        headers={"authorization": "Bearer sk-sc"})
         assert r.status_code == 403 and r.json()["error"]["provider"] == "deepseek"
-        assert httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"},
+        # Strict routing (the shipped default): gpt-4o is also served by OpenAI, which logs prompts.
+        automatic = httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"},
+                               headers={"authorization": "Bearer sk-sc"})
+        assert automatic.status_code == 403 and automatic.json()["error"]["alternatives"] == ["azure/gpt-4o"]
+        assert httpx.post(s.url + "/v1/chat/completions", json={"model": "azure/gpt-4o"},
                           headers={"authorization": "Bearer sk-sc"}).status_code == 200
         assert [x["path"] for x in s.received()] == ["/v1/chat/completions"]

@@ -58,6 +58,13 @@ class Settings:
     static_org_id: str = ""
     # With org_source = "static": refuse (401) a request that carries no credential at all.
     static_requires_credential: str = "true"
+    # org_source = "gateway": ask the gateway's key API (LiteLLM's /key/info) on a cache miss.
+    gateway_key_api_url: str = ""  # e.g. http://litellm:4000/key/info
+    gateway_key_api_token: str = ""  # the proxy's master key (or set AUTHZ_GATEWAY_KEY_API_TOKEN)
+    gateway_key_org_field: str = "team_id"  # the field of the key's info naming the org ("metadata.org_id")
+    gateway_key_cache_ttl_s: float = 300.0
+    gateway_key_negative_ttl_s: float = 30.0
+    gateway_key_timeout_s: float = 0.5
     org_header: str = "x-org-id"
     model_header: str = "x-model"
     provider_header: str = ""  # e.g. "x-provider" to let clients pin with a header
@@ -143,6 +150,15 @@ class Settings:
             endpoints=endpoints.load(self.endpoints_file or None),
         )
 
+    def gateway_keys(self):
+        if self.org_source != "gateway":
+            return None
+        from authz.gateway_keys import LiteLLMKeyResolver
+
+        return LiteLLMKeyResolver(self.gateway_key_api_url, self.gateway_key_api_token, self.gateway_key_org_field,
+                                  ttl_s=self.gateway_key_cache_ttl_s, negative_ttl_s=self.gateway_key_negative_ttl_s,
+                                  timeout_s=self.gateway_key_timeout_s)
+
     def gateway(self) -> Gateway:
         return Gateway(routing=self.routing_enforcement, naming=self.naming_profile)
 
@@ -154,7 +170,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
-_CHOICES = {"org_source": ("api_key", "header", "static"), "static_requires_credential": ("true", "false"), "log_level": ("debug", "info", "warning", "error"),
+_CHOICES = {"org_source": ("api_key", "header", "static", "gateway"), "static_requires_credential": ("true", "false"), "log_level": ("debug", "info", "warning", "error"),
             "routing_enforcement": ("strict", "header"),
             "naming_profile": ("native", "litellm", "openrouter", "llmgateway")}
 
@@ -220,6 +236,10 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"setting {key!r} = {value!r}: header names must be lower-case, no spaces")
     if not s.model_header:
         raise ConfigError("setting 'model_header' must not be empty")
+    if s.org_source == "gateway" and not (s.gateway_key_api_url.startswith(("http://", "https://"))
+                                          and s.gateway_key_api_token):
+        raise ConfigError("org_source = 'gateway' needs gateway_key_api_url (http[s]://…/key/info) and "
+                          "gateway_key_api_token (the gateway's master key)")
     if s.org_source == "static" and not s.static_org_id:
         raise ConfigError("setting 'static_org_id' must name the org when org_source = 'static'")
     if s.org_source == "header" and not s.org_header:

@@ -80,3 +80,9 @@ HTTP_CONNECTIONS_REFUSED = Counter(
     "head_timeout, lifetime).",
     ["port", "why"],
 )
+
+GATEWAY_KEY_LOOKUPS = Counter(
+    "authz_gateway_key_lookups_total",
+    "API keys looked up in the gateway's key API (org_source = gateway), by result: known, unknown, unavailable.",
+    ["result"],
+)

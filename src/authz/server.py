@@ -142,7 +142,8 @@ class App:
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
         service = CheckService(self.cache, self.emitter, self.settings.read_config(), self.settings.org_source,
                                limiter, self.settings.gateway(), static_org=self.settings.static_org_id,
-                               static_requires_credential=self.settings.static_requires_credential == "true")
+                               static_requires_credential=self.settings.static_requires_credential == "true",
+                               gateway_keys=self.settings.gateway_keys())
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:

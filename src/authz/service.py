@@ -20,6 +20,7 @@ from authz.clip import ORG, clip
 from authz.cache import PolicyCache, StateUnavailable
 from authz.decision import Gateway, OrgPolicy, Verdict, decide
 from authz.events import EventEmitter, security_event
+from authz.gateway_keys import GatewayUnavailable
 from authz.limits import UnknownKeyLimiter
 from authz.metrics import CHECK_SECONDS, DECISIONS
 from authz.reasons import OUTCOMES, Reason
@@ -30,7 +31,7 @@ log = structlog.get_logger("authz.check")
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
     def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str,
                  unknown_keys: UnknownKeyLimiter | None = None, gateway: Gateway = Gateway(),
-                 static_org: str = "", static_requires_credential: bool = True):
+                 static_org: str = "", static_requires_credential: bool = True, gateway_keys=None):
         self.cache = cache
         self.emitter = emitter
         self.names = names
@@ -39,6 +40,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         # no API key has to be registered; a request with no credential at all may still be refused.
         self.static_org = static_org if org_source == "static" else ""
         self.static_requires_credential = static_requires_credential
+        self.gateway_keys = gateway_keys  # org_source = "gateway": a gateway_keys.LiteLLMKeyResolver
         self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
         self.gateway = gateway
 
@@ -84,7 +86,22 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         if self.cache.is_stale():
             return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id, None
         try:
-            if not self.org_from_header:
+            if self.gateway_keys is not None:
+                key_hash = request_mod.api_key_hash(facts.api_key)
+                key_id = request_mod.api_key_id(key_hash)
+                cached, org_id = self.gateway_keys.cached(key_hash)
+                if not cached:
+                    if self.unknown_keys.exhausted(facts.client_address):
+                        return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS), key_id, None
+                    try:
+                        org_id = await self.gateway_keys.resolve(facts.api_key, key_hash)
+                    except GatewayUnavailable:
+                        return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
+                    if org_id is None:
+                        self.unknown_keys.charge(facts.client_address)
+                if org_id is None:
+                    return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
+            elif not self.org_from_header:
                 key_hash = request_mod.api_key_hash(facts.api_key)
                 key_id = request_mod.api_key_id(key_hash)
                 cached, org_id = self.cache.cached_org_for_key(key_hash)

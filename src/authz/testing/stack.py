@@ -219,7 +219,7 @@ class Stack:
     @classmethod
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
               envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1,
-              redis_server: RedisServer | None = None) -> Stack:
+              redis_server: RedisServer | None = None, gateway_args: list[str] | None = None) -> Stack:
         """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
         cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up)."""
         workdir.mkdir(parents=True, exist_ok=True)
@@ -233,7 +233,7 @@ class Stack:
         gateway = Proc(
             "gateway",
             [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"]),
-             *[f"--deployment={k}={v}" for k, v in DEPLOYMENTS.items()]],
+             *[f"--deployment={k}={v}" for k, v in DEPLOYMENTS.items()], *(gateway_args or [])],
             workdir / "gateway.log",
         )
         env = dict(os.environ)

@@ -13,6 +13,7 @@ it receives, with the model it would call, so tests can prove a denied request n
 
     GET /_requests      what it received (method, path, headers, body, model, provider)
     DELETE /_requests   forget them
+    GET /key/info       LiteLLM's key-info API, for the virtual keys given with --key
 
     python -m authz.testing.standin_gateway --port 8000
 """
@@ -44,20 +45,38 @@ def choose_provider(model: str, allowed_header: str | None) -> tuple[str | None,
 
 
 class StandinGateway:
-    def __init__(self, deployments: dict[str, str] | None = None) -> None:
+    def __init__(self, deployments: dict[str, str] | None = None, keys: dict[str, str] | None = None,
+                 master_key: str = "") -> None:
         self.received: list[dict] = []
         self.deployments = deployments or {}
         self.files: dict[str, dict] = {}
+        self.keys = keys or {}  # virtual key -> team, answered by GET /key/info as LiteLLM does
+        self.master_key = master_key
+        self.key_lookups = 0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/_requests", self._list)
         app.router.add_delete("/_requests", self._clear)
+        app.router.add_get("/key/info", self._key_info)
+        app.router.add_get("/_key_lookups", lambda _r: web.json_response({"count": self.key_lookups}))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
 
     async def _list(self, _request: web.Request) -> web.Response:
         return web.json_response(self.received)
+
+    async def _key_info(self, request: web.Request) -> web.Response:
+        """LiteLLM's key-info API: the master key may look up any virtual key."""
+        self.key_lookups += 1
+        if not self.master_key or request.headers.get("authorization") != f"Bearer {self.master_key}":
+            return web.json_response({"error": {"message": "Authentication Error"}}, status=401)
+        key = request.query.get("key", "")
+        if key not in self.keys:
+            return web.json_response({"detail": {"error": "Key not found"}}, status=404)
+        team = self.keys[key]
+        return web.json_response({"key": key, "info": {"key_alias": None, "team_id": team, "user_id": None,
+                                                       "metadata": {"org_id": team}, "models": []}})
 
     async def _clear(self, _request: web.Request) -> web.Response:
         self.received.clear()
@@ -264,9 +283,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--deployment", action="append", default=[], metavar="NAME=MODEL",
                         help="an Azure deployment and the model it runs (repeatable)")
+    parser.add_argument("--key", action="append", default=[], metavar="KEY=TEAM",
+                        help="a virtual key and its team, for GET /key/info (repeatable)")
+    parser.add_argument("--master-key", default="", help="the key /key/info requires (Authorization: Bearer)")
     args = parser.parse_args(argv)
     deployments = dict(d.split("=", 1) for d in args.deployment)
-    web.run_app(StandinGateway(deployments).app(), host=args.host, port=args.port, access_log=None, print=None)
+    keys = dict(k.split("=", 1) for k in args.key)
+    web.run_app(StandinGateway(deployments, keys, args.master_key).app(), host=args.host, port=args.port,
+                access_log=None, print=None)
 
 
 if __name__ == "__main__":
