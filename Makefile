@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate
+.PHONY: all venv proto test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate litellm
 
 all: test
 
@@ -55,7 +55,17 @@ curl:
 	    echo "installing curl (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser wrk curl $(DEPLOY_TOOLS)
+# A real LiteLLM proxy as the gateway behind Envoy (tests/test_e2e_litellm.py), in a venv of its
+# own so its pins never meet ours. It runs offline with mock_response deployments.
+LITELLM_STAMP := .venv-litellm/.installed
+$(LITELLM_STAMP):
+	$(PY) -m venv .venv-litellm
+	.venv-litellm/bin/pip install -q 'litellm[proxy]==1.110.2'
+	touch $@
+
+litellm: $(LITELLM_STAMP)
+
+test: $(GEN_STAMP) redis-server browser wrk curl $(DEPLOY_TOOLS) $(LITELLM_STAMP)
 	$(BIN)/pytest -q
 
 # Pure and Redis-integration tests (a test that uses the shared stack is e2e: tests/conftest.py).
@@ -93,4 +103,4 @@ validate-envoy: $(GEN_STAMP)
 	$(BIN)/python -m authz.testing.envoy_config --validate envoy/*.yaml
 
 clean:
-	rm -rf $(VENV) src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules
+	rm -rf $(VENV) .venv-litellm src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules

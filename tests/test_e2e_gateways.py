@@ -55,10 +55,12 @@ def test_strict_refuses_an_unpinned_model_with_a_non_compliant_host_and_lists_th
     r = chat(strict, "deepseek-v3.2")
     error = r.json()["error"]
     assert (r.status_code, error["code"]) == (403, "routing_not_enforceable")
-    assert error["alternatives"] == ["together/deepseek-v3.2", "fireworks/deepseek-v3.2", "deepinfra/deepseek-v3.2"]
-    assert "together/deepseek-v3.2" in error["message"] and "'novita'" in error["message"]
+    # Spelled as LiteLLM's clients write them (naming_profile = litellm).
+    assert error["alternatives"] == ["together_ai/deepseek-v3.2", "fireworks_ai/deepseek-v3.2",
+                                     "deepinfra/deepseek-v3.2"]
+    assert "together_ai/deepseek-v3.2" in error["message"] and "'novita'" in error["message"]
     assert strict.received() == []
-    pinned = chat(strict, "together/deepseek-v3.2")
+    pinned = chat(strict, "together_ai/deepseek-v3.2")
     assert pinned.status_code == 200 and pinned.json()["provider"] == "together"
     # Every host compliant: an unpinned request passes.
     assert chat(strict, "gemini-2.5-pro").status_code == 200
@@ -66,7 +68,7 @@ def test_strict_refuses_an_unpinned_model_with_a_non_compliant_host_and_lists_th
 
 def test_every_403_says_how_to_succeed(strict):
     pinned = chat(strict, "deepseek/deepseek-v3.2").json()["error"]
-    assert pinned["code"] == "provider_not_compliant" and pinned["alternatives"][0] == "together/deepseek-v3.2"
+    assert pinned["code"] == "provider_not_compliant" and pinned["alternatives"][0] == "together_ai/deepseek-v3.2"
     nothing = chat(strict, "deepseek-r1-0528").json()["error"]
     assert nothing["code"] == "no_compliant_provider" and len(nothing["alternatives"]) == 5
     assert all("/" in a for a in nothing["alternatives"])

@@ -157,8 +157,10 @@ def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogInde
     custom = org.custom
     pinned, model_id = naming.resolve(model, catalog.names, gateway.naming, custom.__contains__)
     found = _judge_model(model, pinned, model_id, facts, org, catalog, gateway, verdict)
-    if found.reason in _SUGGEST and not found.alternatives:
-        alternatives = _alternatives(model_id, org, catalog)
+    if found.reason in _SUGGEST:
+        alternatives = found.alternatives or _alternatives(model_id, org, catalog)
+        if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
+            alternatives = tuple(naming.spell(*a.split("/", 1), gateway.naming) for a in alternatives)
         if alternatives:
             return dataclasses.replace(found, alternatives=alternatives)
     return found

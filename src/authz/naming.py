@@ -94,3 +94,18 @@ def resolve(name: str, names: Names, profile: str, is_custom=lambda _: False) ->
     if provider is None:
         return "", name
     return provider, names.model(rest) or rest
+
+
+def _reverse(table: dict[str, str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for prefix, provider in table.items():
+        found.setdefault(provider, prefix)  # the first prefix listed is the gateway's usual one
+    return found
+
+
+_SPELLING = {LITELLM: _reverse(LITELLM_PROVIDERS), LLMGATEWAY: _reverse(LLMGATEWAY_PROVIDERS)}
+
+
+def spell(provider: str, model: str, profile: str) -> str:
+    """A pinned name as the gateway's clients write it (what a deny body suggests)."""
+    return f"{_SPELLING.get(profile, {}).get(provider, provider)}/{model}"

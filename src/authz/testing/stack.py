@@ -219,7 +219,8 @@ class Stack:
     @classmethod
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
               envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1,
-              redis_server: RedisServer | None = None, gateway_args: list[str] | None = None) -> Stack:
+              redis_server: RedisServer | None = None, gateway_args: list[str] | None = None,
+              upstream_port: int | None = None) -> Stack:
         """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
         cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up)."""
         workdir.mkdir(parents=True, exist_ok=True)
@@ -269,7 +270,8 @@ class Stack:
 
         config = render(
             envoy_config,
-            {8080: ports["envoy"], 9901: ports["envoy_admin"], 9001: ports["authz_grpc"], 8000: ports["gateway"]},
+            {8080: ports["envoy"], 9901: ports["envoy_admin"], 9001: ports["authz_grpc"],
+             8000: upstream_port or ports["gateway"]},
             envoy_overrides,
             add_replicas,
             directory=workdir,
