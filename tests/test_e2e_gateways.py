@@ -212,3 +212,53 @@ def test_gateway_key_api_names_the_org_and_failing_closed_when_it_cannot(tmp_pat
         assert (unreachable.status_code, unreachable.json()["error"]["code"]) == (503, "state_unavailable")
         print(f"through Envoy: first cold key-API lookup {cold_ms:.1f} ms, next {second_cold_ms:.1f} ms, "
               f"warm {warm_ms:.1f} ms")
+
+
+def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
+    import jwt
+    import yaml
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]})
+    snippet = yaml.safe_load((ROOT / "envoy" / "snippets" / "jwt-org.yaml").read_text())
+    snippet[1]["typed_config"]["providers"]["idp"]["local_jwks"] = {"inline_string": jwks}
+
+    def with_jwt(config: dict) -> None:
+        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["http_filters"][0:0] = snippet
+
+    def token(**claims) -> str:
+        body = {"iss": "https://idp.example.com", "aud": "llm-gateway", "exp": int(time.time()) + 300, **claims}
+        return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+
+    with Stack.start(tmp_path / "jwt", envoy_mutate=with_jwt,
+                     authz_settings={"org_source": "header", "org_header": "x-org-id",
+                                     "routing_enforcement": "strict"}) as stack:
+        from authz.testing.envoy_config import validate
+
+        assert validate(stack.envoy_config).returncode == 0
+        stack.admin.load_catalog()
+        stack.admin.set_plan("acme", "enterprise")
+        stack.admin.set_policy("acme", **DEMO_POLICY)
+        stack.wait_ready()
+
+        def send(bearer: str | None, **headers) -> httpx.Response:
+            auth = {"authorization": f"Bearer {bearer}"} if bearer else {}
+            return httpx.post(stack.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
+                              headers={**auth, **headers}, timeout=10)
+
+        acme = send(token(org="acme"))
+        assert (acme.status_code, acme.json()["error"]["code"]) == (403, "provider_not_compliant")
+        assert send(token(org="no-policy-org")).status_code == 200
+        # A client naming another org itself: the header is removed before the token's claim is set.
+        assert send(token(org="acme"), **{"x-org-id": "no-policy-org"}).status_code == 403
+        assert send(None, **{"x-org-id": "no-policy-org"}).status_code == 401  # no token: Envoy refuses
+        no_claim = send(token(), **{"x-org-id": "no-policy-org"})
+        assert (no_claim.status_code, no_claim.json()["error"]["code"]) == (401, "org_missing")
+        forged = jwt.encode({"iss": "https://idp.example.com", "aud": "llm-gateway", "org": "no-policy-org",
+                             "exp": int(time.time()) + 300},
+                            rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
+                            headers={"kid": "k1"})
+        assert send(forged).status_code == 401

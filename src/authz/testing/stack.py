@@ -215,14 +215,17 @@ class Stack:
     authz_env: dict[str, str] = field(default_factory=dict)
     replicas: list[Proc] = field(default_factory=list)  # every authz process; replicas[0] is authz
     workers: int = 1  # worker processes of each authz (they share its ports)
+    envoy_config: str = ""  # the rendered Envoy config file
 
     @classmethod
     def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
               envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1,
               redis_server: RedisServer | None = None, gateway_args: list[str] | None = None,
-              upstream_port: int | None = None) -> Stack:
+              upstream_port: int | None = None, envoy_mutate=None) -> Stack:
         """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
-        cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up)."""
+        cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up);
+        `gateway_args` are extra stand-in gateway options; `upstream_port` sends Envoy's traffic
+        to another gateway (e.g. a LiteLLM proxy); `envoy_mutate(config)` edits Envoy's config."""
         workdir.mkdir(parents=True, exist_ok=True)
         ports = {name: free_port() for name in
                  ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "authz_metrics",
@@ -262,6 +265,8 @@ class Stack:
             more.append(Proc(f"authz-{i}", list(authz.args), workdir / f"authz-{i}.log", env=replica_env))
 
         def add_replicas(config: dict) -> None:
+            if envoy_mutate:
+                envoy_mutate(config)
             endpoints = cluster(config, "authz")["load_assignment"]["endpoints"][0]["lb_endpoints"]
             for proc in more:
                 port = int(proc.env["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
@@ -284,6 +289,7 @@ class Stack:
             workdir / "envoy.log",
         )
         stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more], workers)
+        stack.envoy_config = config
         try:
             gateway.start()
             for proc in stack.replicas:
