@@ -58,9 +58,9 @@ curl:
 # A real LiteLLM proxy as the gateway behind Envoy (tests/test_e2e_litellm.py), in a venv of its
 # own so its pins never meet ours. It runs offline with mock_response deployments.
 LITELLM_STAMP := .venv-litellm/.installed
-$(LITELLM_STAMP):
+$(LITELLM_STAMP): constraints-litellm.txt
 	$(PY) -m venv .venv-litellm
-	.venv-litellm/bin/pip install -q 'litellm[proxy]==1.110.2'
+	.venv-litellm/bin/pip install -q -c constraints-litellm.txt 'litellm[proxy]==1.108.7'
 	touch $@
 
 litellm: $(LITELLM_STAMP)
