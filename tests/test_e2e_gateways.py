@@ -262,3 +262,23 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
                             rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
                             headers={"kid": "k1"})
         assert send(forged).status_code == 401
+
+
+@pytest.mark.parametrize(("profile", "accepted", "provider", "look_alike"), [
+    ("native", "together/llama-3.3-70b-instruct", "together", "together_ai/llama-3.3-70b-instruct"),
+    ("llmgateway", "together.ai/deepseek-v3.2", "together", "Together.ai/deepseek-v3.2"),
+    ("openrouter", "meta-llama/llama-3.3-70b-instruct", None, "meta-llama/Llama-3.3-70b-instruct"),
+])
+def test_each_naming_profile_through_envoy(strict, profile, accepted, provider, look_alike):
+    strict.reconfigure_authz(naming_profile=profile)
+    try:
+        r = chat(strict, accepted)
+        if provider:
+            assert r.status_code == 200 and r.json()["provider"] == provider, r.text
+        else:  # OpenRouter names a model, routed automatically: strict needs every host compliant
+            assert r.json()["error"]["code"] == "routing_not_enforceable"
+            assert r.json()["error"]["alternatives"][0] == "together/llama-3.3-70b-instruct"
+        unknown = chat(strict, look_alike)
+        assert (unknown.status_code, unknown.json()["error"]["code"]) == (403, "unknown_model")
+    finally:
+        strict.reconfigure_authz(naming_profile="litellm")
