@@ -86,34 +86,21 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         if self.cache.is_stale():
             return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id, None
         try:
-            if self.gateway_keys is not None:
+            if not self.org_from_header:
                 key_hash = request_mod.api_key_hash(facts.api_key)
                 key_id = request_mod.api_key_id(key_hash)
-                cached, org_id = self.gateway_keys.cached(key_hash)
+                keys = self.gateway_keys  # org_source = "gateway": the gateway's key API, else Redis
+                cached, org_id = keys.cached(key_hash) if keys else self.cache.cached_org_for_key(key_hash)
                 if not cached:
                     if self.unknown_keys.exhausted(facts.client_address):
                         return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS), key_id, None
-                    try:
-                        org_id = await self.gateway_keys.resolve(facts.api_key, key_hash)
-                    except GatewayUnavailable:
-                        return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
-                    if org_id is None:
-                        self.unknown_keys.charge(facts.client_address)
-                if org_id is None:
-                    return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
-            elif not self.org_from_header:
-                key_hash = request_mod.api_key_hash(facts.api_key)
-                key_id = request_mod.api_key_id(key_hash)
-                cached, org_id = self.cache.cached_org_for_key(key_hash)
-                if not cached:
-                    if self.unknown_keys.exhausted(facts.client_address):
-                        return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS), key_id, None
-                    org_id = await self.cache.org_for_key_hash(key_hash)
+                    org_id = await (keys.resolve(facts.api_key, key_hash) if keys
+                                    else self.cache.org_for_key_hash(key_hash))
                     if org_id is None:
                         self.unknown_keys.charge(facts.client_address)
                 if org_id is None:
                     return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
             org = await self.cache.org(org_id)
-        except StateUnavailable:
+        except (StateUnavailable, GatewayUnavailable):
             return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
         return decide(facts, org, self.cache.catalog, self.gateway), key_id, org

@@ -17,27 +17,40 @@ def _custom_id(pairs: list, fallback: str) -> str:
     return value if isinstance(value, str) else fallback
 
 
-def file_models(data: bytes) -> list[tuple[str, str]] | tuple[Reason, str]:
-    """(model, custom_id) per line of a JSONL batch file: each line's body.model."""
+def _entry(pairs: list, dotted: str, where: str) -> tuple[str | Reason, str]:
+    """(model, custom_id) of one batch entry, or (reason, custom_id) when it names none."""
+    name = _custom_id(pairs, where)
+    model = model_at(pairs, dotted)
+    if model is None:
+        return Reason.MODEL_MISSING, name
+    return model, name
+
+
+def _all(entries) -> list[tuple[str, str]] | tuple[Reason, str]:
+    """Every entry's (model, custom_id), or the first failure; a batch of nothing names nothing."""
     found = []
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        if len(found) >= MAX_ITEMS:
-            return Reason.BODY_MALFORMED, f"line {number}"
-        pairs = object_pairs(line)
-        if isinstance(pairs, Reason):
-            return pairs, f"line {number}"
-        name = _custom_id(pairs, f"line {number}")
-        model = model_at(pairs, "body.model")
+    for model, name in entries:
         if isinstance(model, Reason):
             return model, name
-        if model is None:
-            return Reason.MODEL_MISSING, name
         found.append((model, name))
-    if not found:
-        return Reason.MODEL_MISSING, ""
-    return found
+    return found or (Reason.MODEL_MISSING, "")
+
+
+def file_models(data: bytes) -> list[tuple[str, str]] | tuple[Reason, str]:
+    """(model, custom_id) per line of a JSONL batch file: each line's body.model."""
+    def entries():
+        count = 0
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            count += 1
+            if count > MAX_ITEMS:
+                yield Reason.BODY_MALFORMED, f"line {number}"
+                return
+            pairs = object_pairs(line)
+            yield (pairs, f"line {number}") if isinstance(pairs, Reason) else _entry(pairs, "body.model",
+                                                                                    f"line {number}")
+    return _all(entries())
 
 
 def request_models(pairs: list) -> list[tuple[str, str]] | tuple[Reason, str]:
@@ -47,19 +60,12 @@ def request_models(pairs: list) -> list[tuple[str, str]] | tuple[Reason, str]:
         return Reason.DUPLICATE_MODEL, ""
     if requests is MISSING or not isinstance(requests, list) or is_object(requests) and requests:
         return Reason.MODEL_MISSING, ""
-    found = []
-    for index, item in enumerate(requests[:MAX_ITEMS + 1]):
-        if index == MAX_ITEMS:
-            return Reason.BODY_MALFORMED, f"requests[{index}]"
-        if not is_object(item):
-            return Reason.BODY_MALFORMED, f"requests[{index}]"
-        name = _custom_id(item, f"requests[{index}]")
-        model = model_at(item, "params.model")
-        if isinstance(model, Reason):
-            return model, name
-        if model is None:
-            return Reason.MODEL_MISSING, name
-        found.append((model, name))
-    if not found:
-        return Reason.MODEL_MISSING, ""
-    return found
+
+    def entries():
+        for index, item in enumerate(requests):
+            where = f"requests[{index}]"
+            if index == MAX_ITEMS or not is_object(item):
+                yield Reason.BODY_MALFORMED, where
+                return
+            yield _entry(item, "params.model", where)
+    return _all(entries())
