@@ -323,3 +323,11 @@ def test_realtime_websocket_is_checked_on_upgrade_then_passed_through(enforced):
     assert echo == {"type": "echo", "provider": "azure", "received": "hello"}
     assert status == 403
     assert [r["model"] for r in enforced.received()] == [GOOD]
+
+
+def test_a_model_in_the_query_of_a_body_endpoint_must_agree(enforced):
+    r = enforced.post({"model": GOOD, "messages": []}, path=f"/v1/chat/completions?model={quote(BAD, safe='')}")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "model_mismatch")
+    ok = enforced.post({"model": GOOD, "messages": []}, path=f"/v1/chat/completions?model={quote(GOOD, safe='')}")
+    assert ok.status_code == 200
+    assert len(enforced.received()) == 1

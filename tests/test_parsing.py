@@ -129,6 +129,14 @@ def test_each_place_is_read_and_every_place_must_agree():
     assert reason(requested({"session": {"model": "r1"}, "model": "r2"},
                             path="/v1/realtime/client_secrets")) is Reason.MODEL_MISMATCH
     assert requested(b"", path="/v1/models", method="GET") == ()
+    # A model in the query of any endpoint must agree too: a gateway may read it.
+    assert requested({"model": "a"}, path="/v1/chat/completions?model=a") == (("a", ""),)
+    assert reason(requested({"model": "a"}, path="/v1/chat/completions?model=b")) is Reason.MODEL_MISMATCH
+    assert reason(requested({"model": "a"}, path="/v1/chat/completions?model=a&model=b")) is Reason.DUPLICATE_MODEL
+    assert requested({"model": "a"}, path="/v1/chat/completions?api-version=1&models=b") == (("a", ""),)
+    assert requested(b"", path="/v1/chat/completions?model=a", headers={"x-model": "a"}) == (("a", ""),)
+    batch = {"requests": [{"custom_id": "x", "params": {"model": "a"}}]}
+    assert reason(requested(batch, path="/v1/messages/batches?model=b")) is Reason.MODEL_MISMATCH
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx",

@@ -64,7 +64,7 @@ def _requested(facts) -> tuple[Named, ...] | Refusal:
             return body
     header = facts.model_header
     if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS):
-        return _batch(row, body, header)
+        return _batch(row, body, header, facts.query)
     if row.model == ep.NO_BATCH:
         return _no_batch(body)
     return _single(facts, row, match, body, header)
@@ -134,6 +134,12 @@ def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
         return Refusal(Reason.BODY_TRUNCATED)  # a body Envoy did not send may name a model
     if header is not None:
         places.append(header)
+    if row.model != ep.QUERY and facts.query:
+        found = _query_model(facts.query)
+        if isinstance(found, Refusal):
+            return found
+        if found is not None:
+            places.append(found)
     if not places:
         return Refusal(Reason.MODEL_MISSING)
     model = places[0]
@@ -144,7 +150,7 @@ def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
     return ((model, ""),)
 
 
-def _batch(row, body, header) -> tuple[Named, ...] | Refusal:
+def _batch(row, body, header, query_string: str) -> tuple[Named, ...] | Refusal:
     if body is None:
         return Refusal(Reason.MODEL_MISSING)
     if row.model == ep.BATCH_REQUESTS:
@@ -168,11 +174,22 @@ def _batch(row, body, header) -> tuple[Named, ...] | Refusal:
     if isinstance(found, tuple):
         reason, item = found
         return Refusal(reason, item=item)
-    if header is not None:
-        for model, item in found:
-            if model != header:
-                return Refusal(Reason.MODEL_MISMATCH, model=header, item=item)
+    query = _query_model(query_string) if query_string else None
+    if isinstance(query, Refusal):
+        return query
+    for other in (header, query):  # every entry must be the model named elsewhere
+        for model, item in found if other is not None else ():
+            if model != other:
+                return Refusal(Reason.MODEL_MISMATCH, model=other, item=item)
     return tuple(found)
+
+
+def _query_model(query: str) -> str | None | Refusal:
+    """A `model` query parameter on any endpoint: a gateway may read it, so it must agree."""
+    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "model"]
+    if len(values) > 1:
+        return Refusal(Reason.DUPLICATE_MODEL)
+    return values[0] if values else None
 
 
 def _no_batch(body) -> tuple[Named, ...] | Refusal:
