@@ -170,8 +170,8 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
-_CHOICES = {"org_source": ("api_key", "header", "static", "gateway"), "static_requires_credential": ("true", "false"), "log_level": ("debug", "info", "warning", "error"),
-            "routing_enforcement": ("strict", "header"),
+_CHOICES = {"org_source": ("api_key", "header", "static", "gateway"), "static_requires_credential": ("true", "false"),
+            "log_level": ("debug", "info", "warning", "error"), "routing_enforcement": ("strict", "header"),
             "naming_profile": ("native", "litellm", "openrouter", "llmgateway")}
 
 

@@ -68,14 +68,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
                 return Verdict(Reason.ORG_MISSING), key_id, None
             if facts.api_key is not None:
                 key_id = request_mod.api_key_id(request_mod.api_key_hash(facts.api_key))
-            if self.cache.is_stale():
-                return Verdict(Reason.STATE_STALE, org_id=self.static_org), key_id, None
-            try:
-                org = await self.cache.org(self.static_org)
-            except StateUnavailable:
-                return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
-            return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
-        if self.org_from_header:
+            org_id = self.static_org
+        elif self.org_from_header:
             org_id = facts.org_header
             if not org_id:
                 return Verdict(Reason.ORG_MISSING), key_id, None
@@ -84,9 +78,9 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         elif facts.credential_conflict:
             return Verdict(Reason.CREDENTIAL_CONFLICT), key_id, None
         if self.cache.is_stale():
-            return Verdict(Reason.STATE_STALE, org_id=facts.org_header or ""), key_id, None
+            return Verdict(Reason.STATE_STALE, org_id=self.static_org or facts.org_header or ""), key_id, None
         try:
-            if not self.org_from_header:
+            if not (self.org_from_header or self.static_org):
                 key_hash = request_mod.api_key_hash(facts.api_key)
                 key_id = request_mod.api_key_id(key_hash)
                 keys = self.gateway_keys  # org_source = "gateway": the gateway's key API, else Redis

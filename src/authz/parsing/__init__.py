@@ -81,8 +81,8 @@ def _read_body(facts, row: ep.Endpoint):
             return Refusal(Reason.BODY_TRUNCATED)
         pairs = jsonbody.object_pairs(facts.body)
         return Refusal(pairs) if isinstance(pairs, Reason) else pairs
-    boundary = multipart.boundary_of(facts.content_type or "")
-    if boundary is None:
+    boundary = options.get(b"boundary") if media == b"multipart/form-data" else None
+    if not boundary:
         return Refusal(Reason.UNSUPPORTED_CONTENT_TYPE, detail="multipart/form-data with a boundary")
     wanted = frozenset({"model", "purpose", "file"} if row.model == ep.BATCH_FILE else {"model", row.field})
     found = multipart.parts(facts.body, boundary, wanted)
@@ -101,10 +101,11 @@ def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
     places: list[str] = []  # every model the request names, the gateway's own place first
     deployment = None
     if row.model == ep.QUERY:
-        values = [v for k, v in parse_qsl(facts.query, keep_blank_values=True) if k == row.field]
-        if len(values) > 1:
-            return Refusal(Reason.DUPLICATE_MODEL)
-        places += values
+        found = _query_model(facts.query, row.field)
+        if isinstance(found, Refusal):
+            return found
+        if found is not None:
+            places.append(found)
     elif row.model == ep.PATH:
         places.append(match.variable("model"))
     elif row.model == ep.DEPLOYMENT:
@@ -184,9 +185,10 @@ def _batch(row, body, header, query_string: str) -> tuple[Named, ...] | Refusal:
     return tuple(found)
 
 
-def _query_model(query: str) -> str | None | Refusal:
-    """A `model` query parameter on any endpoint: a gateway may read it, so it must agree."""
-    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "model"]
+def _query_model(query: str, name: str = "model") -> str | None | Refusal:
+    """The one query parameter `name` (on any endpoint a gateway may read `model` there, so it
+    must agree too); None when absent."""
+    values = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == name]
     if len(values) > 1:
         return Refusal(Reason.DUPLICATE_MODEL)
     return values[0] if values else None

@@ -32,13 +32,6 @@ class Part:
         return b"".join(self.data)
 
 
-def boundary_of(content_type: str) -> bytes | None:
-    media, options = parse_options_header(content_type)
-    if media != b"multipart/form-data":
-        return None
-    return options.get(b"boundary") or None
-
-
 def parts(body: bytes, boundary: bytes, wanted: frozenset[str]) -> tuple[list[Part], bool] | Reason:
     """The parts named in `wanted` (in order), and whether the body ended properly."""
     found: list[Part] = []
