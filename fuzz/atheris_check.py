@@ -19,7 +19,8 @@ with atheris.instrument_imports(include=["authz"]):
     from envoy.service.auth.v3 import external_auth_pb2
 
     import fuzz_check
-    from fuzz_check import ATTRS, MODELS, PROVIDERS, check_one
+    from fuzz_check import MODELS, PROVIDERS, check_one
+    from generated import ATTRIBUTE_CHOICES, FLAGS, VALUE_FIELD_CHOICES
 
 _MODEL_VALUES = [f"{p}/{m}" for p in PROVIDERS for m in MODELS] + MODELS + ["ghost/a", "P0/a", " a", "p0%2Fa", ""]
 _TRI = (True, False, None)
@@ -41,11 +42,6 @@ def _rare_subset(fdp, items: list[str]) -> list[str]:
     return _subset(fdp, items) if _sometimes(fdp, 3) else []
 
 
-# Attribute values weighted towards what satisfies a requirement, so allowed decisions (the
-# ones the safety invariant is about) are common.
-_WANT_TRUE = [True, True, True, False, None]
-_WANT_FALSE = [False, False, False, True, None]
-
 
 def inputs(data: bytes):
     fdp = atheris.FuzzedDataProvider(data)
@@ -55,11 +51,9 @@ def inputs(data: bytes):
         if kind == 1:
             providers[pid] = None
         elif kind >= 2:
-            attrs = {a: fdp.PickValueInList(_WANT_FALSE if a in ("trains_on_prompts", "logs_prompts") else _WANT_TRUE)
-                     for a in ATTRS}
-            attrs["soc2_report"] = fdp.ConsumeIntInRange(0, 3)
-            attrs["prompt_retention_days"] = (None, 0, 7)[fdp.ConsumeIntInRange(0, 2)]
-            attrs["headquarters_country"] = ("", "US", "FR")[fdp.ConsumeIntInRange(0, 2)]
+            # values weighted towards what satisfies a requirement (shared with the property
+            # tests), so allowed decisions, the ones the safety invariant is about, are common
+            attrs = {a: fdp.PickValueInList(choices) for a, choices in ATTRIBUTE_CHOICES.items()}
             providers[pid] = attrs
     if not providers:
         providers["p0"] = None
@@ -68,11 +62,9 @@ def inputs(data: bytes):
     models = {m: ps for m, ps in models.items() if ps} or {"a": ids[:1]}
     p = {
         "enabled": not _sometimes(fdp, 5), "mode": fdp.ConsumeIntInRange(0, 2),
-        "require_soc2": _sometimes(fdp, 4), "require_iso27001": _sometimes(fdp, 4),
-        "certifications": fdp.ConsumeIntInRange(0, 2), "require_gdpr": _sometimes(fdp, 4),
-        "require_no_prompt_training": _sometimes(fdp, 4), "require_no_prompt_logging": _sometimes(fdp, 4),
-        "require_soc2_type2": _sometimes(fdp, 4), "require_zero_data_retention": _sometimes(fdp, 4),
-        "allowed_countries": _rare_subset(fdp, ["US", "DE"]),
+        "certifications": fdp.ConsumeIntInRange(0, 2),
+        **{flag: _sometimes(fdp, 4) for flag in FLAGS},
+        **{name: _rare_subset(fdp, choices) for name, choices in VALUE_FIELD_CHOICES.items()},
         "provider_allowlist": _rare_subset(fdp, PROVIDERS), "provider_denylist": _rare_subset(fdp, PROVIDERS),
         "model_allowlist": _rare_subset(fdp, MODELS), "model_denylist": _rare_subset(fdp, MODELS),
     }

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import generated  # noqa: E402
 from oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
 
-from authz import endpoints  # noqa: E402
+from authz import endpoints, requirements  # noqa: E402
 from authz.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
 from authz.policy import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
@@ -42,7 +42,6 @@ from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
 PROVIDERS = [f"p{i}" for i in range(5)]
 MODELS = ["a", "b", "org/c"]
-ATTRS = generated.ATTRS
 # The shipped endpoint table, with one Azure deployment mapped (dep-b) and one not (dep-x).
 TABLE = endpoints.EndpointTable.of(list(endpoints.default_table().endpoints), {"dep-b": "b"})
 NAMES = ReadConfig(model="x-model", provider="x-provider", max_request_bytes=4096, endpoints=TABLE)
@@ -240,8 +239,7 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
     # A client's own requirements (x-compliance-require) tighten the org's policy, and are
     # enforced even without one: the oracle judges against the policy they make.
     require = request.attributes.request.http.headers.get("x-compliance-require")
-    flags = {"gdpr": "require_gdpr", "no_prompt_training": "require_no_prompt_training",
-             "zero_data_retention": "require_zero_data_retention"}
+    flags = {r.name: r.policy_field for r in requirements.FLAGGED}
     if require is not None and all(n in flags for n in require.split(",")):
         if not p["enabled"]:  # a disabled policy contributes nothing: only the client's own
             p = {k: type(v)() for k, v in p.items()}

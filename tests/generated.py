@@ -13,24 +13,37 @@ from collections.abc import Iterable
 
 from hypothesis import strategies as st
 
+from authz import requirements
 from authz.catalog import CatalogIndex
 from authz.v1 import catalog_pb2
 
-ATTRS = ("soc2", "iso27001", "gdpr", "trains_on_prompts", "logs_prompts")
-# Attributes a requirement wants True, and those it wants False: drawn mostly satisfying.
-_WANT_TRUE = st.sampled_from([True, True, True, False, None])
-_WANT_FALSE = st.sampled_from([False, False, False, True, None])
+# Values for each DataPolicy attribute a requirement reads, weighted towards what satisfies it
+# (None: unknown). Shared with the atheris fuzzer; the registry test refuses a requirement
+# that reads an attribute missing here.
+ATTRIBUTE_CHOICES: dict[str, list] = {
+    "soc2": [True, True, True, False, None],
+    "iso27001": [True, True, True, False, None],
+    "gdpr": [True, True, True, False, None],
+    "trains_on_prompts": [False, False, False, True, None],
+    "logs_prompts": [False, False, False, True, None],
+    "soc2_report": [0, 1, 2, 3, 3],
+    "prompt_retention_days": [None, 0, 0, 30],
+    "headquarters_country": ["", "US", "US", "FR"],
+}
+# Values for the policy fields that are not a require_* flag, other than the id lists (drawn
+# from the catalog at hand). The registry test refuses a policy field missing here.
+VALUE_FIELD_CHOICES: dict[str, list] = {
+    "allowed_countries": ["US", "DE"],
+}
+ID_LIST_FIELDS = ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist")
+FLAGS = tuple(r.policy_field for r in requirements.FLAGGED)
 _RARELY = st.sampled_from([False, False, False, True])
 
 
 def data_policies():
     """A provider's data policy as a dict (None: it publishes none); None values are unknown."""
     return st.one_of(st.none(), *[st.fixed_dictionaries(
-        {"soc2": _WANT_TRUE, "iso27001": _WANT_TRUE, "gdpr": _WANT_TRUE,
-         "trains_on_prompts": _WANT_FALSE, "logs_prompts": _WANT_FALSE,
-         "soc2_report": st.sampled_from([0, 1, 2, 3, 3]),
-         "prompt_retention_days": st.sampled_from([None, 0, 0, 30]),
-         "headquarters_country": st.sampled_from(["", "US", "US", "FR"])})] * 4)
+        {name: st.sampled_from(choices) for name, choices in ATTRIBUTE_CHOICES.items()})] * 4)
 
 
 def _mostly_empty(items: list[str], max_size: int):
@@ -42,15 +55,9 @@ def policies(providers: list[str], models: list[str]):
     return st.fixed_dictionaries({
         "enabled": st.sampled_from([True, True, True, True, False]),
         "mode": st.sampled_from([0, 1, 1, 1, 2]),
-        "require_soc2": _RARELY,
-        "require_iso27001": _RARELY,
         "certifications": st.sampled_from([0, 1, 2]),
-        "require_gdpr": _RARELY,
-        "require_no_prompt_training": _RARELY,
-        "require_no_prompt_logging": _RARELY,
-        "require_soc2_type2": _RARELY,
-        "require_zero_data_retention": _RARELY,
-        "allowed_countries": _mostly_empty(["US", "DE"], 2),
+        **{flag: _RARELY for flag in FLAGS},
+        **{name: _mostly_empty(choices, 2) for name, choices in VALUE_FIELD_CHOICES.items()},
         "provider_allowlist": _mostly_empty(providers, 3),
         "provider_denylist": _mostly_empty(providers, 3),
         "model_allowlist": _mostly_empty(models, 2),

@@ -1,7 +1,39 @@
 """An independent, deliberately plain restatement of the compliance rules, used by the
-property tests and the fuzzer to check the decision code (never the other way round)."""
+property tests and the fuzzer to check the decision code (never the other way round).
+
+One clause per requirement of authz.requirements (the registry test refuses a requirement
+without one), and `asked` restates which policy fields ask for which requirement.
+"""
 
 from __future__ import annotations
+
+# requirement name -> is it met by these published attributes (a dict; a missing or None value is
+# unknown) under policy p? Written out by hand, not derived from the code under test.
+CLAUSES = {
+    "soc2": lambda a, p: a.get("soc2") is True or a.get("soc2_report") in (2, 3),
+    "soc2_type2": lambda a, p: a.get("soc2_report") == 3,
+    "iso27001": lambda a, p: a.get("iso27001") is True,
+    "soc2_or_iso27001": lambda a, p: CLAUSES["soc2"](a, p) or CLAUSES["iso27001"](a, p),
+    "gdpr": lambda a, p: a.get("gdpr") is True,
+    "no_prompt_training": lambda a, p: a.get("trains_on_prompts") is False,
+    "no_prompt_logging": lambda a, p: a.get("logs_prompts") is False,
+    "zero_data_retention": lambda a, p: a.get("logs_prompts") is False and a.get("prompt_retention_days") == 0,
+    "headquarters_country": lambda a, p: a.get("headquarters_country") in p["allowed_countries"],
+}
+
+
+def asked(p: dict) -> set[str]:
+    """The requirements an enabled policy p makes."""
+    names = set()
+    if p["require_soc2"] and p["require_iso27001"] and p["certifications"] == 2:
+        names.add("soc2_or_iso27001")
+    else:
+        names |= {n for n in ("soc2", "iso27001") if p["require_" + n]}
+    names |= {n for n in ("soc2_type2", "gdpr", "no_prompt_training", "no_prompt_logging", "zero_data_retention")
+              if p["require_" + n]}
+    if p["allowed_countries"]:
+        names.add("headquarters_country")
+    return names
 
 
 def oracle_model_allowed(model: str, p: dict) -> bool:
@@ -18,27 +50,4 @@ def oracle_compliant(attrs: dict | None, p: dict, provider: str = "") -> bool:
         return False
     if p["provider_allowlist"] and provider not in p["provider_allowlist"]:
         return False
-    a = attrs or {}
-    soc2 = a.get("soc2") is True or a.get("soc2_report") in (2, 3)
-    iso = a.get("iso27001") is True
-    if p["require_soc2_type2"] and a.get("soc2_report") != 3:
-        return False
-    if p["require_zero_data_retention"] and not (a.get("logs_prompts") is False and a.get("prompt_retention_days") == 0):
-        return False
-    if p["allowed_countries"] and a.get("headquarters_country") not in p["allowed_countries"]:
-        return False
-    if p["require_soc2"] and p["require_iso27001"] and p["certifications"] == 2:
-        if not (soc2 or iso):
-            return False
-    else:
-        if p["require_soc2"] and not soc2:
-            return False
-        if p["require_iso27001"] and not iso:
-            return False
-    if p["require_gdpr"] and a.get("gdpr") is not True:
-        return False
-    if p["require_no_prompt_training"] and a.get("trains_on_prompts") is not False:
-        return False
-    if p["require_no_prompt_logging"] and a.get("logs_prompts") is not False:
-        return False
-    return True
+    return all(CLAUSES[name](attrs or {}, p) for name in asked(p))

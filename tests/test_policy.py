@@ -82,7 +82,7 @@ def test_describe_reads_as_a_sentence():
 def test_zero_data_retention_needs_zero_days_exactly():
     from authz.v1 import catalog_pb2
 
-    rules = policy.Rules(requirements=frozenset({policy.ZERO_DATA_RETENTION}))
+    rules = policy.Rules(requirements=frozenset({"zero_data_retention"}))
     for days, expected in ((0, ()), (1, (policy.Unmet("zero_data_retention", policy.NOT_MET),))):
         dp = catalog_pb2.DataPolicy(logs_prompts=False, prompt_retention_days=days)
         assert policy.unmet("p", dp, rules) == expected
@@ -91,7 +91,7 @@ def test_zero_data_retention_needs_zero_days_exactly():
 def test_custom_providers_are_judged_by_their_attestation():
     from authz.v1 import catalog_pb2
 
-    rules = policy.Rules(requirements=frozenset({policy.GDPR}))
+    rules = policy.Rules(requirements=frozenset({"gdpr"}))
     attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
     assert policy.custom_unmet("own", attested, rules, enabled=True) == ()
     failing = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=False))
@@ -109,5 +109,5 @@ def test_an_attested_custom_provider_still_obeys_the_provider_lists():
     from authz.v1 import catalog_pb2
 
     attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
-    rules = policy.Rules(requirements=frozenset({policy.GDPR}), provider_deny=frozenset({"own"}))
+    rules = policy.Rules(requirements=frozenset({"gdpr"}), provider_deny=frozenset({"own"}))
     assert policy.custom_unmet("own", attested, rules, enabled=True) == (policy.Unmet("provider_denylist", policy.NOT_MET),)

@@ -90,8 +90,21 @@ def test_page_runs_no_inline_code(stack):
     assert httpx.get(f"{stack.authz_http}/settings/settings.js").headers["content-type"].startswith("text/javascript")
 
 
-def test_every_control_is_labelled(browser, stack):
-    browser.get(f"{stack.authz_http}/settings")
+def test_every_control_is_labelled(browser, org):
+    """Signed in, so the requirement checkboxes (built from GET /v1/requirements) are there too:
+    one per requirement a policy flag asks for, labelled with the registry's label."""
+    import httpx
+
+    stack = org.stack
+    token = stack.token(org.id)
+    browser.get(f"{stack.authz_http}/settings#token={token}")
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "who"), f"for {org.id}"))
+    listed = httpx.get(f"{stack.authz_http}/v1/requirements", headers={"authorization": f"Bearer {token}"}).json()
+    flags = [r for r in listed["requirements"] if r["policy_field"].startswith("require_")]
+    assert len(flags) >= 7
+    for r in flags:
+        label = browser.find_element(By.CSS_SELECTOR, f'label[for="{r["policy_field"]}"]')
+        assert r["label"] in label.get_attribute("textContent")
     for control in browser.find_elements(By.CSS_SELECTOR, "input"):
         control_id = control.get_attribute("id")
         labels = browser.find_elements(By.CSS_SELECTOR, f'label[for="{control_id}"]')

@@ -12,14 +12,18 @@ Who may do what, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from dataclasses import dataclass
 
 import re
 import time
 
+import grpc
+
 from authz import catalog as catalog_mod
 from authz import policy as policy_mod
+from authz import requirements
 from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
 from authz.catalog import CatalogIndex
 from authz.webhooks import WebhookGuard, WebhookRefused
@@ -29,6 +33,9 @@ from redis.exceptions import RedisError
 
 from authz.v1 import admin_pb2, catalog_pb2, events_pb2, policy_pb2
 
+Message = Any  # a generated request or response message
+Method = Callable[[Principal, Message], Awaitable[Message]]
+
 ENTERPRISE = "enterprise"
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _DEFAULT_LIMIT, _MAX_LIMIT = 50, 1000
@@ -36,16 +43,19 @@ _DEFAULT_LIMIT, _MAX_LIMIT = 50, 1000
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    name: str
+    """One kind of admin error, as both transports report it."""
+
+    name: str  # the JSON error code
     http_status: int
+    grpc_code: grpc.StatusCode
 
 
-UNAUTHENTICATED = Kind("unauthenticated", 401)
-PERMISSION_DENIED = Kind("permission_denied", 403)
-INVALID_ARGUMENT = Kind("invalid_argument", 400)
-ABORTED = Kind("aborted", 409)
-UNAVAILABLE = Kind("unavailable", 503)
-NOT_FOUND = Kind("not_found", 404)
+UNAUTHENTICATED = Kind("unauthenticated", 401, grpc.StatusCode.UNAUTHENTICATED)
+PERMISSION_DENIED = Kind("permission_denied", 403, grpc.StatusCode.PERMISSION_DENIED)
+INVALID_ARGUMENT = Kind("invalid_argument", 400, grpc.StatusCode.INVALID_ARGUMENT)
+ABORTED = Kind("aborted", 409, grpc.StatusCode.ABORTED)
+UNAVAILABLE = Kind("unavailable", 503, grpc.StatusCode.UNAVAILABLE)
+NOT_FOUND = Kind("not_found", 404, grpc.StatusCode.NOT_FOUND)
 
 
 class AdminError(Exception):
@@ -136,14 +146,28 @@ class PolicyAdmin:
         self._catalog = catalog  # returns the process's current CatalogIndex (or None)
         self.authenticator = authenticator
         self.webhook_guard = webhook_guard or WebhookGuard()
+        # Every PolicyAdmin RPC, by its name in admin.proto (a test checks none is missing).
+        self.methods: dict[str, Method] = {
+            "GetPolicy": self._get_policy,
+            "PreviewPolicy": self._preview_policy,
+            "SetPolicy": self._set_policy,
+            "ListProviders": self._list_providers,
+            "ListSecurityEvents": self._list_security_events,
+            "ListAuditEvents": self._list_audit_events,
+            "SetCustomProvider": self._set_custom_provider,
+            "DeleteCustomProvider": self._delete_custom_provider,
+            "SetAlerts": self._set_alerts,
+            "ListRequirements": self._list_requirements,
+        }
 
-    async def call(self, method: str, authorization: str | None, request):
+    async def call(self, method: str, authorization: str | None, request: Message) -> Message:
+        handler = self.methods[method]
         try:
             principal = self.authenticator.principal(authorization)
         except AuthError as exc:
             raise AdminError(UNAUTHENTICATED, str(exc)) from None
         try:
-            return await getattr(self, "_" + method)(principal, request)
+            return await handler(principal, request)
         except RedisError as exc:
             raise AdminError(UNAVAILABLE, f"policy store unavailable ({exc.__class__.__name__}); retry") from None
         except StateLost as exc:
@@ -177,7 +201,7 @@ class PolicyAdmin:
 
     # --- methods ------------------------------------------------------------------------
 
-    async def _GetPolicy(self, principal: Principal, req: admin_pb2.GetPolicyRequest):
+    async def _get_policy(self, principal: Principal, req: admin_pb2.GetPolicyRequest):
         plan = await self._manager_of(principal, req.org_id)
         fields = await self.store.org_fields(req.org_id)  # one read for policy, providers and alerts
         out = admin_pb2.GetPolicyResponse(plan=plan)
@@ -188,13 +212,13 @@ class PolicyAdmin:
         out.alerts.CopyFrom(alert_settings(fields))
         return out
 
-    async def _PreviewPolicy(self, principal: Principal, req: admin_pb2.PreviewPolicyRequest):
+    async def _preview_policy(self, principal: Principal, req: admin_pb2.PreviewPolicyRequest):
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "configure a Provider Compliance Policy")
         validate(req.policy, saving=False)
         return preview(self._catalog_or_unavailable(), req.policy, await self.store.custom_providers(req.org_id))
 
-    async def _SetPolicy(self, principal: Principal, req: admin_pb2.SetPolicyRequest):
+    async def _set_policy(self, principal: Principal, req: admin_pb2.SetPolicyRequest):
         plan = await self._manager_of(principal, req.org_id)
         if req.policy.enabled:
             self._require_enterprise(plan, "enable or change a Provider Compliance Policy")
@@ -210,7 +234,7 @@ class PolicyAdmin:
             raise AdminError(ABORTED, str(exc)) from None
         return admin_pb2.SetPolicyResponse(policy=stored)
 
-    async def _SetCustomProvider(self, principal: Principal, req: admin_pb2.SetCustomProviderRequest):
+    async def _set_custom_provider(self, principal: Principal, req: admin_pb2.SetCustomProviderRequest):
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "declare custom providers")
         provider = catalog_pb2.CustomProvider()
@@ -224,13 +248,13 @@ class PolicyAdmin:
         await self.store.set_custom_provider(req.org_id, provider, principal.subject)
         return admin_pb2.SetCustomProviderResponse(provider=provider)
 
-    async def _DeleteCustomProvider(self, principal: Principal, req: admin_pb2.DeleteCustomProviderRequest):
+    async def _delete_custom_provider(self, principal: Principal, req: admin_pb2.DeleteCustomProviderRequest):
         await self._manager_of(principal, req.org_id)  # removing one only ever blocks more
         if await self.store.set_custom_provider(req.org_id, None, principal.subject, req.provider_id) is None:
             raise AdminError(NOT_FOUND, f"org '{req.org_id}' has no custom provider '{req.provider_id}'")
         return admin_pb2.DeleteCustomProviderResponse()
 
-    async def _SetAlerts(self, principal: Principal, req: admin_pb2.SetAlertsRequest):
+    async def _set_alerts(self, principal: Principal, req: admin_pb2.SetAlertsRequest):
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "configure compliance alerts")
         alerts = policy_pb2.AlertSettings()
@@ -245,7 +269,7 @@ class PolicyAdmin:
         await self.store.set_alerts(req.org_id, alerts, principal.subject)
         return admin_pb2.SetAlertsResponse(alerts=alerts)
 
-    async def _ListProviders(self, principal: Principal, req: admin_pb2.ListProvidersRequest):
+    async def _list_providers(self, principal: Principal, req: admin_pb2.ListProvidersRequest):
         if principal.role not in MANAGER_ROLES:
             raise AdminError(PERMISSION_DENIED, f"role '{principal.role}' may not list providers: owner or admin required")
         catalog = self._catalog_or_unavailable()
@@ -255,19 +279,27 @@ class PolicyAdmin:
             out.models[model].providers.extend(providers)
         return out
 
-    async def _ListSecurityEvents(self, principal: Principal, req: admin_pb2.ListSecurityEventsRequest):
+    async def _list_security_events(self, principal: Principal, req: admin_pb2.ListSecurityEventsRequest):
         await self._manager_of(principal, req.org_id)
         found = await self.store.recent(self.store.keys.security_events, req.org_id, _limit(req.limit))
         return admin_pb2.ListSecurityEventsResponse(
             events=[json_format.ParseDict(e, events_pb2.SecurityEvent(), ignore_unknown_fields=True) for e in found]
         )
 
-    async def _ListAuditEvents(self, principal: Principal, req: admin_pb2.ListAuditEventsRequest):
+    async def _list_audit_events(self, principal: Principal, req: admin_pb2.ListAuditEventsRequest):
         await self._manager_of(principal, req.org_id)
         found = await self.store.recent(self.store.keys.audit_events, req.org_id, _limit(req.limit))
         return admin_pb2.ListAuditEventsResponse(
             events=[json_format.ParseDict(e, events_pb2.AuditEvent(), ignore_unknown_fields=True) for e in found]
         )
+
+
+    async def _list_requirements(self, _principal: Principal, _req: admin_pb2.ListRequirementsRequest):
+        return admin_pb2.ListRequirementsResponse(requirements=[
+            admin_pb2.Requirement(name=r.name, label=r.label, group=r.group, policy_field=r.policy_field,
+                                  client_settable=r.client_settable, hint=r.hint)
+            for r in requirements.REQUIREMENTS
+        ])
 
 
 def _limit(requested: int) -> int:

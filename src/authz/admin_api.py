@@ -11,6 +11,7 @@ PolicyAdmin; this module only converts between wire formats and errors.
     PUT  /v1/orgs/{org}/custom-providers/{id} SetCustomProvider body {"provider": {...}}
     DEL  /v1/orgs/{org}/custom-providers/{id} DeleteCustomProvider
     PUT  /v1/orgs/{org}/alerts                SetAlerts       body {"alerts": {...}}
+    GET  /v1/requirements                     ListRequirements
     GET  /settings                            the Settings -> Compliance page
 """
 
@@ -26,16 +27,6 @@ from authz.admin import INVALID_ARGUMENT, AdminError, PolicyAdmin
 from authz.httpguard import read_body
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
-_GRPC_CODES = {
-    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
-    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
-    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
-    "aborted": grpc.StatusCode.ABORTED,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-}
-
-
 class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
     def __init__(self, admin: PolicyAdmin):
         self.admin = admin
@@ -45,7 +36,7 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
         try:
             return await self.admin.call(method, authorization, request)
         except AdminError as exc:
-            await context.abort(_GRPC_CODES[exc.kind.name], exc.message)
+            await context.abort(exc.kind.grpc_code, exc.message)
 
     async def GetPolicy(self, request, context):
         return await self._call("GetPolicy", request, context)
@@ -73,6 +64,9 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
 
     async def SetAlerts(self, request, context):
         return await self._call("SetAlerts", request, context)
+
+    async def ListRequirements(self, request, context):
+        return await self._call("ListRequirements", request, context)
 
 
 def _to_json(message) -> web.Response:
@@ -104,6 +98,7 @@ class PolicyAdminHttp:
         r.add_delete("/v1/orgs/{org}/custom-providers/{provider}",
                      self._route("DeleteCustomProvider", admin_pb2.DeleteCustomProviderRequest, body=False))
         r.add_put("/v1/orgs/{org}/alerts", self._route("SetAlerts", admin_pb2.SetAlertsRequest))
+        r.add_get("/v1/requirements", self._route("ListRequirements", admin_pb2.ListRequirementsRequest, body=False))
         r.add_get("/settings", _settings_page)
         r.add_get("/settings/settings.js", _asset("settings.js", "text/javascript"))
         r.add_get("/settings/settings.css", _asset("settings.css", "text/css"))

@@ -10,16 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from authz import requirements
 from authz.v1 import catalog_pb2, policy_pb2
 
+# The names other modules use; the requirements themselves are rows of requirements.REQUIREMENTS.
 SOC2 = "soc2"
 SOC2_TYPE2 = "soc2_type2"
 ISO27001 = "iso27001"
 SOC2_OR_ISO27001 = "soc2_or_iso27001"
-GDPR = "gdpr"
-NO_PROMPT_TRAINING = "no_prompt_training"
-NO_PROMPT_LOGGING = "no_prompt_logging"
-ZERO_DATA_RETENTION = "zero_data_retention"
 HEADQUARTERS_COUNTRY = "headquarters_country"
 PROVIDER_DENYLIST = "provider_denylist"
 PROVIDER_ALLOWLIST = "provider_allowlist"
@@ -27,37 +25,10 @@ MODEL_DENYLIST = "model_denylist"
 MODEL_ALLOWLIST = "model_allowlist"
 CUSTOM_PROVIDER_ATTESTATION = "custom_provider_attestation"
 
-# Canonical order: failures are always reported in this order.
-LABELS: dict[str, str] = {
-    PROVIDER_DENYLIST: "provider deny list",
-    PROVIDER_ALLOWLIST: "provider allow list",
-    MODEL_DENYLIST: "model deny list",
-    MODEL_ALLOWLIST: "model allow list",
-    CUSTOM_PROVIDER_ATTESTATION: "custom provider attestation",
-    SOC2: "SOC 2",
-    SOC2_TYPE2: "SOC 2 Type 2",
-    ISO27001: "ISO 27001",
-    SOC2_OR_ISO27001: "SOC 2 or ISO 27001",
-    GDPR: "GDPR",
-    NO_PROMPT_TRAINING: "no training on prompts",
-    NO_PROMPT_LOGGING: "no prompt logging",
-    ZERO_DATA_RETENTION: "zero data retention",
-    HEADQUARTERS_COUNTRY: "headquarters in an allowed country",
-}
-ORDER = {name: i for i, name in enumerate(LABELS)}
-# Failures that are not a published attribute read as a clause of their own.
-_CLAUSES = {
-    PROVIDER_DENYLIST: "is on the provider deny list",
-    PROVIDER_ALLOWLIST: "is not on the provider allow list",
-    MODEL_DENYLIST: "is on the model deny list",
-    MODEL_ALLOWLIST: "is not on the model allow list",
-    CUSTOM_PROVIDER_ATTESTATION: "is a custom provider without a compliance attestation",
-}
-
-UNKNOWN = "unknown"  # the provider publishes no value for an attribute the requirement needs
-NOT_MET = "not_met"  # the provider publishes a value that does not satisfy it
-
-_SOC2_REPORTS = (catalog_pb2.SOC2_REPORT_TYPE1, catalog_pb2.SOC2_REPORT_TYPE2)
+UNKNOWN, NOT_MET = requirements.UNKNOWN, requirements.NOT_MET
+LABELS, ORDER = requirements.LABELS, requirements.ORDER
+_CHECKS = {r.name: r.check for r in requirements.ATTRIBUTE_REQUIREMENTS}
+_CLAUSES = {r.name: r.clause for r in requirements.REQUIREMENTS if r.clause}
 
 
 class Unmet(NamedTuple):
@@ -85,27 +56,11 @@ def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
     """The rules an enabled policy imposes (NO_RULES when none or disabled)."""
     if policy is None or not policy.enabled:
         return NO_RULES
-    names = set()
-    if policy.require_soc2 and policy.require_iso27001:
-        if policy.certifications == policy_pb2.CERTIFICATION_MATCH_ANY:
-            names.add(SOC2_OR_ISO27001)
-        else:
-            names.update((SOC2, ISO27001))
-    elif policy.require_soc2:
-        names.add(SOC2)
-    elif policy.require_iso27001:
-        names.add(ISO27001)
-    for flag, name in (
-        (policy.require_soc2_type2, SOC2_TYPE2),
-        (policy.require_gdpr, GDPR),
-        (policy.require_no_prompt_training, NO_PROMPT_TRAINING),
-        (policy.require_no_prompt_logging, NO_PROMPT_LOGGING),
-        (policy.require_zero_data_retention, ZERO_DATA_RETENTION),
-    ):
-        if flag:
-            names.add(name)
-    if policy.allowed_countries:
-        names.add(HEADQUARTERS_COUNTRY)
+    names = {r.name for r in requirements.REQUIREMENTS
+             if r.check is not None and r.policy_field and getattr(policy, r.policy_field)}
+    if SOC2 in names and ISO27001 in names and policy.certifications == policy_pb2.CERTIFICATION_MATCH_ANY:
+        names -= {SOC2, ISO27001}
+        names.add(SOC2_OR_ISO27001)
     return Rules(
         requirements=frozenset(names),
         countries=frozenset(policy.allowed_countries),
@@ -118,8 +73,7 @@ def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
 
 # Requirements a client may add to its own request (x-compliance-require); the lists and the
 # headquarters rule need values, so they are the org's alone.
-CLIENT_REQUIREMENTS = (SOC2, SOC2_TYPE2, ISO27001, SOC2_OR_ISO27001, GDPR, NO_PROMPT_TRAINING, NO_PROMPT_LOGGING,
-                       ZERO_DATA_RETENTION)
+CLIENT_REQUIREMENTS = requirements.CLIENT_SETTABLE
 MAX_CLIENT_REQUIREMENTS_HEADER = 512
 
 
@@ -148,7 +102,7 @@ def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: R
     elif rules.provider_allow and provider_id not in rules.provider_allow:
         failures.append(Unmet(PROVIDER_ALLOWLIST, NOT_MET))
     for name in rules.requirements:
-        cause = _CHECKS[name](data_policy, rules)
+        cause = _CHECKS[name](data_policy, rules)  # type: ignore[misc]
         if cause is not None:
             failures.append(Unmet(name, cause))
     return tuple(sorted(failures, key=lambda u: ORDER[u.requirement]))
@@ -172,67 +126,6 @@ def model_unmet(model_id: str, rules: Rules) -> tuple[Unmet, ...]:
     if rules.model_allow and model_id not in rules.model_allow:
         return (Unmet(MODEL_ALLOWLIST, NOT_MET),)
     return ()
-
-
-def _explicit(attribute: str, wanted: bool):
-    def check(dp: catalog_pb2.DataPolicy | None, _rules: Rules) -> str | None:
-        if dp is None or not dp.HasField(attribute):
-            return UNKNOWN
-        return None if getattr(dp, attribute) is wanted else NOT_MET
-
-    return check
-
-
-def _soc2(dp, _rules) -> str | None:
-    if dp is not None and (dp.HasField("soc2") and dp.soc2 or dp.soc2_report in _SOC2_REPORTS):
-        return None
-    if dp is None or (not dp.HasField("soc2") and dp.soc2_report == catalog_pb2.SOC2_REPORT_UNSPECIFIED):
-        return UNKNOWN
-    return NOT_MET
-
-
-def _soc2_or_iso(dp, rules) -> str | None:
-    soc2, iso = _soc2(dp, rules), _explicit("iso27001", True)(dp, rules)
-    if soc2 is None or iso is None:
-        return None
-    return UNKNOWN if UNKNOWN in (soc2, iso) else NOT_MET
-
-
-def _soc2_type2(dp, _rules) -> str | None:
-    if dp is None or dp.soc2_report == catalog_pb2.SOC2_REPORT_UNSPECIFIED:
-        return UNKNOWN
-    return None if dp.soc2_report == catalog_pb2.SOC2_REPORT_TYPE2 else NOT_MET
-
-
-def _zero_data_retention(dp, _rules) -> str | None:
-    if dp is None:
-        return UNKNOWN
-    logs = None if not dp.HasField("logs_prompts") else dp.logs_prompts
-    days = None if not dp.HasField("prompt_retention_days") else dp.prompt_retention_days
-    if logs is True or (days is not None and days > 0):
-        return NOT_MET
-    if logs is None or days is None:
-        return UNKNOWN
-    return None
-
-
-def _country(dp, rules) -> str | None:
-    if dp is None or not dp.headquarters_country:
-        return UNKNOWN
-    return None if dp.headquarters_country in rules.countries else NOT_MET
-
-
-_CHECKS = {
-    SOC2: _soc2,
-    SOC2_TYPE2: _soc2_type2,
-    ISO27001: _explicit("iso27001", True),
-    SOC2_OR_ISO27001: _soc2_or_iso,
-    GDPR: _explicit("gdpr", True),
-    NO_PROMPT_TRAINING: _explicit("trains_on_prompts", False),
-    NO_PROMPT_LOGGING: _explicit("logs_prompts", False),
-    ZERO_DATA_RETENTION: _zero_data_retention,
-    HEADQUARTERS_COUNTRY: _country,
-}
 
 
 def describe(failures: tuple[Unmet, ...]) -> str:

@@ -1,7 +1,8 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
-const REQUIREMENTS = ["require_soc2", "require_iso27001", "require_soc2_type2", "require_gdpr",
-                      "require_no_prompt_training", "require_no_prompt_logging", "require_zero_data_retention"];
+// The requirement checkboxes come from the admin API (GET /v1/requirements), so a requirement
+// added to the server's registry appears here without a change to this page.
+let REQUIREMENTS = [];
 const LISTS = ["allowed_countries", "provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"];
 const listValue = (id) => $(id).value.split(",").map((x) => x.trim()).filter(Boolean);
 let token = "", org = "", storedVersion = 0, previewTimer = null, previewSeq = 0;
@@ -51,7 +52,7 @@ function fillForm(policy) {
 }
 
 function syncCertificationGroup() {
-  const both = $("require_soc2").checked && $("require_iso27001").checked;
+  const both = !!($("require_soc2") && $("require_soc2").checked && $("require_iso27001").checked);
   for (const radio of document.querySelectorAll("input[name=certifications]")) radio.disabled = !both;
 }
 
@@ -123,11 +124,31 @@ async function loadEvents() {
   }
 }
 
+async function buildRequirementRows() {
+  const result = await api("GET", "/v1/requirements");
+  const flags = (result.requirements || []).filter((r) => r.policy_field.startsWith("require_"));
+  for (const r of flags) {
+    const container = $("group-" + r.group);
+    if (!container || $(r.policy_field)) continue;
+    const row = document.createElement("div");
+    row.className = "row";
+    const box = document.createElement("input");
+    Object.assign(box, { type: "checkbox", id: r.policy_field, name: r.policy_field });
+    const label = document.createElement("label");
+    label.htmlFor = r.policy_field;
+    label.textContent = r.hint ? `${r.label}: ${r.hint}` : r.label;
+    row.append(box, label);
+    container.append(row);
+  }
+  REQUIREMENTS = flags.map((r) => r.policy_field).filter((f) => $(f));
+}
+
 async function signIn() {
   token = $("token").value.trim();
   try {
     const c = claims(token);
     org = c.org_id;
+    await buildRequirementRows();
     const result = await api("GET", `/v1/orgs/${encodeURIComponent(org)}/policy`);
     $("who").textContent = `Signed in as ${c.sub} (${c.role}) for ${org}.`;
     $("who").className = "status success";
