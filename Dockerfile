@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# The authz image: docker build -t provider-compliance/authz:0.1.0 .
+# The authz image: docker build -t provider-compliance/authz:0.2.0 .
 # Build stage: compile the protos and install the package (pinned by constraints.txt) into
 # a venv. Runtime stage: that venv on a slim Python, as an unprivileged user.
 FROM python:3.11.7-slim-bookworm AS build

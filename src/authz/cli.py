@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 
-from authz import audit
+from authz import __version__, audit
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.auth import issue as issue_token
@@ -35,6 +35,7 @@ from authz.store import Keys, StateLost, Store
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authz", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"authz {__version__}")
     parser.add_argument("--config", default=os.environ.get("AUTHZ_CONFIG"), help="TOML settings file")
     parser.add_argument("--actor", default=f"cli:{os.environ.get('USER', 'unknown')}",
                         help="who makes a change, for the audit trail")

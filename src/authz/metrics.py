@@ -10,7 +10,14 @@ import os
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
+from authz import __version__
 from authz.reasons import OUTCOMES, Reason
+
+# The running version, as a constant-1 gauge labelled with it (an Info metric has no
+# multiprocess mode; with several workers the value stays 1).
+BUILD_INFO = Gauge("authz_build_info", "The running authz version (value 1).", ["version"],
+                   multiprocess_mode="max")
+BUILD_INFO.labels(version=__version__).set(1)
 
 _decisions = Counter(
     "authz_decisions_total",
