@@ -1,4 +1,4 @@
-"""The decision: every row of the README's decision table, and properties checked against an oracle."""
+"""The decision: every row of the decision table (docs/requests.md), and properties checked against an oracle."""
 
 from __future__ import annotations
 

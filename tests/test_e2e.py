@@ -1,4 +1,4 @@
-"""End to end through the real Envoy: every row of the README's decision table and every fail-closed
+"""End to end through the real Envoy: every row of the decision table (docs/requests.md) and every fail-closed
 case, asserting the status, the body, and what the stand-in gateway received."""
 
 from __future__ import annotations

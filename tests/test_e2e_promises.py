@@ -1,4 +1,4 @@
-"""Promises the README makes that a plausible bug would break silently, each checked end to end
+"""Promises the docs make that a plausible bug would break silently, each checked end to end
 through the real Envoy (test strength: every test here kills a mutant that survived before)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""README promises that no test exercised before (test strength): each asserts the known value,
+"""Documented promises that no test exercised before (test strength): each asserts the known value,
 against a real redis-server and, where it matters, a real authz App or `authz` process."""
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class Settings:
     provider_header: str = ""  # e.g. "x-provider" to let clients pin with a header
     # How the gateway routes a request that pins no provider. "strict" (safe in front of any
     # gateway): allowed only when every provider serving the model complies. "header": the
-    # gateway routes only among x-compliance-allowed-providers (it must; see the README).
+    # gateway routes only among x-compliance-allowed-providers (it must; see docs/requests.md).
     routing_enforcement: str = "strict"
     # How the gateway spells models: native, litellm, openrouter or llmgateway.
     naming_profile: str = "native"
@@ -80,7 +80,7 @@ class Settings:
     # Where clients send the API key (first match wins; two that differ are refused): header
     # names, "authorization" meaning its Bearer credential, "query:NAME" for a query parameter.
     api_key_sources: str = "authorization,x-api-key,api-key,x-goog-api-key,query:key"
-    # An endpoint table of your own (TOML; see the README): rows matched before the shipped
+    # An endpoint table of your own (TOML; see docs/requests.md): rows matched before the shipped
     # ones, and the Azure deployment -> model map. Empty: the shipped table alone.
     endpoints_file: str = ""
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub

@@ -1,4 +1,4 @@
-"""Redis layout and every read and write of it (the README's "Redis layout").
+"""Redis layout and every read and write of it (docs/operating.md, "Redis layout").
 
 Writes that change what decisions see (catalog, policy, API keys) happen in one MULTI/EXEC
 with the invalidation they publish, so no process can miss a change that was stored.
