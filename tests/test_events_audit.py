@@ -14,7 +14,10 @@ import redis.asyncio as aioredis
 
 from authz import audit
 from authz import catalog as catalog_mod
-from authz.events import EventEmitter, Spool, record, security_event
+from authz.event_sinks import RedisStreamSink
+from authz.event_spool import Spool
+from authz.event_writer import EventWriter
+from authz.events import record, security_event
 from authz.decision import Verdict
 from authz.metrics import EVENTS
 from authz.reasons import Reason
@@ -93,17 +96,17 @@ def test_a_live_process_spool_is_not_taken(tmp_path):
     b.close()
 
 
-# --- emitter ----------------------------------------------------------------------------
+# --- writer and Redis sink ----------------------------------------------------------------------------
 
 
 async def test_writes_are_idempotent_by_event_id(redis_server, tmp_path):
     client = aioredis.Redis.from_url(redis_server.url)
     stream = f"idem{next(_n)}:events:security"
-    emitter = EventEmitter(client, stream, maxlen=1000, queue_size=10, spool=Spool(tmp_path, 1 << 20))
+    sink = RedisStreamSink(client, stream, maxlen=1000)
     records = [record(event(i)) for i in range(3)]
     late = record(event(9))
-    await emitter._write(records)
-    await emitter._write(records[1:] + [late])  # a replay overlapping what was written
+    assert await sink.write(records) == records
+    assert await sink.write(records[1:] + [late]) == [late]  # a replay overlapping what was written
     entries = await client.xrange(stream)
     assert [e[1][b"event_id"].decode() for e in entries] == [r["event_id"] for r in records + [late]]
     await client.aclose()
@@ -115,7 +118,7 @@ async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_p
     server.stop()
     stream = "authz:events:security"
     client = aioredis.Redis.from_url(url, socket_connect_timeout=0.2, socket_timeout=0.5)
-    first = EventEmitter(client, stream, maxlen=1000, queue_size=100, spool=Spool(tmp_path / "spool", 1 << 20))
+    first = EventWriter(RedisStreamSink(client, stream, maxlen=1000), Spool(tmp_path / "spool", 1 << 20), queue_size=100)
     first.start()
     ids = []
     for i in range(7):
@@ -126,7 +129,7 @@ async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_p
     assert list((tmp_path / "spool").glob("*.jsonl"))
 
     server = RedisServer(tmp_path, port=server.port).start()
-    second = EventEmitter(client, stream, maxlen=1000, queue_size=100, spool=Spool(tmp_path / "spool", 1 << 20))
+    second = EventWriter(RedisStreamSink(client, stream, maxlen=1000), Spool(tmp_path / "spool", 1 << 20), queue_size=100)
     second.start()
     assert await second.flush(10)
     entries = await client.xrange(stream)
@@ -144,13 +147,12 @@ def org_event(org: str, i: int):
 async def test_one_orgs_flood_never_hides_another_orgs_events(redis_server, tmp_path):
     client = aioredis.Redis.from_url(redis_server.url)
     keys = Keys(f"flood{next(_n)}:")
-    emitter = EventEmitter(client, keys.security_events, maxlen=1_000_000, queue_size=10,
-                           spool=Spool(tmp_path, 1 << 20), org_maxlen=1000)
+    sink = RedisStreamSink(client, keys.security_events, maxlen=1_000_000, org_maxlen=1000)
     victim = org_event("victim", 0)
-    await emitter._write([record(victim)])
+    await sink.write([record(victim)])
     flood = [record(org_event("flooder", i)) for i in range(10_500)]
     for start in range(0, len(flood), 500):
-        await emitter._write(flood[start:start + 500])
+        await sink.write(flood[start:start + 500])
     store = Store(client, keys)
     assert [e["event_id"] for e in await store.recent(keys.security_events, "victim", 50)] == [victim["event_id"]]
     newest = await store.recent(keys.security_events, "flooder", 3)
@@ -164,12 +166,11 @@ async def test_one_orgs_flood_never_hides_another_orgs_events(redis_server, tmp_
 async def test_replay_dedupe_memory_is_bounded_and_expires(redis_server, tmp_path):
     client = aioredis.Redis.from_url(redis_server.url)
     stream = f"dedupe{next(_n)}:events:security"
-    emitter = EventEmitter(client, stream, maxlen=100_000, queue_size=10, spool=Spool(tmp_path, 1 << 20),
-                           dedupe_window_s=3600)
+    sink = RedisStreamSink(client, stream, maxlen=100_000, dedupe_window_s=3600)
     records = [record(event(i)) for i in range(5000)]
     for start in range(0, len(records), 500):
-        await emitter._write(records[start:start + 500])
-    await emitter._write(records[:500])  # a replay of what was written: no duplicate
+        await sink.write(records[start:start + 500])
+    assert await sink.write(records[:500]) == []  # a replay of what was written: no duplicate
     assert await client.xlen(stream) == 5000
     seen = [k async for k in client.scan_iter(match=f"{{{stream}}}:seen:*")]
     assert 1 <= len(seen) <= 2  # one set per hour of event time, not a key per event
@@ -321,17 +322,22 @@ def test_event_dicts_are_exactly_the_json_form_of_the_proto():
 async def test_the_writer_survives_an_unexpected_error_and_keeps_the_events(redis_server, tmp_path):
     client = aioredis.Redis.from_url(redis_server.url)
     stream = f"boom{next(_n)}:events:security"
-    emitter = EventEmitter(client, stream, maxlen=1000, queue_size=10, spool=Spool(tmp_path, 1 << 20, rescan_s=0))
-    real = emitter._pipeline
+    real = RedisStreamSink(client, stream, maxlen=1000)
     calls = []
 
-    async def flaky(records):
-        calls.append(len(records))
-        if len(calls) == 1:
-            raise RuntimeError("a bug, not a Redis error")
-        await real(records)
+    class Flaky:  # any object with the sink interface
+        name = "flaky"
 
-    emitter._pipeline = flaky
+        async def write(self, records):
+            calls.append(len(records))
+            if len(calls) == 1:
+                raise RuntimeError("a bug, not a Redis error")
+            return await real.write(records)
+
+        async def close(self):
+            pass
+
+    emitter = EventWriter(Flaky(), Spool(tmp_path, 1 << 20, rescan_s=0), queue_size=10)
     emitter.start()
     e = event(1)
     emitter.emit(e)

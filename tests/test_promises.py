@@ -28,7 +28,10 @@ from authz.cache import PolicyCache, StateUnavailable
 from authz.catalog import parse
 from authz.config import load
 from authz.decision import Verdict
-from authz.events import EventEmitter, Spool, security_event
+from authz.event_sinks import RedisStreamSink
+from authz.event_spool import Spool
+from authz.event_writer import EventWriter
+from authz.events import security_event
 from authz.reasons import Reason
 from authz.request import ReadConfig, read
 from authz.server import App
@@ -156,7 +159,8 @@ async def test_redis_errors_and_dropped_events_are_counted_exactly(tmp_path):
     assert _value(metrics.REDIS_ERRORS.labels("load_org")) == before + 1
 
     # The writer is not started: the queue (2) fills, then every further event is dropped.
-    emitter = EventEmitter(client, "authz:events:security", maxlen=10, queue_size=2, spool=Spool(tmp_path, 1 << 20))
+    emitter = EventWriter(RedisStreamSink(client, "authz:events:security", maxlen=10), Spool(tmp_path, 1 << 20),
+                          queue_size=2)
     facts = read(check_request({"model": "m"}, {"authorization": "Bearer k"}), ReadConfig())
     counts = {o: _value(metrics.EVENTS[o]) for o in ("emitted", "dropped")}
     for i in range(5):

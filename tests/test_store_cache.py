@@ -12,7 +12,10 @@ import redis.asyncio as aioredis
 
 from authz import catalog as catalog_mod
 from authz.cache import PolicyCache, StateUnavailable
-from authz.events import EventEmitter, Spool, security_event
+from authz.event_sinks import RedisStreamSink
+from authz.event_spool import Spool
+from authz.event_writer import EventWriter
+from authz.events import security_event
 from authz.decision import Verdict
 from authz.reasons import Reason
 from authz.request import api_key_hash, read, ReadConfig
@@ -185,8 +188,8 @@ async def test_stale_after_max_staleness(store):
 async def test_events_survive_a_redis_outage_in_order(tmp_path):
     server = RedisServer(tmp_path).start()
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.2, socket_timeout=0.5)
-    emitter = EventEmitter(client, "authz:events:security", maxlen=1000, queue_size=100,
-                           spool=Spool(tmp_path / "spool", 1 << 20))
+    emitter = EventWriter(RedisStreamSink(client, "authz:events:security", maxlen=1000),
+                          Spool(tmp_path / "spool", 1 << 20), queue_size=100)
     emitter.start()
     facts = read(check_request({"model": "m", "messages": [{"content": "PROMPT-MARKER"}]},
                                {"authorization": "Bearer sk-SECRET"}), ReadConfig())

@@ -4,8 +4,8 @@ Two kinds, both queued in the `alerts` Redis stream and delivered by whichever a
 takes them from the `alerters` consumer group (so each alert is sent once, whatever the number
 of processes):
 - a catalog load changes a provider's compliance under an org's enabled policy;
-- an org's blocks exceed its threshold within its window (counted in Redis by the security
-  event writer, across every process).
+- an org's blocks exceed its threshold within its window (counted in Redis across every
+  process by BlockCounter, a listener of the security-event writer).
 Delivery retries with exponential backoff; an alert left pending by a dead process is claimed
 by another after a minute. Everything here runs beside the Check path, never on it: a slow
 or failing receiver only delays alerts.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 import os
 import re
 import time
@@ -35,7 +36,8 @@ from authz import catalog as catalog_mod
 from authz import metrics
 from authz import policy as policy_mod
 from authz.clip import clip
-from authz.store import Keys, Store, alert_settings, policy_from_json
+from authz.events import Record
+from authz.store import Keys, alert_settings, policy_from_json
 from authz.v1 import catalog_pb2
 from authz.webhooks import AddressRefused, WebhookGuard, WebhookRefused
 
@@ -98,19 +100,6 @@ async def enqueue(redis: aioredis.Redis, keys: Keys, org_id: str, webhook_url: s
                   message: Message) -> None:
     await redis.xadd(keys.alerts, {"org_id": org_id, "webhook_url": webhook_url, "kind": kind,
                                    "message": message.to_json()}, maxlen=100_000, approximate=True)
-
-
-async def load_catalog(store: Store, catalog: catalog_pb2.Catalog, actor: str) -> int:
-    """Store the catalog (audited), then queue an alert for each org whose providers' compliance
-    it changes. The catalog is stored even if queueing alerts fails (they are informational)."""
-    raw = await store.catalog_raw()
-    previous = catalog_mod.parse(raw) if raw else None
-    version = await store.load_catalog(catalog, actor)
-    try:
-        await enqueue_catalog_changes(store.redis, store.keys, previous, catalog)
-    except RedisError as exc:
-        log.error("catalog_alerts_not_queued", error=str(exc))
-    return version
 
 
 async def enqueue_catalog_changes(redis: aioredis.Redis, keys: Keys, old: catalog_pb2.Catalog | None,
@@ -281,3 +270,31 @@ def block_alert(org_id: str, threshold: int, window_s: int, event: dict) -> Mess
         message.text("none")
     return (message.text(", reason ").value(event.get("reason", ""))
             .text(" (decision ").value(event.get("decision_id", "")).text(")."))
+
+
+class BlockCounter:
+    """Counts each org's blocks per fixed window in Redis (shared by every process) as the
+    event writer reports newly stored events, and queues one alert per window when an org's
+    count passes its threshold. A replayed event is not new, so it is never counted twice."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys):
+        self._redis = redis
+        self._keys = keys
+
+    async def written(self, records: Sequence[Record]) -> None:
+        counted = [r for r in records if int(r.get("alert_threshold") or 0) and int(r.get("alert_window_s") or 0)]
+        if not counted:
+            return
+        now = int(time.time())
+        counters = [self._keys.block_count(r["org_id"], now // int(r["alert_window_s"])) for r in counted]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for counter in counters:
+                pipe.incr(counter)
+            counts = await pipe.execute()
+        for r, counter, count in zip(counted, counters, counts, strict=True):
+            threshold, window_s = int(r["alert_threshold"]), int(r["alert_window_s"])
+            if count == 1:
+                await self._redis.expire(counter, window_s)  # the counter goes with its window
+            if count == threshold + 1:  # crossed just now: one alert per window
+                message = block_alert(r["org_id"], threshold, window_s, json.loads(r["event"]))
+                await enqueue(self._redis, self._keys, r["org_id"], r["alert_webhook"], "blocks", message)

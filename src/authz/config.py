@@ -101,6 +101,11 @@ class Settings:
     # A spooled event replayed within this long of its creation is never written twice.
     events_dedupe_window_s: int = 24 * 3600
     events_org_maxlen: int = 10_000  # each org's own listing of its newest security events
+    # Where security events go, comma-separated: "redis" (the events:security stream and each
+    # org's listing, which the admin API and alerts read) and/or "file" (JSON lines appended to
+    # events_file, for a log shipper).
+    event_sinks: str = "redis"
+    events_file: str = ""
     log_level: str = "info"
     # Alert webhooks are tenant input: https to public addresses only. Hosts listed here
     # ("host" or "host:port", comma-separated) are the operator's own receivers and may use
@@ -136,6 +141,9 @@ class Settings:
         return Limits(max_connections=self.http_max_connections, max_per_client=self.http_max_connections_per_client,
                       head_timeout_s=self.http_head_timeout_s, body_timeout_s=self.http_body_timeout_s,
                       lifetime_s=self.http_connection_lifetime_s)
+
+    def event_sink_names(self) -> list[str]:
+        return [name.strip() for name in self.event_sinks.split(",") if name.strip()]
 
     def webhook_guard(self) -> WebhookGuard:
         return WebhookGuard.from_setting(self.alert_webhook_allowed_hosts)
@@ -226,6 +234,9 @@ def _coerce(key: str, value: object, origin: str) -> object:
         raise ConfigError(f"{origin}: setting {key!r} = {value!r}: {exc}") from None
 
 
+EVENT_SINKS = ("redis", "file")
+
+
 def _check(s: Settings) -> None:
     for key, allowed in _CHOICES.items():
         if getattr(s, key) not in allowed:
@@ -278,6 +289,13 @@ def _check(s: Settings) -> None:
         endpoints.load(s.endpoints_file or None)
     except endpoints.EndpointError as exc:
         raise ConfigError(f"setting 'endpoints_file': {exc}") from None
+    sinks = s.event_sink_names()
+    unknown = [name for name in sinks if name not in EVENT_SINKS]
+    if not sinks or unknown or len(set(sinks)) != len(sinks):
+        raise ConfigError(f"setting 'event_sinks' = {s.event_sinks!r}: name one or more of "
+                          f"{', '.join(EVENT_SINKS)}, each once, comma-separated")
+    if "file" in sinks and not s.events_file:
+        raise ConfigError("event_sinks includes 'file': set 'events_file' to the path to append events to")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
     for key in ("refresh_interval_s", "redis_timeout_s", "http_head_timeout_s", "http_body_timeout_s",

@@ -54,15 +54,12 @@ class OrgPolicy:
     """An org's stored policy, reduced to what decisions need."""
 
     org_id: str
-    plan: str = ""
     version: int = 0
     rules: policy.Rules = policy.NO_RULES
     enabled: bool = False
     enforced: bool = True  # False in dry-run mode
     custom: Mapping[str, CustomEntry] = field(default_factory=dict)
-    alert_threshold: int = 0  # blocks per alert window that raise a compliance alert (0: none)
-    alert_window_s: int = 300
-    alert_webhook: str = ""
+    block_alerts: policy.BlockAlerts = policy.NO_BLOCK_ALERTS  # carried by its security events
 
 
 @dataclass(frozen=True, slots=True)

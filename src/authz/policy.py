@@ -52,6 +52,26 @@ class Rules:
 NO_RULES = Rules()
 
 
+@dataclass(frozen=True, slots=True)
+class BlockAlerts:
+    """An org's block-alert settings (authz.v1.AlertSettings) reduced to what counting needs:
+    more than `threshold` blocks within `window_s` raise one alert to `webhook` (threshold 0:
+    never). Each security event carries them as they were when the request was blocked."""
+
+    threshold: int = 0
+    window_s: int = 300
+    webhook: str = ""
+
+
+NO_BLOCK_ALERTS = BlockAlerts()
+
+
+def block_alerts_of(settings: policy_pb2.AlertSettings) -> BlockAlerts:
+    if not settings.webhook_url or not settings.block_threshold:
+        return NO_BLOCK_ALERTS
+    return BlockAlerts(settings.block_threshold, settings.block_window_s or 300, settings.webhook_url)
+
+
 def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
     """The rules an enabled policy imposes (NO_RULES when none or disabled)."""
     if policy is None or not policy.enabled:

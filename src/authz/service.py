@@ -19,21 +19,23 @@ from authz import response as response_mod
 from authz.clip import ORG, clip
 from authz.cache import PolicyCache, StateUnavailable
 from authz.decision import Gateway, OrgPolicy, Verdict, decide
-from authz.events import EventEmitter, security_event
+from authz.event_writer import EventWriter
+from authz.events import security_event
 from authz.gateway_keys import GatewayUnavailable
 from authz.limits import UnknownKeyLimiter
 from authz.metrics import CHECK_SECONDS, DECISIONS
+from authz.policy import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 
 log = structlog.get_logger("authz.check")
 
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, cache: PolicyCache, emitter: EventEmitter, names: request_mod.ReadConfig, org_source: str,
+    def __init__(self, cache: PolicyCache, events: EventWriter, names: request_mod.ReadConfig, org_source: str,
                  unknown_keys: UnknownKeyLimiter | None = None, gateway: Gateway = Gateway(),
                  static_org: str = "", static_requires_credential: bool = True, gateway_keys=None):
         self.cache = cache
-        self.emitter = emitter
+        self.events = events
         self.names = names
         self.org_from_header = org_source == "header"
         # org_source = "static": one org for every request (a single-company deployment), so
@@ -51,8 +53,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         verdict, key_id, org = await self._verdict(facts)
         outcome = OUTCOMES[verdict.reason]
         if outcome.policy_block:
-            alert = (org.alert_threshold, org.alert_window_s, org.alert_webhook) if org else (0, 0, "")
-            self.emitter.emit(security_event(verdict, facts, decision_id, key_id), alert)
+            self.events.emit(security_event(verdict, facts, decision_id, key_id),
+                             org.block_alerts if org else NO_BLOCK_ALERTS)
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
         response = response_mod.build(verdict, decision_id, facts.request_id, facts.owned_headers)
