@@ -182,7 +182,7 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
     from envoy.service.auth.v3 import external_auth_pb2
 
     result = {}
-    org = OrgPolicy("org", "enterprise", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
+    org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
                                                                                          enabled=True)), True, True)
     for size in sizes:
         index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=size))))
@@ -250,7 +250,7 @@ def big_body_cost(sizes_mib: list[int], samples: int) -> dict:
 
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=10))))
     model = sorted(index.models)[0]
-    org = OrgPolicy("org", "enterprise", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
+    org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
                                                                                          enabled=True)), True, True)
     names = ReadConfig(max_request_bytes=32 << 20)
     result = {}
@@ -305,7 +305,8 @@ MEMORY_PROBE = r"""
 import json, os, sys, resource
 sys.path.insert(0, sys.argv[2])
 import data
-from authz.store import org_policy, policy_to_json
+from authz.cache import org_policy
+from authz.store import policy_to_json
 from authz.v1 import policy_pb2
 from authz.request import api_key_hash
 def rss():

@@ -235,7 +235,7 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
     providers, models = cat
     index = generated.catalog_index(providers, models)
     policy = policy_pb2.CompliancePolicy(**p)
-    org = OrgPolicy("org", "enterprise", 1, rules_of(policy), policy.enabled, policy.mode != 2)
+    org = OrgPolicy("org", 1, rules_of(policy), policy.enabled, policy.mode != 2)
     # A client's own requirements (x-compliance-require) tighten the org's policy, and are
     # enforced even without one: the oracle judges against the policy they make.
     require = request.attributes.request.http.headers.get("x-compliance-require")

@@ -24,7 +24,7 @@ FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_p
 
 def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
     p = policy_pb2.CompliancePolicy(mode=mode, **fields)
-    return OrgPolicy("acme", "enterprise", version, policy.rules_of(p), p.enabled,
+    return OrgPolicy("acme", version, policy.rules_of(p), p.enabled,
                      p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
 
 
@@ -218,7 +218,7 @@ def test_a_custom_id_the_catalog_also_has_never_allows_the_catalog_provider():
 
     base = org_with(**ALL_ON)
     custom = {"trainer": CustomEntry(unmet=(), models=frozenset({"m2"}))}
-    org = OrgPolicy(base.org_id, base.plan, base.version, base.rules, base.enabled, base.enforced, custom=custom)
+    org = OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced, custom=custom)
     automatic = run("m2", org=org)
     assert automatic.reason is Reason.NO_COMPLIANT_PROVIDER and "trainer" not in automatic.allowed_providers
     assert run("trainer/m2", org=org).reason is Reason.PROVIDER_NOT_COMPLIANT
@@ -254,7 +254,7 @@ def _custom(**entries):
 
 def _org(custom=None, **fields) -> OrgPolicy:
     base = org_with(**fields)
-    return OrgPolicy(base.org_id, base.plan, base.version, base.rules, base.enabled, base.enforced,
+    return OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced,
                      custom=custom or {})
 
 
@@ -311,7 +311,7 @@ def test_every_path_of_decide(request_args, org, expected):
 
 
 def _with_version(org: OrgPolicy, version: int) -> OrgPolicy:
-    return OrgPolicy(org.org_id, org.plan, version, org.rules, org.enabled, org.enforced)
+    return OrgPolicy(org.org_id, version, org.rules, org.enabled, org.enforced)
 
 
 def test_a_pinned_model_id_may_contain_a_slash():

@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from authz import __version__ as authz_version
 from authz.config import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def test_authz_deployment_probes_health_and_survives_disruptions():
     spec = find(docs, "Deployment", "authz")["spec"]["template"]["spec"]
     [authz] = spec["containers"]
     assert authz["readinessProbe"]["grpc"] == {"port": 9001, "service": "envoy.service.auth.v3.Authorization"}
-    assert authz["image"] == "provider-compliance/authz:0.1.0"
+    assert authz["image"] == f"provider-compliance/authz:{authz_version}"
     assert spec["terminationGracePeriodSeconds"] >= 5 + 10
     assert find(docs, "PodDisruptionBudget", "authz")["spec"]["minAvailable"] == 1
     ports = {p["name"] for p in find(docs, "Service", "authz")["spec"]["ports"]}

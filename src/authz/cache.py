@@ -21,8 +21,12 @@ from redis.exceptions import RedisError
 from authz import catalog as catalog_mod
 from authz import metrics
 from authz.catalog import CatalogIndex
-from authz.decision import OrgPolicy
-from authz.store import APIKEY_MESSAGE, CATALOG_MESSAGE, ORG_MESSAGE, StateLost, Store
+from authz import policy as policy_mod
+from authz.decision import CustomEntry, OrgPolicy
+from authz.policy import rules_of
+from authz.store import (APIKEY_MESSAGE, CATALOG_MESSAGE, ORG_MESSAGE, OrgRecord, StateLost, Store, alert_settings,
+                         custom_providers_of, policy_from_json)
+from authz.v1 import policy_pb2
 
 log = structlog.get_logger("authz.cache")
 
@@ -207,18 +211,18 @@ class PolicyCache:
 
     async def _fetch_org(self, org_id: str) -> OrgPolicy:
         # The state marker was there, so a missing hash is an org that never had a policy.
-        return await self.store.org(org_id) or OrgPolicy(org_id)
+        record = await self.store.org(org_id)
+        return org_policy(org_id, record) if record else OrgPolicy(org_id)
 
-    def _apply_org(self, org_id: str, org: OrgPolicy | None) -> None:
+    def _apply_org(self, org_id: str, record: OrgRecord | None) -> None:
         """A reload's result. An org whose hash vanished while its cached policy was enabled
         keeps that policy: keys go missing through data loss, never through an admin action."""
-        if org is None:
+        if record is None:
             cached = self.orgs.values.get(org_id)
             if cached is not None and cached.enabled:
                 log.error("org_policy_missing_in_redis_keeping_cached", org_id=org_id, version=cached.version)
                 return
-            org = OrgPolicy(org_id)
-        self.orgs.store(org_id, org)
+        self.orgs.store(org_id, org_policy(org_id, record) if record else OrgPolicy(org_id))
 
     @property
     def state_lost(self) -> bool:
@@ -268,8 +272,8 @@ class PolicyCache:
             epoch, raw = await self.store.state_and_catalog()
             self._reload_catalog(raw)
             for chunk in _chunks(list(self.orgs.values)):
-                for org_id, org in zip(chunk, await self.store.orgs(chunk)):
-                    self._apply_org(org_id, org)
+                for org_id, record in zip(chunk, await self.store.orgs(chunk)):
+                    self._apply_org(org_id, record)
             for chunk in _chunks(list(self.api_keys.values)):
                 for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
                     self.api_keys.store(key_hash, org_id)
@@ -364,3 +368,35 @@ class PolicyCache:
                     log.exception("refresh_error")
                 metrics.REDIS_ERRORS.labels("refresh").inc()
                 log.warning("redis_refresh_failed", error=str(exc), staleness_s=round(self.staleness(), 1))
+
+
+# --- stored records -> decision objects -------------------------------------------------
+
+# Orgs share a handful of distinct policies: keep one Rules object per distinct value, so
+# 100k cached orgs do not hold 100k copies of the same frozensets.
+_RULES: dict[policy_mod.Rules, policy_mod.Rules] = {}
+
+
+def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
+    return _RULES.setdefault(rules, rules)
+
+
+
+def org_policy(org_id: str, fields: OrgRecord) -> OrgPolicy:
+    """Reduce an org hash to what decisions need. A hash without a policy means no policy."""
+    raw = fields.get(b"policy")
+    p = policy_from_json(raw) if raw else None
+    rules = _interned(rules_of(p))
+    custom = {}
+    for cid, cp in custom_providers_of(fields).providers.items():
+        unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
+        custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models), attestation=cp)
+    return OrgPolicy(
+        org_id=org_id,
+        version=p.version if p else 0,
+        rules=rules,
+        enabled=bool(p and p.enabled),
+        enforced=not (p and p.mode == policy_pb2.POLICY_MODE_DRY_RUN),
+        custom=custom,
+        block_alerts=policy_mod.block_alerts_of(alert_settings(fields)),
+    )

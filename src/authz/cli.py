@@ -115,12 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
-        from authz.server import serve
-
         if args.workers < 1:
             print("authz: --workers must be 1 or more", file=sys.stderr)
             return 2
-        return serve(settings, args.workers)
+        return _serve(settings, args.workers)
     if args.command == "catalog" and args.action == "check":
         return _check_catalog(args.file)
     if args.command == "catalog" and args.action == "import" and args.base:
@@ -211,7 +209,7 @@ def _check_catalog(path: str) -> int:
 async def _admin(args, settings: config_mod.Settings) -> int:
     from redis.exceptions import RedisError
 
-    from authz.server import redis_client
+    from authz.redis_client import redis_client
 
     redis = redis_client(settings)
     store = Store(redis, Keys(settings.key_prefix))
@@ -279,7 +277,7 @@ async def _run_admin(args, store: Store) -> int:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     if args.command == "catalog":
-        from authz.alerts import load_catalog
+        from authz.catalog_loading import load_catalog
 
         try:
             parsed = _read_catalog(args.file)
@@ -330,6 +328,20 @@ def _matches(event: dict, args) -> bool:
     return True
 
 
+def _serve(settings: config_mod.Settings, workers: int) -> int:
+    """One process, or a supervisor of `workers` processes sharing the ports."""
+    if workers == 1:
+        from authz.server import run_worker
+
+        run_worker(settings)  # configures its own logging, as each supervised worker does
+        return 0
+    from authz.logs import configure_logging
+    from authz.supervisor import supervise
+
+    configure_logging(settings.log_level)
+    return supervise(settings, workers)
+
+
 def _stream_id(since: str) -> str:
     moment = datetime.fromisoformat(since)
     if moment.tzinfo is None:
@@ -340,16 +352,11 @@ def _stream_id(since: str) -> str:
 async def _events(args, store: Store) -> int:
     stream = store.keys.security_events
     if args.action == "list":
-        start = _stream_id(args.since) if args.since else "-"
-        while True:
-            batch = await store.redis.xrange(stream, min=start, count=1000)
-            for _, fields in batch:
-                event = json.loads(fields[b"event"])
-                if _matches(event, args):
-                    print(json.dumps(event))
-            if len(batch) < 1000:
-                return 0
-            start = "(" + batch[-1][0].decode()
+        async for _, fields in store.stream_entries(stream, _stream_id(args.since) if args.since else "-"):
+            event = json.loads(fields[b"event"])
+            if _matches(event, args):
+                print(json.dumps(event))
+        return 0
     entries = await store.redis.xrevrange(stream, count=args.count if not args.org else 10 * args.count)
     shown = [json.loads(f[b"event"]) for _, f in reversed(entries)]
     for event in [e for e in shown if _matches(e, args)][-args.count :]:

@@ -12,19 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
-import os
 import signal
-import sys
 
-from authz import metrics
-from authz.supervisor import supervise
-
-import urllib.parse
-
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.sentinel import Sentinel
 import structlog
 import uvloop
 from aiohttp import web
@@ -34,62 +23,27 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from authz import metrics
 from authz.admin import PolicyAdmin
-from authz.alerts import AlertDispatcher
 from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
+from authz.alerts import AlertDispatcher, BlockCounter
 from authz.cache import PolicyCache
 from authz.config import Settings
-from authz.events import EventEmitter, Spool
+from authz.event_sinks import EventSink, FanOut, RedisStreamSink
+from authz.event_spool import Spool
+from authz.event_writer import EventWriter
+from authz.file_sink import FileSink
 from authz.httpguard import GuardedSite
+from authz.logs import configure_logging
 from authz.limits import UnknownKeyLimiter
 from authz.service import CheckService
+from authz.redis_client import redis_client
 from authz.store import Keys, StateLost, Store
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
 log = structlog.get_logger("authz.server")
 
 _CHECK_SERVICE = "envoy.service.auth.v3.Authorization"
-
-
-def _add_pid(_logger, _method, event: dict) -> dict:
-    event["pid"] = os.getpid()  # which worker, with --workers N
-    return event
-
-
-def configure_logging(level: str) -> None:
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            _add_pid,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        # One write() per line: lines from several workers sharing stdout never interleave.
-        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
-    )
-
-
-def redis_client(settings: Settings, socket_timeout: float | None = None) -> aioredis.Redis:
-    options = dict(
-        socket_timeout=socket_timeout or max(settings.redis_timeout_s, 1.0),
-        socket_connect_timeout=1.0,
-        health_check_interval=10,
-        retry_on_timeout=False,
-    )
-    if settings.redis_cluster == "true":
-        options.pop("retry_on_timeout")  # not a cluster option
-        return RedisCluster.from_url(settings.redis_url, **options)
-    sentinels = settings.sentinels()
-    if not sentinels:
-        return aioredis.Redis.from_url(settings.redis_url, **options)
-    url = urllib.parse.urlsplit(settings.redis_url)
-    credentials = dict(username=url.username, password=url.password, db=int(url.path.strip("/") or 0))
-    sentinel = Sentinel(sentinels, socket_timeout=1.0, socket_connect_timeout=1.0)
-    return sentinel.master_for(settings.redis_sentinel_master, **options, **credentials)
 
 
 _KEEPALIVE_S = 5.0  # idle keep-alive connections on the HTTP ports
@@ -111,16 +65,9 @@ class App:
             negative_keys_max=settings.unknown_api_keys_cached,
             negative_keys_ttl_s=settings.unknown_api_keys_ttl_s,
         )
-        self.emitter = EventEmitter(
-            self.redis,
-            self.store.keys.security_events,
-            maxlen=settings.events_stream_maxlen,
-            queue_size=settings.events_queue_size,
-            spool=Spool(settings.spool_dir(), settings.events_spool_max_bytes),
-            dedupe_window_s=settings.events_dedupe_window_s,
-            org_maxlen=settings.events_org_maxlen,
-            keys=self.store.keys,
-        )
+        self.events = EventWriter(self._event_sink(), Spool(settings.spool_dir(), settings.events_spool_max_bytes),
+                                  queue_size=settings.events_queue_size,
+                                  listeners=[BlockCounter(self.redis, self.store.keys)])
         # Its own client: the dispatcher's blocking reads outlast the Check path's short timeout.
         self.alerts_redis = redis_client(settings, socket_timeout=15.0)
         guard = settings.webhook_guard()
@@ -134,13 +81,26 @@ class App:
         self.draining = False
         self._runners: list[web.AppRunner] = []
 
+    def _event_sink(self) -> EventSink:
+        """The sinks `event_sinks` names, in that order (one new sink: one line here)."""
+        s = self.settings
+        made: dict[str, EventSink] = {}
+        for name in s.event_sink_names():
+            if name == "redis":
+                made[name] = RedisStreamSink(self.redis, self.store.keys.security_events, maxlen=s.events_stream_maxlen,
+                                             org_maxlen=s.events_org_maxlen, dedupe_window_s=s.events_dedupe_window_s)
+            elif name == "file":
+                made[name] = FileSink(s.events_file)
+        sinks = list(made.values())
+        return sinks[0] if len(sinks) == 1 else FanOut(sinks)
+
     def ready(self) -> bool:
         return (not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
                 and not self.cache.state_lost)
 
     async def start(self) -> None:
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
-        service = CheckService(self.cache, self.emitter, self.settings.read_config(), self.settings.org_source,
+        service = CheckService(self.cache, self.events, self.settings.read_config(), self.settings.org_source,
                                limiter, self.settings.gateway(), static_org=self.settings.static_org_id,
                                static_requires_credential=self.settings.static_requires_credential == "true",
                                gateway_keys=self.settings.gateway_keys())
@@ -159,7 +119,7 @@ class App:
         await self._set_serving(False)
         await self.grpc.start()
         await self.admin_grpc.start()
-        self.emitter.start()
+        self.events.start()
         self.alerts.start()
         await self.cache.start()
         await self._start_http()
@@ -237,7 +197,7 @@ class App:
         await self._set_serving(False)
         grace = self.settings.shutdown_grace_s
         await asyncio.gather(self.grpc.stop(grace), self.admin_grpc.stop(grace))
-        await self.emitter.stop(timeout=grace)
+        await self.events.stop(timeout=grace)
         await self.alerts.stop()
         await self.cache.stop()
         for runner in self._runners:
@@ -270,10 +230,3 @@ def run_worker(settings: Settings) -> None:
     uvloop.run(_serve(settings))
 
 
-def serve(settings: Settings, workers: int = 1) -> int:
-    """Run one process, or supervise `workers` processes sharing the ports."""
-    if workers <= 1:
-        run_worker(settings)
-        return 0
-    configure_logging(settings.log_level)
-    return supervise(settings, workers)

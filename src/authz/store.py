@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -17,13 +19,14 @@ from google.protobuf import json_format
 
 from authz import audit
 from authz import catalog as catalog_mod
-from authz import policy as policy_mod
-from authz.decision import CustomEntry, OrgPolicy
-from authz.policy import rules_of
 from authz.request import api_key_hash, api_key_id
 from authz.v1 import catalog_pb2, policy_pb2
 
+# An org as stored: its Redis hash (plan, policy, custom_providers, alerts as JSON).
+OrgRecord = dict[bytes, bytes]
+
 CATALOG_MESSAGE = "catalog"
+_PAGE = 1000  # stream entries per read
 _ORG_AUDIT_MAXLEN = 10_000  # per org's audit listing; the shared, hash-chained stream keeps all
 ORG_MESSAGE = "org:"
 APIKEY_MESSAGE = "apikey:"
@@ -85,6 +88,10 @@ class Keys:
     def apikey(self, key_hash: str) -> str:
         return f"{self.prefix}apikey:{key_hash}"
 
+    def block_count(self, org_id: str, window_index: int) -> str:
+        """An org's blocks in one fixed alert window (alerts.BlockCounter); expires with it."""
+        return f"{self.prefix}blocks:{org_id}:{window_index}"
+
 
 def policy_to_json(p: policy_pb2.CompliancePolicy) -> str:
     return json_format.MessageToJson(p, preserving_proto_field_name=True, indent=None)
@@ -92,31 +99,6 @@ def policy_to_json(p: policy_pb2.CompliancePolicy) -> str:
 
 def policy_from_json(text: str | bytes) -> policy_pb2.CompliancePolicy:
     return json_format.Parse(text, policy_pb2.CompliancePolicy())
-
-
-def org_policy(org_id: str, fields: dict[bytes, bytes]) -> OrgPolicy:
-    """Reduce an org hash to what decisions need. A hash without a policy means no policy."""
-    plan = fields.get(b"plan", b"").decode()
-    raw = fields.get(b"policy")
-    p = policy_from_json(raw) if raw else None
-    rules = _interned(rules_of(p))
-    custom = {}
-    for cid, cp in custom_providers_of(fields).providers.items():
-        unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
-        custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models), attestation=cp)
-    alerts = alert_settings(fields)
-    return OrgPolicy(
-        org_id=org_id,
-        plan=plan,
-        version=p.version if p else 0,
-        rules=rules,
-        enabled=bool(p and p.enabled),
-        enforced=not (p and p.mode == policy_pb2.POLICY_MODE_DRY_RUN),
-        custom=custom,
-        alert_threshold=alerts.block_threshold if alerts.webhook_url else 0,
-        alert_window_s=alerts.block_window_s or 300,
-        alert_webhook=alerts.webhook_url,
-    )
 
 
 def custom_providers_of(fields: dict[bytes, bytes]) -> catalog_pb2.CustomProviders:
@@ -129,13 +111,19 @@ def alert_settings(fields: dict[bytes, bytes]) -> policy_pb2.AlertSettings:
     return json_format.Parse(raw, policy_pb2.AlertSettings()) if raw else policy_pb2.AlertSettings()
 
 
-# Orgs share a handful of distinct policies: keep one Rules object per distinct value, so
-# 100k cached orgs do not hold 100k copies of the same frozensets.
-_RULES: dict[policy_mod.Rules, policy_mod.Rules] = {}
+Pipeline = Any  # redis-py's (cluster) pipeline: it has no common type to annotate with
 
 
-def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
-    return _RULES.setdefault(rules, rules)
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One audited write, as `audited_write`'s prepare step describes it."""
+
+    apply: Callable[[Pipeline], object]  # queues the writes (inside MULTI)
+    org_id: str = ""
+    target: str = ""
+    before: str = ""  # the audit event's before/after (JSON text, "" for none)
+    after: str = ""
+    result: Any = None  # what the caller returns
 
 
 class StateLost(Exception):
@@ -163,25 +151,35 @@ class Store:
         # EXEC (a crash in between is covered by the periodic resync).
         self.cluster = isinstance(redis, RedisCluster)
 
-    async def _transaction(self, func, *watches: str, value_from_callable: bool = False):
-        after: list[str] = []
+    async def audited_write(self, action: str, actor: str, prepare: Callable[[Pipeline], Awaitable[Change | None]],
+                            *watch: str, invalidate: str = "", bootstrap: bool = False) -> Change | None:
+        """The one way state changes. `prepare` reads what it needs through the pipeline (its
+        keys are in `watch`) and returns the Change, or None to write nothing. Then, in one
+        MULTI/EXEC: the change, the invalidation every process follows, and the audit event
+        chained to the head, so a change is never stored without its audit record (or the
+        reverse). A concurrent writer makes redis-py retry the whole transaction. Every write
+        needs the state marker (`bootstrap`: the first catalog load creates it)."""
+        attempt_change: list[Change | None] = [None]
 
-        async def attempt(pipe):
-            after.clear()
-            pipe.authz_publish_after = after
-            return await func(pipe)
+        async def attempt(pipe: Pipeline) -> None:
+            change = attempt_change[0] = await prepare(pipe)
+            if change is None:
+                return
+            head = await self._audit_head(pipe, bootstrap)
+            pipe.multi()
+            change.apply(pipe)
+            if invalidate and not self.cluster:
+                pipe.publish(self.keys.invalidate, invalidate)
+            self._queue_audit(pipe, head, actor, action, org_id=change.org_id, target=change.target,
+                              before=change.before, after=change.after)
 
-        result = await self.redis.transaction(attempt, self.keys.state, *watches,
-                                              value_from_callable=value_from_callable)
-        for message in after:
-            await self.redis.publish(self.keys.invalidate, message)
-        return result
-
-    def _publish(self, pipe, message: str) -> None:
-        if self.cluster:
-            pipe.authz_publish_after.append(message)
-        else:
-            pipe.publish(self.keys.invalidate, message)
+        await self.redis.transaction(attempt, self.keys.state, self.keys.audit_head, *watch)
+        change = attempt_change[0]
+        if change is not None and invalidate and self.cluster:
+            # Redis Cluster cannot PUBLISH inside a transaction: there the invalidation follows
+            # EXEC (a crash in between is covered by the periodic resync).
+            await self.redis.publish(self.keys.invalidate, invalidate)
+        return change
 
     # --- reads (the cache's) -------------------------------------------------------------
 
@@ -204,17 +202,17 @@ class Store:
         epoch, (raw,) = await self._read(lambda pipe: pipe.get(self.keys.catalog))
         return epoch, raw
 
-    async def org(self, org_id: str) -> OrgPolicy | None:
-        """The org's policy; None when Redis has no hash for it at all."""
+    async def org(self, org_id: str) -> OrgRecord | None:
+        """The org's stored hash; None when Redis has none at all."""
         return (await self.orgs([org_id]))[0]
 
-    async def orgs(self, org_ids: list[str]) -> list[OrgPolicy | None]:
+    async def orgs(self, org_ids: list[str]) -> list[OrgRecord | None]:
         def fill(pipe):
             for org_id in org_ids:
                 pipe.hgetall(self.keys.org(org_id))
 
         _, results = await self._read(fill)
-        return [org_policy(o, r) if r else None for o, r in zip(org_ids, results)]
+        return [r or None for r in results]
 
     async def org_for_key_hashes(self, key_hashes: list[str]) -> list[str | None]:
         if not key_hashes:
@@ -258,28 +256,28 @@ class Store:
                 f"catalog provider ids collide with custom providers: {named}. The org must rename or delete "
                 "its custom provider first, or the catalog entry must use another id")
 
-        async def write(pipe) -> int:
+        async def prepare(pipe: Pipeline) -> Change:
             current_raw = await pipe.get(self.keys.catalog)
             current = catalog_mod.parse(current_raw) if current_raw else None
-            head = await self._audit_head(pipe, bootstrap=True)
             state_missing = await pipe.hget(self.keys.state, "epoch") is None
             catalog.version = current.version + 1 if current else 1
             text = catalog_mod.to_json(catalog)
             before = {"version": current.version, "sha256": audit.digest(current_raw)} if current else None
             after = {"version": catalog.version, "sha256": audit.digest(text),
                      "changes": catalog_mod.diff(current, catalog)}
-            pipe.multi()
-            pipe.set(self.keys.catalog, text)
-            if state_missing:  # a new install, or the first load after a loss: a new epoch
-                pipe.hset(self.keys.state, mapping={"epoch": uuid.uuid4().hex,
-                                                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                                    "created_by": actor})
-            self._publish(pipe, CATALOG_MESSAGE)
-            self._queue_audit(pipe, head, actor, "catalog.load", target=f"v{catalog.version}",
-                              before=_json(before), after=_json(after))
-            return catalog.version
 
-        return await self._transaction(write, self.keys.catalog, self.keys.audit_head, value_from_callable=True)
+            def apply(pipe: Pipeline) -> None:
+                pipe.set(self.keys.catalog, text)
+                if state_missing:  # a new install, or the first load after a loss: a new epoch
+                    pipe.hset(self.keys.state, mapping={
+                        "epoch": uuid.uuid4().hex, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "created_by": actor})
+
+            return Change(apply, target=f"v{catalog.version}", before=_json(before), after=_json(after))
+
+        await self.audited_write("catalog.load", actor, prepare, self.keys.catalog, invalidate=CATALOG_MESSAGE,
+                                 bootstrap=True)
+        return catalog.version
 
     async def set_policy(
         self, org_id: str, new: policy_pb2.CompliancePolicy, actor: str, expected_version: int | None = None
@@ -291,9 +289,8 @@ class Store:
         key = self.keys.org(org_id)
         stored = policy_pb2.CompliancePolicy()
 
-        async def write(pipe) -> None:
+        async def prepare(pipe: Pipeline) -> Change:
             raw = await pipe.hget(key, "policy")
-            head = await self._audit_head(pipe)
             previous = policy_from_json(raw).version if raw else 0
             if expected_version is not None and expected_version != previous:
                 raise VersionConflict(expected_version, previous)
@@ -302,61 +299,47 @@ class Store:
             stored.updated_by = actor
             stored.updated_at.FromNanoseconds(time.time_ns())
             text = policy_to_json(stored)
-            pipe.multi()
-            pipe.hset(key, "policy", text)
-            self._publish(pipe, ORG_MESSAGE + org_id)
-            self._queue_audit(pipe, head, actor, "policy.set", org_id=org_id, target=f"v{stored.version}",
-                              before=raw.decode() if raw else "", after=text)
+            return Change(lambda pipe: pipe.hset(key, "policy", text), org_id=org_id, target=f"v{stored.version}",
+                          before=raw.decode() if raw else "", after=text)
 
-        await self._transaction(write, key, self.keys.audit_head)
+        await self.audited_write("policy.set", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
         return stored
 
     async def set_plan(self, org_id: str, plan: str, actor: str) -> None:
         key = self.keys.org(org_id)
 
-        async def write(pipe) -> None:
+        async def prepare(pipe: Pipeline) -> Change:
             old = await pipe.hget(key, "plan")
-            head = await self._audit_head(pipe)
-            pipe.multi()
-            pipe.hset(key, "plan", plan)
-            self._publish(pipe, ORG_MESSAGE + org_id)
-            self._queue_audit(pipe, head, actor, "org.set_plan", org_id=org_id,
-                              before=_json({"plan": old.decode()} if old else None), after=_json({"plan": plan}))
+            return Change(lambda pipe: pipe.hset(key, "plan", plan), org_id=org_id,
+                          before=_json({"plan": old.decode()} if old else None), after=_json({"plan": plan}))
 
-        await self._transaction(write, key, self.keys.audit_head)
+        await self.audited_write("org.set_plan", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
 
     async def add_api_key(self, key: str, org_id: str, actor: str) -> str:
         key_hash = api_key_hash(key)
         redis_key = self.keys.apikey(key_hash)
 
-        async def write(pipe) -> None:
+        async def prepare(pipe: Pipeline) -> Change:
             old = await pipe.get(redis_key)
-            head = await self._audit_head(pipe)
-            pipe.multi()
-            pipe.set(redis_key, org_id)
-            self._publish(pipe, APIKEY_MESSAGE + key_hash)
-            self._queue_audit(pipe, head, actor, "apikey.add", org_id=org_id, target=api_key_id(key_hash),
-                              before=_json({"org_id": old.decode()} if old else None), after=_json({"org_id": org_id}))
+            return Change(lambda pipe: pipe.set(redis_key, org_id), org_id=org_id, target=api_key_id(key_hash),
+                          before=_json({"org_id": old.decode()} if old else None), after=_json({"org_id": org_id}))
 
-        await self._transaction(write, redis_key, self.keys.audit_head)
+        await self.audited_write("apikey.add", actor, prepare, redis_key, invalidate=APIKEY_MESSAGE + key_hash)
         return key_hash
 
     async def revoke_api_key(self, key_hash: str, actor: str) -> bool:
         redis_key = self.keys.apikey(key_hash)
 
-        async def write(pipe) -> bool:
+        async def prepare(pipe: Pipeline) -> Change | None:
             old = await pipe.get(redis_key)
             if old is None:
-                return False
-            head = await self._audit_head(pipe)
-            pipe.multi()
-            pipe.delete(redis_key)
-            self._publish(pipe, APIKEY_MESSAGE + key_hash)
-            self._queue_audit(pipe, head, actor, "apikey.revoke", org_id=old.decode(), target=api_key_id(key_hash),
-                              before=_json({"org_id": old.decode()}))
-            return True
+                return None
+            return Change(lambda pipe: pipe.delete(redis_key), org_id=old.decode(), target=api_key_id(key_hash),
+                          before=_json({"org_id": old.decode()}))
 
-        return await self._transaction(write, redis_key, self.keys.audit_head, value_from_callable=True)
+        change = await self.audited_write("apikey.revoke", actor, prepare, redis_key,
+                                          invalidate=APIKEY_MESSAGE + key_hash)
+        return change is not None
 
     async def custom_provider_ids(self) -> dict[str, list[str]]:
         """Every org's custom provider ids (orgs without any are left out)."""
@@ -394,41 +377,36 @@ class Store:
         key = self.keys.org(org_id)
         provider_id = provider.id if provider is not None else provider_id
 
-        async def write(pipe):
+        async def prepare(pipe: Pipeline) -> Change | None:
             raw = await pipe.hget(key, "custom_providers")
-            head = await self._audit_head(pipe)
             current = custom_providers_of({b"custom_providers": raw} if raw else {})
             before = current.providers[provider_id] if provider_id in current.providers else None
-            before_json = _message_json(before) if before is not None else ""
             if provider is None:
                 if before is None:
                     return None
                 del current.providers[provider_id]
             else:
                 current.providers[provider_id].CopyFrom(provider)
-            pipe.multi()
-            pipe.hset(key, "custom_providers", _message_json(current))
-            self._publish(pipe, ORG_MESSAGE + org_id)
-            self._queue_audit(pipe, head, actor, "custom_provider.delete" if provider is None else "custom_provider.set",
-                              org_id=org_id, target=provider_id, before=before_json,
-                              after=_message_json(provider) if provider is not None else "")
-            return provider if provider is not None else before
+            text = _message_json(current)
+            return Change(lambda pipe: pipe.hset(key, "custom_providers", text), org_id=org_id, target=provider_id,
+                          before=_message_json(before) if before is not None else "",
+                          after=_message_json(provider) if provider is not None else "",
+                          result=provider if provider is not None else before)
 
-        return await self._transaction(write, key, self.keys.audit_head, value_from_callable=True)
+        change = await self.audited_write("custom_provider.delete" if provider is None else "custom_provider.set",
+                                          actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
+        return change.result if change is not None else None
 
     async def set_alerts(self, org_id: str, alerts: policy_pb2.AlertSettings, actor: str) -> None:
         key = self.keys.org(org_id)
+        text = _message_json(alerts)
 
-        async def write(pipe) -> None:
+        async def prepare(pipe: Pipeline) -> Change:
             raw = await pipe.hget(key, "alerts")
-            head = await self._audit_head(pipe)
-            pipe.multi()
-            pipe.hset(key, "alerts", _message_json(alerts))
-            self._publish(pipe, ORG_MESSAGE + org_id)
-            self._queue_audit(pipe, head, actor, "alerts.set", org_id=org_id,
-                              before=raw.decode() if raw else "", after=_message_json(alerts))
+            return Change(lambda pipe: pipe.hset(key, "alerts", text), org_id=org_id,
+                          before=raw.decode() if raw else "", after=text)
 
-        await self._transaction(write, key, self.keys.audit_head)
+        await self.audited_write("alerts.set", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
 
     # --- the audit chain ------------------------------------------------------------------
 
@@ -441,27 +419,35 @@ class Store:
         head = await pipe.hgetall(self.keys.audit_head)
         return int(head.get(b"seq", 0)), head.get(b"hash", b"").decode()
 
-    def _queue_audit(self, pipe, head: tuple[int, str], actor: str, action: str, **fields) -> None:
+    def _queue_audit(self, pipe: Pipeline, head: tuple[int, str], actor: str, action: str, *, org_id: str = "",
+                     **fields: str) -> None:
         seq, prev_hash = head[0] + 1, head[1]
+        if org_id:
+            fields["org_id"] = org_id
         event = audit.new_event(seq=seq, prev_hash=prev_hash, actor=actor, action=action, **fields)
         text = audit.canonical(event)
         hashed = audit.digest(text)
         pipe.xadd(self.keys.audit_events, {"seq": seq, "event": text, "hash": hashed})
         pipe.hset(self.keys.audit_head, mapping={"seq": seq, "hash": hashed})
-        if fields.get("org_id"):
-            pipe.xadd(org_index(self.keys.audit_events, fields["org_id"]), {"event": text},
+        if org_id:
+            pipe.xadd(org_index(self.keys.audit_events, org_id), {"event": text},
                       maxlen=_ORG_AUDIT_MAXLEN, approximate=True)
+
+    async def stream_entries(self, stream: str, start: str = "-") -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
+        """Every entry of a stream from `start` (an entry id, "-" for the oldest), in order,
+        read a page at a time."""
+        while True:
+            batch = await self.redis.xrange(stream, min=start, count=_PAGE)
+            for entry_id, fields in batch:
+                yield entry_id.decode(), fields
+            if len(batch) < _PAGE:
+                return
+            start = "(" + batch[-1][0].decode()
 
     async def audit_entries(self) -> list[tuple[str, str, str]]:
         """Every audit entry in stream order as (entry id, event JSON, stored hash)."""
-        out, start = [], "-"
-        while True:
-            batch = await self.redis.xrange(self.keys.audit_events, min=start, count=1000)
-            for entry_id, fields in batch:
-                out.append((entry_id.decode(), fields.get(b"event", b"").decode(), fields.get(b"hash", b"").decode()))
-            if len(batch) < 1000:
-                return out
-            start = "(" + batch[-1][0].decode()
+        return [(entry_id, fields.get(b"event", b"").decode(), fields.get(b"hash", b"").decode())
+                async for entry_id, fields in self.stream_entries(self.keys.audit_events)]
 
     async def audit_head(self) -> tuple[int, str] | None:
         head = await self.redis.hgetall(self.keys.audit_head)

@@ -179,7 +179,7 @@ class Admin:
             text = json.dumps(path_or_json)
         else:
             text = Path(path_or_json).read_text()
-        from authz.alerts import load_catalog
+        from authz.catalog_loading import load_catalog
 
         return self._run(lambda s: load_catalog(s, catalog_mod.parse(text), actor))
 
