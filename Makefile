@@ -55,7 +55,7 @@ curl:
 	    echo "installing curl (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 
-# A real LiteLLM proxy as the gateway behind Envoy (tests/test_e2e_litellm.py), in a venv of its
+# A real LiteLLM proxy as the gateway behind Envoy (tests/e2e/test_e2e_litellm.py), in a venv of its
 # own so its pins never meet ours. It runs offline with mock_response deployments.
 LITELLM_STAMP := .venv-litellm/.installed
 $(LITELLM_STAMP): constraints-litellm.txt
@@ -68,9 +68,10 @@ litellm: $(LITELLM_STAMP)
 test: $(GEN_STAMP) redis-server browser wrk curl $(DEPLOY_TOOLS) $(LITELLM_STAMP)
 	$(BIN)/pytest -q
 
-# Pure and Redis-integration tests (a test that uses the shared stack is e2e: tests/conftest.py).
+# The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes
+# (no Envoy). Tiers are directories (tests/conftest.py).
 test-fast: $(GEN_STAMP) redis-server
-	$(BIN)/pytest -q -m "not e2e"
+	$(BIN)/pytest -q tests/unit tests/integration
 
 demo: $(GEN_STAMP) redis-server
 	$(BIN)/python -m authz.testing.demo

@@ -342,7 +342,7 @@ def propagation(workdir: Path, redis_url: str, changes: int, workers: int = 2) -
     from envoy.service.auth.v3 import external_auth_pb2_grpc
 
     sys.path.insert(0, str(BENCH.parent / "tests"))
-    from checkrequests import check_request
+    from support.checkrequests import check_request
 
     proc = authz_proc(workdir, "authz-propagation", redis_url, workers=workers, log_level="debug")
     wait_until(lambda: proc.log().count('"event": "started"') >= workers, 20, "every worker")

@@ -20,7 +20,7 @@ with atheris.instrument_imports(include=["authz"]):
 
     import fuzz_check
     from fuzz_check import MODELS, PROVIDERS, check_one
-    from generated import ATTRIBUTE_CHOICES, FLAGS, VALUE_FIELD_CHOICES
+    from support.generated import ATTRIBUTE_CHOICES, FLAGS, VALUE_FIELD_CHOICES
 
 _MODEL_VALUES = [f"{p}/{m}" for p in PROVIDERS for m in MODELS] + MODELS + ["ghost/a", "P0/a", " a", "p0%2Fa", ""]
 _TRI = (True, False, None)

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import generated  # noqa: E402
-from oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
+from support import generated  # noqa: E402
+from support.oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
 
 from authz import endpoints, requirements  # noqa: E402
 from authz.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402

@@ -1,5 +1,8 @@
 """Shared fixtures: a private redis-server and the whole stack (Redis, stand-in gateway,
-authz, real Envoy) on free loopback ports, started once per session."""
+authz, real Envoy) on free loopback ports, started once per session.
+
+Tiers are directories: tests/unit (pure), tests/integration (real Redis, sockets, processes),
+tests/e2e (through Envoy). Shared test code lives in tests/support."""
 
 from __future__ import annotations
 
@@ -16,27 +19,21 @@ from hypothesis import settings
 settings.register_profile("authz", deadline=2000, print_blob=True)
 settings.load_profile("authz")
 
-# Fixtures that start the real stack (Envoy, authz, Redis, gateway): a test using one is e2e,
-# wherever it lives, so `make test-fast` runs every other test.
+# Fixtures that start the real stack (Envoy, authz, Redis, gateway): only tests/e2e may use them,
+# so `make test-fast` (unit and integration) never starts Envoy.
 _STACK_FIXTURES = {"stack", "org", "alert_stack", "lossy"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if _STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.e2e)
+        tier = item.path.parent.name
+        item.add_marker(getattr(pytest.mark, tier if tier in ("unit", "integration") else "e2e"))
+        params = getattr(getattr(item, "callspec", None), "params", {})  # a parameter named "org" is no fixture
+        if tier != "e2e" and _STACK_FIXTURES & (set(getattr(item, "fixturenames", ())) - set(params)):
+            raise pytest.UsageError(f"{item.nodeid} uses the Envoy stack: move it to tests/e2e")
 
-from authz.testing.stack import RedisServer, Stack
 
-DEMO_POLICY = dict(
-    enabled=True,
-    require_soc2=True,
-    require_iso27001=True,
-    certifications=2,  # CERTIFICATION_MATCH_ANY
-    require_gdpr=True,
-    require_no_prompt_training=True,
-    require_no_prompt_logging=True,
-)
+from authz.testing.stack import RedisServer, Stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +49,11 @@ def stack(tmp_path_factory):
     # tests): it would show up as Redis reads in the zero-Redis-calls test.
     # Header routing: the stand-in gateway routes only among x-compliance-allowed-providers.
     # Strict routing has its own stack (test_e2e_gateways.py).
-    s = Stack.start(tmp_path_factory.mktemp("stack"), authz_settings={
+    # Both event sinks: every block also lands in a JSON-lines file (test_e2e_events.py).
+    workdir = tmp_path_factory.mktemp("stack")
+    s = Stack.start(workdir, authz_settings={
         "provider_header": "x-provider", "refresh_interval_s": "600", "max_staleness_s": "1200",
-        "routing_enforcement": "header"})
+        "routing_enforcement": "header", "event_sinks": "redis,file", "events_file": str(workdir / "events.jsonl")})
     s.admin.load_catalog()
     s.wait_ready()
     yield s

@@ -1,0 +1,36 @@
+"""`make bench` keeps working: a smoke run of the harness (tiny data, 1 s loads). It checks
+that every number is produced, never what the numbers are."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_smoke_run_reports_every_measurement(tmp_path):
+    out = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    r = json.loads(out.read_text())
+    for setup in ("a_no_ext_authz", "b_noop_ext_authz", "c_authz"):
+        for mode in ("saturated", "fixed_1000rps"):
+            run = r["setups"][setup][mode]
+            assert run["requests"] > 0 and run["socket_errors"] == 0 and run["p99_ms"] >= run["p50_ms"] > 0
+    c = r["setups"]["c_authz"]
+    assert c["redis_commands_per_request"]["check_path"] == 0, "a warm Check must not touch Redis"
+    assert c["saturated"]["non_2xx"] > 0, "the mix includes blocked requests"
+    assert set(r["big_body_ms"]) >= {"context_1mib", "image_8mib", "audio_8mib"}
+    assert r["big_body_rss"]["answered"] == r["big_body_rss"]["concurrent"] > 0
+    assert c["handler_p50_ms"] is not None and set(r["ratios"]) >= {"c_over_b_rps", "c_over_a_rps"}
+    assert set(r["decision_us_by_catalog_models"]) == {"10", "100"}
+    assert r["memory_100k_orgs"]["mb"] > 0
+    assert r["propagation"]["workers"] == 2 and r["propagation"]["samples"] > 0
+    assert "| (c) Envoy + authz |" in out.with_suffix(".md").read_text()

@@ -1,0 +1,114 @@
+"""SIGTERM under load through Envoy: the draining authz reports NOT_SERVING, keeps answering
+while Envoy's health check moves Checks to the other replica, then exits 0. No request fails."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import httpx
+import pytest
+
+from authz.testing.stack import Stack, wait_until
+from support.policies import DEMO_POLICY
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sigterm_under_load_fails_no_request(tmp_path):
+    with Stack.start(tmp_path, replicas=2, authz_settings={"drain_delay_s": "2", "shutdown_grace_s": "5"}) as s:
+        s.admin.load_catalog()
+        s.admin.add_api_key("sk-drain", "drain-org")
+        s.admin.set_policy("drain-org", **DEMO_POLICY)
+        for proc in s.replicas:
+            port = proc.env["AUTHZ_HTTP_LISTEN"].rpartition(":")[2]
+            wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 15, proc.name)
+        wait_until(lambda: [line.endswith("::healthy") for line in httpx.get(s.envoy_admin + "/clusters").text.splitlines()
+                    if line.startswith("authz::") and "::health_flags::" in line] == [True, True],
+                   30, "Envoy sees both authz replicas healthy")
+
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=s.url, headers={"authorization": "Bearer sk-drain"}, timeout=10) as client:
+                while not stop.is_set():
+                    for model, want in (("azure/gpt-4o", 200), ("deepseek/deepseek-v3.2", 403)):
+                        r = client.post("/v1/chat/completions", json={"model": model, "messages": []})
+                        statuses.append(r.status_code if r.status_code != want else 0)
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for w in workers:
+            w.start()
+        wait_until(lambda: len(statuses) >= 40, 20, "load flowing")
+        before = len(statuses)
+        s.authz.signal(signal.SIGTERM)
+        exit_code = s.authz.popen.wait(20)
+        during = len(statuses) - before
+        # Counted in requests, not seconds: the other replica keeps serving once this one is gone.
+        wait_until(lambda: len(statuses) >= before + during + 40, 20, "load flowing after the exit")
+        stop.set()
+        for w in workers:
+            w.join()
+
+        assert exit_code == 0
+        assert during > 0, "the load kept flowing through the drain"
+        failures = [x for x in statuses if x]
+        assert failures == [], f"{len(failures)} of {len(statuses)} requests got an unexpected status: {set(failures)}"
+        log = s.authz.log()
+        assert log.index('"draining"') < log.index('"stopped"')
+
+
+def _sample(text: str, name: str, **labels) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample {name}{{{want}}}")
+
+
+def test_workers_share_the_port_and_metrics_add_up(tmp_path):
+    with Stack.start(tmp_path, workers=2) as s:
+        s.admin.load_catalog()
+        s.admin.add_api_key("sk-m", "metrics-org")
+        s.admin.set_policy("metrics-org", **DEMO_POLICY)
+        s.wait_ready()
+        with httpx.Client(base_url=s.url, headers={"authorization": "Bearer sk-m"}) as client:
+            for _ in range(15):
+                assert client.post("/v1/chat/completions", json={"model": "azure/gpt-4o"}).status_code == 200
+                assert client.post("/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"}).status_code == 403
+                # A new connection each time, so SO_REUSEPORT spreads them over both workers.
+                httpx.get(s.authz_http + "/healthz")
+        text = httpx.get(s.authz_metrics + "/metrics").text
+        assert _sample(text, "authz_decisions_total", reason="compliant", result="allowed") == 15
+        assert _sample(text, "authz_decisions_total", reason="provider_not_compliant", result="denied") == 15
+        assert _sample(text, "authz_check_duration_seconds_count") == 30
+        assert _sample(text, "authz_catalog_version") == 1
+        assert _sample(text, "authz_policy_staleness_seconds") < 60
+        assert _sample(text, "authz_cache_lookups_total", cache="org", result="hit") >= 28
+        started = [json.loads(line) for line in s.authz.log().splitlines() if "worker_started" in line]
+        checked = {json.loads(line)["pid"] for line in s.authz.log().splitlines() if '"started"' in line}
+        assert len({e["worker_pid"] for e in started}) == 2 and checked == {e["worker_pid"] for e in started}
+
+
+def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_path):
+    from authz.testing.stack import ROOT
+
+    sidecar = ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"
+    with Stack.start(tmp_path, envoy_config=sidecar) as s:
+        s.admin.load_catalog()
+        s.admin.add_api_key("sk-sc", "sidecar-org")
+        s.admin.set_policy("sidecar-org", **DEMO_POLICY)
+        s.wait_ready()
+        assert httpx.get(s.url + "/envoy/ready").status_code == 200  # the kubelet's probe, no credentials
+        r = httpx.post(s.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
+                       headers={"authorization": "Bearer sk-sc"})
+        assert r.status_code == 403 and r.json()["error"]["provider"] == "deepseek"
+        # Strict routing (the shipped default): gpt-4o is also served by OpenAI, which logs prompts.
+        automatic = httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"},
+                               headers={"authorization": "Bearer sk-sc"})
+        assert automatic.status_code == 403 and automatic.json()["error"]["alternatives"] == ["azure/gpt-4o"]
+        assert httpx.post(s.url + "/v1/chat/completions", json={"model": "azure/gpt-4o"},
+                          headers={"authorization": "Bearer sk-sc"}).status_code == 200
+        assert [x["path"] for x in s.received()] == ["/v1/chat/completions"]

@@ -1,0 +1,97 @@
+"""The `authz` command against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample-catalog.json"
+
+
+def authz(redis_server, *args, stdin=None, prefix="cli:"):
+    env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": prefix, "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "authz", *args], capture_output=True, text=True, input=stdin,
+                          env=env, timeout=60)
+
+
+def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
+    ok = authz(redis_server, "catalog", "load", str(SAMPLE))
+    assert ok.returncode == 0 and ok.stdout.strip() == "catalog version 1 stored: 12 providers, 15 models"
+    bad = json.loads(SAMPLE.read_text())
+    bad["models"]["gpt-4o"]["providers"].append("acme-llm")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = authz(redis_server, "catalog", "load", str(path))
+    assert result.returncode == 1
+    assert "'gpt-4o'" in result.stderr and "'acme-llm'" in result.stderr
+
+
+def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
+    assert authz(redis_server, "catalog", "load", str(SAMPLE)).returncode == 0  # writes need a bootstrapped state
+    key = authz(redis_server, "--actor", "ops", "apikey", "add", "acme").stdout.strip()
+    assert key.startswith("sk-authz-")
+    client = redis.Redis.from_url(redis_server.url)
+    [stored] = client.keys("cli:apikey:*")
+    assert client.get(stored) == b"acme" and not client.keys(f"*{key}*"), "only the hash is stored"
+    key_hash = stored.decode().rsplit(":", 1)[1]
+    assert authz(redis_server, "apikey", "revoke", key_hash).returncode == 0
+    assert not client.keys("cli:apikey:*")
+    missing = authz(redis_server, "apikey", "revoke", key_hash)
+    assert missing.returncode == 1 and "no API key" in missing.stderr
+
+
+def test_bad_config_is_refused_with_the_key_named(redis_server):
+    env = {"AUTHZ_ORG_SOURCE": "cookie", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "authz", "serve"], capture_output=True, text=True, env=env,
+                            timeout=30)
+    assert result.returncode == 2 and "org_source" in result.stderr
+
+
+def test_events_list_filters_and_tail(redis_server):
+    from authz.decision import Verdict
+    from authz.events import record, security_event
+    from authz.policy import Unmet
+    from authz.reasons import Reason
+    from authz.request import ReadConfig, read
+
+    from support.checkrequests import check_request
+
+    facts = read(check_request({"model": "m"}), ReadConfig())
+    client = redis.Redis.from_url(redis_server.url)
+    blocks = [("org-a", "deepseek", "gdpr"), ("org-b", "novita", "gdpr"), ("org-a", "novita", "no_prompt_logging")]
+    for org, provider, requirement in blocks:
+        verdict = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id=org, provider=provider, model=f"{provider}/m",
+                          blocked=((provider, (Unmet(requirement, "not_met"),)),))
+        client.xadd("evcli:events:security", record(security_event(verdict, facts, "d", "k")))
+
+    def listed(*filters):
+        out = authz(redis_server, "events", "list", *filters, prefix="evcli:")
+        assert out.returncode == 0, out.stderr
+        return [(e["org_id"], e["providers"][0]["provider"]) for e in map(json.loads, out.stdout.splitlines())]
+
+    assert listed() == [("org-a", "deepseek"), ("org-b", "novita"), ("org-a", "novita")]
+    assert listed("--org", "org-a") == [("org-a", "deepseek"), ("org-a", "novita")]
+    assert listed("--provider", "novita") == [("org-b", "novita"), ("org-a", "novita")]
+    assert listed("--requirement", "no_prompt_logging") == [("org-a", "novita")]
+    assert listed("--since", "2999-01-01T00:00") == []
+    assert listed("--since", "2000-01-01T00:00") == listed()
+    tail = authz(redis_server, "events", "tail", "--count", "1", "--org", "org-b", prefix="evcli:")
+    assert [json.loads(line)["org_id"] for line in tail.stdout.splitlines()] == ["org-b"]
+
+
+def test_events_tail_follow_prints_new_events(redis_server):
+    env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "follow:", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "authz", "events", "tail", "--follow"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        client = redis.Redis.from_url(redis_server.url)
+        client.xadd("follow:events:security", {"event_id": "e1", "org_id": "o", "event": '{"org_id": "o", "n": 1}'})
+        line = proc.stdout.readline()
+        assert json.loads(line) == {"org_id": "o", "n": 1}
+    finally:
+        proc.kill()
+        proc.wait()

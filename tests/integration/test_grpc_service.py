@@ -1,0 +1,95 @@
+"""The service over a real gRPC socket (no Envoy): Check, grpc.health.v1, /readyz and
+/metrics, with the org taken from a header that Envoy sets (org_source = "header")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import grpc
+import httpx
+import pytest
+from envoy.service.auth.v3 import external_auth_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from authz.config import load
+from authz.server import App
+import redis.asyncio as aioredis
+
+from authz.catalog import parse
+from authz.store import Keys, Store
+from authz.testing.stack import SAMPLE_CATALOG, free_port
+from authz.v1 import policy_pb2
+from support.policies import DEMO_POLICY
+
+from support.checkrequests import check_request
+
+
+@pytest.fixture
+async def app(redis_server):
+    client = aioredis.Redis.from_url(redis_server.url)
+    store = Store(client, Keys("grpc:"))
+    await store.load_catalog(parse(SAMPLE_CATALOG.read_text()), "test")
+    await store.set_policy("hdr-org", policy_pb2.CompliancePolicy(**DEMO_POLICY), "test")
+    await client.aclose()
+    settings = load(None, {
+        "AUTHZ_REDIS_URL": redis_server.url,
+        "AUTHZ_KEY_PREFIX": "grpc:",
+        "AUTHZ_ORG_SOURCE": "header",
+        "AUTHZ_DRAIN_DELAY_S": "0",
+        "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+        "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+        "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+    })
+    app = App(settings)
+    await app.start()
+    assert await app.cache.wait_synced(5)
+    yield app
+    await app.stop()
+
+
+async def test_check_health_readiness_and_metrics(app):
+    async with grpc.aio.insecure_channel(app.settings.grpc_listen) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(40):
+            status = (await health.Check(health_pb2.HealthCheckRequest(
+                service="envoy.service.auth.v3.Authorization"))).status
+            if status == health_pb2.HealthCheckResponse.SERVING:
+                break
+            await asyncio.sleep(0.05)
+        assert status == health_pb2.HealthCheckResponse.SERVING
+
+        check = external_auth_pb2_grpc.AuthorizationStub(channel)
+        ok = await check.Check(check_request({"model": "azure/gpt-4o"}, {"x-org-id": "hdr-org"}))
+        assert ok.status.code == 0
+        assert {h.header.key: h.header.value for h in ok.ok_response.headers}["x-compliance-org"] == "hdr-org"
+
+        denied = await check.Check(check_request({"model": "deepseek/deepseek-v3.2"}, {"x-org-id": "hdr-org"}))
+        assert denied.denied_response.status.code == 403
+        assert json.loads(denied.denied_response.body)["error"]["provider"] == "deepseek"
+
+        # A bearer key means nothing in header mode: no org header, no org.
+        anon = await check.Check(check_request({"model": "azure/gpt-4o"}, {"authorization": "Bearer x"}))
+        assert anon.denied_response.status.code == 401
+
+    async with httpx.AsyncClient(base_url=f"http://{app.settings.http_listen}") as http:
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["catalog_version"] == 1
+        assert (await http.get("/metrics")).status_code == 404  # not on the admin port
+    async with httpx.AsyncClient(base_url=f"http://{app.settings.metrics_listen}") as http:
+        assert (await http.get("/readyz")).status_code == 200
+        metrics = (await http.get("/metrics")).text
+        assert 'authz_decisions_total{reason="compliant",result="allowed"} ' in metrics
+        assert 'authz_decisions_total{reason="provider_not_compliant",result="denied"} ' in metrics
+        assert "authz_check_duration_seconds_bucket" in metrics
+
+
+async def test_liveness_stays_serving_while_readiness_drains(app):
+    async with grpc.aio.insecure_channel(app.settings.grpc_listen) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        await app.drain()
+        check = await health.Check(health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"))
+        live = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert live.status == health_pb2.HealthCheckResponse.SERVING

@@ -1,0 +1,404 @@
+"""The decision: every row of the decision table (docs/requests.md), and properties checked against an oracle."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authz import policy
+from authz.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, OrgPolicy, Verdict, decide
+from authz.reasons import OUTCOMES, Reason
+from authz.request import ReadConfig, read
+from authz.v1 import policy_pb2
+
+from support.checkrequests import check_request
+from support.generated import assert_reached, catalog_index, data_policies
+from support.generated import policies as policies_for
+from support.oracle import oracle_compliant, oracle_model_allowed
+
+FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_prompts=False)
+
+
+def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
+    p = policy_pb2.CompliancePolicy(mode=mode, **fields)
+    return OrgPolicy("acme", version, policy.rules_of(p), p.enabled,
+                     p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
+
+
+CATALOG = catalog_index(
+    {
+        "good": FULL,
+        "good2": FULL,
+        "trainer": {**FULL, "trains_on_prompts": True},
+        "vague": {**FULL, "gdpr": None},
+        "silent": None,
+    },
+    {"m1": ["good", "trainer", "vague"], "m2": ["trainer", "vague", "silent"], "m3": ["good", "good2"]},
+)
+ALL_ON = dict(enabled=True, require_soc2=True, require_iso27001=True, require_gdpr=True,
+              require_no_prompt_training=True, require_no_prompt_logging=True)
+NAMES = ReadConfig(model="x-model", provider="x-provider")
+
+
+HEADER_ROUTING = Gateway(routing=HEADER)
+
+
+def run(model=None, org=None, headers=None, catalog=CATALOG, body=None, gateway=HEADER_ROUTING):
+    body = body if body is not None else ({"model": model} if model is not None else None)
+    return decide(read(check_request(body, headers), NAMES), org or org_with(**ALL_ON), catalog, gateway)
+
+
+def test_no_policy_allows_without_reading_the_request():
+    v = run(body="not json", org=org_with())
+    assert v.reason is Reason.NO_POLICY and v.allowed and not v.restricts_routing
+
+
+def test_disabled_policy_allows():
+    v = run("silent/m2", org=org_with(**{**ALL_ON, "enabled": False}))
+    assert v.reason is Reason.NO_POLICY and v.allowed
+
+
+def test_pinned_compliant():
+    v = run("good/m1")
+    assert (v.reason, v.routing, v.provider, v.allowed_providers) == (Reason.COMPLIANT, PINNED, "good", ("good",))
+    assert v.allowed and v.restricts_routing
+
+
+def test_pinned_non_compliant_names_every_failed_requirement():
+    v = run("trainer/m1")
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not v.allowed
+    assert v.blocked == (("trainer", (policy.Unmet("no_prompt_training", policy.NOT_MET),)),)
+    assert OUTCOMES[v.reason].http_status == 403
+
+
+def test_unknown_attribute_is_non_compliant():
+    v = run("vague/m1")
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert v.blocked[0][1] == (policy.Unmet("gdpr", policy.UNKNOWN),)
+
+
+def test_provider_without_data_policy_fails_every_requirement_as_unknown():
+    v = run("silent/m2")
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert {u.requirement for u in v.blocked[0][1]} == {"soc2", "iso27001", "gdpr", "no_prompt_training",
+                                                         "no_prompt_logging"}
+    assert all(u.cause == policy.UNKNOWN for u in v.blocked[0][1])
+
+
+def test_automatic_keeps_only_compliant_candidates():
+    v = run("m1")
+    assert (v.reason, v.routing, v.allowed_providers) == (Reason.COMPLIANT, AUTOMATIC, ("good",))
+    assert [p for p, _ in v.blocked] == ["trainer", "vague"]
+
+
+def test_automatic_with_none_compliant_blocks():
+    v = run("m2")
+    assert v.reason is Reason.NO_COMPLIANT_PROVIDER and not v.allowed
+    assert [p for p, _ in v.blocked] == ["trainer", "vague", "silent"]
+
+
+def test_dry_run_allows_but_keeps_the_would_be_block():
+    v = run("trainer/m1", org=org_with(mode=policy_pb2.POLICY_MODE_DRY_RUN, **ALL_ON))
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and v.allowed and not v.enforced
+    assert not v.restricts_routing
+
+
+@pytest.mark.parametrize(
+    ("model", "headers", "reason"),
+    [
+        ("nope", {}, Reason.UNKNOWN_MODEL),
+        ("good/nope", {}, Reason.UNKNOWN_MODEL),
+        ("ghost/m1", {}, Reason.UNKNOWN_MODEL),  # not a provider prefix: read as a model id
+        ("good2/m1", {}, Reason.PROVIDER_DOES_NOT_SERVE_MODEL),
+        ("m1", {"x-provider": "ghost"}, Reason.UNKNOWN_PROVIDER),
+        ("good/m1", {"x-provider": "trainer"}, Reason.PROVIDER_CONFLICT),
+        ("GOOD/m1", {}, Reason.UNKNOWN_MODEL),  # ids are exact: a look-alike never matches
+        (" m1", {}, Reason.UNKNOWN_MODEL),
+        ("m1", {"x-model": "m3"}, Reason.MODEL_MISMATCH),
+    ],
+)
+def test_fail_closed_rows(model, headers, reason):
+    v = run(model, headers=headers)
+    assert v.reason is reason and not v.allowed
+
+
+def test_provider_header_pins():
+    v = run("m1", headers={"x-provider": "good"})
+    assert (v.reason, v.routing, v.allowed_providers) == (Reason.COMPLIANT, PINNED, ("good",))
+
+
+def test_no_catalog_is_unavailable_not_allowed():
+    v = run("m1", catalog=None)
+    assert v.reason is Reason.CATALOG_NOT_LOADED and not v.allowed
+
+
+def test_certifications_any_accepts_either():
+    cat = catalog_index({"soc": {**FULL, "iso27001": False}, "iso": {**FULL, "soc2": None},
+                        "neither": {**FULL, "soc2": False, "iso27001": None}},
+                       {"m": ["soc", "iso", "neither"]})
+    any_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True,
+                                certifications=policy_pb2.CERTIFICATION_MATCH_ANY), catalog=cat)
+    assert any_.allowed_providers == ("soc", "iso")
+    assert any_.blocked == (("neither", (policy.Unmet("soc2_or_iso27001", policy.UNKNOWN),)),)
+    all_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True), catalog=cat)
+    assert all_.reason is Reason.NO_COMPLIANT_PROVIDER
+
+
+def test_compiled_tables_are_shared_by_requirement_set():
+    a = policy.rules_of(policy_pb2.CompliancePolicy(**ALL_ON))
+    b = policy.rules_of(policy_pb2.CompliancePolicy(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN))
+    assert CATALOG.table(a) is CATALOG.table(b)
+
+
+# --- properties against an independent oracle ------------------------------------------
+
+provider_ids = st.sampled_from([f"p{i}" for i in range(6)])
+attrs = data_policies()
+policies = policies_for([f"p{i}" for i in range(6)], ["a", "b", "c"])
+
+
+@st.composite
+def catalogs(draw):
+    providers = draw(st.dictionaries(provider_ids, attrs, min_size=1, max_size=6))
+    ids = sorted(providers)
+    models = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]),
+                                  st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True),
+                                  min_size=2, max_size=3))
+    return providers, models
+
+
+def _decision_matches_oracle(cat, p, model, pin) -> str:
+    providers, models = cat
+    index = catalog_index(providers, models)
+    org = org_with(**p)
+    requested = f"{pin}/{model}" if pin else model
+    v = run(requested, org=org, catalog=index)
+
+    if not p["enabled"]:
+        assert v.reason is Reason.NO_POLICY and v.allowed
+        return v.reason.value
+    enforced = p["mode"] != 2
+    assert v.enforced is enforced
+    if pin is not None and pin not in providers:
+        pin = None
+        model = requested  # "p9/a" with no provider p9 is a bare model id, unknown to the catalog
+    if v.reason is Reason.COMPLIANT:
+        # allowed => every provider the gateway may use is compliant (the safety invariant) ...
+        assert v.allowed_providers and oracle_model_allowed(model, p)
+        assert all(oracle_compliant(providers[x], p, x) for x in v.allowed_providers)
+        # ... and automatic routing drops no compliant candidate.
+        expected = [pin] if pin else [x for x in models[model] if oracle_compliant(providers[x], p, x)]
+        assert list(v.allowed_providers) == expected
+    else:
+        assert OUTCOMES[v.reason].http_status != 200
+        assert v.allowed is (not enforced)
+        if model not in models:
+            assert v.reason is Reason.UNKNOWN_MODEL
+        elif not oracle_model_allowed(model, p):
+            assert v.reason is Reason.MODEL_NOT_ALLOWED and v.model_unmet
+        elif pin in providers and pin not in models[model]:
+            assert v.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+        elif pin in providers:
+            assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not oracle_compliant(providers[pin], p, pin)
+        else:
+            assert v.reason is Reason.NO_COMPLIANT_PROVIDER
+            assert not any(oracle_compliant(providers[x], p, x) for x in models[model])
+        for provider, unmet in v.blocked:
+            assert unmet and not oracle_compliant(providers[provider], p, provider)
+    return v.reason.value
+
+
+def test_a_custom_id_the_catalog_also_has_never_allows_the_catalog_provider():
+    """An org attested 'trainer' as its own provider before the catalog gained a 'trainer'; the
+    gateway routes by id, so an allow-list naming 'trainer' would reach the catalog's one."""
+    from authz.decision import CustomEntry
+
+    base = org_with(**ALL_ON)
+    custom = {"trainer": CustomEntry(unmet=(), models=frozenset({"m2"}))}
+    org = OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced, custom=custom)
+    automatic = run("m2", org=org)
+    assert automatic.reason is Reason.NO_COMPLIANT_PROVIDER and "trainer" not in automatic.allowed_providers
+    assert run("trainer/m2", org=org).reason is Reason.PROVIDER_NOT_COMPLIANT
+
+
+# Every class the oracle comparison distinguishes, and the share of allowed decisions below
+# which the safety invariant is checked too rarely to mean anything.
+_DECISION_CLASSES = ("compliant", "no_policy", "unknown_model", "model_not_allowed", "provider_does_not_serve_model",
+                     "provider_not_compliant", "no_compliant_provider")
+
+
+def test_property_decision_matches_oracle():
+    seen: Counter = Counter()
+
+    @settings(max_examples=600, derandomize=True, database=None)
+    @given(cat=catalogs(), p=policies, model=st.sampled_from(["a", "a", "b", "b", "c", "zz"]),
+           pin=st.sampled_from([None, None]) | provider_ids)
+    def prop(cat, p, model, pin):
+        seen[_decision_matches_oracle(cat, p, model, pin)] += 1
+
+    prop()
+    assert_reached(seen, _DECISION_CLASSES, of="decision properties")
+    assert seen["compliant"] / sum(seen.values()) >= 0.15, seen
+
+
+# --- every path of decide(), with the whole Verdict --------------------------------------------
+
+def _custom(**entries):
+    from authz.decision import CustomEntry
+
+    return {cid: CustomEntry(unmet=unmet, models=frozenset(models)) for cid, (unmet, models) in entries.items()}
+
+
+def _org(custom=None, **fields) -> OrgPolicy:
+    base = org_with(**fields)
+    return OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced,
+                     custom=custom or {})
+
+
+_GDPR_UNKNOWN = (policy.Unmet("gdpr", policy.UNKNOWN),)
+_TRAINS = (policy.Unmet("no_prompt_training", policy.NOT_MET),)
+_ATTEST = (policy.Unmet("custom_provider_attestation", policy.UNKNOWN),)
+_ON = dict(enabled=True, require_gdpr=True, require_no_prompt_training=True)
+SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": True}},
+                        {"org/c": ["good"], "m1": ["good", "trainer"]})
+
+
+@pytest.mark.parametrize(("request_args", "org", "expected"), [
+    (dict(model="silent/m2"), dict(enabled=False, version=9),
+     Verdict(Reason.NO_POLICY, org_id="acme", policy_version=9)),
+    (dict(body="not json"), dict(**_ON), Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4)),
+    (dict(body="not json", headers={"x-model": "m1"}), dict(**_ON),
+     Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4, model="m1")),
+    (dict(model="good/m1", headers={"x-provider": "ghost"}), dict(**_ON),
+     Verdict(Reason.UNKNOWN_PROVIDER, org_id="acme", policy_version=4, model="good/m1", provider="ghost",
+             alternatives=("good/m1",))),
+    (dict(model="good/m1", headers={"x-provider": "trainer"}), dict(**_ON),
+     Verdict(Reason.PROVIDER_CONFLICT, org_id="acme", policy_version=4, model="good/m1", provider="trainer")),
+    (dict(model="good/zz"), dict(**_ON),
+     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="good/zz", routing="pinned",
+             provider="good", alternatives=("good/m1", "good/m3"))),
+    (dict(model="zz"), dict(**_ON),
+     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="zz", routing="automatic",
+             alternatives=("good/m1", "good/m3"))),
+    (dict(model="good/m1"), dict(**_ON, model_denylist=["m1"]),
+     Verdict(Reason.MODEL_NOT_ALLOWED, org_id="acme", policy_version=4, model="good/m1", routing="pinned",
+             provider="good", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),),
+             alternatives=("good/m3",))),
+    (dict(model="good/m2"), dict(**_ON),
+     Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4, model="good/m2",
+             routing="pinned", provider="good", alternatives=("good/m1", "good/m3"))),
+    (dict(model="trainer/m1"), dict(**_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN),
+     Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", enforced=False, policy_version=4, model="trainer/m1",
+             routing="pinned", provider="trainer", blocked=(("trainer", _TRAINS),), alternatives=("good/m1",))),
+    (dict(model="m1", headers={"x-provider": "good"}), dict(**_ON),
+     Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="m1", routing="pinned", provider="good",
+             allowed_providers=("good",))),
+    (dict(model="m2"), dict(**_ON),
+     Verdict(Reason.NO_COMPLIANT_PROVIDER, org_id="acme", policy_version=4, model="m2", routing="automatic",
+             blocked=(("trainer", _TRAINS), ("vague", _GDPR_UNKNOWN),
+                      ("silent", (policy.Unmet("gdpr", policy.UNKNOWN),
+                                  policy.Unmet("no_prompt_training", policy.UNKNOWN)))),
+             alternatives=("good/m1", "good/m3"))),
+])
+def test_every_path_of_decide(request_args, org, expected):
+    fields = dict(org)  # the parameter is shared by every run of this case: never change it
+    version = fields.pop("version", 4)
+    v = run(org=_with_version(org_with(**fields), version), **request_args)
+    assert v == expected
+
+
+def _with_version(org: OrgPolicy, version: int) -> OrgPolicy:
+    return OrgPolicy(org.org_id, version, org.rules, org.enabled, org.enforced)
+
+
+def test_a_pinned_model_id_may_contain_a_slash():
+    v = run("good/org/c", org=org_with(**_ON), catalog=SLASHED)
+    assert (v.reason, v.provider, v.routing, v.allowed_providers) == (Reason.COMPLIANT, "good", "pinned", ("good",))
+
+
+def test_no_catalog_loaded():
+    v = run("m1", org=org_with(**_ON), catalog=None)
+    assert v == Verdict(Reason.CATALOG_NOT_LOADED, org_id="acme", model="m1")
+
+
+def test_custom_providers_in_pinned_and_automatic_routing():
+    custom = _custom(mine=((), ["m2", "own"]), unattested=(_ATTEST, ["m2"]))
+    org = _org(custom, **_ON)
+    assert run("mine/own", org=org) == Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="mine/own",
+                                               routing="pinned", provider="mine", allowed_providers=("mine",))
+    assert run("mine/m1", org=org) == Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4,
+                                              model="mine/m1", routing="pinned", provider="mine",
+                                              alternatives=("good/m1",))
+    assert run("unattested/m2", org=org).blocked == (("unattested", _ATTEST),)
+    automatic = run("m2", org=org)
+    assert automatic.reason is Reason.COMPLIANT and automatic.allowed_providers == ("mine",)
+    assert ("unattested", _ATTEST) in automatic.blocked and ("trainer", _TRAINS) in automatic.blocked
+    only_custom = run("own", org=org)
+    assert (only_custom.reason, only_custom.allowed_providers, only_custom.blocked) == (Reason.COMPLIANT, ("mine",), ())
+    assert run("own", org=_org(_custom(mine=(_ATTEST, ["own"])), **_ON)).blocked == (("mine", _ATTEST),)
+
+
+def test_custom_providers_add_to_compliant_catalog_providers():
+    org = _org(_custom(mine=((), ["m3", "own"])), **_ON)
+    assert run("m3", org=org).allowed_providers == ("good", "good2", "mine")
+    # A catalog provider pinned to a model only a custom provider serves: it does not serve it.
+    assert run("good/own", org=org).reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+
+
+# --- strict routing and alternatives -----------------------------------------------------------
+
+def test_strict_routing_refuses_an_automatic_request_with_any_non_compliant_candidate():
+    strict = Gateway(routing=STRICT)
+    v = run("m1", gateway=strict)
+    assert (v.reason, v.allowed, v.restricts_routing) == (Reason.ROUTING_NOT_ENFORCEABLE, False, False)
+    assert v.alternatives == ("good/m1",) and [p for p, _ in v.blocked] == ["trainer", "vague"]
+    assert OUTCOMES[v.reason].http_status == 403 and OUTCOMES[v.reason].policy_block
+    # Every candidate compliant, or the client pinned a compliant provider: allowed as in header mode.
+    assert run("m3", gateway=strict).allowed_providers == ("good", "good2")
+    assert run("good/m1", gateway=strict).reason is Reason.COMPLIANT
+    assert run("m1", headers={"x-provider": "good"}, gateway=strict).reason is Reason.COMPLIANT
+    # Header mode narrows instead.
+    assert run("m1").allowed_providers == ("good",)
+
+
+def test_strict_routing_in_dry_run_is_allowed_and_recorded_as_the_would_be_block():
+    v = run("m1", org=org_with(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN), gateway=Gateway(routing=STRICT))
+    assert v.reason is Reason.ROUTING_NOT_ENFORCEABLE and v.allowed and not v.enforced and not v.restricts_routing
+
+
+def test_alternatives_name_the_same_model_from_compliant_providers_else_compliant_models():
+    assert run("trainer/m3").reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+    assert run("trainer/m1").alternatives == ("good/m1",)
+    assert run("m2").alternatives == ("good/m1", "good/m3")
+    assert run("nope").alternatives == ("good/m1", "good/m3")
+    nothing = run("m2", org=org_with(**ALL_ON, provider_denylist=["good", "good2"]))
+    assert nothing.reason is Reason.NO_COMPLIANT_PROVIDER and nothing.alternatives == ()
+
+
+# --- a client's own requirements (x-compliance-require) ----------------------------------------
+
+def test_a_client_may_add_requirements_never_remove_them():
+    gdpr_only = org_with(enabled=True, require_gdpr=True)
+    assert run("good/m1", org=gdpr_only).reason is Reason.COMPLIANT
+    assert run("trainer/m1", org=gdpr_only).reason is Reason.COMPLIANT  # the org does not require it
+    v = run("trainer/m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_training"})
+    assert (v.reason, v.client_requirements) == (Reason.PROVIDER_NOT_COMPLIANT, ("no_prompt_training",))
+    assert v.failed_requirements == ["no_prompt_training"]
+    # Automatic routing narrows to what meets both.
+    assert run("m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_training"}).allowed_providers == \
+        ("good",)
+    # Asking for less than the org changes nothing: vague's unknown GDPR still blocks it.
+    assert run("vague/m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_logging"}).reason is \
+        Reason.PROVIDER_NOT_COMPLIANT
+
+
+def test_client_requirements_hold_without_an_org_policy_and_unknown_names_are_named():
+    v = run("trainer/m1", org=org_with(), headers={"x-compliance-require": "gdpr, no_prompt_training"})
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and v.enforced
+    bad = run("good/m1", headers={"x-compliance-require": "gdpr,zero_retention"})
+    assert (bad.reason, bad.detail) == (Reason.UNKNOWN_REQUIREMENT, "zero_retention")
+    assert OUTCOMES[bad.reason].http_status == 400
+    assert run("good/m1", headers={"x-compliance-require": ""}).reason is Reason.UNKNOWN_REQUIREMENT

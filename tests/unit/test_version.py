@@ -1,0 +1,36 @@
+"""One version everywhere a person or a machine reads it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import authz
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_package_cli_and_changelog_report_the_project_version():
+    assert authz.__version__ == VERSION
+    out = subprocess.run([sys.executable, "-m", "authz", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"authz {VERSION}"
+    assert re.search(rf"^## {re.escape(VERSION)}\b", (ROOT / "CHANGELOG.md").read_text(), re.M)
+
+
+def test_the_image_tags_are_the_project_version():
+    assert f"newTag: {VERSION}" in (ROOT / "deploy/k8s/base/kustomization.yaml").read_text()
+    assert f"provider-compliance/authz:{VERSION}" in (ROOT / "deploy/k8s/components/sidecar/deployment-patch.yaml").read_text()
+    assert f"provider-compliance/authz:{VERSION}" in (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"provider-compliance/authz:(?!" + re.escape(VERSION) + r")\d", (ROOT / "docs/operating.md").read_text())
+
+
+def test_the_build_info_metric_carries_the_version():
+    from prometheus_client import generate_latest
+
+    from authz import metrics  # noqa: F401  (registers the gauge)
+
+    assert f'authz_build_info{{version="{VERSION}"}} 1.0' in generate_latest().decode()
