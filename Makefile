@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate litellm
+.PHONY: all venv proto lint test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate litellm
 
 all: test
 
@@ -64,6 +64,12 @@ $(LITELLM_STAMP): constraints-litellm.txt
 	touch $@
 
 litellm: $(LITELLM_STAMP)
+
+# ruff (lint and format check) over the code and tests; mypy strict on src/authz (pyproject.toml).
+lint: $(GEN_STAMP)
+	$(BIN)/ruff check src tests fuzz bench
+	$(BIN)/ruff format --check src tests fuzz bench
+	$(BIN)/mypy
 
 test: $(GEN_STAMP) redis-server browser wrk curl $(DEPLOY_TOOLS) $(LITELLM_STAMP)
 	$(BIN)/pytest -q

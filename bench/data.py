@@ -10,14 +10,33 @@ import random
 
 ATTRIBUTES = ("soc2", "iso27001", "gdpr", "trains_on_prompts", "logs_prompts")
 POLICY_SHAPES = [
-    dict(require_soc2=True, require_iso27001=True, certifications=2, require_gdpr=True,
-         require_no_prompt_training=True, require_no_prompt_logging=True),
+    dict(
+        require_soc2=True,
+        require_iso27001=True,
+        certifications=2,
+        require_gdpr=True,
+        require_no_prompt_training=True,
+        require_no_prompt_logging=True,
+    ),
     dict(require_gdpr=True, require_no_prompt_training=True),
     dict(require_soc2=True),
     dict(require_no_prompt_training=True, require_no_prompt_logging=True),
     dict(require_soc2=True, require_iso27001=True, require_gdpr=True),
 ]
-WORDS = "the quarterly revenue model forecast customer churn cohort analysis summarize explain draft".split()
+WORDS = [
+    "the",
+    "quarterly",
+    "revenue",
+    "model",
+    "forecast",
+    "customer",
+    "churn",
+    "cohort",
+    "analysis",
+    "summarize",
+    "explain",
+    "draft",
+]
 
 
 def catalog(providers: int = 200, models: int = 2000, seed: int = 1) -> dict:
@@ -61,8 +80,13 @@ def requests(cat: dict, org_list: list, count: int = 4000, seed: int = 3) -> lis
         if rnd.random() < 0.45:
             model = f"{rnd.choice(cat['models'][model]['providers'])}/{model}"
         content = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(250, 500)))
-        body = {"model": model, "temperature": 0.2,
-                "messages": [{"role": "system", "content": "You are a helpful analyst."},
-                             {"role": "user", "content": content}]}
+        body = {
+            "model": model,
+            "temperature": 0.2,
+            "messages": [
+                {"role": "system", "content": "You are a helpful analyst."},
+                {"role": "user", "content": content},
+            ],
+        }
         lines.append(f"{key}\t{json.dumps(body, separators=(',', ':'))}")
     return lines

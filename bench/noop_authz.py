@@ -14,8 +14,9 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from google.rpc import code_pb2, status_pb2
 from grpc import aio
 
-_OK = external_auth_pb2.CheckResponse(status=status_pb2.Status(code=code_pb2.OK),
-                                      ok_response=external_auth_pb2.OkHttpResponse())
+_OK = external_auth_pb2.CheckResponse(
+    status=status_pb2.Status(code=code_pb2.OK), ok_response=external_auth_pb2.OkHttpResponse()
+)
 
 
 class Noop(external_auth_pb2_grpc.AuthorizationServicer):

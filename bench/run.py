@@ -35,13 +35,13 @@ import httpx
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import data  # noqa: E402  (bench/data.py)
+import data
 
-from authz import catalog as catalog_mod  # noqa: E402
-from authz.store import Keys, Store  # noqa: E402
-from authz.testing.envoy_config import envoy_binary, render  # noqa: E402
-from authz.testing.stack import ADMIN_SECRET, FRONT_PROXY, Proc, RedisServer, free_port, wait_until  # noqa: E402
-from authz.v1 import policy_pb2  # noqa: E402
+from authz import catalog as catalog_mod
+from authz.store import Keys, Store
+from authz.testing.envoy_config import envoy_binary, render
+from authz.testing.stack import ADMIN_SECRET, FRONT_PROXY, Proc, RedisServer, free_port, wait_until
+from authz.v1 import policy_pb2
 
 BENCH = Path(__file__).resolve().parent
 WRK = shutil.which("wrk")
@@ -64,17 +64,26 @@ async def load_state(redis_url: str, cat: dict, org_list: list) -> None:
 
 def authz_proc(workdir: Path, name: str, redis_url: str, workers: int = 1, log_level: str = "warning") -> Proc:
     ports = {k: free_port() for k in ("grpc", "http", "admin", "metrics")}
-    env = dict(os.environ, AUTHZ_REDIS_URL=redis_url, AUTHZ_GRPC_LISTEN=f"127.0.0.1:{ports['grpc']}",
-               AUTHZ_HTTP_LISTEN=f"127.0.0.1:{ports['http']}", AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{ports['admin']}",
-               AUTHZ_METRICS_LISTEN=f"127.0.0.1:{ports['metrics']}",
-               AUTHZ_ADMIN_JWT_HS256_SECRET=ADMIN_SECRET, AUTHZ_EVENTS_SPOOL_DIR=str(workdir / f"spool-{name}"),
-               AUTHZ_DRAIN_DELAY_S="0", AUTHZ_LOG_LEVEL=log_level,
-               # The periodic full resync (GET catalog, HGETALL per cached org and one MGET per
-               # 1,000 keys, every 30 s by default) is background work, not per request: keep it
-               # out of the measured window so the count below is what Checks cost.
-               AUTHZ_REFRESH_INTERVAL_S="600", AUTHZ_MAX_STALENESS_S="1200")
-    proc = Proc(name, [sys.executable, "-m", "authz", "serve", "--workers", str(workers)], workdir / f"{name}.log",
-                env=env).start()
+    env = dict(
+        os.environ,
+        AUTHZ_REDIS_URL=redis_url,
+        AUTHZ_GRPC_LISTEN=f"127.0.0.1:{ports['grpc']}",
+        AUTHZ_HTTP_LISTEN=f"127.0.0.1:{ports['http']}",
+        AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{ports['admin']}",
+        AUTHZ_METRICS_LISTEN=f"127.0.0.1:{ports['metrics']}",
+        AUTHZ_ADMIN_JWT_HS256_SECRET=ADMIN_SECRET,
+        AUTHZ_EVENTS_SPOOL_DIR=str(workdir / f"spool-{name}"),
+        AUTHZ_DRAIN_DELAY_S="0",
+        AUTHZ_LOG_LEVEL=log_level,
+        # The periodic full resync (GET catalog, HGETALL per cached org and one MGET per
+        # 1,000 keys, every 30 s by default) is background work, not per request: keep it
+        # out of the measured window so the count below is what Checks cost.
+        AUTHZ_REFRESH_INTERVAL_S="600",
+        AUTHZ_MAX_STALENESS_S="1200",
+    )
+    proc = Proc(
+        name, [sys.executable, "-m", "authz", "serve", "--workers", str(workers)], workdir / f"{name}.log", env=env
+    ).start()
     http = f"http://127.0.0.1:{ports['http']}"
     wait_until(lambda: proc.check_alive() and httpx.get(http + "/readyz").status_code == 200, 30, name)
     proc.grpc_port, proc.http, proc.metrics = ports["grpc"], http, f"http://127.0.0.1:{ports['metrics']}"
@@ -82,8 +91,11 @@ def authz_proc(workdir: Path, name: str, redis_url: str, workers: int = 1, log_l
 
 
 def envoy_proc(workdir: Path, name: str, config: str) -> Proc:
-    return Proc(name, [envoy_binary(), "-c", config, "--concurrency", "1", "--disable-hot-restart",
-                       "--log-level", "error"], workdir / f"{name}.log").start()
+    return Proc(
+        name,
+        [envoy_binary(), "-c", config, "--concurrency", "1", "--disable-hot-restart", "--log-level", "error"],
+        workdir / f"{name}.log",
+    ).start()
 
 
 def front_envoy(workdir: Path, name: str, authz_port: int | None, upstream_port: int) -> tuple[Proc, int]:
@@ -97,8 +109,12 @@ def front_envoy(workdir: Path, name: str, authz_port: int | None, upstream_port:
     def no_access_log(config: dict) -> None:
         config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"].pop("access_log")
 
-    config = render(FRONT_PROXY, {8080: port, 9901: admin, 9001: authz_port or free_port(), 8000: upstream_port},
-                    mutate=without_ext_authz if authz_port is None else no_access_log, directory=workdir)
+    config = render(
+        FRONT_PROXY,
+        {8080: port, 9901: admin, 9001: authz_port or free_port(), 8000: upstream_port},
+        mutate=without_ext_authz if authz_port is None else no_access_log,
+        directory=workdir,
+    )
     proc = envoy_proc(workdir, name, config)
     wait_until(lambda: proc.check_alive() and httpx.get(f"http://127.0.0.1:{admin}/ready").is_success, 20, name)
     return proc, port
@@ -111,15 +127,33 @@ def wrk(url: str, requests_file: Path, seconds: float, connections: int, rate: i
     env = dict(os.environ, BENCH_REQUESTS=str(requests_file))
     if rate:
         env["BENCH_DELAY_MS"] = str(max(1, round(connections * 1000 / rate)))
-    out = subprocess.run([WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(BENCH / "load.lua"),
-                          url + "/v1/chat/completions"], capture_output=True, text=True, env=env, timeout=seconds + 60)
+    out = subprocess.run(
+        [
+            WRK,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "-s",
+            str(BENCH / "load.lua"),
+            url + "/v1/chat/completions",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=seconds + 60,
+    )
     line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
     r = json.loads(line[6:])
-    return {"rps": round(r["requests"] / (r["duration_us"] / 1e6)), "p50_ms": r["p50_us"] / 1000,
-            "p99_ms": r["p99_us"] / 1000, "requests": r["requests"], "non_2xx": r["non_2xx"],
-            "socket_errors": r["socket_errors"]}
+    return {
+        "rps": round(r["requests"] / (r["duration_us"] / 1e6)),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "requests": r["requests"],
+        "non_2xx": r["non_2xx"],
+        "socket_errors": r["socket_errors"],
+    }
 
 
 def histogram(http: str) -> dict[float, float]:
@@ -136,7 +170,7 @@ def percentile_from_buckets(before: dict, after: dict, q: float) -> float | None
     if total <= 0:
         return None
     target, lower, previous = q * total, 0.0, 0.0
-    for bound, cumulative in zip(bounds, counts):
+    for bound, cumulative in zip(bounds, counts, strict=True):
         if cumulative >= target:
             if bound == float("inf"):
                 return lower * 1000
@@ -148,10 +182,31 @@ def percentile_from_buckets(before: dict, after: dict, q: float) -> float | None
 
 # What the security-event writer sends (EVALSHA runs SET NX + XADD); everything else a Check
 # could cause is a read of policy state. PING/INFO are the harness and connection health checks.
-EVENT_WRITER_COMMANDS = {"evalsha", "eval", "set", "sadd", "ttl", "expire", "incr", "xadd", "script|load", "script|exists", "script"}
+EVENT_WRITER_COMMANDS = {
+    "evalsha",
+    "eval",
+    "set",
+    "sadd",
+    "ttl",
+    "expire",
+    "incr",
+    "xadd",
+    "script|load",
+    "script|exists",
+    "script",
+}
 # Background work on its own clock: the alert dispatcher's blocking read and claims.
-NOT_FROM_REQUESTS = {"info", "ping", "client|setinfo", "client|setname", "hello", "xreadgroup", "xautoclaim",
-                     "xgroup|create", "xack"}
+NOT_FROM_REQUESTS = {
+    "info",
+    "ping",
+    "client|setinfo",
+    "client|setname",
+    "hello",
+    "xreadgroup",
+    "xautoclaim",
+    "xgroup|create",
+    "xack",
+}
 
 
 def redis_calls(client) -> dict[str, int]:
@@ -163,8 +218,7 @@ def per_request(before: dict, after: dict, requests: int) -> dict:
     delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
     reads = sum(n for k, n in delta.items() if k not in EVENT_WRITER_COMMANDS | NOT_FROM_REQUESTS)
     writes = sum(n for k, n in delta.items() if k in EVENT_WRITER_COMMANDS)
-    return {"check_path": round(reads / requests, 4), "event_writer": round(writes / requests, 4),
-            "by_command": delta}
+    return {"check_path": round(reads / requests, 4), "event_writer": round(writes / requests, 4), "by_command": delta}
 
 
 # --- the separate measurements ---------------------------------------------------------------
@@ -175,15 +229,15 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
     import random
     import timeit
 
+    from envoy.service.auth.v3 import external_auth_pb2
+
     from authz.decision import OrgPolicy, decide
     from authz.policy import rules_of
     from authz.request import ReadConfig, read
     from authz.response import build
-    from envoy.service.auth.v3 import external_auth_pb2
 
     result = {}
-    org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
-                                                                                         enabled=True)), True, True)
+    org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0], enabled=True)), True, True)
     for size in sizes:
         index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=size))))
         rnd = random.Random(size)
@@ -201,7 +255,7 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
             checks.append(req)
         names = ReadConfig()
 
-        def one(i=[0]):  # noqa: B006 - a cheap cycling counter
+        def one(i=[0], checks=checks, names=names, index=index):  # noqa: B006 - a cheap cycling counter
             i[0] = (i[0] + 1) % len(checks)
             facts = read(checks[i[0]], names)
             build(decide(facts, org, index), "d", facts.request_id, facts.owned_headers)
@@ -224,20 +278,41 @@ def big_body_request(kind: str, mib: int, model: str = "m0"):
         count = size // (len(json.dumps(message)) + 2)
         body = json.dumps({"model": model, "messages": [message] * count}).encode()
     elif kind == "image":  # one base64 image
-        body = json.dumps({"model": model, "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "QUJD" * (size // 4)}}]}]}).encode()
+        body = json.dumps(
+            {
+                "model": model,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "QUJD" * (size // 4)}}
+                        ],
+                    }
+                ],
+            }
+        ).encode()
     else:  # "audio": a multipart transcription upload
         boundary = "benchboundary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n"
-                f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
-                f"Content-Type: audio/wav\r\n\r\n").encode() + b"\x01" * size + f"\r\n--{boundary}--\r\n".encode()
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n{model}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+                f"Content-Type: audio/wav\r\n\r\n"
+            ).encode()
+            + b"\x01" * size
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         content_type, path = f"multipart/form-data; boundary={boundary}", "/v1/audio/transcriptions"
     assert len(body) < 32 << 20
     req = external_auth_pb2.CheckRequest()
     http = req.attributes.request.http
     http.method, http.path, http.raw_body, http.size = "POST", path, body, len(body)
-    for k, v in {"authorization": "Bearer k", "content-type": content_type, "content-length": str(len(body)),
-                 "x-envoy-auth-partial-body": "false"}.items():
+    for k, v in {
+        "authorization": "Bearer k",
+        "content-type": content_type,
+        "content-length": str(len(body)),
+        "x-envoy-auth-partial-body": "false",
+    }.items():
         http.headers[k] = v
     return req
 
@@ -250,8 +325,7 @@ def big_body_cost(sizes_mib: list[int], samples: int) -> dict:
 
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=10))))
     model = sorted(index.models)[0]
-    org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0],
-                                                                                         enabled=True)), True, True)
+    org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0], enabled=True)), True, True)
     names = ReadConfig(max_request_bytes=32 << 20)
     result = {}
     for kind in ("context", "image", "audio"):
@@ -265,8 +339,11 @@ def big_body_cost(sizes_mib: list[int], samples: int) -> dict:
             assert verdict.model == model, verdict  # judged, not refused
             times.sort()
             p50, p99 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
-            result[f"{kind}_{mib}mib"] = {"p50_ms": round(p50 * 1e3, 2), "p99_ms": round(p99 * 1e3, 2),
-                                          "p99_ms_per_mib": round(p99 * 1e3 / mib, 2)}
+            result[f"{kind}_{mib}mib"] = {
+                "p50_ms": round(p50 * 1e3, 2),
+                "p99_ms": round(p99 * 1e3, 2),
+                "p99_ms_per_mib": round(p99 * 1e3 / mib, 2),
+            }
     return result
 
 
@@ -277,6 +354,7 @@ def big_body_rss(workdir: Path, redis_url: str, api_key: str, concurrent: int = 
 
     proc = authz_proc(workdir, "authz-big", redis_url)
     try:
+
         def peak_mb() -> float:
             status = Path(f"/proc/{proc.popen.pid}/status").read_text()
             return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
@@ -294,9 +372,14 @@ def big_body_rss(workdir: Path, redis_url: str, api_key: str, concurrent: int = 
         started = time.perf_counter()
         replies = asyncio.run(burst())
         seconds = time.perf_counter() - started
-        return {"concurrent": concurrent, "body_mib": 32, "rss_before_mb": round(before, 1),
-                "peak_rss_mb": round(peak_mb(), 1), "burst_seconds": round(seconds, 2),
-                "answered": len(replies)}
+        return {
+            "concurrent": concurrent,
+            "body_mib": 32,
+            "rss_before_mb": round(before, 1),
+            "peak_rss_mb": round(peak_mb(), 1),
+            "burst_seconds": round(seconds, 2),
+            "answered": len(replies),
+        }
     finally:
         proc.stop()
 
@@ -326,8 +409,9 @@ print(json.dumps({"orgs": n, "mb": round((rss() - before) / 2**20, 1)}))
 
 
 def memory(orgs: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(orgs), str(BENCH)], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(orgs), str(BENCH)], capture_output=True, text=True, timeout=300
+    )
     if out.returncode:
         raise RuntimeError(out.stderr)
     return json.loads(out.stdout)
@@ -336,9 +420,9 @@ def memory(orgs: int) -> dict:
 def propagation(workdir: Path, redis_url: str, changes: int, workers: int = 2) -> dict:
     """Save (the MULTI/EXEC that stores and publishes) -> applied in each worker, read from
     each worker's debug log line, with `workers` processes."""
-    import grpc
     from datetime import datetime
 
+    import grpc
     from envoy.service.auth.v3 import external_auth_pb2_grpc
 
     sys.path.insert(0, str(BENCH.parent / "tests"))
@@ -357,19 +441,26 @@ def propagation(workdir: Path, redis_url: str, changes: int, workers: int = 2) -
         for _ in range(20 * workers):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{proc.grpc_port}") as channel:
                 await external_auth_pb2_grpc.AuthorizationStub(channel).Check(
-                    check_request({"model": "m0001"}, {"authorization": "Bearer sk-prop"}))
+                    check_request({"model": "m0001"}, {"authorization": "Bearer sk-prop"})
+                )
         samples = []
         for i in range(changes):
             offset = len(proc.log())
             saved_at = time.time()
-            stored = await store.set_policy("prop-org", policy_pb2.CompliancePolicy(
-                enabled=True, require_gdpr=True, require_soc2=bool(i % 2)), "bench")
+            stored = await store.set_policy(
+                "prop-org",
+                policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_soc2=bool(i % 2)),
+                "bench",
+            )
             deadline = time.monotonic() + 5
             applied: list[dict] = []
             while len({a["pid"] for a in applied}) < workers and time.monotonic() < deadline:
                 await asyncio.sleep(0.002)
-                applied = [json.loads(line) for line in proc.log()[offset:].splitlines()
-                           if '"policy_applied"' in line and f'"version": {stored.version}' in line]
+                applied = [
+                    json.loads(line)
+                    for line in proc.log()[offset:].splitlines()
+                    if '"policy_applied"' in line and f'"version": {stored.version}' in line
+                ]
             for a in applied:
                 when = datetime.fromisoformat(a["timestamp"].replace("Z", "+00:00")).timestamp()
                 samples.append(max(0.0, when - saved_at))
@@ -379,9 +470,13 @@ def propagation(workdir: Path, redis_url: str, changes: int, workers: int = 2) -
     samples = sorted(asyncio.run(measure()))
     seen = len({json.loads(line)["pid"] for line in proc.log().splitlines() if '"policy_applied"' in line})
     proc.stop()
-    return {"changes": changes, "workers": seen, "samples": len(samples),
-            "p50_ms": round(statistics.median(samples) * 1000, 2) if samples else None,
-            "p99_ms": round(samples[min(len(samples) - 1, int(0.99 * len(samples)))] * 1000, 2) if samples else None}
+    return {
+        "changes": changes,
+        "workers": seen,
+        "samples": len(samples),
+        "p50_ms": round(statistics.median(samples) * 1000, 2) if samples else None,
+        "p99_ms": round(samples[min(len(samples) - 1, int(0.99 * len(samples)))] * 1000, 2) if samples else None,
+    }
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -399,35 +494,58 @@ def run(args) -> dict:
     requests_file = workdir / "requests.tsv"
     requests_file.write_text("\n".join(data.requests(cat, org_list, sizes["requests"])) + "\n")
 
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                 "envoy": "1.40.0"}, "data": sizes, "setups": {}}
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "envoy": "1.40.0"},
+        "data": sizes,
+        "setups": {},
+    }
     redis_server = RedisServer(workdir).start()
     procs: list[Proc] = []
     try:
         asyncio.run(load_state(redis_server.url, cat, org_list))
         upstream_port, upstream_admin = free_port(), free_port()
-        upstream = envoy_proc(workdir, "upstream", render(BENCH / "upstream-envoy.yaml",
-                                                          {8000: upstream_port, 9911: upstream_admin},
-                                                          directory=workdir))
+        upstream = envoy_proc(
+            workdir,
+            "upstream",
+            render(BENCH / "upstream-envoy.yaml", {8000: upstream_port, 9911: upstream_admin}, directory=workdir),
+        )
         procs.append(upstream)
         noop_port = free_port()
-        noop = Proc("noop", [sys.executable, str(BENCH / "noop_authz.py"), "--port", str(noop_port)],
-                    workdir / "noop.log").start()
+        noop = Proc(
+            "noop", [sys.executable, str(BENCH / "noop_authz.py"), "--port", str(noop_port)], workdir / "noop.log"
+        ).start()
         procs.append(noop)
         authz = authz_proc(workdir, "authz", redis_server.url)
         procs.append(authz)
         client = redis_server.client()
         seconds, warm = (1, 1) if args.smoke else (args.duration, 3)
-        for name, authz_port in (("a_no_ext_authz", None), ("b_noop_ext_authz", noop_port),
-                                 ("c_authz", authz.grpc_port)):
+        for name, authz_port in (
+            ("a_no_ext_authz", None),
+            ("b_noop_ext_authz", noop_port),
+            ("c_authz", authz.grpc_port),
+        ):
             front, port = front_envoy(workdir, f"front-{name}", authz_port, upstream_port)
             url = f"http://127.0.0.1:{port}"
             wrk(url, requests_file, warm, 16)  # warm-up: caches, connections
             profiler = None
             if args.profile and authz_port == authz.grpc_port:
-                profiler = subprocess.Popen(["py-spy", "record", "--pid", str(authz.popen.pid), "--format", "raw",
-                                             "--output", args.profile, "--duration", str(int(seconds)), "--nonblocking"],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                profiler = subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(authz.popen.pid),
+                        "--format",
+                        "raw",
+                        "--output",
+                        args.profile,
+                        "--duration",
+                        str(int(seconds)),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             entry = {"saturated": wrk(url, requests_file, seconds, 32)}
             if profiler:
                 profiler.wait(60)
@@ -451,8 +569,9 @@ def run(args) -> dict:
         for proc in procs:
             proc.stop()
         procs.clear()
-        results["decision_us_by_catalog_models"] = decision_cost([10, 100] if args.smoke else [10, 100, 1000, 10000],
-                                                                 200 if args.smoke else 3000)
+        results["decision_us_by_catalog_models"] = decision_cost(
+            [10, 100] if args.smoke else [10, 100, 1000, 10000], 200 if args.smoke else 3000
+        )
         results["big_body_ms"] = big_body_cost([1, 8] if args.smoke else [1, 8, 32], 3 if args.smoke else 30)
         enforced_key = next(key for _, key, policy in org_list if policy and policy["mode"] == 1)
         results["big_body_rss"] = big_body_rss(workdir, redis_server.url, enforced_key, 2 if args.smoke else 16)
@@ -467,14 +586,21 @@ def run(args) -> dict:
 
 def markdown(r: dict) -> str:
     s = r["setups"]
-    rows = [("(a) Envoy, no ext_authz", "a_no_ext_authz"), ("(b) Envoy + no-op Python ext_authz", "b_noop_ext_authz"),
-            ("(c) Envoy + authz", "c_authz")]
-    lines = ["| set-up | saturated rps | p50 ms | p99 ms | at 1,000 rps: rps | p50 ms | p99 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        ("(a) Envoy, no ext_authz", "a_no_ext_authz"),
+        ("(b) Envoy + no-op Python ext_authz", "b_noop_ext_authz"),
+        ("(c) Envoy + authz", "c_authz"),
+    ]
+    lines = [
+        "| set-up | saturated rps | p50 ms | p99 ms | at 1,000 rps: rps | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for label, key in rows:
         sat, fix = s[key]["saturated"], s[key]["fixed_1000rps"]
-        lines.append(f"| {label} | {sat['rps']} | {sat['p50_ms']:.2f} | {sat['p99_ms']:.2f} | {fix['rps']} | "
-                     f"{fix['p50_ms']:.2f} | {fix['p99_ms']:.2f} |")
+        lines.append(
+            f"| {label} | {sat['rps']} | {sat['p50_ms']:.2f} | {sat['p99_ms']:.2f} | {fix['rps']} | "
+            f"{fix['p50_ms']:.2f} | {fix['p99_ms']:.2f} |"
+        )
     q, c = r["ratios"], s["c_authz"]
     lines += [
         "",
@@ -489,7 +615,9 @@ def markdown(r: dict) -> str:
         "- decision cost (read + decide + respond, µs) by catalog models: "
         + ", ".join(f"{k}: {v}" for k, v in r["decision_us_by_catalog_models"].items()),
         "- big bodies, read + parse + judge in process (ms: p50 / p99, p99 per MiB): "
-        + "; ".join(f"{k} {v['p50_ms']} / {v['p99_ms']} ({v['p99_ms_per_mib']}/MiB)" for k, v in r["big_body_ms"].items()),
+        + "; ".join(
+            f"{k} {v['p50_ms']} / {v['p99_ms']} ({v['p99_ms_per_mib']}/MiB)" for k, v in r["big_body_ms"].items()
+        ),
         f"- authz peak RSS with {r['big_body_rss']['concurrent']} concurrent Checks of 32 MiB bodies: "
         f"{r['big_body_rss']['peak_rss_mb']} MB (before: {r['big_body_rss']['rss_before_mb']} MB; "
         f"all answered in {r['big_body_rss']['burst_seconds']} s)",

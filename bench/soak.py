@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import data  # noqa: E402
-from run import authz_proc, envoy_proc, front_envoy, histogram, load_state, percentile_from_buckets, wrk  # noqa: E402
+import data
+from run import authz_proc, envoy_proc, front_envoy, histogram, load_state, percentile_from_buckets, wrk
 
-from authz.testing.envoy_config import render  # noqa: E402
-from authz.testing.stack import RedisServer, free_port  # noqa: E402
+from authz.testing.envoy_config import render
+from authz.testing.stack import RedisServer, free_port
 
 BENCH = Path(__file__).resolve().parent
 
@@ -43,9 +43,13 @@ def main() -> None:
     try:
         asyncio.run(load_state(redis_server.url, cat, orgs))
         upstream_port = free_port()
-        procs.append(envoy_proc(workdir, "upstream", render(BENCH / "upstream-envoy.yaml",
-                                                            {8000: upstream_port, 9911: free_port()},
-                                                            directory=workdir)))
+        procs.append(
+            envoy_proc(
+                workdir,
+                "upstream",
+                render(BENCH / "upstream-envoy.yaml", {8000: upstream_port, 9911: free_port()}, directory=workdir),
+            )
+        )
         authz = authz_proc(workdir, "authz", redis_server.url)
         procs.append(authz)
         front, port = front_envoy(workdir, "front", authz.grpc_port, upstream_port)
@@ -58,8 +62,11 @@ def main() -> None:
             before = histogram(authz.metrics)
             r = wrk(url, requests_file, 60, 20, rate=args.rate)
             handler_p99 = percentile_from_buckets(before, histogram(authz.metrics), 0.99)
-            print(f"| {minute} | {r['rps']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {handler_p99} | "
-                  f"{rss_mb(authz.popen.pid)} | {r['socket_errors']} |", flush=True)
+            print(
+                f"| {minute} | {r['rps']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {handler_p99} | "
+                f"{rss_mb(authz.popen.pid)} | {r['socket_errors']} |",
+                flush=True,
+            )
     finally:
         for proc in procs:
             proc.stop()

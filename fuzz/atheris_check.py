@@ -15,11 +15,11 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["authz"]):
-    from authz.request import OWNED_PREFIX
-    from envoy.service.auth.v3 import external_auth_pb2
-
     import fuzz_check
+    from envoy.service.auth.v3 import external_auth_pb2
     from fuzz_check import MODELS, PROVIDERS, check_one
+
+    from authz.request import OWNED_PREFIX
     from support.generated import ATTRIBUTE_CHOICES, FLAGS, VALUE_FIELD_CHOICES
 
 _MODEL_VALUES = [f"{p}/{m}" for p in PROVIDERS for m in MODELS] + MODELS + ["ghost/a", "P0/a", " a", "p0%2Fa", ""]
@@ -42,7 +42,6 @@ def _rare_subset(fdp, items: list[str]) -> list[str]:
     return _subset(fdp, items) if _sometimes(fdp, 3) else []
 
 
-
 def inputs(data: bytes):
     fdp = atheris.FuzzedDataProvider(data)
     providers = {}
@@ -61,12 +60,15 @@ def inputs(data: bytes):
     models = {m: _subset(fdp, ids) for m in MODELS}
     models = {m: ps for m, ps in models.items() if ps} or {"a": ids[:1]}
     p = {
-        "enabled": not _sometimes(fdp, 5), "mode": fdp.ConsumeIntInRange(0, 2),
+        "enabled": not _sometimes(fdp, 5),
+        "mode": fdp.ConsumeIntInRange(0, 2),
         "certifications": fdp.ConsumeIntInRange(0, 2),
         **{flag: _sometimes(fdp, 4) for flag in FLAGS},
         **{name: _rare_subset(fdp, choices) for name, choices in VALUE_FIELD_CHOICES.items()},
-        "provider_allowlist": _rare_subset(fdp, PROVIDERS), "provider_denylist": _rare_subset(fdp, PROVIDERS),
-        "model_allowlist": _rare_subset(fdp, MODELS), "model_denylist": _rare_subset(fdp, MODELS),
+        "provider_allowlist": _rare_subset(fdp, PROVIDERS),
+        "provider_denylist": _rare_subset(fdp, PROVIDERS),
+        "model_allowlist": _rare_subset(fdp, MODELS),
+        "model_denylist": _rare_subset(fdp, MODELS),
     }
     req = external_auth_pb2.CheckRequest()
     http = req.attributes.request.http
@@ -103,7 +105,9 @@ def inputs(data: bytes):
     if shape == 5:
         http.path = "/v1/audio/transcriptions"
         extra = fdp.PickValueInList(["", "", "\r\nContent-Transfer-Encoding: base64"])
-        fields = [("file", b"RIFF", '; filename="a.wav"')] + [("model", model.encode(), extra)] * fdp.ConsumeIntInRange(0, 2)
+        fields = [("file", b"RIFF", '; filename="a.wav"')] + [("model", model.encode(), extra)] * fdp.ConsumeIntInRange(
+            0, 2
+        )
         body = fuzz_check.multipart(fields, cut=fdp.ConsumeIntInRange(0, 400) if _sometimes(fdp, 4) else None)
     elif shape == 6:
         http.path = "/v1/files"
@@ -117,16 +121,24 @@ def inputs(data: bytes):
         http.path = f"/openai/deployments/{fdp.PickValueInList(['dep-b', 'dep-x'])}/chat/completions"
     elif shape == 9:
         http.method, body = "GET", b""
-        http.path = fdp.PickValueInList(["/v1/models", "/v1/realtime?model=a", "/v1/realtime?model=p0/b",
-                                         "/v1/realtime", "/v1/realtime?model=a&model=b"])
+        http.path = fdp.PickValueInList(
+            [
+                "/v1/models",
+                "/v1/realtime?model=a",
+                "/v1/realtime?model=p0/b",
+                "/v1/realtime",
+                "/v1/realtime?model=a&model=b",
+            ]
+        )
     elif shape == 10:
         http.path = f"/v1beta/models/{fdp.PickValueInList(['a', 'p0/b', 'p1%2Fa', 'c'])}:generateContent"
     elif shape == 11:
         http.path = fdp.PickValueInList(["/v1/uploads", "/v1/chat%2Fcompletions", "/v9/x"])
         body = json.dumps({"purpose": fdp.PickValueInList(["batch", "vision"])}).encode()
     elif shape == 12:
-        headers["content-type"] = fdp.PickValueInList(["text/plain", "application/json; charset=latin-1", "",
-                                                       "application/x-www-form-urlencoded"])
+        headers["content-type"] = fdp.PickValueInList(
+            ["text/plain", "application/json; charset=latin-1", "", "application/x-www-form-urlencoded"]
+        )
     if shape in (5, 6):
         headers["content-type"] = f"multipart/form-data; boundary={fuzz_check.BOUNDARY}"
     http.raw_body = body

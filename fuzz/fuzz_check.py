@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support import generated  # noqa: E402
-from support.oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
+from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
 from authz import endpoints, requirements  # noqa: E402
 from authz.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
@@ -38,7 +37,8 @@ from authz.reasons import OUTCOMES, Reason  # noqa: E402
 from authz.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
 from authz.response import build  # noqa: E402
 from authz.v1 import policy_pb2  # noqa: E402
-from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
+from support import generated  # noqa: E402
+from support.oracle import oracle_compliant, oracle_model_allowed  # noqa: E402
 
 PROVIDERS = [f"p{i}" for i in range(5)]
 MODELS = ["a", "b", "org/c"]
@@ -57,17 +57,26 @@ def catalogs(draw):
     providers = {"p0": draw(data_policies), "p1": draw(data_policies)}
     providers.update(draw(st.dictionaries(st.sampled_from(PROVIDERS[2:]), data_policies, max_size=3)))
     ids = sorted(providers)
-    models = draw(st.dictionaries(st.sampled_from(MODELS), st.lists(st.sampled_from(ids), min_size=1, max_size=4,
-                                                                     unique=True), min_size=2, max_size=3))
+    models = draw(
+        st.dictionaries(
+            st.sampled_from(MODELS),
+            st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True),
+            min_size=2,
+            max_size=3,
+        )
+    )
     return providers, models
 
 
 def model_values():
     known = [f"{p}/{m}" for p in PROVIDERS for m in MODELS] + MODELS
-    return st.one_of(st.sampled_from(known), st.text(max_size=30),
-                     st.sampled_from(known).map(lambda m: m.upper()),
-                     st.sampled_from(known).map(lambda m: f" {m}"),
-                     st.sampled_from(known).map(lambda m: m.replace("/", "%2F")))
+    return st.one_of(
+        st.sampled_from(known),
+        st.text(max_size=30),
+        st.sampled_from(known).map(lambda m: m.upper()),
+        st.sampled_from(known).map(lambda m: f" {m}"),
+        st.sampled_from(known).map(lambda m: m.replace("/", "%2F")),
+    )
 
 
 @st.composite
@@ -91,8 +100,10 @@ def bodies(draw) -> bytes:
 
 
 # Header names under our prefix: the ones authz sets, and any other a client may invent.
-OWNED_NAMES = st.one_of(st.sampled_from(["allowed-providers", "org", "policy-version", "decision-id"]),
-                        st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True))
+OWNED_NAMES = st.one_of(
+    st.sampled_from(["allowed-providers", "org", "policy-version", "decision-id"]),
+    st.from_regex(r"[a-z0-9_-]{0,12}", fullmatch=True),
+)
 
 
 BOUNDARY = "fuzzbound"
@@ -102,7 +113,7 @@ def multipart(fields: list[tuple[str, bytes, str]], cut: int | None = None) -> b
     """A multipart/form-data body; each field (name, value, extra header lines)."""
     out = b""
     for name, value, extra in fields:
-        out += (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n").encode()
+        out += (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"{extra}\r\n\r\n').encode()
         out += value + b"\r\n"
     out += f"--{BOUNDARY}--\r\n".encode()
     return out if cut is None else out[:cut]
@@ -113,18 +124,39 @@ def form_bodies(draw, batch: bool) -> bytes:
     fields: list[tuple[str, bytes, str]] = []
     if batch:
         fields.append(("purpose", draw(st.sampled_from([b"batch", b"batch", b"fine-tune", b"assistants"])), ""))
-        lines = [json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
-                             "body": {"model": draw(model_values())}}) for i in range(draw(st.integers(1, 3)))]
+        lines = [
+            json.dumps(
+                {
+                    "custom_id": f"r{i}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": {"model": draw(model_values())},
+                }
+            )
+            for i in range(draw(st.integers(1, 3)))
+        ]
         if draw(st.booleans()):
-            lines.insert(0, draw(st.sampled_from(["{not json", '{"custom_id": "r9", "body": {}}', "[1]",
-                                                  '{"custom_id": "r8", "body": {"model": "a", "MODEL": "b"}}'])))
+            lines.insert(
+                0,
+                draw(
+                    st.sampled_from(
+                        [
+                            "{not json",
+                            '{"custom_id": "r9", "body": {}}',
+                            "[1]",
+                            '{"custom_id": "r8", "body": {"model": "a", "MODEL": "b"}}',
+                        ]
+                    )
+                ),
+            )
         fields.append(("file", "\n".join(lines).encode(), '; filename="in.jsonl"'))
     else:
         fields.append(("file", draw(st.binary(max_size=30)), '; filename="a.wav"'))
         for _ in range(draw(st.sampled_from([1, 1, 1, 0, 2]))):
             value = draw(model_values())
-            extra = draw(st.sampled_from(["", "", "", '; filename="m.txt"',
-                                          "\r\nContent-Transfer-Encoding: quoted-printable"]))
+            extra = draw(
+                st.sampled_from(["", "", "", '; filename="m.txt"', "\r\nContent-Transfer-Encoding: quoted-printable"])
+            )
             fields.append(("model", value.encode("utf-8", "surrogatepass"), extra))
     fields = draw(st.permutations(fields))
     raw = multipart(fields)
@@ -133,8 +165,20 @@ def form_bodies(draw, batch: bool) -> bytes:
     return raw
 
 
-ENDPOINT_SHAPES = ["chat", "chat", "chat", "form", "batch_file", "anthropic_batch", "azure", "path", "query",
-                   "uploads", "model_free", "uncovered"]
+ENDPOINT_SHAPES = [
+    "chat",
+    "chat",
+    "chat",
+    "form",
+    "batch_file",
+    "anthropic_batch",
+    "azure",
+    "path",
+    "query",
+    "uploads",
+    "model_free",
+    "uncovered",
+]
 
 
 @st.composite
@@ -158,9 +202,10 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
         body = draw(form_bodies(shape == "batch_file"))
     elif shape == "anthropic_batch":
         http.path = "/v1/messages/batches"
-        requests = [{"custom_id": f"q{i}", "params": {"model": draw(st.one_of(st.sampled_from(known),
-                                                                               model_values()))}}
-                    for i in range(draw(st.integers(0, 3)))]
+        requests = [
+            {"custom_id": f"q{i}", "params": {"model": draw(st.one_of(st.sampled_from(known), model_values()))}}
+            for i in range(draw(st.integers(0, 3)))
+        ]
         body = json.dumps({"requests": requests}).encode()
     elif shape == "azure":
         http.path = f"/openai/deployments/{draw(st.sampled_from(['dep-x', 'dep-b']))}/chat/completions"
@@ -171,27 +216,48 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
         body = draw(st.sampled_from([b"", b'{"contents": []}', b'{"model": "a"}']))
     elif shape == "query":
         http.method = "GET"
-        http.path = "/v1/realtime" + draw(st.sampled_from(["", "?model=a", "?model=p0/b", "?model=a&model=b",
-                                                            "?model=", "?model=p9/a"]))
+        http.path = "/v1/realtime" + draw(
+            st.sampled_from(["", "?model=a", "?model=p0/b", "?model=a&model=b", "?model=", "?model=p9/a"])
+        )
         body = b""
     elif shape == "uploads":
         http.path = "/v1/uploads"
         body = json.dumps({"purpose": draw(st.sampled_from(["batch", "fine-tune", "Batch"])), "bytes": 1}).encode()
     elif shape == "model_free":
-        http.method, http.path = draw(st.sampled_from([("GET", "/v1/models"), ("GET", "/v1/files/f1"),
-                                                       ("POST", "/v1/batches/b1/cancel")]))
+        http.method, http.path = draw(
+            st.sampled_from([("GET", "/v1/models"), ("GET", "/v1/files/f1"), ("POST", "/v1/batches/b1/cancel")])
+        )
         body = b""
     else:
         http.method = draw(st.sampled_from(["GET", "POST", "PUT"]))
-        http.path = draw(st.sampled_from(["/v1/chat%2Fcompletions", "/v1//chat/completions", "/v2/chat",
-                                          "/v1/chat/completions/", "/v1/./chat/completions", "/v1/models"]))
+        http.path = draw(
+            st.sampled_from(
+                [
+                    "/v1/chat%2Fcompletions",
+                    "/v1//chat/completions",
+                    "/v2/chat",
+                    "/v1/chat/completions/",
+                    "/v1/./chat/completions",
+                    "/v1/models",
+                ]
+            )
+        )
         body = b'{"model": "a"}'
     http.size = len(body)
     if draw(st.sampled_from([True, True, False])):
         if draw(st.sampled_from([False] * 6 + [True])):
-            headers["content-type"] = draw(st.sampled_from(
-                ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin-1",
-                 "application/vnd.api+json", "multipart/form-data", ""]))
+            headers["content-type"] = draw(
+                st.sampled_from(
+                    [
+                        "text/plain",
+                        "application/x-www-form-urlencoded",
+                        "application/json; charset=latin-1",
+                        "application/vnd.api+json",
+                        "multipart/form-data",
+                        "",
+                    ]
+                )
+            )
     else:
         http.size = draw(st.sampled_from([len(body), -1, len(body) + 1, 0]))
         header_model = draw(st.sampled_from(["none", "conflict", "none", "any"]))
@@ -225,9 +291,20 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
 
 # What a run must reach: every reason a CheckRequest can produce once the org and the state are
 # known (the org, key and state reasons belong to the Check handler, not to this pipeline).
-REACHABLE = tuple(r.value for r in Reason if r not in (
-    Reason.ORG_MISSING, Reason.API_KEY_UNKNOWN, Reason.TOO_MANY_UNKNOWN_KEYS, Reason.STATE_UNAVAILABLE,
-    Reason.STATE_STALE, Reason.CATALOG_NOT_LOADED, Reason.CREDENTIAL_CONFLICT))
+REACHABLE = tuple(
+    r.value
+    for r in Reason
+    if r
+    not in (
+        Reason.ORG_MISSING,
+        Reason.API_KEY_UNKNOWN,
+        Reason.TOO_MANY_UNKNOWN_KEYS,
+        Reason.STATE_UNAVAILABLE,
+        Reason.STATE_STALE,
+        Reason.CATALOG_NOT_LOADED,
+        Reason.CREDENTIAL_CONFLICT,
+    )
+)
 
 
 def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: str = HEADER) -> str:
@@ -256,8 +333,13 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
         assert sent <= (set(set_by_us) | removed), "a client x-compliance-* header would reach the gateway"
         if verdict.restricts_routing:
             assert p["enabled"] and p["mode"] != 2
-            model_id = verdict.model.partition("/")[2] if verdict.routing == "pinned" and "/" in verdict.model \
-                and verdict.model.partition("/")[0] == verdict.provider else verdict.model
+            model_id = (
+                verdict.model.partition("/")[2]
+                if verdict.routing == "pinned"
+                and "/" in verdict.model
+                and verdict.model.partition("/")[0] == verdict.provider
+                else verdict.model
+            )
             assert oracle_model_allowed(model_id, p)
             allowed = set_by_us["x-compliance-allowed-providers"].split(",")
             assert allowed == list(verdict.allowed_providers) and allowed
@@ -287,8 +369,13 @@ def run(examples: int, seed: int | None = None, seen: Counter | None = None) -> 
     seen = Counter() if seen is None else seen
 
     # No deadline: a fuzz run measures correctness, and a loaded CI machine must not fail it.
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is not None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=seed is not None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(cat=catalogs(), p=policies, request=check_requests(), routing=st.sampled_from([HEADER, STRICT]))
     def fuzz(cat, p, request, routing):
         seen[check_one(cat, p, request, routing)] += 1
@@ -307,8 +394,9 @@ def main() -> None:
     seen: Counter = Counter()
     for batch in range(args.batches):
         total_s += run(args.examples, seen=seen)
-        print(f"batch {batch + 1}/{args.batches}: {args.examples} inputs, no failure ({total_s:.0f} s so far)",
-              flush=True)
+        print(
+            f"batch {batch + 1}/{args.batches}: {args.examples} inputs, no failure ({total_s:.0f} s so far)", flush=True
+        )
     n = args.examples * args.batches
     print(f"ok: {n} generated inputs, every invariant held, {n / total_s:.0f} inputs/s")
     print("outcomes: " + ", ".join(f"{k} {v / n:.1%}" for k, v in seen.most_common()))

@@ -51,9 +51,17 @@ def stack(tmp_path_factory):
     # Strict routing has its own stack (test_e2e_gateways.py).
     # Both event sinks: every block also lands in a JSON-lines file (test_e2e_events.py).
     workdir = tmp_path_factory.mktemp("stack")
-    s = Stack.start(workdir, authz_settings={
-        "provider_header": "x-provider", "refresh_interval_s": "600", "max_staleness_s": "1200",
-        "routing_enforcement": "header", "event_sinks": "redis,file", "events_file": str(workdir / "events.jsonl")})
+    s = Stack.start(
+        workdir,
+        authz_settings={
+            "provider_header": "x-provider",
+            "refresh_interval_s": "600",
+            "max_staleness_s": "1200",
+            "routing_enforcement": "header",
+            "event_sinks": "redis,file",
+            "events_file": str(workdir / "events.jsonl"),
+        },
+    )
     s.admin.load_catalog()
     s.wait_ready()
     yield s

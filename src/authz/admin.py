@@ -12,26 +12,24 @@ Who may do what, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-from dataclasses import dataclass
-
 import re
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from google.protobuf import json_format
+from redis.exceptions import RedisError
 
 from authz import catalog as catalog_mod
 from authz import policy as policy_mod
 from authz import requirements
-from authz.auth import MANAGER_ROLES, AuthError, Authenticator, Principal
+from authz.auth import MANAGER_ROLES, Authenticator, AuthError, Principal
 from authz.catalog import CatalogIndex
-from authz.webhooks import WebhookGuard, WebhookRefused
 from authz.store import StateLost, Store, VersionConflict, alert_settings, custom_providers_of, policy_from_json
-from google.protobuf import json_format
-from redis.exceptions import RedisError
-
 from authz.v1 import admin_pb2, catalog_pb2, events_pb2, policy_pb2
+from authz.webhooks import WebhookGuard, WebhookRefused
 
 Message = Any  # a generated request or response message
 Method = Callable[[Principal, Message], Awaitable[Message]]
@@ -68,13 +66,17 @@ class AdminError(Exception):
 def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
     """Refuse policies that say something other than what their author meant."""
     if p.certifications == policy_pb2.CERTIFICATION_MATCH_ANY and not (p.require_soc2 and p.require_iso27001):
-        raise AdminError(INVALID_ARGUMENT,
-                         "certifications 'any' (either SOC 2 or ISO 27001) needs both require_soc2 and "
-                         "require_iso27001; with one of them, leave certifications unset")
+        raise AdminError(
+            INVALID_ARGUMENT,
+            "certifications 'any' (either SOC 2 or ISO 27001) needs both require_soc2 and "
+            "require_iso27001; with one of them, leave certifications unset",
+        )
     for country in p.allowed_countries:
         if not _COUNTRY.match(country):
-            raise AdminError(INVALID_ARGUMENT, f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code "
-                                               "in upper case (e.g. 'US', 'DE')")
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'DE')",
+            )
     for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
         for entry in getattr(p, name):
             if not entry or entry != entry.strip() or "," in entry:
@@ -102,21 +104,26 @@ def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogInd
             raise AdminError(INVALID_ARGUMENT, str(exc)) from None
 
 
-def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
-            custom: catalog_pb2.CustomProviders | None = None) -> admin_pb2.PreviewPolicyResponse:
+def preview(
+    catalog: CatalogIndex, p: policy_pb2.CompliancePolicy, custom: catalog_pb2.CustomProviders | None = None
+) -> admin_pb2.PreviewPolicyResponse:
     """Every provider allowed or blocked under `p` (the org's custom providers included), with
     the reasons, and the models left with no compliant provider. Pure: nothing is saved."""
     rules = policy_mod.rules_of(p)
     table = catalog.table(rules)
     out = admin_pb2.PreviewPolicyResponse(catalog_version=catalog.version)
 
-    def add(provider_id: str, name: str, unmet: tuple[policy_mod.Unmet, ...]) -> None:
+    def add(provider_id: str, name: str, unmet: policy_mod.Failures) -> None:
         out.providers.add(
             provider=provider_id,
             name=name,
             allowed=not unmet,
-            unmet=[admin_pb2.UnmetRequirement(requirement=u.requirement, label=policy_mod.LABELS[u.requirement],
-                                              cause=u.cause) for u in unmet],
+            unmet=[
+                admin_pb2.UnmetRequirement(
+                    requirement=u.requirement, label=policy_mod.LABELS[u.requirement], cause=u.cause
+                )
+                for u in unmet
+            ],
         )
 
     for provider_id in sorted(catalog.providers):
@@ -134,14 +141,21 @@ def preview(catalog: CatalogIndex, p: policy_pb2.CompliancePolicy,
         sorted(m for m in catalog.models if m not in by_list and not table.for_model(m).allowed)
     )
     out.models_needing_a_pin_in_strict_routing.extend(
-        sorted(m for m in catalog.models if m not in by_list and table.for_model(m).allowed and table.for_model(m).blocked)
+        sorted(
+            m for m in catalog.models if m not in by_list and table.for_model(m).allowed and table.for_model(m).blocked
+        )
     )
     return out
 
 
 class PolicyAdmin:
-    def __init__(self, store: Store, catalog: Callable[[], CatalogIndex | None], authenticator: Authenticator,
-                 webhook_guard: WebhookGuard | None = None):
+    def __init__(
+        self,
+        store: Store,
+        catalog: Callable[[], CatalogIndex | None],
+        authenticator: Authenticator,
+        webhook_guard: WebhookGuard | None = None,
+    ):
         self.store = store
         self._catalog = catalog  # returns the process's current CatalogIndex (or None)
         self.authenticator = authenticator
@@ -182,16 +196,20 @@ class PolicyAdmin:
         if principal.org_id != org_id:
             raise AdminError(PERMISSION_DENIED, f"your token is for org '{principal.org_id}', not '{org_id}'")
         if principal.role not in MANAGER_ROLES:
-            raise AdminError(PERMISSION_DENIED,
-                             f"role '{principal.role}' may not manage the compliance policy: owner or admin required")
+            raise AdminError(
+                PERMISSION_DENIED,
+                f"role '{principal.role}' may not manage the compliance policy: owner or admin required",
+            )
         return await self.store.plan(org_id)
 
     @staticmethod
     def _require_enterprise(plan: str, what: str) -> None:
         if plan != ENTERPRISE:
-            raise AdminError(PERMISSION_DENIED,
-                             f"Enterprise plan required to {what} (this org's plan: '{plan or 'none'}'). "
-                             "Disabling an existing policy stays possible.")
+            raise AdminError(
+                PERMISSION_DENIED,
+                f"Enterprise plan required to {what} (this org's plan: '{plan or 'none'}'). "
+                "Disabling an existing policy stays possible.",
+            )
 
     def _catalog_or_unavailable(self) -> CatalogIndex:
         catalog = self._catalog()
@@ -201,7 +219,7 @@ class PolicyAdmin:
 
     # --- methods ------------------------------------------------------------------------
 
-    async def _get_policy(self, principal: Principal, req: admin_pb2.GetPolicyRequest):
+    async def _get_policy(self, principal: Principal, req: admin_pb2.GetPolicyRequest) -> admin_pb2.GetPolicyResponse:
         plan = await self._manager_of(principal, req.org_id)
         fields = await self.store.org_fields(req.org_id)  # one read for policy, providers and alerts
         out = admin_pb2.GetPolicyResponse(plan=plan)
@@ -212,13 +230,15 @@ class PolicyAdmin:
         out.alerts.CopyFrom(alert_settings(fields))
         return out
 
-    async def _preview_policy(self, principal: Principal, req: admin_pb2.PreviewPolicyRequest):
+    async def _preview_policy(
+        self, principal: Principal, req: admin_pb2.PreviewPolicyRequest
+    ) -> admin_pb2.PreviewPolicyResponse:
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "configure a Provider Compliance Policy")
         validate(req.policy, saving=False)
         return preview(self._catalog_or_unavailable(), req.policy, await self.store.custom_providers(req.org_id))
 
-    async def _set_policy(self, principal: Principal, req: admin_pb2.SetPolicyRequest):
+    async def _set_policy(self, principal: Principal, req: admin_pb2.SetPolicyRequest) -> admin_pb2.SetPolicyResponse:
         plan = await self._manager_of(principal, req.org_id)
         if req.policy.enabled:
             self._require_enterprise(plan, "enable or change a Provider Compliance Policy")
@@ -234,7 +254,9 @@ class PolicyAdmin:
             raise AdminError(ABORTED, str(exc)) from None
         return admin_pb2.SetPolicyResponse(policy=stored)
 
-    async def _set_custom_provider(self, principal: Principal, req: admin_pb2.SetCustomProviderRequest):
+    async def _set_custom_provider(
+        self, principal: Principal, req: admin_pb2.SetCustomProviderRequest
+    ) -> admin_pb2.SetCustomProviderResponse:
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "declare custom providers")
         provider = catalog_pb2.CustomProvider()
@@ -248,13 +270,15 @@ class PolicyAdmin:
         await self.store.set_custom_provider(req.org_id, provider, principal.subject)
         return admin_pb2.SetCustomProviderResponse(provider=provider)
 
-    async def _delete_custom_provider(self, principal: Principal, req: admin_pb2.DeleteCustomProviderRequest):
+    async def _delete_custom_provider(
+        self, principal: Principal, req: admin_pb2.DeleteCustomProviderRequest
+    ) -> admin_pb2.DeleteCustomProviderResponse:
         await self._manager_of(principal, req.org_id)  # removing one only ever blocks more
         if await self.store.set_custom_provider(req.org_id, None, principal.subject, req.provider_id) is None:
             raise AdminError(NOT_FOUND, f"org '{req.org_id}' has no custom provider '{req.provider_id}'")
         return admin_pb2.DeleteCustomProviderResponse()
 
-    async def _set_alerts(self, principal: Principal, req: admin_pb2.SetAlertsRequest):
+    async def _set_alerts(self, principal: Principal, req: admin_pb2.SetAlertsRequest) -> admin_pb2.SetAlertsResponse:
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "configure compliance alerts")
         alerts = policy_pb2.AlertSettings()
@@ -269,9 +293,13 @@ class PolicyAdmin:
         await self.store.set_alerts(req.org_id, alerts, principal.subject)
         return admin_pb2.SetAlertsResponse(alerts=alerts)
 
-    async def _list_providers(self, principal: Principal, req: admin_pb2.ListProvidersRequest):
+    async def _list_providers(
+        self, principal: Principal, req: admin_pb2.ListProvidersRequest
+    ) -> admin_pb2.ListProvidersResponse:
         if principal.role not in MANAGER_ROLES:
-            raise AdminError(PERMISSION_DENIED, f"role '{principal.role}' may not list providers: owner or admin required")
+            raise AdminError(
+                PERMISSION_DENIED, f"role '{principal.role}' may not list providers: owner or admin required"
+            )
         catalog = self._catalog_or_unavailable()
         out = admin_pb2.ListProvidersResponse(catalog_version=catalog.version)
         out.providers.extend(catalog.providers[p] for p in sorted(catalog.providers))
@@ -279,27 +307,40 @@ class PolicyAdmin:
             out.models[model].providers.extend(providers)
         return out
 
-    async def _list_security_events(self, principal: Principal, req: admin_pb2.ListSecurityEventsRequest):
+    async def _list_security_events(
+        self, principal: Principal, req: admin_pb2.ListSecurityEventsRequest
+    ) -> admin_pb2.ListSecurityEventsResponse:
         await self._manager_of(principal, req.org_id)
         found = await self.store.recent(self.store.keys.security_events, req.org_id, _limit(req.limit))
         return admin_pb2.ListSecurityEventsResponse(
             events=[json_format.ParseDict(e, events_pb2.SecurityEvent(), ignore_unknown_fields=True) for e in found]
         )
 
-    async def _list_audit_events(self, principal: Principal, req: admin_pb2.ListAuditEventsRequest):
+    async def _list_audit_events(
+        self, principal: Principal, req: admin_pb2.ListAuditEventsRequest
+    ) -> admin_pb2.ListAuditEventsResponse:
         await self._manager_of(principal, req.org_id)
         found = await self.store.recent(self.store.keys.audit_events, req.org_id, _limit(req.limit))
         return admin_pb2.ListAuditEventsResponse(
             events=[json_format.ParseDict(e, events_pb2.AuditEvent(), ignore_unknown_fields=True) for e in found]
         )
 
-
-    async def _list_requirements(self, _principal: Principal, _req: admin_pb2.ListRequirementsRequest):
-        return admin_pb2.ListRequirementsResponse(requirements=[
-            admin_pb2.Requirement(name=r.name, label=r.label, group=r.group, policy_field=r.policy_field,
-                                  client_settable=r.client_settable, hint=r.hint)
-            for r in requirements.REQUIREMENTS
-        ])
+    async def _list_requirements(
+        self, _principal: Principal, _req: admin_pb2.ListRequirementsRequest
+    ) -> admin_pb2.ListRequirementsResponse:
+        return admin_pb2.ListRequirementsResponse(
+            requirements=[
+                admin_pb2.Requirement(
+                    name=r.name,
+                    label=r.label,
+                    group=r.group,
+                    policy_field=r.policy_field,
+                    client_settable=r.client_settable,
+                    hint=r.hint,
+                )
+                for r in requirements.REQUIREMENTS
+            ]
+        )
 
 
 def _limit(requested: int) -> int:

@@ -17,60 +17,66 @@ PolicyAdmin; this module only converts between wire formats and errors.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib import resources
 
 import grpc
 from aiohttp import web
 from google.protobuf import json_format
 
-from authz.admin import INVALID_ARGUMENT, AdminError, PolicyAdmin
+from authz.admin import INVALID_ARGUMENT, AdminError, Message, PolicyAdmin
 from authz.httpguard import read_body
 from authz.v1 import admin_pb2, admin_pb2_grpc
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
 
 class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
     def __init__(self, admin: PolicyAdmin):
         self.admin = admin
 
-    async def _call(self, method: str, request, context: grpc.aio.ServicerContext):
+    async def _call(self, method: str, request: Message, context: grpc.aio.ServicerContext) -> Message:
         authorization = dict(context.invocation_metadata()).get("authorization")
         try:
             return await self.admin.call(method, authorization, request)
         except AdminError as exc:
             await context.abort(exc.kind.grpc_code, exc.message)
 
-    async def GetPolicy(self, request, context):
+    async def GetPolicy(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("GetPolicy", request, context)
 
-    async def PreviewPolicy(self, request, context):
+    async def PreviewPolicy(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("PreviewPolicy", request, context)
 
-    async def SetPolicy(self, request, context):
+    async def SetPolicy(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("SetPolicy", request, context)
 
-    async def ListProviders(self, request, context):
+    async def ListProviders(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("ListProviders", request, context)
 
-    async def ListSecurityEvents(self, request, context):
+    async def ListSecurityEvents(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("ListSecurityEvents", request, context)
 
-    async def ListAuditEvents(self, request, context):
+    async def ListAuditEvents(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("ListAuditEvents", request, context)
 
-    async def SetCustomProvider(self, request, context):
+    async def SetCustomProvider(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("SetCustomProvider", request, context)
 
-    async def DeleteCustomProvider(self, request, context):
+    async def DeleteCustomProvider(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("DeleteCustomProvider", request, context)
 
-    async def SetAlerts(self, request, context):
+    async def SetAlerts(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("SetAlerts", request, context)
 
-    async def ListRequirements(self, request, context):
+    async def ListRequirements(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("ListRequirements", request, context)
 
 
-def _to_json(message) -> web.Response:
-    body = json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+def _to_json(message: Message) -> web.Response:
+    body = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
     return web.json_response(body)
 
 
@@ -89,21 +95,28 @@ class PolicyAdminHttp:
         r.add_post("/v1/orgs/{org}/policy:preview", self._route("PreviewPolicy", admin_pb2.PreviewPolicyRequest))
         r.add_put("/v1/orgs/{org}/policy", self._route("SetPolicy", admin_pb2.SetPolicyRequest))
         r.add_get("/v1/providers", self._route("ListProviders", admin_pb2.ListProvidersRequest, body=False))
-        r.add_get("/v1/orgs/{org}/security-events",
-                  self._route("ListSecurityEvents", admin_pb2.ListSecurityEventsRequest, body=False))
-        r.add_get("/v1/orgs/{org}/audit-events",
-                  self._route("ListAuditEvents", admin_pb2.ListAuditEventsRequest, body=False))
-        r.add_put("/v1/orgs/{org}/custom-providers/{provider}",
-                  self._route("SetCustomProvider", admin_pb2.SetCustomProviderRequest))
-        r.add_delete("/v1/orgs/{org}/custom-providers/{provider}",
-                     self._route("DeleteCustomProvider", admin_pb2.DeleteCustomProviderRequest, body=False))
+        r.add_get(
+            "/v1/orgs/{org}/security-events",
+            self._route("ListSecurityEvents", admin_pb2.ListSecurityEventsRequest, body=False),
+        )
+        r.add_get(
+            "/v1/orgs/{org}/audit-events", self._route("ListAuditEvents", admin_pb2.ListAuditEventsRequest, body=False)
+        )
+        r.add_put(
+            "/v1/orgs/{org}/custom-providers/{provider}",
+            self._route("SetCustomProvider", admin_pb2.SetCustomProviderRequest),
+        )
+        r.add_delete(
+            "/v1/orgs/{org}/custom-providers/{provider}",
+            self._route("DeleteCustomProvider", admin_pb2.DeleteCustomProviderRequest, body=False),
+        )
         r.add_put("/v1/orgs/{org}/alerts", self._route("SetAlerts", admin_pb2.SetAlertsRequest))
         r.add_get("/v1/requirements", self._route("ListRequirements", admin_pb2.ListRequirementsRequest, body=False))
         r.add_get("/settings", _settings_page)
         r.add_get("/settings/settings.js", _asset("settings.js", "text/javascript"))
         r.add_get("/settings/settings.css", _asset("settings.css", "text/css"))
 
-    def _route(self, method: str, request_type, body: bool = True):
+    def _route(self, method: str, request_type: type[Message], body: bool = True) -> Handler:
         async def handle(request: web.Request) -> web.Response:
             message = request_type()
             try:
@@ -153,7 +166,7 @@ async def _settings_page(_request: web.Request) -> web.Response:
     return web.Response(text=_read_asset("settings.html"), content_type="text/html", headers=_SECURITY_HEADERS)
 
 
-def _asset(name: str, content_type: str):
+def _asset(name: str, content_type: str) -> Handler:
     async def handle(_request: web.Request) -> web.Response:
         return web.Response(text=_read_asset(name), content_type=content_type, headers=_SECURITY_HEADERS)
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 import os
 import re
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError, ResponseError
 
@@ -37,7 +37,7 @@ from authz import metrics
 from authz import policy as policy_mod
 from authz.clip import clip
 from authz.events import Record
-from authz.store import Keys, alert_settings, policy_from_json
+from authz.store import Keys, RedisClient, alert_settings, policy_from_json
 from authz.v1 import catalog_pb2
 from authz.webhooks import AddressRefused, WebhookGuard, WebhookRefused
 
@@ -78,8 +78,9 @@ class Message:
     def slack(self) -> str:
         # Slack's own escaping (&, <, >) stops mentions and <url|label> links; inline code stops
         # mrkdwn and auto-linking. A backtick would end the code span, so it never gets in.
-        return "".join(f"`{_slack_escape(t.replace('`', chr(0x2CB)))}`" if v else _slack_escape(t)
-                       for v, t in self.parts)
+        return "".join(
+            f"`{_slack_escape(t.replace('`', chr(0x2CB)))}`" if v else _slack_escape(t) for v, t in self.parts
+        )
 
     def discord(self) -> str:
         # Inside inline code Discord renders no markdown or masked links; allowed_mentions in the
@@ -91,19 +92,23 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def payload(message: Message) -> dict:
+def payload(message: Message) -> dict[str, Any]:
     """Slack reads "text", Discord reads "content" (and honours allowed_mentions)."""
     return {"text": message.slack(), "content": message.discord(), "allowed_mentions": {"parse": []}}
 
 
-async def enqueue(redis: aioredis.Redis, keys: Keys, org_id: str, webhook_url: str, kind: str,
-                  message: Message) -> None:
-    await redis.xadd(keys.alerts, {"org_id": org_id, "webhook_url": webhook_url, "kind": kind,
-                                   "message": message.to_json()}, maxlen=100_000, approximate=True)
+async def enqueue(redis: RedisClient, keys: Keys, org_id: str, webhook_url: str, kind: str, message: Message) -> None:
+    await redis.xadd(
+        keys.alerts,
+        {"org_id": org_id, "webhook_url": webhook_url, "kind": kind, "message": message.to_json()},
+        maxlen=100_000,
+        approximate=True,
+    )
 
 
-async def enqueue_catalog_changes(redis: aioredis.Redis, keys: Keys, old: catalog_pb2.Catalog | None,
-                                  new: catalog_pb2.Catalog) -> int:
+async def enqueue_catalog_changes(
+    redis: RedisClient, keys: Keys, old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog
+) -> int:
     """One alert per org with alerts configured whose enabled policy now judges some provider
     differently. Returns how many alerts were queued."""
     if old is None:
@@ -121,9 +126,13 @@ async def enqueue_catalog_changes(redis: aioredis.Redis, keys: Keys, old: catalo
         if rules == policy_mod.NO_RULES:
             continue
         before, after = old_index.table(rules).unmet, new_index.table(rules).unmet
-        org_id = key.decode()[len(keys.org("")):]
-        message = (Message().text("Provider compliance changed for org ").value(org_id)
-                   .text(f" under policy v{p.version} (catalog v{new.version}): "))
+        org_id = key.decode()[len(keys.org("")) :]
+        message = (
+            Message()
+            .text("Provider compliance changed for org ")
+            .value(org_id)
+            .text(f" under policy v{p.version} (catalog v{new.version}): ")
+        )
         changes = 0
         for pid in sorted(set(before) | set(after)):
             was, now = before.get(pid), after.get(pid)
@@ -144,13 +153,13 @@ async def enqueue_catalog_changes(redis: aioredis.Redis, keys: Keys, old: catalo
 
 
 class AlertDispatcher:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, guard: WebhookGuard):
+    def __init__(self, redis: RedisClient, keys: Keys, guard: WebhookGuard):
         self._redis = redis
         self._keys = keys
         self._guard = guard
         self._consumer = f"{os.uname().nodename}-{os.getpid()}"
         self._retries: dict[bytes, tuple[int, float]] = {}  # entry id -> (attempts, next try at)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="authz-alerts")
@@ -164,8 +173,9 @@ class AlertDispatcher:
         group_ready, claimed_at = False, float("-inf")
         # The guard's resolver is the only one this client uses; no proxies from the environment.
         connector = aiohttp.TCPConnector(resolver=self._guard.resolver(), limit=20)
-        async with aiohttp.ClientSession(connector=connector, trust_env=False,
-                                         timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)) as http:
+        async with aiohttp.ClientSession(
+            connector=connector, trust_env=False, timeout=aiohttp.ClientTimeout(total=_TIMEOUT_S)
+        ) as http:
             while True:
                 try:
                     if not group_ready:
@@ -175,14 +185,15 @@ class AlertDispatcher:
                         await self._claim_abandoned()
                         claimed_at = time.monotonic()
                     await self._retry_due(http)
-                    entries = await self._redis.xreadgroup(GROUP, self._consumer, {self._keys.alerts: ">"},
-                                                           count=10, block=1000 if self._retries else 5000)
+                    entries = await self._redis.xreadgroup(
+                        GROUP, self._consumer, {self._keys.alerts: ">"}, count=10, block=1000 if self._retries else 5000
+                    )
                     for _, items in entries or []:
                         for entry_id, fields in items:
                             await self._deliver(http, entry_id, fields, attempts=0)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - alerts must keep flowing after any error
+                except Exception as exc:
                     if not isinstance(exc, (RedisError, OSError)):
                         log.exception("alerts_error")
                     group_ready = False  # a restarted Redis has lost the group
@@ -199,8 +210,9 @@ class AlertDispatcher:
 
     async def _claim_abandoned(self) -> None:
         """Alerts a dead process took but never delivered: retry them here."""
-        _, claimed, *_ = await self._redis.xautoclaim(self._keys.alerts, GROUP, self._consumer,
-                                                       min_idle_time=_CLAIM_IDLE_MS, count=10)
+        _, claimed, *_ = await self._redis.xautoclaim(
+            self._keys.alerts, GROUP, self._consumer, min_idle_time=_CLAIM_IDLE_MS, count=10
+        )
         for entry_id, _fields in claimed:
             self._retries.setdefault(entry_id, (1, 0.0))
 
@@ -215,7 +227,9 @@ class AlertDispatcher:
                 continue
             await self._deliver(http, entry_id, found[0][1], attempts)
 
-    async def _deliver(self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict, attempts: int) -> None:
+    async def _deliver(
+        self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict[bytes, bytes], attempts: int
+    ) -> None:
         url = fields[b"webhook_url"].decode()
         org_id = fields[b"org_id"].decode()
         if b"message" in fields:
@@ -237,7 +251,7 @@ class AlertDispatcher:
             if isinstance(exc.os_error, AddressRefused):
                 return await self._refused(entry_id, org_id, str(exc.os_error))
             error = exc.__class__.__name__
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = exc.__class__.__name__
         attempts += 1
         if attempts >= MAX_ATTEMPTS:
@@ -260,16 +274,29 @@ class AlertDispatcher:
         log.error("alert_webhook_refused", org_id=org_id, error=why)
 
 
-def block_alert(org_id: str, threshold: int, window_s: int, event: dict) -> Message:
-    message = (Message().text("Org ").value(org_id)
-               .text(f": more than {threshold} requests blocked by the provider compliance policy within "
-                     f"{window_s} s. Latest: model ").value(event.get("model", "")).text(", providers "))
+def block_alert(org_id: str, threshold: int, window_s: int, event: dict[str, Any]) -> Message:
+    message = (
+        Message()
+        .text("Org ")
+        .value(org_id)
+        .text(
+            f": more than {threshold} requests blocked by the provider compliance policy within "
+            f"{window_s} s. Latest: model "
+        )
+        .value(event.get("model", ""))
+        .text(", providers ")
+    )
     for i, provider in enumerate(event.get("providers", [])):
         message.text(", " if i else "").value(provider["provider"])
     if not event.get("providers"):
         message.text("none")
-    return (message.text(", reason ").value(event.get("reason", ""))
-            .text(" (decision ").value(event.get("decision_id", "")).text(")."))
+    return (
+        message.text(", reason ")
+        .value(event.get("reason", ""))
+        .text(" (decision ")
+        .value(event.get("decision_id", ""))
+        .text(").")
+    )
 
 
 class BlockCounter:
@@ -277,7 +304,7 @@ class BlockCounter:
     event writer reports newly stored events, and queues one alert per window when an org's
     count passes its threshold. A replayed event is not new, so it is never counted twice."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys):
+    def __init__(self, redis: RedisClient, keys: Keys):
         self._redis = redis
         self._keys = keys
 

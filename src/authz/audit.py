@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -23,12 +24,26 @@ from authz.v1 import events_pb2
 
 
 def new_event(
-    *, seq: int, prev_hash: str, actor: str, action: str, org_id: str = "", target: str = "",
-    before: str = "", after: str = "",
+    *,
+    seq: int,
+    prev_hash: str,
+    actor: str,
+    action: str,
+    org_id: str = "",
+    target: str = "",
+    before: str = "",
+    after: str = "",
 ) -> events_pb2.AuditEvent:
     event = events_pb2.AuditEvent(
-        event_id=uuid.uuid4().hex, seq=seq, prev_hash=prev_hash, actor=actor, action=action, org_id=org_id,
-        target=target, before=before, after=after,
+        event_id=uuid.uuid4().hex,
+        seq=seq,
+        prev_hash=prev_hash,
+        actor=actor,
+        action=action,
+        org_id=org_id,
+        target=target,
+        before=before,
+        after=after,
     )
     event.time.FromNanoseconds(time.time_ns())
     return event
@@ -67,7 +82,7 @@ class Verification:
 
 def verify(entries: list[tuple[str, str, str]], head: tuple[int, str] | None) -> Verification:
     """Check (entry_id, event JSON, stored hash) triples in stream order against the head."""
-    parsed = []
+    parsed: list[tuple[str, str, str, int, Any]] = []  # entry id, text, stored hash, seq, prev_hash
     for entry_id, text, stored_hash in entries:
         try:
             data = json.loads(text)
@@ -80,23 +95,29 @@ def verify(entries: list[tuple[str, str, str]], head: tuple[int, str] | None) ->
     for i, (entry_id, text, stored_hash, seq, claimed_prev) in enumerate(parsed):
         if seq != expected_seq:
             if expected_seq in seqs[i + 1 :]:
-                return Verification(i, Problem("reordered", expected_seq, entry_id,
-                                               f"event {expected_seq} appears after event {seq}"))
-            return Verification(i, Problem("deleted", expected_seq, entry_id,
-                                           f"event {expected_seq} is missing (next present: {seq})"))
+                return Verification(
+                    i, Problem("reordered", expected_seq, entry_id, f"event {expected_seq} appears after event {seq}")
+                )
+            return Verification(
+                i, Problem("deleted", expected_seq, entry_id, f"event {expected_seq} is missing (next present: {seq})")
+            )
         if digest(text) != stored_hash:
             return Verification(i, Problem("modified", seq, entry_id, "its content does not match its hash"))
         if claimed_prev != prev_hash:
-            return Verification(i, Problem("modified", seq - 1, entry_id,
-                                           f"event {seq} does not chain to event {seq - 1} as stored"))
+            return Verification(
+                i, Problem("modified", seq - 1, entry_id, f"event {seq} does not chain to event {seq - 1} as stored")
+            )
         expected_seq, prev_hash = seq + 1, stored_hash
     last_seq = expected_seq - 1
     if head is not None:
         head_seq, head_hash = head
         if head_seq > last_seq:
-            return Verification(len(parsed), Problem("deleted", last_seq + 1, "",
-                                                     f"events {last_seq + 1}..{head_seq} are missing at the end"))
+            return Verification(
+                len(parsed),
+                Problem("deleted", last_seq + 1, "", f"events {last_seq + 1}..{head_seq} are missing at the end"),
+            )
         if head_seq == last_seq and head_hash != prev_hash:
-            return Verification(len(parsed), Problem("modified", last_seq, "",
-                                                     "the last event does not match the recorded head"))
+            return Verification(
+                len(parsed), Problem("modified", last_seq, "", "the last event does not match the recorded head")
+            )
     return Verification(len(parsed), None)

@@ -64,8 +64,9 @@ class Authenticator:
         return Principal(subject=str(claims["sub"]), org_id=str(claims["org_id"]), role=str(claims["role"]))
 
 
-def issue(secret: str, *, subject: str, org_id: str, role: str, ttl_s: int = 3600, issuer: str = "",
-          audience: str = "") -> str:
+def issue(
+    secret: str, *, subject: str, org_id: str, role: str, ttl_s: int = 3600, issuer: str = "", audience: str = ""
+) -> str:
     """An HS256 token (for operators, the demo and tests)."""
     import time
 

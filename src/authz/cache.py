@@ -12,20 +12,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import structlog
 from redis.exceptions import RedisError
 
 from authz import catalog as catalog_mod
 from authz import metrics
-from authz.catalog import CatalogIndex
 from authz import policy as policy_mod
+from authz.catalog import CatalogIndex
 from authz.decision import CustomEntry, OrgPolicy
 from authz.policy import rules_of
-from authz.store import (APIKEY_MESSAGE, CATALOG_MESSAGE, ORG_MESSAGE, OrgRecord, StateLost, Store, alert_settings,
-                         custom_providers_of, policy_from_json)
+from authz.store import (
+    APIKEY_MESSAGE,
+    CATALOG_MESSAGE,
+    ORG_MESSAGE,
+    OrgRecord,
+    StateLost,
+    Store,
+    alert_settings,
+    custom_providers_of,
+    policy_from_json,
+)
 from authz.v1 import policy_pb2
 
 log = structlog.get_logger("authz.cache")
@@ -35,7 +44,7 @@ V = TypeVar("V")
 _MIN_BACKOFF, _MAX_BACKOFF = 0.05, 2.0
 
 
-def _chunks(items: list[str], size: int = 1000):
+def _chunks(items: list[str], size: int = 1000) -> Iterator[list[str]]:
     """Resync in pipelines of bounded size, so 100k cached orgs never make one huge reply."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -52,8 +61,13 @@ class _Entries(Generic[V]):
     repeats, so a slow read can never store a value older than the latest change.
     """
 
-    def __init__(self, name: str, fetch: Callable[[str], Awaitable[V]], timeout: float,
-                 on_state_lost: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        name: str,
+        fetch: Callable[[str], Awaitable[V]],
+        timeout: float,
+        on_state_lost: Callable[[], None] | None = None,
+    ):
         self.name = name
         self._on_state_lost = on_state_lost
         self.values: dict[str, V] = {}
@@ -83,7 +97,7 @@ class _Entries(Generic[V]):
             if self._on_state_lost:
                 self._on_state_lost()
             raise StateUnavailable(f"{self.name} {key!r}: Redis state lost") from exc
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             metrics.REDIS_ERRORS.labels(f"load_{self.name}").inc()
             raise StateUnavailable(f"{self.name} {key!r}: {exc.__class__.__name__}") from exc
 
@@ -114,7 +128,7 @@ class _ApiKeys(_Entries[str | None]):
     misses are remembered in a bounded LRU with a TTL, so a client spraying made-up keys can
     neither grow memory nor push real misses out for good."""
 
-    def __init__(self, *args, negative_max: int = 10_000, negative_ttl_s: float = 30.0, **kwargs):
+    def __init__(self, *args: Any, negative_max: int = 10_000, negative_ttl_s: float = 30.0, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._negatives: OrderedDict[str, float] = OrderedDict()  # key -> expires at (monotonic)
         self._negative_max = negative_max
@@ -166,21 +180,35 @@ class _ApiKeys(_Entries[str | None]):
 
 
 class PolicyCache:
-    def __init__(self, store: Store, *, refresh_interval_s: float, max_staleness_s: float, redis_timeout_s: float,
-                 negative_keys_max: int = 10_000, negative_keys_ttl_s: float = 30.0):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        refresh_interval_s: float,
+        max_staleness_s: float,
+        redis_timeout_s: float,
+        negative_keys_max: int = 10_000,
+        negative_keys_ttl_s: float = 30.0,
+    ):
         self.store = store
         self.catalog: CatalogIndex | None = None
         self._catalog_raw: bytes | None = None
         self.orgs: _Entries[OrgPolicy] = _Entries("org", self._fetch_org, redis_timeout_s, self._state_lost)
-        self.api_keys = _ApiKeys("apikey", self._org_for_key, redis_timeout_s, self._state_lost,
-                                 negative_max=negative_keys_max, negative_ttl_s=negative_keys_ttl_s)
+        self.api_keys = _ApiKeys(
+            "apikey",
+            self._org_for_key,
+            redis_timeout_s,
+            self._state_lost,
+            negative_max=negative_keys_max,
+            negative_ttl_s=negative_keys_ttl_s,
+        )
         self.epoch: bytes | None = None  # the state marker last seen in Redis
         self.lost_since: float | None = None  # monotonic time Redis was found without it
         self.refresh_interval_s = refresh_interval_s
         self.max_staleness_s = max_staleness_s
         self.synced_at: float | None = None  # monotonic time of the last full sync
-        self._synced = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self.synced = asyncio.Event()  # set by the first successful sync
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- what the Check path calls ------------------------------------------------------
 
@@ -232,9 +260,14 @@ class PolicyCache:
         if self.lost_since is None:
             self.lost_since = time.monotonic()
             metrics.STATE_LOST.set(1)
-            log.error("redis_state_lost", error=str(StateLost()), enforcing="cached policies",
-                      unavailable_in_s=round(max(0.0, self.max_staleness_s - self.staleness()), 1)
-                      if self.synced_at is not None else 0)
+            log.error(
+                "redis_state_lost",
+                error=str(StateLost()),
+                enforcing="cached policies",
+                unavailable_in_s=round(max(0.0, self.max_staleness_s - self.staleness()), 1)
+                if self.synced_at is not None
+                else 0,
+            )
 
     def _state_found(self, epoch: bytes) -> None:
         if self.epoch is not None and epoch != self.epoch:
@@ -252,13 +285,6 @@ class PolicyCache:
             asyncio.create_task(self._refresh_periodically(), name="authz-refresh"),
         ]
 
-    async def wait_synced(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._synced.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -272,17 +298,17 @@ class PolicyCache:
             epoch, raw = await self.store.state_and_catalog()
             self._reload_catalog(raw)
             for chunk in _chunks(list(self.orgs.values)):
-                for org_id, record in zip(chunk, await self.store.orgs(chunk)):
+                for org_id, record in zip(chunk, await self.store.orgs(chunk), strict=True):
                     self._apply_org(org_id, record)
             for chunk in _chunks(list(self.api_keys.values)):
-                for key_hash, org_id in zip(chunk, await self.store.org_for_key_hashes(chunk)):
-                    self.api_keys.store(key_hash, org_id)
+                for key_hash, owner in zip(chunk, await self.store.org_for_key_hashes(chunk), strict=True):
+                    self.api_keys.store(key_hash, owner)
         except StateLost:
             self._state_lost()
             return
         self._state_found(epoch)
         self.synced_at = time.monotonic()
-        self._synced.set()
+        self.synced.set()
 
     def _reload_catalog(self, raw: bytes | None) -> None:
         if raw is None:
@@ -300,8 +326,12 @@ class PolicyCache:
         self.catalog = CatalogIndex.build(parsed)
         self._catalog_raw = raw
         metrics.CATALOG_VERSION.set(self.catalog.version)
-        log.info("catalog_loaded", version=self.catalog.version, providers=len(self.catalog.providers),
-                 models=len(self.catalog.models))
+        log.info(
+            "catalog_loaded",
+            version=self.catalog.version,
+            providers=len(self.catalog.providers),
+            models=len(self.catalog.models),
+        )
 
     async def _handle(self, message: str) -> None:
         try:
@@ -343,7 +373,7 @@ class PolicyCache:
                         await self._handle(message["data"].decode())
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - following Redis must never stop for good
+            except Exception as exc:
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("invalidation_follower_error")
                 metrics.REDIS_ERRORS.labels("subscribe").inc()
@@ -363,7 +393,7 @@ class PolicyCache:
             await asyncio.sleep(self.refresh_interval_s)
             try:
                 await self.sync()
-            except Exception as exc:  # noqa: BLE001 - the next round tries again
+            except Exception as exc:
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("refresh_error")
                 metrics.REDIS_ERRORS.labels("refresh").inc()
@@ -379,7 +409,6 @@ _RULES: dict[policy_mod.Rules, policy_mod.Rules] = {}
 
 def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
     return _RULES.setdefault(rules, rules)
-
 
 
 def org_policy(org_id: str, fields: OrgRecord) -> OrgPolicy:

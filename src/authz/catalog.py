@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import json_format
 
@@ -35,7 +36,8 @@ def parse(text: str | bytes) -> catalog_pb2.Catalog:
     if not isinstance(raw, dict):
         raise CatalogError("catalog must be a JSON object with 'providers' and 'models'")
     try:
-        catalog = json_format.ParseDict(raw, catalog_pb2.Catalog())
+        catalog = catalog_pb2.Catalog()
+        json_format.ParseDict(raw, catalog)
     except json_format.ParseError as exc:
         raise CatalogError(f"catalog entry is invalid: {exc}") from exc
     validate(catalog)
@@ -49,9 +51,7 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
         raise CatalogError("catalog has no models")
     for key, provider in catalog.providers.items():
         if not PROVIDER_ID.match(key):
-            raise CatalogError(
-                f"provider id {key!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)"
-            )
+            raise CatalogError(f"provider id {key!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
         if provider.id and provider.id != key:
             raise CatalogError(f"provider {key!r}: its 'id' field says {provider.id!r}; they must match")
         provider.id = key
@@ -94,27 +94,33 @@ def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
     """Shared by the catalog and custom-provider attestations."""
     for attribute in dp.evidence:
         if attribute not in _ATTRIBUTES:
-            raise CatalogError(f"{where}: evidence for unknown attribute {attribute!r} "
-                               f"(known: {', '.join(sorted(_ATTRIBUTES))})")
+            raise CatalogError(
+                f"{where}: evidence for unknown attribute {attribute!r} (known: {', '.join(sorted(_ATTRIBUTES))})"
+            )
     if dp.headquarters_country and not _COUNTRY.match(dp.headquarters_country):
-        raise CatalogError(f"{where}: headquarters_country {dp.headquarters_country!r} is not an ISO 3166-1 "
-                           "alpha-2 code in upper case (e.g. 'US', 'FR')")
+        raise CatalogError(
+            f"{where}: headquarters_country {dp.headquarters_country!r} is not an ISO 3166-1 "
+            "alpha-2 code in upper case (e.g. 'US', 'FR')"
+        )
     if dp.HasField("soc2") and dp.soc2_report != catalog_pb2.SOC2_REPORT_UNSPECIFIED:
         has_report = dp.soc2_report in (catalog_pb2.SOC2_REPORT_TYPE1, catalog_pb2.SOC2_REPORT_TYPE2)
         if dp.soc2 != has_report:
-            raise CatalogError(f"{where}: soc2 is {str(dp.soc2).lower()} but soc2_report is "
-                               f"{catalog_pb2.Soc2Report.Name(dp.soc2_report)}; make them agree")
+            raise CatalogError(
+                f"{where}: soc2 is {str(dp.soc2).lower()} but soc2_report is "
+                f"{catalog_pb2.Soc2Report.Name(dp.soc2_report)}; make them agree"
+            )
 
 
-def diff(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog) -> dict:
+def diff(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog) -> dict[str, Any]:
     """What a catalog load changes, for the audit trail and compliance alerts."""
     old_providers = dict(old.providers) if old else {}
     old_models = dict(old.models) if old else {}
 
-    def data_policy(p: catalog_pb2.Provider) -> dict | None:
+    def data_policy(p: catalog_pb2.Provider) -> dict[str, Any] | None:
         if not p.HasField("data_policy"):
             return None
-        return json_format.MessageToDict(p.data_policy, preserving_proto_field_name=True)
+        found: dict[str, Any] = json_format.MessageToDict(p.data_policy, preserving_proto_field_name=True)
+        return found
 
     changed = {
         pid: {"before": data_policy(old_providers[pid]), "after": data_policy(p)}
@@ -134,7 +140,7 @@ def diff(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog) -> dict:
 
 
 def to_json(catalog: catalog_pb2.Catalog) -> str:
-    return json_format.MessageToJson(catalog, preserving_proto_field_name=True, indent=None)
+    return str(json_format.MessageToJson(catalog, preserving_proto_field_name=True, indent=None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +148,7 @@ class ModelVerdict:
     """Compliance of every provider serving one model under one set of requirements."""
 
     allowed: tuple[str, ...]
-    blocked: tuple[tuple[str, tuple[policy.Unmet, ...]], ...]
+    blocked: policy.Blocked
 
 
 @dataclass(slots=True)
@@ -156,7 +162,7 @@ class ComplianceTable:
 
     index: CatalogIndex
     rules: policy.Rules
-    unmet: dict[str, tuple[policy.Unmet, ...]]
+    unmet: dict[str, policy.Failures]
     _models: dict[str, ModelVerdict] = field(default_factory=dict)
     _examples: tuple[str, ...] | None = None
 
@@ -175,7 +181,7 @@ class ComplianceTable:
         """Pinned names of models a compliant provider serves (and the model lists allow),
         to suggest when the requested model has none. Computed once per table."""
         if self._examples is None:
-            found = []
+            found: list[str] = []
             for model in sorted(self.index.models):
                 if len(found) == limit:
                     break
@@ -208,8 +214,9 @@ class CatalogIndex:
             version=catalog.version,
             providers=providers,
             models=models,
-            names=naming.Names(frozenset(providers), frozenset(models), dict(catalog.provider_aliases),
-                               dict(catalog.model_aliases)),
+            names=naming.Names(
+                frozenset(providers), frozenset(models), dict(catalog.provider_aliases), dict(catalog.model_aliases)
+            ),
         )
 
     def table(self, rules: policy.Rules) -> ComplianceTable:
@@ -227,7 +234,9 @@ class CatalogIndex:
         return table
 
 
-def compliance_changes(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog, rules: policy.Rules) -> dict:
+def compliance_changes(
+    old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog, rules: policy.Rules
+) -> dict[str, Any]:
     """How one policy's view changes from `old` to `new`: providers newly blocked or allowed,
     models that lose (or gain) every compliant provider, models whose compliant set changes."""
     before = CatalogIndex.build(old) if old is not None else None
@@ -243,12 +252,17 @@ def compliance_changes(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog
     old_ok = {p for p, u in old_table.unmet.items() if not u} if old_table else set()
     new_ok = {p for p, u in new_table.unmet.items() if not u}
     models = sorted(set(after.models) | (set(before.models) if before else set()))
-    changed = {m: {"before": list(allowed(old_table, before, m)), "after": list(allowed(new_table, after, m))}
-               for m in models if allowed(old_table, before, m) != allowed(new_table, after, m)}
+    changed = {
+        m: {"before": list(allowed(old_table, before, m)), "after": list(allowed(new_table, after, m))}
+        for m in models
+        if allowed(old_table, before, m) != allowed(new_table, after, m)
+    }
     return {
         "providers_now_blocked": sorted(p for p in old_ok - new_ok if p in after.providers),
         "providers_now_allowed": sorted(new_ok - old_ok),
-        "models_losing_every_compliant_provider": sorted(m for m, c in changed.items() if c["before"] and not c["after"]),
+        "models_losing_every_compliant_provider": sorted(
+            m for m, c in changed.items() if c["before"] and not c["after"]
+        ),
         "models_gaining_a_compliant_provider": sorted(m for m, c in changed.items() if not c["before"] and c["after"]),
         "models_changed": changed,
     }

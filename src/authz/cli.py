@@ -24,26 +24,34 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from authz import __version__, audit
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.auth import issue as issue_token
 from authz.store import Keys, StateLost, Store
+from authz.v1 import catalog_pb2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="authz", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"authz {__version__}")
     parser.add_argument("--config", default=os.environ.get("AUTHZ_CONFIG"), help="TOML settings file")
-    parser.add_argument("--actor", default=f"cli:{os.environ.get('USER', 'unknown')}",
-                        help="who makes a change, for the audit trail")
+    parser.add_argument(
+        "--actor", default=f"cli:{os.environ.get('USER', 'unknown')}", help="who makes a change, for the audit trail"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve_cmd = sub.add_parser("serve", help="run the ext_authz gRPC service")
-    serve_cmd.add_argument("--workers", type=int, default=int(os.environ.get("AUTHZ_WORKERS", "1")),
-                           help="worker processes sharing the ports (AUTHZ_WORKERS; default 1)")
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("AUTHZ_WORKERS", "1")),
+        help="worker processes sharing the ports (AUTHZ_WORKERS; default 1)",
+    )
 
     catalog = sub.add_parser("catalog", help="the provider catalog").add_subparsers(dest="action", required=True)
     load = catalog.add_parser("load", help="validate FILE and store it as the next catalog version")
@@ -52,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file")
     imp = catalog.add_parser("import", help="build a catalog whose models are the deployments of a gateway config")
     imp.add_argument("--from", dest="source", choices=["litellm"], required=True, help="the config's format")
-    imp.add_argument("gateway_config", metavar="CONFIG", help="the gateway's config file (LiteLLM: its proxy config.yaml)")
+    imp.add_argument(
+        "gateway_config", metavar="CONFIG", help="the gateway's config file (LiteLLM: its proxy config.yaml)"
+    )
     imp.add_argument("--base", help="catalog JSON whose provider data to keep (default: the stored catalog)")
     imp.add_argument("--out", help="write the catalog here (default: standard output)")
     dif = catalog.add_parser("diff", help="what loading FILE would change, and for which orgs' policies")
@@ -64,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("plan")
 
     pol = sub.add_parser("policy", help="an org's compliance policy, through the admin API")
-    pol.add_argument("--api", default=os.environ.get("AUTHZ_API", "http://127.0.0.1:9090"),
-                     help="admin API base URL (AUTHZ_API)")
+    pol.add_argument(
+        "--api", default=os.environ.get("AUTHZ_API", "http://127.0.0.1:9090"), help="admin API base URL (AUTHZ_API)"
+    )
     pol.add_argument("--token", default=os.environ.get("AUTHZ_TOKEN"), help="admin JWT (AUTHZ_TOKEN)")
     pol_sub = pol.add_subparsers(dest="action", required=True)
     get = pol_sub.add_parser("get", help="print the stored policy as JSON")
@@ -129,8 +140,17 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.admin_jwt_hs256_secret:
             print("authz: token issue needs admin_jwt_hs256_secret in the configuration", file=sys.stderr)
             return 2
-        print(issue_token(settings.admin_jwt_hs256_secret, subject=args.subject, org_id=args.org, role=args.role,
-                          ttl_s=args.ttl, issuer=settings.admin_jwt_issuer, audience=settings.admin_jwt_audience))
+        print(
+            issue_token(
+                settings.admin_jwt_hs256_secret,
+                subject=args.subject,
+                org_id=args.org,
+                role=args.role,
+                ttl_s=args.ttl,
+                issuer=settings.admin_jwt_issuer,
+                audience=settings.admin_jwt_audience,
+            )
+        )
         return 0
     try:
         return asyncio.run(_admin(args, settings))
@@ -142,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _policy_api(args) -> int:
+def _policy_api(args: argparse.Namespace) -> int:
     """policy get|preview|set over the admin JSON API (the same checks as the settings page)."""
     org = urllib.parse.quote(args.org, safe="")
     if args.action == "get":
         method, path, body = "GET", f"/v1/orgs/{org}/policy", None
     else:
-        text = sys.stdin.read() if args.file == "-" else open(args.file).read()
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
         try:
             policy = json.loads(text)
         except ValueError as exc:
@@ -191,7 +211,7 @@ def _policy_api(args) -> int:
     return 0
 
 
-def _read_catalog(path: str):
+def _read_catalog(path: str) -> catalog_pb2.Catalog:
     with open(path, "rb") as f:
         return catalog_mod.parse(f.read())
 
@@ -206,7 +226,7 @@ def _check_catalog(path: str) -> int:
     return 0
 
 
-async def _admin(args, settings: config_mod.Settings) -> int:
+async def _admin(args: argparse.Namespace, settings: config_mod.Settings) -> int:
     from redis.exceptions import RedisError
 
     from authz.redis_client import redis_client
@@ -225,7 +245,7 @@ async def _admin(args, settings: config_mod.Settings) -> int:
         await redis.aclose()
 
 
-def _import_catalog(args, base) -> int:
+def _import_catalog(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
     from authz import litellm_config
 
     try:
@@ -241,20 +261,28 @@ def _import_catalog(args, base) -> int:
     else:
         print(out)
     models = result.catalog.models
-    print(f"imported {len(models)} models from {args.gateway_config}: "
-          + ", ".join(f"{m} -> {','.join(models[m].providers)}" for m in sorted(models)), file=sys.stderr)
+    print(
+        f"imported {len(models)} models from {args.gateway_config}: "
+        + ", ".join(f"{m} -> {','.join(models[m].providers)}" for m in sorted(models)),
+        file=sys.stderr,
+    )
     for provider, names in sorted(result.unknown_providers.items()):
-        print(f"provider {provider!r} is not in the catalog (used by {', '.join(names)}): it has no published data, "
-              "so it fails every requirement", file=sys.stderr)
+        print(
+            f"provider {provider!r} is not in the catalog (used by {', '.join(names)}): it has no published data, "
+            "so it fails every requirement",
+            file=sys.stderr,
+        )
     for name in result.wildcards:
-        print(f"wildcard route {name!r}: requests are judged by the provider they name (e.g. openai/<model>)",
-              file=sys.stderr)
+        print(
+            f"wildcard route {name!r}: requests are judged by the provider they name (e.g. openai/<model>)",
+            file=sys.stderr,
+        )
     for name in result.skipped:
         print(f"skipped {name}", file=sys.stderr)
     return 0
 
 
-async def _run_admin(args, store: Store) -> int:
+async def _run_admin(args: argparse.Namespace, store: Store) -> int:
     if args.command == "catalog" and args.action == "import":
         raw = await store.catalog_raw()
         if raw is None:
@@ -272,8 +300,11 @@ async def _run_admin(args, store: Store) -> int:
         raw = await store.catalog_raw()
         old = catalog_mod.parse(raw) if raw else None
         report = catalog_mod.diff(old, new)
-        report["orgs"] = {org: changes for org, p in sorted((await store.enabled_policies()).items())
-                          if any((changes := catalog_mod.compliance_changes(old, new, policy_mod.rules_of(p))).values())}
+        report["orgs"] = {
+            org: changes
+            for org, p in sorted((await store.enabled_policies()).items())
+            if any((changes := catalog_mod.compliance_changes(old, new, policy_mod.rules_of(p))).values())
+        }
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     if args.command == "catalog":
@@ -305,27 +336,24 @@ async def _run_admin(args, store: Store) -> int:
             print(text)
     elif args.command == "audit":
         result = audit.verify(await store.audit_entries(), await store.audit_head())
-        if result.ok:
+        p = result.problem
+        if p is None:
             print(f"ok: {result.events} audit events, hash chain intact")
             return 0
-        p = result.problem
         where = f" (stream entry {p.entry_id})" if p.entry_id else ""
         print(f"TAMPERED: event {p.seq} {p.kind}{where}: {p.detail}")
         return 3
     return 0
 
 
-def _matches(event: dict, args) -> bool:
+def _matches(event: dict[str, Any], args: argparse.Namespace) -> bool:
     if getattr(args, "org", None) and event.get("org_id") != args.org:
         return False
     providers = event.get("providers", [])
     if getattr(args, "provider", None) and not any(p.get("provider") == args.provider for p in providers):
         return False
-    if getattr(args, "requirement", None) and not any(
-        args.requirement in p.get("failed_requirements", []) for p in providers
-    ):
-        return False
-    return True
+    requirement = getattr(args, "requirement", None)
+    return not requirement or any(requirement in p.get("failed_requirements", []) for p in providers)
 
 
 def _serve(settings: config_mod.Settings, workers: int) -> int:
@@ -345,11 +373,11 @@ def _serve(settings: config_mod.Settings, workers: int) -> int:
 def _stream_id(since: str) -> str:
     moment = datetime.fromisoformat(since)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return f"{int(moment.timestamp() * 1000)}-0"
 
 
-async def _events(args, store: Store) -> int:
+async def _events(args: argparse.Namespace, store: Store) -> int:
     stream = store.keys.security_events
     if args.action == "list":
         async for _, fields in store.stream_entries(stream, _stream_id(args.since) if args.since else "-"):

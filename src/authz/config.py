@@ -11,8 +11,10 @@ import hashlib
 import os
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from authz import endpoints
 from authz.auth import Authenticator
@@ -20,6 +22,9 @@ from authz.decision import Gateway
 from authz.httpguard import Limits
 from authz.request import ReadConfig
 from authz.webhooks import WebhookGuard
+
+if TYPE_CHECKING:  # imported when used: its aiohttp client is only needed with org_source = gateway
+    from authz.gateway_keys import LiteLLMKeyResolver
 
 
 class ConfigError(ValueError):
@@ -128,8 +133,12 @@ class Settings:
         if self.admin_jwt_rs256_public_key_file:
             with open(self.admin_jwt_rs256_public_key_file) as f:
                 public_key = f.read()
-        return Authenticator(hs256_secret=self.admin_jwt_hs256_secret, rs256_public_key=public_key,
-                             issuer=self.admin_jwt_issuer, audience=self.admin_jwt_audience)
+        return Authenticator(
+            hs256_secret=self.admin_jwt_hs256_secret,
+            rs256_public_key=public_key,
+            issuer=self.admin_jwt_issuer,
+            audience=self.admin_jwt_audience,
+        )
 
     def spool_dir(self) -> str:
         if self.events_spool_dir:
@@ -138,9 +147,13 @@ class Settings:
         return os.path.join(tempfile.gettempdir(), "authz-spool", target)
 
     def http_limits(self) -> Limits:
-        return Limits(max_connections=self.http_max_connections, max_per_client=self.http_max_connections_per_client,
-                      head_timeout_s=self.http_head_timeout_s, body_timeout_s=self.http_body_timeout_s,
-                      lifetime_s=self.http_connection_lifetime_s)
+        return Limits(
+            max_connections=self.http_max_connections,
+            max_per_client=self.http_max_connections_per_client,
+            head_timeout_s=self.http_head_timeout_s,
+            body_timeout_s=self.http_body_timeout_s,
+            lifetime_s=self.http_connection_lifetime_s,
+        )
 
     def event_sink_names(self) -> list[str]:
         return [name.strip() for name in self.event_sinks.split(",") if name.strip()]
@@ -158,14 +171,19 @@ class Settings:
             endpoints=endpoints.load(self.endpoints_file or None),
         )
 
-    def gateway_keys(self):
+    def gateway_keys(self) -> LiteLLMKeyResolver | None:
         if self.org_source != "gateway":
             return None
         from authz.gateway_keys import LiteLLMKeyResolver
 
-        return LiteLLMKeyResolver(self.gateway_key_api_url, self.gateway_key_api_token, self.gateway_key_org_field,
-                                  ttl_s=self.gateway_key_cache_ttl_s, negative_ttl_s=self.gateway_key_negative_ttl_s,
-                                  timeout_s=self.gateway_key_timeout_s)
+        return LiteLLMKeyResolver(
+            self.gateway_key_api_url,
+            self.gateway_key_api_token,
+            self.gateway_key_org_field,
+            ttl_s=self.gateway_key_cache_ttl_s,
+            negative_ttl_s=self.gateway_key_negative_ttl_s,
+            timeout_s=self.gateway_key_timeout_s,
+        )
 
     def gateway(self) -> Gateway:
         return Gateway(routing=self.routing_enforcement, naming=self.naming_profile)
@@ -178,14 +196,18 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
-_CHOICES = {"org_source": ("api_key", "header", "static", "gateway"), "static_requires_credential": ("true", "false"),
-            "log_level": ("debug", "info", "warning", "error"), "routing_enforcement": ("strict", "header"),
-            "naming_profile": ("native", "litellm", "openrouter", "llmgateway")}
+_CHOICES = {
+    "org_source": ("api_key", "header", "static", "gateway"),
+    "static_requires_credential": ("true", "false"),
+    "log_level": ("debug", "info", "warning", "error"),
+    "routing_enforcement": ("strict", "header"),
+    "naming_profile": ("native", "litellm", "openrouter", "llmgateway"),
+}
 
 
-def load(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     if path is not None:
         try:
             with open(path, "rb") as f:
@@ -210,7 +232,7 @@ def load(path: str | Path | None = None, environ: dict[str, str] | None = None) 
     return settings
 
 
-def _coerce(key: str, value: object, origin: str) -> object:
+def _coerce(key: str, value: Any, origin: str) -> Any:
     kind = _FIELDS[key].type
     try:
         if kind == "float":
@@ -247,10 +269,13 @@ def _check(s: Settings) -> None:
             raise ConfigError(f"setting {key!r} = {value!r}: header names must be lower-case, no spaces")
     if not s.model_header:
         raise ConfigError("setting 'model_header' must not be empty")
-    if s.org_source == "gateway" and not (s.gateway_key_api_url.startswith(("http://", "https://"))
-                                          and s.gateway_key_api_token):
-        raise ConfigError("org_source = 'gateway' needs gateway_key_api_url (http[s]://…/key/info) and "
-                          "gateway_key_api_token (the gateway's master key)")
+    if s.org_source == "gateway" and not (
+        s.gateway_key_api_url.startswith(("http://", "https://")) and s.gateway_key_api_token
+    ):
+        raise ConfigError(
+            "org_source = 'gateway' needs gateway_key_api_url (http[s]://…/key/info) and "
+            "gateway_key_api_token (the gateway's master key)"
+        )
     if s.org_source == "static" and not s.static_org_id:
         raise ConfigError("setting 'static_org_id' must name the org when org_source = 'static'")
     if s.org_source == "header" and not s.org_header:
@@ -272,8 +297,10 @@ def _check(s: Settings) -> None:
             raise ConfigError("set either 'redis_cluster' or 'redis_sentinels', not both")
         start, end = s.key_prefix.find("{"), s.key_prefix.find("}")
         if not (0 <= start < end - 1):
-            raise ConfigError(f"setting 'key_prefix' = {s.key_prefix!r}: with redis_cluster it needs a hash tag, "
-                              "e.g. '{authz}:', so keys written together share a slot")
+            raise ConfigError(
+                f"setting 'key_prefix' = {s.key_prefix!r}: with redis_cluster it needs a hash tag, "
+                "e.g. '{authz}:', so keys written together share a slot"
+            )
     for sentinel in filter(None, s.redis_sentinels.split(",")):
         host, _, port = sentinel.strip().rpartition(":")
         if not host or not port.isdigit():
@@ -292,14 +319,21 @@ def _check(s: Settings) -> None:
     sinks = s.event_sink_names()
     unknown = [name for name in sinks if name not in EVENT_SINKS]
     if not sinks or unknown or len(set(sinks)) != len(sinks):
-        raise ConfigError(f"setting 'event_sinks' = {s.event_sinks!r}: name one or more of "
-                          f"{', '.join(EVENT_SINKS)}, each once, comma-separated")
+        raise ConfigError(
+            f"setting 'event_sinks' = {s.event_sinks!r}: name one or more of "
+            f"{', '.join(EVENT_SINKS)}, each once, comma-separated"
+        )
     if "file" in sinks and not s.events_file:
         raise ConfigError("event_sinks includes 'file': set 'events_file' to the path to append events to")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
-    for key in ("refresh_interval_s", "redis_timeout_s", "http_head_timeout_s", "http_body_timeout_s",
-                "http_connection_lifetime_s"):
+    for key in (
+        "refresh_interval_s",
+        "redis_timeout_s",
+        "http_head_timeout_s",
+        "http_body_timeout_s",
+        "http_connection_lifetime_s",
+    ):
         if getattr(s, key) <= 0:
             raise ConfigError(f"setting {key!r} must be more than zero")
     if s.max_staleness_s <= s.refresh_interval_s:

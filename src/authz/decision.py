@@ -11,13 +11,15 @@ allowed only when every model in it is.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from authz import naming, parsing, policy
 from authz.catalog import CatalogIndex
 from authz.reasons import OUTCOMES, Reason
 from authz.request import RequestFacts
+from authz.v1 import catalog_pb2
 
 PINNED = "pinned"
 AUTOMATIC = "automatic"
@@ -27,9 +29,17 @@ HEADER = "header"  # it routes only among x-compliance-allowed-providers
 ROUTING_MODES = (STRICT, HEADER)
 MAX_ALTERNATIVES = 5
 # Blocks for which a client can be told what would succeed instead.
-_SUGGEST = frozenset({Reason.PROVIDER_NOT_COMPLIANT, Reason.NO_COMPLIANT_PROVIDER, Reason.ROUTING_NOT_ENFORCEABLE,
-                      Reason.PROVIDER_DOES_NOT_SERVE_MODEL, Reason.UNKNOWN_MODEL, Reason.UNKNOWN_PROVIDER,
-                      Reason.MODEL_NOT_ALLOWED})
+_SUGGEST = frozenset(
+    {
+        Reason.PROVIDER_NOT_COMPLIANT,
+        Reason.NO_COMPLIANT_PROVIDER,
+        Reason.ROUTING_NOT_ENFORCEABLE,
+        Reason.PROVIDER_DOES_NOT_SERVE_MODEL,
+        Reason.UNKNOWN_MODEL,
+        Reason.UNKNOWN_PROVIDER,
+        Reason.MODEL_NOT_ALLOWED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +50,18 @@ class Gateway:
     naming: str = "native"
 
 
+_DEFAULT_GATEWAY = Gateway()
+
+
 @dataclass(frozen=True, slots=True)
 class CustomEntry:
     """One of the org's own providers, evaluated against its own attestation."""
 
-    unmet: tuple[policy.Unmet, ...]
+    unmet: policy.Failures
     models: frozenset[str]
-    attestation: object = None  # the org's CustomProvider, to judge it against a client's extra requirements
+    attestation: catalog_pb2.CustomProvider | None = (
+        None  # the org's CustomProvider, to judge it against a client's extra requirements
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +87,8 @@ class Verdict:
     routing: str = ""
     provider: str = ""  # the pinned provider, when there is one
     allowed_providers: tuple[str, ...] = ()
-    blocked: tuple[tuple[str, tuple[policy.Unmet, ...]], ...] = ()
-    model_unmet: tuple[policy.Unmet, ...] = ()  # the model allow/deny lists
+    blocked: policy.Blocked = ()
+    model_unmet: policy.Failures = ()  # the model allow/deny lists
     item: str = ""  # the batch entry concerned (custom_id or "line N")
     alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
     detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
@@ -96,30 +111,41 @@ class Verdict:
         return self.enforced and self.reason is Reason.COMPLIANT
 
 
-def decide(facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, gateway: Gateway = Gateway()) -> Verdict:
+# decide's closure that fills in the org's part of every verdict
+MakeVerdict = Callable[..., Verdict]
+
+
+def decide(
+    facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, gateway: Gateway = _DEFAULT_GATEWAY
+) -> Verdict:
     extra: frozenset[str] = frozenset()
     if facts.require_header is not None:
-        found = policy.client_requirements(facts.require_header)
-        if isinstance(found, str):
-            return Verdict(Reason.UNKNOWN_REQUIREMENT, org_id=org.org_id, policy_version=org.version, detail=found)
-        extra = found
+        asked = policy.client_requirements(facts.require_header)
+        if isinstance(asked, str):
+            return Verdict(Reason.UNKNOWN_REQUIREMENT, org_id=org.org_id, policy_version=org.version, detail=asked)
+        extra = asked
         org = _tightened(org, extra)
     if not org.enabled:
         return Verdict(Reason.NO_POLICY, org_id=org.org_id, policy_version=org.version)
     requested = tuple(sorted(extra, key=policy.ORDER.__getitem__))
 
-    def verdict(reason: Reason, **details) -> Verdict:
+    def verdict(reason: Reason, **details: Any) -> Verdict:
         return Verdict(
-            reason, org_id=org.org_id, enforced=org.enforced, policy_version=org.version,
-            client_requirements=requested, **details
+            reason,
+            org_id=org.org_id,
+            enforced=org.enforced,
+            policy_version=org.version,
+            client_requirements=requested,
+            **details,
         )
 
     if facts.endpoint is None:
         return verdict(Reason.ENDPOINT_NOT_COVERED, detail=f"{facts.method} {facts.path}")
     named = parsing.requested(facts)
     if isinstance(named, parsing.Refusal):
-        return verdict(named.reason, model=named.model or facts.model_header or "", item=named.item,
-                       detail=named.detail)
+        return verdict(
+            named.reason, model=named.model or facts.model_header or "", item=named.item, detail=named.detail
+        )
     if not named:
         return verdict(Reason.MODEL_FREE)
     if catalog is None:
@@ -143,13 +169,18 @@ def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
     """The org's policy with a client's own requirements added. A client asking for more is
     held to it even where the org enforces nothing (or only in dry run)."""
     rules = policy.tightened(org.rules, extra)
-    custom = {cid: dataclasses.replace(entry, unmet=policy.custom_unmet(cid, entry.attestation, rules, enabled=True))
-              if entry.attestation is not None else entry for cid, entry in org.custom.items()}
+    custom = {
+        cid: dataclasses.replace(entry, unmet=policy.custom_unmet(cid, entry.attestation, rules, enabled=True))
+        if entry.attestation is not None
+        else entry
+        for cid, entry in org.custom.items()
+    }
     return dataclasses.replace(org, rules=rules, custom=custom, enabled=True, enforced=True)
 
 
-def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway,
-           verdict) -> Verdict:
+def _judge(
+    model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway, verdict: MakeVerdict
+) -> Verdict:
     """One model against the catalog and the org's policy; a block says what would pass."""
     custom = org.custom
     pinned, model_id = naming.resolve(model, catalog.names, gateway.naming, custom.__contains__)
@@ -157,10 +188,15 @@ def _judge(model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogInde
     if found.reason in _SUGGEST:
         alternatives = found.alternatives or _alternatives(model_id, org, catalog)
         if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
-            alternatives = tuple(naming.spell(*a.split("/", 1), gateway.naming) for a in alternatives)
+            alternatives = tuple(naming.spell(*_pinned(a), gateway.naming) for a in alternatives)
         if alternatives:
             return dataclasses.replace(found, alternatives=alternatives)
     return found
+
+
+def _pinned(name: str) -> tuple[str, str]:
+    provider, _, model_id = name.partition("/")
+    return provider, model_id
 
 
 def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
@@ -174,8 +210,16 @@ def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple
     return table.compliant_examples(MAX_ALTERNATIVES)
 
 
-def _judge_model(model: str, pinned: str, model_id: str, facts: RequestFacts, org: OrgPolicy,
-                 catalog: CatalogIndex, gateway: Gateway, verdict) -> Verdict:
+def _judge_model(
+    model: str,
+    pinned: str,
+    model_id: str,
+    facts: RequestFacts,
+    org: OrgPolicy,
+    catalog: CatalogIndex,
+    gateway: Gateway,
+    verdict: MakeVerdict,
+) -> Verdict:
     custom = org.custom
     if facts.provider_header is not None:
         named = catalog.names.provider(facts.provider_header, gateway.naming)
@@ -191,14 +235,18 @@ def _judge_model(model: str, pinned: str, model_id: str, facts: RequestFacts, or
     serving = catalog.models.get(model_id, ())
     # A custom id that the catalog also has (the catalog gained it later) names the catalog's
     # provider: the gateway routes by id, so it would call the catalog's one.
-    custom_serving = [cid for cid, entry in custom.items()
-                      if model_id in entry.models and cid not in catalog.providers] if custom else []
+    custom_serving = (
+        [cid for cid, entry in custom.items() if model_id in entry.models and cid not in catalog.providers]
+        if custom
+        else []
+    )
     if not serving and not custom_serving:
         return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned)
     model_failures = policy.model_unmet(model_id, org.rules)
     if model_failures:
-        return verdict(Reason.MODEL_NOT_ALLOWED, model=model, routing=routing, provider=pinned,
-                       model_unmet=model_failures)
+        return verdict(
+            Reason.MODEL_NOT_ALLOWED, model=model, routing=routing, provider=pinned, model_unmet=model_failures
+        )
     table = catalog.table(org.rules)
 
     if pinned:
@@ -218,7 +266,8 @@ def _judge_model(model: str, pinned: str, model_id: str, facts: RequestFacts, or
             )
         return verdict(Reason.COMPLIANT, model=model, routing=routing, provider=pinned, allowed_providers=(pinned,))
 
-    allowed, blocked = (), ()
+    allowed: tuple[str, ...] = ()
+    blocked: policy.Blocked = ()
     if serving:
         candidates = table.for_model(model_id)
         allowed, blocked = candidates.allowed, candidates.blocked
@@ -229,6 +278,11 @@ def _judge_model(model: str, pinned: str, model_id: str, facts: RequestFacts, or
         return verdict(Reason.NO_COMPLIANT_PROVIDER, model=model, routing=routing, blocked=blocked)
     if blocked and gateway.routing == STRICT:
         # The gateway may pick a blocked provider whatever we tell it: the client must pin.
-        return verdict(Reason.ROUTING_NOT_ENFORCEABLE, model=model, routing=routing, blocked=blocked,
-                       alternatives=tuple(f"{p}/{model_id}" for p in allowed[:MAX_ALTERNATIVES]))
+        return verdict(
+            Reason.ROUTING_NOT_ENFORCEABLE,
+            model=model,
+            routing=routing,
+            blocked=blocked,
+            alternatives=tuple(f"{p}/{model_id}" for p in allowed[:MAX_ALTERNATIVES]),
+        )
     return verdict(Reason.COMPLIANT, model=model, routing=routing, allowed_providers=allowed, blocked=blocked)

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 BODY = "body"
@@ -31,9 +32,21 @@ NO_BATCH = "no_batch"
 NONE = "none"
 
 JSON, MULTIPART = "json", "multipart"
-_BODY_OF = {BODY: JSON, FORM: MULTIPART, QUERY: NONE, PATH: JSON, DEPLOYMENT: JSON, BATCH_FILE: MULTIPART,
-            BATCH_REQUESTS: JSON, NO_BATCH: JSON, NONE: NONE}
+_BODY_OF = {
+    BODY: JSON,
+    FORM: MULTIPART,
+    QUERY: NONE,
+    PATH: JSON,
+    DEPLOYMENT: JSON,
+    BATCH_FILE: MULTIPART,
+    BATCH_REQUESTS: JSON,
+    NO_BATCH: JSON,
+    NONE: NONE,
+}
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+# A path template's segment: a literal, or a variable's name and the pattern of its segment.
+Segment = str | tuple[str, re.Pattern[str]]
+Variables = tuple[tuple[str, str], ...]  # a matched path's (variable, decoded value)
 _VARIABLE = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -48,7 +61,7 @@ class Endpoint:
     model: str  # where the model is (BODY, FORM, ...)
     body: str  # how the body is read (JSON, MULTIPART, NONE)
     field: str = "model"
-    segments: tuple[object, ...] = ()  # str literal, or a compiled pattern for a variable segment
+    segments: tuple[Segment, ...] = ()
 
     @property
     def model_free(self) -> bool:
@@ -58,7 +71,7 @@ class Endpoint:
 @dataclass(frozen=True, slots=True)
 class Match:
     endpoint: Endpoint
-    variables: tuple[tuple[str, str], ...] = ()
+    variables: Variables = ()
     deployments: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def variable(self, name: str) -> str | None:
@@ -69,7 +82,7 @@ class Match:
 class EndpointTable:
     endpoints: tuple[Endpoint, ...]
     deployments: dict[str, str] = field(default_factory=dict)
-    _exact: dict = field(default_factory=dict, compare=False, repr=False)
+    _exact: dict[tuple[str, str], Endpoint] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, endpoints: list[Endpoint], deployments: dict[str, str]) -> EndpointTable:
@@ -79,11 +92,14 @@ class EndpointTable:
         for i, endpoint in enumerate(endpoints):
             if not all(isinstance(s, str) for s in endpoint.segments):
                 continue
-            segments = split_path(endpoint.path)
+            segments = split_path(endpoint.path) or []  # a shipped literal path always splits
             for method in endpoint.methods:
-                shadowed = any(method in earlier.methods and len(earlier.segments) == len(segments)
-                               and _match_segments(earlier.segments, segments) is not None
-                               for earlier in endpoints[:i])
+                shadowed = any(
+                    method in earlier.methods
+                    and len(earlier.segments) == len(segments)
+                    and _match_segments(earlier.segments, segments) is not None
+                    for earlier in endpoints[:i]
+                )
                 if not shadowed:
                     exact.setdefault((method, endpoint.path), endpoint)
         return cls(tuple(endpoints), dict(deployments), exact)
@@ -122,9 +138,9 @@ def split_path(raw_path: str) -> list[tuple[str, str]] | None:
     return out
 
 
-def _match_segments(template: tuple[object, ...], segments: list[tuple[str, str]]) -> tuple | None:
+def _match_segments(template: tuple[Segment, ...], segments: list[tuple[str, str]]) -> Variables | None:
     variables = []
-    for want, (raw, decoded) in zip(template, segments):
+    for want, (raw, decoded) in zip(template, segments, strict=False):
         if isinstance(want, str):
             if raw != want:  # "%2F" or "%76" spelling a literal: not what the row names
                 return None
@@ -137,10 +153,10 @@ def _match_segments(template: tuple[object, ...], segments: list[tuple[str, str]
     return tuple(variables)
 
 
-def _compile(path: str, where: str) -> tuple[object, ...]:
+def _compile(path: str, where: str) -> tuple[Segment, ...]:
     if not path.startswith("/") or "//" in path or path.endswith("/") and path != "/":
         raise EndpointError(f"{where}: path {path!r} must start with '/' and have no empty segments")
-    compiled: list[object] = []
+    compiled: list[Segment] = []
     for segment in path[1:].split("/"):
         names = _VARIABLE.findall(segment)
         if not names:
@@ -150,12 +166,12 @@ def _compile(path: str, where: str) -> tuple[object, ...]:
             continue
         if len(names) > 1 or not segment.startswith("{"):
             raise EndpointError(f"{where}: segment {segment!r} of {path!r}: one variable, at its start")
-        suffix = segment[len(names[0]) + 2:]
+        suffix = segment[len(names[0]) + 2 :]
         compiled.append((names[0], re.compile("(.+?)" + re.escape(suffix), re.DOTALL)))
     return tuple(compiled)
 
 
-def _endpoint(row: dict, where: str) -> Endpoint:
+def _endpoint(row: dict[str, Any], where: str) -> Endpoint:
     unknown = set(row) - {"method", "path", "model", "body", "field"}
     if unknown:
         raise EndpointError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -182,11 +198,12 @@ def _endpoint(row: dict, where: str) -> Endpoint:
     return Endpoint(frozenset(methods), path, model, body, name, segments)
 
 
-def _rows(data: dict, origin: str) -> tuple[list[Endpoint], dict[str, str]]:
+def _rows(data: dict[str, Any], origin: str) -> tuple[list[Endpoint], dict[str, str]]:
     unknown = set(data) - {"endpoint", "deployments", "include_defaults"}
     if unknown:
-        raise EndpointError(f"{origin}: unknown key(s) {', '.join(sorted(unknown))} (known: endpoint, "
-                            "deployments, include_defaults)")
+        raise EndpointError(
+            f"{origin}: unknown key(s) {', '.join(sorted(unknown))} (known: endpoint, deployments, include_defaults)"
+        )
     rows = [_endpoint(row, f"{origin}: endpoint {i + 1}") for i, row in enumerate(data.get("endpoint", []))]
     deployments = data.get("deployments", {})
     if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in deployments.items()):

@@ -14,12 +14,11 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from authz.events import Record
-from authz.store import hash_tag, org_index
+from authz.store import RedisClient, hash_tag, org_index
 
 
 class SinkUnavailable(Exception):
@@ -61,8 +60,15 @@ class RedisStreamSink:
 
     name = "redis"
 
-    def __init__(self, redis: aioredis.Redis, stream: str, *, maxlen: int, org_maxlen: int = 10_000,
-                 dedupe_window_s: int = 24 * 3600):
+    def __init__(
+        self,
+        redis: RedisClient,
+        stream: str,
+        *,
+        maxlen: int,
+        org_maxlen: int = 10_000,
+        dedupe_window_s: int = 24 * 3600,
+    ):
         self._redis = redis
         self._stream = stream
         self._maxlen = maxlen
@@ -95,9 +101,21 @@ class RedisStreamSink:
         calls = []
         for r in records:
             seen = f"{tag}:seen:{int(r.get('created_s') or now) // _DEDUPE_BUCKET_S}"
-            calls.append((self._sha, 3, self._stream, seen, org_index(self._stream, r["org_id"]),
-                          self._maxlen, self._dedupe_window_s + _DEDUPE_BUCKET_S, r["event_id"], r["org_id"],
-                          r["event"], self._org_maxlen))
+            calls.append(
+                (
+                    self._sha,
+                    3,
+                    self._stream,
+                    seen,
+                    org_index(self._stream, r["org_id"]),
+                    self._maxlen,
+                    self._dedupe_window_s + _DEDUPE_BUCKET_S,
+                    r["event_id"],
+                    r["org_id"],
+                    r["event"],
+                    self._org_maxlen,
+                )
+            )
         if isinstance(self._redis, RedisCluster):
             # redis-py cannot pipeline EVALSHA on a cluster: one call each, in order.
             return [await self._redis.evalsha(*call) for call in calls]

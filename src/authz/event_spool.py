@@ -19,10 +19,9 @@ from typing import IO
 import structlog
 
 from authz import metrics
+from authz.events import Record
 
 log = structlog.get_logger("authz.events")
-
-Record = dict  # a security event as the writer sends and spools it (events.record)
 
 
 class Spool:
@@ -36,15 +35,21 @@ class Spool:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.rescan_s = rescan_s
-        self._file = None
+        self._file: IO[bytes] | None = None
         self._offset = 0  # bytes of our own file already replayed
-        self._claimed: dict[Path, object] = {}  # dead processes' spools we hold the lock of
+        self._claimed: dict[Path, IO[bytes]] = {}  # dead processes' spools we hold the lock of
         self._scanned_at = float("-inf")
+
+    @property
+    def _own(self) -> IO[bytes]:
+        if self._file is None:
+            raise RuntimeError("the spool is not open: call open() first")
+        return self._file
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"events-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        self._file = open(path, "a+b")
+        self._file = open(path, "a+b")  # noqa: SIM115 - held (and locked) until close()
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def close(self, remove_if_empty: bool = True) -> None:
@@ -61,7 +66,7 @@ class Spool:
             path.unlink(missing_ok=True)
 
     def _size(self) -> int:
-        return os.fstat(self._file.fileno()).st_size
+        return os.fstat(self._own.fileno()).st_size
 
     def _claim_orphans(self) -> None:
         """Lock (and so own) the spools of dead processes; looked for every `rescan_s`."""
@@ -69,12 +74,12 @@ class Spool:
         if now - self._scanned_at < self.rescan_s:
             return
         self._scanned_at = now
-        own = Path(self._file.name).name
+        own = Path(self._own.name).name
         for path in sorted(self.directory.glob("events-*.jsonl")):
             if path.name == own or path in self._claimed:
                 continue
             try:
-                f = open(path, "rb")
+                f = open(path, "rb")  # noqa: SIM115 - held (and locked) until done()
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except FileNotFoundError:
                 continue
@@ -98,12 +103,12 @@ class Spool:
             data += line
             kept += 1
         if data:
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            self._own.write(data)
+            self._own.flush()
+            os.fsync(self._own.fileno())
         return kept
 
-    def orphan_batches(self):
+    def orphan_batches(self) -> Iterator[tuple[Path, list[Record]]]:
         """(path, records) for each claimed spool of a dead process; call done(path) after."""
         for path, f in list(self._claimed.items()):
             f.seek(0)
@@ -115,22 +120,22 @@ class Spool:
 
     def own_batch(self, limit: int) -> tuple[list[dict[str, str]], int]:
         """Up to `limit` records from our own file after what was replayed; (records, end offset)."""
-        self._file.seek(self._offset)
+        self._own.seek(self._offset)
         records, end = [], self._offset
-        for line in self._file:
+        for line in self._own:
             if not line.endswith(b"\n"):
                 break  # being written
             end += len(line)
-            records.extend(_parse_lines(line, Path(self._file.name)))
+            records.extend(_parse_lines(line, Path(self._own.name)))
             if len(records) >= limit:
                 break
-        self._file.seek(0, os.SEEK_END)
+        self._own.seek(0, os.SEEK_END)
         return records, end
 
     def consumed(self, end: int) -> None:
         self._offset = end
         if self._offset >= self._size():
-            self._file.truncate(0)
+            self._own.truncate(0)
             self._offset = 0
 
 

@@ -74,7 +74,7 @@ class EventWriter:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     async def stop(self, timeout: float) -> bool:
@@ -132,7 +132,7 @@ class EventWriter:
             except _UNAVAILABLE as exc:
                 self._sink_failed(exc)
                 self._spool_records(self._inflight)
-            except Exception:  # noqa: BLE001 - the writer must outlive any bug: keep the events
+            except Exception:
                 log.exception("security_events_write_error")
                 self._sink_failed(RuntimeError("unexpected error"))
                 self._spool_records(self._inflight)
@@ -146,14 +146,15 @@ class EventWriter:
         metrics.REDIS_ERRORS.labels("xadd").inc()
         if not self._sink_down:  # once per outage, not once per retry
             self._sink_down = True
-            log.warning("security_events_spooling", sink=self.sink.name, error=str(exc),
-                        spool=str(self._spool.directory))
+            log.warning(
+                "security_events_spooling", sink=self.sink.name, error=str(exc), spool=str(self._spool.directory)
+            )
 
     async def _sleep_unless_event(self, seconds: float) -> None:
         """Back off, but wake for a new event so it reaches the disk without waiting."""
         try:
             event, alerts = await asyncio.wait_for(self._queue.get(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return
         log.warning("security_event", **event)
         self._spool_records([record(event, alerts)])
@@ -178,7 +179,7 @@ class EventWriter:
         except _UNAVAILABLE as exc:
             self._sink_failed(exc)
             return False
-        except Exception:  # noqa: BLE001 - keep the spool, retry later
+        except Exception:
             log.exception("security_events_replay_error")
             return False
         if self._sink_down:
@@ -193,5 +194,5 @@ class EventWriter:
         for listener in self._listeners:
             try:
                 await listener.written(new)
-            except Exception as exc:  # noqa: BLE001 - a listener never costs an event its place
+            except Exception as exc:
                 log.warning("security_event_listener_failed", listener=type(listener).__name__, error=str(exc))

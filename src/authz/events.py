@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
-
-from google.protobuf import json_format
 
 from authz.clip import ADDRESS, MODEL, ORG, PROVIDER, REQUEST_ID, USER_AGENT, clip
 from authz.decision import Verdict
 from authz.policy import NO_BLOCK_ALERTS, BlockAlerts
 from authz.reasons import OUTCOMES
 from authz.request import RequestFacts
-from authz.v1 import events_pb2
 
 # Providers named in one event: a model has a handful; the catalog bounds it anyway.
 _MAX_PROVIDERS = 64
@@ -29,19 +26,19 @@ Event = dict[str, Any]  # the JSON form of authz.v1.SecurityEvent
 Record = dict[str, Any]  # what the writer sends to sinks and spools (see record())
 
 
-
-
 def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_key_id: str) -> Event:
     """The event as the JSON form of authz.v1.SecurityEvent (built directly: json_format's
     MessageToDict would cost more than the rest of a blocked Check). Every client-controlled
     field is clipped, so one request can never write more than a few KB anywhere."""
-    providers = [{"provider": clip(p, PROVIDER), "failed_requirements": [u.requirement for u in unmet]}
-                 for p, unmet in verdict.blocked[:_MAX_PROVIDERS]]
+    providers = [
+        {"provider": clip(p, PROVIDER), "failed_requirements": [u.requirement for u in unmet]}
+        for p, unmet in verdict.blocked[:_MAX_PROVIDERS]
+    ]
     if verdict.provider and not verdict.blocked:
         providers.append({"provider": clip(verdict.provider, PROVIDER), "failed_requirements": []})
     return {
         "event_id": uuid.uuid4().hex,
-        "time": datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "org_id": clip(verdict.org_id, ORG),
         "api_key_id": api_key_id,
         "request_id": clip(facts.request_id, REQUEST_ID),
@@ -63,14 +60,16 @@ def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_
     }
 
 
-def to_proto(event: Event) -> events_pb2.SecurityEvent:
-    return json_format.ParseDict(event, events_pb2.SecurityEvent())
-
-
 def record(event: Event, alerts: BlockAlerts = NO_BLOCK_ALERTS) -> Record:
     """What the writer sends (and spools) for an event: the event as stored, when it was made
     (sinks deduplicate replays by id within a window of it) and the org's block-alert settings
     as they were when it was blocked (alerts.BlockCounter reads them)."""
-    return {"event_id": event["event_id"], "org_id": event["org_id"], "event": json.dumps(event),
-            "created_s": int(time.time()), "alert_threshold": alerts.threshold, "alert_window_s": alerts.window_s,
-            "alert_webhook": alerts.webhook}
+    return {
+        "event_id": event["event_id"],
+        "org_id": event["org_id"],
+        "event": json.dumps(event),
+        "created_s": int(time.time()),
+        "alert_threshold": alerts.threshold,
+        "alert_window_s": alerts.window_s,
+        "alert_webhook": alerts.webhook,
+    }

@@ -14,7 +14,6 @@ which one names the org ("team_id", or "metadata.org_id" for a nested field).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 
@@ -31,8 +30,16 @@ class GatewayUnavailable(Exception):
 
 
 class LiteLLMKeyResolver:
-    def __init__(self, url: str, token: str, org_field: str, ttl_s: float = 300.0, negative_ttl_s: float = 30.0,
-                 timeout_s: float = 0.5, max_entries: int = 100_000):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        org_field: str,
+        ttl_s: float = 300.0,
+        negative_ttl_s: float = 30.0,
+        timeout_s: float = 0.5,
+        max_entries: int = 100_000,
+    ):
         self.url = url
         self.token = token
         self.path = org_field.split(".")
@@ -57,15 +64,16 @@ class LiteLLMKeyResolver:
             self._session = aiohttp.ClientSession(timeout=self.timeout, trust_env=False)
         started = time.perf_counter()
         try:
-            async with self._session.get(self.url, params={"key": key},
-                                         headers={"authorization": f"Bearer {self.token}"}) as response:
+            async with self._session.get(
+                self.url, params={"key": key}, headers={"authorization": f"Bearer {self.token}"}
+            ) as response:
                 if response.status in (400, 401, 403, 404):
                     org = None  # LiteLLM answers these for a key it does not have
                 elif response.status != 200:
                     raise GatewayUnavailable(f"key API answered HTTP {response.status}")
                 else:
                     org = self._org(await response.json(content_type=None))
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             GATEWAY_KEY_LOOKUPS.labels("unavailable").inc()
             log.warning("gateway_key_api_unavailable", url=self.url, error=type(exc).__name__)
             raise GatewayUnavailable(str(exc)) from None

@@ -84,8 +84,10 @@ class _GuardedProtocol(asyncio.Protocol):
         self._client, self._transport = client, transport
         loop = asyncio.get_running_loop()
         limits = self._counter.limits
-        self._timers = [loop.call_later(limits.head_timeout_s, self._expire, "head_timeout"),
-                        loop.call_later(limits.lifetime_s, self._expire, "lifetime")]
+        self._timers = [
+            loop.call_later(limits.head_timeout_s, self._expire, "head_timeout"),
+            loop.call_later(limits.lifetime_s, self._expire, "lifetime"),
+        ]
         self._inner.connection_made(transport)
 
     def _expire(self, why: str) -> None:
@@ -139,13 +141,16 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         factory: Callable[[], asyncio.Protocol] = lambda: _GuardedProtocol(server(), self._counter, self._name)
         self._server = await asyncio.get_running_loop().create_server(
-            factory, self._host, self._port, backlog=self._backlog, reuse_port=True)
+            factory, self._host, self._port, backlog=self._backlog, reuse_port=True
+        )
 
 
 async def read_body(request: web.Request, timeout_s: float) -> bytes:
     """The request body, or 408 when the client sends it too slowly."""
     try:
         return await asyncio.wait_for(request.read(), timeout_s)
-    except asyncio.TimeoutError:
-        raise web.HTTPRequestTimeout(text='{"error": {"code": "request_timeout", "message": "request body '
-                                          'not received in time"}}', content_type="application/json") from None
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text='{"error": {"code": "request_timeout", "message": "request body not received in time"}}',
+            content_type="application/json",
+        ) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -22,8 +23,10 @@ from authz.v1 import catalog_pb2
 
 # LiteLLM infers a provider for well-known bare model names; only these families are read
 # without a prefix (anything else must name its provider, or it is reported).
-_BARE = ((re.compile(r"^(gpt-|o[1-9]|chatgpt-|text-embedding-|whisper-|dall-e-|tts-|omni-moderation)"), "openai"),
-         (re.compile(r"^claude-"), "anthropic"))
+_BARE = (
+    (re.compile(r"^(gpt-|o[1-9]|chatgpt-|text-embedding-|whisper-|dall-e-|tts-|omni-moderation)"), "openai"),
+    (re.compile(r"^claude-"), "anthropic"),
+)
 
 
 class ConfigError(ValueError):
@@ -38,7 +41,7 @@ class Imported:
     skipped: list[str] = field(default_factory=list)  # deployments whose provider cannot be told
 
 
-def provider_of(params: dict) -> str | None:
+def provider_of(params: dict[str, Any]) -> str | None:
     """The LiteLLM provider prefix of one deployment, as LiteLLM picks it."""
     explicit = params.get("custom_llm_provider")
     if isinstance(explicit, str) and explicit:
@@ -88,7 +91,7 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
         providers = served.setdefault(name, [])
         if provider not in providers:
             providers.append(provider)
-    aliases = ((config.get("router_settings") or {}).get("model_group_alias") or {})
+    aliases = (config.get("router_settings") or {}).get("model_group_alias") or {}
     for alias, target in aliases.items():
         target = target.get("model") if isinstance(target, dict) else target
         if isinstance(alias, str) and isinstance(target, str) and target in served and alias not in served:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
 
-def _add_pid(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_pid(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event["pid"] = os.getpid()  # which worker, with --workers N
     return event
 

@@ -15,8 +15,7 @@ from authz.reasons import OUTCOMES, Reason
 
 # The running version, as a constant-1 gauge labelled with it (an Info metric has no
 # multiprocess mode; with several workers the value stays 1).
-BUILD_INFO = Gauge("authz_build_info", "The running authz version (value 1).", ["version"],
-                   multiprocess_mode="max")
+BUILD_INFO = Gauge("authz_build_info", "The running authz version (value 1).", ["version"], multiprocess_mode="max")
 BUILD_INFO.labels(version=__version__).set(1)
 
 _decisions = Counter(
@@ -39,8 +38,23 @@ DECISIONS = {
 CHECK_SECONDS = Histogram(
     "authz_check_duration_seconds",
     "Time spent in the Check handler.",
-    buckets=(0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
-             0.1, 0.25),
+    buckets=(
+        0.00005,
+        0.0001,
+        0.00015,
+        0.0002,
+        0.0003,
+        0.0005,
+        0.00075,
+        0.001,
+        0.002,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+    ),
 )
 
 _cache = Counter("authz_cache_lookups_total", "In-process cache lookups.", ["cache", "result"])
@@ -70,9 +84,10 @@ def registry() -> CollectorRegistry:
     """What /metrics exposes: this process, or every worker's samples aggregated."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         aggregated = CollectorRegistry()
-        multiprocess.MultiProcessCollector(aggregated)
+        multiprocess.MultiProcessCollector(aggregated)  # type: ignore[no-untyped-call]
         return aggregated
     return REGISTRY
+
 
 STATE_LOST = Gauge(
     "authz_redis_state_lost",

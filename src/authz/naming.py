@@ -12,6 +12,7 @@ not know is read as our own (native) spelling, and an unknown name stays unknown
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 NATIVE, LITELLM, OPENROUTER, LLMGATEWAY = "native", "litellm", "openrouter", "llmgateway"
@@ -21,24 +22,62 @@ PROFILES = (NATIVE, LITELLM, OPENROUTER, LLMGATEWAY)
 # provider ids our catalogs use. A prefix whose provider is not in the loaded catalog maps to
 # nothing and the name stays unknown.
 LITELLM_PROVIDERS: dict[str, str] = {
-    "openai": "openai", "text-completion-openai": "openai", "azure": "azure", "azure_text": "azure",
-    "azure_ai": "azure", "anthropic": "anthropic", "bedrock": "aws-bedrock", "sagemaker": "aws-sagemaker",
-    "vertex_ai": "google-vertex", "vertex_ai_beta": "google-vertex", "gemini": "google-ai-studio",
-    "together_ai": "together", "fireworks_ai": "fireworks", "deepinfra": "deepinfra", "groq": "groq",
-    "mistral": "mistral", "codestral": "mistral", "cohere": "cohere", "cohere_chat": "cohere", "xai": "xai",
-    "deepseek": "deepseek", "novita": "novita", "perplexity": "perplexity", "cerebras": "cerebras",
-    "nebius": "nebius", "sambanova": "sambanova", "moonshot": "moonshot", "openrouter": "openrouter",
-    "dashscope": "alibaba", "nvidia_nim": "nvidia", "hyperbolic": "hyperbolic", "lambda_ai": "lambda",
+    "openai": "openai",
+    "text-completion-openai": "openai",
+    "azure": "azure",
+    "azure_text": "azure",
+    "azure_ai": "azure",
+    "anthropic": "anthropic",
+    "bedrock": "aws-bedrock",
+    "sagemaker": "aws-sagemaker",
+    "vertex_ai": "google-vertex",
+    "vertex_ai_beta": "google-vertex",
+    "gemini": "google-ai-studio",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "deepinfra": "deepinfra",
+    "groq": "groq",
+    "mistral": "mistral",
+    "codestral": "mistral",
+    "cohere": "cohere",
+    "cohere_chat": "cohere",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "novita": "novita",
+    "perplexity": "perplexity",
+    "cerebras": "cerebras",
+    "nebius": "nebius",
+    "sambanova": "sambanova",
+    "moonshot": "moonshot",
+    "openrouter": "openrouter",
+    "dashscope": "alibaba",
+    "nvidia_nim": "nvidia",
+    "hyperbolic": "hyperbolic",
+    "lambda_ai": "lambda",
 }
 
 # LLMGateway's provider ids (theopenco/llmgateway packages/models/src/providers.ts) where they
 # differ from ours.
 LLMGATEWAY_PROVIDERS: dict[str, str] = {
-    "together.ai": "together", "google-ai-studio": "google-ai-studio", "google-vertex": "google-vertex",
-    "aws-bedrock": "aws-bedrock", "azure": "azure", "openai": "openai", "anthropic": "anthropic",
-    "mistral": "mistral", "deepseek": "deepseek", "groq": "groq", "novita": "novita", "fireworks": "fireworks",
-    "deepinfra": "deepinfra", "xai": "xai", "cerebras": "cerebras", "perplexity": "perplexity",
-    "alibaba": "alibaba", "moonshot": "moonshot", "nebius": "nebius",
+    "together.ai": "together",
+    "google-ai-studio": "google-ai-studio",
+    "google-vertex": "google-vertex",
+    "aws-bedrock": "aws-bedrock",
+    "azure": "azure",
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "novita": "novita",
+    "fireworks": "fireworks",
+    "deepinfra": "deepinfra",
+    "xai": "xai",
+    "cerebras": "cerebras",
+    "perplexity": "perplexity",
+    "alibaba": "alibaba",
+    "moonshot": "moonshot",
+    "nebius": "nebius",
 }
 
 
@@ -69,7 +108,9 @@ class Names:
         return found if found in self.models else None
 
 
-def resolve(name: str, names: Names, profile: str, is_custom=lambda _: False) -> tuple[str, str]:
+def resolve(
+    name: str, names: Names, profile: str, is_custom: Callable[[str], bool] = lambda _: False
+) -> tuple[str, str]:
     """(pinned provider or "", model name) for a requested model name.
 
     The model part is a catalog id when known; otherwise it is returned as written (and the

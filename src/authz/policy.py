@@ -36,6 +36,12 @@ class Unmet(NamedTuple):
     cause: str  # UNKNOWN or NOT_MET
 
 
+# Every requirement one provider (or model) fails, in canonical order; empty: compliant.
+Failures = tuple[Unmet, ...]
+# Blocked providers with what each fails, as deny bodies and events list them.
+Blocked = tuple[tuple[str, Failures], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     """Everything an enabled policy asks, hashable: orgs with equal rules share one compiled
@@ -76,8 +82,11 @@ def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
     """The rules an enabled policy imposes (NO_RULES when none or disabled)."""
     if policy is None or not policy.enabled:
         return NO_RULES
-    names = {r.name for r in requirements.REQUIREMENTS
-             if r.check is not None and r.policy_field and getattr(policy, r.policy_field)}
+    names = {
+        r.name
+        for r in requirements.REQUIREMENTS
+        if r.check is not None and r.policy_field and getattr(policy, r.policy_field)
+    }
     if SOC2 in names and ISO27001 in names and policy.certifications == policy_pb2.CERTIFICATION_MATCH_ANY:
         names -= {SOC2, ISO27001}
         names.add(SOC2_OR_ISO27001)
@@ -110,11 +119,17 @@ def client_requirements(header: str) -> frozenset[str] | str:
 
 def tightened(rules: Rules, extra: frozenset[str]) -> Rules:
     """The org's rules plus a client's own requirements: never fewer than the org's."""
-    return Rules(rules.requirements | extra, rules.countries, rules.provider_allow, rules.provider_deny,
-                 rules.model_allow, rules.model_deny)
+    return Rules(
+        rules.requirements | extra,
+        rules.countries,
+        rules.provider_allow,
+        rules.provider_deny,
+        rules.model_allow,
+        rules.model_deny,
+    )
 
 
-def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: Rules) -> tuple[Unmet, ...]:
+def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: Rules) -> Failures:
     """Every rule the provider fails, in canonical order; empty means compliant."""
     failures = []
     if provider_id in rules.provider_deny:
@@ -128,8 +143,7 @@ def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: R
     return tuple(sorted(failures, key=lambda u: ORDER[u.requirement]))
 
 
-def custom_unmet(provider_id: str, provider: catalog_pb2.CustomProvider, rules: Rules,
-                 enabled: bool) -> tuple[Unmet, ...]:
+def custom_unmet(provider_id: str, provider: catalog_pb2.CustomProvider, rules: Rules, enabled: bool) -> Failures:
     """An org's own provider, judged by the org's attestation. Without one it is blocked whenever
     a policy is enabled, whatever the policy requires."""
     if provider.HasField("attestation"):
@@ -139,7 +153,7 @@ def custom_unmet(provider_id: str, provider: catalog_pb2.CustomProvider, rules: 
     return (Unmet(CUSTOM_PROVIDER_ATTESTATION, UNKNOWN), *unmet(provider_id, None, rules))
 
 
-def model_unmet(model_id: str, rules: Rules) -> tuple[Unmet, ...]:
+def model_unmet(model_id: str, rules: Rules) -> Failures:
     """The model allow/deny lists, applied to the model id without provider prefix."""
     if model_id in rules.model_deny:
         return (Unmet(MODEL_DENYLIST, NOT_MET),)
@@ -148,7 +162,7 @@ def model_unmet(model_id: str, rules: Rules) -> tuple[Unmet, ...]:
     return ()
 
 
-def describe(failures: tuple[Unmet, ...]) -> str:
+def describe(failures: Failures) -> str:
     """'is on the provider deny list and fails GDPR (unknown), no prompt logging (not met)':
     completes a sentence whose subject is the provider (or the model)."""
     clauses = [_CLAUSES[f.requirement] for f in failures if f.requirement in _CLAUSES]

@@ -14,9 +14,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from authz.config import Settings
+from authz.store import RedisClient
 
 
-def redis_client(settings: Settings, socket_timeout: float | None = None) -> aioredis.Redis:
+def redis_client(settings: Settings, socket_timeout: float | None = None) -> RedisClient:
     options: dict[str, Any] = dict(
         socket_timeout=socket_timeout or max(settings.redis_timeout_s, 1.0),
         socket_connect_timeout=1.0,
@@ -30,6 +31,6 @@ def redis_client(settings: Settings, socket_timeout: float | None = None) -> aio
     if not sentinels:
         return aioredis.Redis.from_url(settings.redis_url, **options)
     url = urllib.parse.urlsplit(settings.redis_url)
-    credentials = dict(username=url.username, password=url.password, db=int(url.path.strip("/") or 0))
-    sentinel = Sentinel(sentinels, socket_timeout=1.0, socket_connect_timeout=1.0)
+    credentials: dict[str, Any] = dict(username=url.username, password=url.password, db=int(url.path.strip("/") or 0))
+    sentinel = Sentinel(sentinels, socket_timeout=1.0, socket_connect_timeout=1.0)  # type: ignore[no-untyped-call]
     return sentinel.master_for(settings.redis_sentinel_master, **options, **credentials)

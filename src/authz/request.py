@@ -11,6 +11,7 @@ conflict, because the gateway might prefer the other one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -90,7 +91,7 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
     )
 
 
-def _credentials(headers, query: str, sources: tuple[str, ...]) -> list[str]:
+def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...]) -> list[str]:
     """Every distinct credential the request carries, in the configured order."""
     found: list[str] = []
     for source in sources:
@@ -103,12 +104,12 @@ def _credentials(headers, query: str, sources: tuple[str, ...]) -> list[str]:
             value = headers.get(source)
             if value is None:
                 continue
-            values = [_bearer(value) if source == "authorization" else value.strip()]
+            values = [(_bearer(value) or "") if source == "authorization" else value.strip()]
         found.extend(v for v in values if v and v not in found)
     return found
 
 
-def _truncated(body: bytes, size: int, headers, limit: int) -> bool:
+def _truncated(body: bytes, size: int, headers: Mapping[str, str], limit: int) -> bool:
     """Whether Envoy may have sent less body than the client did. Any one signal suffices."""
     if headers.get(PARTIAL_BODY_HEADER) == "true" or len(body) >= limit or len(body) < size:
         return True

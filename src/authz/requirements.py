@@ -24,7 +24,6 @@ UNKNOWN = "unknown"  # the provider publishes no value for an attribute the requ
 NOT_MET = "not_met"  # the provider publishes a value that does not satisfy it
 
 
-
 class Values(Protocol):
     """The values a policy gives its requirements (policy.Rules has them)."""
 
@@ -44,8 +43,8 @@ LOCATION = "location"
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    name: str                  # stable id: deny bodies, events, x-compliance-require
-    label: str                 # what a person reads ("SOC 2 Type 2")
+    name: str  # stable id: deny bodies, events, x-compliance-require
+    label: str  # what a person reads ("SOC 2 Type 2")
     group: str
     # The CompliancePolicy field whose truthiness asks for it ("" when derived, e.g. SOC 2 or
     # ISO 27001 comes from both flags plus certifications=any).
@@ -53,14 +52,14 @@ class Requirement:
     # DataPolicy fields the check reads; the property tests need a strategy for each.
     attributes: tuple[str, ...] = ()
     check: Check | None = None  # None: a list rule, judged by id rather than by data policy
-    clause: str = ""           # list rules read as a clause of their own in deny messages
+    clause: str = ""  # list rules read as a clause of their own in deny messages
     client_settable: bool = False  # a client may add it with x-compliance-require
-    hint: str = ""             # the settings page's explanation
+    hint: str = ""  # the settings page's explanation
 
 
 def _explicit(attribute: str, wanted: bool) -> Check:
     def check(dp: catalog_pb2.DataPolicy | None, _values: Values) -> str | None:
-        if dp is None or not dp.HasField(attribute):  # type: ignore[arg-type]
+        if dp is None or not dp.HasField(attribute):
             return UNKNOWN
         return None if getattr(dp, attribute) is wanted else NOT_MET
 
@@ -114,39 +113,115 @@ def _headquarters(dp: catalog_pb2.DataPolicy | None, values: Values) -> str | No
 
 # Canonical order: failures are always reported in the order of this table.
 REQUIREMENTS: tuple[Requirement, ...] = (
-    Requirement("provider_denylist", "provider deny list", LISTS, "provider_denylist",
-                clause="is on the provider deny list"),
-    Requirement("provider_allowlist", "provider allow list", LISTS, "provider_allowlist",
-                clause="is not on the provider allow list"),
-    Requirement("model_denylist", "model deny list", LISTS, "model_denylist",
-                clause="is on the model deny list"),
-    Requirement("model_allowlist", "model allow list", LISTS, "model_allowlist",
-                clause="is not on the model allow list"),
-    Requirement("custom_provider_attestation", "custom provider attestation", LISTS,
-                clause="is a custom provider without a compliance attestation"),
-    Requirement("soc2", "SOC 2", CERTIFICATIONS, "require_soc2", ("soc2", "soc2_report"), _soc2,
-                client_settable=True, hint="a SOC 2 report of either type, or a published SOC 2 attestation"),
-    Requirement("soc2_type2", "SOC 2 Type 2", CERTIFICATIONS, "require_soc2_type2", ("soc2_report",),
-                _soc2_type2, client_settable=True, hint="SOC 2 Type 2 report (a Type 1 report does not count)"),
-    Requirement("iso27001", "ISO 27001", CERTIFICATIONS, "require_iso27001", ("iso27001",), _iso27001,
-                client_settable=True, hint="ISO/IEC 27001 certified"),
-    Requirement("soc2_or_iso27001", "SOC 2 or ISO 27001", CERTIFICATIONS, "",
-                ("soc2", "soc2_report", "iso27001"), _soc2_or_iso27001, client_settable=True,
-                hint="either certification (SOC 2 and ISO 27001 selected, certifications: any)"),
-    Requirement("gdpr", "GDPR", DATA_HANDLING, "require_gdpr", ("gdpr",), _explicit("gdpr", True),
-                client_settable=True, hint="GDPR compliant"),
-    Requirement("no_prompt_training", "no training on prompts", DATA_HANDLING, "require_no_prompt_training",
-                ("trains_on_prompts",), _explicit("trains_on_prompts", False), client_settable=True,
-                hint="does not train on prompts"),
-    Requirement("no_prompt_logging", "no prompt logging", DATA_HANDLING, "require_no_prompt_logging",
-                ("logs_prompts",), _explicit("logs_prompts", False), client_settable=True,
-                hint="does not log prompts"),
-    Requirement("zero_data_retention", "zero data retention", DATA_HANDLING, "require_zero_data_retention",
-                ("logs_prompts", "prompt_retention_days"), _zero_data_retention, client_settable=True,
-                hint="no prompt logging and 0 days of retention, both stated"),
-    Requirement("headquarters_country", "headquarters in an allowed country", LOCATION, "allowed_countries",
-                ("headquarters_country",), _headquarters,
-                hint="ISO 3166-1 alpha-2 codes; the provider's headquarters must be one of them"),
+    Requirement(
+        "provider_denylist", "provider deny list", LISTS, "provider_denylist", clause="is on the provider deny list"
+    ),
+    Requirement(
+        "provider_allowlist",
+        "provider allow list",
+        LISTS,
+        "provider_allowlist",
+        clause="is not on the provider allow list",
+    ),
+    Requirement("model_denylist", "model deny list", LISTS, "model_denylist", clause="is on the model deny list"),
+    Requirement(
+        "model_allowlist", "model allow list", LISTS, "model_allowlist", clause="is not on the model allow list"
+    ),
+    Requirement(
+        "custom_provider_attestation",
+        "custom provider attestation",
+        LISTS,
+        clause="is a custom provider without a compliance attestation",
+    ),
+    Requirement(
+        "soc2",
+        "SOC 2",
+        CERTIFICATIONS,
+        "require_soc2",
+        ("soc2", "soc2_report"),
+        _soc2,
+        client_settable=True,
+        hint="a SOC 2 report of either type, or a published SOC 2 attestation",
+    ),
+    Requirement(
+        "soc2_type2",
+        "SOC 2 Type 2",
+        CERTIFICATIONS,
+        "require_soc2_type2",
+        ("soc2_report",),
+        _soc2_type2,
+        client_settable=True,
+        hint="SOC 2 Type 2 report (a Type 1 report does not count)",
+    ),
+    Requirement(
+        "iso27001",
+        "ISO 27001",
+        CERTIFICATIONS,
+        "require_iso27001",
+        ("iso27001",),
+        _iso27001,
+        client_settable=True,
+        hint="ISO/IEC 27001 certified",
+    ),
+    Requirement(
+        "soc2_or_iso27001",
+        "SOC 2 or ISO 27001",
+        CERTIFICATIONS,
+        "",
+        ("soc2", "soc2_report", "iso27001"),
+        _soc2_or_iso27001,
+        client_settable=True,
+        hint="either certification (SOC 2 and ISO 27001 selected, certifications: any)",
+    ),
+    Requirement(
+        "gdpr",
+        "GDPR",
+        DATA_HANDLING,
+        "require_gdpr",
+        ("gdpr",),
+        _explicit("gdpr", True),
+        client_settable=True,
+        hint="GDPR compliant",
+    ),
+    Requirement(
+        "no_prompt_training",
+        "no training on prompts",
+        DATA_HANDLING,
+        "require_no_prompt_training",
+        ("trains_on_prompts",),
+        _explicit("trains_on_prompts", False),
+        client_settable=True,
+        hint="does not train on prompts",
+    ),
+    Requirement(
+        "no_prompt_logging",
+        "no prompt logging",
+        DATA_HANDLING,
+        "require_no_prompt_logging",
+        ("logs_prompts",),
+        _explicit("logs_prompts", False),
+        client_settable=True,
+        hint="does not log prompts",
+    ),
+    Requirement(
+        "zero_data_retention",
+        "zero data retention",
+        DATA_HANDLING,
+        "require_zero_data_retention",
+        ("logs_prompts", "prompt_retention_days"),
+        _zero_data_retention,
+        client_settable=True,
+        hint="no prompt logging and 0 days of retention, both stated",
+    ),
+    Requirement(
+        "headquarters_country",
+        "headquarters in an allowed country",
+        LOCATION,
+        "allowed_countries",
+        ("headquarters_country",),
+        _headquarters,
+        hint="ISO 3166-1 alpha-2 codes; the provider's headquarters must be one of them",
+    ),
 )
 
 BY_NAME: dict[str, Requirement] = {r.name: r for r in REQUIREMENTS}

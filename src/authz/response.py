@@ -30,7 +30,9 @@ _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 _OK_STATUS = status_pb2.Status(code=code_pb2.OK)
 
 
-def build(verdict: Verdict, decision_id: str, request_id: str, owned_headers: tuple[str, ...]) -> external_auth_pb2.CheckResponse:
+def build(
+    verdict: Verdict, decision_id: str, request_id: str, owned_headers: tuple[str, ...]
+) -> external_auth_pb2.CheckResponse:
     response = external_auth_pb2.CheckResponse()
     if verdict.allowed:
         # Everything but the decision id repeats across requests of one org and model: copy a
@@ -122,7 +124,9 @@ _MESSAGES: dict[Reason, str] = {
     Reason.NO_POLICY: "Allowed: no provider compliance policy is enabled.",
     Reason.COMPLIANT: "Allowed by " + _POLICY + ".",
     Reason.MODEL_FREE: "Allowed: this endpoint sends no prompt to a provider.",
-    Reason.PROVIDER_NOT_COMPLIANT: "Provider '{provider}' is blocked by " + _POLICY + " for model '{model}': it {failures}.",
+    Reason.PROVIDER_NOT_COMPLIANT: "Provider '{provider}' is blocked by "
+    + _POLICY
+    + " for model '{model}': it {failures}.",
     Reason.NO_COMPLIANT_PROVIDER: "No provider serving model '{model}' meets " + _POLICY + ": {failures}.",
     Reason.ROUTING_NOT_ENFORCEABLE: (
         "Model '{model}' is served by providers that do not meet " + _POLICY + " ({failures}), and the gateway "
@@ -147,13 +151,15 @@ _MESSAGES: dict[Reason, str] = {
         "body or form), " + _CANNOT_VERIFY + "."
     ),
     Reason.DUPLICATE_MODEL: (
-        "The request names its model ambiguously (\"model\" given twice, or spelled in another letter case), "
-        + _CANNOT_VERIFY + "."
+        'The request names its model ambiguously ("model" given twice, or spelled in another letter case), '
+        + _CANNOT_VERIFY
+        + "."
     ),
     Reason.BODY_NOT_JSON: "The request body is not a JSON object, " + _CANNOT_VERIFY + ".",
     Reason.UNKNOWN_REQUIREMENT: (
         "x-compliance-require names '{detail}', which is not a requirement; use a comma-separated list of: "
-        + ", ".join(policy.CLIENT_REQUIREMENTS) + "."
+        + ", ".join(policy.CLIENT_REQUIREMENTS)
+        + "."
     ),
     Reason.BODY_MALFORMED: "The request body cannot be parsed unambiguously, " + _CANNOT_VERIFY + ".",
     Reason.UNSUPPORTED_CONTENT_TYPE: (
@@ -161,7 +167,7 @@ _MESSAGES: dict[Reason, str] = {
         "would be parsed differently by the gateway, " + _CANNOT_VERIFY + ". Send Content-Type: {detail}."
     ),
     Reason.BATCH_NOT_INSPECTABLE: (
-        "A batch input file uploaded in parts (POST /v1/uploads with purpose \"batch\") cannot be checked "
+        'A batch input file uploaded in parts (POST /v1/uploads with purpose "batch") cannot be checked '
         "line by line, so it was not accepted. Upload it with POST /v1/files instead."
     ),
     Reason.ENDPOINT_NOT_COVERED: (
@@ -170,14 +176,16 @@ _MESSAGES: dict[Reason, str] = {
     ),
     Reason.UNKNOWN_DEPLOYMENT: (
         "Deployment '{model}' is not mapped to a model in the compliance check's endpoint table, "
-        + _CANNOT_VERIFY + ". Ask your platform team to add it under [deployments]."
+        + _CANNOT_VERIFY
+        + ". Ask your platform team to add it under [deployments]."
     ),
     Reason.BODY_ENCODED: (
         "Compressed request bodies cannot be inspected (" + _CANNOT_VERIFY + "); "
         "send the body without content-encoding."
     ),
     Reason.BODY_TRUNCATED: (
-        "The request body is larger than the compliance check's inspection limit, " + _CANNOT_VERIFY
+        "The request body is larger than the compliance check's inspection limit, "
+        + _CANNOT_VERIFY
         + ". Send a smaller request or ask your platform team to raise the limit."
     ),
     Reason.ORG_MISSING: (
@@ -205,8 +213,12 @@ def message(verdict: Verdict) -> str:
         failures = policy.describe(verdict.model_unmet)
     else:
         failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
-    text = _MESSAGES[verdict.reason].format(provider=clip(verdict.provider, PROVIDER), model=clip(verdict.model, MODEL),
-                                            failures=failures, detail=clip(verdict.detail, MODEL))
+    text = _MESSAGES[verdict.reason].format(
+        provider=clip(verdict.provider, PROVIDER),
+        model=clip(verdict.model, MODEL),
+        failures=failures,
+        detail=clip(verdict.detail, MODEL),
+    )
     if verdict.item:
         text += f" (batch entry '{clip(verdict.item, MODEL)}')"
     if verdict.alternatives:

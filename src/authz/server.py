@@ -34,10 +34,10 @@ from authz.event_spool import Spool
 from authz.event_writer import EventWriter
 from authz.file_sink import FileSink
 from authz.httpguard import GuardedSite
-from authz.logs import configure_logging
 from authz.limits import UnknownKeyLimiter
-from authz.service import CheckService
+from authz.logs import configure_logging
 from authz.redis_client import redis_client
+from authz.service import CheckService
 from authz.store import Keys, StateLost, Store
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
@@ -65,9 +65,12 @@ class App:
             negative_keys_max=settings.unknown_api_keys_cached,
             negative_keys_ttl_s=settings.unknown_api_keys_ttl_s,
         )
-        self.events = EventWriter(self._event_sink(), Spool(settings.spool_dir(), settings.events_spool_max_bytes),
-                                  queue_size=settings.events_queue_size,
-                                  listeners=[BlockCounter(self.redis, self.store.keys)])
+        self.events = EventWriter(
+            self._event_sink(),
+            Spool(settings.spool_dir(), settings.events_spool_max_bytes),
+            queue_size=settings.events_queue_size,
+            listeners=[BlockCounter(self.redis, self.store.keys)],
+        )
         # Its own client: the dispatcher's blocking reads outlast the Check path's short timeout.
         self.alerts_redis = redis_client(settings, socket_timeout=15.0)
         guard = settings.webhook_guard()
@@ -75,8 +78,12 @@ class App:
         self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, settings.authenticator(), guard)
         self.health = health.aio.HealthServicer()
         # A Check carries the body Envoy buffered (up to max_request_bytes) plus headers.
-        self.grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1),
-                                             ("grpc.max_receive_message_length", settings.max_request_bytes + (1 << 20))])
+        self.grpc = grpc_aio.server(
+            options=[
+                ("grpc.so_reuseport", 1),
+                ("grpc.max_receive_message_length", settings.max_request_bytes + (1 << 20)),
+            ]
+        )
         self.admin_grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
         self.draining = False
         self._runners: list[web.AppRunner] = []
@@ -87,28 +94,46 @@ class App:
         made: dict[str, EventSink] = {}
         for name in s.event_sink_names():
             if name == "redis":
-                made[name] = RedisStreamSink(self.redis, self.store.keys.security_events, maxlen=s.events_stream_maxlen,
-                                             org_maxlen=s.events_org_maxlen, dedupe_window_s=s.events_dedupe_window_s)
+                made[name] = RedisStreamSink(
+                    self.redis,
+                    self.store.keys.security_events,
+                    maxlen=s.events_stream_maxlen,
+                    org_maxlen=s.events_org_maxlen,
+                    dedupe_window_s=s.events_dedupe_window_s,
+                )
             elif name == "file":
                 made[name] = FileSink(s.events_file)
         sinks = list(made.values())
         return sinks[0] if len(sinks) == 1 else FanOut(sinks)
 
     def ready(self) -> bool:
-        return (not self.draining and self.cache.catalog is not None and not self.cache.is_stale()
-                and not self.cache.state_lost)
+        return (
+            not self.draining
+            and self.cache.catalog is not None
+            and not self.cache.is_stale()
+            and not self.cache.state_lost
+        )
 
     async def start(self) -> None:
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
-        service = CheckService(self.cache, self.events, self.settings.read_config(), self.settings.org_source,
-                               limiter, self.settings.gateway(), static_org=self.settings.static_org_id,
-                               static_requires_credential=self.settings.static_requires_credential == "true",
-                               gateway_keys=self.settings.gateway_keys())
+        service = CheckService(
+            self.cache,
+            self.events,
+            self.settings.read_config(),
+            self.settings.org_source,
+            limiter,
+            self.settings.gateway(),
+            static_org=self.settings.static_org_id,
+            static_requires_credential=self.settings.static_requires_credential == "true",
+            gateway_keys=self.settings.gateway_keys(),
+        )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:
             raise OSError(f"cannot listen for gRPC on {self.settings.grpc_listen}")
-        admin_pb2_grpc.add_PolicyAdminServicer_to_server(PolicyAdminServicer(self.admin), self.admin_grpc)
+        admin_pb2_grpc.add_PolicyAdminServicer_to_server(  # type: ignore[no-untyped-call]
+            PolicyAdminServicer(self.admin), self.admin_grpc
+        )
         reflection.enable_server_reflection(
             (admin_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].full_name, reflection.SERVICE_NAME),
             self.admin_grpc,
@@ -124,10 +149,16 @@ class App:
         await self.cache.start()
         await self._start_http()
         asyncio.create_task(self._track_readiness(), name="authz-readiness")
-        log.info("started", grpc=self.settings.grpc_listen, http=self.settings.http_listen,
-                 metrics=self.settings.metrics_listen,
-                 admin_grpc=self.settings.admin_grpc_listen, admin_api=self.admin.authenticator.configured,
-                 routing_enforcement=self.settings.routing_enforcement, naming_profile=self.settings.naming_profile)
+        log.info(
+            "started",
+            grpc=self.settings.grpc_listen,
+            http=self.settings.http_listen,
+            metrics=self.settings.metrics_listen,
+            admin_grpc=self.settings.admin_grpc_listen,
+            admin_api=self.admin.authenticator.configured,
+            routing_enforcement=self.settings.routing_enforcement,
+            naming_profile=self.settings.naming_profile,
+        )
 
     async def _set_serving(self, serving: bool) -> None:
         """Readiness is the Check service's status; the server-wide "" status is liveness:
@@ -157,8 +188,10 @@ class App:
         metrics_app.router.add_get("/metrics", self._metrics)
         limits = self.settings.http_limits()
         PolicyAdminHttp(self.admin, body_timeout_s=limits.body_timeout_s).add_routes(admin)
-        for app, listen, name in ((admin, self.settings.http_listen, "admin"),
-                                  (metrics_app, self.settings.metrics_listen, "metrics")):
+        for app, listen, name in (
+            (admin, self.settings.http_listen, "admin"),
+            (metrics_app, self.settings.metrics_listen, "metrics"),
+        ):
             runner = web.AppRunner(app, access_log=None, keepalive_timeout=_KEEPALIVE_S)
             await runner.setup()
             self._runners.append(runner)
@@ -228,5 +261,3 @@ async def _serve(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     uvloop.run(_serve(settings))
-
-

@@ -11,17 +11,18 @@ from __future__ import annotations
 import os
 import time
 
+import grpc
 import structlog
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from authz import request as request_mod
 from authz import response as response_mod
-from authz.clip import ORG, clip
 from authz.cache import PolicyCache, StateUnavailable
+from authz.clip import ORG, clip
 from authz.decision import Gateway, OrgPolicy, Verdict, decide
 from authz.event_writer import EventWriter
 from authz.events import security_event
-from authz.gateway_keys import GatewayUnavailable
+from authz.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 from authz.limits import UnknownKeyLimiter
 from authz.metrics import CHECK_SECONDS, DECISIONS
 from authz.policy import NO_BLOCK_ALERTS
@@ -30,10 +31,19 @@ from authz.reasons import OUTCOMES, Reason
 log = structlog.get_logger("authz.check")
 
 
-class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
-    def __init__(self, cache: PolicyCache, events: EventWriter, names: request_mod.ReadConfig, org_source: str,
-                 unknown_keys: UnknownKeyLimiter | None = None, gateway: Gateway = Gateway(),
-                 static_org: str = "", static_requires_credential: bool = True, gateway_keys=None):
+class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]  # generated, untyped
+    def __init__(
+        self,
+        cache: PolicyCache,
+        events: EventWriter,
+        names: request_mod.ReadConfig,
+        org_source: str,
+        unknown_keys: UnknownKeyLimiter | None = None,
+        gateway: Gateway | None = None,
+        static_org: str = "",
+        static_requires_credential: bool = True,
+        gateway_keys: LiteLLMKeyResolver | None = None,
+    ):
         self.cache = cache
         self.events = events
         self.names = names
@@ -44,17 +54,20 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
         self.static_requires_credential = static_requires_credential
         self.gateway_keys = gateway_keys  # org_source = "gateway": a gateway_keys.LiteLLMKeyResolver
         self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
-        self.gateway = gateway
+        self.gateway = gateway or Gateway()
 
-    async def Check(self, request: external_auth_pb2.CheckRequest, context) -> external_auth_pb2.CheckResponse:
+    async def Check(
+        self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
+    ) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
         decision_id = os.urandom(8).hex()
         facts = request_mod.read(request, self.names)
         verdict, key_id, org = await self._verdict(facts)
         outcome = OUTCOMES[verdict.reason]
         if outcome.policy_block:
-            self.events.emit(security_event(verdict, facts, decision_id, key_id),
-                             org.block_alerts if org else NO_BLOCK_ALERTS)
+            self.events.emit(
+                security_event(verdict, facts, decision_id, key_id), org.block_alerts if org else NO_BLOCK_ALERTS
+            )
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
         response = response_mod.build(verdict, decision_id, facts.request_id, facts.owned_headers)
@@ -65,6 +78,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
 
     async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
         key_id = ""
+        org_id: str | None
         if self.static_org:
             if self.static_requires_credential and facts.api_key is None:
                 return Verdict(Reason.ORG_MISSING), key_id, None
@@ -83,20 +97,21 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):
             return Verdict(Reason.STATE_STALE, org_id=self.static_org or facts.org_header or ""), key_id, None
         try:
             if not (self.org_from_header or self.static_org):
-                key_hash = request_mod.api_key_hash(facts.api_key)
+                api_key = facts.api_key
+                assert api_key is not None  # refused above when missing
+                key_hash = request_mod.api_key_hash(api_key)
                 key_id = request_mod.api_key_id(key_hash)
                 keys = self.gateway_keys  # org_source = "gateway": the gateway's key API, else Redis
                 cached, org_id = keys.cached(key_hash) if keys else self.cache.cached_org_for_key(key_hash)
                 if not cached:
                     if self.unknown_keys.exhausted(facts.client_address):
                         return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS), key_id, None
-                    org_id = await (keys.resolve(facts.api_key, key_hash) if keys
-                                    else self.cache.org_for_key_hash(key_hash))
+                    org_id = await (keys.resolve(api_key, key_hash) if keys else self.cache.org_for_key_hash(key_hash))
                     if org_id is None:
                         self.unknown_keys.charge(facts.client_address)
                 if org_id is None:
                     return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
-            org = await self.cache.org(org_id)
+            org = await self.cache.org(org_id or "")
         except (StateUnavailable, GatewayUnavailable):
             return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
         return decide(facts, org, self.cache.catalog, self.gateway), key_id, org

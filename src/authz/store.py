@@ -13,14 +13,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
 from google.protobuf import json_format
+from google.protobuf.message import Message
+from redis.asyncio.cluster import RedisCluster
 
 from authz import audit
 from authz import catalog as catalog_mod
 from authz.request import api_key_hash, api_key_id
 from authz.v1 import catalog_pb2, policy_pb2
+
+# redis-py types every reply as bytes | str (decode_responses is a runtime choice) and its
+# single-node, Sentinel and cluster clients share no base class; authz always reads bytes.
+RedisClient = Any
 
 # An org as stored: its Redis hash (plan, policy, custom_providers, alerts as JSON).
 OrgRecord = dict[bytes, bytes]
@@ -94,21 +98,29 @@ class Keys:
 
 
 def policy_to_json(p: policy_pb2.CompliancePolicy) -> str:
-    return json_format.MessageToJson(p, preserving_proto_field_name=True, indent=None)
+    return str(json_format.MessageToJson(p, preserving_proto_field_name=True, indent=None))
 
 
 def policy_from_json(text: str | bytes) -> policy_pb2.CompliancePolicy:
-    return json_format.Parse(text, policy_pb2.CompliancePolicy())
+    policy = policy_pb2.CompliancePolicy()
+    json_format.Parse(text, policy)
+    return policy
 
 
 def custom_providers_of(fields: dict[bytes, bytes]) -> catalog_pb2.CustomProviders:
     raw = fields.get(b"custom_providers")
-    return json_format.Parse(raw, catalog_pb2.CustomProviders()) if raw else catalog_pb2.CustomProviders()
+    providers = catalog_pb2.CustomProviders()
+    if raw:
+        json_format.Parse(raw, providers)
+    return providers
 
 
 def alert_settings(fields: dict[bytes, bytes]) -> policy_pb2.AlertSettings:
     raw = fields.get(b"alerts")
-    return json_format.Parse(raw, policy_pb2.AlertSettings()) if raw else policy_pb2.AlertSettings()
+    alerts = policy_pb2.AlertSettings()
+    if raw:
+        json_format.Parse(raw, alerts)
+    return alerts
 
 
 Pipeline = Any  # redis-py's (cluster) pipeline: it has no common type to annotate with
@@ -131,9 +143,11 @@ class StateLost(Exception):
     over to an empty replica (or never bootstrapped). Its emptiness means nothing about policies."""
 
     def __init__(self) -> None:
-        super().__init__("Redis holds no authz state (the state marker is missing): its data was lost, or no "
-                         "catalog was ever loaded. Restore Redis from its backup or AOF; on a new install, "
-                         "load the catalog first (authz catalog load FILE)")
+        super().__init__(
+            "Redis holds no authz state (the state marker is missing): its data was lost, or no "
+            "catalog was ever loaded. Restore Redis from its backup or AOF; on a new install, "
+            "load the catalog first (authz catalog load FILE)"
+        )
 
 
 class VersionConflict(Exception):
@@ -144,15 +158,22 @@ class VersionConflict(Exception):
 
 
 class Store:
-    def __init__(self, redis: aioredis.Redis, keys: Keys):
+    def __init__(self, redis: RedisClient, keys: Keys):
         self.redis = redis
         self.keys = keys
         # Redis Cluster cannot PUBLISH inside a transaction: there the invalidation follows
         # EXEC (a crash in between is covered by the periodic resync).
         self.cluster = isinstance(redis, RedisCluster)
 
-    async def audited_write(self, action: str, actor: str, prepare: Callable[[Pipeline], Awaitable[Change | None]],
-                            *watch: str, invalidate: str = "", bootstrap: bool = False) -> Change | None:
+    async def audited_write(
+        self,
+        action: str,
+        actor: str,
+        prepare: Callable[[Pipeline], Awaitable[Change | None]],
+        *watch: str,
+        invalidate: str = "",
+        bootstrap: bool = False,
+    ) -> Change | None:
         """The one way state changes. `prepare` reads what it needs through the pipeline (its
         keys are in `watch`) and returns the Change, or None to write nothing. Then, in one
         MULTI/EXEC: the change, the invalidation every process follows, and the audit event
@@ -170,8 +191,16 @@ class Store:
             change.apply(pipe)
             if invalidate and not self.cluster:
                 pipe.publish(self.keys.invalidate, invalidate)
-            self._queue_audit(pipe, head, actor, action, org_id=change.org_id, target=change.target,
-                              before=change.before, after=change.after)
+            self._queue_audit(
+                pipe,
+                head,
+                actor,
+                action,
+                org_id=change.org_id,
+                target=change.target,
+                before=change.before,
+                after=change.after,
+            )
 
         await self.redis.transaction(attempt, self.keys.state, self.keys.audit_head, *watch)
         change = attempt_change[0]
@@ -186,7 +215,7 @@ class Store:
     async def catalog_raw(self) -> bytes | None:
         return await self.redis.get(self.keys.catalog)
 
-    async def _read(self, fill) -> tuple[bytes, list]:
+    async def _read(self, fill: Callable[[Pipeline], None]) -> tuple[bytes, list[Any]]:
         """Run reads in one pipeline behind the state marker: (epoch, results), or StateLost.
         Every read the cache makes goes through here, so no empty reply is ever taken for
         "no policy" or "no key" after Redis lost its data."""
@@ -207,7 +236,7 @@ class Store:
         return (await self.orgs([org_id]))[0]
 
     async def orgs(self, org_ids: list[str]) -> list[OrgRecord | None]:
-        def fill(pipe):
+        def fill(pipe: Pipeline) -> None:
             for org_id in org_ids:
                 pipe.hgetall(self.keys.org(org_id))
 
@@ -217,7 +246,8 @@ class Store:
     async def org_for_key_hashes(self, key_hashes: list[str]) -> list[str | None]:
         if not key_hashes:
             return []
-        def fill(pipe):
+
+        def fill(pipe: Pipeline) -> None:
             for h in key_hashes:  # GETs, not MGET: redis-py refuses MGET in a cluster pipeline
                 pipe.get(self.keys.apikey(h))
 
@@ -232,7 +262,7 @@ class Store:
         raw = await self.redis.hget(self.keys.org(org_id), "plan")
         return raw.decode() if raw else ""
 
-    async def recent(self, stream: str, org_id: str, limit: int) -> list[dict]:
+    async def recent(self, stream: str, org_id: str, limit: int) -> list[dict[str, Any]]:
         """The org's newest `limit` entries of a shared stream, newest first, from the org's own
         index (one org's volume never hides another's)."""
         entries = await self.redis.xrevrange(org_index(stream, org_id), count=limit)
@@ -248,13 +278,18 @@ class Store:
     async def load_catalog(self, catalog: catalog_pb2.Catalog, actor: str) -> int:
         """Store a validated catalog as the next version; returns that version."""
         catalog_mod.validate(catalog)
-        collisions = [(pid, org) for org, ids in (await self.custom_provider_ids()).items()
-                      for pid in ids if pid in catalog.providers]
+        collisions = [
+            (pid, org)
+            for org, ids in (await self.custom_provider_ids()).items()
+            for pid in ids
+            if pid in catalog.providers
+        ]
         if collisions:
             named = ", ".join(f"{pid!r} (custom provider of org {org!r})" for pid, org in sorted(collisions))
             raise catalog_mod.CatalogError(
                 f"catalog provider ids collide with custom providers: {named}. The org must rename or delete "
-                "its custom provider first, or the catalog entry must use another id")
+                "its custom provider first, or the catalog entry must use another id"
+            )
 
         async def prepare(pipe: Pipeline) -> Change:
             current_raw = await pipe.get(self.keys.catalog)
@@ -263,20 +298,29 @@ class Store:
             catalog.version = current.version + 1 if current else 1
             text = catalog_mod.to_json(catalog)
             before = {"version": current.version, "sha256": audit.digest(current_raw)} if current else None
-            after = {"version": catalog.version, "sha256": audit.digest(text),
-                     "changes": catalog_mod.diff(current, catalog)}
+            after = {
+                "version": catalog.version,
+                "sha256": audit.digest(text),
+                "changes": catalog_mod.diff(current, catalog),
+            }
 
             def apply(pipe: Pipeline) -> None:
                 pipe.set(self.keys.catalog, text)
                 if state_missing:  # a new install, or the first load after a loss: a new epoch
-                    pipe.hset(self.keys.state, mapping={
-                        "epoch": uuid.uuid4().hex, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "created_by": actor})
+                    pipe.hset(
+                        self.keys.state,
+                        mapping={
+                            "epoch": uuid.uuid4().hex,
+                            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "created_by": actor,
+                        },
+                    )
 
             return Change(apply, target=f"v{catalog.version}", before=_json(before), after=_json(after))
 
-        await self.audited_write("catalog.load", actor, prepare, self.keys.catalog, invalidate=CATALOG_MESSAGE,
-                                 bootstrap=True)
+        await self.audited_write(
+            "catalog.load", actor, prepare, self.keys.catalog, invalidate=CATALOG_MESSAGE, bootstrap=True
+        )
         return catalog.version
 
     async def set_policy(
@@ -299,8 +343,13 @@ class Store:
             stored.updated_by = actor
             stored.updated_at.FromNanoseconds(time.time_ns())
             text = policy_to_json(stored)
-            return Change(lambda pipe: pipe.hset(key, "policy", text), org_id=org_id, target=f"v{stored.version}",
-                          before=raw.decode() if raw else "", after=text)
+            return Change(
+                lambda pipe: pipe.hset(key, "policy", text),
+                org_id=org_id,
+                target=f"v{stored.version}",
+                before=raw.decode() if raw else "",
+                after=text,
+            )
 
         await self.audited_write("policy.set", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
         return stored
@@ -310,8 +359,12 @@ class Store:
 
         async def prepare(pipe: Pipeline) -> Change:
             old = await pipe.hget(key, "plan")
-            return Change(lambda pipe: pipe.hset(key, "plan", plan), org_id=org_id,
-                          before=_json({"plan": old.decode()} if old else None), after=_json({"plan": plan}))
+            return Change(
+                lambda pipe: pipe.hset(key, "plan", plan),
+                org_id=org_id,
+                before=_json({"plan": old.decode()} if old else None),
+                after=_json({"plan": plan}),
+            )
 
         await self.audited_write("org.set_plan", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
 
@@ -321,8 +374,13 @@ class Store:
 
         async def prepare(pipe: Pipeline) -> Change:
             old = await pipe.get(redis_key)
-            return Change(lambda pipe: pipe.set(redis_key, org_id), org_id=org_id, target=api_key_id(key_hash),
-                          before=_json({"org_id": old.decode()} if old else None), after=_json({"org_id": org_id}))
+            return Change(
+                lambda pipe: pipe.set(redis_key, org_id),
+                org_id=org_id,
+                target=api_key_id(key_hash),
+                before=_json({"org_id": old.decode()} if old else None),
+                after=_json({"org_id": org_id}),
+            )
 
         await self.audited_write("apikey.add", actor, prepare, redis_key, invalidate=APIKEY_MESSAGE + key_hash)
         return key_hash
@@ -334,11 +392,16 @@ class Store:
             old = await pipe.get(redis_key)
             if old is None:
                 return None
-            return Change(lambda pipe: pipe.delete(redis_key), org_id=old.decode(), target=api_key_id(key_hash),
-                          before=_json({"org_id": old.decode()}))
+            return Change(
+                lambda pipe: pipe.delete(redis_key),
+                org_id=old.decode(),
+                target=api_key_id(key_hash),
+                before=_json({"org_id": old.decode()}),
+            )
 
-        change = await self.audited_write("apikey.revoke", actor, prepare, redis_key,
-                                          invalidate=APIKEY_MESSAGE + key_hash)
+        change = await self.audited_write(
+            "apikey.revoke", actor, prepare, redis_key, invalidate=APIKEY_MESSAGE + key_hash
+        )
         return change is not None
 
     async def custom_provider_ids(self) -> dict[str, list[str]]:
@@ -349,7 +412,7 @@ class Store:
             if raw:
                 ids = list(custom_providers_of({b"custom_providers": raw}).providers)
                 if ids:
-                    found[key.decode()[len(self.keys.org("")):]] = ids
+                    found[key.decode()[len(self.keys.org("")) :]] = ids
         return found
 
     async def enabled_policies(self) -> dict[str, policy_pb2.CompliancePolicy]:
@@ -360,7 +423,7 @@ class Store:
             if raw:
                 p = policy_from_json(raw)
                 if p.enabled:
-                    found[key.decode()[len(self.keys.org("")):]] = p
+                    found[key.decode()[len(self.keys.org("")) :]] = p
         return found
 
     async def org_fields(self, org_id: str) -> dict[bytes, bytes]:
@@ -371,8 +434,9 @@ class Store:
         raw = await self.redis.hget(self.keys.org(org_id), "custom_providers")
         return custom_providers_of({b"custom_providers": raw} if raw else {})
 
-    async def set_custom_provider(self, org_id: str, provider: catalog_pb2.CustomProvider | None, actor: str,
-                                  provider_id: str = "") -> catalog_pb2.CustomProvider | None:
+    async def set_custom_provider(
+        self, org_id: str, provider: catalog_pb2.CustomProvider | None, actor: str, provider_id: str = ""
+    ) -> catalog_pb2.CustomProvider | None:
         """Add, replace (provider) or remove (None, provider_id) one of the org's providers."""
         key = self.keys.org(org_id)
         provider_id = provider.id if provider is not None else provider_id
@@ -380,7 +444,7 @@ class Store:
         async def prepare(pipe: Pipeline) -> Change | None:
             raw = await pipe.hget(key, "custom_providers")
             current = custom_providers_of({b"custom_providers": raw} if raw else {})
-            before = current.providers[provider_id] if provider_id in current.providers else None
+            before = current.providers.get(provider_id)
             if provider is None:
                 if before is None:
                     return None
@@ -388,13 +452,22 @@ class Store:
             else:
                 current.providers[provider_id].CopyFrom(provider)
             text = _message_json(current)
-            return Change(lambda pipe: pipe.hset(key, "custom_providers", text), org_id=org_id, target=provider_id,
-                          before=_message_json(before) if before is not None else "",
-                          after=_message_json(provider) if provider is not None else "",
-                          result=provider if provider is not None else before)
+            return Change(
+                lambda pipe: pipe.hset(key, "custom_providers", text),
+                org_id=org_id,
+                target=provider_id,
+                before=_message_json(before) if before is not None else "",
+                after=_message_json(provider) if provider is not None else "",
+                result=provider if provider is not None else before,
+            )
 
-        change = await self.audited_write("custom_provider.delete" if provider is None else "custom_provider.set",
-                                          actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
+        change = await self.audited_write(
+            "custom_provider.delete" if provider is None else "custom_provider.set",
+            actor,
+            prepare,
+            key,
+            invalidate=ORG_MESSAGE + org_id,
+        )
         return change.result if change is not None else None
 
     async def set_alerts(self, org_id: str, alerts: policy_pb2.AlertSettings, actor: str) -> None:
@@ -403,14 +476,18 @@ class Store:
 
         async def prepare(pipe: Pipeline) -> Change:
             raw = await pipe.hget(key, "alerts")
-            return Change(lambda pipe: pipe.hset(key, "alerts", text), org_id=org_id,
-                          before=raw.decode() if raw else "", after=text)
+            return Change(
+                lambda pipe: pipe.hset(key, "alerts", text),
+                org_id=org_id,
+                before=raw.decode() if raw else "",
+                after=text,
+            )
 
         await self.audited_write("alerts.set", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
 
     # --- the audit chain ------------------------------------------------------------------
 
-    async def _audit_head(self, pipe, bootstrap: bool = False) -> tuple[int, str]:
+    async def _audit_head(self, pipe: Pipeline, bootstrap: bool = False) -> tuple[int, str]:
         """The audit chain's head, read (WATCHed) by every write. A write needs the state marker:
         after data loss, one org's change must not look like the whole state is back."""
         # HGET, not EXISTS: redis-py's cluster transactions mishandle EXISTS (a multi-key command).
@@ -419,8 +496,9 @@ class Store:
         head = await pipe.hgetall(self.keys.audit_head)
         return int(head.get(b"seq", 0)), head.get(b"hash", b"").decode()
 
-    def _queue_audit(self, pipe: Pipeline, head: tuple[int, str], actor: str, action: str, *, org_id: str = "",
-                     **fields: str) -> None:
+    def _queue_audit(
+        self, pipe: Pipeline, head: tuple[int, str], actor: str, action: str, *, org_id: str = "", **fields: str
+    ) -> None:
         seq, prev_hash = head[0] + 1, head[1]
         if org_id:
             fields["org_id"] = org_id
@@ -430,8 +508,9 @@ class Store:
         pipe.xadd(self.keys.audit_events, {"seq": seq, "event": text, "hash": hashed})
         pipe.hset(self.keys.audit_head, mapping={"seq": seq, "hash": hashed})
         if org_id:
-            pipe.xadd(org_index(self.keys.audit_events, org_id), {"event": text},
-                      maxlen=_ORG_AUDIT_MAXLEN, approximate=True)
+            pipe.xadd(
+                org_index(self.keys.audit_events, org_id), {"event": text}, maxlen=_ORG_AUDIT_MAXLEN, approximate=True
+            )
 
     async def stream_entries(self, stream: str, start: str = "-") -> AsyncIterator[tuple[str, dict[bytes, bytes]]]:
         """Every entry of a stream from `start` (an entry id, "-" for the oldest), in order,
@@ -446,16 +525,18 @@ class Store:
 
     async def audit_entries(self) -> list[tuple[str, str, str]]:
         """Every audit entry in stream order as (entry id, event JSON, stored hash)."""
-        return [(entry_id, fields.get(b"event", b"").decode(), fields.get(b"hash", b"").decode())
-                async for entry_id, fields in self.stream_entries(self.keys.audit_events)]
+        return [
+            (entry_id, fields.get(b"event", b"").decode(), fields.get(b"hash", b"").decode())
+            async for entry_id, fields in self.stream_entries(self.keys.audit_events)
+        ]
 
     async def audit_head(self) -> tuple[int, str] | None:
         head = await self.redis.hgetall(self.keys.audit_head)
         return (int(head[b"seq"]), head[b"hash"].decode()) if head else None
 
 
-def _message_json(message) -> str:
-    return json_format.MessageToJson(message, preserving_proto_field_name=True, indent=None, sort_keys=True)
+def _message_json(message: Message) -> str:
+    return str(json_format.MessageToJson(message, preserving_proto_field_name=True, indent=None, sort_keys=True))
 
 
 def _json(value: object) -> str:

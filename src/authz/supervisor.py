@@ -16,15 +16,21 @@ import shutil
 import signal
 import tempfile
 import time
+from multiprocessing.context import SpawnProcess
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:  # the worker imports config itself, after setting up metrics
+    from authz.config import Settings
 
 log = structlog.get_logger("authz.supervisor")
 
 _RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 
-def _worker_main(settings_fields: dict, multiproc_dir: str) -> None:
+def _worker_main(settings_fields: dict[str, Any], multiproc_dir: str) -> None:
     # prometheus_client picks its multiprocess mode when authz.metrics is first imported, so the
     # settings arrive as a plain dict: unpickling a Settings would import the package first.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
@@ -35,27 +41,28 @@ def _worker_main(settings_fields: dict, multiproc_dir: str) -> None:
     run_worker(Settings(**settings_fields))
 
 
-def supervise(settings, workers: int) -> int:
+def supervise(settings: Settings, workers: int) -> int:
     from prometheus_client import multiprocess
 
     multiproc_dir = tempfile.mkdtemp(prefix="authz-metrics-")
     context = multiprocessing.get_context("spawn")
     stopping = False
-    procs: dict[int, multiprocessing.Process] = {}
+    procs: dict[int, SpawnProcess] = {}
     crashes: dict[int, int] = {}
 
     def start(slot: int) -> None:
-        proc = context.Process(target=_worker_main, args=(dataclasses.asdict(settings), multiproc_dir),
-                               name=f"authz-worker-{slot}")
+        proc = context.Process(
+            target=_worker_main, args=(dataclasses.asdict(settings), multiproc_dir), name=f"authz-worker-{slot}"
+        )
         proc.start()
         procs[slot] = proc
         log.info("worker_started", slot=slot, worker_pid=proc.pid)
 
-    def stop(signum, _frame) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for proc in procs.values():
-            if proc.is_alive():
+            if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
@@ -70,7 +77,7 @@ def supervise(settings, workers: int) -> int:
                 if proc.is_alive():
                     continue
                 proc.join()
-                multiprocess.mark_process_dead(proc.pid, multiproc_dir)
+                multiprocess.mark_process_dead(proc.pid, multiproc_dir)  # type: ignore[no-untyped-call]
                 del procs[slot]
                 if stopping:
                     exit_code = max(exit_code, proc.exitcode or 0)

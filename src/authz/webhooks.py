@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")  # what inet_aton might read as an IPv4 address
 _URL_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -90,14 +92,19 @@ class WebhookGuard:
 
     def operator_allowed(self, host: str, port: int) -> bool:
         """Whether the operator listed this host (with or without the port) as its own receiver."""
-        return host in self.allowed_hosts or f"{host}:{port}" in self.allowed_hosts or (
-            ":" in host and f"[{host}]:{port}" in self.allowed_hosts)
+        return (
+            host in self.allowed_hosts
+            or f"{host}:{port}" in self.allowed_hosts
+            or (":" in host and f"[{host}]:{port}" in self.allowed_hosts)
+        )
 
     def target(self, url: str) -> Target:
         """Check what can be checked without the network; raises WebhookRefused."""
         if len(url) > _MAX_URL or not _URL_CHARS.match(url) or "\\" in url:
-            raise WebhookRefused(f"webhook_url must be a plain URL of at most {_MAX_URL} printable ASCII "
-                                 "characters (no spaces or backslashes)")
+            raise WebhookRefused(
+                f"webhook_url must be a plain URL of at most {_MAX_URL} printable ASCII "
+                "characters (no spaces or backslashes)"
+            )
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
@@ -111,19 +118,24 @@ class WebhookGuard:
         port = port or (443 if parts.scheme == "https" else 80)
         allowed = self.operator_allowed(host, port)
         if parts.scheme == "http" and not allowed:
-            raise WebhookRefused("webhook_url must use https:// (plain http:// only for hosts the operator lists "
-                                 "in alert_webhook_allowed_hosts)")
+            raise WebhookRefused(
+                "webhook_url must use https:// (plain http:// only for hosts the operator lists "
+                "in alert_webhook_allowed_hosts)"
+            )
         if allowed:
             return Target(parts.scheme, host, port, True)
         address = literal_address(host)
         if address is not None:
             if not is_public(address):
-                raise WebhookRefused(f"webhook_url points at {address}, a loopback, private, link-local or otherwise "
-                                     "non-public address; use a public receiver (or ask the operator to allow "
-                                     "the host in alert_webhook_allowed_hosts)")
+                raise WebhookRefused(
+                    f"webhook_url points at {address}, a loopback, private, link-local or otherwise "
+                    "non-public address; use a public receiver (or ask the operator to allow "
+                    "the host in alert_webhook_allowed_hosts)"
+                )
         elif not _HOST_NAME.match(host):
-            raise WebhookRefused(f"webhook_url host {host!r} is not a valid DNS name (use the punycode form "
-                                 "for international names)")
+            raise WebhookRefused(
+                f"webhook_url host {host!r} is not a valid DNS name (use the punycode form for international names)"
+            )
         elif host == "localhost" or host.endswith(".localhost"):
             raise WebhookRefused("webhook_url must not point at localhost; use a public receiver")
         return Target(parts.scheme, host, port, False)
@@ -136,10 +148,11 @@ class WebhookGuard:
             return target
         try:
             infos = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM), timeout_s)
-        except (OSError, asyncio.TimeoutError):
+                asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM), timeout_s
+            )
+        except (TimeoutError, OSError):
             return target
-        _refuse_private(target.host, [info[4][0] for info in infos])
+        _refuse_private(target.host, [str(info[4][0]) for info in infos])
         return target
 
     def resolver(self) -> GuardedResolver:
@@ -150,8 +163,10 @@ def _refuse_private(host: str, addresses: list[str]) -> None:
     for text in addresses:
         ip = ipaddress.ip_address(text.split("%", 1)[0])
         if not is_public(ip):
-            raise WebhookRefused(f"webhook host {host!r} resolves to {ip}, a non-public address; "
-                                 "use a public receiver (or ask the operator to allow the host)")
+            raise WebhookRefused(
+                f"webhook host {host!r} resolves to {ip}, a non-public address; "
+                "use a public receiver (or ask the operator to allow the host)"
+            )
 
 
 class GuardedResolver(AbstractResolver):
@@ -162,8 +177,12 @@ class GuardedResolver(AbstractResolver):
         self._guard = guard
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET,
-                      ) -> list[ResolveResult]:
+    async def resolve(
+        self,
+        host: str,
+        port: int = 0,
+        family: socket.AddressFamily = socket.AF_INET,
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         name = host.lower().rstrip(".")
         if not self._guard.operator_allowed(name, port):

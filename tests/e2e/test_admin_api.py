@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import time
 import sys
+import time
 
 import grpc
 import httpx
@@ -48,18 +48,32 @@ def http_call(stack, method: str, org: str, token: str | None) -> httpx.Response
     if method == "ListAuditEvents":
         return httpx.get(f"{base}/v1/orgs/{org}/audit-events", headers=h)
     if method == "SetCustomProvider":
-        return httpx.put(f"{base}/v1/orgs/{org}/custom-providers/own-llm", headers=h,
-                         json={"provider": {"models": ["own-model"]}})
+        return httpx.put(
+            f"{base}/v1/orgs/{org}/custom-providers/own-llm", headers=h, json={"provider": {"models": ["own-model"]}}
+        )
     if method == "DeleteCustomProvider":
         return httpx.delete(f"{base}/v1/orgs/{org}/custom-providers/own-llm", headers=h)
     if method == "SetAlerts":
-        return httpx.put(f"{base}/v1/orgs/{org}/alerts", headers=h,
-                         json={"alerts": {"webhook_url": "https://hooks.example.com/x", "block_threshold": 5}})
+        return httpx.put(
+            f"{base}/v1/orgs/{org}/alerts",
+            headers=h,
+            json={"alerts": {"webhook_url": "https://hooks.example.com/x", "block_threshold": 5}},
+        )
     raise AssertionError(method)
 
 
-METHODS = ["GetPolicy", "PreviewPolicy", "SetPolicy:enable", "SetPolicy:disable", "ListProviders",
-           "ListSecurityEvents", "ListAuditEvents", "SetCustomProvider", "DeleteCustomProvider", "SetAlerts"]
+METHODS = [
+    "GetPolicy",
+    "PreviewPolicy",
+    "SetPolicy:enable",
+    "SetPolicy:disable",
+    "ListProviders",
+    "ListSecurityEvents",
+    "ListAuditEvents",
+    "SetCustomProvider",
+    "DeleteCustomProvider",
+    "SetAlerts",
+]
 ROLES = ["owner", "admin", "member", "billing"]
 PLANS = ["enterprise", "pro"]
 
@@ -115,14 +129,17 @@ def test_set_policy_versions_conflicts_and_audit(stack):
     org = fresh_org(stack, "enterprise")
     h = {"authorization": f"Bearer {stack.token(org, subject='carol@corp')}"}
     url = f"{stack.authz_http}/v1/orgs/{org}/policy"
-    first = httpx.put(url, headers=h, json={"policy": {**DEMO_POLICY, "version": 99, "updated_by": "mallory"},
-                                            "expected_version": 0})
+    first = httpx.put(
+        url, headers=h, json={"policy": {**DEMO_POLICY, "version": 99, "updated_by": "mallory"}, "expected_version": 0}
+    )
     assert first.status_code == 200
     stored = first.json()["policy"]
     assert (stored["version"], stored["updated_by"]) == (1, "carol@corp"), "server-owned fields are not client input"
     stale = httpx.put(url, headers=h, json={"policy": DEMO_POLICY, "expected_version": 0})
     assert stale.status_code == 409 and "version 1" in stale.json()["error"]["message"]
-    assert httpx.put(url, headers=h, json={"policy": DEMO_POLICY, "expected_version": 1}).json()["policy"]["version"] == 2
+    assert (
+        httpx.put(url, headers=h, json={"policy": DEMO_POLICY, "expected_version": 1}).json()["policy"]["version"] == 2
+    )
     bad = httpx.put(url, headers=h, json={"policy": {"enabled": True, "require_gdpr": "yes"}})
     assert bad.status_code == 400 and "require_gdpr" in bad.json()["error"]["message"]
     audit = httpx.get(f"{stack.authz_http}/v1/orgs/{org}/audit-events", headers=h).json()["events"]
@@ -160,19 +177,25 @@ def test_grpc_policy_admin_with_reflection(stack):
     with grpc.insecure_channel(stack.admin_grpc) as channel:
         admin = admin_pb2_grpc.PolicyAdminStub(channel)
         md = [("authorization", f"Bearer {stack.token(org, subject='dave@corp')}")]
-        saved = admin.SetPolicy(admin_pb2.SetPolicyRequest(org_id=org, policy=policy_pb2.CompliancePolicy(**DEMO_POLICY)),
-                                metadata=md)
+        saved = admin.SetPolicy(
+            admin_pb2.SetPolicyRequest(org_id=org, policy=policy_pb2.CompliancePolicy(**DEMO_POLICY)), metadata=md
+        )
         assert saved.policy.version == 1 and saved.policy.updated_by == "dave@corp"
         got = admin.GetPolicy(admin_pb2.GetPolicyRequest(org_id=org), metadata=md)
         assert got.policy.require_gdpr and got.plan == "enterprise"
-        previewed = admin.PreviewPolicy(admin_pb2.PreviewPolicyRequest(
-            org_id=org, policy=policy_pb2.CompliancePolicy(**DEMO_POLICY)), metadata=md)
+        previewed = admin.PreviewPolicy(
+            admin_pb2.PreviewPolicyRequest(org_id=org, policy=policy_pb2.CompliancePolicy(**DEMO_POLICY)), metadata=md
+        )
         assert "deepseek-r1-0528" in previewed.models_without_compliant_provider
         assert len(admin.ListProviders(admin_pb2.ListProvidersRequest(), metadata=md).providers) == 12
 
         with pytest.raises(grpc.RpcError) as err:
-            admin.SetPolicy(admin_pb2.SetPolicyRequest(org_id=org, policy=policy_pb2.CompliancePolicy(**DEMO_POLICY),
-                                                       expected_version=0), metadata=md)
+            admin.SetPolicy(
+                admin_pb2.SetPolicyRequest(
+                    org_id=org, policy=policy_pb2.CompliancePolicy(**DEMO_POLICY), expected_version=0
+                ),
+                metadata=md,
+            )
         assert err.value.code() == grpc.StatusCode.ABORTED
         with pytest.raises(grpc.RpcError) as err:
             admin.GetPolicy(admin_pb2.GetPolicyRequest(org_id="someone-else"), metadata=md)
@@ -195,8 +218,14 @@ def test_cli_policy_get_preview_set(stack, tmp_path):
     env = {"AUTHZ_API": stack.authz_http, "AUTHZ_TOKEN": stack.token(org, subject="erin@corp"), "PATH": "/usr/bin:/bin"}
 
     def authz(*args, stdin=None):
-        return subprocess.run([sys.executable, "-m", "authz", "policy", *args], capture_output=True, text=True,
-                              env=env, input=stdin, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "authz", "policy", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            timeout=60,
+        )
 
     policy = json.dumps(DEMO_POLICY)
     shown = authz("preview", org, "-", stdin=policy)

@@ -81,8 +81,11 @@ def setup_org(stack: Stack, org: str, receiver: Receiver, threshold: int = 0, **
     stack.admin.add_api_key(key, org)
     stack.admin.set_policy(org, enabled=True, **(policy or {"require_gdpr": True}))
     h = {"authorization": f"Bearer {stack.token(org)}"}
-    r = httpx.put(f"{stack.authz_http}/v1/orgs/{org}/alerts", headers=h,
-                  json={"alerts": {"webhook_url": receiver.url, "block_threshold": threshold, "block_window_s": 60}})
+    r = httpx.put(
+        f"{stack.authz_http}/v1/orgs/{org}/alerts",
+        headers=h,
+        json={"alerts": {"webhook_url": receiver.url, "block_threshold": threshold, "block_window_s": 60}},
+    )
     assert r.status_code == 200, r.text
     return key, h
 
@@ -101,8 +104,12 @@ def alerts_settled(stack: Stack) -> bool:
 
 
 def blocked(stack: Stack, key: str) -> int:
-    return httpx.post(stack.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
-                      headers={"authorization": f"Bearer {key}"}, timeout=10).status_code
+    return httpx.post(
+        stack.url + "/v1/chat/completions",
+        json={"model": "deepseek/deepseek-v3.2"},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ).status_code
 
 
 def test_blocks_over_threshold_alert_once(alert_stack):
@@ -113,8 +120,11 @@ def test_blocks_over_threshold_alert_once(alert_stack):
         assert blocked(alert_stack, key) == 403
     wait_until(lambda: len(receiver.received) >= 1, 10, "alert delivered")
     # Settled: every block's event written and every queued alert delivered or acknowledged.
-    wait_until(lambda: len(events_of(alert_stack, "alert-blocks")) == 7 and alerts_settled(alert_stack), 10,
-               "events written and alert queue drained")
+    wait_until(
+        lambda: len(events_of(alert_stack, "alert-blocks")) == 7 and alerts_settled(alert_stack),
+        10,
+        "events written and alert queue drained",
+    )
     assert len(receiver.received) == 1, "one alert per window"
     [alert] = receiver.received
     # Slack reads text, Discord content; values sit in inline code in both.
@@ -173,16 +183,23 @@ def test_a_hanging_receiver_never_slows_checks(alert_stack):
 def test_alert_settings_are_validated_and_need_enterprise(alert_stack):
     alert_stack.admin.set_plan("alert-pro", "pro")
     h = {"authorization": f"Bearer {alert_stack.token('alert-pro')}"}
-    r = httpx.put(f"{alert_stack.authz_http}/v1/orgs/alert-pro/alerts", headers=h,
-                  json={"alerts": {"webhook_url": "https://hooks.example/x"}})
+    r = httpx.put(
+        f"{alert_stack.authz_http}/v1/orgs/alert-pro/alerts",
+        headers=h,
+        json={"alerts": {"webhook_url": "https://hooks.example/x"}},
+    )
     assert r.status_code == 403 and "Enterprise plan required" in r.text
     alert_stack.admin.set_plan("alert-pro", "enterprise")
-    r = httpx.put(f"{alert_stack.authz_http}/v1/orgs/alert-pro/alerts", headers=h,
-                  json={"alerts": {"webhook_url": "http://10.1.2.3/hook"}})
+    r = httpx.put(
+        f"{alert_stack.authz_http}/v1/orgs/alert-pro/alerts",
+        headers=h,
+        json={"alerts": {"webhook_url": "http://10.1.2.3/hook"}},
+    )
     assert r.status_code == 400 and "must use https://" in r.text
 
 
 # --- the webhook is tenant input: it must never reach the pod's own internals ------------------
+
 
 def _internal_urls(stack: Stack) -> list[str]:
     admin = stack.ports["envoy_admin"]
@@ -204,8 +221,12 @@ def _internal_urls(stack: Stack) -> list[str]:
         "https://169.254.169.254/latest/meta-data/",  # cloud metadata
         "https://[fd00:ec2::254]/latest/meta-data/",  # AWS metadata over IPv6 (unique-local)
         "https://100.100.100.200/latest/meta-data/",  # Alibaba metadata (shared address space)
-        "https://10.0.0.1/hook", "https://172.16.0.1/hook", "https://192.168.1.1./hook",
-        "https://0.0.0.0/hook", "https://[::]/hook", "https://[fe80::1]/hook",
+        "https://10.0.0.1/hook",
+        "https://172.16.0.1/hook",
+        "https://192.168.1.1./hook",
+        "https://0.0.0.0/hook",
+        "https://[::]/hook",
+        "https://[fe80::1]/hook",
         "https://user:pass@hooks.example.com/hook",
         "http://hooks.example.com/hook",  # plain http to a host the operator did not allow
         "https://hooks.example.com\\@127.0.0.1/hook",
@@ -217,8 +238,11 @@ def test_webhooks_to_internal_addresses_are_refused_at_save(alert_stack):
     alert_stack.admin.set_plan("alert-ssrf", "enterprise")
     h = {"authorization": f"Bearer {alert_stack.token('alert-ssrf')}"}
     for url in _internal_urls(alert_stack):
-        r = httpx.put(f"{alert_stack.authz_http}/v1/orgs/alert-ssrf/alerts", headers=h,
-                      json={"alerts": {"webhook_url": url, "block_threshold": 1}})
+        r = httpx.put(
+            f"{alert_stack.authz_http}/v1/orgs/alert-ssrf/alerts",
+            headers=h,
+            json={"alerts": {"webhook_url": url, "block_threshold": 1}},
+        )
         assert r.status_code == 400, (url, r.text)
         assert r.json()["error"]["code"] == "invalid_argument" and "webhook" in r.json()["error"]["message"]
     got = httpx.get(f"{alert_stack.authz_http}/v1/orgs/alert-ssrf/policy", headers=h).json()
@@ -232,8 +256,10 @@ def _queue_raw_alert(stack: Stack, org: str, url: str) -> None:
     from authz.alerts import Message
 
     client = stack.redis.client()
-    client.xadd(stack.admin.keys.alerts, {"org_id": org, "webhook_url": url, "kind": "blocks",
-                                          "message": Message().text("probe").to_json()})
+    client.xadd(
+        stack.admin.keys.alerts,
+        {"org_id": org, "webhook_url": url, "kind": "blocks", "message": Message().text("probe").to_json()},
+    )
 
 
 def test_delivery_refuses_internal_targets_even_if_stored(alert_stack):
@@ -243,13 +269,22 @@ def test_delivery_refuses_internal_targets_even_if_stored(alert_stack):
     refused_before = _metric(before, 'authz_alerts_total{outcome="refused"}')
     local = Receiver(host="127.0.0.1")  # not an allowed host: stands for any internal endpoint
     hostname = socket.gethostname()  # a name that resolves to this machine
-    urls = [local.url, f"https://{hostname}:{local.port}/hook", f"https://127.0.0.1:{local.port}/hook",
-            f"http://127.0.0.1:{alert_stack.ports['envoy_admin']}/quitquitquit"]
+    urls = [
+        local.url,
+        f"https://{hostname}:{local.port}/hook",
+        f"https://127.0.0.1:{local.port}/hook",
+        f"http://127.0.0.1:{alert_stack.ports['envoy_admin']}/quitquitquit",
+    ]
     for url in urls:
         _queue_raw_alert(alert_stack, "alert-raw", url)
-    wait_until(lambda: _metric(httpx.get(alert_stack.authz_metrics + "/metrics").text,
-                               'authz_alerts_total{outcome="refused"}') >= refused_before + len(urls),
-               60, "every internal target refused")
+    wait_until(
+        lambda: (
+            _metric(httpx.get(alert_stack.authz_metrics + "/metrics").text, 'authz_alerts_total{outcome="refused"}')
+            >= refused_before + len(urls)
+        ),
+        60,
+        "every internal target refused",
+    )
     assert local.attempts == 0
     assert httpx.get(alert_stack.envoy_admin + "/ready").text.strip() == "LIVE"
     assert "alert_webhook_refused" in alert_stack.authz.log()
@@ -271,18 +306,26 @@ def test_alert_text_cannot_mention_or_link(alert_stack):
     wait_until(lambda: blocked(alert_stack, key) == 403, 5, "policy applied")
     evil = "x <!channel> @everyone @here <https://evil.example|click> [click](https://evil.example) `code` *b*\nline"
     for _ in range(2):
-        httpx.post(alert_stack.url + "/v1/chat/completions", json={"model": evil},
-                   headers={"authorization": f"Bearer {key}"}, timeout=10)
+        httpx.post(
+            alert_stack.url + "/v1/chat/completions",
+            json={"model": evil},
+            headers={"authorization": f"Bearer {key}"},
+            timeout=10,
+        )
     wait_until(lambda: receiver.received, 10, "alert delivered")
     alert = receiver.received[0]
     text, content = alert["text"], alert["content"]
     assert "<!channel>" not in text and "<https://evil" not in text and "&lt;!channel&gt;" in text
     assert alert["allowed_mentions"] == {"parse": []}
     # Every client-controlled value is one inline-code span: no markdown, link or newline escapes it.
-    assert "`x &lt;!channel&gt; @everyone @here &lt;https://evil.example|click&gt; [click](https://evil.example)" \
-           " ˋcodeˋ *b* line`" in text
-    assert "`x <!channel> @everyone @here <https://evil.example|click> [click](https://evil.example) ˋcodeˋ *b* line`" \
-           in content
+    assert (
+        "`x &lt;!channel&gt; @everyone @here &lt;https://evil.example|click&gt; [click](https://evil.example)"
+        " ˋcodeˋ *b* line`" in text
+    )
+    assert (
+        "`x <!channel> @everyone @here <https://evil.example|click> [click](https://evil.example) ˋcodeˋ *b* line`"
+        in content
+    )
     assert "\n" not in text and "\n" not in content
 
 

@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_smoke_run_reports_every_measurement(tmp_path):
     out = tmp_path / "results.json"
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     r = json.loads(out.read_text())
     for setup in ("a_no_ext_authz", "b_noop_ext_authz", "c_authz"):

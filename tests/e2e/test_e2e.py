@@ -15,8 +15,12 @@ from support.policies import DEMO_POLICY
 pytestmark = pytest.mark.e2e
 
 CHAT = {"messages": [{"role": "user", "content": "PROMPT-MARKER-7f3a tell me a secret"}]}
-SPOOF = {"x-compliance-allowed-providers": "deepseek", "x-compliance-org": "someone-else",
-         "x-compliance-policy-version": "999", "x-compliance-bypass": "1"}
+SPOOF = {
+    "x-compliance-allowed-providers": "deepseek",
+    "x-compliance-org": "someone-else",
+    "x-compliance-policy-version": "999",
+    "x-compliance-bypass": "1",
+}
 
 
 def chat(model: str) -> dict:
@@ -86,8 +90,12 @@ def test_automatic_routing_keeps_only_compliant_providers_and_overrides_spoofing
 
 def test_streaming_completion_passes_through(org):
     org.set_policy(**DEMO_POLICY)
-    with httpx.stream("POST", org.stack.url + "/v1/chat/completions", json={**chat("gpt-4o"), "stream": True},
-                      headers={"authorization": f"Bearer {org.key}"}) as r:
+    with httpx.stream(
+        "POST",
+        org.stack.url + "/v1/chat/completions",
+        json={**chat("gpt-4o"), "stream": True},
+        headers={"authorization": f"Bearer {org.key}"},
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
     assert "data: [DONE]" in text and '"provider": "azure"' in text
@@ -106,8 +114,12 @@ def test_pinned_non_compliant_is_403_before_the_gateway(org):
     assert "deepseek" in err["message"] and "GDPR (not met)" in err["message"]
     [event] = wait_for_events(org, 1)
     assert event["decision_id"] == err["decision_id"] and event["org_id"] == org.id
-    assert (event["routing"], event["reason"], event["enforced"], event["http_status"]) == \
-        ("pinned", "provider_not_compliant", True, 403)
+    assert (event["routing"], event["reason"], event["enforced"], event["http_status"]) == (
+        "pinned",
+        "provider_not_compliant",
+        True,
+        403,
+    )
     assert event["providers"] == [{"provider": "deepseek", "failed_requirements": err["failed_requirements"]}]
     assert event["user_agent"] == "sdk-test/1" and event["client_address"] == "127.0.0.1"
     assert event["policy_version"] == 1 and len(event["api_key_id"]) == 12
@@ -146,14 +158,26 @@ def test_dry_run_passes_and_records_the_would_be_block(org):
         (dict(body=chat("gpt-4o"), headers={"x-provider": "nobody"}), 403, "unknown_provider"),
         (dict(body=chat("azure/gpt-4o"), headers={"x-provider": "openai"}), 400, "provider_conflict"),
         (dict(body=chat("azure/gpt-4o"), headers={"x-model": "deepseek/deepseek-v3.2"}), 400, "model_mismatch"),
-        (dict(content=b'{"model": "azure/gpt-4o", "model": "deepseek/deepseek-v3.2", "messages": []}',
-              headers={"content-type": "application/json"}), 400, "duplicate_model"),
+        (
+            dict(
+                content=b'{"model": "azure/gpt-4o", "model": "deepseek/deepseek-v3.2", "messages": []}',
+                headers={"content-type": "application/json"},
+            ),
+            400,
+            "duplicate_model",
+        ),
         (dict(content=b"model=azure/gpt-4o", headers={"x-model": "azure/gpt-4o"}), 400, "body_not_json"),
         (dict(content=b"\xff\xfe\x00garbage"), 400, "body_not_json"),
         (dict(body=CHAT), 400, "model_missing"),
         (dict(body={"model": ["azure/gpt-4o"], **CHAT}), 400, "model_invalid"),
-        (dict(content=gzip.compress(json.dumps(chat("azure/gpt-4o")).encode()),
-              headers={"content-encoding": "gzip", "content-type": "application/json"}), 415, "body_encoded"),
+        (
+            dict(
+                content=gzip.compress(json.dumps(chat("azure/gpt-4o")).encode()),
+                headers={"content-encoding": "gzip", "content-type": "application/json"},
+            ),
+            415,
+            "body_encoded",
+        ),
     ],
 )
 def test_fail_closed(org, kwargs, status, code):
@@ -168,8 +192,9 @@ def test_body_past_the_inspection_limit_is_denied_even_with_a_model_header(org):
     # A compliant model first, then a second "model" after Envoy's 32 MiB cut.
     padding = "x" * (32 << 20)
     body = f'{{"model": "azure/gpt-4o", "pad": "{padding}", "model": "deepseek/deepseek-v3.2"}}'
-    r = org.post(content=body.encode(), headers={"x-model": "azure/gpt-4o", "content-type": "application/json"},
-                 timeout=60)
+    r = org.post(
+        content=body.encode(), headers={"x-model": "azure/gpt-4o", "content-type": "application/json"}, timeout=60
+    )
     err = assert_denied(org, r, 413, "body_truncated")
     assert "inspection limit" in err["message"]
 
@@ -184,8 +209,11 @@ def test_no_credentials_is_401(org):
 
 def test_unknown_api_key_is_401(stack):
     stack.clear_received()
-    r = httpx.post(stack.url + "/v1/chat/completions", json=chat("azure/gpt-4o"),
-                   headers={"authorization": "Bearer sk-made-up-UNKNOWN"})
+    r = httpx.post(
+        stack.url + "/v1/chat/completions",
+        json=chat("azure/gpt-4o"),
+        headers={"authorization": "Bearer sk-made-up-UNKNOWN"},
+    )
     assert r.status_code == 401 and r.json()["error"]["code"] == "api_key_unknown"
     assert not [x for x in stack.received() if "UNKNOWN" in x["headers"].get("authorization", "")]
 

@@ -5,14 +5,32 @@ the master holding the policies dies and its replica takes over."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 
 import httpx
 import pytest
 import redis
 
-from authz.testing.stack import RedisServer, Stack, free_cluster_port, wait_until
+from authz.testing.stack import RedisServer, Stack, wait_until
 from support.policies import DEMO_POLICY
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (Redis Cluster nodes)."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
 
 pytestmark = pytest.mark.e2e
 PREFIX = "{authz}:"
@@ -26,12 +44,36 @@ def cluster(tmp_path):
             port = free_cluster_port()
             workdir = tmp_path / f"node-{port}"
             workdir.mkdir()
-            nodes.append(RedisServer(workdir, port=port, extra=[
-                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0"]).start())
-        created = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
-                                  "--cluster-replicas", "1", "--cluster-yes"], capture_output=True, text=True,
-                                 timeout=60)
+            nodes.append(
+                RedisServer(
+                    workdir,
+                    port=port,
+                    extra=[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        f"nodes-{port}.conf",
+                        "--cluster-node-timeout",
+                        "1000",
+                        "--repl-diskless-sync-delay",
+                        "0",
+                    ],
+                ).start()
+            )
+        created = subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{n.port}" for n in nodes],
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert created.returncode == 0, created.stdout + created.stderr
         wait_until(lambda: redis.Redis(port=nodes[0].port).cluster("info")["cluster_state"] == "ok", 20, "cluster")
 
@@ -48,8 +90,12 @@ def cluster(tmp_path):
 
 
 def post(stack, model: str) -> int:
-    return httpx.post(stack.url + "/v1/chat/completions", json={"model": model, "messages": []},
-                      headers={"authorization": "Bearer sk-cl"}, timeout=10).status_code
+    return httpx.post(
+        stack.url + "/v1/chat/completions",
+        json={"model": model, "messages": []},
+        headers={"authorization": "Bearer sk-cl"},
+        timeout=10,
+    ).status_code
 
 
 def test_cluster_enforcement_and_failover(cluster, tmp_path):
@@ -58,8 +104,16 @@ def test_cluster_enforcement_and_failover(cluster, tmp_path):
     client.close()
     [victim] = [n for n in cluster if n.port == owner.port]
     entry = next(n for n in cluster if n is not victim)  # authz and the test connect through this one
-    with Stack.start(tmp_path / "stack", redis_server=entry, authz_settings={
-            "redis_cluster": "true", "key_prefix": PREFIX, "refresh_interval_s": "1", "max_staleness_s": "30"}) as s:
+    with Stack.start(
+        tmp_path / "stack",
+        redis_server=entry,
+        authz_settings={
+            "redis_cluster": "true",
+            "key_prefix": PREFIX,
+            "refresh_interval_s": "1",
+            "max_staleness_s": "30",
+        },
+    ) as s:
         s.admin.load_catalog()
         s.admin.add_api_key("sk-cl", "cl-org")
         s.admin.set_policy("cl-org", **DEMO_POLICY)

@@ -22,7 +22,6 @@ import pytest
 
 from authz import endpoints as ep
 from authz.testing.stack import DEPLOYMENTS
-
 from support.policies import DEMO_POLICY
 
 # Under DEMO_POLICY: Azure and Google Vertex comply; DeepSeek (and its other hosts) do not.
@@ -46,9 +45,17 @@ def multipart_fields(fields: dict[str, str], files: dict[str, tuple[str, bytes]]
 
 
 def batch_file(*models: str) -> bytes:
-    return b"\n".join(json.dumps({"custom_id": f"req-{i}", "method": "POST", "url": "/v1/chat/completions",
-                                  "body": {"model": m, "messages": [{"role": "user", "content": "hi"}]}}).encode()
-                      for i, m in enumerate(models))
+    return b"\n".join(
+        json.dumps(
+            {
+                "custom_id": f"req-{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": m, "messages": [{"role": "user", "content": "hi"}]},
+            }
+        ).encode()
+        for i, m in enumerate(models)
+    )
 
 
 def build(method: str, row: ep.Endpoint, compliant: bool) -> dict:
@@ -58,7 +65,9 @@ def build(method: str, row: ep.Endpoint, compliant: bool) -> dict:
     if "{model}" in path:
         path = path.replace("{model}", quote(GOOD_PATH if compliant else BAD_PATH, safe=""))
     if "{deployment}" in path:
-        path = path.replace("{deployment}", GOOD_DEPLOYMENT if compliant else BAD_DEPLOYMENT) + "?api-version=2024-10-21"
+        path = (
+            path.replace("{deployment}", GOOD_DEPLOYMENT if compliant else BAD_DEPLOYMENT) + "?api-version=2024-10-21"
+        )
     request: dict = {"method": method, "url": path}
     if row.model == ep.BODY:
         body: dict = {"input": "hi", "messages": [{"role": "user", "content": "hi"}]}
@@ -80,12 +89,19 @@ def build(method: str, row: ep.Endpoint, compliant: bool) -> dict:
         request["data"], request["files"] = {"purpose": "batch"}, {"file": ("in.jsonl", batch_file(*models))}
     elif row.model == ep.BATCH_REQUESTS:
         models = (GOOD, GOOD) if compliant else (GOOD, BAD)
-        request["json"] = {"requests": [{"custom_id": f"req-{i}", "params": {"model": m, "max_tokens": 5,
-                                                                           "messages": []}}
-                                        for i, m in enumerate(models)]}
+        request["json"] = {
+            "requests": [
+                {"custom_id": f"req-{i}", "params": {"model": m, "max_tokens": 5, "messages": []}}
+                for i, m in enumerate(models)
+            ]
+        }
     elif row.model == ep.NO_BATCH:
-        request["json"] = {"purpose": "fine-tune" if compliant else "batch", "filename": "f.jsonl", "bytes": 10,
-                           "mime_type": "application/jsonl"}
+        request["json"] = {
+            "purpose": "fine-tune" if compliant else "batch",
+            "filename": "f.jsonl",
+            "bytes": 10,
+            "mime_type": "application/jsonl",
+        }
     elif method == "POST":
         request["json"] = {"input_file_id": "file-1", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
     return request
@@ -94,8 +110,9 @@ def build(method: str, row: ep.Endpoint, compliant: bool) -> dict:
 def send(org, request: dict) -> httpx.Response:
     request = dict(request)
     url = org.stack.url + request.pop("url")
-    return httpx.request(request.pop("method"), url, headers={"authorization": f"Bearer {org.key}"}, timeout=30,
-                         **request)
+    return httpx.request(
+        request.pop("method"), url, headers={"authorization": f"Bearer {org.key}"}, timeout=30, **request
+    )
 
 
 @pytest.fixture
@@ -135,8 +152,12 @@ def test_every_row_lets_a_compliant_request_through_and_blocks_a_non_compliant_o
 
 
 def test_a_path_no_row_covers_is_denied_naming_it(enforced):
-    for method, path in [("POST", "/v1/assistants"), ("POST", "/v1/chat%2Fcompletions"),
-                         ("POST", "/v1/chat/completions/extra"), ("PUT", "/v1/chat/completions")]:
+    for method, path in [
+        ("POST", "/v1/assistants"),
+        ("POST", "/v1/chat%2Fcompletions"),
+        ("POST", "/v1/chat/completions/extra"),
+        ("PUT", "/v1/chat/completions"),
+    ]:
         r = send(enforced, {"method": method, "url": path, "json": {"model": GOOD}})
         assert r.status_code == 403, (path, r.text)
         assert r.json()["error"]["code"] == "endpoint_not_covered"
@@ -151,6 +172,7 @@ def test_a_model_free_request_of_an_org_without_policy_is_untouched(org):
 
 
 # --- the official SDKs ----------------------------------------------------------------------
+
 
 def openai_client(org) -> openai.OpenAI:
     return openai.OpenAI(base_url=org.stack.url + "/v1", api_key=org.key, max_retries=0)
@@ -187,8 +209,12 @@ def test_anthropic_sdk_with_x_api_key_creates_streams_counts_and_batches(enforce
         request.headers.pop("authorization", None)
         request.headers["x-api-key"] = enforced.key
 
-    client = anthropic.Anthropic(base_url=enforced.stack.url, api_key="sent-as-x-api-key", max_retries=0,
-                                 http_client=httpx2.Client(event_hooks={"request": [x_api_key_only]}))
+    client = anthropic.Anthropic(
+        base_url=enforced.stack.url,
+        api_key="sent-as-x-api-key",
+        max_retries=0,
+        http_client=httpx2.Client(event_hooks={"request": [x_api_key_only]}),
+    )
     message = client.messages.create(model=GOOD, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert message.content[0].text == "(stand-in reply from azure)"
     with client.messages.stream(model=GOOD, max_tokens=10, messages=[{"role": "user", "content": "hi"}]) as stream:
@@ -197,8 +223,10 @@ def test_anthropic_sdk_with_x_api_key_creates_streams_counts_and_batches(enforce
     with pytest.raises(anthropic.PermissionDeniedError) as denied:
         client.messages.create(model=BAD, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert "deepseek" in str(denied.value)
-    requests = [{"custom_id": "ok", "params": {"model": GOOD, "max_tokens": 5, "messages": []}},
-                {"custom_id": "bad-one", "params": {"model": BAD, "max_tokens": 5, "messages": []}}]
+    requests = [
+        {"custom_id": "ok", "params": {"model": GOOD, "max_tokens": 5, "messages": []}},
+        {"custom_id": "bad-one", "params": {"model": BAD, "max_tokens": 5, "messages": []}},
+    ]
     with pytest.raises(anthropic.PermissionDeniedError) as denied:
         client.messages.batches.create(requests=requests)
     assert "bad-one" in str(denied.value)
@@ -209,8 +237,9 @@ def test_anthropic_sdk_with_x_api_key_creates_streams_counts_and_batches(enforce
 
 
 def test_azure_openai_sdk_is_judged_by_the_deployment_in_the_path(enforced):
-    client = openai.AzureOpenAI(azure_endpoint=enforced.stack.url, api_key=enforced.key,
-                                api_version="2024-10-21", max_retries=0)
+    client = openai.AzureOpenAI(
+        azure_endpoint=enforced.stack.url, api_key=enforced.key, api_version="2024-10-21", max_retries=0
+    )
     reply = client.chat.completions.create(model=GOOD_DEPLOYMENT, messages=[{"role": "user", "content": "hi"}])
     assert reply.model == GOOD  # the gateway called the deployment's model, the one judged
     with pytest.raises(openai.PermissionDeniedError):
@@ -219,8 +248,11 @@ def test_azure_openai_sdk_is_judged_by_the_deployment_in_the_path(enforced):
         client.chat.completions.create(model="no-such-deployment", messages=[])
     assert denied.value.body["code"] == "unknown_deployment"
     # The body naming another model than the path's deployment: the gateway would call the path's.
-    r = httpx.post(f"{enforced.stack.url}/openai/deployments/{GOOD_DEPLOYMENT}/chat/completions",
-                   headers={"api-key": enforced.key}, json={"model": BAD, "messages": []})
+    r = httpx.post(
+        f"{enforced.stack.url}/openai/deployments/{GOOD_DEPLOYMENT}/chat/completions",
+        headers={"api-key": enforced.key},
+        json={"model": BAD, "messages": []},
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (400, "model_mismatch")
 
 
@@ -236,6 +268,7 @@ def test_gemini_clients_with_header_or_query_key(enforced):
 
 # --- credentials, content types, sizes, websockets --------------------------------------------
 
+
 def test_two_different_credentials_are_refused_one_repeated_is_not(enforced):
     chat = {"model": GOOD, "messages": []}
     url = enforced.stack.url + "/v1/chat/completions"
@@ -249,14 +282,25 @@ def test_two_different_credentials_are_refused_one_repeated_is_not(enforced):
     assert len(enforced.received()) == 1
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None,
-                                          "application/json; charset=latin-1", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        None,
+        "application/json; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ],
+)
 def test_a_json_endpoint_reads_only_json_bodies(enforced, content_type):
     headers = {"authorization": f"Bearer {enforced.key}"}
     if content_type:
         headers["content-type"] = content_type
-    r = httpx.post(enforced.stack.url + "/v1/chat/completions", headers=headers,
-                   content=json.dumps({"model": GOOD, "messages": []}))
+    r = httpx.post(
+        enforced.stack.url + "/v1/chat/completions",
+        headers=headers,
+        content=json.dumps({"model": GOOD, "messages": []}),
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (415, "unsupported_content_type")
     assert "application/json" in r.json()["error"]["message"]
     assert enforced.received() == []
@@ -264,14 +308,19 @@ def test_a_json_endpoint_reads_only_json_bodies(enforced, content_type):
 
 def test_json_with_a_suffix_type_and_utf8_charset_is_read(enforced):
     for content_type in ("application/json; charset=UTF-8", "application/vnd.example+json"):
-        r = httpx.post(enforced.stack.url + "/v1/chat/completions", content=json.dumps({"model": GOOD}),
-                       headers={"authorization": f"Bearer {enforced.key}", "content-type": content_type})
+        r = httpx.post(
+            enforced.stack.url + "/v1/chat/completions",
+            content=json.dumps({"model": GOOD}),
+            headers={"authorization": f"Bearer {enforced.key}", "content-type": content_type},
+        )
         assert r.status_code == 200, r.text
 
 
 def test_a_case_variant_model_key_is_a_duplicate(enforced):
-    r = enforced.post(content=b'{"model": "azure/gpt-4o", "Model": "deepseek/deepseek-v3.2"}',
-                      headers={"content-type": "application/json"})
+    r = enforced.post(
+        content=b'{"model": "azure/gpt-4o", "Model": "deepseek/deepseek-v3.2"}',
+        headers={"content-type": "application/json"},
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (400, "duplicate_model")
 
 
@@ -294,8 +343,12 @@ def test_a_20_mib_body_is_judged_not_refused_and_a_body_over_the_limit_is_413(en
 
 def test_upload_parts_pass_without_their_body_being_sent_to_authz(enforced):
     body, content_type = multipart_fields({}, {"data": ("chunk", b"x" * (40 << 20))})
-    r = httpx.post(f"{enforced.stack.url}/v1/uploads/upload_1/parts", content=body, timeout=60,
-                   headers={"authorization": f"Bearer {enforced.key}", "content-type": content_type})
+    r = httpx.post(
+        f"{enforced.stack.url}/v1/uploads/upload_1/parts",
+        content=body,
+        timeout=60,
+        headers={"authorization": f"Bearer {enforced.key}", "content-type": content_type},
+    )
     assert r.status_code == 200, r.text[:300]
 
 

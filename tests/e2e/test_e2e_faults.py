@@ -5,7 +5,6 @@ Its own stack (Redis is stopped here), with short refresh and staleness windows.
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
 
@@ -19,8 +18,10 @@ BODY = {"model": "deepseek/deepseek-v3.2", "messages": [{"role": "user", "conten
 
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory):
-    s = Stack.start(tmp_path_factory.mktemp("faults"),
-                    authz_settings={"refresh_interval_s": "0.5", "max_staleness_s": "3", "redis_timeout_s": "0.1"})
+    s = Stack.start(
+        tmp_path_factory.mktemp("faults"),
+        authz_settings={"refresh_interval_s": "0.5", "max_staleness_s": "3", "redis_timeout_s": "0.1"},
+    )
     s.admin.load_catalog()
     s.wait_ready()
     yield s
@@ -28,8 +29,9 @@ def fault_stack(tmp_path_factory):
 
 
 def post(stack, key, body=BODY):
-    return httpx.post(stack.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"},
-                      timeout=10)
+    return httpx.post(
+        stack.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=10
+    )
 
 
 def test_redis_down_cached_orgs_enforced_until_stale_uncached_503(fault_stack):

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from authz.testing.stack import Stack
-
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,9 +26,15 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory):
-    s = Stack.start(tmp_path_factory.mktemp("strict"), authz_settings={
-        "routing_enforcement": "strict", "naming_profile": "litellm", "refresh_interval_s": "600",
-        "max_staleness_s": "1200"})
+    s = Stack.start(
+        tmp_path_factory.mktemp("strict"),
+        authz_settings={
+            "routing_enforcement": "strict",
+            "naming_profile": "litellm",
+            "refresh_interval_s": "600",
+            "max_staleness_s": "1200",
+        },
+    )
     s.admin.load_catalog()
     s.wait_ready()
     for org, key in (("acme", "sk-acme"), ("free", "sk-free")):
@@ -41,8 +46,12 @@ def strict(tmp_path_factory):
 
 
 def chat(stack: Stack, model: str, key: str = "sk-acme", **headers) -> httpx.Response:
-    return httpx.post(stack.url + "/v1/chat/completions", json={"model": model, "messages": []},
-                      headers={"authorization": f"Bearer {key}", **headers}, timeout=10)
+    return httpx.post(
+        stack.url + "/v1/chat/completions",
+        json={"model": model, "messages": []},
+        headers={"authorization": f"Bearer {key}", **headers},
+        timeout=10,
+    )
 
 
 def test_readyz_shows_the_modes(strict):
@@ -56,8 +65,11 @@ def test_strict_refuses_an_unpinned_model_with_a_non_compliant_host_and_lists_th
     error = r.json()["error"]
     assert (r.status_code, error["code"]) == (403, "routing_not_enforceable")
     # Spelled as LiteLLM's clients write them (naming_profile = litellm).
-    assert error["alternatives"] == ["together_ai/deepseek-v3.2", "fireworks_ai/deepseek-v3.2",
-                                     "deepinfra/deepseek-v3.2"]
+    assert error["alternatives"] == [
+        "together_ai/deepseek-v3.2",
+        "fireworks_ai/deepseek-v3.2",
+        "deepinfra/deepseek-v3.2",
+    ]
     assert "together_ai/deepseek-v3.2" in error["message"] and "'novita'" in error["message"]
     assert strict.received() == []
     pinned = chat(strict, "together_ai/deepseek-v3.2")
@@ -76,14 +88,19 @@ def test_every_403_says_how_to_succeed(strict):
     assert all(chat(strict, a).status_code == 200 for a in pinned["alternatives"] + nothing["alternatives"])
 
 
-@pytest.mark.parametrize(("model", "status", "provider"), [
-    ("together_ai/llama-3.3-70b-instruct", 200, "together"),
-    ("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", 200, "together"),
-    ("bedrock/claude-sonnet-4.5", 200, "aws-bedrock"),
-    ("fireworks_ai/deepseek-v3.2", 200, "fireworks"),
-    ("GPT-4o", 403, None), ("Together_AI/llama-3.3-70b-instruct", 403, None),
-    ("together_ai\u2215llama-3.3-70b-instruct", 403, None), ("together_ai/llama-3.3-70b-instruct\u200b", 403, None),
-])
+@pytest.mark.parametrize(
+    ("model", "status", "provider"),
+    [
+        ("together_ai/llama-3.3-70b-instruct", 200, "together"),
+        ("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", 200, "together"),
+        ("bedrock/claude-sonnet-4.5", 200, "aws-bedrock"),
+        ("fireworks_ai/deepseek-v3.2", 200, "fireworks"),
+        ("GPT-4o", 403, None),
+        ("Together_AI/llama-3.3-70b-instruct", 403, None),
+        ("together_ai\u2215llama-3.3-70b-instruct", 403, None),
+        ("together_ai/llama-3.3-70b-instruct\u200b", 403, None),
+    ],
+)
 def test_litellm_names_are_judged_as_the_provider_litellm_calls(strict, model, status, provider):
     r = chat(strict, model)
     assert r.status_code == status, r.text
@@ -103,8 +120,10 @@ def test_a_client_can_require_more_for_its_own_request(strict):
     assert error["blocked_providers"][0]["unknown"] == ["zero_data_retention"]
     # Without an org policy too, and an unknown name is named.
     assert chat(strict, "gemini-2.5-pro", key="sk-free").status_code == 200
-    assert chat(strict, "gemini-2.5-pro", key="sk-free", **{"x-compliance-require": "zero_data_retention"}) \
-        .status_code == 403
+    assert (
+        chat(strict, "gemini-2.5-pro", key="sk-free", **{"x-compliance-require": "zero_data_retention"}).status_code
+        == 403
+    )
     bad = chat(strict, "azure/gpt-4o", **{"x-compliance-require": "zdr"})
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "unknown_requirement")
     assert "'zdr'" in bad.json()["error"]["message"]
@@ -119,15 +138,32 @@ def test_a_client_can_require_more_for_its_own_request(strict):
 def test_a_catalog_imported_from_a_litellm_config_decides_requests(strict, tmp_path):
     imported = tmp_path / "catalog.json"
     env = dict(strict.authz_env)
-    cli = subprocess.run([sys.executable, "-m", "authz", "catalog", "import", "--from", "litellm",
-                          str(ROOT / "tests" / "support" / "data" / "litellm-config.yaml"), "--out", str(imported)],
-                         env=env, capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "authz",
+            "catalog",
+            "import",
+            "--from",
+            "litellm",
+            str(ROOT / "tests" / "support" / "data" / "litellm-config.yaml"),
+            "--out",
+            str(imported),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     try:
         strict.admin.load_catalog(imported)
         end = time.monotonic() + 10
-        while chat(strict, "house-llama").json().get("error", {}).get("code") == "unknown_model" \
-                and time.monotonic() < end:
+        while (
+            chat(strict, "house-llama").json().get("error", {}).get("code") == "unknown_model"
+            and time.monotonic() < end
+        ):
             time.sleep(0.05)  # the new catalog reaches authz over pub/sub
         # gpt-4o is load-balanced over Azure (compliant) and OpenAI (logs prompts): pin Azure.
         r = chat(strict, "gpt-4o")
@@ -143,17 +179,19 @@ def test_a_catalog_imported_from_a_litellm_config_decides_requests(strict, tmp_p
     finally:
         strict.admin.load_catalog(SAMPLE)
         end = time.monotonic() + 10
-        while chat(strict, "kimi-k2").json().get("error", {}).get("code") == "unknown_model" \
-                and time.monotonic() < end:
+        while chat(strict, "kimi-k2").json().get("error", {}).get("code") == "unknown_model" and time.monotonic() < end:
             time.sleep(0.05)
     assert json.loads(imported.read_text())["models"]["gpt-4o"]["providers"] == ["azure", "openai"]
 
 
 # --- knowing the org without registering the gateway's keys ------------------------------------
 
+
 def test_static_org_judges_every_request_by_one_policy_without_registered_keys(tmp_path):
-    with Stack.start(tmp_path / "static", authz_settings={"org_source": "static", "static_org_id": "company",
-                                                          "routing_enforcement": "strict"}) as stack:
+    with Stack.start(
+        tmp_path / "static",
+        authz_settings={"org_source": "static", "static_org_id": "company", "routing_enforcement": "strict"},
+    ) as stack:
         stack.admin.load_catalog()
         stack.admin.set_plan("company", "enterprise")
         stack.admin.set_policy("company", **DEMO_POLICY)
@@ -162,8 +200,12 @@ def test_static_org_judges_every_request_by_one_policy_without_registered_keys(t
         assert chat(stack, "azure/gpt-4o", key="sk-litellm-virtual-1").status_code == 200
         blocked = chat(stack, "deepseek/deepseek-v3.2", key="sk-litellm-virtual-2")
         assert (blocked.status_code, blocked.json()["error"]["code"]) == (403, "provider_not_compliant")
-        anthropic_style = httpx.post(stack.url + "/v1/messages", json={"model": "azure/gpt-4o", "messages": []},
-                                     headers={"x-api-key": "sk-ant-anything"}, timeout=10)
+        anthropic_style = httpx.post(
+            stack.url + "/v1/messages",
+            json={"model": "azure/gpt-4o", "messages": []},
+            headers={"x-api-key": "sk-ant-anything"},
+            timeout=10,
+        )
         assert anthropic_style.status_code == 200
         # No credential at all: refused by default (static_requires_credential = true).
         bare = httpx.post(stack.url + "/v1/chat/completions", json={"model": "azure/gpt-4o"}, timeout=10)
@@ -173,14 +215,20 @@ def test_static_org_judges_every_request_by_one_policy_without_registered_keys(t
 
 
 def test_gateway_key_api_names_the_org_and_failing_closed_when_it_cannot(tmp_path):
-    with Stack.start(tmp_path / "keys", gateway_args=["--master-key=sk-master", "--key=sk-virtual-a=team-a",
-                                                      "--key=sk-virtual-b=team-b"]) as stack:
+    with Stack.start(
+        tmp_path / "keys",
+        gateway_args=["--master-key=sk-master", "--key=sk-virtual-a=team-a", "--key=sk-virtual-b=team-b"],
+    ) as stack:
         stack.admin.load_catalog()
         for team in ("team-a", "team-b"):
             stack.admin.set_plan(team, "enterprise")
         stack.admin.set_policy("team-a", **DEMO_POLICY)
-        stack.reconfigure_authz(org_source="gateway", gateway_key_api_url=f"{stack.gateway_url}/key/info",
-                                gateway_key_api_token="sk-master", routing_enforcement="header")
+        stack.reconfigure_authz(
+            org_source="gateway",
+            gateway_key_api_url=f"{stack.gateway_url}/key/info",
+            gateway_key_api_token="sk-master",
+            routing_enforcement="header",
+        )
 
         def lookups() -> int:
             return httpx.get(stack.gateway_url + "/_key_lookups").json()["count"]
@@ -210,8 +258,10 @@ def test_gateway_key_api_names_the_org_and_failing_closed_when_it_cannot(tmp_pat
         stack.reconfigure_authz(gateway_key_api_url="http://127.0.0.1:9/key/info", gateway_key_api_token="sk-master")
         unreachable = chat(stack, "azure/gpt-4o", key="sk-virtual-a")
         assert (unreachable.status_code, unreachable.json()["error"]["code"]) == (503, "state_unavailable")
-        print(f"through Envoy: first cold key-API lookup {cold_ms:.1f} ms, next {second_cold_ms:.1f} ms, "
-              f"warm {warm_ms:.1f} ms")
+        print(
+            f"through Envoy: first cold key-API lookup {cold_ms:.1f} ms, next {second_cold_ms:.1f} ms, "
+            f"warm {warm_ms:.1f} ms"
+        )
 
 
 def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
@@ -233,9 +283,11 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
         body = {"iss": "https://idp.example.com", "aud": "llm-gateway", "exp": int(time.time()) + 300, **claims}
         return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
 
-    with Stack.start(tmp_path / "jwt", envoy_mutate=with_jwt,
-                     authz_settings={"org_source": "header", "org_header": "x-org-id",
-                                     "routing_enforcement": "strict"}) as stack:
+    with Stack.start(
+        tmp_path / "jwt",
+        envoy_mutate=with_jwt,
+        authz_settings={"org_source": "header", "org_header": "x-org-id", "routing_enforcement": "strict"},
+    ) as stack:
         from authz.testing.envoy_config import validate
 
         assert validate(stack.envoy_config).returncode == 0
@@ -246,8 +298,12 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
 
         def send(bearer: str | None, **headers) -> httpx.Response:
             auth = {"authorization": f"Bearer {bearer}"} if bearer else {}
-            return httpx.post(stack.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
-                              headers={**auth, **headers}, timeout=10)
+            return httpx.post(
+                stack.url + "/v1/chat/completions",
+                json={"model": "deepseek/deepseek-v3.2"},
+                headers={**auth, **headers},
+                timeout=10,
+            )
 
         acme = send(token(org="acme"))
         assert (acme.status_code, acme.json()["error"]["code"]) == (403, "provider_not_compliant")
@@ -257,18 +313,28 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
         assert send(None, **{"x-org-id": "no-policy-org"}).status_code == 401  # no token: Envoy refuses
         no_claim = send(token(), **{"x-org-id": "no-policy-org"})
         assert (no_claim.status_code, no_claim.json()["error"]["code"]) == (401, "org_missing")
-        forged = jwt.encode({"iss": "https://idp.example.com", "aud": "llm-gateway", "org": "no-policy-org",
-                             "exp": int(time.time()) + 300},
-                            rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256",
-                            headers={"kid": "k1"})
+        forged = jwt.encode(
+            {
+                "iss": "https://idp.example.com",
+                "aud": "llm-gateway",
+                "org": "no-policy-org",
+                "exp": int(time.time()) + 300,
+            },
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
         assert send(forged).status_code == 401
 
 
-@pytest.mark.parametrize(("profile", "accepted", "provider", "look_alike"), [
-    ("native", "together/llama-3.3-70b-instruct", "together", "together_ai/llama-3.3-70b-instruct"),
-    ("llmgateway", "together.ai/deepseek-v3.2", "together", "Together.ai/deepseek-v3.2"),
-    ("openrouter", "meta-llama/llama-3.3-70b-instruct", None, "meta-llama/Llama-3.3-70b-instruct"),
-])
+@pytest.mark.parametrize(
+    ("profile", "accepted", "provider", "look_alike"),
+    [
+        ("native", "together/llama-3.3-70b-instruct", "together", "together_ai/llama-3.3-70b-instruct"),
+        ("llmgateway", "together.ai/deepseek-v3.2", "together", "Together.ai/deepseek-v3.2"),
+        ("openrouter", "meta-llama/llama-3.3-70b-instruct", None, "meta-llama/Llama-3.3-70b-instruct"),
+    ],
+)
 def test_each_naming_profile_through_envoy(strict, profile, accepted, provider, look_alike):
     strict.reconfigure_authz(naming_profile=profile)
     try:

@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from authz.testing.stack import Proc, Stack, free_port, wait_until
-
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,8 +47,12 @@ def litellm(tmp_path_factory):
     (workdir / "config.yaml").write_text(CONFIG)
     port = free_port()
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
-    proc = Proc("litellm", [str(LITELLM), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1",
-                            "--port", str(port)], workdir / "litellm.log", env=env).start()
+    proc = Proc(
+        "litellm",
+        [str(LITELLM), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],
+        workdir / "litellm.log",
+        env=env,
+    ).start()
 
     def up() -> bool:
         try:
@@ -65,9 +68,16 @@ def litellm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(litellm, tmp_path_factory):
     # LiteLLM's clients hold its keys: one company-wide policy (org_source = static).
-    s = Stack.start(tmp_path_factory.mktemp("stack"), upstream_port=litellm[0], authz_settings={
-        "org_source": "static", "static_org_id": "company", "naming_profile": "litellm",
-        "routing_enforcement": "header"})
+    s = Stack.start(
+        tmp_path_factory.mktemp("stack"),
+        upstream_port=litellm[0],
+        authz_settings={
+            "org_source": "static",
+            "static_org_id": "company",
+            "naming_profile": "litellm",
+            "routing_enforcement": "header",
+        },
+    )
     s.admin.load_catalog()
     s.admin.set_plan("company", "enterprise")
     s.admin.set_policy("company", **DEMO_POLICY)
@@ -77,9 +87,12 @@ def stack(litellm, tmp_path_factory):
 
 
 def ask(stack: Stack, model: str) -> httpx.Response:
-    return httpx.post(stack.url + "/v1/chat/completions", timeout=30,
-                      json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
-                      headers={"authorization": "Bearer sk-litellm-master"})
+    return httpx.post(
+        stack.url + "/v1/chat/completions",
+        timeout=30,
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": "Bearer sk-litellm-master"},
+    )
 
 
 def served_by(response: httpx.Response) -> str:

@@ -23,10 +23,19 @@ def test_sigterm_under_load_fails_no_request(tmp_path):
         s.admin.set_policy("drain-org", **DEMO_POLICY)
         for proc in s.replicas:
             port = proc.env["AUTHZ_HTTP_LISTEN"].rpartition(":")[2]
-            wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 15, proc.name)
-        wait_until(lambda: [line.endswith("::healthy") for line in httpx.get(s.envoy_admin + "/clusters").text.splitlines()
-                    if line.startswith("authz::") and "::health_flags::" in line] == [True, True],
-                   30, "Envoy sees both authz replicas healthy")
+            wait_until(lambda port=port: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 15, proc.name)
+        wait_until(
+            lambda: (
+                [
+                    line.endswith("::healthy")
+                    for line in httpx.get(s.envoy_admin + "/clusters").text.splitlines()
+                    if line.startswith("authz::") and "::health_flags::" in line
+                ]
+                == [True, True]
+            ),
+            30,
+            "Envoy sees both authz replicas healthy",
+        )
 
         statuses: list[int] = []
         stop = threading.Event()
@@ -102,13 +111,23 @@ def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_pat
         s.admin.set_policy("sidecar-org", **DEMO_POLICY)
         s.wait_ready()
         assert httpx.get(s.url + "/envoy/ready").status_code == 200  # the kubelet's probe, no credentials
-        r = httpx.post(s.url + "/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"},
-                       headers={"authorization": "Bearer sk-sc"})
+        r = httpx.post(
+            s.url + "/v1/chat/completions",
+            json={"model": "deepseek/deepseek-v3.2"},
+            headers={"authorization": "Bearer sk-sc"},
+        )
         assert r.status_code == 403 and r.json()["error"]["provider"] == "deepseek"
         # Strict routing (the shipped default): gpt-4o is also served by OpenAI, which logs prompts.
-        automatic = httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"},
-                               headers={"authorization": "Bearer sk-sc"})
+        automatic = httpx.post(
+            s.url + "/v1/chat/completions", json={"model": "gpt-4o"}, headers={"authorization": "Bearer sk-sc"}
+        )
         assert automatic.status_code == 403 and automatic.json()["error"]["alternatives"] == ["azure/gpt-4o"]
-        assert httpx.post(s.url + "/v1/chat/completions", json={"model": "azure/gpt-4o"},
-                          headers={"authorization": "Bearer sk-sc"}).status_code == 200
+        assert (
+            httpx.post(
+                s.url + "/v1/chat/completions",
+                json={"model": "azure/gpt-4o"},
+                headers={"authorization": "Bearer sk-sc"},
+            ).status_code
+            == 200
+        )
         assert [x["path"] for x in s.received()] == ["/v1/chat/completions"]

@@ -113,14 +113,16 @@ def test_custom_provider_needs_an_attestation(org):
     assert org.received() == []
 
     attestation = {"gdpr": True, "trains_on_prompts": False, "evidence": {"gdpr": {"source": "our DPA v3"}}}
-    r = httpx.put(url, headers=h, json={"provider": {"name": "ACME LLM", "models": ["llama-3-ft"],
-                                                      "attestation": attestation}})
+    r = httpx.put(
+        url, headers=h, json={"provider": {"name": "ACME LLM", "models": ["llama-3-ft"], "attestation": attestation}}
+    )
     assert r.status_code == 200 and r.json()["provider"]["attested_by"] == "owner@corp"
     wait_status("acme-llm/llama-3-ft", 200)
     assert allowed(org, "llama-3-ft") == ["acme-llm"]  # automatic routing finds it too
 
-    clash = httpx.put(f"{stack.authz_http}/v1/orgs/{org.id}/custom-providers/azure", headers=h,
-                      json={"provider": {"models": ["x"]}})
+    clash = httpx.put(
+        f"{stack.authz_http}/v1/orgs/{org.id}/custom-providers/azure", headers=h, json={"provider": {"models": ["x"]}}
+    )
     assert clash.status_code == 400 and "catalog already has" in clash.json()["error"]["message"]
     audit = httpx.get(f"{stack.authz_http}/v1/orgs/{org.id}/audit-events", headers=h).json()["events"]
     sets = [e for e in audit if e["action"] == "custom_provider.set"]
@@ -133,8 +135,14 @@ def test_custom_provider_needs_an_attestation(org):
 
 def test_preview_shows_each_new_reason_and_blocked_models(org):
     h = {"authorization": f"Bearer {org.stack.token(org.id)}"}
-    policy = {"enabled": True, "require_soc2_type2": True, "require_zero_data_retention": True,
-              "allowed_countries": ["US"], "provider_denylist": ["openai"], "model_denylist": ["kimi-k2"]}
+    policy = {
+        "enabled": True,
+        "require_soc2_type2": True,
+        "require_zero_data_retention": True,
+        "allowed_countries": ["US"],
+        "provider_denylist": ["openai"],
+        "model_denylist": ["kimi-k2"],
+    }
     r = httpx.post(f"{org.stack.authz_http}/v1/orgs/{org.id}/policy:preview", headers=h, json={"policy": policy})
     assert r.status_code == 200, r.text
     result = r.json()

@@ -62,8 +62,11 @@ def test_the_decision_id_reaches_the_gateway_the_client_and_envoys_access_log(or
     denied = org.post({"model": BLOCKED})
     assert denied.headers["x-compliance-decision-id"] == denied.json()["error"]["decision_id"]
     for wanted in (decision, denied.json()["error"]["decision_id"]):
-        wait_until(lambda: f'"decision_id":"{wanted}"' in org.stack.envoy.log().replace(" ", ""), 5,
-                   "decision id in Envoy's access log")
+        wait_until(
+            lambda wanted=wanted: f'"decision_id":"{wanted}"' in org.stack.envoy.log().replace(" ", ""),
+            5,
+            "decision id in Envoy's access log",
+        )
 
 
 def test_policy_cli_takes_api_and_token_flags(org):
@@ -71,20 +74,34 @@ def test_policy_cli_takes_api_and_token_flags(org):
     import sys
 
     token = org.stack.token(org.id, subject="flags@corp")
-    out = subprocess.run([sys.executable, "-m", "authz", "policy", "--api", org.stack.authz_http, "--token", token,
-                          "get", org.id], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "authz", "policy", "--api", org.stack.authz_http, "--token", token, "get", org.id],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["plan"] == "enterprise"
-    wrong = subprocess.run([sys.executable, "-m", "authz", "policy", "--api", org.stack.authz_http, "--token", "x",
-                            "get", org.id], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    wrong = subprocess.run(
+        [sys.executable, "-m", "authz", "policy", "--api", org.stack.authz_http, "--token", "x", "get", org.id],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert wrong.returncode == 1 and "401" in wrong.stderr
 
 
 def test_no_catalog_is_503_through_envoy(tmp_path):
     with Stack.start(tmp_path) as s:  # nothing loaded: a new install
         s.admin._run(lambda store: store.redis.hset(store.keys.org("early"), "plan", "enterprise"))
-        r = httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"}, headers={"x-org-id": "early",
-                       "authorization": "Bearer sk-nobody"}, timeout=10)
+        r = httpx.post(
+            s.url + "/v1/chat/completions",
+            json={"model": "gpt-4o"},
+            headers={"x-org-id": "early", "authorization": "Bearer sk-nobody"},
+            timeout=10,
+        )
         assert r.status_code == 503 and r.json()["error"]["type"] == "service_unavailable"
         assert s.received() == []
         ready = httpx.get(s.authz_http + "/readyz")
@@ -102,19 +119,30 @@ def test_the_supervisor_restarts_a_dead_worker(tmp_path):
 
         def workers() -> set[int]:
             """Live worker pids, as the supervisor logs them when it starts each."""
-            started = {json.loads(line)["worker_pid"] for line in s.authz.log().splitlines()
-                       if '"worker_started"' in line}
-            return {pid for pid in started if Path(f"/proc/{pid}").exists()
-                    and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()}
+            started = {
+                json.loads(line)["worker_pid"] for line in s.authz.log().splitlines() if '"worker_started"' in line
+            }
+            return {
+                pid
+                for pid in started
+                if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+            }
 
         wait_until(lambda: len(workers()) == 2, 10, "two workers")
         victim = sorted(workers())[0]
         os.kill(victim, signal.SIGKILL)
         # The supervisor logs worker_died before it starts the replacement; read both from
         # the log in one condition so a slow log write cannot race the check.
-        wait_until(lambda: '"worker_died"' in s.authz.log()
-                   and len(workers()) == 2 and victim not in workers(), 15, "worker replaced")
+        wait_until(
+            lambda: '"worker_died"' in s.authz.log() and len(workers()) == 2 and victim not in workers(),
+            15,
+            "worker replaced",
+        )
         for _ in range(10):  # both workers answer (each new connection may land on either)
-            r = httpx.post(s.url + "/v1/chat/completions", json={"model": "gpt-4o"},
-                           headers={"authorization": "Bearer sk-w"}, timeout=10)
+            r = httpx.post(
+                s.url + "/v1/chat/completions",
+                json={"model": "gpt-4o"},
+                headers={"authorization": "Bearer sk-w"},
+                timeout=10,
+            )
             assert r.status_code == 200

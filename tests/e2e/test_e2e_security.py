@@ -39,8 +39,11 @@ def test_catalog_load_refuses_ids_of_custom_providers(stack, org):
     h = {"authorization": f"Bearer {stack.token(org.id)}"}
     custom_id = f"own-{org.id}"[:60]
     attestation = {"gdpr": True, "trains_on_prompts": False}
-    r = httpx.put(f"{stack.authz_http}/v1/orgs/{org.id}/custom-providers/{custom_id}", headers=h,
-                  json={"provider": {"models": ["deepseek-v3.2"], "attestation": attestation}})
+    r = httpx.put(
+        f"{stack.authz_http}/v1/orgs/{org.id}/custom-providers/{custom_id}",
+        headers=h,
+        json={"provider": {"models": ["deepseek-v3.2"], "attestation": attestation}},
+    )
     assert r.status_code == 200, r.text
     org.set_policy(enabled=True, require_gdpr=True)
     changed = json.loads(SAMPLE_CATALOG.read_text())
@@ -68,11 +71,15 @@ def test_key_spraying_is_limited_per_client_address(stack, org):
         return redis_client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
 
     with _from("127.0.0.9") as sprayer, _from("127.0.0.10") as neighbour:
-        assert sprayer.post(url, json={"model": "gpt-4o"},
-                            headers={"authorization": f"Bearer {org.key}"}).status_code == 200  # warm key
+        assert (
+            sprayer.post(url, json={"model": "gpt-4o"}, headers={"authorization": f"Bearer {org.key}"}).status_code
+            == 200
+        )  # warm key
         before = lookups()
-        responses = [sprayer.post(url, json={"model": "gpt-4o"}, headers={"authorization": f"Bearer sk-sprayed-{i}"})
-                     for i in range(300)]
+        responses = [
+            sprayer.post(url, json={"model": "gpt-4o"}, headers={"authorization": f"Bearer sk-sprayed-{i}"})
+            for i in range(300)
+        ]
         statuses = [r.status_code for r in responses]
         spent = lookups() - before
         # The burst (50) and the tokens refilled meanwhile (5/s) reach Redis; the rest is refused
@@ -83,7 +90,13 @@ def test_key_spraying_is_limited_per_client_address(stack, org):
         assert limited.json()["error"]["type"] == "rate_limit_error"
         assert limited.json()["error"]["code"] == "too_many_unknown_api_keys"
         # The sprayer's own cached key still works, and so does another address.
-        assert sprayer.post(url, json={"model": "gpt-4o"},
-                            headers={"authorization": f"Bearer {org.key}"}).status_code == 200
-        assert neighbour.post(url, json={"model": "gpt-4o"},
-                              headers={"authorization": "Bearer sk-unknown-neighbour"}).status_code == 401
+        assert (
+            sprayer.post(url, json={"model": "gpt-4o"}, headers={"authorization": f"Bearer {org.key}"}).status_code
+            == 200
+        )
+        assert (
+            neighbour.post(
+                url, json={"model": "gpt-4o"}, headers={"authorization": "Bearer sk-unknown-neighbour"}
+            ).status_code
+            == 401
+        )

@@ -34,8 +34,12 @@ def sentinel_proc(workdir, port: int, master_port: int) -> Proc:
 
 
 def post(stack, model: str) -> int:
-    return httpx.post(stack.url + "/v1/chat/completions", json={"model": model, "messages": []},
-                      headers={"authorization": "Bearer sk-ha"}, timeout=10).status_code
+    return httpx.post(
+        stack.url + "/v1/chat/completions",
+        json={"model": model, "messages": []},
+        headers={"authorization": "Bearer sk-ha"},
+        timeout=10,
+    ).status_code
 
 
 def test_failover_keeps_enforcement_correct(tmp_path):
@@ -46,25 +50,47 @@ def test_failover_keeps_enforcement_correct(tmp_path):
     addresses = ",".join(f"127.0.0.1:{p}" for p in sentinel_ports)
     stack = None
     try:
-        wait_until(lambda: redis.Redis(port=sentinel_ports[0]).sentinel_master(MASTER)["num-other-sentinels"] == 2,
-                   20, "sentinels see each other")
-        stack = Stack.start(tmp_path / "stack", redis_server=master, authz_settings={
-            "redis_sentinels": addresses, "redis_sentinel_master": MASTER,
-            "refresh_interval_s": "1", "max_staleness_s": "30"})
+        wait_until(
+            lambda: redis.Redis(port=sentinel_ports[0]).sentinel_master(MASTER)["num-other-sentinels"] == 2,
+            20,
+            "sentinels see each other",
+        )
+        stack = Stack.start(
+            tmp_path / "stack",
+            redis_server=master,
+            authz_settings={
+                "redis_sentinels": addresses,
+                "redis_sentinel_master": MASTER,
+                "refresh_interval_s": "1",
+                "max_staleness_s": "30",
+            },
+        )
         stack.admin.load_catalog()
         stack.admin.add_api_key("sk-ha", "ha-org")
         stack.admin.set_policy("ha-org", **DEMO_POLICY)
         stack.wait_ready()
-        wait_until(lambda: redis.Redis(port=replica.port).get("authz:apikey:" + __import__("hashlib").sha256(
-            b"sk-ha").hexdigest()) is not None, 10, "replica in sync")
+        wait_until(
+            lambda: (
+                redis.Redis(port=replica.port).get("authz:apikey:" + __import__("hashlib").sha256(b"sk-ha").hexdigest())
+                is not None
+            ),
+            10,
+            "replica in sync",
+        )
         assert post(stack, "deepseek/deepseek-v3.2") == 403 and post(stack, "azure/gpt-4o") == 200
 
         master.proc.popen.send_signal(signal.SIGKILL)
         master.proc.popen.wait(5)
         seen = []
         # Through the failover: the cached policy keeps deciding; never a wrongful allow.
-        wait_until(lambda: redis.Redis(port=sentinel_ports[0]).sentinel_get_master_addr_by_name(MASTER)[1]
-                   == replica.port or seen.append(post(stack, "deepseek/deepseek-v3.2")), 30, "replica promoted")
+        wait_until(
+            lambda: (
+                redis.Redis(port=sentinel_ports[0]).sentinel_get_master_addr_by_name(MASTER)[1] == replica.port
+                or seen.append(post(stack, "deepseek/deepseek-v3.2"))
+            ),
+            30,
+            "replica promoted",
+        )
         assert seen and set(seen) <= {403, 503}, seen
         assert post(stack, "deepseek/deepseek-v3.2") == 403
 

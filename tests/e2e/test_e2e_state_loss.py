@@ -19,8 +19,15 @@ BLOCKED = "deepseek/deepseek-v3.2"  # deepseek fails GDPR in the sample catalog
 
 @pytest.fixture(scope="module")
 def lossy(tmp_path_factory):
-    s = Stack.start(tmp_path_factory.mktemp("lossy"), authz_settings={
-        "org_source": "header", "org_header": "x-org-id", "refresh_interval_s": "0.5", "max_staleness_s": "4"})
+    s = Stack.start(
+        tmp_path_factory.mktemp("lossy"),
+        authz_settings={
+            "org_source": "header",
+            "org_header": "x-org-id",
+            "refresh_interval_s": "0.5",
+            "max_staleness_s": "4",
+        },
+    )
     s.admin.load_catalog()
     s.wait_ready()
     yield s
@@ -28,8 +35,7 @@ def lossy(tmp_path_factory):
 
 
 def post(stack: Stack, org: str, model: str) -> httpx.Response:
-    return httpx.post(stack.url + "/v1/chat/completions", json={"model": model}, headers={"x-org-id": org},
-                      timeout=10)
+    return httpx.post(stack.url + "/v1/chat/completions", json={"model": model}, headers={"x-org-id": org}, timeout=10)
 
 
 def readyz(stack: Stack) -> httpx.Response:
@@ -42,7 +48,7 @@ def test_redis_restarted_empty_never_opens_the_gate(lossy):
         s.admin.set_plan(org, "enterprise")
         s.admin.set_policy(org, enabled=True, require_gdpr=True)
     for org in ("lost-a", "lost-b"):
-        wait_until(lambda: post(s, org, BLOCKED).status_code == 403, 5, "policy enforced")
+        wait_until(lambda org=org: post(s, org, BLOCKED).status_code == 403, 5, "policy enforced")
     s.clear_received()
 
     s.redis.stop()

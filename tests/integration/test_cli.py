@@ -14,8 +14,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample-catalog.json"
 
 def authz(redis_server, *args, stdin=None, prefix="cli:"):
     env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": prefix, "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "authz", *args], capture_output=True, text=True, input=stdin,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "authz", *args], capture_output=True, text=True, input=stdin, env=env, timeout=60
+    )
 
 
 def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
@@ -46,8 +47,9 @@ def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
 
 def test_bad_config_is_refused_with_the_key_named(redis_server):
     env = {"AUTHZ_ORG_SOURCE": "cookie", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "authz", "serve"], capture_output=True, text=True, env=env,
-                            timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "authz", "serve"], capture_output=True, text=True, env=env, timeout=30
+    )
     assert result.returncode == 2 and "org_source" in result.stderr
 
 
@@ -57,15 +59,19 @@ def test_events_list_filters_and_tail(redis_server):
     from authz.policy import Unmet
     from authz.reasons import Reason
     from authz.request import ReadConfig, read
-
     from support.checkrequests import check_request
 
     facts = read(check_request({"model": "m"}), ReadConfig())
     client = redis.Redis.from_url(redis_server.url)
     blocks = [("org-a", "deepseek", "gdpr"), ("org-b", "novita", "gdpr"), ("org-a", "novita", "no_prompt_logging")]
     for org, provider, requirement in blocks:
-        verdict = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id=org, provider=provider, model=f"{provider}/m",
-                          blocked=((provider, (Unmet(requirement, "not_met"),)),))
+        verdict = Verdict(
+            Reason.PROVIDER_NOT_COMPLIANT,
+            org_id=org,
+            provider=provider,
+            model=f"{provider}/m",
+            blocked=((provider, (Unmet(requirement, "not_met"),)),),
+        )
         client.xadd("evcli:events:security", record(security_event(verdict, facts, "d", "k")))
 
     def listed(*filters):
@@ -85,8 +91,9 @@ def test_events_list_filters_and_tail(redis_server):
 
 def test_events_tail_follow_prints_new_events(redis_server):
     env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "follow:", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "authz", "events", "tail", "--follow"], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "authz", "events", "tail", "--follow"], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         client = redis.Redis.from_url(redis_server.url)
         client.xadd("follow:events:security", {"event_id": "e1", "org_id": "o", "event": '{"org_id": "o", "n": 1}'})

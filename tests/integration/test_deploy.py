@@ -35,8 +35,9 @@ def build(path: str) -> list[dict]:
 
 
 def crd_validate(docs: list[dict]) -> list[dict]:
-    out = subprocess.run(["node", "validate-crds.mjs"], input=json.dumps(docs), capture_output=True, text=True,
-                         cwd=TOOLS, timeout=60)
+    out = subprocess.run(
+        ["node", "validate-crds.mjs"], input=json.dumps(docs), capture_output=True, text=True, cwd=TOOLS, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -119,7 +120,9 @@ def test_network_policies_only_envoy_reaches_authz_only_authz_reaches_redis():
     check_rule = [r for r in base["ingress"] if {"port": 9001, "protocol": "TCP"} in r["ports"]]
     assert [r["from"][0]["podSelector"]["matchLabels"] for r in check_rule] == [{"authz.compliance/envoy": "true"}]
     redis_np = find(RENDERED["redis"], "NetworkPolicy", "authz-redis")["spec"]
-    assert redis_np["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"authz.compliance/redis-client": "true"}}}]
+    assert redis_np["ingress"][0]["from"] == [
+        {"podSelector": {"matchLabels": {"authz.compliance/redis-client": "true"}}}
+    ]
     authz_pod = find(RENDERED["base"], "Deployment", "authz")["spec"]["template"]["metadata"]["labels"]
     assert authz_pod["authz.compliance/redis-client"] == "true"
 
@@ -143,8 +146,9 @@ def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
     assert sidecar_envoy == (K8S / "components" / "sidecar" / "envoy.yaml").read_text()
 
 
-@pytest.mark.parametrize("toml", [K8S / "base" / "authz.toml", K8S / "components" / "sidecar" / "authz.toml"],
-                         ids=["base", "sidecar"])
+@pytest.mark.parametrize(
+    "toml", [K8S / "base" / "authz.toml", K8S / "components" / "sidecar" / "authz.toml"], ids=["base", "sidecar"]
+)
 def test_shipped_authz_settings_load(toml):
     rendered = RENDERED["base"] if toml.parent.name == "base" else RENDERED["examples/sidecar"]
     pod = next(d for d in rendered if d["kind"] == "Deployment" and d["metadata"]["name"] in ("authz", "llm-gateway"))
@@ -163,13 +167,20 @@ def test_trial_redis_keeps_its_data_and_needs_a_password():
     deployment = find(docs, "Deployment", "authz-redis")["spec"]
     [redis] = deployment["template"]["spec"]["containers"]
     args = " ".join(redis["args"])
-    for expected in ("--appendonly yes", "--protected-mode yes", "--requirepass $(REDIS_PASSWORD)",
-                     "--maxmemory-policy noeviction", "--dir /data"):
+    for expected in (
+        "--appendonly yes",
+        "--protected-mode yes",
+        "--requirepass $(REDIS_PASSWORD)",
+        "--maxmemory-policy noeviction",
+        "--dir /data",
+    ):
         assert expected in args
     assert redis["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "authz-redis", "key": "password"}
     [volume] = deployment["template"]["spec"]["volumes"]
-    assert volume["persistentVolumeClaim"]["claimName"] == find(docs, "PersistentVolumeClaim",
-                                                                 "authz-redis-data")["metadata"]["name"]
+    assert (
+        volume["persistentVolumeClaim"]["claimName"]
+        == find(docs, "PersistentVolumeClaim", "authz-redis-data")["metadata"]["name"]
+    )
     assert deployment["strategy"]["type"] == "Recreate"
 
 
@@ -182,8 +193,9 @@ def test_sidecar_component_makes_bypassing_envoy_impossible():
     policy = find(docs, "NetworkPolicy", "authz-sidecar-gateway")["spec"]
     gateway = find(docs, "Deployment", "llm-gateway")["spec"]["template"]
     assert _selects(policy["podSelector"], gateway["metadata"]["labels"])
-    assert not _selects(policy["podSelector"], find(docs, "Deployment", "authz-redis")["spec"]["template"]
-                        ["metadata"]["labels"])
+    assert not _selects(
+        policy["podSelector"], find(docs, "Deployment", "authz-redis")["spec"]["template"]["metadata"]["labels"]
+    )
     assert policy["policyTypes"] == ["Ingress"]
     admitted = {p["port"]: rule.get("from") for rule in policy["ingress"] for p in rule["ports"]}
     # Envoy's port from anywhere; authz's admin and metrics ports only from labelled pods; nothing else,
@@ -211,8 +223,15 @@ def test_istio_mesh_config_registers_a_fail_closed_provider():
     grpc_provider = provider["envoyExtAuthzGrpc"]
     # IstioOperator does not type meshConfig: check the fields against Istio's
     # EnvoyExternalAuthorizationGrpcProvider ourselves.
-    assert set(grpc_provider) <= {"service", "port", "timeout", "failOpen", "statusOnError", "clearRouteCache",
-                                  "includeRequestBodyInCheck"}
+    assert set(grpc_provider) <= {
+        "service",
+        "port",
+        "timeout",
+        "failOpen",
+        "statusOnError",
+        "clearRouteCache",
+        "includeRequestBodyInCheck",
+    }
     assert set(grpc_provider["includeRequestBodyInCheck"]) <= {"maxRequestBytes", "allowPartialMessage", "packAsBytes"}
     assert grpc_provider["failOpen"] is False and grpc_provider["timeout"] == "2s"
     policy = find(RENDERED["examples/istio"], "AuthorizationPolicy", "provider-compliance")
@@ -223,8 +242,10 @@ def test_envoy_gateway_security_policy_fails_closed():
     policy = find(RENDERED["examples/envoy-gateway"], "SecurityPolicy", "provider-compliance")["spec"]
     assert policy["extAuth"]["failOpen"] is False
     assert policy["extAuth"]["grpc"]["backendRefs"] == [{"name": "authz", "port": 9001}]
-    assert policy["targetRefs"][0]["name"] == find(RENDERED["examples/envoy-gateway"], "HTTPRoute",
-                                                   "llm-gateway")["metadata"]["name"]
+    assert (
+        policy["targetRefs"][0]["name"]
+        == find(RENDERED["examples/envoy-gateway"], "HTTPRoute", "llm-gateway")["metadata"]["name"]
+    )
 
 
 # --- the image ----------------------------------------------------------------------------
@@ -251,24 +272,34 @@ def test_dockerfile_build_steps_produce_a_working_install(tmp_path):
             shutil.copy(ROOT / part, src / part)
     shutil.rmtree(src / "src" / "authz" / "v1", ignore_errors=True)
     venv = tmp_path / "venv"
-    run = lambda *cmd: subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=300)  # noqa: E731
+    run = lambda *cmd: subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=300)
     assert run(sys.executable, "-m", "venv", str(venv)).returncode == 0
     pip = str(venv / "bin" / "pip")
     steps = [
         (pip, "install", "-q", "-c", "constraints.txt", "grpcio-tools"),
-        (str(venv / "bin" / "python"), "-m", "grpc_tools.protoc", "-Iproto", "--python_out=src", "--grpc_python_out=src",
-         *[str(p.relative_to(src)) for p in sorted((src / "proto" / "authz" / "v1").glob("*.proto"))]),
+        (
+            str(venv / "bin" / "python"),
+            "-m",
+            "grpc_tools.protoc",
+            "-Iproto",
+            "--python_out=src",
+            "--grpc_python_out=src",
+            *[str(p.relative_to(src)) for p in sorted((src / "proto" / "authz" / "v1").glob("*.proto"))],
+        ),
         ("touch", "src/authz/v1/__init__.py"),
         (pip, "install", "-q", "-c", "constraints.txt", "."),
     ]
     for step in steps:
         result = run(*step)
         assert result.returncode == 0, (step, result.stderr[-2000:])
-    check = run(str(venv / "bin" / "python"), "-c",
-                "from importlib import resources; import authz.v1.admin_pb2, authz.server;"
-                "web = resources.files('authz.web');"
-                "assert web.joinpath('settings.html').read_text().startswith('<!doctype');"
-                "assert 'policyFromForm' in web.joinpath('settings.js').read_text()")
+    check = run(
+        str(venv / "bin" / "python"),
+        "-c",
+        "from importlib import resources; import authz.v1.admin_pb2, authz.server;"
+        "web = resources.files('authz.web');"
+        "assert web.joinpath('settings.html').read_text().startswith('<!doctype');"
+        "assert 'policyFromForm' in web.joinpath('settings.js').read_text()",
+    )
     assert check.returncode == 0, check.stderr
     helped = run(str(venv / "bin" / "authz"), "serve", "--help")
     assert helped.returncode == 0 and "--workers" in helped.stdout

@@ -22,8 +22,9 @@ def test_validates_with_real_envoy(path):
 
 
 def test_validation_rejects_a_broken_config(tmp_path):
-    broken = render(CONFIGS[0], {}, {"static_resources": {"clusters": [{"name": "authz", "type": "NOPE"}]}},
-                    directory=tmp_path)
+    broken = render(
+        CONFIGS[0], {}, {"static_resources": {"clusters": [{"name": "authz", "type": "NOPE"}]}}, directory=tmp_path
+    )
     assert validate(broken).returncode != 0
 
 

@@ -132,7 +132,9 @@ def test_every_sink_is_documented(name):
 
 
 def test_a_bad_sink_setting_says_what_to_do():
-    for environ, message in [({"AUTHZ_EVENT_SINKS": "kafka"}, "name one or more of redis, file"),
-                             ({"AUTHZ_EVENT_SINKS": "redis,file"}, "set 'events_file'")]:
+    for environ, message in [
+        ({"AUTHZ_EVENT_SINKS": "kafka"}, "name one or more of redis, file"),
+        ({"AUTHZ_EVENT_SINKS": "redis,file"}, "set 'events_file'"),
+    ]:
         with pytest.raises(config.ConfigError, match=message):
             config.load(None, environ)

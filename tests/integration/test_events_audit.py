@@ -14,18 +14,17 @@ import redis.asyncio as aioredis
 
 from authz import audit
 from authz import catalog as catalog_mod
+from authz.decision import Verdict
 from authz.event_sinks import RedisStreamSink
 from authz.event_spool import Spool
 from authz.event_writer import EventWriter
 from authz.events import record, security_event
-from authz.decision import Verdict
 from authz.metrics import EVENTS
 from authz.reasons import Reason
 from authz.request import ReadConfig, api_key_hash, read
 from authz.store import Keys, Store
 from authz.testing.stack import SAMPLE_CATALOG, RedisServer
 from authz.v1 import policy_pb2
-
 from support.checkrequests import check_request
 
 _n = itertools.count()
@@ -118,7 +117,9 @@ async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_p
     server.stop()
     stream = "authz:events:security"
     client = aioredis.Redis.from_url(url, socket_connect_timeout=0.2, socket_timeout=0.5)
-    first = EventWriter(RedisStreamSink(client, stream, maxlen=1000), Spool(tmp_path / "spool", 1 << 20), queue_size=100)
+    first = EventWriter(
+        RedisStreamSink(client, stream, maxlen=1000), Spool(tmp_path / "spool", 1 << 20), queue_size=100
+    )
     first.start()
     ids = []
     for i in range(7):
@@ -129,7 +130,9 @@ async def test_events_spooled_at_shutdown_are_replayed_by_the_next_process(tmp_p
     assert list((tmp_path / "spool").glob("*.jsonl"))
 
     server = RedisServer(tmp_path, port=server.port).start()
-    second = EventWriter(RedisStreamSink(client, stream, maxlen=1000), Spool(tmp_path / "spool", 1 << 20), queue_size=100)
+    second = EventWriter(
+        RedisStreamSink(client, stream, maxlen=1000), Spool(tmp_path / "spool", 1 << 20), queue_size=100
+    )
     second.start()
     assert await second.flush(10)
     entries = await client.xrange(stream)
@@ -152,7 +155,7 @@ async def test_one_orgs_flood_never_hides_another_orgs_events(redis_server, tmp_
     await sink.write([record(victim)])
     flood = [record(org_event("flooder", i)) for i in range(10_500)]
     for start in range(0, len(flood), 500):
-        await sink.write(flood[start:start + 500])
+        await sink.write(flood[start : start + 500])
     store = Store(client, keys)
     assert [e["event_id"] for e in await store.recent(keys.security_events, "victim", 50)] == [victim["event_id"]]
     newest = await store.recent(keys.security_events, "flooder", 3)
@@ -169,7 +172,7 @@ async def test_replay_dedupe_memory_is_bounded_and_expires(redis_server, tmp_pat
     sink = RedisStreamSink(client, stream, maxlen=100_000, dedupe_window_s=3600)
     records = [record(event(i)) for i in range(5000)]
     for start in range(0, len(records), 500):
-        await sink.write(records[start:start + 500])
+        await sink.write(records[start : start + 500])
     assert await sink.write(records[:500]) == []  # a replay of what was written: no duplicate
     assert await client.xlen(stream) == 5000
     seen = [k async for k in client.scan_iter(match=f"{{{stream}}}:seen:*")]
@@ -204,8 +207,12 @@ async def test_every_change_is_audited_with_actor_before_and_after(store):
     await make_history(store)
     events = [json.loads(text) for _, text, _ in await store.audit_entries()]
     assert [(e["seq"], e["action"], e["actor"]) for e in events] == [
-        (1, "catalog.load", "ops@corp"), (2, "org.set_plan", "billing"), (3, "apikey.add", "alice@acme"),
-        (4, "policy.set", "alice@acme"), (5, "policy.set", "bob@acme"), (6, "apikey.revoke", "bob@acme"),
+        (1, "catalog.load", "ops@corp"),
+        (2, "org.set_plan", "billing"),
+        (3, "apikey.add", "alice@acme"),
+        (4, "policy.set", "alice@acme"),
+        (5, "policy.set", "bob@acme"),
+        (6, "apikey.revoke", "bob@acme"),
     ]
     assert json.loads(events[0]["after"])["changes"]["providers_added"][0] == "anthropic"
     assert events[3]["before"] == "" and json.loads(events[3]["after"])["require_gdpr"] is True
@@ -285,8 +292,9 @@ def test_audit_verify_cli_reports_tampering(redis_server):
     env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "auditcli:", "PATH": "/usr/bin:/bin"}
 
     def authz(*args):
-        return subprocess.run([sys.executable, "-m", "authz", *args], capture_output=True, text=True, env=env,
-                              timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "authz", *args], capture_output=True, text=True, env=env, timeout=60
+        )
 
     assert authz("--actor", "ops", "catalog", "load", str(SAMPLE_CATALOG)).returncode == 0
     assert authz("--actor", "ops", "org", "set-plan", "acme", "enterprise").returncode == 0
@@ -306,15 +314,22 @@ def test_event_dicts_are_exactly_the_json_form_of_the_proto():
     nothing renamed, and the round trip through the proto is lossless."""
     from google.protobuf import json_format
 
-    from authz.events import to_proto
     from authz.policy import Unmet
+    from authz.v1 import events_pb2
 
-    verdict = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", policy_version=4, model="p/m", routing="pinned",
-                      provider="p", blocked=(("p", (Unmet("gdpr", "unknown"),)),), enforced=False)
+    verdict = Verdict(
+        Reason.PROVIDER_NOT_COMPLIANT,
+        org_id="acme",
+        policy_version=4,
+        model="p/m",
+        routing="pinned",
+        provider="p",
+        blocked=(("p", (Unmet("gdpr", "unknown"),)),),
+        enforced=False,
+    )
     e = security_event(verdict, FACTS, "dec", "keyid")
-    proto = to_proto(e)  # ParseDict raises on any unknown field
-    back = json_format.MessageToDict(proto, preserving_proto_field_name=True,
-                                     always_print_fields_with_no_presence=True)
+    proto = json_format.ParseDict(e, events_pb2.SecurityEvent())  # raises on any unknown field
+    back = json_format.MessageToDict(proto, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
     assert {k: v for k, v in back.items() if k != "time"} == {k: v for k, v in e.items() if k != "time"}
     assert proto.time.ToDatetime().year >= 2026 and e["http_status"] == 200
 

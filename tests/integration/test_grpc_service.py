@@ -9,20 +9,18 @@ import json
 import grpc
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from authz.catalog import parse
 from authz.config import load
 from authz.server import App
-import redis.asyncio as aioredis
-
-from authz.catalog import parse
 from authz.store import Keys, Store
 from authz.testing.stack import SAMPLE_CATALOG, free_port
 from authz.v1 import policy_pb2
-from support.policies import DEMO_POLICY
-
 from support.checkrequests import check_request
+from support.policies import DEMO_POLICY
 
 
 @pytest.fixture
@@ -32,19 +30,22 @@ async def app(redis_server):
     await store.load_catalog(parse(SAMPLE_CATALOG.read_text()), "test")
     await store.set_policy("hdr-org", policy_pb2.CompliancePolicy(**DEMO_POLICY), "test")
     await client.aclose()
-    settings = load(None, {
-        "AUTHZ_REDIS_URL": redis_server.url,
-        "AUTHZ_KEY_PREFIX": "grpc:",
-        "AUTHZ_ORG_SOURCE": "header",
-        "AUTHZ_DRAIN_DELAY_S": "0",
-        "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
-        "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
-        "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
-        "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
-    })
+    settings = load(
+        None,
+        {
+            "AUTHZ_REDIS_URL": redis_server.url,
+            "AUTHZ_KEY_PREFIX": "grpc:",
+            "AUTHZ_ORG_SOURCE": "header",
+            "AUTHZ_DRAIN_DELAY_S": "0",
+            "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+            "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+            "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
+            "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+        },
+    )
     app = App(settings)
     await app.start()
-    assert await app.cache.wait_synced(5)
+    await asyncio.wait_for(app.cache.synced.wait(), 5)
     yield app
     await app.stop()
 
@@ -53,8 +54,9 @@ async def test_check_health_readiness_and_metrics(app):
     async with grpc.aio.insecure_channel(app.settings.grpc_listen) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for _ in range(40):
-            status = (await health.Check(health_pb2.HealthCheckRequest(
-                service="envoy.service.auth.v3.Authorization"))).status
+            status = (
+                await health.Check(health_pb2.HealthCheckRequest(service="envoy.service.auth.v3.Authorization"))
+            ).status
             if status == health_pb2.HealthCheckResponse.SERVING:
                 break
             await asyncio.sleep(0.05)

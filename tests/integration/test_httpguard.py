@@ -22,13 +22,21 @@ async def app(redis_server):
     client = aioredis.Redis.from_url(redis_server.url)
     await Store(client, Keys("guard:")).load_catalog(parse(SAMPLE_CATALOG.read_text()), "test")
     await client.aclose()
-    settings = load(None, {
-        "AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "guard:", "AUTHZ_DRAIN_DELAY_S": "0",
-        **{f"AUTHZ_{k}_LISTEN": f"127.0.0.1:{free_port()}" for k in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS")},
-        "AUTHZ_HTTP_MAX_CONNECTIONS": "100", "AUTHZ_HTTP_MAX_CONNECTIONS_PER_CLIENT": "20",
-        "AUTHZ_HTTP_HEAD_TIMEOUT_S": "1", "AUTHZ_HTTP_BODY_TIMEOUT_S": "1", "AUTHZ_HTTP_CONNECTION_LIFETIME_S": "3",
-        "AUTHZ_ADMIN_JWT_HS256_SECRET": "x" * 32,
-    })
+    settings = load(
+        None,
+        {
+            "AUTHZ_REDIS_URL": redis_server.url,
+            "AUTHZ_KEY_PREFIX": "guard:",
+            "AUTHZ_DRAIN_DELAY_S": "0",
+            **{f"AUTHZ_{k}_LISTEN": f"127.0.0.1:{free_port()}" for k in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS")},
+            "AUTHZ_HTTP_MAX_CONNECTIONS": "100",
+            "AUTHZ_HTTP_MAX_CONNECTIONS_PER_CLIENT": "20",
+            "AUTHZ_HTTP_HEAD_TIMEOUT_S": "1",
+            "AUTHZ_HTTP_BODY_TIMEOUT_S": "1",
+            "AUTHZ_HTTP_CONNECTION_LIFETIME_S": "3",
+            "AUTHZ_ADMIN_JWT_HS256_SECRET": "x" * 32,
+        },
+    )
     app = App(settings)
     await app.start()
     yield app
@@ -45,7 +53,7 @@ async def _closed(reader: asyncio.StreamReader, within: float) -> bool:
         return await asyncio.wait_for(reader.read(), within) == b"" or True
     except (ConnectionError, asyncio.IncompleteReadError):
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
 
 
@@ -68,8 +76,10 @@ async def test_drip_fed_heads_are_cut_and_floods_are_bounded(app):
 
 async def test_slow_bodies_get_408(app):
     reader, writer = await _open(app.settings.http_listen)
-    writer.write(b"PUT /v1/orgs/acme/policy HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"policy\"")
+    writer.write(
+        b"PUT /v1/orgs/acme/policy HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"policy"'
+    )
     head = await asyncio.wait_for(reader.readline(), 3)
     assert head.startswith(b"HTTP/1.1 408")
     writer.close()
@@ -82,7 +92,7 @@ async def test_connections_have_a_lifetime(app):
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         try:
             line = await asyncio.wait_for(reader.readline(), 1)
-        except (ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionError):
             break
         if not line:
             break

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import grpc
 import httpx
@@ -36,17 +34,22 @@ from authz.reasons import Reason
 from authz.request import ReadConfig, read
 from authz.server import App
 from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, RedisServer, free_port, wait_until
+from authz.testing.stack import SAMPLE_CATALOG, RedisServer, free_port
 from authz.webhooks import WebhookGuard
-
 from support.checkrequests import check_request
 
 SECRET = "promises-test-secret-at-least-32-characters"
 
 
 def cli(*args, env=None, stdin=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "authz", *args], capture_output=True, text=True, input=stdin,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "authz", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        timeout=60,
+    )
 
 
 def test_catalog_check_validates_without_storing(tmp_path):
@@ -61,8 +64,18 @@ def test_catalog_check_validates_without_storing(tmp_path):
 
 
 def test_token_issue_prints_a_token_the_service_accepts():
-    out = cli("token", "issue", "acme", "--role", "admin", "--subject", "ops@acme", "--ttl", "60",
-              env={"AUTHZ_ADMIN_JWT_HS256_SECRET": SECRET})
+    out = cli(
+        "token",
+        "issue",
+        "acme",
+        "--role",
+        "admin",
+        "--subject",
+        "ops@acme",
+        "--ttl",
+        "60",
+        env={"AUTHZ_ADMIN_JWT_HS256_SECRET": SECRET},
+    )
     assert out.returncode == 0, out.stderr
     principal = Authenticator(hs256_secret=SECRET).principal("Bearer " + out.stdout.strip())
     assert (principal.org_id, principal.role, principal.subject) == ("acme", "admin", "ops@acme")
@@ -72,10 +85,15 @@ def test_token_issue_prints_a_token_the_service_accepts():
 
 # --- a real authz App ----------------------------------------------------------------------------
 
+
 def _settings(redis_url: str, prefix: str, **extra: str):
-    env = {"AUTHZ_REDIS_URL": redis_url, "AUTHZ_KEY_PREFIX": prefix, "AUTHZ_DRAIN_DELAY_S": "0",
-           **{f"AUTHZ_{k}_LISTEN": f"127.0.0.1:{free_port()}" for k in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS")},
-           **{f"AUTHZ_{k.upper()}": v for k, v in extra.items()}}
+    env = {
+        "AUTHZ_REDIS_URL": redis_url,
+        "AUTHZ_KEY_PREFIX": prefix,
+        "AUTHZ_DRAIN_DELAY_S": "0",
+        **{f"AUTHZ_{k}_LISTEN": f"127.0.0.1:{free_port()}" for k in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS")},
+        **{f"AUTHZ_{k.upper()}": v for k, v in extra.items()},
+    }
     return load(None, env)
 
 
@@ -89,8 +107,7 @@ async def test_grpc_health_is_not_serving_when_the_state_is_stale(tmp_path):
     server = RedisServer(tmp_path).start()
     try:
         await _loaded(server.url, "stale:")
-        app = App(_settings(server.url, "stale:", refresh_interval_s="0.2", max_staleness_s="1",
-                            redis_timeout_s="0.1"))
+        app = App(_settings(server.url, "stale:", refresh_interval_s="0.2", max_staleness_s="1", redis_timeout_s="0.1"))
         await app.start()
         try:
             async with grpc.aio.insecure_channel(app.settings.grpc_listen) as channel:
@@ -120,16 +137,31 @@ async def test_grpc_health_is_not_serving_when_the_state_is_stale(tmp_path):
 async def test_rs256_key_file_with_issuer_and_audience(redis_server, tmp_path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = tmp_path / "issuer.pem"
-    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo))
+    pem.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     await _loaded(redis_server.url, "rs256:")
-    app = App(_settings(redis_server.url, "rs256:", admin_jwt_rs256_public_key_file=str(pem),
-                        admin_jwt_issuer="https://idp.example", admin_jwt_audience="authz"))
+    app = App(
+        _settings(
+            redis_server.url,
+            "rs256:",
+            admin_jwt_rs256_public_key_file=str(pem),
+            admin_jwt_issuer="https://idp.example",
+            admin_jwt_audience="authz",
+        )
+    )
     await app.start()
     try:
-        claims = {"sub": "bob@acme", "org_id": "acme", "role": "owner", "exp": int(time.time()) + 60,
-                  "iss": "https://idp.example", "aud": "authz"}
+        claims = {
+            "sub": "bob@acme",
+            "org_id": "acme",
+            "role": "owner",
+            "exp": int(time.time()) + 60,
+            "iss": "https://idp.example",
+            "aud": "authz",
+        }
         async with httpx.AsyncClient(base_url=f"http://{app.settings.http_listen}") as client:
+
             async def get(token_claims: dict) -> httpx.Response:
                 token = jwt.encode(token_claims, key, algorithm="RS256")
                 return await client.get("/v1/orgs/acme/policy", headers={"authorization": f"Bearer {token}"})
@@ -138,12 +170,15 @@ async def test_rs256_key_file_with_issuer_and_audience(redis_server, tmp_path):
             assert (await get({**claims, "iss": "https://evil.example"})).status_code == 401
             assert (await get({**claims, "aud": "another-service"})).status_code == 401
             hs = jwt.encode(claims, "x" * 32, algorithm="HS256")
-            assert (await client.get("/v1/orgs/acme/policy", headers={"authorization": f"Bearer {hs}"})).status_code == 401
+            assert (
+                await client.get("/v1/orgs/acme/policy", headers={"authorization": f"Bearer {hs}"})
+            ).status_code == 401
     finally:
         await app.stop()
 
 
 # --- metrics with their exact values ------------------------------------------------------------
+
 
 def _value(counter) -> float:
     return counter._value.get()
@@ -159,8 +194,9 @@ async def test_redis_errors_and_dropped_events_are_counted_exactly(tmp_path):
     assert _value(metrics.REDIS_ERRORS.labels("load_org")) == before + 1
 
     # The writer is not started: the queue (2) fills, then every further event is dropped.
-    emitter = EventWriter(RedisStreamSink(client, "authz:events:security", maxlen=10), Spool(tmp_path, 1 << 20),
-                          queue_size=2)
+    emitter = EventWriter(
+        RedisStreamSink(client, "authz:events:security", maxlen=10), Spool(tmp_path, 1 << 20), queue_size=2
+    )
     facts = read(check_request({"model": "m"}, {"authorization": "Bearer k"}), ReadConfig())
     counts = {o: _value(metrics.EVENTS[o]) for o in ("emitted", "dropped")}
     for i in range(5):
@@ -171,6 +207,7 @@ async def test_redis_errors_and_dropped_events_are_counted_exactly(tmp_path):
 
 
 # --- alerts: the attempt cap, and once-only delivery across processes -------------------------
+
 
 class _Receiver:
     def __init__(self, status: int):

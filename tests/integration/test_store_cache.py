@@ -12,17 +12,16 @@ import redis.asyncio as aioredis
 
 from authz import catalog as catalog_mod
 from authz.cache import PolicyCache, StateUnavailable
+from authz.decision import Verdict
 from authz.event_sinks import RedisStreamSink
 from authz.event_spool import Spool
 from authz.event_writer import EventWriter
 from authz.events import security_event
-from authz.decision import Verdict
 from authz.reasons import Reason
-from authz.request import api_key_hash, read, ReadConfig
+from authz.request import ReadConfig, api_key_hash, read
 from authz.store import Keys, Store
-from authz.testing.stack import RedisServer, SAMPLE_CATALOG, free_port
+from authz.testing.stack import SAMPLE_CATALOG, RedisServer, free_port
 from authz.v1 import policy_pb2
-
 from support.checkrequests import check_request
 
 _prefixes = itertools.count()
@@ -84,7 +83,7 @@ async def test_cache_follows_invalidations(store):
     await store.add_api_key("sk-1", "acme", "t")
     cache = new_cache(store)
     await cache.start()
-    assert await cache.wait_synced(5)
+    await asyncio.wait_for(cache.synced.wait(), 5)
     assert cache.catalog.version == 1
     assert await cache.org_for_key_hash(api_key_hash("sk-1")) == "acme"
     assert not (await cache.org("acme")).enabled
@@ -116,7 +115,7 @@ async def test_periodic_refresh_catches_writes_that_were_never_published(store):
     await store.load_catalog(sample(), "t")
     cache = new_cache(store, refresh_interval_s=0.1, max_staleness_s=5)
     await cache.start()
-    assert await cache.wait_synced(5)
+    await asyncio.wait_for(cache.synced.wait(), 5)
     assert not (await cache.org("quiet")).enabled
     stored = policy_pb2.CompliancePolicy(enabled=True, version=9)
     from authz.store import policy_to_json
@@ -136,7 +135,7 @@ async def test_a_warm_cache_makes_no_redis_call(store, redis_server):
     await store.set_policy("warm", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
     cache = new_cache(store)
     await cache.start()
-    assert await cache.wait_synced(5)
+    await asyncio.wait_for(cache.synced.wait(), 5)
     await cache.org_for_key_hash(api_key_hash("sk-warm"))
     await cache.org("warm")
 
@@ -188,11 +187,18 @@ async def test_stale_after_max_staleness(store):
 async def test_events_survive_a_redis_outage_in_order(tmp_path):
     server = RedisServer(tmp_path).start()
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.2, socket_timeout=0.5)
-    emitter = EventWriter(RedisStreamSink(client, "authz:events:security", maxlen=1000),
-                          Spool(tmp_path / "spool", 1 << 20), queue_size=100)
+    emitter = EventWriter(
+        RedisStreamSink(client, "authz:events:security", maxlen=1000),
+        Spool(tmp_path / "spool", 1 << 20),
+        queue_size=100,
+    )
     emitter.start()
-    facts = read(check_request({"model": "m", "messages": [{"content": "PROMPT-MARKER"}]},
-                               {"authorization": "Bearer sk-SECRET"}), ReadConfig())
+    facts = read(
+        check_request(
+            {"model": "m", "messages": [{"content": "PROMPT-MARKER"}]}, {"authorization": "Bearer sk-SECRET"}
+        ),
+        ReadConfig(),
+    )
     server.stop()
     ids = []
     for i in range(5):
@@ -288,12 +294,15 @@ async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_se
     await store.load_catalog(sample(), "t")
     cache = new_cache(store, refresh_interval_s=600, max_staleness_s=1200)
     await cache.start()
-    assert await cache.wait_synced(5)
+    await asyncio.wait_for(cache.synced.wait(), 5)
     assert not (await cache.org("missed")).enabled
     # The change lands with no invalidation at all: exactly what a subscriber that was
     # disconnected at publish time sees.
-    await store.redis.hset(store.keys.org("missed"), "policy",
-                           policy_to_json(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, version=1)))
+    await store.redis.hset(
+        store.keys.org("missed"),
+        "policy",
+        policy_to_json(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, version=1)),
+    )
     await asyncio.sleep(0.2)
     assert not cache.orgs.values["missed"].enabled  # nothing told the cache
     killed = await store.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")

@@ -42,8 +42,10 @@ _RARELY = st.sampled_from([False, False, False, True])
 
 def data_policies():
     """A provider's data policy as a dict (None: it publishes none); None values are unknown."""
-    return st.one_of(st.none(), *[st.fixed_dictionaries(
-        {name: st.sampled_from(choices) for name, choices in ATTRIBUTE_CHOICES.items()})] * 4)
+    return st.one_of(
+        st.none(),
+        *[st.fixed_dictionaries({name: st.sampled_from(choices) for name, choices in ATTRIBUTE_CHOICES.items()})] * 4,
+    )
 
 
 def _mostly_empty(items: list[str], max_size: int):
@@ -52,17 +54,19 @@ def _mostly_empty(items: list[str], max_size: int):
 
 def policies(providers: list[str], models: list[str]):
     """CompliancePolicy fields, every rule on or off, lists drawn from the given ids."""
-    return st.fixed_dictionaries({
-        "enabled": st.sampled_from([True, True, True, True, False]),
-        "mode": st.sampled_from([0, 1, 1, 1, 2]),
-        "certifications": st.sampled_from([0, 1, 2]),
-        **{flag: _RARELY for flag in FLAGS},
-        **{name: _mostly_empty(choices, 2) for name, choices in VALUE_FIELD_CHOICES.items()},
-        "provider_allowlist": _mostly_empty(providers, 3),
-        "provider_denylist": _mostly_empty(providers, 3),
-        "model_allowlist": _mostly_empty(models, 2),
-        "model_denylist": _mostly_empty(models, 2),
-    })
+    return st.fixed_dictionaries(
+        {
+            "enabled": st.sampled_from([True, True, True, True, False]),
+            "mode": st.sampled_from([0, 1, 1, 1, 2]),
+            "certifications": st.sampled_from([0, 1, 2]),
+            **{flag: _RARELY for flag in FLAGS},
+            **{name: _mostly_empty(choices, 2) for name, choices in VALUE_FIELD_CHOICES.items()},
+            "provider_allowlist": _mostly_empty(providers, 3),
+            "provider_denylist": _mostly_empty(providers, 3),
+            "model_allowlist": _mostly_empty(models, 2),
+            "model_denylist": _mostly_empty(models, 2),
+        }
+    )
 
 
 def catalog_index(providers: dict[str, dict | None], models: dict[str, list[str]]) -> CatalogIndex:

@@ -29,8 +29,11 @@ def asked(p: dict) -> set[str]:
         names.add("soc2_or_iso27001")
     else:
         names |= {n for n in ("soc2", "iso27001") if p["require_" + n]}
-    names |= {n for n in ("soc2_type2", "gdpr", "no_prompt_training", "no_prompt_logging", "zero_data_retention")
-              if p["require_" + n]}
+    names |= {
+        n
+        for n in ("soc2_type2", "gdpr", "no_prompt_training", "no_prompt_logging", "zero_data_retention")
+        if p["require_" + n]
+    }
     if p["allowed_countries"]:
         names.add("headquarters_country")
     return names

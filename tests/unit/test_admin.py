@@ -17,12 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from authz.admin import AdminError, preview, validate
-from authz.auth import AuthError, Authenticator, issue
+from authz.auth import Authenticator, AuthError, issue
 from authz.catalog import CatalogIndex, parse
 from authz.testing.stack import ADMIN_SECRET, SAMPLE_CATALOG
 from authz.v1 import admin_pb2, policy_pb2
 from support.policies import DEMO_POLICY
-
 
 CATALOG = CatalogIndex.build(parse(SAMPLE_CATALOG.read_text()))
 _orgs = itertools.count()
@@ -37,8 +36,12 @@ def test_preview_lists_every_provider_with_unknown_vs_not_met_and_orphaned_model
     assert len(by_id) == len(CATALOG.providers)
     assert by_id["azure"].allowed and not by_id["azure"].unmet
     deepseek = {u.requirement: u.cause for u in by_id["deepseek"].unmet}
-    assert deepseek == {"soc2_or_iso27001": "unknown", "gdpr": "not_met", "no_prompt_training": "not_met",
-                        "no_prompt_logging": "not_met"}
+    assert deepseek == {
+        "soc2_or_iso27001": "unknown",
+        "gdpr": "not_met",
+        "no_prompt_training": "not_met",
+        "no_prompt_logging": "not_met",
+    }
     assert by_id["groq"].unmet[0].label == "GDPR"
     assert list(result.models_without_compliant_provider) == ["deepseek-r1-0528", "kimi-k2"]
     # Served by compliant and non-compliant providers: strict routing needs a pin for these.
@@ -66,11 +69,20 @@ def test_validation(fields, message):
 
 def test_rs256_tokens(tmp_path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     auth = Authenticator(rs256_public_key=public, issuer="https://idp.example", audience="authz")
-    claims = {"sub": "bob", "org_id": "acme", "role": "admin", "exp": int(time.time()) + 60,
-              "iss": "https://idp.example", "aud": "authz"}
+    claims = {
+        "sub": "bob",
+        "org_id": "acme",
+        "role": "admin",
+        "exp": int(time.time()) + 60,
+        "iss": "https://idp.example",
+        "aud": "authz",
+    }
     assert auth.principal("Bearer " + jwt.encode(claims, key, algorithm="RS256")).role == "admin"
     with pytest.raises(AuthError, match="not valid"):
         auth.principal("Bearer " + jwt.encode({**claims, "aud": "other"}, key, algorithm="RS256"))
@@ -101,8 +113,6 @@ def test_bad_tokens(header, message):
         Authenticator(hs256_secret=ADMIN_SECRET).principal(header)
 
 
-
-
 def test_every_admin_rpc_has_a_method_and_every_error_kind_both_codes():
     from authz import admin as admin_mod
     from authz.admin_api import PolicyAdminServicer
@@ -111,9 +121,19 @@ def test_every_admin_rpc_has_a_method_and_every_error_kind_both_codes():
     admin = admin_mod.PolicyAdmin(store=None, catalog=lambda: None, authenticator=Authenticator())
     assert set(admin.methods) == rpcs
     assert all(callable(getattr(PolicyAdminServicer, rpc)) for rpc in rpcs)
-    kinds = [admin_mod.UNAUTHENTICATED, admin_mod.PERMISSION_DENIED, admin_mod.INVALID_ARGUMENT, admin_mod.ABORTED,
-             admin_mod.UNAVAILABLE, admin_mod.NOT_FOUND]
+    kinds = [
+        admin_mod.UNAUTHENTICATED,
+        admin_mod.PERMISSION_DENIED,
+        admin_mod.INVALID_ARGUMENT,
+        admin_mod.ABORTED,
+        admin_mod.UNAVAILABLE,
+        admin_mod.NOT_FOUND,
+    ]
     assert [(k.http_status, k.grpc_code) for k in kinds] == [
-        (401, grpc.StatusCode.UNAUTHENTICATED), (403, grpc.StatusCode.PERMISSION_DENIED),
-        (400, grpc.StatusCode.INVALID_ARGUMENT), (409, grpc.StatusCode.ABORTED),
-        (503, grpc.StatusCode.UNAVAILABLE), (404, grpc.StatusCode.NOT_FOUND)]
+        (401, grpc.StatusCode.UNAUTHENTICATED),
+        (403, grpc.StatusCode.PERMISSION_DENIED),
+        (400, grpc.StatusCode.INVALID_ARGUMENT),
+        (409, grpc.StatusCode.ABORTED),
+        (503, grpc.StatusCode.UNAVAILABLE),
+        (404, grpc.StatusCode.NOT_FOUND),
+    ]

@@ -13,8 +13,11 @@ from authz import audit
 def chain(n: int = 6) -> tuple[list[tuple[str, str, str]], tuple[int, str]]:
     entries, prev = [], ""
     for seq in range(1, n + 1):
-        text = audit.canonical(audit.new_event(seq=seq, prev_hash=prev, actor=f"actor-{seq}", action="policy.set",
-                                               org_id="acme", target=f"v{seq}"))
+        text = audit.canonical(
+            audit.new_event(
+                seq=seq, prev_hash=prev, actor=f"actor-{seq}", action="policy.set", org_id="acme", target=f"v{seq}"
+            )
+        )
         prev = audit.digest(text)
         entries.append((f"{seq}-0", text, prev))
     return entries, (n, prev)
@@ -58,17 +61,20 @@ def tampered(how: str):
     return audit.verify(entries, head)
 
 
-@pytest.mark.parametrize(("how", "kind", "seq", "entry", "events", "detail"), [
-    ("edit", "modified", 3, "3-0", 2, "its content does not match its hash"),
-    ("edit-and-rehash", "modified", 3, "4-0", 3, "event 4 does not chain to event 3 as stored"),
-    ("edit-and-rehash-last", "modified", 6, "", 6, "the last event does not match the recorded head"),
-    ("delete", "deleted", 3, "4-0", 2, "event 3 is missing (next present: 4)"),
-    ("delete-first", "deleted", 1, "2-0", 0, "event 1 is missing (next present: 2)"),
-    ("delete-last", "deleted", 6, "", 5, "events 6..6 are missing at the end"),
-    ("delete-last-two", "deleted", 5, "", 4, "events 5..6 are missing at the end"),
-    ("reorder", "reordered", 3, "4-0", 2, "event 3 appears after event 4"),
-    ("not-json", "modified", 0, "2-0", 1, "event is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("how", "kind", "seq", "entry", "events", "detail"),
+    [
+        ("edit", "modified", 3, "3-0", 2, "its content does not match its hash"),
+        ("edit-and-rehash", "modified", 3, "4-0", 3, "event 4 does not chain to event 3 as stored"),
+        ("edit-and-rehash-last", "modified", 6, "", 6, "the last event does not match the recorded head"),
+        ("delete", "deleted", 3, "4-0", 2, "event 3 is missing (next present: 4)"),
+        ("delete-first", "deleted", 1, "2-0", 0, "event 1 is missing (next present: 2)"),
+        ("delete-last", "deleted", 6, "", 5, "events 6..6 are missing at the end"),
+        ("delete-last-two", "deleted", 5, "", 4, "events 5..6 are missing at the end"),
+        ("reorder", "reordered", 3, "4-0", 2, "event 3 appears after event 4"),
+        ("not-json", "modified", 0, "2-0", 1, "event is not valid JSON"),
+    ],
+)
 def test_tampering_is_named(how, kind, seq, entry, events, detail):
     result = tampered(how)
     assert not result.ok
@@ -84,10 +90,26 @@ def test_an_event_without_a_sequence_number_reads_as_number_zero():
 
 
 def test_events_carry_every_field_and_hash_canonically():
-    event = audit.new_event(seq=7, prev_hash="ab", actor="alice", action="policy.set", org_id="acme", target="v2",
-                            before="{}", after='{"x":1}')
-    assert (event.seq, event.prev_hash, event.actor, event.action, event.org_id, event.target, event.before,
-            event.after) == (7, "ab", "alice", "policy.set", "acme", "v2", "{}", '{"x":1}')
+    event = audit.new_event(
+        seq=7,
+        prev_hash="ab",
+        actor="alice",
+        action="policy.set",
+        org_id="acme",
+        target="v2",
+        before="{}",
+        after='{"x":1}',
+    )
+    assert (
+        event.seq,
+        event.prev_hash,
+        event.actor,
+        event.action,
+        event.org_id,
+        event.target,
+        event.before,
+        event.after,
+    ) == (7, "ab", "alice", "policy.set", "acme", "v2", "{}", '{"x":1}')
     assert len(event.event_id) == 32 and event.time.seconds > 0
     bare = audit.new_event(seq=1, prev_hash="", actor="a", action="catalog.load")
     assert (bare.org_id, bare.target, bare.before, bare.after) == ("", "", "", "")
@@ -105,8 +127,11 @@ def test_problem_points_at_the_stream_entry():
 
 
 def test_digest_is_sha256_of_the_text():
-    assert audit.digest("abc") == audit.digest(b"abc") == \
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert (
+        audit.digest("abc")
+        == audit.digest(b"abc")
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
 
 
 def test_a_first_event_without_prev_hash_chains_from_nothing():

@@ -76,18 +76,41 @@ def test_not_json():
 def test_diff_names_every_kind_of_change():
     from authz.catalog import diff
 
-    old = parse(json.dumps({"providers": {"a": {"name": "A", "data_policy": {"gdpr": True}}, "b": {"name": "B"},
-                                          "gone": {"name": "G"}},
-                            "models": {"m": {"providers": ["a"]}, "same": {"providers": ["b"]},
-                                       "old": {"providers": ["gone"]}}}))
-    new = parse(json.dumps({"providers": {"a": {"name": "A2", "data_policy": {"gdpr": False}}, "b": {"name": "B"},
-                                          "new": {"name": "N"}},
-                            "models": {"m": {"providers": ["a", "b"]}, "same": {"providers": ["b"]},
-                                       "fresh": {"providers": ["new"]}}}))
+    old = parse(
+        json.dumps(
+            {
+                "providers": {
+                    "a": {"name": "A", "data_policy": {"gdpr": True}},
+                    "b": {"name": "B"},
+                    "gone": {"name": "G"},
+                },
+                "models": {"m": {"providers": ["a"]}, "same": {"providers": ["b"]}, "old": {"providers": ["gone"]}},
+            }
+        )
+    )
+    new = parse(
+        json.dumps(
+            {
+                "providers": {
+                    "a": {"name": "A2", "data_policy": {"gdpr": False}},
+                    "b": {"name": "B"},
+                    "new": {"name": "N"},
+                },
+                "models": {
+                    "m": {"providers": ["a", "b"]},
+                    "same": {"providers": ["b"]},
+                    "fresh": {"providers": ["new"]},
+                },
+            }
+        )
+    )
     assert diff(old, new) == {
-        "providers_added": ["new"], "providers_removed": ["gone"],
+        "providers_added": ["new"],
+        "providers_removed": ["gone"],
         "providers_changed": {"a": {"before": {"gdpr": True}, "after": {"gdpr": False}}},
-        "models_added": ["fresh"], "models_removed": ["old"], "models_changed": ["m"],
+        "models_added": ["fresh"],
+        "models_removed": ["old"],
+        "models_changed": ["m"],
     }
     first = diff(None, new)
     assert first["providers_added"] == ["a", "b", "new"] and first["providers_changed"] == {}
@@ -103,28 +126,43 @@ def test_to_json_is_compact_and_round_trips():
     assert parse(text) == catalog
 
 
-@pytest.mark.parametrize(("data_policy", "message"), [
-    ({"evidence": {"made_up": {"source": "x"}}}, "provider 'p': evidence for unknown attribute 'made_up' (known: "),
-    ({"headquarters_country": "us"}, "provider 'p': headquarters_country 'us' is not an ISO 3166-1 alpha-2 code in "
-                                     "upper case (e.g. 'US', 'FR')"),
-    ({"soc2": True, "soc2_report": "SOC2_REPORT_NONE"},
-     "provider 'p': soc2 is true but soc2_report is SOC2_REPORT_NONE; make them agree"),
-])
+@pytest.mark.parametrize(
+    ("data_policy", "message"),
+    [
+        ({"evidence": {"made_up": {"source": "x"}}}, "provider 'p': evidence for unknown attribute 'made_up' (known: "),
+        (
+            {"headquarters_country": "us"},
+            "provider 'p': headquarters_country 'us' is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'FR')",
+        ),
+        (
+            {"soc2": True, "soc2_report": "SOC2_REPORT_NONE"},
+            "provider 'p': soc2 is true but soc2_report is SOC2_REPORT_NONE; make them agree",
+        ),
+    ],
+)
 def test_data_policy_mistakes_are_named_exactly(data_policy, message):
     with pytest.raises(CatalogError) as refused:
-        parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": data_policy}},
-                          "models": {"m": {"providers": ["p"]}}}))
+        parse(
+            json.dumps(
+                {"providers": {"p": {"name": "P", "data_policy": data_policy}}, "models": {"m": {"providers": ["p"]}}}
+            )
+        )
     assert str(refused.value).startswith(message)
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ([], "catalog must be a JSON object with 'providers' and 'models'"),
-    ({"providers": {}, "models": {"m": {"providers": ["p"]}}}, "catalog has no providers"),
-    ({"providers": {"p": {"name": "P"}}, "models": {}}, "catalog has no models"),
-    ({"providers": {"p": {"name": "P"}}, "models": {"p/x/y": {"providers": ["p"]}}},
-     "model id 'p/x/y' starts with provider id 'p'/; it would read as a pinned request. List the model without "
-     "the provider prefix"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "catalog must be a JSON object with 'providers' and 'models'"),
+        ({"providers": {}, "models": {"m": {"providers": ["p"]}}}, "catalog has no providers"),
+        ({"providers": {"p": {"name": "P"}}, "models": {}}, "catalog has no models"),
+        (
+            {"providers": {"p": {"name": "P"}}, "models": {"p/x/y": {"providers": ["p"]}}},
+            "model id 'p/x/y' starts with provider id 'p'/; it would read as a pinned request. List the model without "
+            "the provider prefix",
+        ),
+    ],
+)
 def test_catalog_mistakes_are_named_exactly(document, message):
     with pytest.raises(CatalogError) as refused:
         parse(json.dumps(document))
@@ -133,22 +171,36 @@ def test_catalog_mistakes_are_named_exactly(document, message):
 
 def test_unknown_evidence_lists_the_known_attributes():
     with pytest.raises(CatalogError) as refused:
-        parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": {"evidence": {"x": {"source": "s"}}}}},
-                          "models": {"m": {"providers": ["p"]}}}))
+        parse(
+            json.dumps(
+                {
+                    "providers": {"p": {"name": "P", "data_policy": {"evidence": {"x": {"source": "s"}}}}},
+                    "models": {"m": {"providers": ["p"]}},
+                }
+            )
+        )
     assert str(refused.value) == (
         "provider 'p': evidence for unknown attribute 'x' (known: gdpr, headquarters_country, iso27001, "
-        "logs_prompts, prompt_retention_days, soc2, soc2_report, trains_on_prompts)")
+        "logs_prompts, prompt_retention_days, soc2, soc2_report, trains_on_prompts)"
+    )
 
 
 def test_diff_uses_the_field_names_people_write():
     from authz.catalog import diff
 
     def catalog(trains: bool):
-        return parse(json.dumps({"providers": {"p": {"name": "P", "data_policy": {"trains_on_prompts": trains}}},
-                                 "models": {"m": {"providers": ["p"]}}}))
+        return parse(
+            json.dumps(
+                {
+                    "providers": {"p": {"name": "P", "data_policy": {"trains_on_prompts": trains}}},
+                    "models": {"m": {"providers": ["p"]}},
+                }
+            )
+        )
 
     assert diff(catalog(False), catalog(True))["providers_changed"] == {
-        "p": {"before": {"trains_on_prompts": False}, "after": {"trains_on_prompts": True}}}
+        "p": {"before": {"trains_on_prompts": False}, "after": {"trains_on_prompts": True}}
+    }
 
 
 def test_the_index_keeps_the_catalog_version():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from authz import clip as clip_mod
 from authz.clip import clip
@@ -15,8 +16,14 @@ def test_short_text_is_unchanged_and_the_limit_is_inclusive():
 
 
 def test_limits_per_field_kind():
-    assert (clip_mod.MODEL, clip_mod.PROVIDER, clip_mod.USER_AGENT, clip_mod.REQUEST_ID, clip_mod.ADDRESS,
-            clip_mod.ORG) == (256, 128, 512, 128, 64, 128)
+    assert (
+        clip_mod.MODEL,
+        clip_mod.PROVIDER,
+        clip_mod.USER_AGENT,
+        clip_mod.REQUEST_ID,
+        clip_mod.ADDRESS,
+        clip_mod.ORG,
+    ) == (256, 128, 512, 128, 64, 128)
 
 
 @given(st.text(max_size=300), st.integers(1, 100))

@@ -13,7 +13,6 @@ from authz.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, OrgPolicy
 from authz.reasons import OUTCOMES, Reason
 from authz.request import ReadConfig, read
 from authz.v1 import policy_pb2
-
 from support.checkrequests import check_request
 from support.generated import assert_reached, catalog_index, data_policies
 from support.generated import policies as policies_for
@@ -24,8 +23,7 @@ FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_p
 
 def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
     p = policy_pb2.CompliancePolicy(mode=mode, **fields)
-    return OrgPolicy("acme", version, policy.rules_of(p), p.enabled,
-                     p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
+    return OrgPolicy("acme", version, policy.rules_of(p), p.enabled, p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
 
 
 CATALOG = catalog_index(
@@ -38,8 +36,14 @@ CATALOG = catalog_index(
     },
     {"m1": ["good", "trainer", "vague"], "m2": ["trainer", "vague", "silent"], "m3": ["good", "good2"]},
 )
-ALL_ON = dict(enabled=True, require_soc2=True, require_iso27001=True, require_gdpr=True,
-              require_no_prompt_training=True, require_no_prompt_logging=True)
+ALL_ON = dict(
+    enabled=True,
+    require_soc2=True,
+    require_iso27001=True,
+    require_gdpr=True,
+    require_no_prompt_training=True,
+    require_no_prompt_logging=True,
+)
 NAMES = ReadConfig(model="x-model", provider="x-provider")
 
 
@@ -83,8 +87,13 @@ def test_unknown_attribute_is_non_compliant():
 def test_provider_without_data_policy_fails_every_requirement_as_unknown():
     v = run("silent/m2")
     assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
-    assert {u.requirement for u in v.blocked[0][1]} == {"soc2", "iso27001", "gdpr", "no_prompt_training",
-                                                         "no_prompt_logging"}
+    assert {u.requirement for u in v.blocked[0][1]} == {
+        "soc2",
+        "iso27001",
+        "gdpr",
+        "no_prompt_training",
+        "no_prompt_logging",
+    }
     assert all(u.cause == policy.UNKNOWN for u in v.blocked[0][1])
 
 
@@ -136,11 +145,21 @@ def test_no_catalog_is_unavailable_not_allowed():
 
 
 def test_certifications_any_accepts_either():
-    cat = catalog_index({"soc": {**FULL, "iso27001": False}, "iso": {**FULL, "soc2": None},
-                        "neither": {**FULL, "soc2": False, "iso27001": None}},
-                       {"m": ["soc", "iso", "neither"]})
-    any_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True,
-                                certifications=policy_pb2.CERTIFICATION_MATCH_ANY), catalog=cat)
+    cat = catalog_index(
+        {
+            "soc": {**FULL, "iso27001": False},
+            "iso": {**FULL, "soc2": None},
+            "neither": {**FULL, "soc2": False, "iso27001": None},
+        },
+        {"m": ["soc", "iso", "neither"]},
+    )
+    any_ = run(
+        "m",
+        org=org_with(
+            enabled=True, require_soc2=True, require_iso27001=True, certifications=policy_pb2.CERTIFICATION_MATCH_ANY
+        ),
+        catalog=cat,
+    )
     assert any_.allowed_providers == ("soc", "iso")
     assert any_.blocked == (("neither", (policy.Unmet("soc2_or_iso27001", policy.UNKNOWN),)),)
     all_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True), catalog=cat)
@@ -164,9 +183,14 @@ policies = policies_for([f"p{i}" for i in range(6)], ["a", "b", "c"])
 def catalogs(draw):
     providers = draw(st.dictionaries(provider_ids, attrs, min_size=1, max_size=6))
     ids = sorted(providers)
-    models = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]),
-                                  st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True),
-                                  min_size=2, max_size=3))
+    models = draw(
+        st.dictionaries(
+            st.sampled_from(["a", "b", "c"]),
+            st.lists(st.sampled_from(ids), min_size=1, max_size=4, unique=True),
+            min_size=2,
+            max_size=3,
+        )
+    )
     return providers, models
 
 
@@ -226,16 +250,27 @@ def test_a_custom_id_the_catalog_also_has_never_allows_the_catalog_provider():
 
 # Every class the oracle comparison distinguishes, and the share of allowed decisions below
 # which the safety invariant is checked too rarely to mean anything.
-_DECISION_CLASSES = ("compliant", "no_policy", "unknown_model", "model_not_allowed", "provider_does_not_serve_model",
-                     "provider_not_compliant", "no_compliant_provider")
+_DECISION_CLASSES = (
+    "compliant",
+    "no_policy",
+    "unknown_model",
+    "model_not_allowed",
+    "provider_does_not_serve_model",
+    "provider_not_compliant",
+    "no_compliant_provider",
+)
 
 
 def test_property_decision_matches_oracle():
     seen: Counter = Counter()
 
     @settings(max_examples=600, derandomize=True, database=None)
-    @given(cat=catalogs(), p=policies, model=st.sampled_from(["a", "a", "b", "b", "c", "zz"]),
-           pin=st.sampled_from([None, None]) | provider_ids)
+    @given(
+        cat=catalogs(),
+        p=policies,
+        model=st.sampled_from(["a", "a", "b", "b", "c", "zz"]),
+        pin=st.sampled_from([None, None]) | provider_ids,
+    )
     def prop(cat, p, model, pin):
         seen[_decision_matches_oracle(cat, p, model, pin)] += 1
 
@@ -246,6 +281,7 @@ def test_property_decision_matches_oracle():
 
 # --- every path of decide(), with the whole Verdict --------------------------------------------
 
+
 def _custom(**entries):
     from authz.decision import CustomEntry
 
@@ -254,55 +290,151 @@ def _custom(**entries):
 
 def _org(custom=None, **fields) -> OrgPolicy:
     base = org_with(**fields)
-    return OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced,
-                     custom=custom or {})
+    return OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced, custom=custom or {})
 
 
 _GDPR_UNKNOWN = (policy.Unmet("gdpr", policy.UNKNOWN),)
 _TRAINS = (policy.Unmet("no_prompt_training", policy.NOT_MET),)
 _ATTEST = (policy.Unmet("custom_provider_attestation", policy.UNKNOWN),)
 _ON = dict(enabled=True, require_gdpr=True, require_no_prompt_training=True)
-SLASHED = catalog_index({"good": FULL, "trainer": {**FULL, "trains_on_prompts": True}},
-                        {"org/c": ["good"], "m1": ["good", "trainer"]})
+SLASHED = catalog_index(
+    {"good": FULL, "trainer": {**FULL, "trains_on_prompts": True}}, {"org/c": ["good"], "m1": ["good", "trainer"]}
+)
 
 
-@pytest.mark.parametrize(("request_args", "org", "expected"), [
-    (dict(model="silent/m2"), dict(enabled=False, version=9),
-     Verdict(Reason.NO_POLICY, org_id="acme", policy_version=9)),
-    (dict(body="not json"), dict(**_ON), Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4)),
-    (dict(body="not json", headers={"x-model": "m1"}), dict(**_ON),
-     Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4, model="m1")),
-    (dict(model="good/m1", headers={"x-provider": "ghost"}), dict(**_ON),
-     Verdict(Reason.UNKNOWN_PROVIDER, org_id="acme", policy_version=4, model="good/m1", provider="ghost",
-             alternatives=("good/m1",))),
-    (dict(model="good/m1", headers={"x-provider": "trainer"}), dict(**_ON),
-     Verdict(Reason.PROVIDER_CONFLICT, org_id="acme", policy_version=4, model="good/m1", provider="trainer")),
-    (dict(model="good/zz"), dict(**_ON),
-     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="good/zz", routing="pinned",
-             provider="good", alternatives=("good/m1", "good/m3"))),
-    (dict(model="zz"), dict(**_ON),
-     Verdict(Reason.UNKNOWN_MODEL, org_id="acme", policy_version=4, model="zz", routing="automatic",
-             alternatives=("good/m1", "good/m3"))),
-    (dict(model="good/m1"), dict(**_ON, model_denylist=["m1"]),
-     Verdict(Reason.MODEL_NOT_ALLOWED, org_id="acme", policy_version=4, model="good/m1", routing="pinned",
-             provider="good", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),),
-             alternatives=("good/m3",))),
-    (dict(model="good/m2"), dict(**_ON),
-     Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4, model="good/m2",
-             routing="pinned", provider="good", alternatives=("good/m1", "good/m3"))),
-    (dict(model="trainer/m1"), dict(**_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN),
-     Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", enforced=False, policy_version=4, model="trainer/m1",
-             routing="pinned", provider="trainer", blocked=(("trainer", _TRAINS),), alternatives=("good/m1",))),
-    (dict(model="m1", headers={"x-provider": "good"}), dict(**_ON),
-     Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="m1", routing="pinned", provider="good",
-             allowed_providers=("good",))),
-    (dict(model="m2"), dict(**_ON),
-     Verdict(Reason.NO_COMPLIANT_PROVIDER, org_id="acme", policy_version=4, model="m2", routing="automatic",
-             blocked=(("trainer", _TRAINS), ("vague", _GDPR_UNKNOWN),
-                      ("silent", (policy.Unmet("gdpr", policy.UNKNOWN),
-                                  policy.Unmet("no_prompt_training", policy.UNKNOWN)))),
-             alternatives=("good/m1", "good/m3"))),
-])
+@pytest.mark.parametrize(
+    ("request_args", "org", "expected"),
+    [
+        (
+            dict(model="silent/m2"),
+            dict(enabled=False, version=9),
+            Verdict(Reason.NO_POLICY, org_id="acme", policy_version=9),
+        ),
+        (dict(body="not json"), dict(**_ON), Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4)),
+        (
+            dict(body="not json", headers={"x-model": "m1"}),
+            dict(**_ON),
+            Verdict(Reason.BODY_NOT_JSON, org_id="acme", policy_version=4, model="m1"),
+        ),
+        (
+            dict(model="good/m1", headers={"x-provider": "ghost"}),
+            dict(**_ON),
+            Verdict(
+                Reason.UNKNOWN_PROVIDER,
+                org_id="acme",
+                policy_version=4,
+                model="good/m1",
+                provider="ghost",
+                alternatives=("good/m1",),
+            ),
+        ),
+        (
+            dict(model="good/m1", headers={"x-provider": "trainer"}),
+            dict(**_ON),
+            Verdict(Reason.PROVIDER_CONFLICT, org_id="acme", policy_version=4, model="good/m1", provider="trainer"),
+        ),
+        (
+            dict(model="good/zz"),
+            dict(**_ON),
+            Verdict(
+                Reason.UNKNOWN_MODEL,
+                org_id="acme",
+                policy_version=4,
+                model="good/zz",
+                routing="pinned",
+                provider="good",
+                alternatives=("good/m1", "good/m3"),
+            ),
+        ),
+        (
+            dict(model="zz"),
+            dict(**_ON),
+            Verdict(
+                Reason.UNKNOWN_MODEL,
+                org_id="acme",
+                policy_version=4,
+                model="zz",
+                routing="automatic",
+                alternatives=("good/m1", "good/m3"),
+            ),
+        ),
+        (
+            dict(model="good/m1"),
+            dict(**_ON, model_denylist=["m1"]),
+            Verdict(
+                Reason.MODEL_NOT_ALLOWED,
+                org_id="acme",
+                policy_version=4,
+                model="good/m1",
+                routing="pinned",
+                provider="good",
+                model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),),
+                alternatives=("good/m3",),
+            ),
+        ),
+        (
+            dict(model="good/m2"),
+            dict(**_ON),
+            Verdict(
+                Reason.PROVIDER_DOES_NOT_SERVE_MODEL,
+                org_id="acme",
+                policy_version=4,
+                model="good/m2",
+                routing="pinned",
+                provider="good",
+                alternatives=("good/m1", "good/m3"),
+            ),
+        ),
+        (
+            dict(model="trainer/m1"),
+            dict(**_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN),
+            Verdict(
+                Reason.PROVIDER_NOT_COMPLIANT,
+                org_id="acme",
+                enforced=False,
+                policy_version=4,
+                model="trainer/m1",
+                routing="pinned",
+                provider="trainer",
+                blocked=(("trainer", _TRAINS),),
+                alternatives=("good/m1",),
+            ),
+        ),
+        (
+            dict(model="m1", headers={"x-provider": "good"}),
+            dict(**_ON),
+            Verdict(
+                Reason.COMPLIANT,
+                org_id="acme",
+                policy_version=4,
+                model="m1",
+                routing="pinned",
+                provider="good",
+                allowed_providers=("good",),
+            ),
+        ),
+        (
+            dict(model="m2"),
+            dict(**_ON),
+            Verdict(
+                Reason.NO_COMPLIANT_PROVIDER,
+                org_id="acme",
+                policy_version=4,
+                model="m2",
+                routing="automatic",
+                blocked=(
+                    ("trainer", _TRAINS),
+                    ("vague", _GDPR_UNKNOWN),
+                    (
+                        "silent",
+                        (policy.Unmet("gdpr", policy.UNKNOWN), policy.Unmet("no_prompt_training", policy.UNKNOWN)),
+                    ),
+                ),
+                alternatives=("good/m1", "good/m3"),
+            ),
+        ),
+    ],
+)
 def test_every_path_of_decide(request_args, org, expected):
     fields = dict(org)  # the parameter is shared by every run of this case: never change it
     version = fields.pop("version", 4)
@@ -327,11 +459,24 @@ def test_no_catalog_loaded():
 def test_custom_providers_in_pinned_and_automatic_routing():
     custom = _custom(mine=((), ["m2", "own"]), unattested=(_ATTEST, ["m2"]))
     org = _org(custom, **_ON)
-    assert run("mine/own", org=org) == Verdict(Reason.COMPLIANT, org_id="acme", policy_version=4, model="mine/own",
-                                               routing="pinned", provider="mine", allowed_providers=("mine",))
-    assert run("mine/m1", org=org) == Verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, org_id="acme", policy_version=4,
-                                              model="mine/m1", routing="pinned", provider="mine",
-                                              alternatives=("good/m1",))
+    assert run("mine/own", org=org) == Verdict(
+        Reason.COMPLIANT,
+        org_id="acme",
+        policy_version=4,
+        model="mine/own",
+        routing="pinned",
+        provider="mine",
+        allowed_providers=("mine",),
+    )
+    assert run("mine/m1", org=org) == Verdict(
+        Reason.PROVIDER_DOES_NOT_SERVE_MODEL,
+        org_id="acme",
+        policy_version=4,
+        model="mine/m1",
+        routing="pinned",
+        provider="mine",
+        alternatives=("good/m1",),
+    )
     assert run("unattested/m2", org=org).blocked == (("unattested", _ATTEST),)
     automatic = run("m2", org=org)
     assert automatic.reason is Reason.COMPLIANT and automatic.allowed_providers == ("mine",)
@@ -349,6 +494,7 @@ def test_custom_providers_add_to_compliant_catalog_providers():
 
 
 # --- strict routing and alternatives -----------------------------------------------------------
+
 
 def test_strict_routing_refuses_an_automatic_request_with_any_non_compliant_candidate():
     strict = Gateway(routing=STRICT)
@@ -380,6 +526,7 @@ def test_alternatives_name_the_same_model_from_compliant_providers_else_complian
 
 # --- a client's own requirements (x-compliance-require) ----------------------------------------
 
+
 def test_a_client_may_add_requirements_never_remove_them():
     gdpr_only = org_with(enabled=True, require_gdpr=True)
     assert run("good/m1", org=gdpr_only).reason is Reason.COMPLIANT
@@ -388,11 +535,14 @@ def test_a_client_may_add_requirements_never_remove_them():
     assert (v.reason, v.client_requirements) == (Reason.PROVIDER_NOT_COMPLIANT, ("no_prompt_training",))
     assert v.failed_requirements == ["no_prompt_training"]
     # Automatic routing narrows to what meets both.
-    assert run("m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_training"}).allowed_providers == \
-        ("good",)
+    assert run("m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_training"}).allowed_providers == (
+        "good",
+    )
     # Asking for less than the org changes nothing: vague's unknown GDPR still blocks it.
-    assert run("vague/m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_logging"}).reason is \
-        Reason.PROVIDER_NOT_COMPLIANT
+    assert (
+        run("vague/m1", org=gdpr_only, headers={"x-compliance-require": "no_prompt_logging"}).reason
+        is Reason.PROVIDER_NOT_COMPLIANT
+    )
 
 
 def test_client_requirements_hold_without_an_org_policy_and_unknown_names_are_named():

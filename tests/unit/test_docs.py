@@ -7,8 +7,21 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("src", "tests", "fuzz", "bench", "deploy/k8s", "envoy", "docs", "Makefile", "pyproject.toml",
-           "README.md", "CHANGELOG.md", ".ci", "Dockerfile")
+SCANNED = (
+    "src",
+    "tests",
+    "fuzz",
+    "bench",
+    "deploy/k8s",
+    "envoy",
+    "docs",
+    "Makefile",
+    "pyproject.toml",
+    "README.md",
+    "CHANGELOG.md",
+    ".ci",
+    "Dockerfile",
+)
 _SUFFIXES = {".py", ".md", ".toml", ".yaml", ".yml", ".js", ".html", ".proto", ""}
 
 
@@ -47,10 +60,17 @@ def test_no_file_cites_a_document_the_repository_lacks():
 
 
 def _endpoint_line(row) -> str:
-    where = {"body": f"JSON `{row.field}`", "form": f"form field `{row.field}`", "query": f"query `{row.field}`",
-             "path": "path `{model}`", "deployment": "`{deployment}` → model",
-             "batch_file": "JSONL lines (`purpose=batch`)", "batch_requests": "`requests[].params.model`",
-             "no_batch": "none (a batch upload is refused)", "none": "none"}[row.model]
+    where = {
+        "body": f"JSON `{row.field}`",
+        "form": f"form field `{row.field}`",
+        "query": f"query `{row.field}`",
+        "path": "path `{model}`",
+        "deployment": "`{deployment}` → model",
+        "batch_file": "JSONL lines (`purpose=batch`)",
+        "batch_requests": "`requests[].params.model`",
+        "no_batch": "none (a batch upload is refused)",
+        "none": "none",
+    }[row.model]
     return f"| {', '.join(sorted(row.methods))} | `{row.path}` | {where} |"
 
 

@@ -25,9 +25,19 @@ def test_hypothesis_fuzz_small_run():
 
 
 def test_atheris_fuzz_small_run(tmp_path):
-    result = subprocess.run([sys.executable, str(FUZZ / "atheris_check.py"), "-runs=20000", "-max_len=1024",
-                             f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=300,
-                            cwd=FUZZ)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(FUZZ / "atheris_check.py"),
+            "-runs=20000",
+            "-max_len=1024",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=FUZZ,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done 20000 runs" in result.stderr
 
@@ -39,6 +49,7 @@ def test_atheris_inputs_reach_every_outcome():
     from collections import Counter
 
     import atheris_check
+
     from support.generated import assert_reached
 
     rng = random.Random(7)

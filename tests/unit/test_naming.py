@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from test_decision import org_with
 
 from authz import catalog as catalog_mod
 from authz.decision import AUTOMATIC, HEADER, PINNED, Gateway, decide
@@ -14,14 +15,19 @@ from authz.naming import resolve
 from authz.reasons import Reason
 from authz.request import ReadConfig, read
 from authz.v1 import policy_pb2
-
 from support.checkrequests import check_request
-from test_decision import org_with
 
 SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample-catalog.json"
 INDEX = catalog_mod.CatalogIndex.build(catalog_mod.parse(SAMPLE.read_text()))
-POLICY = dict(enabled=True, require_soc2=True, require_iso27001=True, certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
-              require_gdpr=True, require_no_prompt_training=True, require_no_prompt_logging=True)
+POLICY = dict(
+    enabled=True,
+    require_soc2=True,
+    require_iso27001=True,
+    certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
+    require_gdpr=True,
+    require_no_prompt_training=True,
+    require_no_prompt_logging=True,
+)
 
 
 def judge(model: str, profile: str):
@@ -29,29 +35,42 @@ def judge(model: str, profile: str):
     return decide(facts, org_with(**POLICY), INDEX, Gateway(routing=HEADER, naming=profile))
 
 
-@pytest.mark.parametrize(("profile", "name", "expected"), [
-    ("native", "together/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),
-    ("native", "together.ai/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),  # catalog alias
-    ("native", "meta-llama/llama-3.3-70b-instruct", ("", "llama-3.3-70b-instruct")),  # catalog alias
-    ("native", "together_ai/llama-3.3-70b-instruct", ("", "together_ai/llama-3.3-70b-instruct")),
-    ("litellm", "together_ai/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),
-    ("litellm", "bedrock/claude-sonnet-4.5", ("aws-bedrock", "claude-sonnet-4.5")),
-    ("litellm", "vertex_ai/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
-    ("litellm", "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", ("together", "llama-3.3-70b-instruct")),
-    ("litellm", "gemini/gemini-2.5-pro", ("", "gemini/gemini-2.5-pro")),  # google-ai-studio not in this catalog
-    ("openrouter", "meta-llama/llama-3.3-70b-instruct", ("", "llama-3.3-70b-instruct")),
-    ("openrouter", "deepseek/deepseek-v3.2", ("", "deepseek-v3.2")),  # an author, not a pin
-    ("llmgateway", "together.ai/deepseek-v3.2", ("together", "deepseek-v3.2")),
-    ("llmgateway", "google-vertex/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
-])
+@pytest.mark.parametrize(
+    ("profile", "name", "expected"),
+    [
+        ("native", "together/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),
+        ("native", "together.ai/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),  # catalog alias
+        ("native", "meta-llama/llama-3.3-70b-instruct", ("", "llama-3.3-70b-instruct")),  # catalog alias
+        ("native", "together_ai/llama-3.3-70b-instruct", ("", "together_ai/llama-3.3-70b-instruct")),
+        ("litellm", "together_ai/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),
+        ("litellm", "bedrock/claude-sonnet-4.5", ("aws-bedrock", "claude-sonnet-4.5")),
+        ("litellm", "vertex_ai/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
+        ("litellm", "together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo", ("together", "llama-3.3-70b-instruct")),
+        ("litellm", "gemini/gemini-2.5-pro", ("", "gemini/gemini-2.5-pro")),  # google-ai-studio not in this catalog
+        ("openrouter", "meta-llama/llama-3.3-70b-instruct", ("", "llama-3.3-70b-instruct")),
+        ("openrouter", "deepseek/deepseek-v3.2", ("", "deepseek-v3.2")),  # an author, not a pin
+        ("llmgateway", "together.ai/deepseek-v3.2", ("together", "deepseek-v3.2")),
+        ("llmgateway", "google-vertex/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
+    ],
+)
 def test_each_profile_maps_its_spelling_onto_catalog_ids(profile, name, expected):
     assert resolve(name, INDEX.names, profile) == expected
 
 
 @pytest.mark.parametrize("profile", ["native", "litellm", "openrouter", "llmgateway"])
-@pytest.mark.parametrize("name", ["GPT-4o", "gpt-4o ", "gpt\u20114o", "together_ai/LLAMA-3.3-70b-instruct",
-                                  "Together_AI/llama-3.3-70b-instruct", "meta-llama/llama-3.3-70b-instruct\u200b",
-                                  "deepseek\u2215deepseek-v3.2", "together_ai\uff0fllama-3.3-70b-instruct"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GPT-4o",
+        "gpt-4o ",
+        "gpt\u20114o",
+        "together_ai/LLAMA-3.3-70b-instruct",
+        "Together_AI/llama-3.3-70b-instruct",
+        "meta-llama/llama-3.3-70b-instruct\u200b",
+        "deepseek\u2215deepseek-v3.2",
+        "together_ai\uff0fllama-3.3-70b-instruct",
+    ],
+)
 def test_unknown_and_look_alike_names_stay_unknown_in_every_profile(profile, name):
     v = judge(name, profile)
     assert v.reason in (Reason.UNKNOWN_MODEL, Reason.PROVIDER_DOES_NOT_SERVE_MODEL), (name, v.reason)
@@ -70,10 +89,12 @@ def test_a_profile_judges_the_provider_the_gateway_will_call():
 
 def test_catalog_aliases_are_validated():
     raw = json.loads(SAMPLE.read_text())
-    for aliases, message in [({"model_aliases": {"x": "nope"}}, "unknown model"),
-                             ({"model_aliases": {"gpt-4o": "kimi-k2"}}, "not a model id"),
-                             ({"model_aliases": {"openai/x": "gpt-4o"}}, "pinned request"),
-                             ({"provider_aliases": {"OpenAI": "openai"}}, "plain provider name"),
-                             ({"provider_aliases": {"oai": "nope"}}, "unknown provider")]:
+    for aliases, message in [
+        ({"model_aliases": {"x": "nope"}}, "unknown model"),
+        ({"model_aliases": {"gpt-4o": "kimi-k2"}}, "not a model id"),
+        ({"model_aliases": {"openai/x": "gpt-4o"}}, "pinned request"),
+        ({"provider_aliases": {"OpenAI": "openai"}}, "plain provider name"),
+        ({"provider_aliases": {"oai": "nope"}}, "unknown provider"),
+    ]:
         with pytest.raises(catalog_mod.CatalogError, match=message):
             catalog_mod.parse(json.dumps({**raw, **aliases}))

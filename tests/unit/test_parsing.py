@@ -16,7 +16,6 @@ from authz import endpoints as ep
 from authz import parsing
 from authz.reasons import Reason
 from authz.request import ReadConfig, read
-
 from support.checkrequests import check_request
 
 TABLE = ep.EndpointTable.of(list(ep.default_table().endpoints), {"prod": "azure/gpt-4o"})
@@ -25,8 +24,9 @@ BOUNDARY = "b0undary"
 FORM_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 
-def requested(body=b"", *, path="/v1/chat/completions", method="POST", headers=None, content_type="application/json",
-              **kw):
+def requested(
+    body=b"", *, path="/v1/chat/completions", method="POST", headers=None, content_type="application/json", **kw
+):
     facts = read(check_request(body, headers, path=path, method=method, content_type=content_type, **kw), NAMES)
     assert facts.endpoint is not None, path
     return parsing.requested(facts)
@@ -47,36 +47,51 @@ def form(fields: list[tuple[str, bytes]], files: tuple[str, ...] = ()) -> bytes:
 
 # --- the table --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("method", "path", "where", "variables"), [
-    ("POST", "/v1/chat/completions", ep.BODY, ()),
-    ("GET", "/v1/models", ep.NONE, ()),
-    ("GET", "/v1/models/gpt-4o", ep.NONE, (("model", "gpt-4o"),)),
-    ("POST", "/v1beta/models/gemini-2.5-pro:generateContent", ep.PATH, (("model", "gemini-2.5-pro"),)),
-    ("POST", "/v1beta/models/a%3Ab:streamGenerateContent", ep.PATH, (("model", "a:b"),)),
-    ("POST", "/model/us.anthropic.claude%2Fv1:0/converse", ep.PATH, (("model", "us.anthropic.claude/v1:0"),)),
-    ("POST", "/openai/deployments/prod/chat/completions", ep.DEPLOYMENT, (("deployment", "prod"),)),
-    ("POST", "/v1/files", ep.BATCH_FILE, ()),
-    ("GET", "/v1/realtime", ep.QUERY, ()),
-])
+
+@pytest.mark.parametrize(
+    ("method", "path", "where", "variables"),
+    [
+        ("POST", "/v1/chat/completions", ep.BODY, ()),
+        ("GET", "/v1/models", ep.NONE, ()),
+        ("GET", "/v1/models/gpt-4o", ep.NONE, (("model", "gpt-4o"),)),
+        ("POST", "/v1beta/models/gemini-2.5-pro:generateContent", ep.PATH, (("model", "gemini-2.5-pro"),)),
+        ("POST", "/v1beta/models/a%3Ab:streamGenerateContent", ep.PATH, (("model", "a:b"),)),
+        ("POST", "/model/us.anthropic.claude%2Fv1:0/converse", ep.PATH, (("model", "us.anthropic.claude/v1:0"),)),
+        ("POST", "/openai/deployments/prod/chat/completions", ep.DEPLOYMENT, (("deployment", "prod"),)),
+        ("POST", "/v1/files", ep.BATCH_FILE, ()),
+        ("GET", "/v1/realtime", ep.QUERY, ()),
+    ],
+)
 def test_rows_match_as_the_gateway_routes(method, path, where, variables):
     match = TABLE.match(method, path)
     assert match is not None and match.endpoint.model == where and match.variables == variables
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("PUT", "/v1/chat/completions"), ("POST", "/v1/chat%2Fcompletions"), ("POST", "/v1/chat/completions/"),
-    ("POST", "/v1//chat/completions"), ("POST", "/v1/./chat/completions"), ("POST", "/v1/x/../chat/completions"),
-    ("POST", "/v1/ch%61t/completions"), ("POST", "v1/chat/completions"), ("POST", "/v1/models/%2E%2E"),
-    ("POST", "/v1beta/models/:generateContent"), ("POST", "/v1/models/%ff:generateContent"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/v1/chat/completions"),
+        ("POST", "/v1/chat%2Fcompletions"),
+        ("POST", "/v1/chat/completions/"),
+        ("POST", "/v1//chat/completions"),
+        ("POST", "/v1/./chat/completions"),
+        ("POST", "/v1/x/../chat/completions"),
+        ("POST", "/v1/ch%61t/completions"),
+        ("POST", "v1/chat/completions"),
+        ("POST", "/v1/models/%2E%2E"),
+        ("POST", "/v1beta/models/:generateContent"),
+        ("POST", "/v1/models/%ff:generateContent"),
+    ],
+)
 def test_paths_a_gateway_would_route_elsewhere_match_no_row(method, path):
     assert TABLE.match(method, path) is None
 
 
 def test_an_operator_row_comes_before_the_shipped_ones_even_for_a_literal_path(tmp_path):
     own = tmp_path / "endpoints.toml"
-    own.write_text('[[endpoint]]\nmethod = "GET"\npath = "/v1/{anything}"\nmodel = "query"\n'
-                   '[deployments]\n"d1" = "azure/gpt-4o"\n')
+    own.write_text(
+        '[[endpoint]]\nmethod = "GET"\npath = "/v1/{anything}"\nmodel = "query"\n[deployments]\n"d1" = "azure/gpt-4o"\n'
+    )
     table = ep.load(own)
     assert table.match("GET", "/v1/models").endpoint.model == ep.QUERY  # not the shipped "none" row
     assert table.match("POST", "/v1/chat/completions").endpoint.model == ep.BODY
@@ -85,16 +100,19 @@ def test_an_operator_row_comes_before_the_shipped_ones_even_for_a_literal_path(t
     assert ep.load(own).match("POST", "/v1/chat/completions") is None
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "bodyy"\n', "must be one of"),
-    ('[[endpoint]]\nmethod = "FETCH"\npath = "/x"\nmodel = "body"\n', "method must be one of"),
-    ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "path"\n', "needs a {model} variable"),
-    ('[[endpoint]]\nmethod = "POST"\npath = "/x//y"\nmodel = "none"\n', "no empty segments"),
-    ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "none"\nfield = "m"\n', "field is a non-empty name"),
-    ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "none"\ncolour = 1\n', "unknown key"),
-    ('[deployments]\n"d" = 3\n', "maps deployment names"),
-    ("endpoint = [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "bodyy"\n', "must be one of"),
+        ('[[endpoint]]\nmethod = "FETCH"\npath = "/x"\nmodel = "body"\n', "method must be one of"),
+        ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "path"\n', "needs a {model} variable"),
+        ('[[endpoint]]\nmethod = "POST"\npath = "/x//y"\nmodel = "none"\n', "no empty segments"),
+        ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "none"\nfield = "m"\n', "field is a non-empty name"),
+        ('[[endpoint]]\nmethod = "POST"\npath = "/x"\nmodel = "none"\ncolour = 1\n', "unknown key"),
+        ('[deployments]\n"d" = 3\n', "maps deployment names"),
+        ("endpoint = [", "not valid TOML"),
+    ],
+)
 def test_a_bad_endpoints_file_is_refused_naming_the_problem(tmp_path, text, message):
     own = tmp_path / "endpoints.toml"
     own.write_text(text)
@@ -105,13 +123,15 @@ def test_a_bad_endpoints_file_is_refused_naming_the_problem(tmp_path, text, mess
 def test_every_shipped_row_is_reachable():
     """No shipped row is shadowed by an earlier one: each matches a request of its own."""
     for row in TABLE.endpoints:
-        path = "/" + "/".join(s if isinstance(s, str) else "x" + s[1].pattern[5:].replace("\\", "")
-                              for s in row.segments)
+        path = "/" + "/".join(
+            s if isinstance(s, str) else "x" + s[1].pattern[5:].replace("\\", "") for s in row.segments
+        )
         for method in row.methods:
             assert TABLE.match(method, path).endpoint is row, (method, row.path)
 
 
 # --- where the model is ---------------------------------------------------------------------
+
 
 def test_each_place_is_read_and_every_place_must_agree():
     assert requested({"model": "a"}) == (("a", ""),)
@@ -126,8 +146,10 @@ def test_each_place_is_read_and_every_place_must_agree():
     assert reason(requested({"model": "x"}, path="/openai/deployments/prod/chat/completions")) is Reason.MODEL_MISMATCH
     assert reason(requested({}, path="/openai/deployments/dev/chat/completions")) is Reason.UNKNOWN_DEPLOYMENT
     assert requested({"session": {"model": "r1"}}, path="/v1/realtime/client_secrets") == (("r1", ""),)
-    assert reason(requested({"session": {"model": "r1"}, "model": "r2"},
-                            path="/v1/realtime/client_secrets")) is Reason.MODEL_MISMATCH
+    assert (
+        reason(requested({"session": {"model": "r1"}, "model": "r2"}, path="/v1/realtime/client_secrets"))
+        is Reason.MODEL_MISMATCH
+    )
     assert requested(b"", path="/v1/models", method="GET") == ()
     # A model in the query of any endpoint must agree too: a gateway may read it.
     assert requested({"model": "a"}, path="/v1/chat/completions?model=a") == (("a", ""),)
@@ -139,34 +161,61 @@ def test_each_place_is_read_and_every_place_must_agree():
     assert reason(requested(batch, path="/v1/messages/batches?model=b")) is Reason.MODEL_MISMATCH
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx",
-                                          "application/json; charset=latin-1", "application/+json", FORM_TYPE])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "",
+        "application/jsonx",
+        "application/json; charset=latin-1",
+        "application/+json",
+        FORM_TYPE,
+    ],
+)
 def test_a_json_row_reads_only_a_json_content_type(content_type):
     assert reason(requested({"model": "a"}, content_type=content_type or None)) is Reason.UNSUPPORTED_CONTENT_TYPE
 
 
-@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", 'application/json; charset="UTF-8"',
-                                          "APPLICATION/JSON", "application/vnd.api+json", "text/x.custom+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        'application/json; charset="UTF-8"',
+        "APPLICATION/JSON",
+        "application/vnd.api+json",
+        "text/x.custom+json",
+    ],
+)
 def test_json_content_types_that_are_json(content_type):
     assert requested({"model": "a"}, content_type=content_type) == (("a", ""),)
 
 
 def test_a_form_row_reads_only_multipart_and_refuses_what_parsers_read_differently():
     audio = "/v1/audio/transcriptions"
-    assert requested(form([("file", b"RIFF"), ("model", b"a")], ("file",)), path=audio,
-                     content_type=FORM_TYPE) == (("a", ""),)
+    assert requested(form([("file", b"RIFF"), ("model", b"a")], ("file",)), path=audio, content_type=FORM_TYPE) == (
+        ("a", ""),
+    )
     assert reason(requested({"model": "a"}, path=audio)) is Reason.UNSUPPORTED_CONTENT_TYPE
-    assert reason(requested(form([("model", b"a"), ("model", b"b")]), path=audio,
-                            content_type=FORM_TYPE)) is Reason.DUPLICATE_MODEL
-    assert reason(requested(form([("model", b"a")], ("model",)), path=audio,
-                            content_type=FORM_TYPE)) is Reason.MODEL_INVALID
-    quoted = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"model\"\r\n"
-              f"Content-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n--{BOUNDARY}--\r\n").encode()
+    assert (
+        reason(requested(form([("model", b"a"), ("model", b"b")]), path=audio, content_type=FORM_TYPE))
+        is Reason.DUPLICATE_MODEL
+    )
+    assert (
+        reason(requested(form([("model", b"a")], ("model",)), path=audio, content_type=FORM_TYPE))
+        is Reason.MODEL_INVALID
+    )
+    quoted = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n'
+        f"Content-Transfer-Encoding: quoted-printable\r\n\r\na=3Db\r\n--{BOUNDARY}--\r\n"
+    ).encode()
     assert reason(requested(quoted, path=audio, content_type=FORM_TYPE)) is Reason.BODY_MALFORMED
     cut = form([("model", b"a"), ("file", b"RIFF")], ("file",))[:-10]
     assert reason(requested(cut, path=audio, content_type=FORM_TYPE)) is Reason.BODY_TRUNCATED
-    assert reason(requested(form([("model", b"a")]), path=audio, content_type=FORM_TYPE,
-                            partial=True)) is Reason.BODY_TRUNCATED
+    assert (
+        reason(requested(form([("model", b"a")]), path=audio, content_type=FORM_TYPE, partial=True))
+        is Reason.BODY_TRUNCATED
+    )
 
 
 def lines(*items) -> bytes:
@@ -206,24 +255,27 @@ def test_anthropic_batches_and_batch_uploads():
     for purpose in ('"batch"', '"Batch "'):
         raw = '{"purpose": ' + purpose + "}"
         assert reason(requested(raw, path="/v1/uploads")) is Reason.BATCH_NOT_INSPECTABLE
-    assert reason(requested('{"purpose": "x", "PURPOSE": "batch"}', path="/v1/uploads")) is \
-        Reason.BATCH_NOT_INSPECTABLE
+    assert reason(requested('{"purpose": "x", "PURPOSE": "batch"}', path="/v1/uploads")) is Reason.BATCH_NOT_INSPECTABLE
 
 
 # --- credentials -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("headers", "path", "key", "conflict"), [
-    ({"authorization": "Bearer k1"}, "/v1/chat/completions", "k1", False),
-    ({"x-api-key": "k1"}, "/v1/messages", "k1", False),
-    ({"api-key": "k1"}, "/openai/deployments/prod/chat/completions", "k1", False),
-    ({"x-goog-api-key": "k1"}, "/v1beta/models/g:generateContent", "k1", False),
-    ({}, "/v1beta/models/g:generateContent?key=k1", "k1", False),
-    ({"authorization": "Bearer k1", "x-api-key": "k1"}, "/v1/messages", "k1", False),
-    ({"authorization": "Bearer k1", "x-api-key": "k2"}, "/v1/messages", "k1", True),
-    ({"api-key": "k1"}, "/v1/chat/completions?key=k2", "k1", True),
-    ({}, "/v1/chat/completions?key=k1&key=k2", "k1", True),
-    ({"authorization": "Basic abc", "x-api-key": "k1"}, "/v1/messages", "k1", False),
-])
+
+@pytest.mark.parametrize(
+    ("headers", "path", "key", "conflict"),
+    [
+        ({"authorization": "Bearer k1"}, "/v1/chat/completions", "k1", False),
+        ({"x-api-key": "k1"}, "/v1/messages", "k1", False),
+        ({"api-key": "k1"}, "/openai/deployments/prod/chat/completions", "k1", False),
+        ({"x-goog-api-key": "k1"}, "/v1beta/models/g:generateContent", "k1", False),
+        ({}, "/v1beta/models/g:generateContent?key=k1", "k1", False),
+        ({"authorization": "Bearer k1", "x-api-key": "k1"}, "/v1/messages", "k1", False),
+        ({"authorization": "Bearer k1", "x-api-key": "k2"}, "/v1/messages", "k1", True),
+        ({"api-key": "k1"}, "/v1/chat/completions?key=k2", "k1", True),
+        ({}, "/v1/chat/completions?key=k1&key=k2", "k1", True),
+        ({"authorization": "Basic abc", "x-api-key": "k1"}, "/v1/messages", "k1", False),
+    ],
+)
 def test_the_api_key_comes_from_any_configured_place_and_two_different_ones_conflict(headers, path, key, conflict):
     facts = read(check_request({"model": "a"}, headers, path=path), NAMES)
     assert (facts.api_key, facts.credential_conflict) == (key, conflict)
@@ -231,12 +283,17 @@ def test_the_api_key_comes_from_any_configured_place_and_two_different_ones_conf
 
 # --- properties: never a crash, never another model than a strict parser reads ----------------
 
+
 def strict_form_model(body: bytes) -> str | None | str:
     """The model field as the standard library's MIME parser reads the form (an independent oracle)."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {FORM_TYPE}\r\n\r\n".encode() + body)
-    models = [part.get_payload(decode=True) for part in message.iter_parts()
-              if part.get_param("name", header="content-disposition") == "model"]
+        f"Content-Type: {FORM_TYPE}\r\n\r\n".encode() + body
+    )
+    models = [
+        part.get_payload(decode=True)
+        for part in message.iter_parts()
+        if part.get_param("name", header="content-disposition") == "model"
+    ]
     if len(models) != 1:
         return "none" if not models else "many"
     return models[0].decode()
@@ -264,8 +321,18 @@ def test_property_arbitrary_bytes_as_a_form_never_crash(raw, path):
     assert isinstance(result, (tuple, parsing.Refusal))
 
 
-@given(st.binary(max_size=400), st.sampled_from(["/v1/chat/completions", "/v1/messages/batches", "/v1/uploads",
-                                                 "/v1/realtime/client_secrets", "/v1beta/models/g:countTokens"]))
+@given(
+    st.binary(max_size=400),
+    st.sampled_from(
+        [
+            "/v1/chat/completions",
+            "/v1/messages/batches",
+            "/v1/uploads",
+            "/v1/realtime/client_secrets",
+            "/v1beta/models/g:countTokens",
+        ]
+    ),
+)
 def test_property_arbitrary_bytes_as_json_never_crash_and_name_only_what_json_holds(raw, path):
     result = requested(raw, path=path)
     if isinstance(result, tuple) and result and path == "/v1/chat/completions":
@@ -290,8 +357,9 @@ def test_property_any_key_equal_to_model_ignoring_case_counts(pairs):
 @given(st.lists(st.tuples(st.text(min_size=1, max_size=10), st.text(max_size=6)), min_size=1, max_size=5))
 def test_property_every_batch_line_is_named(items):
     data = lines(*({"custom_id": f"c{i}", "body": {"model": m}} for i, (m, _) in enumerate(items)))
-    result = requested(form([("purpose", b"batch"), ("file", data)], ("file",)), path="/v1/files",
-                       content_type=FORM_TYPE)
+    result = requested(
+        form([("purpose", b"batch"), ("file", data)], ("file",)), path="/v1/files", content_type=FORM_TYPE
+    )
     assert result == tuple((m, f"c{i}") for i, (m, _) in enumerate(items))
 
 

@@ -34,19 +34,29 @@ def check(rule_fields: dict, data_policy, provider: str = "p") -> tuple[Unmet, .
         (dict(require_zero_data_retention=True), dp(logs_prompts=False, prompt_retention_days=0), ()),
         (dict(require_zero_data_retention=True), dp(logs_prompts=False), (Unmet("zero_data_retention", UNKNOWN),)),
         (dict(require_zero_data_retention=True), dp(prompt_retention_days=0), (Unmet("zero_data_retention", UNKNOWN),)),
-        (dict(require_zero_data_retention=True), dp(logs_prompts=False, prompt_retention_days=30),
-         (Unmet("zero_data_retention", NOT_MET),)),
+        (
+            dict(require_zero_data_retention=True),
+            dp(logs_prompts=False, prompt_retention_days=30),
+            (Unmet("zero_data_retention", NOT_MET),),
+        ),
         (dict(require_zero_data_retention=True), dp(logs_prompts=True), (Unmet("zero_data_retention", NOT_MET),)),
         (dict(allowed_countries=["DE", "FR"]), dp(headquarters_country="FR"), ()),
-        (dict(allowed_countries=["DE", "FR"]), dp(headquarters_country="US"), (Unmet("headquarters_country", NOT_MET),)),
+        (
+            dict(allowed_countries=["DE", "FR"]),
+            dp(headquarters_country="US"),
+            (Unmet("headquarters_country", NOT_MET),),
+        ),
         (dict(allowed_countries=["DE", "FR"]), dp(), (Unmet("headquarters_country", UNKNOWN),)),
         (dict(allowed_countries=["DE"]), None, (Unmet("headquarters_country", UNKNOWN),)),
         (dict(provider_denylist=["p"], provider_allowlist=["p"]), dp(), (Unmet("provider_denylist", NOT_MET),)),
         (dict(provider_allowlist=["q"]), dp(), (Unmet("provider_allowlist", NOT_MET),)),
         (dict(provider_allowlist=["p"], require_gdpr=True), dp(gdpr=True), ()),
         (dict(require_soc2=True, require_iso27001=True, certifications=2), dp(soc2_report=T2), ()),
-        (dict(require_soc2=True, require_iso27001=True, certifications=2), dp(iso27001=False, soc2_report=NONE),
-         (Unmet("soc2_or_iso27001", NOT_MET),)),
+        (
+            dict(require_soc2=True, require_iso27001=True, certifications=2),
+            dp(iso27001=False, soc2_report=NONE),
+            (Unmet("soc2_or_iso27001", NOT_MET),),
+        ),
     ],
 )
 def test_requirements(rule, data_policy, expected):
@@ -74,8 +84,9 @@ def test_disabled_policy_has_no_rules_and_rules_are_hashable_values():
 
 
 def test_describe_reads_as_a_sentence():
-    text = policy.describe((Unmet("provider_denylist", NOT_MET), Unmet("gdpr", UNKNOWN),
-                            Unmet("zero_data_retention", NOT_MET)))
+    text = policy.describe(
+        (Unmet("provider_denylist", NOT_MET), Unmet("gdpr", UNKNOWN), Unmet("zero_data_retention", NOT_MET))
+    )
     assert text == "is on the provider deny list and fails GDPR (unknown), zero data retention (not met)"
 
 
@@ -98,11 +109,15 @@ def test_custom_providers_are_judged_by_their_attestation():
     assert policy.custom_unmet("own", failing, rules, enabled=True) == (policy.Unmet("gdpr", policy.NOT_MET),)
     bare = catalog_pb2.CustomProvider(id="own", models=["m"])
     assert policy.custom_unmet("own", bare, rules, enabled=True) == (
-        policy.Unmet("custom_provider_attestation", policy.UNKNOWN), policy.Unmet("gdpr", policy.UNKNOWN))
+        policy.Unmet("custom_provider_attestation", policy.UNKNOWN),
+        policy.Unmet("gdpr", policy.UNKNOWN),
+    )
     assert policy.custom_unmet("own", bare, rules, enabled=False) == ()
     listed = policy.Rules(provider_deny=frozenset({"own"}))
     assert policy.custom_unmet("own", bare, listed, enabled=True) == (
-        policy.Unmet("custom_provider_attestation", policy.UNKNOWN), policy.Unmet("provider_denylist", policy.NOT_MET))
+        policy.Unmet("custom_provider_attestation", policy.UNKNOWN),
+        policy.Unmet("provider_denylist", policy.NOT_MET),
+    )
 
 
 def test_an_attested_custom_provider_still_obeys_the_provider_lists():
@@ -110,4 +125,6 @@ def test_an_attested_custom_provider_still_obeys_the_provider_lists():
 
     attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
     rules = policy.Rules(requirements=frozenset({"gdpr"}), provider_deny=frozenset({"own"}))
-    assert policy.custom_unmet("own", attested, rules, enabled=True) == (policy.Unmet("provider_denylist", policy.NOT_MET),)
+    assert policy.custom_unmet("own", attested, rules, enabled=True) == (
+        policy.Unmet("provider_denylist", policy.NOT_MET),
+    )

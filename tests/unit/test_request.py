@@ -12,7 +12,6 @@ from authz import parsing
 from authz.parsing import jsonbody
 from authz.reasons import Reason
 from authz.request import ReadConfig, api_key_hash, api_key_id, read
-
 from support.checkrequests import check_request
 
 NAMES = ReadConfig(model="x-model", provider="x-provider")
@@ -156,9 +155,11 @@ def test_property_header_and_body_must_agree(a, b):
     assert result == a if a == b else result is Reason.MODEL_MISMATCH
 
 
-@given(first=st.text(min_size=1, max_size=20), second=st.text(min_size=1, max_size=20),
-       filler=st.dictionaries(st.text(max_size=5).filter(lambda k: k.casefold() != "model"), st.integers(),
-                              max_size=3))
+@given(
+    first=st.text(min_size=1, max_size=20),
+    second=st.text(min_size=1, max_size=20),
+    filler=st.dictionaries(st.text(max_size=5).filter(lambda k: k.casefold() != "model"), st.integers(), max_size=3),
+)
 def test_property_two_top_level_models_always_deny(first, second, filler):
     middle = json.dumps(filler)[1:-1]
     sep = ", " if middle else ""

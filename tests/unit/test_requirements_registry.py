@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from support import generated
-from support import oracle
 from authz import policy, requirements
 from authz.v1 import catalog_pb2, policy_pb2
+from support import generated, oracle
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTRIBUTE_REQUIREMENTS = [r.name for r in requirements.ATTRIBUTE_REQUIREMENTS]

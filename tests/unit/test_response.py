@@ -18,8 +18,9 @@ UNMET = (policy.Unmet("gdpr", policy.UNKNOWN), policy.Unmet("no_prompt_training"
 
 
 def test_allowed_overwrites_ours_and_strips_the_rest():
-    v = Verdict(Reason.COMPLIANT, org_id="acme", policy_version=3, model="m", routing="automatic",
-                allowed_providers=("a", "b"))
+    v = Verdict(
+        Reason.COMPLIANT, org_id="acme", policy_version=3, model="m", routing="automatic", allowed_providers=("a", "b")
+    )
     r = build(v, "d1", "r1", OWNED)
     assert r.status.code == code_pb2.OK
     headers = {h.header.key: h for h in r.ok_response.headers}
@@ -37,16 +38,24 @@ def test_no_policy_strips_every_owned_header():
 
 
 def test_dry_run_allows_without_restricting_routing():
-    v = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", enforced=False, provider="p", model="p/m",
-                blocked=(("p", UNMET),))
+    v = Verdict(
+        Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", enforced=False, provider="p", model="p/m", blocked=(("p", UNMET),)
+    )
     r = build(v, "d1", "r1", OWNED)
     assert r.HasField("ok_response") and not r.ok_response.headers
     assert list(r.ok_response.headers_to_remove) == list(OWNED)
 
 
 def test_pinned_deny_body():
-    v = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", policy_version=7, model="deepseek/deepseek-v3.2",
-                routing="pinned", provider="deepseek", blocked=(("deepseek", UNMET),))
+    v = Verdict(
+        Reason.PROVIDER_NOT_COMPLIANT,
+        org_id="acme",
+        policy_version=7,
+        model="deepseek/deepseek-v3.2",
+        routing="pinned",
+        provider="deepseek",
+        blocked=(("deepseek", UNMET),),
+    )
     r = build(v, "d1", "r1", ())
     assert r.status.code == code_pb2.PERMISSION_DENIED
     assert r.denied_response.status.code == 403
@@ -55,8 +64,9 @@ def test_pinned_deny_body():
     assert err["type"] == "provider_compliance_violation" and err["code"] == "provider_not_compliant"
     assert err["provider"] == "deepseek" and err["model"] == "deepseek/deepseek-v3.2"
     assert err["failed_requirements"] == ["gdpr", "no_prompt_training"]
-    assert err["blocked_providers"] == [{"provider": "deepseek", "failed_requirements": ["gdpr", "no_prompt_training"],
-                                         "unknown": ["gdpr"]}]
+    assert err["blocked_providers"] == [
+        {"provider": "deepseek", "failed_requirements": ["gdpr", "no_prompt_training"], "unknown": ["gdpr"]}
+    ]
     assert (err["policy_version"], err["decision_id"], err["request_id"]) == (7, "d1", "r1")
     for part in ("deepseek", "deepseek/deepseek-v3.2", "GDPR (unknown)", "no training on prompts (not met)"):
         assert part in err["message"]
@@ -81,12 +91,25 @@ def test_every_reason_has_an_outcome_and_a_message():
 
 
 def test_deny_carries_the_decision_metadata_and_header():
-    v = Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", policy_version=7, enforced=True, model="p/m",
-                routing="pinned", provider="p", blocked=(("p", UNMET),))
+    v = Verdict(
+        Reason.PROVIDER_NOT_COMPLIANT,
+        org_id="acme",
+        policy_version=7,
+        enforced=True,
+        model="p/m",
+        routing="pinned",
+        provider="p",
+        blocked=(("p", UNMET),),
+    )
     r = build(v, "d9", "r9", ())
     meta = r.dynamic_metadata
-    assert (meta["decision_id"], meta["reason"], meta["org_id"], meta["policy_version"], meta["enforced"]) == \
-        ("d9", "provider_not_compliant", "acme", 7, True)
+    assert (meta["decision_id"], meta["reason"], meta["org_id"], meta["policy_version"], meta["enforced"]) == (
+        "d9",
+        "provider_not_compliant",
+        "acme",
+        7,
+        True,
+    )
     headers = {h.header.key: h for h in r.denied_response.headers}
     assert headers["x-compliance-decision-id"].header.value == "d9"
     assert all(h.append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD for h in headers.values())
@@ -97,9 +120,11 @@ def test_messages_name_every_part_exactly():
     automatic = Verdict(Reason.NO_COMPLIANT_PROVIDER, model="m", blocked=(("a", UNMET), ("b", UNMET[:1])))
     assert message(automatic) == (
         "No provider serving model 'm' meets your organization's provider compliance policy: "
-        "'a' fails GDPR (unknown), no training on prompts (not met); 'b' fails GDPR (unknown).")
+        "'a' fails GDPR (unknown), no training on prompts (not met); 'b' fails GDPR (unknown)."
+    )
     listed = Verdict(Reason.MODEL_NOT_ALLOWED, model="m", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),))
-    assert message(listed) == ("Model 'm' is blocked by your organization's provider compliance policy: "
-                               "it is on the model deny list.")
+    assert message(listed) == (
+        "Model 'm' is blocked by your organization's provider compliance policy: it is on the model deny list."
+    )
     conflict = Verdict(Reason.PROVIDER_CONFLICT, model="a/m", provider="b")
     assert message(conflict) == "The provider header names 'b' but model 'a/m' is pinned to another provider."

@@ -23,9 +23,14 @@ def test_package_cli_and_changelog_report_the_project_version():
 
 def test_the_image_tags_are_the_project_version():
     assert f"newTag: {VERSION}" in (ROOT / "deploy/k8s/base/kustomization.yaml").read_text()
-    assert f"provider-compliance/authz:{VERSION}" in (ROOT / "deploy/k8s/components/sidecar/deployment-patch.yaml").read_text()
+    assert (
+        f"provider-compliance/authz:{VERSION}"
+        in (ROOT / "deploy/k8s/components/sidecar/deployment-patch.yaml").read_text()
+    )
     assert f"provider-compliance/authz:{VERSION}" in (ROOT / "Dockerfile").read_text()
-    assert not re.search(r"provider-compliance/authz:(?!" + re.escape(VERSION) + r")\d", (ROOT / "docs/operating.md").read_text())
+    assert not re.search(
+        r"provider-compliance/authz:(?!" + re.escape(VERSION) + r")\d", (ROOT / "docs/operating.md").read_text()
+    )
 
 
 def test_the_build_info_metric_carries_the_version():

@@ -7,7 +7,8 @@ import asyncio
 import ipaddress
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from authz.webhooks import AddressRefused, WebhookGuard, WebhookRefused, is_public, literal_address
 
@@ -15,17 +16,36 @@ GUARD = WebhookGuard.from_setting("alerts.internal:8443, 127.0.0.7")
 
 
 def _non_public_v4() -> st.SearchStrategy[ipaddress.IPv4Address]:
-    nets = [ipaddress.ip_network(n) for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                               "169.254.0.0/16", "100.64.0.0/10", "0.0.0.0/8")]
+    nets = [
+        ipaddress.ip_network(n)
+        for n in (
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "169.254.0.0/16",
+            "100.64.0.0/10",
+            "0.0.0.0/8",
+        )
+    ]
     return st.sampled_from(nets).flatmap(
-        lambda n: st.integers(0, n.num_addresses - 1).map(lambda i: n.network_address + i))
+        lambda n: st.integers(0, n.num_addresses - 1).map(lambda i: n.network_address + i)
+    )
 
 
 def _spellings(ip: ipaddress.IPv4Address) -> list[str]:
     n = int(ip)
     octets = str(ip).split(".")
-    return [str(ip), f"{ip}.", str(n), hex(n), ".".join("0" + oct(int(o))[2:] for o in octets),
-            f"{octets[0]}.{(n & 0xFFFFFF)}", f"[::ffff:{ip}]", f"[64:ff9b::{ip}]"]
+    return [
+        str(ip),
+        f"{ip}.",
+        str(n),
+        hex(n),
+        ".".join("0" + oct(int(o))[2:] for o in octets),
+        f"{octets[0]}.{(n & 0xFFFFFF)}",
+        f"[::ffff:{ip}]",
+        f"[64:ff9b::{ip}]",
+    ]
 
 
 @given(_non_public_v4().filter(lambda ip: str(ip) != "127.0.0.7"))  # the operator's own host in GUARD
@@ -35,8 +55,20 @@ def test_every_spelling_of_a_non_public_ipv4_address_is_refused(ip):
             GUARD.target(f"https://{host}/hook")
 
 
-@pytest.mark.parametrize("text", ["::1", "::", "fe80::1", "fd00:ec2::254", "ff02::1", "::ffff:10.0.0.1",
-                                  "2002:a00:1::", "2001::1", "64:ff9b::a9fe:a9fe"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "::1",
+        "::",
+        "fe80::1",
+        "fd00:ec2::254",
+        "ff02::1",
+        "::ffff:10.0.0.1",
+        "2002:a00:1::",
+        "2001::1",
+        "64:ff9b::a9fe:a9fe",
+    ],
+)
 def test_non_public_ipv6_addresses(text):
     assert not is_public(ipaddress.ip_address(text))
 
@@ -53,8 +85,10 @@ def test_literal_address_reads_legacy_forms():
     assert literal_address("deadbeef.example") is None
 
 
-@pytest.mark.parametrize("url", ["https://hooks.slack.com/services/T0/B0/x",
-                                 "https://discord.com/api/webhooks/1/abc", "https://8.8.8.8/hook"])
+@pytest.mark.parametrize(
+    "url",
+    ["https://hooks.slack.com/services/T0/B0/x", "https://discord.com/api/webhooks/1/abc", "https://8.8.8.8/hook"],
+)
 def test_public_https_urls_pass(url):
     assert not GUARD.target(url).operator_allowed
 
@@ -68,9 +102,19 @@ def test_operator_hosts_may_use_http_and_private_addresses():
         GUARD.target("http://127.0.0.1:9999/hook")
 
 
-@pytest.mark.parametrize("url", ["ftp://hooks.example.com/", "https:///x", "https://user@hooks.example.com/",
-                                 "https://exa mple.com/", "https://bücher.example/", "https://a_b..c/",
-                                 "https://hooks.example.com:99999/", "https://" + "a" * 3000 + ".com/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://hooks.example.com/",
+        "https:///x",
+        "https://user@hooks.example.com/",
+        "https://exa mple.com/",
+        "https://bücher.example/",
+        "https://a_b..c/",
+        "https://hooks.example.com:99999/",
+        "https://" + "a" * 3000 + ".com/",
+    ],
+)
 def test_malformed_urls_are_refused(url):
     with pytest.raises(WebhookRefused):
         GUARD.target(url)
@@ -108,8 +152,9 @@ def _name_of_loopback() -> str:
 
 
 def test_targets_are_normalised_with_default_ports():
-    assert GUARD.target("https://Hooks.Example.COM./x") == \
-        __import__("authz.webhooks").webhooks.Target("https", "hooks.example.com", 443, False)
+    assert GUARD.target("https://Hooks.Example.COM./x") == __import__("authz.webhooks").webhooks.Target(
+        "https", "hooks.example.com", 443, False
+    )
     assert GUARD.target("https://hooks.example.com:8443/x").port == 8443
     allowed = GUARD.target("http://127.0.0.7/x")
     assert (allowed.scheme, allowed.host, allowed.port, allowed.operator_allowed) == ("http", "127.0.0.7", 80, True)
@@ -124,20 +169,25 @@ def test_operator_hosts_are_read_case_and_dot_insensitively():
     assert WebhookGuard.from_setting("").allowed_hosts == frozenset()
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("https://hooks.example.com/a\\b", "printable ASCII characters (no spaces or backslashes)"),
-    ("https://" + "a" * 2040 + ".com/", "at most 2048"),
-    ("https://user:pw@hooks.example.com/", "must not carry credentials before the host (user:password@)"),
-    ("ftp://hooks.example.com/", "must be an https:// URL with a host"),
-    ("https:///x", "must be an https:// URL with a host"),
-    ("http://hooks.example.com/", "must use https:// (plain http:// only for hosts the operator lists in "
-                                  "alert_webhook_allowed_hosts)"),
-    ("https://10.0.0.1/", "points at 10.0.0.1, a loopback, private, link-local or otherwise non-public address"),
-    ("https://a_b..c/", "is not a valid DNS name (use the punycode form for international names)"),
-    ("https://localhost/", "must not point at localhost; use a public receiver"),
-    ("https://api.localhost/", "must not point at localhost"),
-    ("https://LOCALHOST./", "must not point at localhost"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://hooks.example.com/a\\b", "printable ASCII characters (no spaces or backslashes)"),
+        ("https://" + "a" * 2040 + ".com/", "at most 2048"),
+        ("https://user:pw@hooks.example.com/", "must not carry credentials before the host (user:password@)"),
+        ("ftp://hooks.example.com/", "must be an https:// URL with a host"),
+        ("https:///x", "must be an https:// URL with a host"),
+        (
+            "http://hooks.example.com/",
+            "must use https:// (plain http:// only for hosts the operator lists in alert_webhook_allowed_hosts)",
+        ),
+        ("https://10.0.0.1/", "points at 10.0.0.1, a loopback, private, link-local or otherwise non-public address"),
+        ("https://a_b..c/", "is not a valid DNS name (use the punycode form for international names)"),
+        ("https://localhost/", "must not point at localhost; use a public receiver"),
+        ("https://api.localhost/", "must not point at localhost"),
+        ("https://LOCALHOST./", "must not point at localhost"),
+    ],
+)
 def test_refusals_say_why(url, message):
     with pytest.raises(WebhookRefused) as refused:
         GUARD.target(url)
@@ -181,15 +231,24 @@ def test_resolver_passes_public_and_operator_names():
     asyncio.run(go())
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("https://user:pw@hooks.example.com/", "webhook_url must not carry credentials before the host (user:password@)"),
-    ("ftp://hooks.example.com/", "webhook_url must be an https:// URL with a host"),
-    ("https://localhost/", "webhook_url must not point at localhost; use a public receiver"),
-    ("https://hooks.example.com:99999/", "webhook_url is not a valid URL: Port out of range 0-65535"),
-    ("https://10.0.0.1/", "webhook_url points at 10.0.0.1, a loopback, private, link-local or otherwise non-public "
-                          "address; use a public receiver (or ask the operator to allow the host in "
-                          "alert_webhook_allowed_hosts)"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "https://user:pw@hooks.example.com/",
+            "webhook_url must not carry credentials before the host (user:password@)",
+        ),
+        ("ftp://hooks.example.com/", "webhook_url must be an https:// URL with a host"),
+        ("https://localhost/", "webhook_url must not point at localhost; use a public receiver"),
+        ("https://hooks.example.com:99999/", "webhook_url is not a valid URL: Port out of range 0-65535"),
+        (
+            "https://10.0.0.1/",
+            "webhook_url points at 10.0.0.1, a loopback, private, link-local or otherwise non-public "
+            "address; use a public receiver (or ask the operator to allow the host in "
+            "alert_webhook_allowed_hosts)",
+        ),
+    ],
+)
 def test_refusal_messages_exactly(url, message):
     with pytest.raises(WebhookRefused) as refused:
         GUARD.target(url)
@@ -205,8 +264,10 @@ def test_literal_addresses_with_trailing_dots():
 def test_operator_names_are_not_resolved_at_save_time_and_ports_count_at_delivery():
     name = _name_of_loopback()
     assert asyncio.run(WebhookGuard.from_setting(name).check_url(f"http://{name}/x")).operator_allowed
-    full = f"webhook host {name!r} resolves to 127.0.0.1, a non-public address; use a public receiver (or ask the " \
-           "operator to allow the host)"
+    full = (
+        f"webhook host {name!r} resolves to 127.0.0.1, a non-public address; use a public receiver (or ask the "
+        "operator to allow the host)"
+    )
     with pytest.raises(WebhookRefused) as refused:
         asyncio.run(GUARD.check_url(f"https://{name}/x"))
     assert str(refused.value) == full

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl
 
 from python_multipart.multipart import parse_options_header
@@ -21,6 +22,10 @@ from python_multipart.multipart import parse_options_header
 from authz import endpoints as ep
 from authz.parsing import jsonbody, jsonl, multipart
 from authz.reasons import Reason
+from authz.request import RequestFacts
+
+# A body as its row reads it: JSON pairs, or (multipart parts, whether the body ended).
+ParsedBody = Any
 
 Named = tuple[str, str]  # (model, custom_id); custom_id is "" outside batches
 
@@ -33,7 +38,7 @@ class Refusal:
     detail: str = ""  # for unsupported_content_type: the type this endpoint is read as
 
 
-def requested(facts) -> tuple[Named, ...] | Refusal:
+def requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
     """Every model the request names, in order; () for a model-free request."""
     if not facts.body:
         return _requested(facts)
@@ -50,8 +55,9 @@ def requested(facts) -> tuple[Named, ...] | Refusal:
             gc.enable()
 
 
-def _requested(facts) -> tuple[Named, ...] | Refusal:
+def _requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
     match = facts.endpoint
+    assert match is not None, "decide() asks only for a covered endpoint"
     row = match.endpoint
     if row.model == ep.NONE:
         return ()
@@ -70,7 +76,7 @@ def _requested(facts) -> tuple[Named, ...] | Refusal:
     return _single(facts, row, match, body, header)
 
 
-def _read_body(facts, row: ep.Endpoint):
+def _read_body(facts: RequestFacts, row: ep.Endpoint) -> ParsedBody | Refusal:
     """The parsed body: JSON pairs, or (multipart parts, ended); a Refusal when unreadable."""
     media, options = parse_options_header(facts.content_type or "")
     if row.body == ep.JSON:
@@ -94,10 +100,12 @@ def _read_body(facts, row: ep.Endpoint):
 
 def _is_json(media: bytes) -> bool:
     kind, slash, subtype = media.partition(b"/")
-    return media == b"application/json" or (slash and kind and subtype.endswith(b"+json") and len(subtype) > 5)
+    return media == b"application/json" or bool(slash and kind and subtype.endswith(b"+json") and len(subtype) > 5)
 
 
-def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
+def _single(
+    facts: RequestFacts, row: ep.Endpoint, match: ep.Match, body: ParsedBody | None, header: str | None
+) -> tuple[Named, ...] | Refusal:
     places: list[str] = []  # every model the request names, the gateway's own place first
     deployment = None
     if row.model == ep.QUERY:
@@ -107,9 +115,9 @@ def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
         if found is not None:
             places.append(found)
     elif row.model == ep.PATH:
-        places.append(match.variable("model"))
+        places.append(match.variable("model") or "")  # the row has {model}: checked at load
     elif row.model == ep.DEPLOYMENT:
-        deployment = match.variable("deployment")
+        deployment = match.variable("deployment") or ""
         model = match.deployments.get(deployment)
         if model is None:
             return Refusal(Reason.UNKNOWN_DEPLOYMENT, model=deployment)
@@ -151,7 +159,9 @@ def _single(facts, row, match, body, header) -> tuple[Named, ...] | Refusal:
     return ((model, ""),)
 
 
-def _batch(row, body, header, query_string: str) -> tuple[Named, ...] | Refusal:
+def _batch(
+    row: ep.Endpoint, body: ParsedBody | None, header: str | None, query_string: str
+) -> tuple[Named, ...] | Refusal:
     if body is None:
         return Refusal(Reason.MODEL_MISSING)
     if row.model == ep.BATCH_REQUESTS:
@@ -179,7 +189,9 @@ def _batch(row, body, header, query_string: str) -> tuple[Named, ...] | Refusal:
     if isinstance(query, Refusal):
         return query
     for other in (header, query):  # every entry must be the model named elsewhere
-        for model, item in found if other is not None else ():
+        if other is None:
+            continue
+        for model, item in found:
             if model != other:
                 return Refusal(Reason.MODEL_MISMATCH, model=other, item=item)
     return tuple(found)
@@ -194,7 +206,7 @@ def _query_model(query: str, name: str = "model") -> str | None | Refusal:
     return values[0] if values else None
 
 
-def _no_batch(body) -> tuple[Named, ...] | Refusal:
+def _no_batch(body: ParsedBody | None) -> tuple[Named, ...] | Refusal:
     if body is None:
         return ()
     purpose = jsonbody.lookup(body, "purpose")

@@ -8,6 +8,7 @@ matches keys case-insensitively (last wins), so {"model": "a", "MODEL": "b"} nam
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from authz.reasons import Reason
 
@@ -16,15 +17,19 @@ AMBIGUOUS = object()
 
 # A builtin hook keeps the C decoder's speed.
 _PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=list)
+# A decoded JSON object: its (key, value) pairs in order, duplicates kept (values are decoded
+# JSON, with nested objects as Pairs too).
+Pairs = list[tuple[str, Any]]
 _WHITESPACE = b" \t\n\r"
 
 
-def object_pairs(data: bytes) -> list | Reason:
+def object_pairs(data: bytes) -> Pairs | Reason:
     """The top-level object's pairs; BODY_NOT_JSON for anything that is not one JSON object."""
     if data.lstrip(_WHITESPACE)[:1] != b"{":
         return Reason.BODY_NOT_JSON  # arrays and scalars decode to lists too: refuse them here
     try:
-        return _PAIRS_DECODER.decode(data.decode())  # strict UTF-8: no BOM, no surrogates
+        pairs: Pairs = _PAIRS_DECODER.decode(data.decode())  # strict UTF-8: no BOM, no surrogates
+        return pairs
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return Reason.BODY_NOT_JSON
 
@@ -34,7 +39,7 @@ def is_object(value: object) -> bool:
     return isinstance(value, list) and all(type(item) is tuple for item in value)
 
 
-def lookup(pairs: list, key: str) -> object:
+def lookup(pairs: Pairs, key: str) -> Any:
     """The value of `key`; MISSING, or AMBIGUOUS when keys equal to it ignoring case are
     repeated or spelled differently (a case-insensitive parser could read another one)."""
     folded = key.casefold()
@@ -46,7 +51,7 @@ def lookup(pairs: list, key: str) -> object:
     return found[0][1]
 
 
-def model_at(pairs: list, dotted: str) -> str | None | Reason:
+def model_at(pairs: Pairs, dotted: str) -> str | None | Reason:
     """The string at a dotted path ("model", "session.model"); None when absent."""
     *parents, last = dotted.split(".")
     for name in parents:

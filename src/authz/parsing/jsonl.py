@@ -6,18 +6,23 @@ one is judged now. A request is named by its custom_id, so a deny says which lin
 
 from __future__ import annotations
 
-from authz.parsing.jsonbody import AMBIGUOUS, MISSING, is_object, lookup, model_at, object_pairs
+from collections.abc import Iterator
+
+from authz.parsing.jsonbody import AMBIGUOUS, MISSING, Pairs, is_object, lookup, model_at, object_pairs
 from authz.reasons import Reason
+
+Entry = tuple[str | Reason, str]  # one batch entry's model (or why it has none) and custom_id
+Models = list[tuple[str, str]]  # every entry's (model, custom_id)
 
 MAX_ITEMS = 100_000  # more requests than any provider accepts in one batch
 
 
-def _custom_id(pairs: list, fallback: str) -> str:
+def _custom_id(pairs: Pairs, fallback: str) -> str:
     value = lookup(pairs, "custom_id")
     return value if isinstance(value, str) else fallback
 
 
-def _entry(pairs: list, dotted: str, where: str) -> tuple[str | Reason, str]:
+def _entry(pairs: Pairs, dotted: str, where: str) -> Entry:
     """(model, custom_id) of one batch entry, or (reason, custom_id) when it names none."""
     name = _custom_id(pairs, where)
     model = model_at(pairs, dotted)
@@ -26,9 +31,9 @@ def _entry(pairs: list, dotted: str, where: str) -> tuple[str | Reason, str]:
     return model, name
 
 
-def _all(entries) -> list[tuple[str, str]] | tuple[Reason, str]:
+def _all(entries: Iterator[Entry]) -> Models | tuple[Reason, str]:
     """Every entry's (model, custom_id), or the first failure; a batch of nothing names nothing."""
-    found = []
+    found: Models = []
     for model, name in entries:
         if isinstance(model, Reason):
             return model, name
@@ -36,9 +41,10 @@ def _all(entries) -> list[tuple[str, str]] | tuple[Reason, str]:
     return found or (Reason.MODEL_MISSING, "")
 
 
-def file_models(data: bytes) -> list[tuple[str, str]] | tuple[Reason, str]:
+def file_models(data: bytes) -> Models | tuple[Reason, str]:
     """(model, custom_id) per line of a JSONL batch file: each line's body.model."""
-    def entries():
+
+    def entries() -> Iterator[Entry]:
         count = 0
         for number, line in enumerate(data.split(b"\n"), start=1):
             if not line.strip():
@@ -48,12 +54,16 @@ def file_models(data: bytes) -> list[tuple[str, str]] | tuple[Reason, str]:
                 yield Reason.BODY_MALFORMED, f"line {number}"
                 return
             pairs = object_pairs(line)
-            yield (pairs, f"line {number}") if isinstance(pairs, Reason) else _entry(pairs, "body.model",
-                                                                                    f"line {number}")
+            yield (
+                (pairs, f"line {number}")
+                if isinstance(pairs, Reason)
+                else _entry(pairs, "body.model", f"line {number}")
+            )
+
     return _all(entries())
 
 
-def request_models(pairs: list) -> list[tuple[str, str]] | tuple[Reason, str]:
+def request_models(pairs: Pairs) -> Models | tuple[Reason, str]:
     """(model, custom_id) per entry of a JSON body's requests[]: each params.model."""
     requests = lookup(pairs, "requests")
     if requests is AMBIGUOUS:
@@ -61,11 +71,12 @@ def request_models(pairs: list) -> list[tuple[str, str]] | tuple[Reason, str]:
     if requests is MISSING or not isinstance(requests, list) or is_object(requests) and requests:
         return Reason.MODEL_MISSING, ""
 
-    def entries():
+    def entries() -> Iterator[Entry]:
         for index, item in enumerate(requests):
             where = f"requests[{index}]"
             if index == MAX_ITEMS or not is_object(item):
                 yield Reason.BODY_MALFORMED, where
                 return
             yield _entry(item, "params.model", where)
+
     return _all(entries())

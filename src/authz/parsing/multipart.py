@@ -32,67 +32,88 @@ class Part:
         return b"".join(self.data)
 
 
+@dataclass(slots=True)
+class _State:
+    """The parser callbacks' shared state while one body is read."""
+
+    header_name: bytes = b""
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    part: Part | None = None
+    ended: bool = False
+    bad: bool = False
+
+
 def parts(body: bytes, boundary: bytes, wanted: frozenset[str]) -> tuple[list[Part], bool] | Reason:
     """The parts named in `wanted` (in order), and whether the body ended properly."""
     found: list[Part] = []
-    state = {"field": b"", "headers": {}, "part": None, "ended": False, "bad": False}
+    state = _State()
 
     def on_part_begin() -> None:
-        state["headers"] = {}
-        state["part"] = None
+        state.headers = {}
+        state.part = None
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
+        state.header_name += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        name = state["field"].lower()
-        state["headers"][name] = state["headers"].get(name, b"") + data[start:end]
+        name = state.header_name.lower()
+        state.headers[name] = state.headers.get(name, b"") + data[start:end]
 
     def on_header_end() -> None:
-        state["field"] = b""
+        state.header_name = b""
 
     def on_headers_finished() -> None:
-        headers = state["headers"]
+        headers = state.headers
         disposition, options = parse_options_header(headers.get(b"content-disposition", b""))
         name = options.get(b"name")
         if disposition != b"form-data" or name is None:
-            state["bad"] = True
+            state.bad = True
             return
         encoding = headers.get(b"content-transfer-encoding", b"").strip().lower()
         text = name.decode("latin-1")
         if text in wanted:
             if encoding not in _PLAIN_ENCODINGS:
-                state["bad"] = True
+                state.bad = True
                 return
-            state["part"] = Part(text, is_file=b"filename" in options)
-            found.append(state["part"])
+            state.part = Part(text, is_file=b"filename" in options)
+            found.append(state.part)
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
-        part = state["part"]
+        part = state.part
         if part is not None:
             part.size += end - start
             if part.is_file or part.size <= MAX_FIELD_BYTES:
                 part.data.append(data[start:end])
 
     def on_part_end() -> None:
-        if state["part"] is not None:
-            state["part"].complete = True
+        if state.part is not None:
+            state.part.complete = True
 
     def on_end() -> None:
-        state["ended"] = True
+        state.ended = True
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end, "on_end": on_end,
-    }, max_header_count=32, max_header_size=16 * 1024)
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_end": on_end,
+        },
+        max_header_count=32,
+        max_header_size=16 * 1024,
+    )
     try:
         parser.write(body)
     except Exception:  # python-multipart raises its own errors and ValueError for malformed input
         return Reason.BODY_MALFORMED
-    if state["bad"]:
+    if state.bad:
         return Reason.BODY_MALFORMED
-    return found, state["ended"]
+    return found, state.ended
 
 
 def text_field(found: list[Part], name: str) -> str | None | Reason:

@@ -43,8 +43,9 @@ def step(title: str) -> None:
 def request(stack: Stack, key: str, model: str) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "Summarize our Q3 board minutes."}]}
     say(f"$ curl {stack.url}/v1/chat/completions -H 'Authorization: Bearer sk-…' -d '{json.dumps(body)}'")
-    return httpx.post(f"{stack.url}/v1/chat/completions", json=body,
-                      headers={"authorization": f"Bearer {key}"}, timeout=10)
+    return httpx.post(
+        f"{stack.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=10
+    )
 
 
 def expect(condition: bool, what: str) -> None:
@@ -59,8 +60,10 @@ def main() -> int:
     # First in front of a gateway that routes only among x-compliance-allowed-providers (as the
     # stand-in does), then in strict mode, as in front of a gateway that ignores the header.
     with Stack.start(workdir, authz_settings={"routing_enforcement": "header"}) as stack:
-        say(f"Envoy {stack.url}  authz gRPC :{stack.ports['authz_grpc']}  gateway {stack.gateway_url}  "
-            f"redis :{stack.redis.port}  logs {workdir}")
+        say(
+            f"Envoy {stack.url}  authz gRPC :{stack.ports['authz_grpc']}  gateway {stack.gateway_url}  "
+            f"redis :{stack.redis.port}  logs {workdir}"
+        )
         admin = stack.admin
         version = admin.load_catalog()
         key = "sk-demo-" + ORG
@@ -68,8 +71,10 @@ def main() -> int:
         admin.add_api_key(key, ORG)
         stored = admin.set_policy(ORG, actor="owner@acme-corp", **POLICY)
         stack.wait_ready()
-        say(f"catalog v{version} (sample data) loaded; org {ORG} (enterprise) policy v{stored.version}: "
-            "SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging")
+        say(
+            f"catalog v{version} (sample data) loaded; org {ORG} (enterprise) policy v{stored.version}: "
+            "SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging"
+        )
 
         step("1. automatic routing (routing_enforcement = header): deepseek-v3.2, served by five providers")
         r = request(stack, key, "deepseek-v3.2")
@@ -77,8 +82,10 @@ def main() -> int:
         allowed = got[-1]["headers"].get("x-compliance-allowed-providers") if got else None
         say(f"HTTP {r.status_code}; the gateway was told x-compliance-allowed-providers: {allowed}")
         say(f"the gateway routed to: {r.json().get('provider')}")
-        expect(r.status_code == 200 and allowed == "together,fireworks,deepinfra",
-               "allowed, non-compliant deepseek and novita removed")
+        expect(
+            r.status_code == 200 and allowed == "together,fireworks,deepinfra",
+            "allowed, non-compliant deepseek and novita removed",
+        )
 
         step("2. pinned provider: deepseek/deepseek-v3.2")
         before = len(stack.received())
@@ -100,27 +107,38 @@ def main() -> int:
 
         step("5. a multipart audio transcription, judged by its form field `model`")
         for model in ("azure/gpt-4o-transcribe", "deepseek/deepseek-v3.2"):
-            say(f"$ curl {stack.url}/v1/audio/transcriptions -H 'Authorization: Bearer sk-…' "
-                f"-F file=@minutes.wav -F model={model}")
+            say(
+                f"$ curl {stack.url}/v1/audio/transcriptions -H 'Authorization: Bearer sk-…' "
+                f"-F file=@minutes.wav -F model={model}"
+            )
             before = len(stack.received())
-            r = httpx.post(f"{stack.url}/v1/audio/transcriptions", headers={"authorization": f"Bearer {key}"},
-                           files={"file": ("minutes.wav", b"RIFF\x00\x00\x00\x00WAVE", "audio/wav")},
-                           data={"model": model}, timeout=10)
+            r = httpx.post(
+                f"{stack.url}/v1/audio/transcriptions",
+                headers={"authorization": f"Bearer {key}"},
+                files={"file": ("minutes.wav", b"RIFF\x00\x00\x00\x00WAVE", "audio/wav")},
+                data={"model": model},
+                timeout=10,
+            )
             say(f"HTTP {r.status_code}: {r.json().get('text') or r.json()['error']['message']}")
             if model.startswith("azure/"):
                 expect(r.status_code == 200 and len(stack.received()) == before + 1, "transcribed by azure")
             else:
-                expect(r.status_code == 403 and len(stack.received()) == before,
-                       "403 before a byte of the audio reached the gateway")
+                expect(
+                    r.status_code == 403 and len(stack.received()) == before,
+                    "403 before a byte of the audio reached the gateway",
+                )
 
         step("6. routing_enforcement = strict (a gateway that ignores the header, e.g. LiteLLM)")
         stack.reconfigure_authz(routing_enforcement="strict")
         r = request(stack, key, "deepseek-v3.2")
         error = r.json().get("error", {})
         say(f"HTTP {r.status_code}: {error.get('message')}")
-        expect(r.status_code == 403 and error.get("code") == "routing_not_enforceable"
-               and "together/deepseek-v3.2" in error.get("alternatives", []),
-               "403: the gateway could pick deepseek or novita; the compliant pins are listed")
+        expect(
+            r.status_code == 403
+            and error.get("code") == "routing_not_enforceable"
+            and "together/deepseek-v3.2" in error.get("alternatives", []),
+            "403: the gateway could pick deepseek or novita; the compliant pins are listed",
+        )
         r = request(stack, key, "together/deepseek-v3.2")
         say(f"HTTP {r.status_code}; routed to {r.json().get('provider')}")
         expect(r.status_code == 200, "a pinned compliant alternative passes")
@@ -133,8 +151,10 @@ def main() -> int:
         for event in events:
             say(json.dumps(event))
         expect(len(events) == 4, "one event per block, without the prompt or the key")
-        expect(all("Q3 board" not in json.dumps(e) and key not in json.dumps(e) for e in events),
-               "no event holds the prompt or the API key")
+        expect(
+            all("Q3 board" not in json.dumps(e) and key not in json.dumps(e) for e in events),
+            "no event holds the prompt or the API key",
+        )
         step("stopping everything")
     say("done.")
     return 0

@@ -14,7 +14,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,23 +32,26 @@ def envoy_binary() -> str:
     return found
 
 
-def remap_ports(config: object, ports: dict[int, int]) -> object:
+def remap_ports(config: Any, ports: dict[int, int]) -> Any:
     """Replace every `port_value` found in `ports` (default port -> actual port)."""
     if isinstance(config, dict):
-        return {
-            k: (ports.get(v, v) if k == "port_value" else remap_ports(v, ports)) for k, v in config.items()
-        }
+        return {k: (ports.get(v, v) if k == "port_value" else remap_ports(v, ports)) for k, v in config.items()}
     if isinstance(config, list):
         return [remap_ports(v, ports) for v in config]
     return config
 
 
-def render(path: str | Path, ports: dict[int, int], overrides: dict | None = None, mutate=None,
-           directory: str | Path | None = None) -> str:
+def render(
+    path: str | Path,
+    ports: dict[int, int],
+    overrides: dict[str, Any] | None = None,
+    mutate: Callable[[dict[str, Any]], None] | None = None,
+    directory: str | Path | None = None,
+) -> str:
     """The config at `path` with ports remapped (then `overrides` merged and `mutate(config)`
     applied), written to a file in `directory` (the caller's work dir, removed with it; the
     system temp dir if none); returns its path."""
-    config = remap_ports(yaml.safe_load(Path(path).read_text()), ports)
+    config: dict[str, Any] = remap_ports(yaml.safe_load(Path(path).read_text()), ports)
     if overrides:
         config = _merge(config, overrides)
     if mutate:
@@ -57,7 +62,7 @@ def render(path: str | Path, ports: dict[int, int], overrides: dict | None = Non
     return out
 
 
-def _merge(base, patch):
+def _merge(base: Any, patch: Any) -> Any:
     if isinstance(base, dict) and isinstance(patch, dict):
         return {k: _merge(base.get(k), patch[k]) if k in patch else v for k, v in base.items()} | {
             k: v for k, v in patch.items() if k not in base
@@ -65,12 +70,12 @@ def _merge(base, patch):
     return patch
 
 
-def cluster(config: dict, name: str) -> dict:
+def cluster(config: dict[str, Any], name: str) -> dict[str, Any]:
     [found] = [c for c in config["static_resources"]["clusters"] if c["name"] == name]
     return found
 
 
-def validate(path: str | Path) -> subprocess.CompletedProcess:
+def validate(path: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
         capture_output=True,

@@ -19,8 +19,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import redis
@@ -42,36 +44,23 @@ SAMPLE_CATALOG = ROOT / "catalog" / "sample-catalog.json"
 DEPLOYMENTS = {"gpt-4o-prod": "azure/gpt-4o", "deepseek-batch": "deepseek/deepseek-v3.2"}
 
 
+T = TypeVar("T")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def free_cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too (Redis Cluster nodes)."""
-    import random
-
-    for _ in range(200):
-        port = random.randint(20000, 45000)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a Redis Cluster node")
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.02) -> None:
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if predicate():
                 return
-        except Exception as exc:  # noqa: BLE001 - anything means "not yet"
+        except Exception as exc:
             last = exc
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout}s" + (f" (last error: {last})" if last else ""))
@@ -82,11 +71,11 @@ class Proc:
     name: str
     args: list[str]
     log_path: Path
-    env: dict[str, str] | None = None
-    popen: subprocess.Popen | None = None
+    env: dict[str, str] | None = None  # None: inherit ours
+    popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
         self.popen = subprocess.Popen(
             self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )
@@ -105,7 +94,7 @@ class Proc:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def signal(self, sig: int) -> None:
-        if self.alive():
+        if self.popen is not None and self.alive():
             self.popen.send_signal(sig)
 
     def stop(self, timeout: float = 10.0) -> int | None:
@@ -132,8 +121,20 @@ class RedisServer:
             raise FileNotFoundError("redis-server is not installed (make test installs it with apt)")
         self.proc = Proc(
             "redis",
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir), *(extra or [])],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                *(extra or []),
+            ],
             workdir / f"redis-{self.port}.log",
         )
 
@@ -161,8 +162,8 @@ class Admin:
         self.keys = Keys(prefix)
         self.cluster = cluster
 
-    def _run(self, op):
-        async def go():
+    def _run(self, op: Callable[[Store], Awaitable[T]]) -> T:
+        async def go() -> T:
             import redis.asyncio as aioredis
             from redis.asyncio.cluster import RedisCluster
 
@@ -174,7 +175,7 @@ class Admin:
 
         return asyncio.run(go())
 
-    def load_catalog(self, path_or_json: Path | str | dict = SAMPLE_CATALOG, actor: str = "test") -> int:
+    def load_catalog(self, path_or_json: Path | str | dict[str, Any] = SAMPLE_CATALOG, actor: str = "test") -> int:
         if isinstance(path_or_json, dict):
             text = json.dumps(path_or_json)
         else:
@@ -186,7 +187,7 @@ class Admin:
     def set_plan(self, org_id: str, plan: str, actor: str = "test") -> None:
         self._run(lambda s: s.set_plan(org_id, plan, actor))
 
-    def set_policy(self, org_id: str, actor: str = "test", **fields) -> policy_pb2.CompliancePolicy:
+    def set_policy(self, org_id: str, actor: str = "test", **fields: Any) -> policy_pb2.CompliancePolicy:
         return self._run(lambda s: s.set_policy(org_id, policy_pb2.CompliancePolicy(**fields), actor))
 
     def add_api_key(self, key: str, org_id: str, actor: str = "test") -> str:
@@ -195,8 +196,8 @@ class Admin:
     def revoke_api_key(self, key_hash: str, actor: str = "test") -> bool:
         return self._run(lambda s: s.revoke_api_key(key_hash, actor))
 
-    def security_events(self) -> list[dict]:
-        client = (redis.RedisCluster if self.cluster else redis.Redis).from_url(self.redis_url)
+    def security_events(self) -> list[dict[str, Any]]:
+        client: Any = (redis.RedisCluster if self.cluster else redis.Redis).from_url(self.redis_url)
         try:
             entries = client.xrange(self.keys.security_events)
         finally:
@@ -218,26 +219,52 @@ class Stack:
     envoy_config: str = ""  # the rendered Envoy config file
 
     @classmethod
-    def start(cls, workdir: Path, *, authz_settings: dict[str, str] | None = None, envoy_overrides: dict | None = None,
-              envoy_config: Path = FRONT_PROXY, workers: int = 1, replicas: int = 1,
-              redis_server: RedisServer | None = None, gateway_args: list[str] | None = None,
-              upstream_port: int | None = None, envoy_mutate=None) -> Stack:
+    def start(
+        cls,
+        workdir: Path,
+        *,
+        authz_settings: dict[str, str] | None = None,
+        envoy_overrides: dict[str, Any] | None = None,
+        envoy_config: Path = FRONT_PROXY,
+        workers: int = 1,
+        replicas: int = 1,
+        redis_server: RedisServer | None = None,
+        gateway_args: list[str] | None = None,
+        upstream_port: int | None = None,
+        envoy_mutate: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Stack:
         """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
         cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up);
         `gateway_args` are extra stand-in gateway options; `upstream_port` sends Envoy's traffic
         to another gateway (e.g. a LiteLLM proxy); `envoy_mutate(config)` edits Envoy's config."""
         workdir.mkdir(parents=True, exist_ok=True)
-        ports = {name: free_port() for name in
-                 ("envoy", "envoy_admin", "authz_grpc", "authz_http", "authz_admin_grpc", "authz_metrics",
-                  "gateway")}
+        ports = {
+            name: free_port()
+            for name in (
+                "envoy",
+                "envoy_admin",
+                "authz_grpc",
+                "authz_http",
+                "authz_admin_grpc",
+                "authz_metrics",
+                "gateway",
+            )
+        }
         redis_server = redis_server or RedisServer(workdir).start()
         # Azure deployments: the gateway and authz's endpoint table map them the same way.
         endpoints_file = workdir / "endpoints.toml"
         endpoints_file.write_text("[deployments]\n" + "".join(f'"{k}" = "{v}"\n' for k, v in DEPLOYMENTS.items()))
         gateway = Proc(
             "gateway",
-            [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"]),
-             *[f"--deployment={k}={v}" for k, v in DEPLOYMENTS.items()], *(gateway_args or [])],
+            [
+                sys.executable,
+                "-m",
+                "authz.testing.standin_gateway",
+                "--port",
+                str(ports["gateway"]),
+                *[f"--deployment={k}={v}" for k, v in DEPLOYMENTS.items()],
+                *(gateway_args or []),
+            ],
             workdir / "gateway.log",
         )
         env = dict(os.environ)
@@ -255,8 +282,9 @@ class Stack:
             }
         )
         env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})
-        authz = Proc("authz", [sys.executable, "-m", "authz", "serve", "--workers", str(workers)],
-                     workdir / "authz.log", env=env)
+        authz = Proc(
+            "authz", [sys.executable, "-m", "authz", "serve", "--workers", str(workers)], workdir / "authz.log", env=env
+        )
         more = []
         for i in range(1, replicas):
             replica_env = dict(env)
@@ -264,19 +292,24 @@ class Stack:
                 replica_env[f"AUTHZ_{key}"] = f"127.0.0.1:{free_port()}"
             more.append(Proc(f"authz-{i}", list(authz.args), workdir / f"authz-{i}.log", env=replica_env))
 
-        def add_replicas(config: dict) -> None:
+        def add_replicas(config: dict[str, Any]) -> None:
             if envoy_mutate:
                 envoy_mutate(config)
             endpoints = cluster(config, "authz")["load_assignment"]["endpoints"][0]["lb_endpoints"]
             for proc in more:
-                port = int(proc.env["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
-                endpoints.append({"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                                               "port_value": port}}}})
+                port = int((proc.env or {})["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
+                endpoints.append(
+                    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                )
 
         config = render(
             envoy_config,
-            {8080: ports["envoy"], 9901: ports["envoy_admin"], 9001: ports["authz_grpc"],
-             8000: upstream_port or ports["gateway"]},
+            {
+                8080: ports["envoy"],
+                9901: ports["envoy_admin"],
+                9001: ports["authz_grpc"],
+                8000: upstream_port or ports["gateway"],
+            },
             envoy_overrides,
             add_replicas,
             directory=workdir,
@@ -284,8 +317,18 @@ class Stack:
         envoy = Proc(
             "envoy",
             # Access log lines reach envoy.log within 100 ms (the default flush interval is 10 s).
-            [envoy_binary(), "-c", config, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warning",
-             "--file-flush-interval-msec", "100"],
+            [
+                envoy_binary(),
+                "-c",
+                config,
+                "--concurrency",
+                "2",
+                "--disable-hot-restart",
+                "--log-level",
+                "warning",
+                "--file-flush-interval-msec",
+                "100",
+            ],
             workdir / "envoy.log",
         )
         stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more], workers)
@@ -295,12 +338,13 @@ class Stack:
             for proc in stack.replicas:
                 proc.start()
             envoy.start()
-            wait_until(lambda: gateway.check_alive() and httpx.get(stack.gateway_url + "/_requests").is_success,
-                       15, "stand-in gateway")
-            wait_until(lambda: authz.check_alive() and httpx.get(stack.authz_http + "/healthz").is_success,
-                       20, "authz")
-            wait_until(lambda: envoy.check_alive() and httpx.get(stack.envoy_admin + "/ready").is_success,
-                       20, "envoy")
+            wait_until(
+                lambda: gateway.check_alive() and httpx.get(stack.gateway_url + "/_requests").is_success,
+                15,
+                "stand-in gateway",
+            )
+            wait_until(lambda: authz.check_alive() and httpx.get(stack.authz_http + "/healthz").is_success, 20, "authz")
+            wait_until(lambda: envoy.check_alive() and httpx.get(stack.envoy_admin + "/ready").is_success, 20, "envoy")
         except BaseException:
             stack.stop()
             raise
@@ -328,8 +372,11 @@ class Stack:
 
     @property
     def admin(self) -> Admin:
-        return Admin(self.redis.url, self.authz_env.get("AUTHZ_KEY_PREFIX", "authz:"),
-                     self.authz_env.get("AUTHZ_REDIS_CLUSTER") == "true")
+        return Admin(
+            self.redis.url,
+            self.authz_env.get("AUTHZ_KEY_PREFIX", "authz:"),
+            self.authz_env.get("AUTHZ_REDIS_CLUSTER") == "true",
+        )
 
     @property
     def admin_grpc(self) -> str:
@@ -343,13 +390,19 @@ class Stack:
         /readyz answers from whichever one takes the connection: wait for every one of them."""
         wait_until(lambda: httpx.get(self.authz_http + "/readyz").status_code == 200, timeout, "authz readiness")
         if self.workers > 1:
+
             def ready_workers() -> int:
-                return len({json.loads(line)["pid"] for line in self.authz.log().splitlines()
-                            if '"readiness_changed"' in line and '"ready": true' in line})
+                return len(
+                    {
+                        json.loads(line)["pid"]
+                        for line in self.authz.log().splitlines()
+                        if '"readiness_changed"' in line and '"ready": true' in line
+                    }
+                )
 
             wait_until(lambda: ready_workers() >= self.workers, timeout, "every worker ready")
 
-    def received(self) -> list[dict]:
+    def received(self) -> list[dict[str, Any]]:
         return httpx.get(self.gateway_url + "/_requests").json()
 
     def clear_received(self) -> None:
@@ -357,6 +410,7 @@ class Stack:
 
     def reconfigure_authz(self, **settings: str) -> None:
         """Restart authz with these settings changed (e.g. routing_enforcement="strict")."""
+        assert self.authz.env is not None  # authz always runs with its own environment
         self.authz.env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in settings.items()})
         self.restart_authz()
         self.wait_ready()
@@ -364,8 +418,7 @@ class Stack:
     def restart_authz(self) -> None:
         self.authz.stop()
         self.authz.start()
-        wait_until(lambda: self.authz.check_alive() and httpx.get(self.authz_http + "/healthz").is_success,
-                   20, "authz")
+        wait_until(lambda: self.authz.check_alive() and httpx.get(self.authz_http + "/healthz").is_success, 20, "authz")
 
     def stop(self) -> None:
         for proc in (self.envoy, *self.replicas, self.gateway):
@@ -376,5 +429,5 @@ class Stack:
     def __enter__(self) -> Stack:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
