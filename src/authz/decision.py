@@ -5,7 +5,8 @@ block) and read every model the request names where that row says (fail closed o
 model-free endpoints -> allow); then for each model: resolve pinned vs automatic routing
 against the catalog and the org's own custom providers (unknown -> block); apply the model
 allow/deny lists; look the providers up in the precompiled compliance table. A batch is
-allowed only when every model in it is.
+allowed only when every model in it is. The outcomes are rows of reasons.OUTCOMES; the
+contracts (fail closed, routing modes) are in docs/design.md.
 """
 
 from __future__ import annotations

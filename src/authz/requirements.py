@@ -174,6 +174,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         hint="either certification (SOC 2 and ISO 27001 selected, certifications: any)",
     ),
     Requirement(
+        "iso42001",
+        "ISO 42001",
+        CERTIFICATIONS,
+        "require_iso42001",
+        ("iso42001",),
+        _explicit("iso42001", True),
+        client_settable=True,
+        hint="ISO/IEC 42001 certified (an AI management system)",
+    ),
+    Requirement(
         "gdpr",
         "GDPR",
         DATA_HANDLING,

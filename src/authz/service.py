@@ -3,7 +3,8 @@
     identify the org -> read the request -> decide from the compiled table -> respond
 
 Once the org and its API key are cached this awaits nothing: no Redis, no I/O. Security
-events are queued for the background writer.
+events are queued for the background writer. docs/design.md, "The Check pipeline", has the
+whole path and the contracts it keeps.
 """
 
 from __future__ import annotations

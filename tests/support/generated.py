@@ -23,6 +23,7 @@ from authz.v1 import catalog_pb2
 ATTRIBUTE_CHOICES: dict[str, list] = {
     "soc2": [True, True, True, False, None],
     "iso27001": [True, True, True, False, None],
+    "iso42001": [True, True, True, False, None],
     "gdpr": [True, True, True, False, None],
     "trains_on_prompts": [False, False, False, True, None],
     "logs_prompts": [False, False, False, True, None],

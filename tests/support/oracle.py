@@ -14,6 +14,7 @@ CLAUSES = {
     "soc2_type2": lambda a, p: a.get("soc2_report") == 3,
     "iso27001": lambda a, p: a.get("iso27001") is True,
     "soc2_or_iso27001": lambda a, p: CLAUSES["soc2"](a, p) or CLAUSES["iso27001"](a, p),
+    "iso42001": lambda a, p: a.get("iso42001") is True,
     "gdpr": lambda a, p: a.get("gdpr") is True,
     "no_prompt_training": lambda a, p: a.get("trains_on_prompts") is False,
     "no_prompt_logging": lambda a, p: a.get("logs_prompts") is False,
@@ -31,7 +32,7 @@ def asked(p: dict) -> set[str]:
         names |= {n for n in ("soc2", "iso27001") if p["require_" + n]}
     names |= {
         n
-        for n in ("soc2_type2", "gdpr", "no_prompt_training", "no_prompt_logging", "zero_data_retention")
+        for n in ("soc2_type2", "iso42001", "gdpr", "no_prompt_training", "no_prompt_logging", "zero_data_retention")
         if p["require_" + n]
     }
     if p["allowed_countries"]:
