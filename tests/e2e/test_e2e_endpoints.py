@@ -104,7 +104,11 @@ def build(method: str, row: ep.Endpoint, compliant: bool) -> dict:
         }
     elif row.model == ep.NONE:
         if method == "POST":
-            request["json"] = {"input_file_id": "file-1", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+            request["json"] = {
+                "input_file_id": "file-1",
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+            }
     else:  # a new place for the model (docs/contributing.md): teach build() to send it
         raise AssertionError(f"no request builder for rows whose model is {row.model!r}")
     return request
