@@ -81,7 +81,9 @@ _iso27001 = _explicit("iso27001", True)
 
 
 def _soc2_or_iso27001(dp: catalog_pb2.DataPolicy | None, values: Values) -> str | None:
-    soc2, iso = _soc2(dp, values), _iso27001(dp, values)
+    # As LLMGateway reads "SOC 2 or ISO 27001": a SOC 2 Type 2 report, or ISO 27001. A Type 1
+    # report alone is a point-in-time design review, not evidence that controls operate.
+    soc2, iso = _soc2_type2(dp, values), _iso27001(dp, values)
     if soc2 is None or iso is None:
         return None
     return UNKNOWN if UNKNOWN in (soc2, iso) else NOT_MET
@@ -171,7 +173,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         ("soc2", "soc2_report", "iso27001"),
         _soc2_or_iso27001,
         client_settable=True,
-        hint="either certification (SOC 2 and ISO 27001 selected, certifications: any)",
+        hint="a SOC 2 Type 2 report or ISO 27001 (SOC 2 and ISO 27001 selected, certifications: any)",
     ),
     Requirement(
         "iso42001",

@@ -13,7 +13,8 @@ CLAUSES = {
     "soc2": lambda a, p: a.get("soc2") is True or a.get("soc2_report") in (2, 3),
     "soc2_type2": lambda a, p: a.get("soc2_report") == 3,
     "iso27001": lambda a, p: a.get("iso27001") is True,
-    "soc2_or_iso27001": lambda a, p: CLAUSES["soc2"](a, p) or CLAUSES["iso27001"](a, p),
+    # LLMGateway's reading: a SOC 2 *Type 2* report or ISO 27001 (Type 1 alone does not count)
+    "soc2_or_iso27001": lambda a, p: a.get("soc2_report") == 3 or a.get("iso27001") is True,
     "iso42001": lambda a, p: a.get("iso42001") is True,
     "gdpr": lambda a, p: a.get("gdpr") is True,
     "no_prompt_training": lambda a, p: a.get("trains_on_prompts") is False,

@@ -145,13 +145,16 @@ def test_no_catalog_is_unavailable_not_allowed():
 
 
 def test_certifications_any_accepts_either():
+    """SOC 2 or ISO 27001, as LLMGateway reads it: a SOC 2 Type 2 report or ISO 27001. A Type 1
+    report alone does not count (not met), and `soc2: true` without a report type is unknown."""
     cat = catalog_index(
         {
-            "soc": {**FULL, "iso27001": False},
+            "soc": {**FULL, "iso27001": False, "soc2_report": 3},
             "iso": {**FULL, "soc2": None},
+            "type1": {**FULL, "iso27001": False, "soc2_report": 2},
             "neither": {**FULL, "soc2": False, "iso27001": None},
         },
-        {"m": ["soc", "iso", "neither"]},
+        {"m": ["soc", "iso", "type1", "neither"]},
     )
     any_ = run(
         "m",
@@ -161,7 +164,10 @@ def test_certifications_any_accepts_either():
         catalog=cat,
     )
     assert any_.allowed_providers == ("soc", "iso")
-    assert any_.blocked == (("neither", (policy.Unmet("soc2_or_iso27001", policy.UNKNOWN),)),)
+    assert any_.blocked == (
+        ("type1", (policy.Unmet("soc2_or_iso27001", policy.NOT_MET),)),
+        ("neither", (policy.Unmet("soc2_or_iso27001", policy.UNKNOWN),)),
+    )
     all_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True), catalog=cat)
     assert all_.reason is Reason.NO_COMPLIANT_PROVIDER
 
