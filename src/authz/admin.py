@@ -77,6 +77,12 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
                 INVALID_ARGUMENT,
                 f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'DE')",
             )
+    for region in p.data_residency:
+        if not catalog_mod.REGION.match(region):
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"data_residency: {region!r} is not a region code in lower case (e.g. 'eu', 'us')",
+            )
     for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
         for entry in getattr(p, name):
             if not entry or entry != entry.strip() or "," in entry:

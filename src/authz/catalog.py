@@ -88,6 +88,7 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
 
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+REGION = re.compile(r"^[a-z]{2,12}$")  # a processing region code: "us", "eu", "apac", ...
 
 
 def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
@@ -96,6 +97,11 @@ def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
         if attribute not in _ATTRIBUTES:
             raise CatalogError(
                 f"{where}: evidence for unknown attribute {attribute!r} (known: {', '.join(sorted(_ATTRIBUTES))})"
+            )
+    for region in dp.processing_regions:
+        if not REGION.match(region):
+            raise CatalogError(
+                f"{where}: processing region {region!r} is not a lower-case region code (e.g. 'us', 'eu')"
             )
     if dp.headquarters_country and not _COUNTRY.match(dp.headquarters_country):
         raise CatalogError(

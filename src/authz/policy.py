@@ -49,6 +49,7 @@ class Rules:
 
     requirements: frozenset[str] = frozenset()
     countries: frozenset[str] = frozenset()
+    regions: frozenset[str] = frozenset()  # data_residency
     provider_allow: frozenset[str] = frozenset()
     provider_deny: frozenset[str] = frozenset()
     model_allow: frozenset[str] = frozenset()
@@ -93,6 +94,7 @@ def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
     return Rules(
         requirements=frozenset(names),
         countries=frozenset(policy.allowed_countries),
+        regions=frozenset(policy.data_residency),
         provider_allow=frozenset(policy.provider_allowlist),
         provider_deny=frozenset(policy.provider_denylist),
         model_allow=frozenset(policy.model_allowlist),
@@ -122,6 +124,7 @@ def tightened(rules: Rules, extra: frozenset[str]) -> Rules:
     return Rules(
         rules.requirements | extra,
         rules.countries,
+        rules.regions,
         rules.provider_allow,
         rules.provider_deny,
         rules.model_allow,

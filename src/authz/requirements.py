@@ -30,6 +30,9 @@ class Values(Protocol):
     @property
     def countries(self) -> frozenset[str]: ...
 
+    @property
+    def regions(self) -> frozenset[str]: ...
+
 
 # (a provider's data policy or None, the policy's values) -> None (met), UNKNOWN or NOT_MET
 Check = Callable[["catalog_pb2.DataPolicy | None", Values], "str | None"]
@@ -111,6 +114,13 @@ def _headquarters(dp: catalog_pb2.DataPolicy | None, values: Values) -> str | No
     if dp is None or not dp.headquarters_country:
         return UNKNOWN
     return None if dp.headquarters_country in values.countries else NOT_MET
+
+
+def _residency(dp: catalog_pb2.DataPolicy | None, values: Values) -> str | None:
+    # Every region the provider may process a prompt in must be allowed: it may route to any.
+    if dp is None or not dp.processing_regions:
+        return UNKNOWN
+    return None if set(dp.processing_regions) <= values.regions else NOT_MET
 
 
 # Canonical order: failures are always reported in the order of this table.
@@ -233,6 +243,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         ("headquarters_country",),
         _headquarters,
         hint="ISO 3166-1 alpha-2 codes; the provider's headquarters must be one of them",
+    ),
+    Requirement(
+        "data_residency",
+        "data processed only in allowed regions",
+        LOCATION,
+        "data_residency",
+        ("processing_regions",),
+        _residency,
+        hint="region codes (us, eu, ...): every region the provider processes prompts in must be one of them; "
+        "headquarters never count",
     ),
 )
 

@@ -1,5 +1,5 @@
 """Parity requirements through the real Envoy: SOC 2 Type 2, zero data retention,
-headquarters countries, provider and model allow/deny lists, custom providers. Each has its
+headquarters countries, data residency, provider and model allow/deny lists, custom providers. Each has its
 own reason in the deny body and the event; unknown values fail closed."""
 
 from __future__ import annotations
@@ -151,3 +151,41 @@ def test_preview_shows_each_new_reason_and_blocked_models(org):
     assert {(u["requirement"], u["cause"]) for u in by_id["groq"]["unmet"]} == {("headquarters_country", "unknown")}
     assert by_id["azure"]["allowed"] is True
     assert result["models_blocked_by_lists"] == ["kimi-k2"]
+
+
+def test_data_residency_counts_processing_regions_never_headquarters(org):
+    """EU residency: only a provider whose every published processing region is in the EU
+    qualifies. Mistral (EU only) passes; Azure processes in the EU and the US, so it may route a
+    prompt to the US: not met; DeepSeek publishes no region: unknown (fails closed), whatever
+    its headquarters. The block is a security event naming the requirement, and the preview
+    says the same."""
+    org.set_policy(enabled=True, data_residency=["eu"])
+    assert allowed(org, "mistral-large") == ["mistral"]
+    err = denied(org, "azure/gpt-4o")
+    assert err["failed_requirements"] == ["data_residency"]
+    assert unmet_of(err, "azure") == (["data_residency"], [])
+    assert "data processed only in allowed regions (not met)" in err["message"]
+    err = denied(org, "deepseek/deepseek-v3.2")
+    assert unmet_of(err, "deepseek") == (["data_residency"], ["data_residency"])
+    assert "data processed only in allowed regions (unknown)" in err["message"]
+    events = org.events()
+    assert {e["providers"][0]["provider"] for e in events} == {"azure", "deepseek"}
+    assert all(e["failed_requirements"] == ["data_residency"] for e in events)
+
+    headers = {"authorization": f"Bearer {org.stack.token(org.id)}"}
+    preview = httpx.post(
+        f"{org.stack.authz_http}/v1/orgs/{org.id}/policy:preview",
+        headers=headers,
+        json={"policy": {"enabled": True, "data_residency": ["eu", "us"]}},
+    ).json()
+    by_id = {p["provider"]: p for p in preview["providers"]}
+    assert by_id["azure"]["allowed"] and by_id["mistral"]["allowed"]
+    assert by_id["deepseek"]["unmet"] == [
+        {"requirement": "data_residency", "label": "data processed only in allowed regions", "cause": "unknown"}
+    ]
+    bad = httpx.put(
+        f"{org.stack.authz_http}/v1/orgs/{org.id}/policy",
+        headers=headers,
+        json={"policy": {"enabled": True, "data_residency": ["EU"]}},
+    )
+    assert bad.status_code == 400 and "data_residency: 'EU'" in bad.json()["error"]["message"]

@@ -30,11 +30,13 @@ ATTRIBUTE_CHOICES: dict[str, list] = {
     "soc2_report": [0, 1, 2, 3, 3],
     "prompt_retention_days": [None, 0, 0, 30],
     "headquarters_country": ["", "US", "US", "FR"],
+    "processing_regions": [[], ["us"], ["eu"], ["us", "eu"], ["eu"]],
 }
 # Values for the policy fields that are not a require_* flag, other than the id lists (drawn
 # from the catalog at hand). The registry test refuses a policy field missing here.
 VALUE_FIELD_CHOICES: dict[str, list] = {
     "allowed_countries": ["US", "DE"],
+    "data_residency": ["eu", "us"],
 }
 ID_LIST_FIELDS = ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist")
 FLAGS = tuple(r.policy_field for r in requirements.FLAGGED)
@@ -79,7 +81,9 @@ def catalog_index(providers: dict[str, dict | None], models: dict[str, list[str]
         if attrs is not None:
             p.data_policy.SetInParent()
             for k, v in attrs.items():
-                if v is not None and v != "":
+                if isinstance(v, list):
+                    getattr(p.data_policy, k).extend(v)
+                elif v is not None and v != "":
                     setattr(p.data_policy, k, v)
     for m, ps in models.items():
         cat.models[m].providers.extend(ps)

@@ -13,12 +13,17 @@ import fuzz_check  # noqa: E402
 
 
 def test_hypothesis_fuzz_small_run():
+    """Seeded runs (reproducible) until every outcome class was reached: the rarest classes come
+    up a few times per thousand inputs, so one fixed seed would make the check brittle."""
     from collections import Counter
 
     from support.generated import assert_reached
 
     seen: Counter = Counter()
-    fuzz_check.run(examples=2500, seed=1, seen=seen)
+    for seed in range(1, 5):
+        fuzz_check.run(examples=1500, seed=seed, seen=seen)
+        if all(seen[c] for c in fuzz_check.REACHABLE):
+            break
     assert_reached(seen, fuzz_check.REACHABLE, of="hypothesis fuzz")
     # The safety invariant is checked on allowed decisions: they must be a real share of the run.
     assert seen["compliant"] / sum(seen.values()) >= 0.10, seen

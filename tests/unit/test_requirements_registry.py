@@ -35,7 +35,7 @@ def test_the_oracle_knows_which_policy_asks_for_it(name):
     """oracle.asked() restates which policy fields ask for each requirement: one policy per
     requirement must make the oracle ask for it."""
     r = requirements.BY_NAME[name]
-    p = {f: False for f in generated.FLAGS} | {"certifications": 0, "allowed_countries": []}
+    p = {f: False for f in generated.FLAGS} | {"certifications": 0, "allowed_countries": [], "data_residency": []}
     if r.policy_field.startswith("require_"):
         p[r.policy_field] = True
     elif r.policy_field:
@@ -80,13 +80,13 @@ def test_each_requirement_can_fail_unknown_and_not_met_and_pass():
     import itertools
 
     for r in requirements.ATTRIBUTE_REQUIREMENTS:
-        values = policy.Rules(requirements=frozenset({r.name}), countries=frozenset({"US"}))
+        values = policy.Rules(requirements=frozenset({r.name}), countries=frozenset({"US"}), regions=frozenset({"us"}))
         causes = set()
         for combo in itertools.product(*(generated.ATTRIBUTE_CHOICES[a] for a in r.attributes)):
             attrs = dict(zip(r.attributes, combo, strict=True))
             dp = catalog_pb2.DataPolicy(**{k: v for k, v in attrs.items() if v not in (None, "")})
             cause = r.check(dp, values)
-            p = {"allowed_countries": ["US"]}
+            p = {"allowed_countries": ["US"], "data_residency": ["us"]}
             assert (cause is None) == oracle.CLAUSES[r.name](attrs, p), (r.name, attrs, cause)
             causes.add(cause)
         assert causes == {None, requirements.UNKNOWN, requirements.NOT_MET}, r.name

@@ -3,7 +3,7 @@ const $ = (id) => document.getElementById(id);
 // The requirement checkboxes come from the admin API (GET /v1/requirements), so a requirement
 // added to the server's registry appears here without a change to this page.
 let REQUIREMENTS = [];
-const LISTS = ["allowed_countries", "provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"];
+const LISTS = ["allowed_countries", "data_residency", "provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"];
 const listValue = (id) => $(id).value.split(",").map((x) => x.trim()).filter(Boolean);
 let token = "", org = "", storedVersion = 0, previewTimer = null, previewSeq = 0;
 
@@ -35,6 +35,7 @@ function policyFromForm() {
   for (const name of REQUIREMENTS) policy[name] = $(name).checked;
   for (const name of LISTS) policy[name] = listValue(name);
   policy.allowed_countries = policy.allowed_countries.map((c) => c.toUpperCase());
+  policy.data_residency = policy.data_residency.map((r) => r.toLowerCase());
   if (policy.require_soc2 && policy.require_iso27001) {
     policy.certifications = document.querySelector("input[name=certifications]:checked").value;
   }
