@@ -343,6 +343,7 @@ class PolicyAdmin:
                     policy_field=r.policy_field,
                     client_settable=r.client_settable,
                     hint=r.hint,
+                    flag=r in requirements.FLAGGED,
                 )
                 for r in requirements.REQUIREMENTS
             ]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from authz.v1 import catalog_pb2
+from authz.v1 import catalog_pb2, policy_pb2
 
 UNKNOWN = "unknown"  # the provider publishes no value for an attribute the requirement needs
 NOT_MET = "not_met"  # the provider publishes a value that does not satisfy it
@@ -42,6 +42,7 @@ LISTS = "lists"
 CERTIFICATIONS = "certifications"
 DATA_HANDLING = "data_handling"
 LOCATION = "location"
+IDENTITY = "identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         hint="no prompt logging and 0 days of retention, both stated",
     ),
     Requirement(
+        "no_stealth_provider",
+        "a disclosed operator (not a stealth provider)",
+        IDENTITY,
+        "block_stealth_providers",
+        ("stealth",),
+        _explicit("stealth", False),
+        client_settable=True,
+        hint="the company running the endpoint is named; an undisclosed (stealth) platform is blocked",
+    ),
+    Requirement(
         "headquarters_country",
         "headquarters in an allowed country",
         LOCATION,
@@ -261,6 +272,7 @@ ORDER: dict[str, int] = {r.name: i for i, r in enumerate(REQUIREMENTS)}
 LABELS: dict[str, str] = {r.name: r.label for r in REQUIREMENTS}
 # Requirements judged against a provider's data policy (the rest are lists, judged by id).
 ATTRIBUTE_REQUIREMENTS: tuple[Requirement, ...] = tuple(r for r in REQUIREMENTS if r.check is not None)
-# Asked for by a boolean policy flag of its own (the settings page's checkboxes).
-FLAGGED: tuple[Requirement, ...] = tuple(r for r in ATTRIBUTE_REQUIREMENTS if r.policy_field.startswith("require_"))
+# Asked for by a boolean policy field of its own (the settings page's checkboxes).
+_BOOLEANS = {f.name for f in policy_pb2.CompliancePolicy.DESCRIPTOR.fields if f.type == f.TYPE_BOOL} - {"enabled"}
+FLAGGED: tuple[Requirement, ...] = tuple(r for r in ATTRIBUTE_REQUIREMENTS if r.policy_field in _BOOLEANS)
 CLIENT_SETTABLE: tuple[str, ...] = tuple(r.name for r in REQUIREMENTS if r.client_settable)

@@ -189,3 +189,29 @@ def test_data_residency_counts_processing_regions_never_headquarters(org):
         json={"policy": {"enabled": True, "data_residency": ["EU"]}},
     )
     assert bad.status_code == 400 and "data_residency: 'EU'" in bad.json()["error"]["message"]
+
+
+def test_block_stealth_providers(org):
+    """A provider whose operator is undisclosed is blocked: explicitly stealth (here an org's
+    own provider attested as such) is not met; one that does not say (novita in the sample
+    catalog) is unknown and fails closed; a named operator (stealth: false) passes."""
+    stack = org.stack
+    h = {"authorization": f"Bearer {stack.token(org.id, subject='owner@corp')}"}
+    r = httpx.put(
+        f"{stack.authz_http}/v1/orgs/{org.id}/custom-providers/shadow-llm",
+        headers=h,
+        json={"provider": {"models": ["shadow-1"], "attestation": {"stealth": True}}},
+    )
+    assert r.status_code == 200, r.text
+    org.set_policy(enabled=True, block_stealth_providers=True)
+    assert allowed(org, "deepseek-r1-0528") == ["deepseek"]  # novita: does not say
+    err = denied(org, "novita/deepseek-r1-0528")
+    assert unmet_of(err, "novita") == (["no_stealth_provider"], ["no_stealth_provider"])
+    assert "a disclosed operator (not a stealth provider) (unknown)" in err["message"]
+    deadline = time.monotonic() + 5
+    while (resp := org.post(chat("shadow-llm/shadow-1"))).status_code != 403:
+        assert time.monotonic() < deadline, resp.text
+        time.sleep(0.02)
+    err = resp.json()["error"]
+    assert unmet_of(err, "shadow-llm") == (["no_stealth_provider"], [])
+    assert [e["failed_requirements"] for e in org.events()] == [["no_stealth_provider"]] * 2

@@ -109,7 +109,7 @@ def test_every_control_is_labelled(browser, org):
     browser.get(f"{stack.authz_http}/settings#token={token}")
     WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "who"), f"for {org.id}"))
     listed = httpx.get(f"{stack.authz_http}/v1/requirements", headers={"authorization": f"Bearer {token}"}).json()
-    flags = [r for r in listed["requirements"] if r["policy_field"].startswith("require_")]
+    flags = [r for r in listed["requirements"] if r["flag"]]
     assert len(flags) >= 7
     for r in flags:
         label = browser.find_element(By.CSS_SELECTOR, f'label[for="{r["policy_field"]}"]')

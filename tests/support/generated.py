@@ -31,6 +31,7 @@ ATTRIBUTE_CHOICES: dict[str, list] = {
     "prompt_retention_days": [None, 0, 0, 30],
     "headquarters_country": ["", "US", "US", "FR"],
     "processing_regions": [[], ["us"], ["eu"], ["us", "eu"], ["eu"]],
+    "stealth": [False, False, False, True, None],
 }
 # Values for the policy fields that are not a require_* flag, other than the id lists (drawn
 # from the catalog at hand). The registry test refuses a policy field missing here.

@@ -21,6 +21,7 @@ CLAUSES = {
     "no_prompt_logging": lambda a, p: a.get("logs_prompts") is False,
     "zero_data_retention": lambda a, p: a.get("logs_prompts") is False and a.get("prompt_retention_days") == 0,
     "headquarters_country": lambda a, p: a.get("headquarters_country") in p["allowed_countries"],
+    "no_stealth_provider": lambda a, p: a.get("stealth") is False,
     "data_residency": lambda a, p: (
         bool(a.get("processing_regions")) and all(r in p["data_residency"] for r in a["processing_regions"])
     ),
@@ -41,6 +42,8 @@ def asked(p: dict) -> set[str]:
     }
     if p["allowed_countries"]:
         names.add("headquarters_country")
+    if p["block_stealth_providers"]:
+        names.add("no_stealth_provider")
     if p.get("data_residency"):
         names.add("data_residency")
     return names

@@ -181,7 +181,7 @@ def test_unknown_evidence_lists_the_known_attributes():
         )
     assert str(refused.value) == (
         "provider 'p': evidence for unknown attribute 'x' (known: gdpr, headquarters_country, iso27001, iso42001, "
-        "logs_prompts, processing_regions, prompt_retention_days, soc2, soc2_report, trains_on_prompts)"
+        "logs_prompts, processing_regions, prompt_retention_days, soc2, soc2_report, stealth, trains_on_prompts)"
     )
 
 

@@ -36,7 +36,7 @@ def test_the_oracle_knows_which_policy_asks_for_it(name):
     requirement must make the oracle ask for it."""
     r = requirements.BY_NAME[name]
     p = {f: False for f in generated.FLAGS} | {"certifications": 0, "allowed_countries": [], "data_residency": []}
-    if r.policy_field.startswith("require_"):
+    if r in requirements.FLAGGED:
         p[r.policy_field] = True
     elif r.policy_field:
         p[r.policy_field] = generated.VALUE_FIELD_CHOICES[r.policy_field][:1]
@@ -64,7 +64,7 @@ def test_every_policy_field_is_drawn_by_the_strategies():
 
 def test_every_require_flag_of_the_policy_message_is_a_requirement():
     """A require_* field added to the proto without a registry row would be ignored by rules_of."""
-    flags = {f.name for f in policy_pb2.CompliancePolicy.DESCRIPTOR.fields if f.name.startswith("require_")}
+    flags = {f.name for f in policy_pb2.CompliancePolicy.DESCRIPTOR.fields if f.type == f.TYPE_BOOL} - {"enabled"}
     assert flags == {r.policy_field for r in requirements.FLAGGED}
 
 

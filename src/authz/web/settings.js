@@ -127,7 +127,7 @@ async function loadEvents() {
 
 async function buildRequirementRows() {
   const result = await api("GET", "/v1/requirements");
-  const flags = (result.requirements || []).filter((r) => r.policy_field.startsWith("require_"));
+  const flags = (result.requirements || []).filter((r) => r.flag);
   for (const r of flags) {
     const container = $("group-" + r.group);
     if (!container || $(r.policy_field)) continue;
