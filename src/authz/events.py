@@ -15,7 +15,7 @@ from typing import Any
 
 from authz.clip import ADDRESS, MODEL, ORG, PROVIDER, REQUEST_ID, USER_AGENT, clip
 from authz.decision import Verdict
-from authz.policy import NO_BLOCK_ALERTS, BlockAlerts
+from authz.policy import NO_BLOCK_ALERTS, UNKNOWN, BlockAlerts
 from authz.reasons import OUTCOMES
 from authz.request import RequestFacts
 
@@ -31,11 +31,15 @@ def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_
     MessageToDict would cost more than the rest of a blocked Check). Every client-controlled
     field is clipped, so one request can never write more than a few KB anywhere."""
     providers = [
-        {"provider": clip(p, PROVIDER), "failed_requirements": [u.requirement for u in unmet]}
+        {
+            "provider": clip(p, PROVIDER),
+            "failed_requirements": [u.requirement for u in unmet],
+            "unknown": [u.requirement for u in unmet if u.cause == UNKNOWN],
+        }
         for p, unmet in verdict.blocked[:_MAX_PROVIDERS]
     ]
     if verdict.provider and not verdict.blocked:
-        providers.append({"provider": clip(verdict.provider, PROVIDER), "failed_requirements": []})
+        providers.append({"provider": clip(verdict.provider, PROVIDER), "failed_requirements": [], "unknown": []})
     return {
         "event_id": uuid.uuid4().hex,
         "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),

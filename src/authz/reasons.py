@@ -84,7 +84,8 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.MODEL_NOT_ALLOWED: _blocked(403, _COMPLIANCE),
     Reason.ENDPOINT_NOT_COVERED: _blocked(403, _COMPLIANCE),
     Reason.UNKNOWN_DEPLOYMENT: _blocked(403, _COMPLIANCE),
-    Reason.MODEL_MISSING: _blocked(400, _INVALID),
+    # A client error, not a block by the policy: counted in authz_decisions_total, no event.
+    Reason.MODEL_MISSING: Outcome(400, _DENIED, _INVALID, policy_block=False),
     Reason.MODEL_INVALID: _blocked(400, _INVALID),
     Reason.MODEL_MISMATCH: _blocked(400, _INVALID),
     Reason.DUPLICATE_MODEL: _blocked(400, _INVALID),

@@ -183,6 +183,20 @@ def test_dry_run_passes_and_records_the_would_be_block(org):
 def test_fail_closed(org, kwargs, status, code):
     org.set_policy(**DEMO_POLICY)
     assert_denied(org, org.post(**kwargs), status, code)
+    if code == "model_missing":  # a client error, counted by reason, not a policy block: no event
+        metrics = httpx.get(org.stack.authz_metrics + "/metrics").text
+        assert 'authz_decisions_total{reason="model_missing",result="denied"}' in metrics
+        org.post(chat("deepseek/deepseek-v3.2"))  # a block after it: the events are in order
+        [event] = wait_for_events(org, 1)
+        assert event["reason"] == "provider_not_compliant"
+        assert event["providers"] == [
+            {
+                "provider": "deepseek",
+                "failed_requirements": ["soc2_or_iso27001", "gdpr", "no_prompt_training", "no_prompt_logging"],
+                "unknown": ["soc2_or_iso27001"],
+            }
+        ]
+        return
     [event] = wait_for_events(org, 1)
     assert event["reason"] == code
 
