@@ -120,7 +120,10 @@ def test_pinned_non_compliant_is_403_before_the_gateway(org):
         True,
         403,
     )
-    assert event["providers"] == [{"provider": "deepseek", "failed_requirements": err["failed_requirements"]}]
+    [blocked] = err["blocked_providers"]  # the event says what the deny body says, unknown vs not met
+    assert event["providers"] == [
+        {"provider": "deepseek", "failed_requirements": err["failed_requirements"], "unknown": blocked["unknown"]}
+    ]
     assert event["user_agent"] == "sdk-test/1" and event["client_address"] == "127.0.0.1"
     assert event["policy_version"] == 1 and len(event["api_key_id"]) == 12
 
