@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
@@ -49,6 +50,13 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
         raise CatalogError("catalog has no providers")
     if not catalog.models:
         raise CatalogError("catalog has no models")
+    if catalog.published_at:
+        try:
+            published_epoch(catalog.published_at)
+        except ValueError:
+            raise CatalogError(
+                f"published_at {catalog.published_at!r} is not an ISO 8601 date or date-time (e.g. '2026-11-26')"
+            ) from None
     for key, provider in catalog.providers.items():
         if not PROVIDER_ID.match(key):
             raise CatalogError(f"provider id {key!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
@@ -89,6 +97,29 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 REGION = re.compile(r"^[a-z]{2,12}$")  # a processing region code: "us", "eu", "apac", ...
+
+
+def published_epoch(text: str) -> float | None:
+    """`published_at` as epoch seconds (a date means its midnight UTC); None when empty."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def age_warning(index: CatalogIndex, max_age_days: int, now: float) -> str | None:
+    """What /readyz and the log say about an old catalog (None: recent enough)."""
+    if index.published_at is None:
+        return f"catalog v{index.version} does not say when its facts were compiled (published_at): its age is unknown"
+    days = (now - index.published_at) / 86400
+    if days <= max_age_days:
+        return None
+    return (
+        f"catalog v{index.version} was compiled {days:.0f} days ago (catalog_max_age_days = {max_age_days}): "
+        "review a current one and load it (authz catalog load FILE)"
+    )
 
 
 def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
@@ -205,6 +236,7 @@ class CatalogIndex:
     version: int
     providers: dict[str, catalog_pb2.Provider]
     models: dict[str, tuple[str, ...]]
+    published_at: float | None = None  # epoch seconds; None when the catalog does not say
     names: naming.Names = None  # type: ignore[assignment]  # set by __post_init__
     _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
 
@@ -220,6 +252,7 @@ class CatalogIndex:
             version=catalog.version,
             providers=providers,
             models=models,
+            published_at=published_epoch(catalog.published_at),
             names=naming.Names(
                 frozenset(providers), frozenset(models), dict(catalog.provider_aliases), dict(catalog.model_aliases)
             ),

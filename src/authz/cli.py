@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import os
 import secrets
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from authz import __version__, audit
+from authz import __version__, audit, requirements
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.auth import issue as issue_token
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--out", help="write the catalog here (default: standard output)")
     dif = catalog.add_parser("diff", help="what loading FILE would change, and for which orgs' policies")
     dif.add_argument("file")
+    show = catalog.add_parser("show", help="a provider's published data policy: each value, its evidence and date")
+    show.add_argument("provider")
+    show.add_argument("--file", help="read this catalog instead of the stored one")
+    show.add_argument("--json", action="store_true", help="print JSON")
 
     org = sub.add_parser("org", help="organizations").add_subparsers(dest="action", required=True)
     plan = org.add_parser("set-plan", help="record an org's plan (e.g. enterprise)")
@@ -132,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args.workers)
     if args.command == "catalog" and args.action == "check":
         return _check_catalog(args.file)
+    if args.command == "catalog" and args.action == "show" and args.file:
+        return _show_provider(_read_catalog(args.file), args.provider, args.json)
     if args.command == "catalog" and args.action == "import" and args.base:
         return _import_catalog(args, _read_catalog(args.base))
     if args.command == "policy":
@@ -283,6 +290,12 @@ def _import_catalog(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
 
 
 async def _run_admin(args: argparse.Namespace, store: Store) -> int:
+    if args.command == "catalog" and args.action == "show":
+        raw = await store.catalog_raw()
+        if raw is None:
+            print("authz: no catalog is stored: load one (authz catalog load FILE) or pass --file", file=sys.stderr)
+            return 1
+        return _show_provider(catalog_mod.parse(raw), args.provider, args.json)
     if args.command == "catalog" and args.action == "import":
         raw = await store.catalog_raw()
         if raw is None:
@@ -354,6 +367,68 @@ def _matches(event: dict[str, Any], args: argparse.Namespace) -> bool:
         return False
     requirement = getattr(args, "requirement", None)
     return not requirement or any(requirement in p.get("failed_requirements", []) for p in providers)
+
+
+def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool) -> int:
+    """Every attribute a requirement reads, with its value (or unknown), evidence and date:
+    what a person checks before trusting a decision."""
+    if provider_id not in catalog.providers:
+        near = difflib.get_close_matches(provider_id, list(catalog.providers), n=3)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        print(f"authz: catalog v{catalog.version} has no provider {provider_id!r}{hint}", file=sys.stderr)
+        return 1
+    provider = catalog.providers[provider_id]
+    dp = provider.data_policy if provider.HasField("data_policy") else None
+    attributes = sorted({a for r in requirements.ATTRIBUTE_REQUIREMENTS for a in r.attributes})
+    rows: list[dict[str, Any]] = []
+    for name in attributes:
+        value: object = None
+        if dp is not None:
+            field = catalog_pb2.DataPolicy.DESCRIPTOR.fields_by_name[name]
+            if field.is_repeated:
+                value = list(getattr(dp, name)) or None
+            elif field.has_presence:
+                value = getattr(dp, name) if dp.HasField(name) else None
+            else:
+                raw = getattr(dp, name)
+                value = (field.enum_type.values_by_number[raw].name if field.enum_type else raw) or None
+                if value == "SOC2_REPORT_UNSPECIFIED":
+                    value = None
+        evidence = dp.evidence.get(name) if dp is not None and name in dp.evidence else None
+        rows.append(
+            {
+                "attribute": name,
+                "value": value,
+                "source": evidence.source if evidence else "",
+                "checked_at": evidence.checked_at if evidence else "",
+            }
+        )
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "provider": provider_id,
+                    "name": provider.name,
+                    "catalog_version": catalog.version,
+                    "published_at": catalog.published_at,
+                    "attributes": rows,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"{provider.name or provider_id} ({provider_id}), catalog v{catalog.version}"
+        + (f" compiled {catalog.published_at}" if catalog.published_at else "")
+    )
+    if dp is None:
+        print("  publishes no data policy: every requirement is unknown (and fails closed)")
+    for row in rows:
+        shown = "unknown" if row["value"] is None else json.dumps(row["value"])
+        checked = f", checked {row['checked_at']}" if row["checked_at"] else ""
+        source = f"  [{row['source']}{checked}]" if row["source"] else ""
+        print(f"  {row['attribute']:<22} {shown}{source}")
+    return 0
 
 
 def _serve(settings: config_mod.Settings, workers: int) -> int:

@@ -90,6 +90,9 @@ class Settings:
     endpoints_file: str = ""
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
     max_staleness_s: float = 120.0  # past this without a successful sync: 503
+    # A catalog compiled longer ago than this still enforces, but /readyz warns and
+    # authz_catalog_age_seconds shows it (its facts may have changed since).
+    catalog_max_age_days: int = 90
     redis_timeout_s: float = 0.15  # cold lookups on the Check path (Envoy waits ~200 ms)
     # Unknown API keys: remembered (LRU, TTL) so repeats cost no Redis call, and limited per
     # client address (token bucket charged only by unknown keys; 0 per second: no limit).

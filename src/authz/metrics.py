@@ -73,6 +73,11 @@ STALENESS = Gauge(
     "Seconds since policy state was last synced from Redis (the stalest worker).",
     multiprocess_mode="livemax",
 )
+CATALOG_AGE = Gauge(
+    "authz_catalog_age_seconds",
+    "Seconds since the loaded catalog's facts were compiled (published_at); -1 when it does not say.",
+    multiprocess_mode="livemax",
+)
 CATALOG_VERSION = Gauge(
     "authz_catalog_version",
     "Version of the loaded provider catalog (0: none; the most behind worker).",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import time
 
 import structlog
 import uvloop
@@ -23,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from authz import catalog as catalog_mod
 from authz import metrics
 from authz.admin import PolicyAdmin
 from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
@@ -170,6 +172,9 @@ class App:
         serving = False
         while True:
             metrics.STALENESS.set(min(self.cache.staleness(), _STALENESS_CAP_S))
+            catalog = self.cache.catalog
+            if catalog is not None:
+                metrics.CATALOG_AGE.set(-1 if catalog.published_at is None else time.time() - catalog.published_at)
             now = self.ready()
             if now != serving:
                 serving = now
@@ -202,7 +207,7 @@ class App:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, _request: web.Request) -> web.Response:
-        body = {
+        body: dict[str, object] = {
             "ready": self.ready(),
             "catalog_version": self.cache.catalog.version if self.cache.catalog else None,
             "staleness_s": round(self.cache.staleness(), 3) if self.cache.synced_at else None,
@@ -213,6 +218,9 @@ class App:
         }
         if self.cache.state_lost:
             body["reason"] = str(StateLost())
+        catalog = self.cache.catalog
+        warning = catalog_mod.age_warning(catalog, self.settings.catalog_max_age_days, time.time()) if catalog else None
+        body["warnings"] = [warning] if warning else []
         return web.json_response(body, status=200 if body["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:

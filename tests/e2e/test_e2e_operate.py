@@ -131,3 +131,36 @@ def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_pat
             == 200
         )
         assert [x["path"] for x in s.received()] == ["/v1/chat/completions"]
+
+
+def test_an_old_catalog_still_enforces_but_readyz_and_the_metric_say_its_age(tmp_path):
+    """catalog_max_age_days: past it the catalog's facts may have changed. authz keeps
+    enforcing the catalog it has (ready, 200) and says so in /readyz and the metric."""
+    from datetime import UTC, datetime, timedelta
+
+    from authz.testing.stack import SAMPLE_CATALOG
+
+    catalog = json.loads(SAMPLE_CATALOG.read_text())
+    catalog["published_at"] = (datetime.now(UTC) - timedelta(days=200)).date().isoformat()
+    with Stack.start(tmp_path, authz_settings={"catalog_max_age_days": "120"}) as s:
+        s.admin.load_catalog(catalog)
+        s.wait_ready()
+        ready = httpx.get(s.authz_http + "/readyz")
+        assert ready.status_code == 200
+        [warning] = ready.json()["warnings"]
+        assert "was compiled 200 days ago (catalog_max_age_days = 120)" in warning
+        wait_until(
+            lambda: _sample(httpx.get(s.authz_metrics + "/metrics").text, "authz_catalog_age_seconds") > 199 * 86400,
+            5,
+            "the age metric",
+        )
+        s.admin.add_api_key("sk-old", "old-org")
+        s.admin.set_plan("old-org", "enterprise")
+        s.admin.set_policy("old-org", **DEMO_POLICY)
+        r = httpx.post(
+            s.url + "/v1/chat/completions",
+            json={"model": "deepseek/deepseek-v3.2", "messages": []},
+            headers={"authorization": "Bearer sk-old"},
+            timeout=10,
+        )
+        assert r.status_code == 403  # still enforced

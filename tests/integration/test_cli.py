@@ -102,3 +102,25 @@ def test_events_tail_follow_prints_new_events(redis_server):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_catalog_show_prints_each_value_with_its_evidence_or_unknown():
+    import subprocess
+    import sys
+
+    def show(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "authz", "catalog", "show", *args, "--file", str(SAMPLE)],
+            capture_output=True,
+            text=True,
+        )
+
+    out = show("deepseek")
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+    assert lines["trains_on_prompts"].split()[1] == "true" and "checked 2026-11-01" in lines["trains_on_prompts"]
+    assert lines["soc2"].split()[1] == "unknown" and "[" not in lines["soc2"]
+    data = json.loads(show("novita", "--json").stdout)
+    assert data["provider"] == "novita" and all(a["value"] is None for a in data["attributes"])
+    missing = show("deepsek")
+    assert missing.returncode == 1 and "did you mean deepseek?" in missing.stderr

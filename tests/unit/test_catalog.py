@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from authz.catalog import CatalogError, parse
+from authz.catalog import CatalogError, CatalogIndex, parse
 
 SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample-catalog.json"
 
@@ -209,3 +209,26 @@ def test_the_index_keeps_the_catalog_version():
     catalog = parse(SAMPLE.read_text())
     catalog.version = 7
     assert CatalogIndex.build(catalog).version == 7
+
+
+def test_catalog_age_warns_past_the_configured_age_and_when_unknown():
+    from authz.catalog import age_warning, published_epoch
+
+    day = 86400.0
+    fresh = CatalogIndex(version=3, providers={}, models={}, published_at=published_epoch("2026-11-01"))
+    now = published_epoch("2026-11-26") or 0.0
+    assert age_warning(fresh, 90, now) is None
+    old = age_warning(fresh, 10, now)
+    assert old and "v3 was compiled 25 days ago (catalog_max_age_days = 10)" in old and "authz catalog load" in old
+    undated = CatalogIndex(version=4, providers={}, models={})
+    assert "does not say when its facts were compiled (published_at)" in (age_warning(undated, 90, now) or "")
+    assert published_epoch("2026-11-26T12:00:00Z") == now + day / 2
+
+
+def test_an_unreadable_published_at_is_refused():
+    with pytest.raises(CatalogError, match="published_at 'last week' is not an ISO 8601 date"):
+        parse(
+            json.dumps(
+                {"published_at": "last week", "providers": {"p": {"name": "P"}}, "models": {"m": {"providers": ["p"]}}}
+            )
+        )
