@@ -12,6 +12,7 @@ Who may do what, in one place:
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -90,6 +91,29 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
     rules = policy_mod.rules_of(p)
     if saving and p.enabled and rules == policy_mod.NO_RULES:
         raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
+
+
+def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: catalog_pb2.CustomProviders) -> None:
+    """Refuse list entries naming nothing the catalog (or the org's own providers) has: a typo
+    in a deny list would block nothing. The message names the closest ids; `force` saves anyway."""
+    providers = set(catalog.providers) | set(custom.providers)
+    models = set(catalog.models) | {m for cp in custom.providers.values() for m in cp.models}
+    for name, known, kind in (
+        ("provider_allowlist", providers, "provider"),
+        ("provider_denylist", providers, "provider"),
+        ("model_allowlist", models, "model"),
+        ("model_denylist", models, "model"),
+    ):
+        for entry in getattr(p, name):
+            if entry in known:
+                continue
+            near = difflib.get_close_matches(entry, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"{name}: {entry!r} is not a {kind} in catalog v{catalog.version}{hint} "
+                "(send force: true to save it anyway)",
+            )
 
 
 def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:
@@ -171,6 +195,7 @@ class PolicyAdmin:
             "GetPolicy": self._get_policy,
             "PreviewPolicy": self._preview_policy,
             "SetPolicy": self._set_policy,
+            "SetPolicyEnabled": self._set_policy_enabled,
             "ListProviders": self._list_providers,
             "ListSecurityEvents": self._list_security_events,
             "ListAuditEvents": self._list_audit_events,
@@ -249,6 +274,8 @@ class PolicyAdmin:
         if req.policy.enabled:
             self._require_enterprise(plan, "enable or change a Provider Compliance Policy")
         validate(req.policy)
+        if not req.force:
+            known_ids(req.policy, self._catalog_or_unavailable(), await self.store.custom_providers(req.org_id))
         new = policy_pb2.CompliancePolicy()
         new.CopyFrom(req.policy)
         for server_owned in ("version", "updated_by", "updated_at"):
@@ -259,6 +286,32 @@ class PolicyAdmin:
         except VersionConflict as exc:
             raise AdminError(ABORTED, str(exc)) from None
         return admin_pb2.SetPolicyResponse(policy=stored)
+
+    async def _set_policy_enabled(
+        self, principal: Principal, req: admin_pb2.SetPolicyEnabledRequest
+    ) -> admin_pb2.SetPolicyResponse:
+        plan = await self._manager_of(principal, req.org_id)
+        if req.enabled:
+            self._require_enterprise(plan, "enable a Provider Compliance Policy")
+        stored = await self.store.policy(req.org_id)
+        if stored is None:
+            raise AdminError(
+                NOT_FOUND,
+                f"org '{req.org_id}' has no policy to {'enable' if req.enabled else 'disable'}: "
+                f"set one first (PUT /v1/orgs/{req.org_id}/policy)",
+            )
+        expected = req.expected_version if req.HasField("expected_version") else stored.version
+        toggled = policy_pb2.CompliancePolicy()
+        toggled.CopyFrom(stored)
+        toggled.enabled = req.enabled
+        for server_owned in ("version", "updated_by", "updated_at"):
+            toggled.ClearField(server_owned)
+        validate(toggled)
+        try:
+            saved = await self.store.set_policy(req.org_id, toggled, principal.subject, expected_version=expected)
+        except VersionConflict as exc:
+            raise AdminError(ABORTED, str(exc)) from None
+        return admin_pb2.SetPolicyResponse(policy=saved)
 
     async def _set_custom_provider(
         self, principal: Principal, req: admin_pb2.SetCustomProviderRequest

@@ -5,6 +5,8 @@ PolicyAdmin; this module only converts between wire formats and errors.
     GET  /v1/orgs/{org}/policy                GetPolicy
     POST /v1/orgs/{org}/policy:preview        PreviewPolicy   body {"policy": {...}}
     PUT  /v1/orgs/{org}/policy                SetPolicy       body {"policy": {...}, "expected_version": N}
+    POST /v1/orgs/{org}/policy:enable         SetPolicyEnabled (enabled: true; requirements kept)
+    POST /v1/orgs/{org}/policy:disable        SetPolicyEnabled (enabled: false; requirements kept)
     GET  /v1/providers                        ListProviders
     GET  /v1/orgs/{org}/security-events?limit ListSecurityEvents
     GET  /v1/orgs/{org}/audit-events?limit    ListAuditEvents
@@ -66,6 +68,9 @@ class PolicyAdminServicer(admin_pb2_grpc.PolicyAdminServicer):
     async def DeleteCustomProvider(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("DeleteCustomProvider", request, context)
 
+    async def SetPolicyEnabled(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
+        return await self._call("SetPolicyEnabled", request, context)
+
     async def SetAlerts(self, request: Message, context: grpc.aio.ServicerContext) -> Message:
         return await self._call("SetAlerts", request, context)
 
@@ -94,6 +99,8 @@ class PolicyAdminHttp:
         r.add_get("/v1/orgs/{org}/policy", self._route("GetPolicy", admin_pb2.GetPolicyRequest, body=False))
         r.add_post("/v1/orgs/{org}/policy:preview", self._route("PreviewPolicy", admin_pb2.PreviewPolicyRequest))
         r.add_put("/v1/orgs/{org}/policy", self._route("SetPolicy", admin_pb2.SetPolicyRequest))
+        r.add_post("/v1/orgs/{org}/policy:enable", self._route("SetPolicyEnabled", admin_pb2.SetPolicyEnabledRequest))
+        r.add_post("/v1/orgs/{org}/policy:disable", self._route("SetPolicyEnabled", admin_pb2.SetPolicyEnabledRequest))
         r.add_get("/v1/providers", self._route("ListProviders", admin_pb2.ListProvidersRequest, body=False))
         r.add_get(
             "/v1/orgs/{org}/security-events",
@@ -128,6 +135,8 @@ class PolicyAdminHttp:
                         raise AdminError(INVALID_ARGUMENT, f"invalid request body: {exc}") from None
                 if "org" in request.match_info:
                     message.org_id = request.match_info["org"]
+                if isinstance(message, admin_pb2.SetPolicyEnabledRequest):  # the path says which
+                    message.enabled = request.path.endswith(":enable")
                 if "provider" in request.match_info:
                     if isinstance(message, admin_pb2.SetCustomProviderRequest):
                         if message.provider.id and message.provider.id != request.match_info["provider"]:

@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     put.add_argument("org")
     put.add_argument("file", help="path, or - for standard input")
     put.add_argument("--expected-version", type=int, help="fail if the stored version is not this one")
+    put.add_argument("--force", action="store_true", help="save list entries the catalog does not know")
+    for toggle in ("enable", "disable"):
+        t = pol_sub.add_parser(toggle, help=f"{toggle} the stored policy, keeping its requirements")
+        t.add_argument("org")
+        t.add_argument("--expected-version", type=int, help="fail if the stored version is not this one")
 
     tok = sub.add_parser("token", help="admin API tokens").add_subparsers(dest="action", required=True)
     issue = tok.add_parser("issue", help="print an HS256 admin token (needs admin_jwt_hs256_secret)")
@@ -174,6 +179,11 @@ def _policy_api(args: argparse.Namespace) -> int:
     org = urllib.parse.quote(args.org, safe="")
     if args.action == "get":
         method, path, body = "GET", f"/v1/orgs/{org}/policy", None
+    elif args.action in ("enable", "disable"):
+        toggle: dict[str, Any] = {}
+        if args.expected_version is not None:
+            toggle["expected_version"] = args.expected_version
+        method, path, body = "POST", f"/v1/orgs/{org}/policy:{args.action}", toggle
     else:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
         try:
@@ -187,6 +197,8 @@ def _policy_api(args: argparse.Namespace) -> int:
             body = {"policy": policy}
             if args.expected_version is not None:
                 body["expected_version"] = args.expected_version
+            if args.force:
+                body["force"] = True
             method, path = "PUT", f"/v1/orgs/{org}/policy"
     request = urllib.request.Request(
         args.api.rstrip("/") + path,

@@ -240,3 +240,60 @@ def test_cli_policy_get_preview_set(stack, tmp_path):
     env["AUTHZ_TOKEN"] = stack.token(org, role="member")
     denied = authz("get", org)
     assert denied.returncode == 1 and "owner or admin" in denied.stderr
+
+
+def test_disable_and_enable_keep_the_requirements(stack):
+    """A toggle, not a replace: disabling keeps every requirement, enabling restores them,
+    each an audited version; enabling needs the Enterprise plan, disabling does not."""
+    org = fresh_org(stack, "enterprise")
+    h = {"authorization": f"Bearer {stack.token(org, subject='dana@corp')}"}
+    base = f"{stack.authz_http}/v1/orgs/{org}/policy"
+    missing = httpx.post(base + ":disable", headers=h)
+    assert missing.status_code == 404 and "set one first" in missing.json()["error"]["message"]
+    assert httpx.put(base, headers=h, json={"policy": {**DEMO_POLICY, "data_residency": ["eu"]}}).status_code == 200
+    off = httpx.post(base + ":disable", headers=h).json()["policy"]
+    assert (off["enabled"], off["version"], off["require_gdpr"], off["data_residency"]) == (False, 2, True, ["eu"])
+    stack.admin.set_plan(org, "pro")  # a downgrade: switching back on needs the plan again
+    refused = httpx.post(base + ":enable", headers=h)
+    assert refused.status_code == 403 and "Enterprise plan required" in refused.json()["error"]["message"]
+    stack.admin.set_plan(org, "enterprise")
+    stale = httpx.post(base + ":enable", headers=h, json={"expected_version": 1})
+    assert stale.status_code == 409
+    on = httpx.post(base + ":enable", headers=h).json()["policy"]
+    assert (on["enabled"], on["version"], on["require_no_prompt_logging"]) == (True, 3, True)
+    audit = httpx.get(f"{stack.authz_http}/v1/orgs/{org}/audit-events", headers=h).json()["events"]
+    assert [e["target"] for e in audit if e["action"] == "policy.set"][:3] == ["v3", "v2", "v1"]
+
+
+def test_list_entries_the_catalog_lacks_are_refused_with_the_closest_names(stack):
+    org = fresh_org(stack, "enterprise")
+    h = {"authorization": f"Bearer {stack.token(org)}"}
+    url = f"{stack.authz_http}/v1/orgs/{org}/policy"
+    typo = httpx.put(url, headers=h, json={"policy": {"enabled": True, "provider_denylist": ["deepsek"]}})
+    assert typo.status_code == 400
+    message = typo.json()["error"]["message"]
+    assert "provider_denylist: 'deepsek' is not a provider in catalog" in message
+    assert "did you mean 'deepseek'" in message and "force: true" in message
+    model = httpx.put(url, headers=h, json={"policy": {"enabled": True, "model_allowlist": ["gpt4o"]}})
+    assert model.status_code == 400 and "model_allowlist: 'gpt4o'" in model.json()["error"]["message"]
+    forced = httpx.put(
+        url, headers=h, json={"policy": {"enabled": True, "provider_denylist": ["deepsek"]}, "force": True}
+    )
+    assert forced.status_code == 200 and forced.json()["policy"]["provider_denylist"] == ["deepsek"]
+
+
+def test_cli_enable_and_disable(stack):
+    org = fresh_org(stack, "enterprise")
+    stack.admin.set_policy(org, **DEMO_POLICY)
+    env = {"AUTHZ_API": stack.authz_http, "AUTHZ_TOKEN": stack.token(org, subject="erin@corp"), "PATH": "/usr/bin:/bin"}
+
+    def authz(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "authz", "policy", *args], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    off = authz("disable", org)
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["policy"]["enabled"] is False and json.loads(off.stdout)["policy"]["require_gdpr"]
+    on = authz("enable", org, "--expected-version", "2")
+    assert on.returncode == 0 and json.loads(on.stdout)["policy"]["enabled"] is True
