@@ -116,6 +116,16 @@ def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: cat
             )
 
 
+def _evidence(requirement: str, dp: catalog_pb2.DataPolicy | None) -> tuple[str, str]:
+    """The source (and date) of the first attribute the requirement reads that has evidence."""
+    row = requirements.BY_NAME[requirement]
+    for attribute in row.attributes:
+        if dp is not None and attribute in dp.evidence:
+            found = dp.evidence[attribute]
+            return found.source, found.checked_at
+    return "", ""
+
+
 def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:
     where = f"custom provider {cp.id!r}"
     if not catalog_mod.PROVIDER_ID.match(cp.id):
@@ -143,26 +153,43 @@ def preview(
     table = catalog.table(rules)
     out = admin_pb2.PreviewPolicyResponse(catalog_version=catalog.version)
 
-    def add(provider_id: str, name: str, unmet: policy_mod.Failures) -> None:
-        out.providers.add(
-            provider=provider_id,
-            name=name,
-            allowed=not unmet,
-            unmet=[
+    def add(
+        provider_id: str,
+        name: str,
+        unmet: policy_mod.Failures,
+        data_policy: catalog_pb2.DataPolicy | None,
+        attested: str = "",
+    ) -> None:
+        rows = []
+        for u in unmet:
+            source, checked_at = _evidence(u.requirement, data_policy)
+            rows.append(
                 admin_pb2.UnmetRequirement(
-                    requirement=u.requirement, label=policy_mod.LABELS[u.requirement], cause=u.cause
+                    requirement=u.requirement,
+                    label=policy_mod.LABELS[u.requirement],
+                    cause=u.cause,
+                    evidence=source or attested,
+                    checked_at=checked_at,
                 )
-                for u in unmet
-            ],
-        )
+            )
+        out.providers.add(provider=provider_id, name=name, allowed=not unmet, unmet=rows)
 
     for provider_id in sorted(catalog.providers):
-        add(provider_id, catalog.providers[provider_id].name, table.unmet[provider_id])
+        provider = catalog.providers[provider_id]
+        dp = provider.data_policy if provider.HasField("data_policy") else None
+        add(provider_id, provider.name, table.unmet[provider_id], dp)
     for provider_id, cp in sorted((custom.providers if custom else {}).items()):
         if provider_id in catalog.providers:
             continue  # the catalog's provider of that id is the one requests reach (see decide)
         unmet = policy_mod.custom_unmet(provider_id, cp, rules, enabled=True)  # previewed as if enabled
-        add(provider_id, f"{cp.name or provider_id} (custom)", unmet)
+        attested = f"attested by {cp.attested_by} at {cp.attested_at}" if cp.HasField("attestation") else ""
+        add(
+            provider_id,
+            f"{cp.name or provider_id} (custom)",
+            unmet,
+            cp.attestation if cp.HasField("attestation") else None,
+            attested,
+        )
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count
     by_list = {m for m in catalog.models if policy_mod.model_unmet(m, rules)}

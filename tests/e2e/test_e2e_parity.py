@@ -181,7 +181,13 @@ def test_data_residency_counts_processing_regions_never_headquarters(org):
     by_id = {p["provider"]: p for p in preview["providers"]}
     assert by_id["azure"]["allowed"] and by_id["mistral"]["allowed"]
     assert by_id["deepseek"]["unmet"] == [
-        {"requirement": "data_residency", "label": "data processed only in allowed regions", "cause": "unknown"}
+        {
+            "requirement": "data_residency",
+            "label": "data processed only in allowed regions",
+            "cause": "unknown",
+            "evidence": "",  # DeepSeek publishes no processing region: nothing to point to
+            "checked_at": "",
+        }
     ]
     bad = httpx.put(
         f"{org.stack.authz_http}/v1/orgs/{org.id}/policy",

@@ -63,6 +63,13 @@ def test_toggle_preview_save_then_blocked_through_envoy(browser, org, tmp_path):
     gdpr.send_keys(Keys.SPACE)
     wait.until(lambda b: row(b, "deepseek").get_attribute("data-allowed") == "false")
     wait.until(lambda b: "GDPR (not met)" in row(b, "deepseek").text)
+    # Each reason says where the value it was judged on comes from, and when it was checked.
+    wait.until(
+        lambda b: (
+            "source: sample: DeepSeek trust/data-policy page (illustrative), checked 2026-11-01"
+            in row(b, "deepseek").text
+        )
+    )
     wait.until(lambda b: "GDPR (unknown)" in row(b, "groq").text)
     wait.until(lambda b: row(b, "azure").get_attribute("data-allowed") == "true")
     wait.until(lambda b: "blocked" in b.find_element(By.ID, "preview-summary").text)

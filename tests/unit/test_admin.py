@@ -43,6 +43,11 @@ def test_preview_lists_every_provider_with_unknown_vs_not_met_and_orphaned_model
         "no_prompt_logging": "not_met",
     }
     assert by_id["groq"].unmet[0].label == "GDPR"
+    # The evidence a value came from, and its date; nothing when nothing is published.
+    gdpr = next(u for u in by_id["deepseek"].unmet if u.requirement == "gdpr")
+    assert (gdpr.evidence, gdpr.checked_at) == ("sample: DeepSeek trust/data-policy page (illustrative)", "2026-11-01")
+    soc2 = next(u for u in by_id["deepseek"].unmet if u.requirement == "soc2_or_iso27001")
+    assert (soc2.evidence, soc2.checked_at) == ("", "")
     assert list(result.models_without_compliant_provider) == ["deepseek-r1-0528", "kimi-k2"]
     # Served by compliant and non-compliant providers: strict routing needs a pin for these.
     assert "deepseek-v3.2" in result.models_needing_a_pin_in_strict_routing

@@ -67,8 +67,19 @@ function renderPreview(result) {
     text(row.insertCell(), p.name ? `${p.name} (${p.provider})` : p.provider);
     const status = text(row.insertCell(), p.allowed ? "Allowed" : "Blocked");
     status.className = p.allowed ? "allowed" : "blocked";
-    text(row.insertCell(), (p.unmet || []).map(
-      (u) => `${u.label} (${u.cause === "unknown" ? "unknown" : "not met"})`).join(", ") || "–");
+    const reasons = row.insertCell();
+    if (!(p.unmet || []).length) text(reasons, "–");
+    for (const u of p.unmet || []) {
+      const item = document.createElement("div");
+      item.textContent = `${u.label} (${u.cause === "unknown" ? "unknown" : "not met"})`;
+      if (u.evidence) {  // where the value comes from, so a person can check it
+        const source = document.createElement("small");
+        source.className = "evidence";
+        source.textContent = ` source: ${u.evidence}${u.checked_at ? ", checked " + u.checked_at : ""}`;
+        item.append(source);
+      }
+      reasons.append(item);
+    }
   }
   $("preview-summary").textContent =
     `${result.allowed_count || 0} providers allowed, ${result.blocked_count || 0} blocked (catalog v${result.catalog_version}).` +
