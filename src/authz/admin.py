@@ -294,7 +294,14 @@ class PolicyAdmin:
         plan = await self._manager_of(principal, req.org_id)
         self._require_enterprise(plan, "configure a Provider Compliance Policy")
         validate(req.policy, saving=False)
-        return preview(self._catalog_or_unavailable(), req.policy, await self.store.custom_providers(req.org_id))
+        catalog = self._catalog_or_unavailable()
+        fields = await self.store.org_fields(req.org_id)  # one read: custom providers and alerts
+        out = preview(catalog, req.policy, custom_providers_of(fields))
+        table = catalog.table(policy_mod.rules_of(req.policy))
+        for model in alert_settings(fields).watched_models:
+            served = len(table.for_model(model).allowed) if model in catalog.models else 0
+            out.watched_models.add(model=model, compliant_providers=served)
+        return out
 
     async def _set_policy(self, principal: Principal, req: admin_pb2.SetPolicyRequest) -> admin_pb2.SetPolicyResponse:
         plan = await self._manager_of(principal, req.org_id)
@@ -376,6 +383,14 @@ class PolicyAdmin:
                 raise AdminError(INVALID_ARGUMENT, str(exc)) from None
         if alerts.block_threshold and not alerts.block_window_s:
             alerts.block_window_s = 300
+        catalog = self._catalog_or_unavailable()
+        for model in alerts.watched_models:
+            if model not in catalog.models:
+                near = difflib.get_close_matches(model, sorted(catalog.models), n=3)
+                hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+                raise AdminError(
+                    INVALID_ARGUMENT, f"watched_models: {model!r} is not a model in catalog v{catalog.version}{hint}"
+                )
         await self.store.set_alerts(req.org_id, alerts, principal.subject)
         return admin_pb2.SetAlertsResponse(alerts=alerts)
 

@@ -149,7 +149,32 @@ async def enqueue_catalog_changes(
         if changes:
             await enqueue(redis, keys, org_id, alerts.webhook_url, "catalog_change", message.text("."))
             queued += 1
+        watched = watched_losses(old_index, new_index, rules, alerts.watched_models)
+        if watched:
+            losing = Message().text("Watched models lost compliant providers for org ").value(org_id)
+            losing.text(f" (catalog v{new.version}): ")
+            for i, (model, had, has) in enumerate(watched):
+                losing.text("; " if i else "").value(model)
+                losing.text(f" has {has} compliant provider{'s' if has != 1 else ''} (was {had})")
+                if not has:
+                    losing.text(": every request for it is blocked")
+            await enqueue(redis, keys, org_id, alerts.webhook_url, "watched_model", losing.text("."))
+            queued += 1
     return queued
+
+
+def watched_losses(
+    old: catalog_mod.CatalogIndex, new: catalog_mod.CatalogIndex, rules: policy_mod.Rules, watched: Sequence[str]
+) -> list[tuple[str, int, int]]:
+    """(model, compliant providers before, after) for each watched model that lost some."""
+    before, after = old.table(rules), new.table(rules)
+    losses = []
+    for model in watched:
+        was = len(before.for_model(model).allowed) if model in old.models else 0
+        now = len(after.for_model(model).allowed) if model in new.models else 0
+        if now < was:
+            losses.append((model, was, now))
+    return losses
 
 
 class AlertDispatcher:

@@ -334,3 +334,44 @@ def _metric(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_a_watched_model_that_loses_compliant_providers_alerts_the_org(alert_stack):
+    """An org lists the models it depends on; a catalog load that leaves one with fewer
+    compliant providers (here none) under its policy sends one alert naming the model and the
+    counts, and the preview shows how many providers each watched model keeps."""
+    receiver = Receiver()
+    org = "alert-watched"
+    _, h = setup_org(alert_stack, org, receiver, require_gdpr=True)
+    bad = httpx.put(
+        f"{alert_stack.authz_http}/v1/orgs/{org}/alerts",
+        headers=h,
+        json={"alerts": {"webhook_url": receiver.url, "watched_models": ["gpt4o"]}},
+    )
+    assert bad.status_code == 400 and "did you mean 'gpt-4o'" in bad.json()["error"]["message"]
+    r = httpx.put(
+        f"{alert_stack.authz_http}/v1/orgs/{org}/alerts",
+        headers=h,
+        json={"alerts": {"webhook_url": receiver.url, "watched_models": ["gemini-2.5-pro", "gpt-4o"]}},
+    )
+    assert r.status_code == 200, r.text
+    preview = httpx.post(
+        f"{alert_stack.authz_http}/v1/orgs/{org}/policy:preview",
+        headers=h,
+        json={"policy": {"enabled": True, "require_gdpr": True}},
+    ).json()
+    assert {w["model"]: w["compliant_providers"] for w in preview["watched_models"]} == {
+        "gemini-2.5-pro": 1,
+        "gpt-4o": 2,
+    }
+    changed = json.loads(SAMPLE_CATALOG.read_text())
+    original = copy.deepcopy(changed)
+    del changed["providers"]["google-vertex"]["data_policy"]["gdpr"]  # Vertex stops publishing GDPR
+    try:
+        alert_stack.admin.load_catalog(changed)
+        wait_until(lambda: any("Watched models" in m["text"] for m in receiver.received), 10, "watched alert")
+        [text] = [m["text"] for m in receiver.received if "Watched models" in m["text"]]
+        assert "`gemini-2.5-pro` has 0 compliant providers (was 1): every request for it is blocked" in text
+        assert "gpt-4o" not in text  # unchanged: openai and azure still comply
+    finally:
+        alert_stack.admin.load_catalog(original)

@@ -138,12 +138,25 @@ def test_a_member_cannot_sign_in_to_manage(browser, org):
 def test_residency_typed_into_the_page_shows_in_the_preview(browser, org):
     """Data residency is a field of the form: typing a region re-renders the preview with the
     requirement named, and whether each provider's regions are unknown or outside the set."""
+    import httpx
+
     stack = org.stack
-    browser.get(f"{stack.authz_http}/settings#token={stack.token(org.id, subject='owner@acme')}")
+    token = stack.token(org.id, subject="owner@acme")
+    watched = httpx.put(
+        f"{stack.authz_http}/v1/orgs/{org.id}/alerts",
+        headers={"authorization": f"Bearer {token}"},
+        json={"alerts": {"watched_models": ["mistral-large"]}},
+    )
+    assert watched.status_code == 200, watched.text
+    browser.get(f"{stack.authz_http}/settings#token={token}")
     wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(EC.text_to_be_present_in_element((By.ID, "who"), f"for {org.id}"))
     wait.until(lambda b: row(b, "mistral").get_attribute("data-allowed") == "true")
+    wait.until(
+        EC.text_to_be_present_in_element((By.ID, "orphans"), "Watched models: mistral-large (2 compliant providers)")
+    )
     browser.find_element(By.ID, "data_residency").send_keys("EU")  # the page sends it in lower case
     wait.until(lambda b: "data processed only in allowed regions (unknown)" in row(b, "deepseek").text)
     wait.until(lambda b: "data processed only in allowed regions (not met)" in row(b, "azure").text)
     wait.until(lambda b: row(b, "mistral").get_attribute("data-allowed") == "true")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "orphans"), "mistral-large (1 compliant provider)"))

@@ -91,7 +91,10 @@ function renderPreview(result) {
     ? `Models with no compliant provider (every request for them would be blocked): ${orphans.join(", ")}.`
     : "Every model keeps at least one compliant provider.") +
     (listed.length ? ` Models blocked by your model lists: ${listed.join(", ")}.` : "") +
-    (pins.length ? ` Models that need a pinned provider where the gateway cannot be restricted (strict routing): ${pins.join(", ")}.` : "");
+    (pins.length ? ` Models that need a pinned provider where the gateway cannot be restricted (strict routing): ${pins.join(", ")}.` : "") +
+    ((result.watched_models || []).length ? " Watched models: " + result.watched_models.map(
+      (w) => `${w.model} (${w.compliant_providers || 0} compliant provider${w.compliant_providers === 1 ? "" : "s"})`
+    ).join(", ") + "." : "");
 }
 
 async function refreshPreview() {
