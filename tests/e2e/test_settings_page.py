@@ -160,3 +160,38 @@ def test_residency_typed_into_the_page_shows_in_the_preview(browser, org):
     wait.until(lambda b: "data processed only in allowed regions (not met)" in row(b, "azure").text)
     wait.until(lambda b: row(b, "mistral").get_attribute("data-allowed") == "true")
     wait.until(EC.text_to_be_present_in_element((By.ID, "orphans"), "mistral-large (1 compliant provider)"))
+
+
+def test_list_pickers_offer_catalog_ids_marked_by_the_policy_being_edited(browser, org):
+    """The provider and model lists are pickers of catalog ids, each marked as meeting the
+    policy being edited or not; picking one adds it to the list and the preview follows."""
+    from selenium.webdriver.support.ui import Select
+
+    stack = org.stack
+    browser.get(f"{stack.authz_http}/settings#token={stack.token(org.id, subject='owner@acme')}")
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "who"), f"for {org.id}"))
+    browser.find_element(By.ID, "require_gdpr").send_keys(Keys.SPACE)
+    picker = "provider_denylist-picker"
+    wait.until(EC.text_to_be_present_in_element((By.ID, picker), "deepseek (blocked)"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, picker), "azure (meets the policy)"))
+    wait.until(
+        EC.text_to_be_present_in_element((By.ID, "model_denylist-picker"), "deepseek-r1-0528 (no compliant provider)")
+    )
+    Select(browser.find_element(By.ID, picker)).select_by_value("azure")
+    assert browser.find_element(By.ID, "provider_denylist").get_attribute("value") == "azure"
+    wait.until(lambda b: "provider deny list" in row(b, "azure").text)
+    wait.until(EC.text_to_be_present_in_element((By.ID, picker), "azure (blocked)"))
+    # The preview sits beside the form on a wide screen, below it on a narrow one.
+    browser.set_window_size(1400, 1400)
+    wait.until(
+        lambda b: (
+            b.find_element(By.ID, "preview-section").rect["x"] > b.find_element(By.ID, "policy-form").rect["x"] + 300
+        )
+    )
+    browser.set_window_size(800, 1400)
+    wait.until(
+        lambda b: (
+            b.find_element(By.ID, "preview-section").rect["y"] > b.find_element(By.ID, "policy-form").rect["y"] + 300
+        )
+    )

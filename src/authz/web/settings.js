@@ -57,7 +57,48 @@ function syncCertificationGroup() {
   for (const radio of document.querySelectorAll("input[name=certifications]")) radio.disabled = !both;
 }
 
+// The list pickers: catalog providers and models, each marked as meeting the policy being
+// edited or not (refreshed with every preview). Choosing one appends it to the list's field.
+let catalogModels = [];
+
+async function loadCatalogNames() {
+  try {
+    const result = await api("GET", "/v1/providers");
+    catalogModels = Object.keys(result.models || {}).sort();
+  } catch (error) {
+    catalogModels = [];
+  }
+}
+
+function fillPickers(result) {
+  const providers = (result.providers || []).map((p) => [p.provider, p.allowed ? "meets the policy" : "blocked"]);
+  const noCompliant = new Set([...(result.models_without_compliant_provider || []),
+                               ...(result.models_blocked_by_lists || [])]);
+  const models = catalogModels.map((m) => [m, noCompliant.has(m) ? "no compliant provider" : "has a compliant provider"]);
+  for (const picker of document.querySelectorAll("select.picker")) {
+    const options = picker.dataset.kind === "provider" ? providers : models;
+    picker.replaceChildren(picker.options[0]);
+    for (const [id, status] of options) {
+      const option = document.createElement("option");
+      option.value = id;
+      option.textContent = `${id} (${status})`;
+      picker.append(option);
+    }
+  }
+}
+
+function pick(event) {
+  const picker = event.target;
+  if (!picker.classList.contains("picker") || !picker.value) return;
+  const field = $(picker.dataset.list);
+  const entries = listValue(picker.dataset.list);
+  if (!entries.includes(picker.value)) entries.push(picker.value);
+  field.value = entries.join(", ");
+  picker.value = "";
+}
+
 function renderPreview(result) {
+  fillPickers(result);
   const body = document.querySelector("#preview tbody");
   body.replaceChildren();
   for (const p of result.providers || []) {
@@ -164,6 +205,7 @@ async function signIn() {
     const c = claims(token);
     org = c.org_id;
     await buildRequirementRows();
+    await loadCatalogNames();
     const result = await api("GET", `/v1/orgs/${encodeURIComponent(org)}/policy`);
     $("who").textContent = `Signed in as ${c.sub} (${c.role}) for ${org}.`;
     $("who").className = "status success";
@@ -202,7 +244,7 @@ async function save(event) {
 
 $("use-token").addEventListener("click", signIn);
 $("token").addEventListener("keydown", (e) => { if (e.key === "Enter") signIn(); });
-$("policy-form").addEventListener("change", schedulePreview);
+$("policy-form").addEventListener("change", (e) => { pick(e); schedulePreview(); });
 $("policy-form").addEventListener("input", (e) => { if (e.target.type === "text") schedulePreview(); });
 $("policy-form").addEventListener("submit", save);
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
