@@ -310,16 +310,8 @@ class PolicyAdmin:
         validate(req.policy)
         if not req.force:
             known_ids(req.policy, self._catalog_or_unavailable(), await self.store.custom_providers(req.org_id))
-        new = policy_pb2.CompliancePolicy()
-        new.CopyFrom(req.policy)
-        for server_owned in ("version", "updated_by", "updated_at"):
-            new.ClearField(server_owned)
         expected = req.expected_version if req.HasField("expected_version") else None
-        try:
-            stored = await self.store.set_policy(req.org_id, new, principal.subject, expected_version=expected)
-        except VersionConflict as exc:
-            raise AdminError(ABORTED, str(exc)) from None
-        return admin_pb2.SetPolicyResponse(policy=stored)
+        return await self._store_policy(principal, req.org_id, req.policy, expected)
 
     async def _set_policy_enabled(
         self, principal: Principal, req: admin_pb2.SetPolicyEnabledRequest
@@ -334,18 +326,26 @@ class PolicyAdmin:
                 f"org '{req.org_id}' has no policy to {'enable' if req.enabled else 'disable'}: "
                 f"set one first (PUT /v1/orgs/{req.org_id}/policy)",
             )
-        expected = req.expected_version if req.HasField("expected_version") else stored.version
         toggled = policy_pb2.CompliancePolicy()
         toggled.CopyFrom(stored)
         toggled.enabled = req.enabled
-        for server_owned in ("version", "updated_by", "updated_at"):
-            toggled.ClearField(server_owned)
         validate(toggled)
+        expected = req.expected_version if req.HasField("expected_version") else stored.version
+        return await self._store_policy(principal, req.org_id, toggled, expected)
+
+    async def _store_policy(
+        self, principal: Principal, org_id: str, policy: policy_pb2.CompliancePolicy, expected: int | None
+    ) -> admin_pb2.SetPolicyResponse:
+        """Save a validated policy as the next version (the store sets version, actor, time)."""
+        new = policy_pb2.CompliancePolicy()
+        new.CopyFrom(policy)
+        for server_owned in ("version", "updated_by", "updated_at"):
+            new.ClearField(server_owned)
         try:
-            saved = await self.store.set_policy(req.org_id, toggled, principal.subject, expected_version=expected)
+            stored = await self.store.set_policy(org_id, new, principal.subject, expected_version=expected)
         except VersionConflict as exc:
             raise AdminError(ABORTED, str(exc)) from None
-        return admin_pb2.SetPolicyResponse(policy=saved)
+        return admin_pb2.SetPolicyResponse(policy=stored)
 
     async def _set_custom_provider(
         self, principal: Principal, req: admin_pb2.SetCustomProviderRequest

@@ -14,25 +14,16 @@ from authz.decision import AUTOMATIC, HEADER, PINNED, Gateway, decide
 from authz.naming import resolve
 from authz.reasons import Reason
 from authz.request import ReadConfig, read
-from authz.v1 import policy_pb2
 from support.checkrequests import check_request
+from support.policies import DEMO_POLICY
 
 SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample-catalog.json"
 INDEX = catalog_mod.CatalogIndex.build(catalog_mod.parse(SAMPLE.read_text()))
-POLICY = dict(
-    enabled=True,
-    require_soc2=True,
-    require_iso27001=True,
-    certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
-    require_gdpr=True,
-    require_no_prompt_training=True,
-    require_no_prompt_logging=True,
-)
 
 
 def judge(model: str, profile: str):
     facts = read(check_request({"model": model}), ReadConfig())
-    return decide(facts, org_with(**POLICY), INDEX, Gateway(routing=HEADER, naming=profile))
+    return decide(facts, org_with(**DEMO_POLICY), INDEX, Gateway(routing=HEADER, naming=profile))
 
 
 @pytest.mark.parametrize(
