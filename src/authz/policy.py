@@ -15,10 +15,8 @@ from authz.v1 import catalog_pb2, policy_pb2
 
 # The names other modules use; the requirements themselves are rows of requirements.REQUIREMENTS.
 SOC2 = "soc2"
-SOC2_TYPE2 = "soc2_type2"
 ISO27001 = "iso27001"
 SOC2_OR_ISO27001 = "soc2_or_iso27001"
-HEADQUARTERS_COUNTRY = "headquarters_country"
 PROVIDER_DENYLIST = "provider_denylist"
 PROVIDER_ALLOWLIST = "provider_allowlist"
 MODEL_DENYLIST = "model_denylist"
