@@ -67,8 +67,8 @@ litellm: $(LITELLM_STAMP)
 
 # ruff (lint and format check) over the code and tests; mypy strict on src/authz (pyproject.toml).
 lint: $(GEN_STAMP)
-	$(BIN)/ruff check src tests fuzz bench
-	$(BIN)/ruff format --check src tests fuzz bench
+	$(BIN)/ruff check src tests fuzz bench catalog
+	$(BIN)/ruff format --check src tests fuzz bench catalog
 	$(BIN)/mypy
 
 test: $(GEN_STAMP) redis-server browser wrk curl $(DEPLOY_TOOLS) $(LITELLM_STAMP)

@@ -423,6 +423,8 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
                     "name": provider.name,
                     "catalog_version": catalog.version,
                     "published_at": catalog.published_at,
+                    "privacy_policy_url": provider.privacy_policy_url,
+                    "terms_url": provider.terms_url,
                     "attributes": rows,
                 },
                 indent=2,
@@ -433,6 +435,9 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
         f"{provider.name or provider_id} ({provider_id}), catalog v{catalog.version}"
         + (f" compiled {catalog.published_at}" if catalog.published_at else "")
     )
+    for label, url in (("privacy policy", provider.privacy_policy_url), ("terms", provider.terms_url)):
+        if url:
+            print(f"  {label}: {url}")
     if dp is None:
         print("  publishes no data policy: every requirement is unknown (and fails closed)")
     for row in rows:

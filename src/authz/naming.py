@@ -60,6 +60,7 @@ LITELLM_PROVIDERS: dict[str, str] = {
 # differ from ours.
 LLMGATEWAY_PROVIDERS: dict[str, str] = {
     "together.ai": "together",
+    "together-ai": "together",
     "google-ai-studio": "google-ai-studio",
     "google-vertex": "google-vertex",
     "aws-bedrock": "aws-bedrock",
@@ -98,6 +99,8 @@ class Names:
         if found is None:
             table = LITELLM_PROVIDERS if profile == LITELLM else LLMGATEWAY_PROVIDERS if profile == LLMGATEWAY else {}
             found = table.get(name)
+            # The table names our usual id; a catalog may spell it differently and alias ours.
+            found = self.provider_aliases.get(found, found) if found is not None else None
         return found if found in self.providers else None
 
     def model(self, name: str) -> str | None:

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
-from authz import policy
+from authz import policy, requirements
 from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
 from authz.decision import Verdict
 from authz.reasons import OUTCOMES, Reason
+from authz.v1 import catalog_pb2
+
+# Catalog providers by id, so a deny body can say where each failing fact was published.
+Providers = Mapping[str, catalog_pb2.Provider]
+_NO_PROVIDERS: Providers = {}
+_EVIDENCE_CHARS = 300
 
 ALLOWED_PROVIDERS_HEADER = "x-compliance-allowed-providers"
 ORG_HEADER = "x-compliance-org"
@@ -31,7 +38,11 @@ _OK_STATUS = status_pb2.Status(code=code_pb2.OK)
 
 
 def build(
-    verdict: Verdict, decision_id: str, request_id: str, owned_headers: tuple[str, ...]
+    verdict: Verdict,
+    decision_id: str,
+    request_id: str,
+    owned_headers: tuple[str, ...],
+    providers: Providers = _NO_PROVIDERS,
 ) -> external_auth_pb2.CheckResponse:
     response = external_auth_pb2.CheckResponse()
     if verdict.allowed:
@@ -50,7 +61,7 @@ def build(
         denied = response.denied_response
         denied.status.code = outcome.http_status
         denied.headers.extend([_header("content-type", "application/json"), _header(DECISION_ID_HEADER, decision_id)])
-        denied.body = deny_body(verdict, decision_id, request_id)
+        denied.body = deny_body(verdict, decision_id, request_id, providers)
         _describe(response.dynamic_metadata, verdict)
     response.dynamic_metadata.fields["decision_id"].string_value = decision_id
     return response
@@ -88,7 +99,7 @@ def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
     return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value), append_action=_OVERWRITE)
 
 
-def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
+def deny_body(verdict: Verdict, decision_id: str, request_id: str, providers: Providers = _NO_PROVIDERS) -> str:
     outcome = OUTCOMES[verdict.reason]
     failed = verdict.failed_requirements
     error = {
@@ -103,6 +114,7 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
                 "provider": provider,
                 "failed_requirements": [u.requirement for u in unmet],
                 "unknown": [u.requirement for u in unmet if u.cause == policy.UNKNOWN],
+                **_evidence(providers.get(provider), unmet),
             }
             for provider, unmet in verdict.blocked
         ],
@@ -113,6 +125,26 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str) -> str:
         "request_id": clip(request_id, REQUEST_ID) or None,
     }
     return json.dumps({"error": error}, separators=(",", ":"))
+
+
+def _evidence(provider: catalog_pb2.Provider | None, unmet: policy.Failures) -> dict[str, object]:
+    """Where each fact a failed requirement reads was published ("not published" when the
+    catalog has no value), and the provider's own privacy policy: a developer can check them."""
+    if provider is None:  # an org's custom provider: its attestation is the org's own
+        return {}
+    dp = provider.data_policy
+    sources: dict[str, str] = {}
+    for failure in unmet:
+        row = requirements.BY_NAME.get(failure.requirement)
+        for attribute in row.attributes if row else ():
+            if attribute in dp.evidence:
+                found = dp.evidence[attribute]
+                sources[attribute] = clip(
+                    f"{found.source} (checked {found.checked_at or 'date unknown'})", _EVIDENCE_CHARS
+                )
+            else:
+                sources[attribute] = "not published"
+    return {"evidence": sources, "privacy_policy_url": provider.privacy_policy_url or None}
 
 
 _POLICY = "your organization's provider compliance policy"

@@ -71,7 +71,10 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             )
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
-        response = response_mod.build(verdict, decision_id, facts.request_id, facts.owned_headers)
+        catalog = self.cache.catalog
+        response = response_mod.build(
+            verdict, decision_id, facts.request_id, facts.owned_headers, catalog.providers if catalog else {}
+        )
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
         DECISIONS[(result, verdict.reason)].inc()
         CHECK_SECONDS.observe(time.perf_counter() - started)

@@ -124,6 +124,8 @@ def test_pinned_non_compliant_is_403_before_the_gateway(org):
     assert event["providers"] == [
         {"provider": "deepseek", "failed_requirements": err["failed_requirements"], "unknown": blocked["unknown"]}
     ]
+    # where each failing fact was published, or that it was not: the developer can check it
+    assert "(checked 20" in blocked["evidence"]["gdpr"] and "not published" in blocked["evidence"].values()
     assert event["user_agent"] == "sdk-test/1" and event["client_address"] == "127.0.0.1"
     assert event["policy_version"] == 1 and len(event["api_key_id"]) == 12
 

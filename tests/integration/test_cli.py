@@ -124,3 +124,18 @@ def test_catalog_show_prints_each_value_with_its_evidence_or_unknown():
     assert data["provider"] == "novita" and all(a["value"] is None for a in data["attributes"])
     missing = show("deepsek")
     assert missing.returncode == 1 and "did you mean deepseek?" in missing.stderr
+
+
+def test_catalog_show_on_the_shipped_catalog_names_the_source_commit_and_the_providers_own_policy():
+    shipped = SAMPLE.parent / "catalog.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "authz", "catalog", "show", "aws-bedrock-eu-west-2", "--file", str(shipped), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(out.stdout)
+    assert data["privacy_policy_url"] == "https://aws.amazon.com/privacy"
+    rows = {row["attribute"]: row for row in data["attributes"]}
+    assert rows["processing_regions"]["value"] == ["uk"] and "eu-west-2" in rows["processing_regions"]["source"]
+    assert "providers.ts@005f2cb1a18444d7d06196c27569103a6e88c2b5" in rows["gdpr"]["source"]
+    assert rows["iso42001"]["value"] is None and rows["iso42001"]["source"] == ""  # not published

@@ -12,6 +12,7 @@ from authz import policy
 from authz.decision import Verdict
 from authz.reasons import OUTCOMES, Reason
 from authz.response import ALLOWED_PROVIDERS_HEADER, build, message
+from authz.v1 import catalog_pb2
 
 OWNED = ("x-compliance-allowed-providers", "x-compliance-org", "x-compliance-anything")
 UNMET = (policy.Unmet("gdpr", policy.UNKNOWN), policy.Unmet("no_prompt_training", policy.NOT_MET))
@@ -70,6 +71,29 @@ def test_pinned_deny_body():
     assert (err["policy_version"], err["decision_id"], err["request_id"]) == (7, "d1", "r1")
     for part in ("deepseek", "deepseek/deepseek-v3.2", "GDPR (unknown)", "no training on prompts (not met)"):
         assert part in err["message"]
+
+
+def test_deny_body_points_to_the_published_evidence():
+    deepseek = catalog_pb2.Provider(
+        id="deepseek",
+        privacy_policy_url="https://example.test/privacy",
+        data_policy=catalog_pb2.DataPolicy(
+            trains_on_prompts=True,
+            evidence={"trains_on_prompts": catalog_pb2.Evidence(source="providers.ts@abc", checked_at="2026-11-26")},
+        ),
+    )
+    v = Verdict(Reason.PROVIDER_NOT_COMPLIANT, provider="deepseek", model="deepseek/m", blocked=(("deepseek", UNMET),))
+    err = json.loads(build(v, "d", "r", (), {"deepseek": deepseek}).denied_response.body)["error"]
+    blocked = err["blocked_providers"][0]
+    assert blocked["evidence"] == {
+        "gdpr": "not published",
+        "trains_on_prompts": "providers.ts@abc (checked 2026-11-26)",
+    }
+    assert blocked["privacy_policy_url"] == "https://example.test/privacy"
+    # an org's custom provider is not in the catalog: its attestation is the org's own
+    v = Verdict(Reason.PROVIDER_NOT_COMPLIANT, provider="mine", model="mine/m", blocked=(("mine", UNMET),))
+    err = json.loads(build(v, "d", "r", (), {"deepseek": deepseek}).denied_response.body)["error"]
+    assert "evidence" not in err["blocked_providers"][0]
 
 
 def test_automatic_deny_names_each_provider():

@@ -2,7 +2,7 @@
 
 redis-server, the stand-in LLM gateway, authz and a real Envoy; an Enterprise org with an API
 key and a policy (SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging); chat
-requests, a model listing and multipart audio uploads through Envoy; the security events they
+requests, a model listing and multipart image edits through Envoy; the security events they
 left. Exits non-zero if any step does not
 behave as promised.
 """
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import httpx
 
-from authz.testing.stack import Stack
+from authz.testing.stack import ROOT, Stack
 from authz.v1 import policy_pb2
 
 ORG = "acme-corp"
+# The shipped catalog: LLMGateway's published provider data policies and model mappings.
+CATALOG = ROOT / "catalog" / "catalog.json"
 POLICY = dict(
     enabled=True,
     require_soc2=True,
@@ -65,37 +67,38 @@ def main() -> int:
             f"redis :{stack.redis.port}  logs {workdir}"
         )
         admin = stack.admin
-        version = admin.load_catalog()
+        version = admin.load_catalog(CATALOG)
         key = "sk-demo-" + ORG
         admin.set_plan(ORG, "enterprise")
         admin.add_api_key(key, ORG)
         stored = admin.set_policy(ORG, actor="owner@acme-corp", **POLICY)
         stack.wait_ready()
         say(
-            f"catalog v{version} (sample data) loaded; org {ORG} (enterprise) policy v{stored.version}: "
+            f"catalog v{version} ({CATALOG.name}, LLMGateway's published data) loaded; "
+            f"org {ORG} (enterprise) policy v{stored.version}: "
             "SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging"
         )
 
-        step("1. automatic routing (routing_enforcement = header): deepseek-v3.2, served by five providers")
+        step("1. automatic routing (routing_enforcement = header): deepseek-v3.2, served by four providers")
         r = request(stack, key, "deepseek-v3.2")
         got = stack.received()
         allowed = got[-1]["headers"].get("x-compliance-allowed-providers") if got else None
         say(f"HTTP {r.status_code}; the gateway was told x-compliance-allowed-providers: {allowed}")
         say(f"the gateway routed to: {r.json().get('provider')}")
         expect(
-            r.status_code == 200 and allowed == "together,fireworks,deepinfra",
-            "allowed, non-compliant deepseek and novita removed",
+            r.status_code == 200 and allowed == "deepinfra,vertex-openai",
+            "allowed, novita (no SOC 2, ISO 27001 or GDPR published) and bytedance (GDPR unknown) removed",
         )
 
-        step("2. pinned provider: deepseek/deepseek-v3.2")
+        step("2. pinned provider: novita/deepseek-v3.2")
         before = len(stack.received())
-        r = request(stack, key, "deepseek/deepseek-v3.2")
+        r = request(stack, key, "novita/deepseek-v3.2")
         say(f"HTTP {r.status_code} {r.headers.get('content-type')}")
         say(json.dumps(r.json(), indent=2))
         expect(r.status_code == 403 and len(stack.received()) == before, "403 and the gateway received nothing")
 
-        step("3. a model no compliant provider serves: deepseek-r1-0528")
-        r = request(stack, key, "deepseek-r1-0528")
+        step("3. a model no compliant provider serves: qwen3-max")
+        r = request(stack, key, "qwen3-max")
         say(f"HTTP {r.status_code}: {r.json()['error']['message']}")
         expect(r.status_code == 403 and len(stack.received()) == before, "403 and the gateway received nothing")
 
@@ -105,27 +108,28 @@ def main() -> int:
         say(f"HTTP {r.status_code}: {[m['id'] for m in r.json()['data']]}")
         expect(r.status_code == 200, "allowed: model-free endpoints pass, without a security event")
 
-        step("5. a multipart audio transcription, judged by its form field `model`")
-        for model in ("azure/gpt-4o-transcribe", "deepseek/deepseek-v3.2"):
+        step("5. a multipart image edit, judged by its form field `model`")
+        for model in ("azure/gpt-image-2", "openai/gpt-image-2"):
             say(
-                f"$ curl {stack.url}/v1/audio/transcriptions -H 'Authorization: Bearer sk-…' "
-                f"-F file=@minutes.wav -F model={model}"
+                f"$ curl {stack.url}/v1/images/edits -H 'Authorization: Bearer sk-…' "
+                f"-F image=@minutes.png -F prompt='redact the figures' -F model={model}"
             )
             before = len(stack.received())
             r = httpx.post(
-                f"{stack.url}/v1/audio/transcriptions",
+                f"{stack.url}/v1/images/edits",
                 headers={"authorization": f"Bearer {key}"},
-                files={"file": ("minutes.wav", b"RIFF\x00\x00\x00\x00WAVE", "audio/wav")},
-                data={"model": model},
+                files={"image": ("minutes.png", b"\x89PNG\r\n\x1a\n", "image/png")},
+                data={"model": model, "prompt": "redact the figures"},
                 timeout=10,
             )
-            say(f"HTTP {r.status_code}: {r.json().get('text') or r.json()['error']['message']}")
+            reply = r.json()
+            say(f"HTTP {r.status_code}: {reply['error']['message'] if 'error' in reply else 'edited'}")
             if model.startswith("azure/"):
-                expect(r.status_code == 200 and len(stack.received()) == before + 1, "transcribed by azure")
+                expect(r.status_code == 200 and len(stack.received()) == before + 1, "edited by azure")
             else:
                 expect(
                     r.status_code == 403 and len(stack.received()) == before,
-                    "403 before a byte of the audio reached the gateway",
+                    "403 (openai logs prompts) before a byte of the image reached the gateway",
                 )
 
         step("6. routing_enforcement = strict (a gateway that ignores the header, e.g. LiteLLM)")
@@ -136,10 +140,10 @@ def main() -> int:
         expect(
             r.status_code == 403
             and error.get("code") == "routing_not_enforceable"
-            and "together/deepseek-v3.2" in error.get("alternatives", []),
-            "403: the gateway could pick deepseek or novita; the compliant pins are listed",
+            and "deepinfra/deepseek-v3.2" in error.get("alternatives", []),
+            "403: the gateway could pick novita or bytedance; the compliant pins are listed",
         )
-        r = request(stack, key, "together/deepseek-v3.2")
+        r = request(stack, key, "deepinfra/deepseek-v3.2")
         say(f"HTTP {r.status_code}; routed to {r.json().get('provider')}")
         expect(r.status_code == 200, "a pinned compliant alternative passes")
 

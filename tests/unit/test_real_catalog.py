@@ -1,0 +1,128 @@
+"""The shipped catalog (catalog/catalog.json): built from LLMGateway's published facts by
+catalog/build_catalog.py, every value sourced, unpublished facts unknown, decisions as expected."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from authz import policy
+from authz.catalog import parse
+from authz.requirements import NOT_MET, UNKNOWN
+from authz.v1 import catalog_pb2, policy_pb2
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = ROOT / "catalog" / "catalog.json"
+COMMIT = re.compile(r"theopenco/llmgateway packages/models/src/[\w/.-]+\.ts@[0-9a-f]{40}")
+
+
+def builder():
+    spec = importlib.util.spec_from_file_location("build_catalog", ROOT / "catalog" / "build_catalog.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cat() -> catalog_pb2.Catalog:
+    return parse(CATALOG.read_text())
+
+
+def test_committed_catalog_is_what_the_builder_makes():
+    assert json.loads(CATALOG.read_text()) == builder().build(), (
+        "run: python catalog/build_catalog.py > catalog/catalog.json"
+    )
+
+
+def test_every_provider_llmgateway_describes_is_in_it_with_at_least_150_models(cat):
+    described = set(builder().PROVIDERS)
+    assert len(described) >= 45
+    assert described <= set(cat.providers)
+    assert len(cat.models) >= 150
+    assert cat.published_at and "LLMGateway" in cat.description
+
+
+def test_every_published_value_names_its_file_commit_and_check_date(cat):
+    fields = [f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence"]
+    for pid, provider in cat.providers.items():
+        dp = provider.data_policy
+        for name in fields:
+            field = catalog_pb2.DataPolicy.DESCRIPTOR.fields_by_name[name]
+            present = dp.HasField(name) if field.has_presence else bool(getattr(dp, name))
+            if present:
+                evidence = dp.evidence[name]
+                assert COMMIT.search(evidence.source), (pid, name, evidence.source)
+                assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", evidence.checked_at), (pid, name)
+    for model, serving in cat.models.items():
+        assert COMMIT.fullmatch(serving.source), model
+
+
+def test_facts_as_published(cat):
+    dp = {pid: p.data_policy for pid, p in cat.providers.items()}
+    assert dp["deepseek"].trains_on_prompts is True and dp["deepseek"].headquarters_country == "CN"
+    assert not dp["deepseek"].HasField("soc2") and not dp["deepseek"].HasField("gdpr")
+    assert dp["openai"].logs_prompts is True and dp["openai"].soc2_report == catalog_pb2.SOC2_REPORT_TYPE2
+    assert not dp["openai"].HasField("prompt_retention_days")  # retentionPeriod: null
+    assert dp["canopywave"].soc2_report == catalog_pb2.SOC2_REPORT_TYPE1 and dp["canopywave"].iso27001 is False
+    assert dp["bytedance"].prompt_retention_days == 1  # "24 hours", rounded up to whole days
+    assert not dp["atlascloud"].HasField("prompt_retention_days")  # prose, not a number of days
+    assert dp["nebius"].headquarters_country == "NL" and dp["runware"].headquarters_country == "GB"
+    for stealth in ("glacier", "iceberg", "granite", "tundra"):
+        assert dp[stealth].stealth is True and not dp[stealth].HasField("soc2")
+    assert dp["openai"].stealth is False
+    assert not cat.providers["fireworks"].HasField("data_policy")  # named by a model file only
+    assert cat.providers["openai"].privacy_policy_url.startswith("https://openai.com/")
+
+
+def test_processing_regions_only_where_an_endpoint_says_so(cat):
+    dp = {pid: p.data_policy for pid, p in cat.providers.items()}
+    for pid in ("openai", "aws-bedrock", "alibaba", "google-vertex", "azure"):
+        assert not dp[pid].processing_regions, pid  # headquarters never count as a processing region
+    assert list(dp["aws-bedrock-eu"].processing_regions) == ["eu"]
+    assert list(dp["aws-bedrock-eu-west-2"].processing_regions) == ["uk"]  # London is not in the EU
+    assert list(dp["alibaba-us-virginia"].processing_regions) == ["us"]
+    assert dp["aws-bedrock-eu"].soc2 and dp["aws-bedrock-eu"].headquarters_country == "US"
+    assert "alibaba-singapore" in cat.models["qwen-plus"].providers
+
+
+def verdict(cat, model: str, **fields) -> dict[str, policy.Failures]:
+    rules = policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, **fields))
+    return {p: policy.unmet(p, cat.providers[p].data_policy, rules) for p in cat.models[model].providers}
+
+
+def test_demo_policy_on_real_data(cat):
+    got = verdict(
+        cat,
+        "deepseek-v3.2",
+        require_soc2=True,
+        require_iso27001=True,
+        certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
+        require_gdpr=True,
+        require_no_prompt_training=True,
+        require_no_prompt_logging=True,
+    )
+    assert sorted(p for p, f in got.items() if not f) == ["deepinfra", "vertex-openai"]
+    assert ("gdpr", UNKNOWN) in got["novita"] and ("soc2_or_iso27001", UNKNOWN) in got["novita"]
+
+
+def test_residency_on_real_data(cat):
+    got = verdict(cat, "qwen-plus", data_residency=["us"])
+    assert got["alibaba-us-virginia"] == ()
+    assert got["alibaba"] == (("data_residency", UNKNOWN),)
+    assert got["alibaba-cn-beijing"] == (("data_residency", NOT_MET),)
+
+
+def test_stealth_on_real_data(cat):
+    got = verdict(cat, "glm-5.2", block_stealth_providers=True)
+    assert got["granite"] == (("no_stealth_provider", NOT_MET),)
+    assert got["zai"] == ()
+    assert got["nebius"] == ()
+    assert policy.unmet(
+        "quartz",
+        cat.providers["quartz"].data_policy,
+        policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, block_stealth_providers=True)),
+    ) == (("no_stealth_provider", UNKNOWN),)  # identity not stated either way
