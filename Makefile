@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto lint test test-fast demo validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate litellm
+.PHONY: all venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk curl mutate litellm
 
 all: test
 
@@ -81,6 +81,10 @@ test-fast: $(GEN_STAMP) redis-server
 
 demo: $(GEN_STAMP) redis-server
 	$(BIN)/python -m authz.testing.demo
+
+# The whole stack on fixed ports until Ctrl-C; its state stays in .state/ for the next run.
+run: $(GEN_STAMP) redis-server
+	$(BIN)/python -m authz.testing.run
 
 # Load generator for `make bench`.
 wrk:

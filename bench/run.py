@@ -462,7 +462,7 @@ def propagation(workdir: Path, redis_url: str, changes: int, workers: int = 2) -
                     if '"policy_applied"' in line and f'"version": {stored.version}' in line
                 ]
             for a in applied:
-                when = datetime.fromisoformat(a["timestamp"].replace("Z", "+00:00")).timestamp()
+                when = datetime.fromisoformat(a["time"].replace("Z", "+00:00")).timestamp()
                 samples.append(max(0.0, when - saved_at))
         await client.aclose()
         return samples

@@ -1,4 +1,4 @@
-// Validate Istio, Envoy Gateway and Gateway API resources against their CRD schemas
+// Validate Istio, Envoy Gateway, Gateway API and Prometheus Operator resources against their CRD schemas
 // (the @kubernetes-models packages), offline. Reads a JSON array of manifests on stdin,
 // prints a JSON array of {kind, name, ok, error}. A resource of an unknown group fails:
 // nothing passes unvalidated.
@@ -8,6 +8,7 @@ const PACKAGES = {
   "install.istio.io": "@kubernetes-models/istio",
   "gateway.envoyproxy.io": "@kubernetes-models/envoy-gateway",
   "gateway.networking.k8s.io": "@kubernetes-models/gateway-api",
+  "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
 };
 
 let input = "";

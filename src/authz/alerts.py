@@ -195,7 +195,7 @@ class AlertDispatcher:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        group_ready, claimed_at = False, float("-inf")
+        group_ready, claimed_at, paused = False, float("-inf"), False
         # The guard's resolver is the only one this client uses; no proxies from the environment.
         connector = aiohttp.TCPConnector(resolver=self._guard.resolver(), limit=20)
         async with aiohttp.ClientSession(
@@ -223,8 +223,14 @@ class AlertDispatcher:
                         log.exception("alerts_error")
                     group_ready = False  # a restarted Redis has lost the group
                     metrics.REDIS_ERRORS.labels("alerts").inc()
-                    log.warning("alerts_redis_unavailable", error=str(exc))
+                    if not paused:  # once per outage: the retries every second say nothing new
+                        paused = True
+                        log.warning("alert_delivery_paused_redis_unreachable", error=str(exc), retry_every_s=1)
                     await asyncio.sleep(1.0)
+                    continue
+                if paused:
+                    paused = False
+                    log.info("alert_delivery_resumed")
 
     async def _ensure_group(self) -> None:
         try:

@@ -207,6 +207,7 @@ class PolicyCache:
         self.refresh_interval_s = refresh_interval_s
         self.max_staleness_s = max_staleness_s
         self.synced_at: float | None = None  # monotonic time of the last full sync
+        self.redis_error: str | None = None  # why the last sync failed (None: it did not)
         self.synced = asyncio.Event()  # set by the first successful sync
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -304,10 +305,12 @@ class PolicyCache:
                 for key_hash, owner in zip(chunk, await self.store.org_for_key_hashes(chunk), strict=True):
                     self.api_keys.store(key_hash, owner)
         except StateLost:
+            self.redis_error = None  # Redis answered: reachable, but without authz state
             self._state_lost()
             return
         self._state_found(epoch)
         self.synced_at = time.monotonic()
+        self.redis_error = None
         self.synced.set()
 
     def _reload_catalog(self, raw: bytes | None) -> None:
@@ -377,6 +380,7 @@ class PolicyCache:
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("invalidation_follower_error")
                 metrics.REDIS_ERRORS.labels("subscribe").inc()
+                self.redis_error = str(exc) or type(exc).__name__
                 if backoff == _MIN_BACKOFF:  # once per outage, not once per retry
                     log.warning("redis_subscription_lost", error=str(exc))
                 await asyncio.sleep(backoff)
@@ -397,7 +401,8 @@ class PolicyCache:
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("refresh_error")
                 metrics.REDIS_ERRORS.labels("refresh").inc()
-                log.warning("redis_refresh_failed", error=str(exc), staleness_s=round(self.staleness(), 1))
+                self.redis_error = str(exc) or type(exc).__name__
+                log.warning("redis_refresh_failed", error=self.redis_error, staleness_s=round(self.staleness(), 1))
 
 
 # --- stored records -> decision objects -------------------------------------------------

@@ -5,7 +5,7 @@
     authz org set-plan ORG PLAN
     authz policy get ORG | preview ORG FILE | set ORG FILE [--expected-version N]   (admin API)
     authz token issue ORG --role owner --subject alice@example.com
-    authz apikey add ORG [--key KEY] | authz apikey revoke KEY_HASH
+    authz apikey add ORG [--key KEY] | list [--org ORG] | revoke KEY_ID
     authz events tail [--org ORG] [--count N] [--follow]
     authz events list [--since TIME] [--org ORG] [--provider P] [--requirement R]
     authz audit list | authz audit verify
@@ -18,9 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import getpass
 import json
 import os
+import re
 import secrets
+import signal
 import sys
 import urllib.error
 import urllib.parse
@@ -33,6 +36,7 @@ from authz import __version__, audit, requirements
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.auth import issue as issue_token
+from authz.request import api_key_id
 from authz.store import Keys, StateLost, Store
 from authz.v1 import catalog_pb2
 
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"authz {__version__}")
     parser.add_argument("--config", default=os.environ.get("AUTHZ_CONFIG"), help="TOML settings file")
     parser.add_argument(
-        "--actor", default=f"cli:{os.environ.get('USER', 'unknown')}", help="who makes a change, for the audit trail"
+        "--actor", default=_os_user(), help="who makes a change, for the audit trail (default: cli:<OS user>)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -56,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
     catalog = sub.add_parser("catalog", help="the provider catalog").add_subparsers(dest="action", required=True)
     load = catalog.add_parser("load", help="validate FILE and store it as the next catalog version")
-    load.add_argument("file")
+    load.add_argument("file", help="path, or - for standard input")
     check = catalog.add_parser("check", help="validate FILE without storing it")
-    check.add_argument("file")
+    check.add_argument("file", help="path, or - for standard input")
     imp = catalog.add_parser("import", help="build a catalog whose models are the deployments of a gateway config")
     imp.add_argument("--from", dest="source", choices=["litellm"], required=True, help="the config's format")
     imp.add_argument(
@@ -110,14 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     add = key.add_parser("add", help="map an API key to an org (prints a new key when --key is omitted)")
     add.add_argument("org")
     add.add_argument("--key", help="an existing key to register; only its sha256 is stored")
-    revoke = key.add_parser("revoke", help="revoke a key by its sha256 (as stored)")
-    revoke.add_argument("key_hash")
+    revoke = key.add_parser("revoke", help="revoke a key by the key id every surface shows (or its full sha256)")
+    revoke.add_argument("key_id")
+    listed = key.add_parser("list", help="every registered key: its id (first 12 hex of its sha256) and org")
+    listed.add_argument("--org", help="only this org's keys")
 
     events = sub.add_parser("events", help="security events").add_subparsers(dest="action", required=True)
     tail = events.add_parser("tail", help="print the latest security events as JSON lines")
-    tail.add_argument("--count", type=int, default=20)
+    tail.add_argument("--count", type=_count, default=20, help="how many past events to print first (0: none)")
     tail.add_argument("--org")
-    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events until interrupted")
     listing = events.add_parser("list", help="export security events as JSON lines, oldest first")
     listing.add_argument("--since", help="ISO 8601 time (UTC if no offset), e.g. 2026-11-25T09:00")
     listing.add_argument("--org")
@@ -166,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return asyncio.run(_admin(args, settings))
+    except KeyboardInterrupt:  # Ctrl-C, e.g. ending `events tail --follow`: not an error to report
+        return 130
     except catalog_mod.CatalogError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return 1
@@ -230,7 +238,24 @@ def _policy_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_user() -> str:
+    """The default audit actor: the OS user running the CLI (a uid when it has no name)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid-{os.getuid()}"
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return value
+
+
 def _read_catalog(path: str) -> catalog_pb2.Catalog:
+    if path == "-":
+        return catalog_mod.parse(sys.stdin.buffer.read())
     with open(path, "rb") as f:
         return catalog_mod.parse(f.read())
 
@@ -349,11 +374,11 @@ async def _run_admin(args: argparse.Namespace, store: Store) -> int:
         key = args.key or "sk-authz-" + secrets.token_urlsafe(24)
         key_hash = await store.add_api_key(key, args.org, args.actor)
         print(f"key {key_hash[:12]} -> org {args.org}" if args.key else key)
+    elif args.command == "apikey" and args.action == "list":
+        for key_hash, org_id in await store.api_keys(args.org):
+            print(f"{api_key_id(key_hash)}  {org_id}")
     elif args.command == "apikey":
-        if not await store.revoke_api_key(args.key_hash, args.actor):
-            print(f"authz: no API key with sha256 {args.key_hash}", file=sys.stderr)
-            return 1
-        print(f"revoked {args.key_hash[:12]}")
+        return await _revoke_key(store, args.key_id, args.actor)
     elif args.command == "events":
         return await _events(args, store)
     elif args.command == "audit" and args.action == "list":
@@ -368,6 +393,23 @@ async def _run_admin(args: argparse.Namespace, store: Store) -> int:
         where = f" (stream entry {p.entry_id})" if p.entry_id else ""
         print(f"TAMPERED: event {p.seq} {p.kind}{where}: {p.detail}")
         return 3
+    return 0
+
+
+async def _revoke_key(store: Store, key_id: str, actor: str) -> int:
+    """Revoke by the 12-character key id shown everywhere, or by the full sha256."""
+    if not re.fullmatch(r"[0-9a-f]{12}|[0-9a-f]{64}", key_id):
+        print(f"authz: {key_id!r} is not a key id (12 hex characters) or a sha256 (64)", file=sys.stderr)
+        return 2
+    found = [h for h, _ in await store.api_keys() if h.startswith(key_id)]
+    if len(found) != 1:
+        what = "no API key" if not found else f"{len(found)} API keys"
+        print(f"authz: {what} with id {key_id}; list them with: authz apikey list", file=sys.stderr)
+        return 1
+    if not await store.revoke_api_key(found[0], actor):
+        print(f"authz: API key {key_id} was revoked meanwhile", file=sys.stderr)
+        return 1
+    print(f"revoked {api_key_id(found[0])}")
     return 0
 
 
@@ -470,6 +512,8 @@ def _stream_id(since: str) -> str:
 
 
 async def _events(args: argparse.Namespace, store: Store) -> int:
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
     stream = store.keys.security_events
     if args.action == "list":
         async for _, fields in store.stream_entries(stream, _stream_id(args.since) if args.since else "-"):
@@ -477,13 +521,23 @@ async def _events(args: argparse.Namespace, store: Store) -> int:
             if _matches(event, args):
                 print(json.dumps(event))
         return 0
-    entries = await store.redis.xrevrange(stream, count=args.count if not args.org else 10 * args.count)
+    entries = await store.redis.xrevrange(stream, count=max(args.count, 1) * (10 if args.org else 1))
     shown = [json.loads(f[b"event"]) for _, f in reversed(entries)]
-    for event in [e for e in shown if _matches(e, args)][-args.count :]:
+    matched = [e for e in shown if _matches(e, args)]
+    for event in matched[-args.count :] if args.count else []:
         print(json.dumps(event), flush=True)
     last = entries[0][0] if entries else "0-0"
-    while args.follow:
-        for _, items in await store.redis.xread({stream: last}, block=5000) or []:
+    interrupted = asyncio.Event()
+    if args.follow:  # until Ctrl-C (or SIGTERM): a quiet stream is no reason to stop
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, interrupted.set)
+    while args.follow and not interrupted.is_set():
+        try:
+            # Block for less than the client's socket timeout, so waiting is not an error.
+            found = await store.redis.xread({stream: last}, block=1000)
+        except RedisTimeoutError:
+            continue
+        for _, items in found or []:
             for entry_id, fields in items:
                 last = entry_id
                 event = json.loads(fields[b"event"])

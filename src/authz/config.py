@@ -7,7 +7,9 @@ instead of starting with a guess.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
+import importlib.util
 import os
 import tempfile
 import tomllib
@@ -93,6 +95,9 @@ class Settings:
     # A catalog compiled longer ago than this still enforces, but /readyz warns and
     # authz_catalog_age_seconds shows it (its facts may have changed since).
     catalog_max_age_days: int = 90
+    # OpenTelemetry: export a span per Check to this OTLP/gRPC endpoint (e.g. "http://otel-collector:4317");
+    # empty: no tracing. Needs the `otlp` extra (pip install 'authz[otlp]').
+    otlp_endpoint: str = ""
     redis_timeout_s: float = 0.15  # cold lookups on the Check path (Envoy waits ~200 ms)
     # Unknown API keys: remembered (LRU, TTL) so repeats cost no Redis call, and limited per
     # client address (token bucket charged only by unknown keys; 0 per second: no limit).
@@ -221,22 +226,38 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         for key, value in data.items():
             if key not in _FIELDS:
-                raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_FIELDS)})")
+                raise ConfigError(f"{path}: unknown setting {key!r}{_did_you_mean(key)}")
             values[key] = _coerce(key, value, origin=str(path))
     for env_key, raw in environ.items():
         if not env_key.startswith(_ENV_PREFIX) or env_key in _CLIENT_VARIABLES:
             continue
         key = env_key[len(_ENV_PREFIX) :].lower()
         if key not in _FIELDS:
-            raise ConfigError(f"environment variable {env_key}: unknown setting {key!r}")
+            raise ConfigError(f"environment variable {env_key}: unknown setting {key!r}{_did_you_mean(key)}")
         values[key] = _coerce(key, raw, origin=env_key)
     settings = Settings(**values)
     _check(settings)
     return settings
 
 
+def _did_you_mean(key: str) -> str:
+    near = difflib.get_close_matches(key, list(_FIELDS), n=2, cutoff=0.75)
+    return f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else f" (known: {', '.join(_FIELDS)})"
+
+
+# Settings that are on/off. They are stored as "true"/"false"; a TOML boolean, or a word an
+# environment variable would use, is read as one.
+_BOOLEANS = frozenset(f.name for f in dataclasses.fields(Settings) if f.default in ("true", "false"))
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+
+
 def _coerce(key: str, value: Any, origin: str) -> Any:
     kind = _FIELDS[key].type
+    if key in _BOOLEANS:
+        word = str(value).lower() if isinstance(value, bool | str) else ""
+        if word in _TRUE or word in _FALSE:
+            return "true" if word in _TRUE else "false"
+        raise ConfigError(f"{origin}: setting {key!r} = {value!r}: must be true or false")
     try:
         if kind == "float":
             if isinstance(value, bool):
@@ -262,7 +283,19 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
 EVENT_SINKS = ("redis", "file")
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
 def _check(s: Settings) -> None:
+    if s.otlp_endpoint and not _installed("opentelemetry.exporter.otlp.proto.grpc"):
+        raise ConfigError(
+            f"setting 'otlp_endpoint' = {s.otlp_endpoint!r}: the OTLP exporter is not installed "
+            "(pip install 'authz[otlp]'), or leave otlp_endpoint empty"
+        )
     for key, allowed in _CHOICES.items():
         if getattr(s, key) not in allowed:
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: must be one of {', '.join(allowed)}")

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -17,13 +18,20 @@ def _add_pid(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mut
     return event
 
 
+def _add_time(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # One time field per line: a security event logged as it is recorded keeps its own "time".
+    if "time" not in event:
+        event["time"] = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return event
+
+
 def configure_logging(level: str) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             _add_pid,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_time,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],

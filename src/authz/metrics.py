@@ -60,7 +60,27 @@ CHECK_SECONDS = Histogram(
 _cache = Counter("authz_cache_lookups_total", "In-process cache lookups.", ["cache", "result"])
 CACHE = {(c, r): _cache.labels(c, r) for c in ("org", "apikey") for r in ("hit", "miss")}
 
+# Policy blocks (enforced or dry run) by what failed. Bounded labels: a catalog provider id, or
+# "custom" for an org's own provider (tenants name those); a requirement name from the registry.
+BLOCKED_PROVIDERS = Counter(
+    "authz_blocked_providers_total",
+    "Providers blocked in policy-block decisions (one per provider per decision), by provider.",
+    ["provider"],
+)
+BLOCKED_REQUIREMENTS = Counter(
+    "authz_failed_requirements_total",
+    "Requirements failed by blocked providers in policy-block decisions, by requirement and cause (unknown, not_met).",
+    ["requirement", "cause"],
+)
+READY = Gauge(
+    "authz_ready",
+    "1 when this authz is ready to answer Checks (catalog loaded, state fresh, not draining); the least ready worker.",
+    multiprocess_mode="livemin",
+)
+
 REDIS_ERRORS = Counter("authz_redis_errors_total", "Redis operations that failed.", ["operation"])
+for _operation in ("refresh", "subscribe", "alerts", "xadd"):  # exported at 0, so alerts can rate() them
+    REDIS_ERRORS.labels(_operation)
 
 _events = Counter("authz_security_events_total", "Security events by outcome.", ["outcome"])
 EVENTS = {o: _events.labels(o) for o in ("emitted", "written", "spooled", "replayed", "dropped")}

@@ -17,6 +17,17 @@ from authz.config import Settings
 from authz.store import RedisClient
 
 
+def redact_url(url: str) -> str:
+    """A Redis URL fit for logs and /readyz: the password replaced by ***."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = urllib.parse.quote(parts.username or "", safe="")
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 def redis_client(settings: Settings, socket_timeout: float | None = None) -> RedisClient:
     options: dict[str, Any] = dict(
         socket_timeout=socket_timeout or max(settings.redis_timeout_s, 1.0),

@@ -49,11 +49,17 @@ def build(
         # Everything but the decision id repeats across requests of one org and model: copy a
         # template (a C-level copy) instead of building a dozen messages each time.
         response.CopyFrom(_allowed_template(verdict, owned_headers))
+        ok = response.ok_response
         if verdict.restricts_routing:
-            header = response.ok_response.headers.add()
+            header = ok.headers.add()
             header.header.key = DECISION_ID_HEADER
             header.header.value = decision_id
             header.append_action = _OVERWRITE
+        # To the client as well, on every allowed response: a user can quote it, as with a 403.
+        to_client = ok.response_headers_to_add.add()
+        to_client.header.key = DECISION_ID_HEADER
+        to_client.header.value = decision_id
+        to_client.append_action = _OVERWRITE
     else:
         outcome = OUTCOMES[verdict.reason]
         response.status.code = outcome.grpc_code

@@ -14,6 +14,7 @@ import asyncio
 import gc
 import signal
 import time
+from datetime import UTC, datetime
 
 import structlog
 import uvloop
@@ -25,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from authz import catalog as catalog_mod
-from authz import metrics
+from authz import metrics, tracing
 from authz.admin import PolicyAdmin
 from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
 from authz.alerts import AlertDispatcher, BlockCounter
@@ -38,7 +39,7 @@ from authz.file_sink import FileSink
 from authz.httpguard import GuardedSite
 from authz.limits import UnknownKeyLimiter
 from authz.logs import configure_logging
-from authz.redis_client import redis_client
+from authz.redis_client import redact_url, redis_client
 from authz.service import CheckService
 from authz.store import Keys, StateLost, Store
 from authz.v1 import admin_pb2, admin_pb2_grpc
@@ -116,7 +117,40 @@ class App:
             and not self.cache.state_lost
         )
 
+    def not_ready_reasons(self) -> list[str]:
+        """Why authz is not ready, each with what to do about it: what /readyz and the log say."""
+        cache, s = self.cache, self.settings
+        reasons: list[str] = []
+        if self.draining:
+            reasons.append("draining: shutting down, traffic should move to other replicas")
+        if cache.redis_error is not None:
+            reasons.append(
+                f"Redis unreachable at {redact_url(s.redis_url)}: {cache.redis_error}; check redis_url "
+                "(AUTHZ_REDIS_URL) and that Redis is running"
+            )
+        elif cache.state_lost and cache.synced_at is None:
+            reasons.append(
+                f"no catalog loaded: Redis at {redact_url(s.redis_url)} (key_prefix {s.key_prefix!r}) holds no "
+                "authz state; load one with `authz catalog load catalog/catalog.json` (same redis_url and "
+                "key_prefix). If this Redis held authz data before, it was lost: restore it from its backup"
+            )
+        elif cache.state_lost:
+            reasons.append(str(StateLost()))
+        elif cache.synced_at is None:
+            reasons.append(f"waiting for the first sync with Redis at {redact_url(s.redis_url)}")
+        elif cache.catalog is None:
+            reasons.append("no catalog loaded: load one with `authz catalog load catalog/catalog.json`")
+        if cache.is_stale():
+            since = time.time() - cache.staleness() if cache.synced_at is not None else None
+            when = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds") if since else "start"
+            reasons.append(
+                f"state stale since {when}: no successful sync with Redis for longer than "
+                f"max_staleness_s = {s.max_staleness_s:g}, so Checks answer 503"
+            )
+        return reasons
+
     async def start(self) -> None:
+        tracing.configure(self.settings.otlp_endpoint)  # before the Check service looks for a tracer
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
         service = CheckService(
             self.cache,
@@ -160,6 +194,7 @@ class App:
             admin_api=self.admin.authenticator.configured,
             routing_enforcement=self.settings.routing_enforcement,
             naming_profile=self.settings.naming_profile,
+            tracing=bool(tracing.tracer()),
         )
 
     async def _set_serving(self, serving: bool) -> None:
@@ -170,16 +205,21 @@ class App:
 
     async def _track_readiness(self) -> None:
         serving = False
+        said: list[str] = []
         while True:
             metrics.STALENESS.set(min(self.cache.staleness(), _STALENESS_CAP_S))
             catalog = self.cache.catalog
             if catalog is not None:
                 metrics.CATALOG_AGE.set(-1 if catalog.published_at is None else time.time() - catalog.published_at)
             now = self.ready()
+            metrics.READY.set(1 if now else 0)
             if now != serving:
                 serving = now
                 await self._set_serving(now)
-                log.info("readiness_changed", ready=now)
+                log.info("ready" if now else "not_ready", reasons=[] if now else self.not_ready_reasons())
+            elif not now and (reasons := self.not_ready_reasons()) != said:
+                said = reasons  # each new reason once, not four times a second
+                log.warning("not_ready", reasons=reasons)
             await asyncio.sleep(0.25)
 
     async def _start_http(self) -> None:
@@ -216,8 +256,8 @@ class App:
             "routing_enforcement": self.settings.routing_enforcement,
             "naming_profile": self.settings.naming_profile,
         }
-        if self.cache.state_lost:
-            body["reason"] = str(StateLost())
+        if not body["ready"]:
+            body["reasons"] = self.not_ready_reasons()
         catalog = self.cache.catalog
         warning = catalog_mod.age_warning(catalog, self.settings.catalog_max_age_days, time.time()) if catalog else None
         body["warnings"] = [warning] if warning else []

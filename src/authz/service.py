@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 
 import grpc
 import structlog
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from opentelemetry.trace import Span, SpanKind
 
 from authz import request as request_mod
 from authz import response as response_mod
+from authz import tracing
 from authz.cache import PolicyCache, StateUnavailable
 from authz.clip import ORG, clip
 from authz.decision import Gateway, OrgPolicy, Verdict, decide
@@ -25,7 +28,7 @@ from authz.event_writer import EventWriter
 from authz.events import security_event
 from authz.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 from authz.limits import UnknownKeyLimiter
-from authz.metrics import CHECK_SECONDS, DECISIONS
+from authz.metrics import BLOCKED_PROVIDERS, BLOCKED_REQUIREMENTS, CHECK_SECONDS, DECISIONS
 from authz.policy import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 
@@ -56,27 +59,40 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self.gateway_keys = gateway_keys  # org_source = "gateway": a gateway_keys.LiteLLMKeyResolver
         self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
         self.gateway = gateway or Gateway()
+        self.tracer = tracing.tracer()
 
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
+    ) -> external_auth_pb2.CheckResponse:
+        if self.tracer is None:  # no tracer provider configured: no tracing work at all
+            return await self._check(request, None)
+        parent = tracing.parent_context(context.invocation_metadata(), request.attributes.request.http.headers)
+        with self.tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
+            return await self._check(request, span)
+
+    async def _check(
+        self, request: external_auth_pb2.CheckRequest, span: Span | None
     ) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
         decision_id = os.urandom(8).hex()
         facts = request_mod.read(request, self.names)
         verdict, key_id, org = await self._verdict(facts)
         outcome = OUTCOMES[verdict.reason]
+        catalog = self.cache.catalog
         if outcome.policy_block:
             self.events.emit(
                 security_event(verdict, facts, decision_id, key_id), org.block_alerts if org else NO_BLOCK_ALERTS
             )
+            _count_blocks(verdict, catalog.providers if catalog else {})
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
-        catalog = self.cache.catalog
         response = response_mod.build(
             verdict, decision_id, facts.request_id, facts.owned_headers, catalog.providers if catalog else {}
         )
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
         DECISIONS[(result, verdict.reason)].inc()
+        if span is not None:
+            tracing.describe(span, verdict, decision_id, result, outcome.http_status)
         CHECK_SECONDS.observe(time.perf_counter() - started)
         return response
 
@@ -119,3 +135,12 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         except (StateUnavailable, GatewayUnavailable):
             return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
         return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
+
+
+def _count_blocks(verdict: Verdict, providers: Mapping[str, object]) -> None:
+    """Blocks by provider and by requirement. An org's own provider counts as "custom": its id
+    is the tenant's to choose, so it must not become a label value."""
+    for provider, unmet in verdict.blocked:
+        BLOCKED_PROVIDERS.labels(provider if provider in providers else "custom").inc()
+        for failure in unmet:
+            BLOCKED_REQUIREMENTS.labels(failure.requirement, failure.cause).inc()

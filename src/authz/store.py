@@ -404,6 +404,14 @@ class Store:
         )
         return change is not None
 
+    async def api_keys(self, org_id: str | None = None) -> list[tuple[str, str]]:
+        """(sha256, org) of every registered key (of one org when given), by org then hash."""
+        prefix = self.keys.apikey("")
+        hashes = [k.decode()[len(prefix) :] async for k in self.redis.scan_iter(match=prefix + "*", count=1000)]
+        orgs = await self.org_for_key_hashes(hashes) if hashes else []
+        found = [(h, o) for h, o in zip(hashes, orgs, strict=True) if o is not None and org_id in (None, o)]
+        return sorted(found, key=lambda pair: (pair[1], pair[0]))
+
     async def custom_provider_ids(self) -> dict[str, list[str]]:
         """Every org's custom provider ids (orgs without any are left out)."""
         found: dict[str, list[str]] = {}

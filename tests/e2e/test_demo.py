@@ -14,8 +14,9 @@ def test_demo_runs_end_to_end():
     result = subprocess.run([sys.executable, "-m", "authz.testing.demo"], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "x-compliance-allowed-providers: together,fireworks,deepinfra" in out
-    assert '"code": "provider_not_compliant"' in out
-    assert "HTTP 200: ['gpt-4o'" in out and "-F model=deepseek/deepseek-v3.2" in out
+    assert "catalog.json, LLMGateway's published data) loaded" in out  # the shipped catalog
+    assert "x-compliance-allowed-providers: deepinfra,vertex-openai" in out
+    assert '"code": "provider_not_compliant"' in out and '"evidence"' in out
+    assert "HTTP 200: ['gpt-4o'" in out and "-F model=openai/gpt-image-2" in out
     assert '"code": "provider_not_compliant"' in out and "routing_enforcement = strict" in out
     assert out.count("ok:") == 10 and "FAILED" not in out

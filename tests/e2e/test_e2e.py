@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 
 import httpx
@@ -60,7 +61,8 @@ def test_no_policy_passes_and_strips_client_compliance_headers(org):
 
 def test_disabled_policy_passes(org):
     org.set_policy(**{**DEMO_POLICY, "enabled": False})
-    assert org.post(chat("deepseek/deepseek-v3.2")).status_code == 200
+    r = org.post(chat("deepseek/deepseek-v3.2"), headers={"x-compliance-decision-id": "spoofed"})
+    assert r.status_code == 200 and r.headers["x-compliance-decision-id"] != "spoofed"
     assert len(org.received()) == 1
 
 
@@ -73,6 +75,9 @@ def test_pinned_compliant_provider(org):
     assert h["x-compliance-allowed-providers"] == "azure"
     assert h["x-compliance-org"] == org.id and h["x-compliance-policy-version"] == "1"
     assert "x-compliance-bypass" not in h
+    # the client gets the decision id too, the same one the gateway was sent, to quote it
+    assert re.fullmatch(r"[0-9a-f]{16}", r.headers["x-compliance-decision-id"])
+    assert r.headers["x-compliance-decision-id"] == h["x-compliance-decision-id"]
 
 
 def test_automatic_routing_keeps_only_compliant_providers_and_overrides_spoofing(org):

@@ -105,7 +105,8 @@ def test_no_catalog_is_503_through_envoy(tmp_path):
         assert r.status_code == 503 and r.json()["error"]["type"] == "service_unavailable"
         assert s.received() == []
         ready = httpx.get(s.authz_http + "/readyz")
-        assert ready.status_code == 503 and "authz catalog load" in ready.json()["reason"]
+        [reason] = ready.json()["reasons"]  # why, and the command that fixes it
+        assert ready.status_code == 503 and reason.startswith("no catalog loaded") and "authz catalog load" in reason
 
 
 def test_the_supervisor_restarts_a_dead_worker(tmp_path):

@@ -39,10 +39,34 @@ def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
     [stored] = client.keys("cli:apikey:*")
     assert client.get(stored) == b"acme" and not client.keys(f"*{key}*"), "only the hash is stored"
     key_hash = stored.decode().rsplit(":", 1)[1]
-    assert authz(redis_server, "apikey", "revoke", key_hash).returncode == 0
-    assert not client.keys("cli:apikey:*")
+    assert authz(redis_server, "apikey", "add", "beta", "--key", "sk-beta").returncode == 0
+    listed = authz(redis_server, "apikey", "list").stdout.splitlines()
+    assert f"{key_hash[:12]}  acme" in listed and len(listed) == 2
+    assert authz(redis_server, "apikey", "list", "--org", "acme").stdout.splitlines() == [f"{key_hash[:12]}  acme"]
+    # revoked by the 12-character key id every surface shows
+    revoked = authz(redis_server, "apikey", "revoke", key_hash[:12])
+    assert revoked.returncode == 0 and revoked.stdout.strip() == f"revoked {key_hash[:12]}"
+    assert [k.decode() for k in client.keys("cli:apikey:*")] != [stored.decode()]
+    assert authz(redis_server, "apikey", "list", "--org", "acme").stdout == ""
     missing = authz(redis_server, "apikey", "revoke", key_hash)
-    assert missing.returncode == 1 and "no API key" in missing.stderr
+    assert missing.returncode == 1 and "no API key" in missing.stderr and "authz apikey list" in missing.stderr
+    assert authz(redis_server, "apikey", "revoke", "sk-beta").returncode == 2  # a key is not its id
+
+
+def test_cli_writes_are_audited_with_the_os_user_not_unknown(redis_server):
+    assert authz(redis_server, "catalog", "load", str(SAMPLE), prefix="actor:").returncode == 0
+    [entry] = [json.loads(line) for line in authz(redis_server, "audit", "list", prefix="actor:").stdout.splitlines()]
+    assert entry["actor"].startswith("cli:") and entry["actor"] != "cli:unknown"
+
+
+def test_catalog_load_and_check_read_standard_input(redis_server):
+    text = SAMPLE.read_text()
+    checked = authz(redis_server, "catalog", "check", "-", stdin=text, prefix="stdin:")
+    assert checked.returncode == 0 and checked.stdout.strip() == "ok: 12 providers, 15 models"
+    loaded = authz(redis_server, "catalog", "load", "-", stdin=text, prefix="stdin:")
+    assert loaded.returncode == 0 and "catalog version 1 stored" in loaded.stdout
+    bad = authz(redis_server, "catalog", "check", "-", stdin="{", prefix="stdin:")
+    assert bad.returncode == 1 and "not valid JSON" in bad.stderr
 
 
 def test_bad_config_is_refused_with_the_key_named(redis_server):
@@ -89,19 +113,37 @@ def test_events_list_filters_and_tail(redis_server):
     assert [json.loads(line)["org_id"] for line in tail.stdout.splitlines()] == ["org-b"]
 
 
-def test_events_tail_follow_prints_new_events(redis_server):
+def test_events_tail_follow_waits_quietly_until_interrupted(redis_server):
+    import signal
+    import time
+
     env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "follow:", "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "authz", "events", "tail", "--follow"], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "authz", "events", "tail", "--follow", "--count", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
+        time.sleep(4)  # longer than the Redis client's socket timeout: no event is no error
+        assert proc.poll() is None, proc.stderr.read()
         client = redis.Redis.from_url(redis_server.url)
         client.xadd("follow:events:security", {"event_id": "e1", "org_id": "o", "event": '{"org_id": "o", "n": 1}'})
         line = proc.stdout.readline()
         assert json.loads(line) == {"org_id": "o", "n": 1}
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_events_tail_count_zero_prints_nothing(redis_server):
+    redis.Redis.from_url(redis_server.url).xadd("zero:events:security", {"event": '{"org_id": "o"}'})
+    out = authz(redis_server, "events", "tail", "--count", "0", prefix="zero:")
+    assert (out.returncode, out.stdout) == (0, "")
+    assert authz(redis_server, "events", "tail", "--count", "-1", prefix="zero:").returncode == 2
 
 
 def test_catalog_show_prints_each_value_with_its_evidence_or_unknown():

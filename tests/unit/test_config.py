@@ -65,3 +65,24 @@ def test_gateway_settings_are_checked_at_start():
         load(None, {"AUTHZ_NAMING_PROFILE": "vercel"})
     settings = load(None, {})
     assert (settings.routing_enforcement, settings.naming_profile) == ("strict", "native")
+
+
+def test_booleans_are_read_as_booleans(tmp_path):
+    f = tmp_path / "authz.toml"
+    f.write_text('redis_cluster = true\nkey_prefix = "{authz}:"\nstatic_requires_credential = false\n')
+    s = load(f, {})
+    assert (s.redis_cluster, s.static_requires_credential) == ("true", "false")
+    assert load(None, {"AUTHZ_STATIC_REQUIRES_CREDENTIAL": "No"}).static_requires_credential == "false"
+    for bad in ("redis_cluster = 1\n", 'redis_cluster = "maybe"\n'):
+        f.write_text(bad)
+        with pytest.raises(ConfigError, match="redis_cluster.*must be true or false"):
+            load(f, {})
+
+
+def test_an_unknown_setting_suggests_the_one_meant(tmp_path):
+    f = tmp_path / "authz.toml"
+    f.write_text("redis_clustr = true\n")
+    with pytest.raises(ConfigError, match="did you mean 'redis_cluster'"):
+        load(f, {})
+    with pytest.raises(ConfigError, match="AUTHZ_MODEL_HEADR.*did you mean 'model_header'"):
+        load(None, {"AUTHZ_MODEL_HEADR": "x-model"})

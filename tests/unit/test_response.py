@@ -31,11 +31,14 @@ def test_allowed_overwrites_ours_and_strips_the_rest():
     assert all(h.append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD for h in headers.values())
     assert list(r.ok_response.headers_to_remove) == ["x-compliance-anything"]
     assert r.dynamic_metadata["decision_id"] == "d1" and r.dynamic_metadata["reason"] == "compliant"
+    [to_client] = r.ok_response.response_headers_to_add  # the client can quote the decision
+    assert (to_client.header.key, to_client.header.value) == ("x-compliance-decision-id", "d1")
 
 
 def test_no_policy_strips_every_owned_header():
     r = build(Verdict(Reason.NO_POLICY, org_id="acme"), "d1", "r1", OWNED)
     assert not r.ok_response.headers and list(r.ok_response.headers_to_remove) == list(OWNED)
+    assert [h.header.value for h in r.ok_response.response_headers_to_add] == ["d1"]
 
 
 def test_dry_run_allows_without_restricting_routing():

@@ -232,14 +232,16 @@ class Stack:
         gateway_args: list[str] | None = None,
         upstream_port: int | None = None,
         envoy_mutate: Callable[[dict[str, Any]], None] | None = None,
+        ports: dict[str, int] | None = None,
     ) -> Stack:
         """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
         cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up);
         `gateway_args` are extra stand-in gateway options; `upstream_port` sends Envoy's traffic
         to another gateway (e.g. a LiteLLM proxy); `envoy_mutate(config)` edits Envoy's config."""
         workdir.mkdir(parents=True, exist_ok=True)
+        fixed = ports or {}  # `make run` uses documented ports; tests take free ones
         ports = {
-            name: free_port()
+            name: fixed.get(name) or free_port()
             for name in (
                 "envoy",
                 "envoy_admin",
@@ -393,11 +395,7 @@ class Stack:
 
             def ready_workers() -> int:
                 return len(
-                    {
-                        json.loads(line)["pid"]
-                        for line in self.authz.log().splitlines()
-                        if '"readiness_changed"' in line and '"ready": true' in line
-                    }
+                    {json.loads(line)["pid"] for line in self.authz.log().splitlines() if '"event": "ready"' in line}
                 )
 
             wait_until(lambda: ready_workers() >= self.workers, timeout, "every worker ready")

@@ -1,0 +1,85 @@
+"""`make run` as a newcomer uses it: started in the background, waited for, used with the
+openai SDK through Envoy on the documented port, stopped with Ctrl-C, started again on the
+same state (what the first run stored is still there)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def start(state: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env={**os.environ, "AUTHZ_RUN_STATE": str(state)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches all
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if line.startswith("ready:"):
+            return proc, "".join(lines)
+    proc.kill()
+    raise AssertionError("make run never said ready:\n" + "".join(lines)[-4000:])
+
+
+def ctrl_c(proc: subprocess.Popen) -> str:
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def test_make_run_starts_serves_stops_and_keeps_its_state(tmp_path):
+    state = tmp_path / "state"
+    proc, guide = start(state)
+    try:
+        api_key = re.search(r"API key\s+(\S+)", guide).group(1)
+        token = re.search(r"admin token \(12 h\)\s+(\S+)", guide).group(1)
+        assert "http://127.0.0.1:8080" in guide and "/settings#token=" in guide and "created" in guide
+        assert "import openai" in guide and "import anthropic" in guide and "curl" in guide
+        client = openai.OpenAI(base_url="http://127.0.0.1:8080/v1", api_key=api_key, max_retries=0)
+        reply = client.chat.completions.create(model="azure/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content
+        with pytest.raises(openai.PermissionDeniedError, match="no prompt logging"):
+            client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        # a change made while it runs: allow OpenAI's prompt logging (drop that requirement)
+        api = "http://127.0.0.1:9090/v1/orgs/acme-corp/policy"
+        auth = {"authorization": f"Bearer {token}"}
+        stored = httpx.get(api, headers=auth).json()
+        changed = {**stored["policy"], "require_no_prompt_logging": False}
+        put = httpx.put(api, headers=auth, json={"policy": changed, "expected_version": stored["policy"]["version"]})
+        assert put.status_code == 200, put.text
+    finally:
+        out = ctrl_c(proc)
+    assert proc.returncode == 0 and "stopped." in out
+    assert (state / "redis" / "appendonlydir").exists() or (state / "redis" / "appendonly.aof").exists()
+
+    proc, guide = start(state)
+    try:
+        assert "reused from the last run" in guide and re.search(r"API key\s+(\S+)", guide).group(1) == api_key
+        client = openai.OpenAI(base_url="http://127.0.0.1:8080/v1", api_key=api_key, max_retries=0)
+        # the policy change survived the restart: OpenAI is allowed now
+        reply = client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content
+    finally:
+        ctrl_c(proc)
+    assert proc.returncode == 0
