@@ -1,7 +1,8 @@
 """Build catalog/catalog.json, the shipped catalog, from facts LLMGateway publishes.
 
-Run `python catalog/build_catalog.py > catalog/catalog.json` after changing a fact below; a test
-(tests/unit/test_real_catalog.py) fails when the committed file and this script disagree.
+Run `python catalog/build_catalog.py > catalog/catalog.json` after changing a fact below, and copy
+it to deploy/k8s/components/bootstrap/catalog.json (the cluster bootstrap's ConfigMap); tests
+fail when the committed files and this script disagree.
 
 Where the facts come from: theopenco/llmgateway, read through a stored copy of the public
 repository. Each file was read at the newest version the copy held, and its commit is recorded

@@ -8,6 +8,7 @@
     authz apikey add ORG [--key KEY] | list [--org ORG] | revoke KEY_ID
     authz events tail [--org ORG] [--count N] [--follow]
     authz events list [--since TIME] [--org ORG] [--provider P] [--requirement R]
+    authz bootstrap [--catalog FILE] [--plan ORG=PLAN] [--api-keys FILE]
     authz audit list | authz audit verify
 
 Every command reads the same settings as the service (--config, AUTHZ_* variables).
@@ -36,7 +37,7 @@ from authz import __version__, audit, requirements
 from authz import catalog as catalog_mod
 from authz import config as config_mod
 from authz.auth import issue as issue_token
-from authz.request import api_key_id
+from authz.request import api_key_hash, api_key_id
 from authz.store import Keys, StateLost, Store
 from authz.v1 import catalog_pb2
 
@@ -129,6 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--org")
     listing.add_argument("--provider")
     listing.add_argument("--requirement", help="e.g. gdpr, no_prompt_training")
+
+    boot = sub.add_parser(
+        "bootstrap", help="idempotent first-time set-up (a Kubernetes Job): the catalog, plans and API keys"
+    )
+    boot.add_argument("--catalog", help="catalog JSON; loaded only when it differs from the stored one")
+    boot.add_argument("--plan", action="append", default=[], metavar="ORG=PLAN", help="e.g. acme=enterprise")
+    boot.add_argument(
+        "--api-keys", help="a file of 'ORG KEY' lines (# comments): each key registered once, for its org"
+    )
 
     aud = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="action", required=True)
     aud.add_parser("list", help="print every audit event as JSON lines")
@@ -381,6 +391,8 @@ async def _run_admin(args: argparse.Namespace, store: Store) -> int:
         return await _revoke_key(store, args.key_id, args.actor)
     elif args.command == "events":
         return await _events(args, store)
+    elif args.command == "bootstrap":
+        return await _bootstrap(args, store)
     elif args.command == "audit" and args.action == "list":
         for _, text, _ in await store.audit_entries():
             print(text)
@@ -393,6 +405,67 @@ async def _run_admin(args: argparse.Namespace, store: Store) -> int:
         where = f" (stream entry {p.entry_id})" if p.entry_id else ""
         print(f"TAMPERED: event {p.seq} {p.kind}{where}: {p.detail}")
         return 3
+    return 0
+
+
+async def _bootstrap(args: argparse.Namespace, store: Store) -> int:
+    """What a cluster needs before its first request, as often as it is run: what is already
+    there is left alone (and not audited again); only differences are written."""
+    from authz.catalog_loading import load_catalog
+
+    plans: list[tuple[str, str]] = []
+    for item in args.plan:
+        org, sep, plan = item.partition("=")
+        if not sep or not org or not plan:
+            print(f"authz: --plan {item!r}: use ORG=PLAN, e.g. acme=enterprise", file=sys.stderr)
+            return 2
+        plans.append((org, plan))
+    keys: list[tuple[str, str]] = []
+    if args.api_keys and not os.path.exists(args.api_keys):
+        # A Kubernetes Secret mounted as optional and not created: nothing to register.
+        print(f"no API keys file at {args.api_keys}: none registered")
+    elif args.api_keys:
+        with open(args.api_keys) as f:
+            for n, line in enumerate(f, 1):
+                fields = line.split("#", 1)[0].split()
+                if not fields:
+                    continue
+                if len(fields) != 2:
+                    print(f"authz: {args.api_keys} line {n}: expected 'ORG KEY'", file=sys.stderr)
+                    return 2
+                keys.append((fields[0], fields[1]))
+    if args.catalog:
+        new = _read_catalog(args.catalog)
+        raw = await store.catalog_raw()
+        stored = catalog_mod.parse(raw) if raw else None
+        if stored is not None:
+            stored.version = new.version  # the content decides, not the version counter
+        if stored == new:
+            print(f"catalog unchanged (version {catalog_mod.parse(raw or b'').version})")
+        else:
+            version = await load_catalog(store, new, args.actor)
+            print(f"catalog version {version} stored: {len(new.providers)} providers, {len(new.models)} models")
+    for org, plan in plans:
+        if await store.plan(org) == plan:
+            print(f"org {org}: plan {plan} (unchanged)")
+        else:
+            await store.set_plan(org, plan, args.actor)
+            print(f"org {org}: plan {plan}")
+    hashes = [api_key_hash(key) for _, key in keys]
+    owners = await store.org_for_key_hashes(hashes)
+    for (org, key), key_hash, owner in zip(keys, hashes, owners, strict=True):
+        if owner == org:
+            print(f"key {api_key_id(key_hash)} -> org {org} (unchanged)")
+        elif owner is not None:
+            print(
+                f"authz: key {api_key_id(key_hash)} belongs to org {owner}, not {org}: revoke it first "
+                f"(authz apikey revoke {api_key_id(key_hash)})",
+                file=sys.stderr,
+            )
+            return 1
+        else:
+            await store.add_api_key(key, org, args.actor)
+            print(f"key {api_key_id(key_hash)} -> org {org}")
     return 0
 
 

@@ -181,3 +181,22 @@ def test_catalog_show_on_the_shipped_catalog_names_the_source_commit_and_the_pro
     assert rows["processing_regions"]["value"] == ["uk"] and "eu-west-2" in rows["processing_regions"]["source"]
     assert "providers.ts@005f2cb1a18444d7d06196c27569103a6e88c2b5" in rows["gdpr"]["source"]
     assert rows["iso42001"]["value"] is None and rows["iso42001"]["source"] == ""  # not published
+
+
+def test_bootstrap_is_idempotent_and_writes_only_differences(redis_server, tmp_path):
+    keys = tmp_path / "api-keys"
+    keys.write_text("# org key\nacme sk-boot-acme\nbeta sk-boot-beta  # the beta team\n")
+    args = ("bootstrap", "--catalog", str(SAMPLE), "--plan", "acme=enterprise", "--api-keys", str(keys))
+    first = authz(redis_server, "--actor", "bootstrap-job", *args, prefix="boot:")
+    assert first.returncode == 0, first.stderr
+    assert "catalog version 1 stored" in first.stdout and "org acme: plan enterprise" in first.stdout
+    audited = authz(redis_server, "audit", "list", prefix="boot:").stdout.splitlines()
+    assert len(audited) == 4 and all(json.loads(e)["actor"] == "bootstrap-job" for e in audited)
+    again = authz(redis_server, "--actor", "bootstrap-job", *args, prefix="boot:")
+    assert again.returncode == 0 and again.stdout.count("unchanged") == 4, again.stdout
+    assert authz(redis_server, "audit", "list", prefix="boot:").stdout.splitlines() == audited  # nothing rewritten
+    # a key someone else owns is not silently moved to another org
+    keys.write_text("beta sk-boot-acme\n")
+    moved = authz(redis_server, "bootstrap", "--api-keys", str(keys), prefix="boot:")
+    assert moved.returncode == 1 and "belongs to org acme" in moved.stderr
+    assert authz(redis_server, "bootstrap", "--plan", "acme", prefix="boot:").returncode == 2

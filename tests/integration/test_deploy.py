@@ -31,7 +31,7 @@ KUSTOMIZATIONS = [
     "examples/envoy-gateway",
     "examples/monitoring",
 ]
-CORE_GROUPS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1")
+CORE_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1")
 
 
 def build(path: str) -> list[dict]:
@@ -310,3 +310,32 @@ def test_dockerfile_build_steps_produce_a_working_install(tmp_path):
     assert check.returncode == 0, check.stderr
     helped = run(str(venv / "bin" / "authz"), "serve", "--help")
     assert helped.returncode == 0 and "--workers" in helped.stdout
+
+
+@pytest.mark.parametrize("path", ["examples/sidecar", "examples/istio", "examples/envoy-gateway"])
+def test_every_example_bootstraps_the_shipped_catalog_and_the_keys_secret(path):
+    docs = RENDERED[path]
+    job = find(docs, "Job", "authz-bootstrap")
+    pod = job["spec"]["template"]
+    [container] = pod["spec"]["containers"]
+    assert container["args"][:2] == ["--actor=bootstrap-job", "bootstrap"]
+    assert pod["metadata"]["labels"]["authz.compliance/redis-client"] == "true"  # Redis admits it
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["keys"]["secret"] == {"secretName": "authz-bootstrap", "optional": True}
+    [catalog] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authz-catalog")]
+    assert volumes["catalog"]["configMap"]["name"] == catalog["metadata"]["name"]  # the hashed name
+    assert json.loads(catalog["data"]["catalog.json"]) == json.loads((ROOT / "catalog" / "catalog.json").read_text())
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_monitoring_component_scrapes_the_metrics_port_of_the_authz_service():
+    docs = RENDERED["examples/monitoring"]
+    monitor = find(docs, "ServiceMonitor", "authz")
+    service = find(docs, "Service", "authz")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]} and endpoint["path"] == "/metrics"
+    dashboard = find(docs, "ConfigMap", "authz-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["authz-dashboard.json"])["panels"]
+    assert find(docs, "PrometheusRule", "authz")["spec"]["groups"][0]["rules"]

@@ -7,7 +7,7 @@ later run reuses all of it (policies and keys you changed stay as you left them)
 what you need to try it: the API key, an admin token, the settings page, and curl, openai-SDK
 and anthropic-SDK commands.
 
-State directory: $AUTHZ_RUN_STATE, default `.state/` in the repository (git-ignored).
+State directory: $RUN_STATE_DIR, default `.state/` in the repository (git-ignored).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _first_run_setup(admin: Admin, api_key: str) -> bool:
 
 
 def main() -> int:
-    state = Path(os.environ.get("AUTHZ_RUN_STATE", ROOT / ".state")).resolve()
+    state = Path(os.environ.get("RUN_STATE_DIR", ROOT / ".state")).resolve()
     (state / "redis").mkdir(parents=True, exist_ok=True)
     secret = _secret_file(state / "admin-secret", secrets.token_urlsafe(32))
     api_key = _secret_file(state / "api-key", "sk-acme-" + secrets.token_urlsafe(18))
