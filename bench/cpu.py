@@ -136,6 +136,7 @@ class Servers:
     """The no-op server and authz, side by side on one Redis, for alternating rounds."""
 
     def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.redis = RedisServer(workdir).start()
         admin = Admin(self.redis.url)

@@ -35,6 +35,7 @@ import httpx
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cpu
 import data
 
 from authz import catalog as catalog_mod
@@ -394,23 +395,31 @@ from authz.v1 import policy_pb2
 from authz.request import api_key_hash
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-n = int(sys.argv[1])
+n, key_count = int(sys.argv[1]), int(sys.argv[3])
 raw = [json.dumps({}).encode()]
 shapes = [policy_to_json(policy_pb2.CompliancePolicy(enabled=True, version=3, updated_by="alice@example.com",
           **s)).encode() for s in data.POLICY_SHAPES]
 before = rss()
 orgs, keys = {}, {}
-for i in range(n):
-    org = f"org-{i:06d}"
+names = [f"org-{i:06d}" for i in range(n)]
+for i, org in enumerate(names):
     orgs[org] = org_policy(org, {b"plan": b"enterprise", b"policy": shapes[i % len(shapes)]})
-    keys[api_key_hash(f"sk-{i}")] = org
-print(json.dumps({"orgs": n, "mb": round((rss() - before) / 2**20, 1)}))
+after_orgs = rss()
+for i in range(key_count):  # as the key cache holds them: sha256 hex -> the org's (shared) id
+    keys[api_key_hash(f"sk-{i}")] = names[i % n]
+done = rss()
+mib = lambda b: round(b / 2**20, 1)
+print(json.dumps({"orgs": n, "keys": key_count, "mb": mib(done - before),
+                  "orgs_mb": mib(after_orgs - before), "keys_mb": mib(done - after_orgs)}))
 """
 
 
-def memory(orgs: int) -> dict:
+def memory(orgs: int, keys: int) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_PROBE, str(orgs), str(BENCH)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", MEMORY_PROBE, str(orgs), str(BENCH), str(keys)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if out.returncode:
         raise RuntimeError(out.stderr)
@@ -519,6 +528,7 @@ def run(args) -> dict:
         procs.append(authz)
         client = redis_server.client()
         seconds, warm = (1, 1) if args.smoke else (args.duration, 3)
+        fronts: dict[str, tuple[Proc, str]] = {}
         for name, authz_port in (
             ("a_no_ext_authz", None),
             ("b_noop_ext_authz", noop_port),
@@ -546,7 +556,12 @@ def run(args) -> dict:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
+            server = {noop_port: noop, authz.grpc_port: authz}.get(authz_port or -1)
+            cpu_before = cpu.cpu_seconds(server.popen.pid) if server else 0.0
             entry = {"saturated": wrk(url, requests_file, seconds, 32)}
+            if server:
+                used = cpu.cpu_seconds(server.popen.pid) - cpu_before
+                entry["server_cpu_us_per_request"] = [round(used / entry["saturated"]["requests"] * 1e6, 1)]
             if profiler:
                 profiler.wait(60)
             before_calls, before_hist = redis_calls(client), histogram(authz.metrics)
@@ -558,8 +573,26 @@ def run(args) -> dict:
                 entry["handler_p50_ms"] = percentile_from_buckets(before_hist, after_hist, 0.50)
                 entry["handler_p99_ms"] = percentile_from_buckets(before_hist, after_hist, 0.99)
             results["setups"][name] = entry
+            fronts[name] = (front, url)
+        # More alternating rounds of server CPU per request through Envoy (b, c, b, c, ...): the
+        # headline compares medians, robust to what else the shared cores were doing.
+        for _ in range(0 if args.smoke else 2):
+            for name, server in (("b_noop_ext_authz", noop), ("c_authz", authz)):
+                before = cpu.cpu_seconds(server.popen.pid)
+                run_ = wrk(fronts[name][1], requests_file, seconds, 32)
+                used = cpu.cpu_seconds(server.popen.pid) - before
+                results["setups"][name]["server_cpu_us_per_request"].append(round(used / run_["requests"] * 1e6, 1))
+        for front, _ in fronts.values():
             front.stop()
         a, b, c = (results["setups"][k] for k in ("a_no_ext_authz", "b_noop_ext_authz", "c_authz"))
+        envoy_b = statistics.median(b["server_cpu_us_per_request"])
+        envoy_c = statistics.median(c["server_cpu_us_per_request"])
+        results["cpu_through_envoy"] = {
+            "noop_cpu_us": envoy_b,
+            "authz_cpu_us": envoy_c,
+            "ratio": round(envoy_c / envoy_b, 3),
+            "mix": "bench/data.py: 55 % automatic, 45 % pinned, allowed and blocked, 2-4 KB bodies",
+        }
         results["ratios"] = {
             "c_over_b_rps": round(c["saturated"]["rps"] / b["saturated"]["rps"], 3),
             "c_over_a_rps": round(c["saturated"]["rps"] / a["saturated"]["rps"], 3),
@@ -569,14 +602,20 @@ def run(args) -> dict:
         for proc in procs:
             proc.stop()
         procs.clear()
+        # The headline: server CPU per Check, direct (h2load, no Envoy), per case.
+        servers = cpu.Servers(workdir / "cpu")
+        try:
+            results["cpu_direct"] = cpu.direct(servers, 1 if args.smoke else 3, 400 if args.smoke else 20000)
+        finally:
+            servers.stop()
         results["decision_us_by_catalog_models"] = decision_cost(
             [10, 100] if args.smoke else [10, 100, 1000, 10000], 200 if args.smoke else 3000
         )
         results["big_body_ms"] = big_body_cost([1, 8] if args.smoke else [1, 8, 32], 3 if args.smoke else 30)
         enforced_key = next(key for _, key, policy in org_list if policy and policy["mode"] == 1)
         results["big_body_rss"] = big_body_rss(workdir, redis_server.url, enforced_key, 2 if args.smoke else 16)
-        results["memory_100k_orgs"] = memory(2000 if args.smoke else 100_000)
-        results["propagation"] = propagation(workdir, redis_server.url, 3 if args.smoke else 50)
+        results["memory"] = memory(2000, 20_000) if args.smoke else memory(100_000, 1_000_000)
+        results["propagation"] = propagation(workdir, redis_server.url, 3 if args.smoke else 50, workers=4)
     finally:
         for proc in procs:
             proc.stop()
@@ -592,6 +631,22 @@ def markdown(r: dict) -> str:
         ("(c) Envoy + authz", "c_authz"),
     ]
     lines = [
+        "Server CPU per Check, µs (user + system of the server process, medians of alternating rounds):",
+        "",
+        "| case | no-op grpc.aio | authz | authz ÷ no-op |",
+        "|---|---:|---:|---:|",
+    ]
+    for case, v in r["cpu_direct"].items():
+        lines.append(
+            f"| direct (h2load): {case.replace('_', ' ')} | {v['noop_cpu_us']} | {v['authz_cpu_us']} "
+            f"| **{v['ratio']}** |"
+        )
+    e = r["cpu_through_envoy"]
+    lines += [
+        f"| through Envoy (wrk, the mix) | {e['noop_cpu_us']} | {e['authz_cpu_us']} | **{e['ratio']}** |",
+        "",
+        "Throughput and latency (secondary: rps on shared cores moves with whatever else runs):",
+        "",
         "| set-up | saturated rps | p50 ms | p99 ms | at 1,000 rps: rps | p50 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -610,8 +665,8 @@ def markdown(r: dict) -> str:
         f"- Check handler time at 1,000 rps (authz's histogram): p50 {c['handler_p50_ms']} ms, "
         f"p99 {c['handler_p99_ms']} ms",
         f"- Redis commands per request once warm: {c['redis_commands_per_request']['check_path']} on the Check path; "
-        f"{c['redis_commands_per_request']['event_writer']} from the security-event writer (one script call, "
-        "SET NX + XADD, per blocked or dry-run request, batched in pipelines)",
+        f"{c['redis_commands_per_request']['event_writer']} run for the security-event writer (per blocked or "
+        "dry-run event a SADD, a TTL and two XADDs, inside one script call per batch of events)",
         "- decision cost (read + decide + respond, µs) by catalog models: "
         + ", ".join(f"{k}: {v}" for k, v in r["decision_us_by_catalog_models"].items()),
         "- big bodies, read + parse + judge in process (ms: p50 / p99, p99 per MiB): "
@@ -621,7 +676,8 @@ def markdown(r: dict) -> str:
         f"- authz peak RSS with {r['big_body_rss']['concurrent']} concurrent Checks of 32 MiB bodies: "
         f"{r['big_body_rss']['peak_rss_mb']} MB (before: {r['big_body_rss']['rss_before_mb']} MB; "
         f"all answered in {r['big_body_rss']['burst_seconds']} s)",
-        f"- memory for {r['memory_100k_orgs']['orgs']:,} cached orgs and keys: {r['memory_100k_orgs']['mb']} MB",
+        f"- memory for {r['memory']['orgs']:,} cached orgs and {r['memory']['keys']:,} API keys: "
+        f"{r['memory']['mb']} MB ({r['memory']['orgs_mb']} MB orgs, {r['memory']['keys_mb']} MB keys)",
         f"- policy propagation, save → applied in each of {r['propagation']['workers']} workers: "
         f"p50 {r['propagation']['p50_ms']} ms, p99 {r['propagation']['p99_ms']} ms "
         f"({r['propagation']['samples']} samples)",

@@ -78,7 +78,9 @@ class OrgPolicy:
     block_alerts: policy.BlockAlerts = policy.NO_BLOCK_ALERTS  # carried by its security events
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs ~7x more (object.__setattr__ per field), and
+# one is built per Check. Treated as immutable all the same (hashable: it keys a template cache).
+@dataclass(slots=True, unsafe_hash=True)
 class Verdict:
     reason: Reason
     org_id: str = ""

@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from authz.events import Record
@@ -35,22 +34,31 @@ class EventSink(Protocol):
     async def close(self) -> None: ...
 
 
-# XADD once per event id: ids are remembered in one set per hour of event time (KEYS[2]),
-# which expires `dedupe window + 1 h` after it was created, so a replay within the window
+# XADD once per event id, a whole batch in one script call (per-command client overhead, not
+# Redis, was the cost of a blocked request): ids are remembered in one set per hour of event
+# time, which expires `dedupe window + 1 h` after it was created, so a replay within the window
 # adds no duplicate and the memory per event is one set member (~60 B), not a key.
-# The event also goes to the org's own bounded stream (KEYS[3]), so one org's flood can never
-# push another org's events out of its listing; the shared stream stays whole for SIEM export.
-# Returns 1 for a new event, 0 for one already written. Every key shares the stream's hash
-# slot ({tag}), so the script also runs on Redis Cluster.
+# Each event also goes to its org's own bounded stream, so one org's flood can never push
+# another org's events out of its listing; the shared stream stays whole for SIEM export.
+# KEYS[1]: the shared stream; then per event i: KEYS[2i] its seen set, KEYS[2i+1] its org stream.
+# ARGV[1..3]: stream maxlen, seen-set TTL, org-stream maxlen; then per event: id, org, event.
+# Returns, per event, 1 if new, 0 if already written. Every key shares the stream's hash slot
+# ({tag}), so the script also runs on Redis Cluster.
 _XADD_ONCE = """
-if redis.call('SADD', KEYS[2], ARGV[3]) == 1 then
-  if redis.call('TTL', KEYS[2]) < 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-             'event_id', ARGV[3], 'org_id', ARGV[4], 'event', ARGV[5])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[5])
-  return 1
+local out = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local seen, org_stream, a = KEYS[2 * i], KEYS[2 * i + 1], 3 * i
+  if redis.call('SADD', seen, ARGV[a + 1]) == 1 then
+    if redis.call('TTL', seen) < 0 then redis.call('EXPIRE', seen, ARGV[2]) end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+               'event_id', ARGV[a + 1], 'org_id', ARGV[a + 2], 'event', ARGV[a + 3])
+    redis.call('XADD', org_stream, 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[a + 3])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
 end
-return 0
+return out
 """
 _DEDUPE_BUCKET_S = 3600
 
@@ -98,31 +106,14 @@ class RedisStreamSink:
     async def _pipeline(self, records: Sequence[Record]) -> list[int]:
         tag = hash_tag(self._stream)
         now = int(time.time())
-        calls = []
+        keys: list[str] = [self._stream]
+        args: list[object] = [self._maxlen, self._dedupe_window_s + _DEDUPE_BUCKET_S, self._org_maxlen]
         for r in records:
-            seen = f"{tag}:seen:{int(r.get('created_s') or now) // _DEDUPE_BUCKET_S}"
-            calls.append(
-                (
-                    self._sha,
-                    3,
-                    self._stream,
-                    seen,
-                    org_index(self._stream, r["org_id"]),
-                    self._maxlen,
-                    self._dedupe_window_s + _DEDUPE_BUCKET_S,
-                    r["event_id"],
-                    r["org_id"],
-                    r["event"],
-                    self._org_maxlen,
-                )
-            )
-        if isinstance(self._redis, RedisCluster):
-            # redis-py cannot pipeline EVALSHA on a cluster: one call each, in order.
-            return [await self._redis.evalsha(*call) for call in calls]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for call in calls:
-                pipe.evalsha(*call)
-            return list(await pipe.execute())
+            keys.append(f"{tag}:seen:{int(r.get('created_s') or now) // _DEDUPE_BUCKET_S}")
+            keys.append(org_index(self._stream, r["org_id"]))
+            args.extend((r["event_id"], r["org_id"], r["event"]))
+        added = await self._redis.evalsha(self._sha, len(keys), *keys, *args)
+        return [int(a) for a in added]
 
     async def close(self) -> None:
         """The Redis client is the app's; nothing of its own to close."""

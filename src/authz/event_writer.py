@@ -27,6 +27,7 @@ from authz.policy import NO_BLOCK_ALERTS, BlockAlerts
 log = structlog.get_logger("authz.events")
 
 _BATCH = 500
+_LINGER_S = 0.02
 _MIN_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 # What makes the writer spool and retry rather than log an unexpected error.
 _UNAVAILABLE = (SinkUnavailable, RedisError, OSError)
@@ -125,6 +126,10 @@ class EventWriter:
                 backoff = min(backoff * 2, _MAX_BACKOFF)
                 continue
             first, alerts = await self._queue.get()
+            if self._queue.qsize() < _BATCH - 1:
+                # Linger a moment so that a burst of blocks shares one sink call: each call
+                # costs far more client CPU than the events in it (measured: ~1/3 of a block).
+                await asyncio.sleep(_LINGER_S)
             log.warning("security_event", **first)
             self._inflight = [record(first, alerts)] + self._take_all()[: _BATCH - 1]
             try:

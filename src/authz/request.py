@@ -41,7 +41,8 @@ class ReadConfig:
     endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, for the same reason as decision.Verdict: one per Check. Read-only by convention.
+@dataclass(slots=True)
 class RequestFacts:
     request_id: str
     api_key: str | None  # the credential; only ever hashed, never logged
@@ -130,6 +131,22 @@ def _bearer(value: str | None) -> str | None:
 def api_key_hash(key: str) -> str:
     """The Redis lookup key for an API key: sha256 hex. The key itself is never stored."""
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+# The hashes of recently seen keys, so a client's every request does not hash its key again.
+# Bounded (cleared when full), in memory only: the process sees each key in its requests anyway.
+_RECENT_HASHES: dict[str, str] = {}
+_RECENT_HASHES_MAX = 4096
+
+
+def api_key_hash_cached(key: str) -> str:
+    """api_key_hash for the Check path."""
+    found = _RECENT_HASHES.get(key)
+    if found is None:
+        if len(_RECENT_HASHES) >= _RECENT_HASHES_MAX:
+            _RECENT_HASHES.clear()
+        found = _RECENT_HASHES[key] = api_key_hash(key)
+    return found
 
 
 def api_key_id(key_hash: str) -> str:

@@ -43,6 +43,7 @@ def build(
     request_id: str,
     owned_headers: tuple[str, ...],
     providers: Providers = _NO_PROVIDERS,
+    catalog_version: int = 0,
 ) -> external_auth_pb2.CheckResponse:
     response = external_auth_pb2.CheckResponse()
     if verdict.allowed:
@@ -61,16 +62,29 @@ def build(
         to_client.header.value = decision_id
         to_client.append_action = _OVERWRITE
     else:
-        outcome = OUTCOMES[verdict.reason]
-        response.status.code = outcome.grpc_code
-        response.status.message = verdict.reason.value
+        # The same for every request of one verdict but for the two ids: a template again.
+        response.CopyFrom(_denied_template(verdict))
         denied = response.denied_response
-        denied.status.code = outcome.http_status
-        denied.headers.extend([_header("content-type", "application/json"), _header(DECISION_ID_HEADER, decision_id)])
-        denied.body = deny_body(verdict, decision_id, request_id, providers)
-        _describe(response.dynamic_metadata, verdict)
+        header = denied.headers.add()
+        header.header.key = DECISION_ID_HEADER
+        header.header.value = decision_id
+        header.append_action = _OVERWRITE
+        denied.body = deny_body(verdict, decision_id, request_id, providers, catalog_version)
     response.dynamic_metadata.fields["decision_id"].string_value = decision_id
     return response
+
+
+@functools.lru_cache(maxsize=4096)
+def _denied_template(verdict: Verdict) -> external_auth_pb2.CheckResponse:
+    outcome = OUTCOMES[verdict.reason]
+    template = external_auth_pb2.CheckResponse()
+    template.status.code = outcome.grpc_code
+    template.status.message = verdict.reason.value
+    denied = template.denied_response
+    denied.status.code = outcome.http_status
+    denied.headers.append(_header("content-type", "application/json"))
+    _describe(template.dynamic_metadata, verdict)
+    return template
 
 
 @functools.lru_cache(maxsize=16_384)
@@ -105,16 +119,38 @@ def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
     return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value), append_action=_OVERWRITE)
 
 
-def deny_body(verdict: Verdict, decision_id: str, request_id: str, providers: Providers = _NO_PROVIDERS) -> str:
+def deny_body(
+    verdict: Verdict,
+    decision_id: str,
+    request_id: str,
+    providers: Providers = _NO_PROVIDERS,
+    catalog_version: int = 0,
+) -> str:
+    """The JSON error: everything but the two ids is the same for every request of one verdict
+    (and catalog), so it is rendered once and the ids are appended (the last two fields)."""
+    key = (verdict, catalog_version)
+    head = _DENY_HEADS.get(key)
+    if head is None:
+        if len(_DENY_HEADS) >= _DENY_HEADS_MAX:
+            _DENY_HEADS.clear()
+        head = _DENY_HEADS[key] = _deny_head(verdict, providers)
+    request = json.dumps(clip(request_id, REQUEST_ID) or None)
+    return f'{head},"decision_id":{json.dumps(decision_id)},"request_id":{request}}}}}'
+
+
+_DENY_HEADS: dict[tuple[Verdict, int], str] = {}
+_DENY_HEADS_MAX = 1024  # bodies of recent verdicts; a client varying its model cannot grow it
+
+
+def _deny_head(verdict: Verdict, providers: Providers) -> str:
     outcome = OUTCOMES[verdict.reason]
-    failed = verdict.failed_requirements
     error = {
         "type": outcome.error_type,
         "code": verdict.reason.value,
         "message": message(verdict),
         "provider": clip(verdict.provider, PROVIDER) or None,
         "model": clip(verdict.model, MODEL) or None,
-        "failed_requirements": failed,
+        "failed_requirements": verdict.failed_requirements,
         "blocked_providers": [
             {
                 "provider": provider,
@@ -127,10 +163,8 @@ def deny_body(verdict: Verdict, decision_id: str, request_id: str, providers: Pr
         "custom_id": clip(verdict.item, MODEL) or None,
         "alternatives": list(verdict.alternatives),
         "policy_version": verdict.policy_version,
-        "decision_id": decision_id,
-        "request_id": clip(request_id, REQUEST_ID) or None,
     }
-    return json.dumps({"error": error}, separators=(",", ":"))
+    return json.dumps({"error": error}, separators=(",", ":"))[:-2]  # reopened for the ids
 
 
 def _evidence(provider: catalog_pb2.Provider | None, unmet: policy.Failures) -> dict[str, object]:

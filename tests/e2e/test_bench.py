@@ -35,6 +35,12 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
     assert r["big_body_rss"]["answered"] == r["big_body_rss"]["concurrent"] > 0
     assert c["handler_p50_ms"] is not None and set(r["ratios"]) >= {"c_over_b_rps", "c_over_a_rps"}
     assert set(r["decision_us_by_catalog_models"]) == {"10", "100"}
-    assert r["memory_100k_orgs"]["mb"] > 0
-    assert r["propagation"]["workers"] == 2 and r["propagation"]["samples"] > 0
+    assert r["memory"]["mb"] > 0 and r["memory"]["keys"] > 0
+    assert r["propagation"]["workers"] == 4 and r["propagation"]["samples"] > 0
     assert "| (c) Envoy + authz |" in out.with_suffix(".md").read_text()
+    # the headline: server CPU per Check, authz against the no-op, direct per case and through Envoy
+    assert set(r["cpu_direct"]) == {"allowed", "blocked", "no_policy", "body_1mib"}
+    for case in r["cpu_direct"].values():
+        assert case["noop_cpu_us"] > 0 and case["authz_cpu_us"] > 0 and case["ratio"] > 0
+    assert r["cpu_through_envoy"]["authz_cpu_us"] > 0 and r["cpu_through_envoy"]["ratio"] > 0
+    assert "authz ÷ no-op" in out.with_suffix(".md").read_text()
