@@ -75,8 +75,7 @@ class _Entries(Generic[V]):
         self._timeout = timeout
         self._loading: dict[str, asyncio.Future[V]] = {}
         self._dirty: set[str] = set()
-        self._hit = metrics.CACHE[(name, "hit")]
-        self._miss = metrics.CACHE[(name, "miss")]
+        self._hit, self._miss = (name, "hit"), (name, "miss")  # counted in metrics.TALLY
 
     async def get(self, key: str) -> V:
         try:
@@ -84,9 +83,9 @@ class _Entries(Generic[V]):
         except KeyError:
             pass
         else:
-            self._hit.inc()
+            metrics.TALLY.cache[self._hit] += 1
             return value
-        self._miss.inc()
+        metrics.TALLY.cache[self._miss] += 1
         future = self._loading.get(key)
         if future is None:
             future = asyncio.ensure_future(self._load(key))
@@ -152,7 +151,7 @@ class _ApiKeys(_Entries[str | None]):
         """`peek`, counted as a cache hit when it answers."""
         cached, value = self.peek(key)
         if cached:
-            self._hit.inc()
+            metrics.TALLY.cache[self._hit] += 1
         return cached, value
 
     async def get(self, key: str) -> str | None:

@@ -133,22 +133,6 @@ def api_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-# The hashes of recently seen keys, so a client's every request does not hash its key again.
-# Bounded (cleared when full), in memory only: the process sees each key in its requests anyway.
-_RECENT_HASHES: dict[str, str] = {}
-_RECENT_HASHES_MAX = 4096
-
-
-def api_key_hash_cached(key: str) -> str:
-    """api_key_hash for the Check path."""
-    found = _RECENT_HASHES.get(key)
-    if found is None:
-        if len(_RECENT_HASHES) >= _RECENT_HASHES_MAX:
-            _RECENT_HASHES.clear()
-        found = _RECENT_HASHES[key] = api_key_hash(key)
-    return found
-
-
 def api_key_id(key_hash: str) -> str:
     """A short, non-reversible id safe for events and logs."""
     return key_hash[:12]

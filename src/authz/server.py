@@ -207,6 +207,7 @@ class App:
         serving = False
         said: list[str] = []
         while True:
+            metrics.TALLY.flush()
             metrics.STALENESS.set(min(self.cache.staleness(), _STALENESS_CAP_S))
             catalog = self.cache.catalog
             if catalog is not None:
@@ -264,6 +265,7 @@ class App:
         return web.json_response(body, status=200 if body["ready"] else 503)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
+        metrics.TALLY.flush()  # this process's latest counts (other workers flush every 0.25 s)
         return web.Response(body=generate_latest(metrics.registry()), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def drain(self) -> None:

@@ -29,7 +29,7 @@ from authz.event_writer import EventWriter
 from authz.events import security_event
 from authz.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 from authz.limits import UnknownKeyLimiter
-from authz.metrics import BLOCKED_PROVIDERS, BLOCKED_REQUIREMENTS, CHECK_SECONDS, DECISIONS
+from authz.metrics import BLOCKED_PROVIDERS, BLOCKED_REQUIREMENTS, TALLY
 from authz.policy import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 
@@ -96,10 +96,9 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             catalog.version if catalog else 0,
         )
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
-        DECISIONS[(result, verdict.reason)].inc()
         if span is not None:
             tracing.describe(span, verdict, decision_id, result, outcome.http_status)
-        CHECK_SECONDS.observe(time.perf_counter() - started)
+        TALLY.check(result, verdict.reason, time.perf_counter() - started)
         return response
 
     async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
@@ -109,7 +108,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             if self.static_requires_credential and facts.api_key is None:
                 return Verdict(Reason.ORG_MISSING), key_id, None
             if facts.api_key is not None:
-                key_id = request_mod.api_key_id(request_mod.api_key_hash_cached(facts.api_key))
+                key_id = request_mod.api_key_id(request_mod.api_key_hash(facts.api_key))
             org_id = self.static_org
         elif self.org_from_header:
             org_id = facts.org_header
@@ -125,7 +124,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             if not (self.org_from_header or self.static_org):
                 api_key = facts.api_key
                 assert api_key is not None  # refused above when missing
-                key_hash = request_mod.api_key_hash_cached(api_key)
+                key_hash = request_mod.api_key_hash(api_key)
                 key_id = request_mod.api_key_id(key_hash)
                 keys = self.gateway_keys  # org_source = "gateway": the gateway's key API, else Redis
                 cached, org_id = keys.cached(key_hash) if keys else self.cache.cached_org_for_key(key_hash)

@@ -371,3 +371,58 @@ def test_property_a_query_model_is_what_parse_qs_reads(model):
         assert result == ((model, ""),)
     else:
         assert reason(result) is Reason.MODEL_INVALID
+
+
+# --- the fast path for a top-level "model" (msgspec, top level only) --------------------------
+
+_KEYS = st.sampled_from(["model", "Model", "MODEL", "mod\\u0065l", "messages", "x", "stream", "role"])
+_SCALARS = st.one_of(
+    st.sampled_from(['"gpt-4o"', '"azure/gpt-4o"', '""', "1", "null", "true", '"\\ud800"', '"model"', "NaN"]),
+    st.text(max_size=8).map(json.dumps),
+)
+
+
+def _objects(depth: int = 2):
+    values = _SCALARS if depth == 0 else st.one_of(_SCALARS, _objects(depth - 1))
+    return st.lists(st.tuples(_KEYS, values), max_size=5).map(
+        lambda pairs: "{" + ",".join(f'"{k}":{v}' for k, v in pairs) + "}"
+    )
+
+
+@given(
+    _objects(),
+    st.sampled_from(["", " ", "\ufeff", " trailing", "\xff"]),
+)
+def test_the_fast_path_reads_a_model_only_where_the_exact_parser_reads_the_same(text, noise):
+    """The fast path may decline (None); when it answers, the exact parser agrees."""
+    from authz.parsing import jsonbody
+
+    data = (
+        text.encode()
+        if noise in ("", " ")
+        else (noise + text if noise == "\ufeff" else text + noise).encode(errors="surrogatepass")
+    )
+    fast = jsonbody.top_level_model(data)
+    if fast is None:
+        return
+    pairs = jsonbody.object_pairs(data)
+    assert not isinstance(pairs, Reason)
+    assert jsonbody.model_at(pairs, "model") == fast
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"a","model":"b"}',  # a duplicate: another parser may read the first
+        b'{"model":"a","MODEL":"b"}',  # Go's encoding/json matches keys ignoring case
+        b'{"mod\\u0065l":"b","model":"a"}',  # an escaped spelling of the same key
+        b'{"model":"a","x":"\xff"}',  # not UTF-8
+        b'\xef\xbb\xbf{"model":"a"}',  # a byte-order mark
+        b'{"model":"a"} {}',  # more than one value
+        b'{"model":1}',
+    ],
+)
+def test_the_fast_path_declines_what_only_the_exact_parser_may_judge(body):
+    from authz.parsing import jsonbody
+
+    assert jsonbody.top_level_model(body) is None

@@ -85,6 +85,10 @@ def _read_body(facts: RequestFacts, row: ep.Endpoint) -> ParsedBody | Refusal:
             return Refusal(Reason.UNSUPPORTED_CONTENT_TYPE, detail="application/json (UTF-8)")
         if facts.body_truncated:
             return Refusal(Reason.BODY_TRUNCATED)
+        if _reads_top_level_model_only(row):
+            model = jsonbody.top_level_model(facts.body)
+            if model is not None:
+                return [("model", model)]  # all that is read of this body: as object_pairs gives it
         pairs = jsonbody.object_pairs(facts.body)
         return Refusal(pairs) if isinstance(pairs, Reason) else pairs
     boundary = options.get(b"boundary") if media == b"multipart/form-data" else None
@@ -96,6 +100,13 @@ def _read_body(facts: RequestFacts, row: ep.Endpoint) -> ParsedBody | Refusal:
         return Refusal(found)
     parts, ended = found
     return parts, ended and not facts.body_truncated
+
+
+def _reads_top_level_model_only(row: ep.Endpoint) -> bool:
+    """Whether the only thing read of this row's JSON body is its top-level "model"."""
+    if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS, ep.NO_BATCH):
+        return False
+    return (row.field if row.model in (ep.BODY, ep.FORM) else "model") == "model"
 
 
 def _is_json(media: bytes) -> bool:
