@@ -32,6 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from authz.testing.policies import DEMO_POLICY
 from authz.testing.stack import SAMPLE_CATALOG, Admin, Proc, RedisServer, free_port, wait_until
 
 BENCH = Path(__file__).resolve().parent
@@ -39,16 +40,6 @@ H2LOAD = shutil.which("h2load")
 CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check"
 TICKS = os.sysconf("SC_CLK_TCK")
 KEYS = {"enforced": "sk-cpu-acme", "open": "sk-cpu-free"}
-# The demo's policy: SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging.
-POLICY = dict(
-    enabled=True,
-    require_soc2=True,
-    require_iso27001=True,
-    certifications=2,
-    require_gdpr=True,
-    require_no_prompt_training=True,
-    require_no_prompt_logging=True,
-)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -144,7 +135,7 @@ class Servers:
         for org, key in (("acme", KEYS["enforced"]), ("free", KEYS["open"])):
             admin.set_plan(org, "enterprise", actor="bench")
             admin.add_api_key(key, org, actor="bench")
-        admin.set_policy("acme", actor="bench", **POLICY)
+        admin.set_policy("acme", actor="bench", **DEMO_POLICY)
         self.noop_port, self.authz_port = free_port(), free_port()
         self.noop = Proc(
             "noop", [sys.executable, str(BENCH / "noop_authz.py"), "--port", str(self.noop_port)], workdir / "noop.log"

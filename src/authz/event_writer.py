@@ -27,7 +27,7 @@ from authz.policy import NO_BLOCK_ALERTS, BlockAlerts
 log = structlog.get_logger("authz.events")
 
 _BATCH = 500
-_LINGER_S = 0.02
+_LINGER_S = 0.01
 _MIN_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 # What makes the writer spool and retry rather than log an unexpected error.
 _UNAVAILABLE = (SinkUnavailable, RedisError, OSError)

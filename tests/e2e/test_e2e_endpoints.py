@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from authz import endpoints as ep
-from authz.testing.stack import DEPLOYMENTS
+from authz.testing.stack import DEPLOYMENTS, wait_until
 from support.policies import DEMO_POLICY
 
 # Under DEMO_POLICY: Azure and Google Vertex comply; DeepSeek (and its other hosts) do not.
@@ -154,6 +154,7 @@ def test_every_row_lets_a_compliant_request_through_and_blocks_a_non_compliant_o
     assert "deepseek" in error["message"] and error["blocked_providers"][0]["provider"] == "deepseek"
     if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS):
         assert error["custom_id"] == "req-1" and "req-1" in error["message"]
+    wait_until(lambda: enforced.events(), 5, "the security event")  # written after the answer
     [event] = enforced.events()
     assert (event["method"], event["path"]) == (method, build(method, row, False)["url"].split("?")[0])
 

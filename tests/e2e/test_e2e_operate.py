@@ -89,6 +89,13 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path):
                 assert client.post("/v1/chat/completions", json={"model": "deepseek/deepseek-v3.2"}).status_code == 403
                 # A new connection each time, so SO_REUSEPORT spreads them over both workers.
                 httpx.get(s.authz_http + "/healthz")
+        # Each worker applies its per-Check counts every 0.25 s (metrics.CheckTally): within a
+        # second every one of the 30 Checks is counted, exactly once.
+        wait_until(
+            lambda: _sample(httpx.get(s.authz_metrics + "/metrics").text, "authz_check_duration_seconds_count") >= 30,
+            2,
+            "every worker's counts",
+        )
         text = httpx.get(s.authz_metrics + "/metrics").text
         assert _sample(text, "authz_decisions_total", reason="compliant", result="allowed") == 15
         assert _sample(text, "authz_decisions_total", reason="provider_not_compliant", result="denied") == 15

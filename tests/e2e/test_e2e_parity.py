@@ -9,6 +9,8 @@ import time
 import httpx
 import pytest
 
+from authz.testing.stack import wait_until
+
 pytestmark = pytest.mark.e2e
 
 
@@ -168,6 +170,7 @@ def test_data_residency_counts_processing_regions_never_headquarters(org):
     err = denied(org, "deepseek/deepseek-v3.2")
     assert unmet_of(err, "deepseek") == (["data_residency"], ["data_residency"])
     assert "data processed only in allowed regions (unknown)" in err["message"]
+    wait_until(lambda: len(org.events()) >= 2, 5, "both security events")
     events = org.events()
     assert {e["providers"][0]["provider"] for e in events} == {"azure", "deepseek"}
     assert all(e["failed_requirements"] == ["data_residency"] for e in events)
@@ -220,4 +223,5 @@ def test_block_stealth_providers(org):
         time.sleep(0.02)
     err = resp.json()["error"]
     assert unmet_of(err, "shadow-llm") == (["no_stealth_provider"], [])
+    wait_until(lambda: len(org.events()) >= 2, 5, "both security events")
     assert [e["failed_requirements"] for e in org.events()] == [["no_stealth_provider"]] * 2

@@ -34,6 +34,7 @@ def test_a_downgrade_never_opens_the_gate(org, plan):
     allowed = org.post({"model": "azure/gpt-4o"})
     assert allowed.status_code == 200
     assert org.received()[-1]["headers"]["x-compliance-allowed-providers"] == "azure"
+    wait_until(lambda: len(org.events()) >= 5, 5, "the five security events")
     assert all(e["enforced"] for e in org.events())
 
 

@@ -14,6 +14,7 @@ from authz import policy
 from authz.catalog import parse
 from authz.requirements import NOT_MET, UNKNOWN
 from authz.v1 import catalog_pb2, policy_pb2
+from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "catalog" / "catalog.json"
@@ -95,16 +96,7 @@ def verdict(cat, model: str, **fields) -> dict[str, policy.Failures]:
 
 
 def test_demo_policy_on_real_data(cat):
-    got = verdict(
-        cat,
-        "deepseek-v3.2",
-        require_soc2=True,
-        require_iso27001=True,
-        certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
-        require_gdpr=True,
-        require_no_prompt_training=True,
-        require_no_prompt_logging=True,
-    )
+    got = verdict(cat, "deepseek-v3.2", **{k: v for k, v in DEMO_POLICY.items() if k != "enabled"})
     assert sorted(p for p, f in got.items() if not f) == ["deepinfra", "vertex-openai"]
     assert ("gdpr", UNKNOWN) in got["novita"] and ("soc2_or_iso27001", UNKNOWN) in got["novita"]
 

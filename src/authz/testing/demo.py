@@ -17,21 +17,12 @@ from pathlib import Path
 
 import httpx
 
+from authz.testing.policies import DEMO_POLICY
 from authz.testing.stack import ROOT, Stack
-from authz.v1 import policy_pb2
 
 ORG = "acme-corp"
 # The shipped catalog: LLMGateway's published provider data policies and model mappings.
 CATALOG = ROOT / "catalog" / "catalog.json"
-POLICY = dict(
-    enabled=True,
-    require_soc2=True,
-    require_iso27001=True,
-    certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
-    require_gdpr=True,
-    require_no_prompt_training=True,
-    require_no_prompt_logging=True,
-)
 
 
 def say(text: str = "") -> None:
@@ -71,7 +62,7 @@ def main() -> int:
         key = "sk-demo-" + ORG
         admin.set_plan(ORG, "enterprise")
         admin.add_api_key(key, ORG)
-        stored = admin.set_policy(ORG, actor="owner@acme-corp", **POLICY)
+        stored = admin.set_policy(ORG, actor="owner@acme-corp", **DEMO_POLICY)
         stack.wait_ready()
         say(
             f"catalog v{version} ({CATALOG.name}, LLMGateway's published data) loaded; "

@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 
 from authz.auth import issue as issue_token
+from authz.testing.policies import DEMO_POLICY
 from authz.testing.stack import ROOT, Admin, RedisServer, Stack
-from authz.v1 import policy_pb2
 
 ORG = "acme-corp"
 OWNER = "owner@acme-corp"
@@ -37,15 +37,6 @@ PORTS = {
     "gateway": 8000,
 }
 REDIS_PORT = 6390  # not 6379: never someone else's Redis
-POLICY = dict(
-    enabled=True,
-    require_soc2=True,
-    require_iso27001=True,
-    certifications=policy_pb2.CERTIFICATION_MATCH_ANY,
-    require_gdpr=True,
-    require_no_prompt_training=True,
-    require_no_prompt_logging=True,
-)
 
 
 def _secret_file(path: Path, make: str) -> str:
@@ -68,7 +59,7 @@ def _first_run_setup(admin: Admin, api_key: str) -> bool:
         admin.load_catalog(CATALOG, actor="make-run")
     if policy is None:
         admin.set_plan(ORG, "enterprise", actor="make-run")
-        admin.set_policy(ORG, actor=OWNER, **POLICY)
+        admin.set_policy(ORG, actor=OWNER, **DEMO_POLICY)
     if not keys:
         admin.add_api_key(api_key, ORG, actor="make-run")
     return first
