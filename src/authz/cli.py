@@ -438,10 +438,11 @@ async def _bootstrap(args: argparse.Namespace, store: Store) -> int:
         new = _read_catalog(args.catalog)
         raw = await store.catalog_raw()
         stored = catalog_mod.parse(raw) if raw else None
+        stored_version = stored.version if stored is not None else 0
         if stored is not None:
             stored.version = new.version  # the content decides, not the version counter
         if stored == new:
-            print(f"catalog unchanged (version {catalog_mod.parse(raw or b'').version})")
+            print(f"catalog unchanged (version {stored_version})")
         else:
             version = await load_catalog(store, new, args.actor)
             print(f"catalog version {version} stored: {len(new.providers)} providers, {len(new.models)} models")

@@ -14,12 +14,15 @@ traced ext_authz call, and Envoy's sampling decision). Spans carry the decision
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from authz.clip import MODEL, ORG, clip
+
+if TYPE_CHECKING:
+    from authz.decision import Verdict
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 SPAN_NAME = "authz.Check"
@@ -67,7 +70,7 @@ def parent_context(metadata: Iterable[tuple[str, Any]] | None, headers: Mapping[
     return _PROPAGATOR.extract(carrier) if carrier else None
 
 
-def describe(span: trace.Span, verdict: Any, decision_id: str, result: str, http_status: int) -> None:
+def describe(span: trace.Span, verdict: Verdict, decision_id: str, result: str, http_status: int) -> None:
     """The decision, as span attributes (bounded strings; no credential, no prompt)."""
     span.set_attribute("authz.decision_id", decision_id)
     span.set_attribute("authz.reason", verdict.reason.value)
