@@ -147,6 +147,8 @@ class CheckTally:
     def __init__(self) -> None:
         self.decisions: Tallies[tuple[str, Reason]] = Tallies()
         self.cache: Tallies[tuple[str, str]] = Tallies()
+        self.blocked_providers: Tallies[str] = Tallies()
+        self.failed_requirements: Tallies[tuple[str, str]] = Tallies()
         self._bounds = list(CHECK_SECONDS._upper_bounds)  # what observe() compares with (+Inf last)
         self._buckets = [0] * len(self._bounds)
         self._seconds = 0.0
@@ -163,6 +165,12 @@ class CheckTally:
         for lookup, n in self.cache.items():
             CACHE[lookup].inc(n)
         self.cache.clear()
+        for provider, n in self.blocked_providers.items():
+            BLOCKED_PROVIDERS.labels(provider).inc(n)
+        self.blocked_providers.clear()
+        for (requirement, cause), n in self.failed_requirements.items():
+            BLOCKED_REQUIREMENTS.labels(requirement, cause).inc(n)
+        self.failed_requirements.clear()
         # prometheus_client has no bulk observe: add to the histogram's own values, as observe()
         # does one at a time (tests/unit/test_metrics.py holds this to the exposition).
         for i, n in enumerate(self._buckets):

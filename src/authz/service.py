@@ -29,7 +29,7 @@ from authz.event_writer import EventWriter
 from authz.events import security_event
 from authz.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 from authz.limits import UnknownKeyLimiter
-from authz.metrics import BLOCKED_PROVIDERS, BLOCKED_REQUIREMENTS, TALLY
+from authz.metrics import TALLY
 from authz.policy import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 
@@ -146,9 +146,9 @@ def _count_blocks(verdict: Verdict, providers: Mapping[str, object]) -> None:
     """Blocks by provider and by requirement. An org's own provider counts as "custom": its id
     is the tenant's to choose, so it must not become a label value."""
     for provider, unmet in verdict.blocked:
-        BLOCKED_PROVIDERS.labels(provider if provider in providers else "custom").inc()
+        TALLY.blocked_providers[provider if provider in providers else "custom"] += 1
         for failure in unmet:
-            BLOCKED_REQUIREMENTS.labels(failure.requirement, failure.cause).inc()
+            TALLY.failed_requirements[(failure.requirement, failure.cause)] += 1
 
 
 class _DecisionIds:
