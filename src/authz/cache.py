@@ -278,6 +278,10 @@ class PolicyCache:
             metrics.STATE_LOST.set(0)
         self.epoch = epoch
 
+    def _sync_failed(self, exc: BaseException) -> None:
+        """Remember why Redis could not be read: /readyz and the log say it until a sync works."""
+        self.redis_error = str(exc) or type(exc).__name__
+
     async def start(self) -> None:
         """Begin following Redis; returns at once (readiness waits for the first sync)."""
         self._tasks = [
@@ -379,7 +383,7 @@ class PolicyCache:
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("invalidation_follower_error")
                 metrics.REDIS_ERRORS.labels("subscribe").inc()
-                self.redis_error = str(exc) or type(exc).__name__
+                self._sync_failed(exc)
                 if backoff == _MIN_BACKOFF:  # once per outage, not once per retry
                     log.warning("redis_subscription_lost", error=str(exc))
                 await asyncio.sleep(backoff)
@@ -400,7 +404,7 @@ class PolicyCache:
                 if not isinstance(exc, (RedisError, OSError)):
                     log.exception("refresh_error")
                 metrics.REDIS_ERRORS.labels("refresh").inc()
-                self.redis_error = str(exc) or type(exc).__name__
+                self._sync_failed(exc)
                 log.warning("redis_refresh_failed", error=self.redis_error, staleness_s=round(self.staleness(), 1))
 
 

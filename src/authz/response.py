@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.auth.v3 import external_auth_pb2
@@ -52,23 +53,14 @@ def build(
         response.CopyFrom(_allowed_template(verdict, owned_headers))
         ok = response.ok_response
         if verdict.restricts_routing:
-            header = ok.headers.add()
-            header.header.key = DECISION_ID_HEADER
-            header.header.value = decision_id
-            header.append_action = _OVERWRITE
+            _add_decision_id(ok.headers, decision_id)
         # To the client as well, on every allowed response: a user can quote it, as with a 403.
-        to_client = ok.response_headers_to_add.add()
-        to_client.header.key = DECISION_ID_HEADER
-        to_client.header.value = decision_id
-        to_client.append_action = _OVERWRITE
+        _add_decision_id(ok.response_headers_to_add, decision_id)
     else:
         # The same for every request of one verdict but for the two ids: a template again.
         response.CopyFrom(_denied_template(verdict))
         denied = response.denied_response
-        header = denied.headers.add()
-        header.header.key = DECISION_ID_HEADER
-        header.header.value = decision_id
-        header.append_action = _OVERWRITE
+        _add_decision_id(denied.headers, decision_id)
         denied.body = deny_body(verdict, decision_id, request_id, providers, catalog_version)
     response.dynamic_metadata.fields["decision_id"].string_value = decision_id
     return response
@@ -113,6 +105,14 @@ def _describe(metadata: struct_pb2.Struct, verdict: Verdict) -> None:
     fields["org_id"].string_value = verdict.org_id
     fields["policy_version"].number_value = verdict.policy_version
     fields["enforced"].bool_value = verdict.enforced
+
+
+def _add_decision_id(headers: Any, decision_id: str) -> None:
+    """Append the decision-id header to a repeated HeaderValueOption field, in place."""
+    header = headers.add()
+    header.header.key = DECISION_ID_HEADER
+    header.header.value = decision_id
+    header.append_action = _OVERWRITE
 
 
 def _header(key: str, value: str) -> base_pb2.HeaderValueOption:

@@ -80,11 +80,12 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         verdict, key_id, org = await self._verdict(facts)
         outcome = OUTCOMES[verdict.reason]
         catalog = self.cache.catalog
+        providers = catalog.providers if catalog else {}
         if outcome.policy_block:
             self.events.emit(
                 security_event(verdict, facts, decision_id, key_id), org.block_alerts if org else NO_BLOCK_ALERTS
             )
-            _count_blocks(verdict, catalog.providers if catalog else {})
+            _count_blocks(verdict, providers)
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
         response = response_mod.build(
@@ -92,7 +93,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             decision_id,
             facts.request_id,
             facts.owned_headers,
-            catalog.providers if catalog else {},
+            providers,
             catalog.version if catalog else 0,
         )
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")

@@ -28,20 +28,12 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 SPAN_NAME = "authz.Check"
 
 
-class TracingError(ValueError):
-    """Tracing cannot be set up as configured; the message says how to fix it."""
-
-
 def configure(otlp_endpoint: str, service_name: str = "authz") -> None:
-    """Install the SDK's tracer provider exporting to `otlp_endpoint` (nothing when empty)."""
+    """Install the SDK's tracer provider exporting to `otlp_endpoint` (nothing when empty).
+    The settings refuse an endpoint when the exporter (the `otlp` extra) is not installed."""
     if not otlp_endpoint:
         return
-    try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    except ImportError as exc:
-        raise TracingError(
-            "otlp_endpoint is set but the OTLP exporter is not installed: pip install 'authz[otlp]'"
-        ) from exc
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor

@@ -102,11 +102,17 @@ def _read_body(facts: RequestFacts, row: ep.Endpoint) -> ParsedBody | Refusal:
     return parts, ended and not facts.body_truncated
 
 
+def _body_field(row: ep.Endpoint) -> str:
+    """The body field naming the model: the row's own where the body is where the model is,
+    else "model" (a body may name the model the path or query names, and must agree)."""
+    return row.field if row.model in (ep.BODY, ep.FORM) else "model"
+
+
 def _reads_top_level_model_only(row: ep.Endpoint) -> bool:
     """Whether the only thing read of this row's JSON body is its top-level "model"."""
     if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS, ep.NO_BATCH):
         return False
-    return (row.field if row.model in (ep.BODY, ep.FORM) else "model") == "model"
+    return _body_field(row) == "model"
 
 
 def _is_json(media: bytes) -> bool:
@@ -134,7 +140,7 @@ def _single(
             return Refusal(Reason.UNKNOWN_DEPLOYMENT, model=deployment)
         places.append(model)
     if body is not None:
-        field = row.field if row.model in (ep.BODY, ep.FORM) else "model"
+        field = _body_field(row)
         if row.body == ep.JSON:
             found = jsonbody.model_at(body, field)
             extra = jsonbody.model_value(jsonbody.lookup(body, "model")) if field != "model" else None
