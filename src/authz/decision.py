@@ -206,10 +206,16 @@ def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple
     """Up to five pinned names that pass: the same model from a compliant provider, else
     other compliant models. Pinned, so they pass in either routing mode."""
     table = catalog.table(org.rules)
-    if model_id in catalog.models and not policy.model_unmet(model_id, org.rules):
-        same = tuple(f"{p}/{model_id}" for p in table.for_model(model_id).allowed)
+    if not policy.model_unmet(model_id, org.rules):
+        same = [f"{p}/{model_id}" for p in table.for_model(model_id).allowed] if model_id in catalog.models else []
+        # The org's own attested providers of the model too (a catalog id always wins).
+        same += [
+            f"{cid}/{model_id}"
+            for cid, entry in sorted(org.custom.items())
+            if model_id in entry.models and not entry.unmet and cid not in catalog.providers
+        ]
         if same:
-            return same[:MAX_ALTERNATIVES]
+            return tuple(same[:MAX_ALTERNATIVES])
     return table.compliant_examples(MAX_ALTERNATIVES)
 
 

@@ -19,4 +19,5 @@ def test_demo_runs_end_to_end():
     assert '"code": "provider_not_compliant"' in out and '"evidence"' in out
     assert "HTTP 200: ['gpt-4o'" in out and "-F model=openai/gpt-image-2" in out
     assert '"code": "provider_not_compliant"' in out and "routing_enforcement = strict" in out
-    assert out.count("ok:") == 10 and "FAILED" not in out
+    assert "/v1/audio/transcriptions" in out and "Compliant alternatives: acme-whisper/whisper-large-v3" in out
+    assert out.count("ok:") == 14 and "FAILED" not in out

@@ -492,6 +492,19 @@ def test_custom_providers_in_pinned_and_automatic_routing():
     assert run("own", org=_org(_custom(mine=(_ATTEST, ["own"])), **_ON)).blocked == (("mine", _ATTEST),)
 
 
+def test_alternatives_include_the_orgs_own_compliant_providers_of_the_same_model():
+    # A model only the org's own providers serve: the attested one is the way to succeed, not
+    # some unrelated catalog model.
+    org = _org(_custom(mine=((), ["own"]), unattested=(_ATTEST, ["own"])), **_ON)
+    assert run("unattested/own", org=org).alternatives == ("mine/own",)
+    # The catalog's compliant providers come first, then the org's own.
+    both = _org(_custom(mine=((), ["m1"]), unattested=(_ATTEST, ["m1"])), **_ON)
+    assert run("trainer/m1", org=both).alternatives == ("good/m1", "mine/m1")
+    # A model the policy denies has no same-model alternative, custom or not.
+    denied = _org(_custom(mine=((), ["own"]), unattested=(_ATTEST, ["own"])), **_ON, model_denylist=["own"])
+    assert "mine/own" not in run("unattested/own", org=denied).alternatives
+
+
 def test_custom_providers_add_to_compliant_catalog_providers():
     org = _org(_custom(mine=((), ["m3", "own"])), **_ON)
     assert run("m3", org=org).allowed_providers == ("good", "good2", "mine")

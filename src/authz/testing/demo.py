@@ -2,8 +2,8 @@
 
 redis-server, the stand-in LLM gateway, authz and a real Envoy; an Enterprise org with an API
 key and a policy (SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging); chat
-requests, a model listing and multipart image edits through Envoy; the security events they
-left. Exits non-zero if any step does not
+requests in both routing modes, a model listing, a multipart image edit and a multipart audio
+transcription through Envoy; the security events they left. Exits non-zero if any step does not
 behave as promised.
 """
 
@@ -123,7 +123,59 @@ def main() -> int:
                     "403 (openai logs prompts) before a byte of the image reached the gateway",
                 )
 
-        step("6. routing_enforcement = strict (a gateway that ignores the header, e.g. LiteLLM)")
+        step("6. a multipart audio transcription, judged by its form field `model`")
+        # The shipped catalog has no transcription model (LLMGateway lists none), so the org
+        # declares its own: a self-hosted Whisper it attests for, and a vendor it has not vetted.
+        token = stack.token(ORG, role="owner", subject="owner@acme-corp")
+        attested = {
+            "soc2": True,
+            "soc2_report": "SOC2_REPORT_TYPE2",
+            "gdpr": True,
+            "trains_on_prompts": False,
+            "logs_prompts": False,
+            "evidence": {"soc2": {"source": "our SOC 2 Type 2 report, 2026"}},
+        }
+        for provider, attestation in (("acme-whisper", attested), ("vendor-x", None)):
+            body: dict[str, object] = {"name": provider, "models": ["whisper-large-v3"]}
+            if attestation:
+                body["attestation"] = attestation
+            put = httpx.put(
+                f"{stack.authz_http}/v1/orgs/{ORG}/custom-providers/{provider}",
+                headers={"authorization": f"Bearer {token}"},
+                json={"provider": body},
+                timeout=10,
+            )
+            expect(
+                put.status_code == 200,
+                f"custom provider {provider} declared ({'attested' if attestation else 'no attestation'})",
+            )
+        for model in ("acme-whisper/whisper-large-v3", "vendor-x/whisper-large-v3"):
+            say(
+                f"$ curl {stack.url}/v1/audio/transcriptions -H 'Authorization: Bearer sk-…' "
+                f"-F file=@minutes.wav -F model={model}"
+            )
+            before = len(stack.received())
+            r = httpx.post(
+                f"{stack.url}/v1/audio/transcriptions",
+                headers={"authorization": f"Bearer {key}"},
+                files={"file": ("minutes.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ", "audio/wav")},
+                data={"model": model},
+                timeout=10,
+            )
+            reply = r.json()
+            say(f"HTTP {r.status_code}: {reply['error']['message'] if 'error' in reply else reply}")
+            if model.startswith("acme-whisper/"):
+                expect(r.status_code == 200 and len(stack.received()) == before + 1, "transcribed by acme-whisper")
+            else:
+                expect(
+                    r.status_code == 403
+                    and len(stack.received()) == before
+                    and reply["error"]["alternatives"] == ["acme-whisper/whisper-large-v3"],
+                    "403 (vendor-x has no attestation) before a byte of the audio reached the gateway; "
+                    "the attested acme-whisper is named as the way to succeed",
+                )
+
+        step("7. routing_enforcement = strict (a gateway that ignores the header, e.g. LiteLLM)")
         stack.reconfigure_authz(routing_enforcement="strict")
         r = request(stack, key, "deepseek-v3.2")
         error = r.json().get("error", {})
@@ -140,12 +192,12 @@ def main() -> int:
 
         step("security events recorded in Redis (authz:events:security)")
         deadline = time.monotonic() + 5
-        while len(admin.security_events()) < 4 and time.monotonic() < deadline:
+        while len(admin.security_events()) < 5 and time.monotonic() < deadline:
             time.sleep(0.05)
         events = admin.security_events()
         for event in events:
             say(json.dumps(event))
-        expect(len(events) == 4, "one event per block, without the prompt or the key")
+        expect(len(events) == 5, "one event per block, without the prompt or the key")
         expect(
             all("Q3 board" not in json.dumps(e) and key not in json.dumps(e) for e in events),
             "no event holds the prompt or the API key",
