@@ -63,10 +63,18 @@ async def load_state(redis_url: str, cat: dict, org_list: list) -> None:
     await client.aclose()
 
 
-def authz_proc(workdir: Path, name: str, redis_url: str, workers: int = 1, log_level: str = "warning") -> Proc:
+def authz_proc(
+    workdir: Path,
+    name: str,
+    redis_url: str,
+    workers: int = 1,
+    log_level: str = "warning",
+    settings: dict[str, str] | None = None,
+) -> Proc:
     ports = {k: free_port() for k in ("grpc", "http", "admin", "metrics")}
     env = dict(
         os.environ,
+        **{f"AUTHZ_{k.upper()}": v for k, v in (settings or {}).items()},
         AUTHZ_REDIS_URL=redis_url,
         AUTHZ_GRPC_LISTEN=f"127.0.0.1:{ports['grpc']}",
         AUTHZ_HTTP_LISTEN=f"127.0.0.1:{ports['http']}",
@@ -385,6 +393,56 @@ def big_body_rss(workdir: Path, redis_url: str, api_key: str, concurrent: int = 
         proc.stop()
 
 
+def gateway_key_lookup(workdir: Path, redis_url: str, keys: int) -> dict:
+    """Check latency (direct gRPC) with org_source = gateway: a key's first Check asks the
+    gateway's key API (the stand-in's LiteLLM-shaped /key/info over loopback HTTP), the next is
+    answered from authz's cache."""
+    import grpc
+    from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+
+    port = free_port()
+    virtual = [f"sk-virtual-{i}" for i in range(keys)]
+    gateway = Proc(
+        "gateway-keys",
+        [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(port), "--master-key", "sk-master"]
+        + [arg for i, key in enumerate(virtual) for arg in ("--key", f"{key}=team-{i % 10}")],
+        workdir / "gateway-keys.log",
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: gateway.check_alive() and httpx.get(url + "/_requests").is_success, 20, "gateway")
+    settings = {"org_source": "gateway", "gateway_key_api_url": url + "/key/info", "gateway_key_api_token": "sk-master"}
+    proc = authz_proc(workdir, "authz-keys", redis_url, settings=settings)
+    try:
+
+        async def timed() -> tuple[list[float], list[float]]:
+            cold: list[float] = []
+            warm: list[float] = []
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{proc.grpc_port}") as channel:
+                stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+                for key in virtual:
+                    request = external_auth_pb2.CheckRequest.FromString(cpu.check_request(key, "m0"))
+                    for samples in (cold, warm):
+                        started = time.perf_counter()
+                        reply = await stub.Check(request, timeout=5)
+                        samples.append((time.perf_counter() - started) * 1e3)
+                        assert reply.status.code == 0, reply  # the org was found: no policy, allowed
+            return cold, warm
+
+        cold, warm = asyncio.run(timed())
+        lookups = httpx.get(url + "/_key_lookups").json()["count"]
+        return {
+            "keys": keys,
+            "key_api_calls": lookups,
+            "cold_p50_ms": round(statistics.median(cold), 2),
+            "cold_p99_ms": round(statistics.quantiles(cold, n=100)[98], 2),
+            "warm_p50_ms": round(statistics.median(warm), 2),
+            "warm_p99_ms": round(statistics.quantiles(warm, n=100)[98], 2),
+        }
+    finally:
+        proc.stop()
+        gateway.stop()
+
+
 MEMORY_PROBE = r"""
 import json, os, sys, resource
 sys.path.insert(0, sys.argv[2])
@@ -614,6 +672,7 @@ def run(args) -> dict:
         results["big_body_ms"] = big_body_cost([1, 8] if args.smoke else [1, 8, 32], 3 if args.smoke else 30)
         enforced_key = next(key for _, key, policy in org_list if policy and policy["mode"] == 1)
         results["big_body_rss"] = big_body_rss(workdir, redis_server.url, enforced_key, 2 if args.smoke else 16)
+        results["gateway_key_lookup"] = gateway_key_lookup(workdir, redis_server.url, 20 if args.smoke else 300)
         results["memory"] = memory(2000, 20_000) if args.smoke else memory(100_000, 1_000_000)
         results["propagation"] = propagation(workdir, redis_server.url, 3 if args.smoke else 50, workers=4)
     finally:
@@ -676,6 +735,11 @@ def markdown(r: dict) -> str:
         f"- authz peak RSS with {r['big_body_rss']['concurrent']} concurrent Checks of 32 MiB bodies: "
         f"{r['big_body_rss']['peak_rss_mb']} MB (before: {r['big_body_rss']['rss_before_mb']} MB; "
         f"all answered in {r['big_body_rss']['burst_seconds']} s)",
+        f"- org from the gateway's key API (org_source = gateway, LiteLLM-shaped /key/info on loopback), "
+        f"Check latency direct: a key's first Check p50 {r['gateway_key_lookup']['cold_p50_ms']} ms, "
+        f"p99 {r['gateway_key_lookup']['cold_p99_ms']} ms; cached p50 {r['gateway_key_lookup']['warm_p50_ms']} ms, "
+        f"p99 {r['gateway_key_lookup']['warm_p99_ms']} ms ({r['gateway_key_lookup']['keys']} keys, "
+        f"{r['gateway_key_lookup']['key_api_calls']} key-API calls)",
         f"- memory for {r['memory']['orgs']:,} cached orgs and {r['memory']['keys']:,} API keys: "
         f"{r['memory']['mb']} MB ({r['memory']['orgs_mb']} MB orgs, {r['memory']['keys_mb']} MB keys)",
         f"- policy propagation, save → applied in each of {r['propagation']['workers']} workers: "
