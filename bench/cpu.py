@@ -141,7 +141,7 @@ class Servers:
             "noop", [sys.executable, str(BENCH / "noop_authz.py"), "--port", str(self.noop_port)], workdir / "noop.log"
         ).start()
         http, metrics = free_port(), free_port()
-        env = dict(
+        self.authz_env = env = dict(
             os.environ,
             AUTHZ_REDIS_URL=self.redis.url,
             AUTHZ_GRPC_LISTEN=f"127.0.0.1:{self.authz_port}",
@@ -192,6 +192,53 @@ def direct(servers: Servers, rounds: int, checks: int) -> dict:
                 if extra["rps"]:
                     rps[case][name].append(extra["rps"])
     return summarize(samples, rps)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children (a supervisor and its workers)."""
+    pids = {pid}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids.update(int(child) for child in (task / "children").read_text().split())
+    return sum(cpu_seconds(p) for p in pids)
+
+
+def worker_scaling(servers: Servers, counts: tuple[int, ...], rounds: int, checks: int) -> dict:
+    """Saturated direct rps and CPU per allowed Check of `authz serve --workers N` for each N
+    (SO_REUSEPORT spreads h2load's 8 connections over the workers), alternating rounds."""
+    frame = servers.workdir / "scaling.frame"
+    frame.write_bytes(grpc_frame(CASES["allowed"]()))
+    procs: dict[int, tuple[Proc, int]] = {}
+    try:
+        for n in counts:
+            port, metrics = free_port(), free_port()
+            env = dict(servers.authz_env, AUTHZ_GRPC_LISTEN=f"127.0.0.1:{port}")
+            env.update(
+                AUTHZ_HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+                AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{free_port()}",
+                AUTHZ_METRICS_LISTEN=f"127.0.0.1:{metrics}",
+                AUTHZ_EVENTS_SPOOL_DIR=str(servers.workdir / f"spool-{n}-workers"),
+            )
+            cmd = [sys.executable, "-m", "authz", "serve", "--workers", str(n)]
+            proc = Proc(f"authz-{n}-workers", cmd, servers.workdir / f"authz-{n}-workers.log", env=env).start()
+            wait_until(lambda m=metrics: httpx.get(f"http://127.0.0.1:{m}/readyz").status_code == 200, 30, "authz")
+            procs[n] = (proc, port)
+            h2load(port, frame, 4000, clients=8)  # warm every worker
+        runs: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
+        for _ in range(rounds):
+            for n, (proc, port) in procs.items():
+                before = tree_cpu_seconds(proc.popen.pid)
+                rps = h2load(port, frame, checks, clients=8)["rps"] or 0.0
+                runs[n].append((rps, (tree_cpu_seconds(proc.popen.pid) - before) / checks * 1e6))
+    finally:
+        for proc, _ in procs.values():
+            proc.stop()
+    return {
+        str(n): {
+            "rps": round(statistics.median(r for r, _ in samples)),
+            "cpu_us": round(statistics.median(c for _, c in samples), 1),
+        }
+        for n, samples in runs.items()
+    }
 
 
 def summarize(samples: dict, rps: dict) -> dict:

@@ -664,6 +664,9 @@ def run(args) -> dict:
         servers = cpu.Servers(workdir / "cpu")
         try:
             results["cpu_direct"] = cpu.direct(servers, 1 if args.smoke else 3, 400 if args.smoke else 20000)
+            results["worker_scaling"] = cpu.worker_scaling(
+                servers, (1, 2), 1 if args.smoke else 3, 400 if args.smoke else 40000
+            )
         finally:
             servers.stop()
         results["decision_us_by_catalog_models"] = decision_cost(
@@ -735,6 +738,9 @@ def markdown(r: dict) -> str:
         f"- authz peak RSS with {r['big_body_rss']['concurrent']} concurrent Checks of 32 MiB bodies: "
         f"{r['big_body_rss']['peak_rss_mb']} MB (before: {r['big_body_rss']['rss_before_mb']} MB; "
         f"all answered in {r['big_body_rss']['burst_seconds']} s)",
+        "- workers per pod (`authz serve --workers N`, direct, saturated, allowed Checks; h2load shares the "
+        "2 cores): "
+        + ", ".join(f"{n}: {v['rps']} rps at {v['cpu_us']} µs CPU per Check" for n, v in r["worker_scaling"].items()),
         f"- org from the gateway's key API (org_source = gateway, LiteLLM-shaped /key/info on loopback), "
         f"Check latency direct: a key's first Check p50 {r['gateway_key_lookup']['cold_p50_ms']} ms, "
         f"p99 {r['gateway_key_lookup']['cold_p99_ms']} ms; cached p50 {r['gateway_key_lookup']['warm_p50_ms']} ms, "
