@@ -33,6 +33,10 @@ class ConfigError(ValueError):
     pass
 
 
+# Wildcard listen hosts: they overlap every other host on the same port.
+_ANY_HOST = {"0.0.0.0", "[::]", "::", "*"}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -322,10 +326,20 @@ def _check(s: Settings) -> None:
         raise ConfigError("setting 'admin_jwt_hs256_secret' must be at least 32 characters")
     if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
         raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
+    listening: dict[str, tuple[str, str]] = {}
     for key in ("grpc_listen", "http_listen", "admin_grpc_listen", "metrics_listen"):
         host, _, port = getattr(s, key).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")
+        # Every listener sets SO_REUSEPORT (for --workers), so two on one port would both bind
+        # and split the connections between them instead of failing.
+        for other, (other_host, other_port) in listening.items():
+            if port == other_port and (host == other_host or {host, other_host} & _ANY_HOST):
+                raise ConfigError(
+                    f"settings {other!r} = {getattr(s, other)!r} and {key!r} = {getattr(s, key)!r} "
+                    "listen on the same port: give each its own"
+                )
+        listening[key] = (host, port)
     if s.redis_cluster not in ("true", "false"):
         raise ConfigError(f"setting 'redis_cluster' = {s.redis_cluster!r}: must be true or false")
     if s.redis_cluster == "true":

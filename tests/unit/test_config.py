@@ -55,6 +55,17 @@ def test_cluster_needs_a_hash_tagged_prefix():
         load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{a}:", "AUTHZ_REDIS_SENTINELS": "h:1"})
 
 
+def test_two_listeners_on_one_port_are_refused():
+    # Each listener sets SO_REUSEPORT: both would bind and share the connections.
+    with pytest.raises(ConfigError, match="'grpc_listen' = '0.0.0.0:9001' and 'http_listen'"):
+        load(None, {"AUTHZ_HTTP_LISTEN": "127.0.0.1:9001"})
+    with pytest.raises(ConfigError, match="same port"):
+        load(None, {"AUTHZ_GRPC_LISTEN": "127.0.0.1:7000", "AUTHZ_METRICS_LISTEN": "127.0.0.1:7000"})
+    # The same port on two different addresses is two sockets.
+    settings = {"AUTHZ_GRPC_LISTEN": "127.0.0.1:7000", "AUTHZ_HTTP_LISTEN": "127.0.0.2:7000"}
+    assert load(None, settings).http_listen == "127.0.0.2:7000"
+
+
 def test_gateway_settings_are_checked_at_start():
     with pytest.raises(ConfigError, match="static_org_id"):
         load(None, {"AUTHZ_ORG_SOURCE": "static"})

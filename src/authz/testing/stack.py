@@ -47,10 +47,20 @@ DEPLOYMENTS = {"gpt-4o-prod": "azure/gpt-4o", "deepseek-batch": "deepseek/deepse
 T = TypeVar("T")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port this process has not handed out before: the kernel may offer the
+    same port to two bind(0) calls in a row, and two of our servers binding it with
+    SO_REUSEPORT would then share it (a gRPC client reaching an HTTP/1 listener)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> None:
