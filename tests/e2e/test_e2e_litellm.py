@@ -135,3 +135,27 @@ def test_litellm_receives_what_authz_let_through_and_nothing_else(stack, litellm
     assert ask(stack, "openai/gpt-4o").status_code == 403  # OpenAI logs prompts
     time.sleep(0.5)
     assert completions_served() == before + 1
+
+
+def test_litellm_clients_without_v1_in_their_base_url_are_judged_too(stack, litellm):
+    # LiteLLM's docs point the openai SDK at the proxy's root (base_url without /v1), so clients
+    # call /chat/completions; LiteLLM serves it like /v1/chat/completions.
+    import openai
+
+    client = openai.OpenAI(base_url=stack.url, api_key="sk-litellm-master", max_retries=0)
+    reply = client.chat.completions.create(
+        model="together_ai/deepseek-v3.2", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.choices[0].message.content == "served by together"
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        client.chat.completions.create(model="deepseek/deepseek-v3.2", messages=[{"role": "user", "content": "hi"}])
+    assert denied.value.body["code"] == "provider_not_compliant"
+    # /engines/{model}/...: LiteLLM calls the path's model whatever the body says, so they must agree.
+    mismatch = httpx.post(
+        stack.url + "/engines/deepseek-v3.2/chat/completions",
+        json={"model": "together_ai/deepseek-v3.2", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": "Bearer sk-litellm-master"},
+        timeout=30,
+    )
+    assert (mismatch.status_code, mismatch.json()["error"]["code"]) == (400, "model_mismatch")
+    assert "/engines/" not in litellm[1].read_text()  # LiteLLM's access log: it never arrived

@@ -156,7 +156,7 @@ class StandinGateway:
             return [self.deployments.get(deployment, deployment)]
         if path.startswith(("/v1beta/models/", "/v1/models/")) and ":" in path:
             return [path.split("/")[3].rsplit(":", 1)[0]]
-        if path.startswith("/model/"):
+        if path.startswith(("/model/", "/engines/")):  # LiteLLM: the path's model wins over the body's
             return [path.split("/")[2]]
         if path == "/v1/realtime/client_secrets":
             return [m for m in [(payload.get("session") or {}).get("model")] if m]
@@ -168,7 +168,7 @@ class StandinGateway:
 
     def _model_free(self, request: web.Request) -> dict[str, Any]:
         path = request.path
-        if path in ("/v1/models", "/openai/models"):
+        if path in ("/v1/models", "/models", "/openai/models"):
             return {
                 "object": "list",
                 "data": [
