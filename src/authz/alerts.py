@@ -25,6 +25,7 @@ import json
 import os
 import re
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,9 @@ MAX_ATTEMPTS = 8
 _BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 _TIMEOUT_S = 5.0
 _CLAIM_IDLE_MS = 60_000
+# Deliveries in flight at once (one connection each): a hanging receiver holds one of them for
+# its timeout, never the other orgs' alerts.
+_CONCURRENCY = 20
 _VALUE_CHARS = 200  # one value in a message; the whole message stays far below Slack's 40k
 _MAX_VALUES = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -185,14 +189,19 @@ class AlertDispatcher:
         self._consumer = f"{os.uname().nodename}-{os.getpid()}"
         self._retries: dict[bytes, tuple[int, float]] = {}  # entry id -> (attempts, next try at)
         self._task: asyncio.Task[None] | None = None
+        # Deliveries run concurrently, one org's in the order queued (a lock per org, FIFO).
+        self._inflight: dict[bytes, asyncio.Task[None]] = {}
+        self._org_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # org -> (its lock, deliveries using it)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="authz-alerts")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        # Unfinished deliveries stay pending in the group: another process claims them later.
+        tasks = [t for t in (self._task, *self._inflight.values()) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
         group_ready, claimed_at, paused = False, float("-inf"), False
@@ -210,12 +219,19 @@ class AlertDispatcher:
                         await self._claim_abandoned()
                         claimed_at = time.monotonic()
                     await self._retry_due(http)
+                    if len(self._inflight) >= _CONCURRENCY:  # read no more until one finishes
+                        await asyncio.wait(list(self._inflight.values()), timeout=1.0, return_when=FIRST_COMPLETED)
+                        continue
                     entries = await self._redis.xreadgroup(
-                        GROUP, self._consumer, {self._keys.alerts: ">"}, count=10, block=1000 if self._retries else 5000
+                        GROUP,
+                        self._consumer,
+                        {self._keys.alerts: ">"},
+                        count=_CONCURRENCY - len(self._inflight),
+                        block=1000 if self._retries or self._inflight else 5000,
                     )
                     for _, items in entries or []:
                         for entry_id, fields in items:
-                            await self._deliver(http, entry_id, fields, attempts=0)
+                            self._start(http, entry_id, fields, attempts=0)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -250,13 +266,48 @@ class AlertDispatcher:
     async def _retry_due(self, http: aiohttp.ClientSession) -> None:
         now = time.monotonic()
         for entry_id, (attempts, next_at) in list(self._retries.items()):
-            if next_at > now:
+            if next_at > now or entry_id in self._inflight:
                 continue
             found = await self._redis.xrange(self._keys.alerts, min=entry_id, max=entry_id)
             if not found:
                 self._retries.pop(entry_id, None)
                 continue
-            await self._deliver(http, entry_id, found[0][1], attempts)
+            self._start(http, entry_id, found[0][1], attempts)
+
+    def _start(self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict[bytes, bytes], attempts: int) -> None:
+        """Deliver in the background: other orgs' alerts do not wait for this receiver."""
+        org_id = fields.get(b"org_id", b"").decode()
+        lock, users = self._org_locks.get(org_id) or (asyncio.Lock(), 0)
+        self._org_locks[org_id] = (lock, users + 1)
+        task = asyncio.create_task(self._deliver_in_turn(lock, http, entry_id, fields, attempts))
+        self._inflight[entry_id] = task
+        task.add_done_callback(lambda _: self._done(entry_id, org_id))
+
+    def _done(self, entry_id: bytes, org_id: str) -> None:
+        self._inflight.pop(entry_id, None)
+        lock, users = self._org_locks[org_id]
+        if users > 1:
+            self._org_locks[org_id] = (lock, users - 1)
+        else:
+            del self._org_locks[org_id]
+
+    async def _deliver_in_turn(
+        self,
+        lock: asyncio.Lock,
+        http: aiohttp.ClientSession,
+        entry_id: bytes,
+        fields: dict[bytes, bytes],
+        attempts: int,
+    ) -> None:
+        try:
+            async with lock:
+                await self._deliver(http, entry_id, fields, attempts)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # Redis lost while acknowledging: pending, claimed again later
+            if not isinstance(exc, (RedisError, OSError)):
+                log.exception("alerts_error")
+            metrics.REDIS_ERRORS.labels("alerts").inc()
 
     async def _deliver(
         self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict[bytes, bytes], attempts: int
