@@ -23,7 +23,7 @@ from authz import request as request_mod
 from authz import response as response_mod
 from authz import tracing
 from authz.cache import PolicyCache, StateUnavailable
-from authz.clip import ORG, clip
+from authz.clip import MODEL, ORG, clip
 from authz.decision import Gateway, OrgPolicy, Verdict, decide
 from authz.event_writer import EventWriter
 from authz.events import security_event
@@ -65,11 +65,18 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
     ) -> external_auth_pb2.CheckResponse:
-        if self.tracer is None:  # no tracer provider configured: no tracing work at all
-            return await self._check(request, None)
-        parent = tracing.parent_context(context.invocation_metadata(), request.attributes.request.http.headers)
-        with self.tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
-            return await self._check(request, span)
+        try:
+            if self.tracer is None:  # no tracer provider configured: no tracing work at all
+                return await self._check(request, None)
+            parent = tracing.parent_context(context.invocation_metadata(), request.attributes.request.http.headers)
+            with self.tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
+                return await self._check(request, span)
+        except Exception:
+            # Still a gRPC error, so Envoy answers 503 (status_on_error) and never passes the
+            # request; the log line says why, in the same shape as every other line.
+            path = request.attributes.request.http.path.partition("?")[0]  # a query may hold a key
+            log.exception("check_failed", path=clip(path, MODEL))
+            raise
 
     async def _check(
         self, request: external_auth_pb2.CheckRequest, span: Span | None

@@ -265,7 +265,7 @@ def _queue_raw_alert(stack: Stack, org: str, url: str) -> None:
 
 def test_a_hanging_receiver_does_not_hold_other_orgs_alerts(alert_stack):
     hanging, healthy = Receiver(hang_s=30), Receiver()
-    for i in range(3):  # more than one delivery's worth for the hanging org, queued first
+    for _ in range(3):  # more than one delivery's worth for the hanging org, queued first
         _queue_raw_alert(alert_stack, "alert-slow", hanging.url)
     wait_until(lambda: hanging.attempts >= 1, 10, "the hanging receiver called")
     started = time.monotonic()

@@ -95,3 +95,24 @@ async def test_liveness_stays_serving_while_readiness_drains(app):
         live = await health.Check(health_pb2.HealthCheckRequest(service=""))
         assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
         assert live.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_an_unexpected_error_fails_the_check_and_says_why_in_the_log(app, monkeypatch):
+    from structlog.testing import capture_logs
+
+    # e.g. a Redis Cluster refusing a command: not a RedisError the cold path expects.
+    async def refuse(org_id: str):
+        raise RuntimeError("CROSSSLOT Keys in request don't hash to the same slot")
+
+    monkeypatch.setattr(app.cache, "org", refuse)
+    async with grpc.aio.insecure_channel(app.settings.grpc_listen) as channel:
+        check = external_auth_pb2_grpc.AuthorizationStub(channel)
+        request = check_request({"model": "azure/gpt-4o"}, {"x-org-id": "hdr-org"})
+        request.attributes.request.http.path = "/v1/chat/completions?key=sk-secret-in-query"
+        with capture_logs() as logged, pytest.raises(grpc.aio.AioRpcError) as failed:
+            await check.Check(request)
+    # A gRPC error: Envoy answers 503 (status_on_error), never a pass.
+    assert failed.value.code() == grpc.StatusCode.UNKNOWN
+    [line] = [entry for entry in logged if entry["event"] == "check_failed"]
+    assert line["path"] == "/v1/chat/completions" and line["log_level"] == "error" and line["exc_info"]
+    assert "sk-secret" not in repr(line)
