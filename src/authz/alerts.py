@@ -235,10 +235,8 @@ class AlertDispatcher:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    if not isinstance(exc, (RedisError, OSError)):
-                        log.exception("alerts_error")
+                    _count_failure(exc)
                     group_ready = False  # a restarted Redis has lost the group
-                    metrics.REDIS_ERRORS.labels("alerts").inc()
                     if not paused:  # once per outage: the retries every second say nothing new
                         paused = True
                         log.warning("alert_delivery_paused_redis_unreachable", error=str(exc), retry_every_s=1)
@@ -305,9 +303,7 @@ class AlertDispatcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # Redis lost while acknowledging: pending, claimed again later
-            if not isinstance(exc, (RedisError, OSError)):
-                log.exception("alerts_error")
-            metrics.REDIS_ERRORS.labels("alerts").inc()
+            _count_failure(exc)
 
     async def _deliver(
         self, http: aiohttp.ClientSession, entry_id: bytes, fields: dict[bytes, bytes], attempts: int
@@ -354,6 +350,13 @@ class AlertDispatcher:
         """A target the guard refuses is never retried: it will not become safe by waiting."""
         await self._finish(entry_id, "refused")
         log.error("alert_webhook_refused", org_id=org_id, error=why)
+
+
+def _count_failure(exc: Exception) -> None:
+    """A failed step of delivery: Redis (counted) or a bug (logged with its traceback too)."""
+    if not isinstance(exc, (RedisError, OSError)):
+        log.exception("alerts_error")
+    metrics.REDIS_ERRORS.labels("alerts").inc()
 
 
 def block_alert(org_id: str, threshold: int, window_s: int, event: dict[str, Any]) -> Message:
