@@ -22,7 +22,7 @@ from authz import catalog as catalog_mod
 from authz import metrics
 from authz import policy as policy_mod
 from authz.catalog import CatalogIndex
-from authz.decision import CustomEntry, OrgPolicy
+from authz.decision import CustomEntry, OrgPolicy, forget_judgements
 from authz.policy import rules_of
 from authz.store import (
     APIKEY_MESSAGE,
@@ -331,6 +331,7 @@ class PolicyCache:
             return
         self.catalog = CatalogIndex.build(parsed)
         self._catalog_raw = raw
+        forget_judgements()  # they name the old catalog: let it go now, not entry by entry
         metrics.CATALOG_VERSION.set(self.catalog.version)
         log.info(
             "catalog_loaded",

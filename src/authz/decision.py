@@ -181,7 +181,40 @@ def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
     return dataclasses.replace(org, rules=rules, custom=custom, enabled=True, enforced=True)
 
 
+# Recent judgements, so a warm process judges each (org, model, provider header) once per
+# policy and catalog: the same inputs give the same Verdict. An entry holds the org and the
+# catalog it was made with and answers only for those very objects (a policy or catalog change
+# replaces them), which also keeps their ids from being reused while it exists. Bounded, and
+# only short names are kept, so a client varying its model cannot grow it.
+_JUDGED: dict[tuple[int, str, str | None, Gateway], tuple[OrgPolicy, CatalogIndex, Verdict]] = {}
+_JUDGED_MAX = 16_384
+_JUDGED_KEY_CHARS = 256
+
+
+def forget_judgements() -> None:
+    """Drop every remembered judgement (a new catalog: the old one need not stay in memory)."""
+    _JUDGED.clear()
+
+
 def _judge(
+    model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway, verdict: MakeVerdict
+) -> Verdict:
+    """`_judged`, remembered for the org's own policy (not one a client tightened per request)."""
+    provider = facts.provider_header
+    if facts.require_header is not None or len(model) + len(provider or "") > _JUDGED_KEY_CHARS:
+        return _judged(model, facts, org, catalog, gateway, verdict)
+    key = (id(org), model, provider, gateway)
+    hit = _JUDGED.get(key)
+    if hit is not None and hit[0] is org and hit[1] is catalog:
+        return hit[2]
+    found = _judged(model, facts, org, catalog, gateway, verdict)
+    if len(_JUDGED) >= _JUDGED_MAX:
+        _JUDGED.clear()
+    _JUDGED[key] = (org, catalog, found)
+    return found
+
+
+def _judged(
     model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway, verdict: MakeVerdict
 ) -> Verdict:
     """One model against the catalog and the org's policy; a block says what would pass."""

@@ -206,6 +206,7 @@ def _decision_matches_oracle(cat, p, model, pin) -> str:
     org = org_with(**p)
     requested = f"{pin}/{model}" if pin else model
     v = run(requested, org=org, catalog=index)
+    assert run(requested, org=org, catalog=index) == v  # a remembered judgement is the same one
 
     if not p["enabled"]:
         assert v.reason is Reason.NO_POLICY and v.allowed
@@ -571,3 +572,46 @@ def test_client_requirements_hold_without_an_org_policy_and_unknown_names_are_na
     assert (bad.reason, bad.detail) == (Reason.UNKNOWN_REQUIREMENT, "zero_retention")
     assert OUTCOMES[bad.reason].http_status == 400
     assert run("good/m1", headers={"x-compliance-require": ""}).reason is Reason.UNKNOWN_REQUIREMENT
+
+
+# --- remembered judgements ------------------------------------------------------------------
+
+
+def test_a_judgement_is_remembered_for_the_same_org_and_catalog():
+    org = org_with(**ALL_ON)
+    first = run("good/m1", org=org)
+    assert run("good/m1", org=org) is first
+    assert run("good/m1", org=org, headers={"x-provider": "trainer"}) is not first  # another input
+
+
+def test_a_changed_policy_or_catalog_is_judged_anew():
+    # A remembered allow must never outlive the policy or the catalog it was made with.
+    org = org_with(**ALL_ON)
+    assert run("good/m1", org=org).reason is Reason.COMPLIANT
+    stricter = org_with(**{**ALL_ON, "provider_denylist": ["good"]})
+    assert run("good/m1", org=stricter).reason is not Reason.COMPLIANT
+    lapsed = catalog_index({"good": {**FULL, "soc2": None, "iso27001": None}}, {"m1": ["good"]})
+    assert run("good/m1", org=org, catalog=lapsed).reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert run("good/m1", org=org).reason is Reason.COMPLIANT
+
+
+def test_client_requirements_are_never_remembered():
+    org = org_with(**ALL_ON)
+    plain = run("good/m1", org=org)
+    asked = run("good/m1", org=org, headers={"x-compliance-require": "zero_data_retention"})
+    assert asked.client_requirements == ("zero_data_retention",) and asked.reason is not Reason.COMPLIANT
+    assert run("good/m1", org=org) is plain
+
+
+def test_remembered_judgements_are_bounded(monkeypatch):
+    from authz import decision
+
+    monkeypatch.setattr(decision, "_JUDGED", {})
+    monkeypatch.setattr(decision, "_JUDGED_MAX", 8)
+    org = org_with(**ALL_ON)
+    for i in range(50):
+        run(f"made-up-{i}", org=org)
+        assert len(decision._JUDGED) <= 8
+    long_name = "m" * 300  # a long name is judged, never kept
+    assert run(long_name, org=org).reason is Reason.UNKNOWN_MODEL
+    assert all(len(model) < 300 for _, model, _, _ in decision._JUDGED)
