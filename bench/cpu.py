@@ -194,6 +194,56 @@ def direct(servers: Servers, rounds: int, checks: int) -> dict:
     return summarize(samples, rps)
 
 
+def in_process(servers: Servers, rounds: int, checks: int) -> dict:
+    """CPU µs of the real CheckService.Check per case, in this process, without gRPC: the same
+    App, cache and event writer as `authz serve` (same Redis and data), each Check on a freshly
+    parsed CheckRequest as gRPC hands one over. Our own work per Check, for comparison with what
+    the same Checks cost a server (direct): between gRPC callbacks the code runs on cold caches."""
+    import asyncio
+    import gc
+
+    import uvloop
+    from envoy.service.auth.v3 import external_auth_pb2
+
+    from authz import config, server
+    from authz.logs import configure_logging
+    from authz.service import CheckService
+
+    env = dict(servers.authz_env)
+    for name in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS"):
+        env[f"AUTHZ_{name}_LISTEN"] = f"127.0.0.1:{free_port()}"
+    env["AUTHZ_EVENTS_SPOOL_DIR"] = str(servers.workdir / "spool-in-process")
+    settings = config.load(environ=env)
+    configure_logging(settings.log_level)
+
+    async def measure() -> dict[str, float]:
+        app = server.App(settings)
+        await app.start()
+        gc.collect()
+        gc.freeze()  # as `authz serve` does after start
+        check = CheckService(app.cache, app.events, settings.read_config(), settings.org_source).Check
+        out: dict[str, float] = {}
+        try:
+            for case in ("allowed", "blocked", "no_policy"):
+                raw = CASES[case]()
+                for _ in range(200):  # warm
+                    await check(external_auth_pb2.CheckRequest.FromString(raw), None)
+                samples = []
+                for _ in range(rounds):
+                    requests = [external_auth_pb2.CheckRequest.FromString(raw) for _ in range(checks)]
+                    started = time.process_time()
+                    for request in requests:
+                        await check(request, None)
+                    samples.append((time.process_time() - started) / checks * 1e6)
+                    await asyncio.sleep(0.05)  # let the event writer store what was blocked
+                out[case] = round(statistics.median(samples), 1)
+        finally:
+            await app.stop()
+        return out
+
+    return uvloop.run(measure())
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """CPU of a process and its children (a supervisor and its workers)."""
     pids = {pid}
@@ -268,7 +318,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="authz-cpu-"))
     servers = Servers(workdir)
     try:
-        result = direct(servers, rounds, checks)
+        result = {"direct": direct(servers, rounds, checks), "in_process": in_process(servers, rounds + 2, checks)}
     finally:
         servers.stop()
     print(json.dumps(result, indent=1))

@@ -664,6 +664,9 @@ def run(args) -> dict:
         servers = cpu.Servers(workdir / "cpu")
         try:
             results["cpu_direct"] = cpu.direct(servers, 1 if args.smoke else 3, 400 if args.smoke else 20000)
+            results["check_in_process_us"] = cpu.in_process(
+                servers, 3 if args.smoke else 5, 400 if args.smoke else 20000
+            )
             results["worker_scaling"] = cpu.worker_scaling(
                 servers, (1, 2), 1 if args.smoke else 3, 400 if args.smoke else 40000
             )
@@ -731,6 +734,12 @@ def markdown(r: dict) -> str:
         "dry-run event a SADD, a TTL and two XADDs, inside one script call per batch of events)",
         "- decision cost (read + decide + respond, µs) by catalog models: "
         + ", ".join(f"{k}: {v}" for k, v in r["decision_us_by_catalog_models"].items()),
+        "- a whole Check in process (the real service and cache, a freshly parsed CheckRequest each, no gRPC), "
+        "µs, and what the same Check adds to a server's CPU over the no-op's (direct, above): "
+        + ", ".join(
+            f"{k} {v} (server: +{round(r['cpu_direct'][k]['authz_cpu_us'] - r['cpu_direct'][k]['noop_cpu_us'])})"
+            for k, v in r["check_in_process_us"].items()
+        ),
         "- big bodies, read + parse + judge in process (ms: p50 / p99, p99 per MiB): "
         + "; ".join(
             f"{k} {v['p50_ms']} / {v['p99_ms']} ({v['p99_ms_per_mib']}/MiB)" for k, v in r["big_body_ms"].items()

@@ -35,6 +35,8 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
     assert r["big_body_rss"]["answered"] == r["big_body_rss"]["concurrent"] > 0
     assert c["handler_p50_ms"] is not None and set(r["ratios"]) >= {"c_over_b_rps", "c_over_a_rps"}
     assert set(r["decision_us_by_catalog_models"]) == {"10", "100"}
+    assert set(r["check_in_process_us"]) == {"allowed", "blocked", "no_policy"}
+    assert all(us > 0 for us in r["check_in_process_us"].values())
     assert set(r["worker_scaling"]) == {"1", "2"} and all(v["rps"] > 0 for v in r["worker_scaling"].values())
     keys = r["gateway_key_lookup"]
     assert keys["key_api_calls"] == keys["keys"] > 0  # one key-API call per key: the second Check was cached
