@@ -3,7 +3,7 @@
 CPU time (user + system, every thread, read from /proc) that a server spends per Check,
 for the no-op grpc.aio server (bench/noop_authz.py: the floor of a Python gRPC ext_authz) and
 for authz, in alternating rounds (noop, authz, noop, authz, ...) and reported as medians, with
-the ratio authz ÷ no-op per case. Saturated rps on a shared 2-core machine swings run to run;
+the ratio authz ÷ no-op per case (the median of each round's ratio). Saturated rps on a shared 2-core machine swings run to run;
 CPU per Check does not depend on what else shares the cores.
 
 Direct: h2load (nghttp2) sends gRPC frames (the CheckRequest Envoy would send) straight to the
@@ -295,10 +295,14 @@ def summarize(samples: dict, rps: dict) -> dict:
     out = {}
     for case, by_server in samples.items():
         noop, authz = statistics.median(by_server["noop"]), statistics.median(by_server["authz"])
+        # Each round's two runs are adjacent in time, so their ratio cancels the machine's slow
+        # drift (a shared VM's speed moves ±15 % over minutes); the median of those ratios is
+        # steadier than the ratio of the two medians.
+        paired = [a / n for n, a in zip(by_server["noop"], by_server["authz"], strict=True) if n]
         out[case] = {
             "noop_cpu_us": round(noop, 1),
             "authz_cpu_us": round(authz, 1),
-            "ratio": round(authz / noop, 3) if noop else None,
+            "ratio": round(statistics.median(paired), 3) if paired else None,
             "noop_rps": round(statistics.median(rps[case]["noop"])) if rps[case]["noop"] else None,
             "authz_rps": round(statistics.median(rps[case]["authz"])) if rps[case]["authz"] else None,
             "samples": {k: [round(v, 1) for v in vs] for k, vs in by_server.items()},

@@ -663,7 +663,7 @@ def run(args) -> dict:
         # The headline: server CPU per Check, direct (h2load, no Envoy), per case.
         servers = cpu.Servers(workdir / "cpu")
         try:
-            results["cpu_direct"] = cpu.direct(servers, 1 if args.smoke else 3, 400 if args.smoke else 20000)
+            results["cpu_direct"] = cpu.direct(servers, 1 if args.smoke else 5, 400 if args.smoke else 20000)
             results["check_in_process_us"] = cpu.in_process(
                 servers, 3 if args.smoke else 5, 400 if args.smoke else 20000
             )
