@@ -3,8 +3,8 @@
 CPU time (user + system, every thread, read from /proc) that a server spends per Check,
 for the no-op grpc.aio server (bench/noop_authz.py: the floor of a Python gRPC ext_authz) and
 for authz, in alternating rounds (noop, authz, noop, authz, ...) and reported as medians, with
-the ratio authz ÷ no-op per case (the median of each round's ratio). Saturated rps on a shared 2-core machine swings run to run;
-CPU per Check does not depend on what else shares the cores.
+the ratio authz ÷ no-op per case (the median of each round's ratio). Saturated rps on a shared
+2-core machine swings run to run; CPU per Check depends far less on what else shares the cores.
 
 Direct: h2load (nghttp2) sends gRPC frames (the CheckRequest Envoy would send) straight to the
 server, no Envoy. Through Envoy: wrk drives the front Envoy, whose ext_authz calls the server.
