@@ -219,8 +219,8 @@ def in_process(servers: Servers, rounds: int, checks: int) -> dict:
     async def measure() -> dict[str, float]:
         app = server.App(settings)
         await app.start()
-        gc.collect()
-        gc.freeze()  # as `authz serve` does after start
+        thresholds = gc.get_threshold()
+        server.settle_gc()  # as `authz serve` does after start; undone below for the rest of the bench
         check = CheckService(app.cache, app.events, settings.read_config(), settings.org_source).Check
         out: dict[str, float] = {}
         try:
@@ -239,6 +239,8 @@ def in_process(servers: Servers, rounds: int, checks: int) -> dict:
                 out[case] = round(statistics.median(samples), 1)
         finally:
             await app.stop()
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
         return out
 
     return uvloop.run(measure())
