@@ -241,15 +241,20 @@ def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple
     table = catalog.table(org.rules)
     if not policy.model_unmet(model_id, org.rules):
         same = [f"{p}/{model_id}" for p in table.for_model(model_id).allowed] if model_id in catalog.models else []
-        # The org's own attested providers of the model too (a catalog id always wins).
+        # The org's own attested providers of the model too.
         same += [
-            f"{cid}/{model_id}"
-            for cid, entry in sorted(org.custom.items())
-            if model_id in entry.models and not entry.unmet and cid not in catalog.providers
+            f"{cid}/{model_id}" for cid in sorted(_custom_serving(model_id, org, catalog)) if not org.custom[cid].unmet
         ]
         if same:
             return tuple(same[:MAX_ALTERNATIVES])
     return table.compliant_examples(MAX_ALTERNATIVES)
+
+
+def _custom_serving(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> list[str]:
+    """The org's own providers of the model. A custom id that the catalog also has (the catalog
+    gained it later) names the catalog's provider: the gateway routes by id, so it would call
+    the catalog's one."""
+    return [cid for cid, entry in org.custom.items() if model_id in entry.models and cid not in catalog.providers]
 
 
 def _judge_model(
@@ -275,13 +280,7 @@ def _judge_model(
 
     routing = PINNED if pinned else AUTOMATIC
     serving = catalog.models.get(model_id, ())
-    # A custom id that the catalog also has (the catalog gained it later) names the catalog's
-    # provider: the gateway routes by id, so it would call the catalog's one.
-    custom_serving = (
-        [cid for cid, entry in custom.items() if model_id in entry.models and cid not in catalog.providers]
-        if custom
-        else []
-    )
+    custom_serving = _custom_serving(model_id, org, catalog) if custom else []
     if not serving and not custom_serving:
         return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned)
     model_failures = policy.model_unmet(model_id, org.rules)
