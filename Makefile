@@ -82,9 +82,11 @@ test-fast: $(GEN_STAMP) redis-server
 demo: $(GEN_STAMP) redis-server
 	$(BIN)/python -m authz.testing.demo
 
-# The whole stack on fixed ports until Ctrl-C; its state stays in .state/ for the next run.
+# The whole stack until Ctrl-C, on the documented ports (PORT_BASE=18000: from 18000 on;
+# PORT_BASE=0: ports the kernel picks); its state stays in .state/ for the next run.
+PORT_BASE ?=
 run: $(GEN_STAMP) redis-server
-	$(BIN)/python -m authz.testing.run
+	PORT_BASE=$(PORT_BASE) $(BIN)/python -m authz.testing.run
 
 # Load generator for `make bench`.
 wrk:

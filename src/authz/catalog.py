@@ -113,11 +113,13 @@ def age_warning(index: CatalogIndex, max_age_days: int, now: float) -> str | Non
     """What /readyz and the log say about an old catalog (None: recent enough)."""
     if index.published_at is None:
         return f"catalog v{index.version} does not say when its facts were compiled (published_at): its age is unknown"
-    days = (now - index.published_at) / 86400
+    # Whole days elapsed, for both the check and the message: a rounded age would say "201 days"
+    # from noon on the day a catalog turns 200 days old.
+    days = int((now - index.published_at) // 86400)
     if days <= max_age_days:
         return None
     return (
-        f"catalog v{index.version} was compiled {days:.0f} days ago (catalog_max_age_days = {max_age_days}): "
+        f"catalog v{index.version} was compiled {days} days ago (catalog_max_age_days = {max_age_days}): "
         "review a current one and load it (authz catalog load FILE)"
     )
 

@@ -565,17 +565,33 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
 
 
 def _serve(settings: config_mod.Settings, workers: int) -> int:
-    """One process, or a supervisor of `workers` processes sharing the ports."""
-    if workers == 1:
-        from authz.server import run_worker
+    """One process, or a supervisor of `workers` processes sharing the ports. The ports are
+    claimed first (authz.ports): a port another process holds stops it here, with its name."""
+    import dataclasses
 
-        run_worker(settings)  # configures its own logging, as each supervised worker does
-        return 0
-    from authz.logs import configure_logging
-    from authz.supervisor import supervise
+    from authz import ports
 
-    configure_logging(settings.log_level)
-    return supervise(settings, workers)
+    try:
+        claims = ports.claim({key: getattr(settings, key) for key in ports.LISTEN_KEYS})
+    except ports.PortInUse as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return 1
+    settings = dataclasses.replace(settings, **claims.addresses)
+    if settings.ports_file:
+        claims.write(settings.ports_file)
+    try:
+        if workers == 1:
+            from authz.server import run_worker
+
+            run_worker(settings)  # configures its own logging, as each supervised worker does
+            return 0
+        from authz.logs import configure_logging
+        from authz.supervisor import supervise
+
+        configure_logging(settings.log_level)
+        return supervise(settings, workers)
+    finally:
+        claims.release()
 
 
 def _stream_id(since: str) -> str:

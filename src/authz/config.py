@@ -52,6 +52,9 @@ class Settings:
     http_listen: str = "0.0.0.0:9090"
     admin_grpc_listen: str = "0.0.0.0:9002"
     metrics_listen: str = "0.0.0.0:9091"  # /metrics (and /healthz, /readyz): no admin API here
+    # A file authz writes the bound address of each *_listen setting to, as JSON, once its ports
+    # are claimed: with HOST:0 addresses (the kernel picks the port) it tells a caller where.
+    ports_file: str = ""
     # Slow-client limits of the two HTTP ports (each port counts its own connections).
     http_max_connections: int = 256
     http_max_connections_per_client: int = 32
@@ -334,7 +337,7 @@ def _check(s: Settings) -> None:
         # Every listener sets SO_REUSEPORT (for --workers), so two on one port would both bind
         # and split the connections between them instead of failing.
         for other, (other_host, other_port) in listening.items():
-            if port == other_port and (host == other_host or {host, other_host} & _ANY_HOST):
+            if port == other_port != "0" and (host == other_host or {host, other_host} & _ANY_HOST):
                 raise ConfigError(
                     f"settings {other!r} = {getattr(s, other)!r} and {key!r} = {getattr(s, key)!r} "
                     "listen on the same port: give each its own"

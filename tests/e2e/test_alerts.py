@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from authz.testing.stack import SAMPLE_CATALOG, Stack, free_port, wait_until
+from authz.testing.stack import SAMPLE_CATALOG, Stack, listening_socket, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,8 @@ class Receiver:
 
     def __init__(self, fail_first: int = 0, hang_s: float = 0, redirect_to: str = "", host: str = RECEIVER_HOST):
         self.host = host
-        self.port = free_port()
+        self._sock = listening_socket(host)
+        self.port = self._sock.getsockname()[1]
         self.redirect_to = redirect_to
         self.received: list[dict] = []
         self.attempts = 0
@@ -51,7 +52,7 @@ class Receiver:
         app.router.add_post("/hook", self._hook)
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
+        self._loop.run_until_complete(web.SockSite(runner, self._sock).start())
         ready.set()
         self._loop.run_forever()
 

@@ -148,7 +148,8 @@ def test_an_old_catalog_still_enforces_but_readyz_and_the_metric_say_its_age(tmp
     from authz.testing.stack import SAMPLE_CATALOG
 
     catalog = json.loads(SAMPLE_CATALOG.read_text())
-    catalog["published_at"] = (datetime.now(UTC) - timedelta(days=200)).date().isoformat()
+    # A date-time an hour past 200 days, so the age is 200 whole days whatever the hour or day.
+    catalog["published_at"] = (datetime.now(UTC) - timedelta(days=200, hours=1)).isoformat(timespec="seconds")
     with Stack.start(tmp_path, authz_settings={"catalog_max_age_days": "120"}) as s:
         s.admin.load_catalog(catalog)
         s.wait_ready()

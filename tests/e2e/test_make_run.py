@@ -1,6 +1,7 @@
 """`make run` as a newcomer uses it: started in the background, waited for, used with the
-openai SDK through Envoy on the documented port, stopped with Ctrl-C, started again on the
-same state (what the first run stored is still there)."""
+openai SDK through Envoy at the address it printed, stopped with Ctrl-C, started again on the
+same state (what the first run stored is still there). It runs with PORT_BASE=0 (ports the
+kernel picks), so a `make run` of a developer's on the documented ports is left alone."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
 
-def start(state: Path) -> tuple[subprocess.Popen, str]:
+def start(state: Path) -> tuple[subprocess.Popen, str, str]:
+    """make run, its printout up to "ready:", and the Envoy address it printed."""
     proc = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
+        ["make", "--no-print-directory", "run", "PORT_BASE=0"],
         cwd=ROOT,
         env={**os.environ, "RUN_STATE_DIR": str(state)},
         stdout=subprocess.PIPE,
@@ -37,53 +39,63 @@ def start(state: Path) -> tuple[subprocess.Popen, str]:
             break
         lines.append(line)
         if line.startswith("ready:"):
-            return proc, "".join(lines)
-    proc.kill()
+            guide = "".join(lines)
+            envoy = re.search(r"Envoy \(send requests here\)\s+(http://127\.0\.0\.1:\d+)", guide)
+            if envoy:
+                return proc, guide, envoy.group(1)
+            break
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     raise AssertionError("make run never said ready:\n" + "".join(lines)[-4000:])
 
 
-def ctrl_c(proc: subprocess.Popen) -> str:
+def printed(guide: str, label: str) -> str:
+    return re.search(rf"{label}\s+(http://127\.0\.0\.1:\d+)", guide).group(1)
+
+
+def ctrl_c(proc: subprocess.Popen, envoy: str) -> str:
     """Ctrl-C as a terminal sends it, to make and everything it started; all of it must end."""
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     # make re-raises the interrupt on itself once its child has finished cleanly
     assert proc.returncode in (0, -signal.SIGINT), out[-3000:]
     assert "stopped." in out, out[-3000:]
-    with pytest.raises(httpx.ConnectError):  # nothing left listening on the documented port
-        httpx.get("http://127.0.0.1:8080/", timeout=2)
+    with pytest.raises(httpx.ConnectError):  # nothing left listening where it served
+        httpx.get(envoy + "/", timeout=2)
     return out
 
 
 def test_make_run_starts_serves_stops_and_keeps_its_state(tmp_path):
     state = tmp_path / "state"
-    proc, guide = start(state)
+    proc, guide, envoy = start(state)
     try:
         api_key = re.search(r"API key\s+(\S+)", guide).group(1)
         token = re.search(r"admin token \(12 h\)\s+(\S+)", guide).group(1)
-        assert "http://127.0.0.1:8080" in guide and "/settings#token=" in guide and "created" in guide
-        assert "import openai" in guide and "import anthropic" in guide and "curl" in guide
-        client = openai.OpenAI(base_url="http://127.0.0.1:8080/v1", api_key=api_key, max_retries=0)
+        admin_api = printed(guide, "admin API")
+        assert "/settings#token=" in guide and "created" in guide
+        assert "import openai" in guide and "import anthropic" in guide and f"curl -s {envoy}" in guide
+        client = openai.OpenAI(base_url=envoy + "/v1", api_key=api_key, max_retries=0)
         reply = client.chat.completions.create(model="azure/gpt-4o", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content
         with pytest.raises(openai.PermissionDeniedError, match="no prompt logging"):
             client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
         # a change made while it runs: allow OpenAI's prompt logging (drop that requirement)
-        api = "http://127.0.0.1:9090/v1/orgs/acme-corp/policy"
+        api = admin_api + "/v1/orgs/acme-corp/policy"
         auth = {"authorization": f"Bearer {token}"}
         stored = httpx.get(api, headers=auth).json()
         changed = {**stored["policy"], "require_no_prompt_logging": False}
         put = httpx.put(api, headers=auth, json={"policy": changed, "expected_version": stored["policy"]["version"]})
         assert put.status_code == 200, put.text
     finally:
-        ctrl_c(proc)
+        ctrl_c(proc, envoy)
     assert (state / "redis" / "appendonlydir").exists() or (state / "redis" / "appendonly.aof").exists()
 
-    proc, guide = start(state)
+    proc, guide, envoy = start(state)
     try:
         assert "reused from the last run" in guide and re.search(r"API key\s+(\S+)", guide).group(1) == api_key
-        client = openai.OpenAI(base_url="http://127.0.0.1:8080/v1", api_key=api_key, max_retries=0)
+        client = openai.OpenAI(base_url=envoy + "/v1", api_key=api_key, max_retries=0)
         # the policy change survived the restart: OpenAI is allowed now
         reply = client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content
     finally:
-        ctrl_c(proc)
+        ctrl_c(proc, envoy)

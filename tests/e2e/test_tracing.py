@@ -16,11 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from authz.catalog import parse
-from authz.config import load
 from authz.server import App
 from authz.store import Keys, Store
 from authz.testing.envoy_config import envoy_binary, render
-from authz.testing.stack import FRONT_PROXY, SAMPLE_CATALOG, Proc, free_port
+from authz.testing.stack import FRONT_PROXY, SAMPLE_CATALOG, Proc, claimed_settings, first_listener_port
 from authz.v1 import policy_pb2
 from support.policies import DEMO_POLICY
 
@@ -51,6 +50,14 @@ async def _wait(url: str, what: str) -> None:
     raise TimeoutError(what)
 
 
+async def _wait_file(path) -> None:
+    for _ in range(200):
+        if path.exists():
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{path.name} was never written")
+
+
 def sample_everything(config: dict) -> None:
     """Envoy's random_sampling 100 % (the front proxy ships 0: it continues clients' traces only)."""
     for listener in config["static_resources"]["listeners"]:
@@ -69,41 +76,41 @@ async def traced(request, redis_server, tmp_path):
     await store.set_policy("traced-org", policy_pb2.CompliancePolicy(**DEMO_POLICY), "test")
     await store.add_api_key(KEY, "traced-org", "test")
     await client.aclose()
-    grpc_port, metrics_port = free_port(), free_port()
-    settings = load(
-        None,
+    settings = claimed_settings(
         {
             "AUTHZ_REDIS_URL": redis_server.url,
             "AUTHZ_KEY_PREFIX": "traced:",
             "AUTHZ_DRAIN_DELAY_S": "0",
-            "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{grpc_port}",
-            "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
-            "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
-            "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
             "AUTHZ_EVENTS_SPOOL_DIR": str(tmp_path / "spool"),
-        },
+        }
     )
     app = App(settings)
     await app.start()
-    ports = {"envoy": free_port(), "admin": free_port(), "gateway": free_port()}
     gateway = Proc(
         "gateway",
-        [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(ports["gateway"])],
+        [sys.executable, "-m", "authz.testing.standin_gateway", "--port", "0", "--port-file", str(tmp_path / "gw")],
         tmp_path / "gateway.log",
     ).start()
-    config = render(
-        FRONT_PROXY,
-        {8080: ports["envoy"], 9901: ports["admin"], 9001: grpc_port, 8000: ports["gateway"]},
-        mutate=getattr(request, "param", None),
-        directory=tmp_path,
-    )
-    envoy = Proc("envoy", [envoy_binary(), "-c", config, "--concurrency", "1"], tmp_path / "envoy.log").start()
+    envoy = Proc("envoy", [], tmp_path / "envoy.log")
     try:
-        await _wait(f"http://127.0.0.1:{metrics_port}/readyz", "authz ready")
-        await _wait(f"http://127.0.0.1:{ports['gateway']}/_requests", "gateway")
-        await _wait(f"http://127.0.0.1:{ports['admin']}/ready", "envoy")
+        await _wait_file(tmp_path / "gw")
+        gateway_port = int((tmp_path / "gw").read_text())
+        config = render(
+            FRONT_PROXY,
+            {8080: 0, 9901: 0, 9001: int(settings.grpc_listen.rpartition(":")[2]), 8000: gateway_port},
+            mutate=getattr(request, "param", None),
+            directory=tmp_path,
+        )
+        admin_file = tmp_path / "envoy-admin"
+        envoy.args = [envoy_binary(), "-c", config, "--concurrency", "1", "--admin-address-path", str(admin_file)]
+        envoy.start()
+        await _wait_file(admin_file)
+        admin = "http://" + admin_file.read_text().strip()
+        await _wait(f"http://{settings.metrics_listen}/readyz", "authz ready")
+        await _wait(f"http://127.0.0.1:{gateway_port}/_requests", "gateway")
+        await _wait(f"{admin}/ready", "envoy")
         await asyncio.sleep(1.0)  # Envoy's health check marks authz healthy
-        yield f"http://127.0.0.1:{ports['envoy']}"
+        yield f"http://127.0.0.1:{first_listener_port(admin)}"
     finally:
         envoy.stop()
         gateway.stop()

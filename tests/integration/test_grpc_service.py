@@ -14,10 +14,9 @@ from envoy.service.auth.v3 import external_auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authz.catalog import parse
-from authz.config import load
 from authz.server import App
 from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, free_port
+from authz.testing.stack import SAMPLE_CATALOG, claimed_settings
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request
 from support.policies import DEMO_POLICY
@@ -30,18 +29,13 @@ async def app(redis_server):
     await store.load_catalog(parse(SAMPLE_CATALOG.read_text()), "test")
     await store.set_policy("hdr-org", policy_pb2.CompliancePolicy(**DEMO_POLICY), "test")
     await client.aclose()
-    settings = load(
-        None,
+    settings = claimed_settings(
         {
             "AUTHZ_REDIS_URL": redis_server.url,
             "AUTHZ_KEY_PREFIX": "grpc:",
             "AUTHZ_ORG_SOURCE": "header",
             "AUTHZ_DRAIN_DELAY_S": "0",
-            "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
-            "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
-            "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{free_port()}",
-            "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
-        },
+        }
     )
     app = App(settings)
     await app.start()

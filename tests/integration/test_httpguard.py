@@ -11,10 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from authz.catalog import parse
-from authz.config import load
 from authz.server import App
 from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, free_port
+from authz.testing.stack import SAMPLE_CATALOG, claimed_settings
 
 
 @pytest.fixture
@@ -22,20 +21,18 @@ async def app(redis_server):
     client = aioredis.Redis.from_url(redis_server.url)
     await Store(client, Keys("guard:")).load_catalog(parse(SAMPLE_CATALOG.read_text()), "test")
     await client.aclose()
-    settings = load(
-        None,
+    settings = claimed_settings(
         {
             "AUTHZ_REDIS_URL": redis_server.url,
             "AUTHZ_KEY_PREFIX": "guard:",
             "AUTHZ_DRAIN_DELAY_S": "0",
-            **{f"AUTHZ_{k}_LISTEN": f"127.0.0.1:{free_port()}" for k in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS")},
             "AUTHZ_HTTP_MAX_CONNECTIONS": "100",
             "AUTHZ_HTTP_MAX_CONNECTIONS_PER_CLIENT": "20",
             "AUTHZ_HTTP_HEAD_TIMEOUT_S": "1",
             "AUTHZ_HTTP_BODY_TIMEOUT_S": "1",
             "AUTHZ_HTTP_CONNECTION_LIFETIME_S": "3",
             "AUTHZ_ADMIN_JWT_HS256_SECRET": "x" * 32,
-        },
+        }
     )
     app = App(settings)
     await app.start()

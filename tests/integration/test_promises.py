@@ -24,7 +24,6 @@ from authz import metrics
 from authz.auth import Authenticator
 from authz.cache import PolicyCache, StateUnavailable
 from authz.catalog import parse
-from authz.config import load
 from authz.decision import Verdict
 from authz.event_sinks import RedisStreamSink
 from authz.event_spool import Spool
@@ -34,7 +33,7 @@ from authz.reasons import Reason
 from authz.request import ReadConfig, read
 from authz.server import App
 from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, RedisServer, free_port
+from authz.testing.stack import SAMPLE_CATALOG, RedisServer, claimed_settings, closed_port, listening_socket
 from authz.webhooks import WebhookGuard
 from support.checkrequests import check_request
 
@@ -91,10 +90,9 @@ def _settings(redis_url: str, prefix: str, **extra: str):
         "AUTHZ_REDIS_URL": redis_url,
         "AUTHZ_KEY_PREFIX": prefix,
         "AUTHZ_DRAIN_DELAY_S": "0",
-        **{f"AUTHZ_{k}_LISTEN": f"127.0.0.1:{free_port()}" for k in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS")},
         **{f"AUTHZ_{k.upper()}": v for k, v in extra.items()},
     }
-    return load(None, env)
+    return claimed_settings(env)
 
 
 async def _loaded(redis_url: str, prefix: str) -> None:
@@ -185,7 +183,7 @@ def _value(counter) -> float:
 
 
 async def test_redis_errors_and_dropped_events_are_counted_exactly(tmp_path):
-    server = RedisServer(tmp_path, port=free_port())  # never started: Redis is down
+    server = RedisServer(tmp_path, port=closed_port())  # never started: Redis is down
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.2, socket_timeout=0.2)
     cache = PolicyCache(Store(client, Keys()), refresh_interval_s=600, max_staleness_s=1200, redis_timeout_s=0.3)
     before = _value(metrics.REDIS_ERRORS.labels("load_org"))
@@ -223,8 +221,9 @@ async def _serve(receiver: _Receiver) -> tuple[web.AppRunner, str]:
     app.router.add_post("/hook", receiver.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
     return runner, f"http://127.0.0.1:{port}/hook"
 
 

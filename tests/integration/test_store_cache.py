@@ -20,7 +20,7 @@ from authz.events import security_event
 from authz.reasons import Reason
 from authz.request import ReadConfig, api_key_hash, read
 from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, RedisServer, free_port
+from authz.testing.stack import SAMPLE_CATALOG, RedisServer, closed_port
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request
 
@@ -165,7 +165,7 @@ async def test_concurrent_misses_share_one_fetch(store, redis_server):
 
 
 async def test_redis_down_with_nothing_cached_is_unavailable(tmp_path):
-    server = RedisServer(tmp_path, port=free_port())  # never started
+    server = RedisServer(tmp_path, port=closed_port())  # never started
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.2)
     cache = new_cache(Store(client, Keys()), redis_timeout_s=0.3)
     with pytest.raises(StateUnavailable):

@@ -225,6 +225,34 @@ def test_catalog_age_warns_past_the_configured_age_and_when_unknown():
     assert published_epoch("2026-11-26T12:00:00Z") == now + day / 2
 
 
+@pytest.mark.parametrize(
+    "now",
+    ["2026-11-26T00:00:00Z", "2026-11-26T11:59:00Z", "2026-11-26T12:01:00Z", "2026-11-26T23:59:59Z"],
+)
+def test_catalog_age_counts_whole_days_elapsed_at_any_hour(now):
+    """The age is the same from midnight to 23:59:59 (issue 25: "201 days" after noon)."""
+    from authz.catalog import age_warning, published_epoch
+
+    index = CatalogIndex(version=1, providers={}, models={}, published_at=published_epoch("2026-05-10"))
+    warning = age_warning(index, 120, published_epoch(now) or 0.0)
+    assert warning and "was compiled 200 days ago" in warning
+    assert age_warning(index, 200, published_epoch(now) or 0.0) is None  # exactly 200 whole days is not past 200
+
+
+@pytest.mark.parametrize(
+    ("published", "now", "days"),
+    [("2026-01-31", "2026-02-28T23:59:59Z", 28), ("2026-12-31T23:00:00Z", "2027-01-01T22:59:59Z", 0)],
+)
+def test_catalog_age_across_month_and_year_ends(published, now, days):
+    from authz.catalog import age_warning, published_epoch
+
+    index = CatalogIndex(version=1, providers={}, models={}, published_at=published_epoch(published))
+    at = published_epoch(now) or 0.0
+    if days:
+        assert f"compiled {days} days ago" in (age_warning(index, days - 1, at) or "")
+    assert age_warning(index, days, at) is None
+
+
 def test_an_unreadable_published_at_is_refused():
     with pytest.raises(CatalogError, match="published_at 'last week' is not an ISO 8601 date"):
         parse(

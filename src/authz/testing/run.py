@@ -1,7 +1,10 @@
-"""`make run`: the whole stack, kept running on fixed ports until Ctrl-C, its state kept.
+"""`make run`: the whole stack, kept running until Ctrl-C, its state kept.
 
 Redis (data under the state directory, append-only file on), the stand-in LLM gateway, authz
-and a real Envoy, on the ports the docs name. The first run loads the shipped catalog, creates
+and a real Envoy, on the ports the docs name; `PORT_BASE=N` moves them to N, N+1, ... (in the
+order of PORTS below, Redis last) and `PORT_BASE=0` lets the kernel pick each (the printout
+says where). Every port is checked before anything starts, and a Redis it did not start is
+never used. The first run loads the shipped catalog, creates
 the org `acme-corp` (Enterprise) with a policy and an API key, and writes an admin secret; a
 later run reuses all of it (policies and keys you changed stay as you left them). It prints
 what you need to try it: the API key, an admin token, the settings page, and curl, openai-SDK
@@ -20,6 +23,7 @@ import threading
 from pathlib import Path
 
 from authz.auth import issue as issue_token
+from authz.ports import PortInUse, claim, holder_of
 from authz.testing.policies import DEMO_POLICY
 from authz.testing.stack import ROOT, Admin, RedisServer, Stack
 
@@ -37,6 +41,35 @@ PORTS = {
     "gateway": 8000,
 }
 REDIS_PORT = 6390  # not 6379: never someone else's Redis
+
+
+def chosen_ports(port_base: str) -> tuple[dict[str, int], int | None]:
+    """The stack's ports and Redis's for PORT_BASE: empty, the documented ones; 0, the kernel's
+    picks (an empty map and None); N, consecutive ports from N."""
+    if not port_base:
+        return dict(PORTS), REDIS_PORT
+    if not port_base.isdigit() or not (int(port_base) == 0 or 1024 <= int(port_base) <= 65535 - len(PORTS)):
+        raise SystemExit(f"make run: PORT_BASE={port_base!r}: a port from 1024 to {65535 - len(PORTS)}, or 0")
+    base = int(port_base)
+    if base == 0:
+        return {}, None
+    return {name: base + i for i, name in enumerate(PORTS)}, base + len(PORTS)
+
+
+def check_free(ports: dict[str, int]) -> None:
+    """Stop before starting anything when a port is taken, naming it and its holder."""
+    taken = []
+    for name, port in ports.items():
+        try:
+            claim({name: f"127.0.0.1:{port}"}).release()
+        except PortInUse:
+            holder = holder_of(port)
+            taken.append(f"{name} :{port}" + (f" (held by {holder})" if holder else ""))
+    if taken:
+        raise SystemExit(
+            "make run: ports in use: " + ", ".join(taken) + ". Stop what holds them (another `make run`?) "
+            "or pick other ports: make run PORT_BASE=18000 (or PORT_BASE=0 for any free ports)"
+        )
 
 
 def _secret_file(path: Path, make: str) -> str:
@@ -70,14 +103,23 @@ def main() -> int:
     (state / "redis").mkdir(parents=True, exist_ok=True)
     secret = _secret_file(state / "admin-secret", secrets.token_urlsafe(32))
     api_key = _secret_file(state / "api-key", "sk-acme-" + secrets.token_urlsafe(18))
-    redis = RedisServer(state / "redis", port=REDIS_PORT, extra=["--appendonly", "yes", "--appendfsync", "everysec"])
-    print(f"starting Redis :{REDIS_PORT} (data in {state / 'redis'}), the stand-in gateway, authz and Envoy…")
-    redis.start()
+    ports, redis_port = chosen_ports(os.environ.get("PORT_BASE", ""))
+    check_free({**ports, **({"redis": redis_port} if redis_port else {})})
+    for old in (state / "run").glob("*.log"):  # a failure shows this run's logs only
+        old.unlink()
+    for old in (state / "redis").glob("redis-*.log"):
+        old.unlink()
+    redis = RedisServer(state / "redis", port=redis_port, extra=["--appendonly", "yes", "--appendfsync", "everysec"])
+    print(f"starting Redis (data in {state / 'redis'}), the stand-in gateway, authz and Envoy…", flush=True)
+    try:
+        redis.start()
+    except RuntimeError as exc:
+        raise SystemExit(f"make run: {exc}") from None
     try:
         stack = Stack.start(
             state / "run",
             redis_server=redis,
-            ports=PORTS,
+            ports=ports,
             authz_settings={
                 "admin_jwt_hs256_secret": secret,
                 "events_spool_dir": str(state / "spool"),
@@ -85,8 +127,10 @@ def main() -> int:
                 "drain_delay_s": "1",
             },
         )
-    except BaseException:
+    except BaseException as exc:
         redis.stop()
+        if isinstance(exc, (RuntimeError, TimeoutError)):
+            raise SystemExit(f"make run: could not start the stack: {exc}") from None
         raise
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -114,6 +158,7 @@ def _print_guide(stack: Stack, api_key: str, token: str, first: bool, state: Pat
 authz is running ({status}; state in {state})
 
   Envoy (send requests here)  {url}
+  admin API                   {stack.authz_http}   Redis {stack.redis.url}
   settings page               {stack.authz_http}/settings#token={token}
   readiness / metrics         {stack.authz_metrics}/readyz   {stack.authz_metrics}/metrics
   org                         {ORG} (Enterprise): SOC 2 or ISO 27001, GDPR, no training, no logging
@@ -137,7 +182,7 @@ print(c.chat.completions.create(model="azure/gpt-4o", messages=[{{"role": "user"
 print(c.messages.create(model="deepinfra/deepseek-v3.2", max_tokens=64, \\
 messages=[{{"role": "user", "content": "hi"}}]))'
 
-  AUTHZ_TOKEN={token} .venv/bin/authz policy get {ORG}
+  AUTHZ_API={stack.authz_http} AUTHZ_TOKEN={token} .venv/bin/authz policy get {ORG}
   AUTHZ_REDIS_URL={stack.redis.url} .venv/bin/authz events tail --follow
 """,
         flush=True,

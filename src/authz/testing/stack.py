@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -29,6 +30,9 @@ import redis
 
 from authz import catalog as catalog_mod
 from authz.auth import issue
+from authz.config import Settings
+from authz.config import load as load_settings
+from authz.ports import LISTEN_KEYS, claim
 from authz.store import Keys, Store
 from authz.testing.envoy_config import cluster, envoy_binary, render
 from authz.v1 import policy_pb2
@@ -48,12 +52,16 @@ T = TypeVar("T")
 
 
 _HANDED_OUT: set[int] = set()
+_HELD: list[Any] = []  # sockets and port claims kept for the life of this process
 
 
 def free_port() -> int:
-    """A free loopback port this process has not handed out before: the kernel may offer the
-    same port to two bind(0) calls in a row, and two of our servers binding it with
-    SO_REUSEPORT would then share it (a gRPC client reaching an HTTP/1 listener)."""
+    """A port that was free a moment ago, for the servers that cannot bind port 0 and say which
+    port they got (redis-server, Redis Sentinel, LiteLLM's proxy). Another process may take it
+    before they bind it: they then fail to start, loudly (RedisServer tries another port).
+    Everything else binds port 0 (listening_socket, claimed_settings, the ports files).
+    Never the same port twice in this process: the kernel may offer one port to two bind(0)
+    calls in a row."""
     while True:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -61,6 +69,30 @@ def free_port() -> int:
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
+
+
+def closed_port(host: str = "127.0.0.1") -> int:
+    """A port where nothing listens and nothing can start listening while this process runs
+    (bound, never listening): connections to it are refused."""
+    sock = socket.socket()
+    sock.bind((host, 0))
+    _HELD.append(sock)
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def listening_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on a port the kernel picked, for an in-process server (SockSite)."""
+    return socket.create_server((host, 0))
+
+
+def claimed_settings(env: dict[str, str]) -> Settings:
+    """authz settings from `env` with every listen address on a port the kernel picked, claimed
+    as `authz serve` claims them (so an in-process App binds exactly those)."""
+    settings = load_settings(None, {**{f"AUTHZ_{key.upper()}": "127.0.0.1:0" for key in LISTEN_KEYS}, **env})
+    claims = claim({key: getattr(settings, key) for key in LISTEN_KEYS})
+    _HELD.append(claims)
+    return dataclasses.replace(settings, **claims.addresses)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> None:
@@ -121,18 +153,27 @@ class Proc:
 
 
 class RedisServer:
-    """A private redis-server on a free port (never the machine's 6379)."""
+    """A private redis-server (never the machine's 6379). Redis cannot bind a port the kernel
+    picks (`--port 0` turns TCP off), so a port is picked first; if another process takes it
+    in between, this server exits and start() tries another port. It never adopts a Redis it did
+    not start: the server answering must report this process's pid."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra: list[str] | None = None):
+        self.fixed = port is not None
         self.port = port or free_port()
         self.workdir = workdir
+        self.extra = extra or []
         binary = shutil.which("redis-server")
         if not binary:
             raise FileNotFoundError("redis-server is not installed (make test installs it with apt)")
-        self.proc = Proc(
+        self.binary = binary
+        self.proc = self._proc()
+
+    def _proc(self) -> Proc:
+        return Proc(
             "redis",
             [
-                binary,
+                self.binary,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -142,10 +183,10 @@ class RedisServer:
                 "--appendonly",
                 "no",
                 "--dir",
-                str(workdir),
-                *(extra or []),
+                str(self.workdir),
+                *self.extra,
             ],
-            workdir / f"redis-{self.port}.log",
+            self.workdir / f"redis-{self.port}.log",
         )
 
     @property
@@ -155,10 +196,27 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=5)
 
+    def _ours(self) -> bool:
+        self.proc.check_alive()
+        assert self.proc.popen is not None
+        return int(self.client().info("server")["process_id"]) == self.proc.popen.pid
+
     def start(self) -> RedisServer:
-        self.proc.start()
-        wait_until(lambda: self.proc.check_alive() and self.client().ping(), 10, "redis-server")
-        return self
+        for attempt in range(5):
+            if attempt:
+                self.port = free_port()
+                self.proc = self._proc()
+            self.proc.start()
+            try:
+                wait_until(self._ours, 10, f"redis-server on :{self.port}")
+                return self
+            except (RuntimeError, TimeoutError):
+                self.proc.stop()
+                if self.fixed or "Address already in use" not in self.proc.log():
+                    raise RuntimeError(
+                        f"redis-server on :{self.port} did not start:\n{self.proc.log()[-2000:]}"
+                    ) from None
+        raise RuntimeError("redis-server: five picked ports were each taken before it could bind them")
 
     def stop(self) -> None:
         self.proc.stop()
@@ -215,6 +273,27 @@ class Admin:
         return [json.loads(fields[b"event"]) for _, fields in entries]
 
 
+# authz's listen settings and the Stack.ports name of each.
+_AUTHZ_LISTEN = {
+    "grpc_listen": "authz_grpc",
+    "http_listen": "authz_http",
+    "admin_grpc_listen": "authz_admin_grpc",
+    "metrics_listen": "authz_metrics",
+}
+
+
+def _reported(proc: Proc, path: Path, timeout: float = 20) -> str:
+    """What a process wrote to its ports file once its ports were bound."""
+    wait_until(lambda: path.exists() or not proc.check_alive(), timeout, f"{proc.name}'s ports ({path.name})")
+    return path.read_text().strip()
+
+
+def first_listener_port(envoy_admin: str) -> int:
+    """The port Envoy's first listener bound (a config's port_value 0: the kernel's pick)."""
+    statuses = httpx.get(envoy_admin + "/listeners?format=json").json()["listener_statuses"]
+    return int(statuses[0]["local_address"]["socket_address"]["port_value"])
+
+
 @dataclass
 class Stack:
     workdir: Path
@@ -223,7 +302,7 @@ class Stack:
     gateway: Proc
     authz: Proc
     envoy: Proc
-    authz_env: dict[str, str] = field(default_factory=dict)
+    authz_env: dict[str, str] = field(default_factory=dict)  # before the ports were bound
     replicas: list[Proc] = field(default_factory=list)  # every authz process; replicas[0] is authz
     workers: int = 1  # worker processes of each authz (they share its ports)
     envoy_config: str = ""  # the rendered Envoy config file
@@ -249,19 +328,9 @@ class Stack:
         `gateway_args` are extra stand-in gateway options; `upstream_port` sends Envoy's traffic
         to another gateway (e.g. a LiteLLM proxy); `envoy_mutate(config)` edits Envoy's config."""
         workdir.mkdir(parents=True, exist_ok=True)
-        fixed = ports or {}  # `make run` uses documented ports; tests take free ones
-        ports = {
-            name: fixed.get(name) or free_port()
-            for name in (
-                "envoy",
-                "envoy_admin",
-                "authz_grpc",
-                "authz_http",
-                "authz_admin_grpc",
-                "authz_metrics",
-                "gateway",
-            )
-        }
+        # `make run` passes the ports it was given; everything else binds port 0 and reports the
+        # port the kernel picked (no pick-then-bind race, no clash with a stack running beside).
+        fixed = ports or {}
         redis_server = redis_server or RedisServer(workdir).start()
         # Azure deployments: the gateway and authz's endpoint table map them the same way.
         endpoints_file = workdir / "endpoints.toml"
@@ -273,7 +342,9 @@ class Stack:
                 "-m",
                 "authz.testing.standin_gateway",
                 "--port",
-                str(ports["gateway"]),
+                str(fixed.get("gateway", 0)),
+                "--port-file",
+                str(workdir / "gateway.port"),
                 *[f"--deployment={k}={v}" for k, v in DEPLOYMENTS.items()],
                 *(gateway_args or []),
             ],
@@ -283,16 +354,14 @@ class Stack:
         env.update(
             {
                 "AUTHZ_REDIS_URL": redis_server.url,
-                "AUTHZ_GRPC_LISTEN": f"127.0.0.1:{ports['authz_grpc']}",
-                "AUTHZ_HTTP_LISTEN": f"127.0.0.1:{ports['authz_http']}",
-                "AUTHZ_ADMIN_GRPC_LISTEN": f"127.0.0.1:{ports['authz_admin_grpc']}",
-                "AUTHZ_METRICS_LISTEN": f"127.0.0.1:{ports['authz_metrics']}",
                 "AUTHZ_ADMIN_JWT_HS256_SECRET": ADMIN_SECRET,
                 "AUTHZ_EVENTS_SPOOL_DIR": str(workdir / "spool"),
                 "AUTHZ_DRAIN_DELAY_S": "0",  # tests that drain set it themselves
                 "AUTHZ_ENDPOINTS_FILE": str(endpoints_file),
             }
         )
+        for key, name in _AUTHZ_LISTEN.items():
+            env[f"AUTHZ_{key.upper()}"] = f"127.0.0.1:{fixed.get(name, 0)}"
         env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})
         authz = Proc(
             "authz", [sys.executable, "-m", "authz", "serve", "--workers", str(workers)], workdir / "authz.log", env=env
@@ -300,63 +369,86 @@ class Stack:
         more = []
         for i in range(1, replicas):
             replica_env = dict(env)
-            for key in ("GRPC_LISTEN", "HTTP_LISTEN", "ADMIN_GRPC_LISTEN", "METRICS_LISTEN"):
-                replica_env[f"AUTHZ_{key}"] = f"127.0.0.1:{free_port()}"
+            for key in _AUTHZ_LISTEN:
+                replica_env[f"AUTHZ_{key.upper()}"] = "127.0.0.1:0"
             more.append(Proc(f"authz-{i}", list(authz.args), workdir / f"authz-{i}.log", env=replica_env))
-
-        def add_replicas(config: dict[str, Any]) -> None:
-            if envoy_mutate:
-                envoy_mutate(config)
-            endpoints = cluster(config, "authz")["load_assignment"]["endpoints"][0]["lb_endpoints"]
-            for proc in more:
-                port = int((proc.env or {})["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
-                endpoints.append(
-                    {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
-                )
-
-        config = render(
-            envoy_config,
-            {
-                8080: ports["envoy"],
-                9901: ports["envoy_admin"],
-                9001: ports["authz_grpc"],
-                8000: upstream_port or ports["gateway"],
-            },
-            envoy_overrides,
-            add_replicas,
-            directory=workdir,
-        )
-        envoy = Proc(
-            "envoy",
-            # Access log lines reach envoy.log within 100 ms (the default flush interval is 10 s).
-            [
-                envoy_binary(),
-                "-c",
-                config,
-                "--concurrency",
-                "2",
-                "--disable-hot-restart",
-                "--log-level",
-                "warning",
-                "--file-flush-interval-msec",
-                "100",
-            ],
-            workdir / "envoy.log",
-        )
-        stack = cls(workdir, redis_server, ports, gateway, authz, envoy, env, [authz, *more], workers)
-        stack.envoy_config = config
+        for proc in (authz, *more):
+            assert proc.env is not None
+            proc.env["AUTHZ_PORTS_FILE"] = str(workdir / f"{proc.name}.ports")
+        stack = cls(workdir, redis_server, {}, gateway, authz, Proc("envoy", [], workdir / "envoy.log"), env)
+        stack.replicas = [authz, *more]
+        stack.workers = workers
+        for reported in (workdir / "gateway.port", *(workdir / f"{p.name}.ports" for p in stack.replicas)):
+            reported.unlink(missing_ok=True)  # a file left by an earlier run in this directory
         try:
             gateway.start()
             for proc in stack.replicas:
                 proc.start()
+            stack.ports["gateway"] = int(_reported(gateway, workdir / "gateway.port"))
+            for proc in stack.replicas:
+                bound = json.loads(_reported(proc, workdir / f"{proc.name}.ports"))
+                assert proc.env is not None
+                for key in _AUTHZ_LISTEN:  # a restart binds the same ports again
+                    proc.env[f"AUTHZ_{key.upper()}"] = bound[key]
+                if proc is authz:
+                    stack.ports.update(
+                        {name: int(bound[key].rpartition(":")[2]) for key, name in _AUTHZ_LISTEN.items()}
+                    )
+
+            def add_replicas(config: dict[str, Any]) -> None:
+                if envoy_mutate:
+                    envoy_mutate(config)
+                endpoints = cluster(config, "authz")["load_assignment"]["endpoints"][0]["lb_endpoints"]
+                for proc in more:
+                    port = int((proc.env or {})["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
+                    endpoints.append(
+                        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                    )
+
+            config = render(
+                envoy_config,
+                {
+                    8080: fixed.get("envoy", 0),
+                    9901: fixed.get("envoy_admin", 0),
+                    9001: stack.ports["authz_grpc"],
+                    8000: upstream_port or stack.ports["gateway"],
+                },
+                envoy_overrides,
+                add_replicas,
+                directory=workdir,
+            )
+            stack.envoy_config = config
+            admin_address = workdir / "envoy-admin.address"
+            admin_address.unlink(missing_ok=True)
+            stack.envoy = envoy = Proc(
+                "envoy",
+                # Access log lines reach envoy.log within 100 ms (the default flush interval is 10 s).
+                [
+                    envoy_binary(),
+                    "-c",
+                    config,
+                    "--concurrency",
+                    "2",
+                    "--disable-hot-restart",
+                    "--log-level",
+                    "warning",
+                    "--file-flush-interval-msec",
+                    "100",
+                    "--admin-address-path",
+                    str(admin_address),
+                ],
+                workdir / "envoy.log",
+            )
             envoy.start()
+            stack.ports["envoy_admin"] = int(_reported(envoy, admin_address).rpartition(":")[2])
+            wait_until(lambda: envoy.check_alive() and httpx.get(stack.envoy_admin + "/ready").is_success, 20, "envoy")
+            stack.ports["envoy"] = first_listener_port(stack.envoy_admin)
             wait_until(
                 lambda: gateway.check_alive() and httpx.get(stack.gateway_url + "/_requests").is_success,
                 15,
                 "stand-in gateway",
             )
             wait_until(lambda: authz.check_alive() and httpx.get(stack.authz_http + "/healthz").is_success, 20, "authz")
-            wait_until(lambda: envoy.check_alive() and httpx.get(stack.envoy_admin + "/ready").is_success, 20, "envoy")
         except BaseException:
             stack.stop()
             raise

@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -389,7 +391,8 @@ def _error(status: int, message: str) -> web.Response:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="stand-in LLM gateway")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0: a port the kernel picks (see --port-file)")
+    parser.add_argument("--port-file", default="", help="write the bound port to this file once listening")
     parser.add_argument(
         "--deployment",
         action="append",
@@ -408,10 +411,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     deployments = dict(d.split("=", 1) for d in args.deployment)
     keys = dict(k.split("=", 1) for k in args.key)
+    sock = socket.create_server((args.host, args.port))
+    if args.port_file:
+        partial = Path(args.port_file + ".partial")
+        partial.write_text(str(sock.getsockname()[1]))
+        partial.replace(args.port_file)
     web.run_app(
         StandinGateway(deployments, keys, args.master_key).app(),
-        host=args.host,
-        port=args.port,
+        sock=sock,
         access_log=None,
         print=None,
     )
