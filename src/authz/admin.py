@@ -86,7 +86,9 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
             )
     for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
         for entry in getattr(p, name):
-            if not entry or entry != entry.strip() or "," in entry:
+            # Checked even with force: an entry with a space can never equal an id, so a deny list
+            # holding one would be silently inert.
+            if not entry or any(c.isspace() for c in entry) or "," in entry:
                 raise AdminError(INVALID_ARGUMENT, f"{name}: {entry!r} is not an id (no spaces or commas)")
     rules = policy_mod.rules_of(p)
     if saving and p.enabled and rules == policy_mod.NO_RULES:

@@ -49,7 +49,7 @@ class Receiver:
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
-        app.router.add_post("/hook", self._hook)
+        app.router.add_route("*", "/hook", self._hook)  # any method counts: a followed 302 arrives as GET
         runner = web.AppRunner(app)
         self._loop.run_until_complete(runner.setup())
         self._loop.run_until_complete(web.SockSite(runner, self._sock).start())
@@ -58,6 +58,8 @@ class Receiver:
 
     async def _hook(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        if request.method != "POST":
+            return web.Response(status=405)
         if self.hang_s:
             await asyncio.sleep(self.hang_s)
         if self.attempts <= self.fail_first:

@@ -134,6 +134,39 @@ def test_network_policies_only_envoy_reaches_authz_only_authz_reaches_redis():
     assert authz_pod["authz.compliance/redis-client"] == "true"
 
 
+# Who may reach each port a NetworkPolicy admits: only labelled pods; Envoy's front door (8080)
+# is the one port open to every client.
+PEERS = {
+    9001: {"authz.compliance/envoy": "true"},
+    9002: {"authz.compliance/admin": "true"},
+    9090: {"authz.compliance/admin": "true"},
+    9091: {"authz.compliance/metrics": "true"},
+    6379: {"authz.compliance/redis-client": "true"},
+}
+OPEN_TO_ALL = {8080}
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS)
+def test_every_network_policy_admits_each_port_only_from_its_labelled_pods(path):
+    """Walks every rendered NetworkPolicy: a rule that lost its podSelector (admitting every
+    pod of every namespace to the admin API) or an unlisted port fails here."""
+    policies = [d for d in RENDERED[path] if d["kind"] == "NetworkPolicy"]
+    for policy in policies:
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress"] and spec["podSelector"]["matchLabels"]
+        for rule in spec["ingress"]:
+            ports = [p["port"] if isinstance(p["port"], int) else p["port"] for p in rule["ports"]]
+            for port in ports:
+                port = {"redis": 6379}.get(port, port)
+                assert port in PEERS or port in OPEN_TO_ALL, (policy["metadata"]["name"], port)
+                if port in OPEN_TO_ALL:
+                    continue
+                assert rule.get("from"), (policy["metadata"]["name"], port, "admits every pod")
+                for peer in rule["from"]:
+                    assert "ipBlock" not in peer
+                    assert peer["podSelector"]["matchLabels"] == PEERS[port], (policy["metadata"]["name"], port)
+
+
 def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
     docs = RENDERED["examples/sidecar"]
     gateway = find(docs, "Deployment", "llm-gateway")["spec"]["template"]

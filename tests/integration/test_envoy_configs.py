@@ -55,3 +55,33 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
     assert route["timeout"] == "0s", "long completions must not be cut by the 15 s default"
+
+
+def _connection_managers(config: dict) -> list[dict]:
+    return [
+        f["typed_config"]
+        for listener in config["static_resources"]["listeners"]
+        for chain in listener["filter_chains"]
+        for f in chain["filters"]
+        if f["name"] == "envoy.filters.network.http_connection_manager"
+    ]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_connection_manager_reads_the_request_as_the_gateway_will(path):
+    """Pinned in every shipped config, not only the front proxy's: the client address Envoy
+    trusts, the path it routes (and authz judges) after normalising, and no header name with
+    "_" (a CGI-style gateway would read x_compliance_... as our x-compliance-... header)."""
+    managers = _connection_managers(yaml.safe_load(path.read_text()))
+    assert managers
+    for hcm in managers:
+        assert hcm["use_remote_address"] is True
+        assert hcm["normalize_path"] is True and hcm["merge_slashes"] is True
+        assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+
+
+def test_the_istio_patch_rejects_underscored_headers_too():
+    [doc] = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "components" / "istio" / "envoy-filter.yaml").read_text())
+    [patch] = doc["spec"]["configPatches"]
+    options = patch["patch"]["value"]["typed_config"]["common_http_protocol_options"]
+    assert options["headers_with_underscores_action"] == "REJECT_REQUEST"

@@ -313,3 +313,59 @@ async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_se
 
     await eventually(enabled, timeout=5)
     await cache.stop()
+
+
+async def test_a_catalog_message_from_a_replaced_state_reloads_cached_orgs_and_keys(store):
+    """Redis replaced (failover to a replica that missed writes, a restore): the next message
+    may be a catalog load, and everything cached came from the old state, not just the catalog."""
+    from authz.store import CATALOG_MESSAGE, policy_to_json
+
+    await store.load_catalog(sample(), "t")
+    await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
+    await store.add_api_key("sk-moved", "acme", "t")
+    cache = new_cache(store)  # no periodic resync within the test
+    await cache.start()
+    await asyncio.wait_for(cache.synced.wait(), 5)
+    assert (await cache.org("acme")).rules.requirements == {"gdpr"}
+    assert await cache.org_for_key_hash(api_key_hash("sk-moved")) == "acme"
+    # The replacing state: another epoch, another policy, the key owned by another org; no
+    # invalidation was ever published for them.
+    await store.redis.hset(store.keys.state, "epoch", "replaced")
+    replaced = policy_pb2.CompliancePolicy(enabled=True, require_iso27001=True, version=7)
+    await store.redis.hset(store.keys.org("acme"), "policy", policy_to_json(replaced))
+    await store.revoke_api_key(api_key_hash("sk-moved"), "t")
+    await store.add_api_key("sk-moved", "other", "t")
+    await cache.stop()  # the revoke/add messages were seen or not: drop them, keep the cache
+    cache._tasks = []
+    await cache._handle(CATALOG_MESSAGE)
+    assert cache.epoch == b"replaced"
+    assert cache.orgs.values["acme"].rules.requirements == {"iso27001"}
+    assert cache.api_keys.peek(api_key_hash("sk-moved")) == (True, "other")
+
+
+async def test_an_invalidation_during_a_cold_load_is_not_lost(store):
+    """The load read the old policy, the change and its message arrived before it returned:
+    the value cached must be the new one (the load reads again)."""
+    from authz.store import ORG_MESSAGE
+
+    await store.load_catalog(sample(), "t")
+    await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
+    cache = new_cache(store)
+    original = cache.orgs._fetch
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_first(key):
+        value = await original(key)
+        if not read.is_set():
+            read.set()
+            await release.wait()
+        return value
+
+    cache.orgs._fetch = slow_first
+    loading = asyncio.create_task(cache.org("acme"))
+    await read.wait()
+    await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_iso27001=True), "t")
+    await cache._handle(ORG_MESSAGE + "acme")
+    release.set()
+    assert (await loading).rules.requirements == {"iso27001"}
+    assert cache.orgs.values["acme"].rules.requirements == {"iso27001"}

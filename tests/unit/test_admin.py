@@ -72,6 +72,42 @@ def test_validation(fields, message):
         validate(policy_pb2.CompliancePolicy(**fields))
 
 
+LISTS = ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist")
+
+
+@pytest.mark.parametrize("name", LISTS)
+@pytest.mark.parametrize("entry", [" deepseek", "deepseek ", "deepseek\n", "\tdeepseek", "deep seek", "a,b", ""])
+def test_list_entries_must_be_ids_whatever_force_says(name, entry):
+    """validate() runs before `force` is looked at: " deepseek" would never match, and a deny
+    list holding it would block nothing."""
+    with pytest.raises(AdminError, match=f"{name}: .* is not an id"):
+        validate(policy_pb2.CompliancePolicy(enabled=True, **{name: [entry]}))
+
+
+@pytest.mark.parametrize(
+    ("name", "typo", "meant"),
+    [(n, "deepsek", "deepseek") for n in LISTS[:2]] + [(n, "deepseek-v3.3", "deepseek-v3.2") for n in LISTS[2:]],
+)
+def test_every_list_is_checked_against_the_catalog(name, typo, meant):
+    """A typo in any list, deny lists included, is refused (unless forced) with the closest ids."""
+    from authz.admin import known_ids
+    from authz.v1 import catalog_pb2
+
+    with pytest.raises(AdminError, match=f"{name}: '{typo}' is not a .* did you mean '{meant}'"):
+        known_ids(policy_pb2.CompliancePolicy(enabled=True, **{name: [typo]}), CATALOG, catalog_pb2.CustomProviders())
+    known_ids(policy_pb2.CompliancePolicy(enabled=True, **{name: [meant]}), CATALOG, catalog_pb2.CustomProviders())
+
+
+def test_hs256_tokens_check_the_configured_issuer():
+    auth = Authenticator(hs256_secret=ADMIN_SECRET, issuer="https://idp.example")
+    good = issue(ADMIN_SECRET, subject="a", org_id="acme", role="owner", issuer="https://idp.example")
+    assert auth.principal("Bearer " + good).org_id == "acme"
+    for issuer in ("https://evil.example", ""):
+        forged = issue(ADMIN_SECRET, subject="a", org_id="acme", role="owner", issuer=issuer)
+        with pytest.raises(AuthError, match="not valid|lacks the 'iss' claim"):
+            auth.principal("Bearer " + forged)
+
+
 def test_rs256_tokens(tmp_path):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = (
@@ -91,6 +127,10 @@ def test_rs256_tokens(tmp_path):
     assert auth.principal("Bearer " + jwt.encode(claims, key, algorithm="RS256")).role == "admin"
     with pytest.raises(AuthError, match="not valid"):
         auth.principal("Bearer " + jwt.encode({**claims, "aud": "other"}, key, algorithm="RS256"))
+    for iss in ("https://other.example", None):  # another issuer, or none, with a configured issuer
+        other = {k: v for k, v in claims.items() if k != "iss"} | ({"iss": iss} if iss else {})
+        with pytest.raises(AuthError, match="not valid|lacks the 'iss' claim"):
+            auth.principal("Bearer " + jwt.encode(other, key, algorithm="RS256"))
     with pytest.raises(AuthError, match="not valid"):  # algorithm confusion: HS256 keyed with the public key
         auth.principal("Bearer " + forge_hs256(claims, public.encode()))
 

@@ -87,6 +87,18 @@ def test_paths_a_gateway_would_route_elsewhere_match_no_row(method, path):
     assert TABLE.match(method, path) is None
 
 
+@pytest.mark.parametrize("segment", ["..", ".", "%2e%2e", "%2E%2e", "%2e", "%2E"])
+@pytest.mark.parametrize(
+    ("method", "template"),
+    [("POST", "/v1/batches/{}/cancel"), ("GET", "/v1/batches/{}"), ("GET", "/v1/models/{}")],
+)
+def test_dot_segments_in_a_variable_position_match_no_row(segment, method, template):
+    """A gateway (or Envoy's normalize_path) resolves them into another path: the row must not
+    match what the gateway will route elsewhere (/v1/batches/%2e%2e/cancel is /v1/cancel)."""
+    assert TABLE.match(method, template.format("b1")) is not None  # the row is there for an id
+    assert TABLE.match(method, template.format(segment)) is None
+
+
 def test_an_operator_row_comes_before_the_shipped_ones_even_for_a_literal_path(tmp_path):
     own = tmp_path / "endpoints.toml"
     own.write_text(
@@ -241,6 +253,9 @@ def test_a_batch_file_is_judged_line_by_line_and_other_uploads_are_model_free():
     # Cut after the purpose: a fine-tuning file is still known to be model-free, a batch file is not.
     assert requested(other[:-30], path=files, content_type=FORM_TYPE, partial=True) == ()
     assert reason(requested(upload[:-30], path=files, content_type=FORM_TYPE, partial=True)) is Reason.BODY_TRUNCATED
+    # Cut inside the purpose's value ("ba" of "batch"): not known to be anything but a batch.
+    inside = upload[: upload.index(b"batch") + 2]
+    assert reason(requested(inside, path=files, content_type=FORM_TYPE, partial=True)) is Reason.BODY_TRUNCATED
 
 
 def test_anthropic_batches_and_batch_uploads():
