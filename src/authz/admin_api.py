@@ -26,7 +26,8 @@ import grpc
 from aiohttp import web
 from google.protobuf import json_format
 
-from authz.admin import INVALID_ARGUMENT, AdminError, Message, PolicyAdmin
+from authz.admin import Message, PolicyAdmin
+from authz.admin_validation import INVALID_ARGUMENT, AdminError
 from authz.httpguard import read_body
 from authz.v1 import admin_pb2, admin_pb2_grpc
 

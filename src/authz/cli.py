@@ -567,8 +567,6 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
 def _serve(settings: config_mod.Settings, workers: int) -> int:
     """One process, or a supervisor of `workers` processes sharing the ports. The ports are
     claimed first (authz.ports): a port another process holds stops it here, with its name."""
-    import dataclasses
-
     from authz import ports
 
     try:
@@ -576,7 +574,7 @@ def _serve(settings: config_mod.Settings, workers: int) -> int:
     except ports.PortInUse as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return 1
-    settings = dataclasses.replace(settings, **claims.addresses)
+    settings = settings.bound_to(claims.addresses)
     if settings.ports_file:
         claims.write(settings.ports_file)
     try:

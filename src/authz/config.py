@@ -155,6 +155,16 @@ class Settings:
             audience=self.admin_jwt_audience,
         )
 
+    def bound_to(self, addresses: Mapping[str, str]) -> Settings:
+        """These settings with each *_listen address replaced by the one bound (authz.ports)."""
+        return dataclasses.replace(
+            self,
+            grpc_listen=addresses["grpc_listen"],
+            http_listen=addresses["http_listen"],
+            admin_grpc_listen=addresses["admin_grpc_listen"],
+            metrics_listen=addresses["metrics_listen"],
+        )
+
     def spool_dir(self) -> str:
         if self.events_spool_dir:
             return self.events_spool_dir

@@ -16,7 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from authz.admin import AdminError, preview, validate
+from authz.admin import preview
+from authz.admin_validation import AdminError, validate
 from authz.auth import Authenticator, AuthError, issue
 from authz.catalog import CatalogIndex, parse
 from authz.testing.stack import ADMIN_SECRET, SAMPLE_CATALOG
@@ -90,7 +91,7 @@ def test_list_entries_must_be_ids_whatever_force_says(name, entry):
 )
 def test_every_list_is_checked_against_the_catalog(name, typo, meant):
     """A typo in any list, deny lists included, is refused (unless forced) with the closest ids."""
-    from authz.admin import known_ids
+    from authz.admin_validation import known_ids
     from authz.v1 import catalog_pb2
 
     with pytest.raises(AdminError, match=f"{name}: '{typo}' is not a .* did you mean '{meant}'"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -92,7 +91,7 @@ def claimed_settings(env: dict[str, str]) -> Settings:
     settings = load_settings(None, {**{f"AUTHZ_{key.upper()}": "127.0.0.1:0" for key in LISTEN_KEYS}, **env})
     claims = claim({key: getattr(settings, key) for key in LISTEN_KEYS})
     _HELD.append(claims)
-    return dataclasses.replace(settings, **claims.addresses)
+    return settings.bound_to(claims.addresses)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> None:

@@ -1,0 +1,114 @@
+"""What PolicyAdmin refuses before it writes anything, and the error kinds both transports
+report: a policy that says something other than its author meant, list entries that are not
+ids or name nothing the catalog has, custom providers with bad ids or attestations. Pure."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+import grpc
+
+from authz import catalog as catalog_mod
+from authz import policy as policy_mod
+from authz.catalog import CatalogIndex
+from authz.v1 import catalog_pb2, policy_pb2
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of admin error, as both transports report it."""
+
+    name: str  # the JSON error code
+    http_status: int
+    grpc_code: grpc.StatusCode
+
+
+UNAUTHENTICATED = Kind("unauthenticated", 401, grpc.StatusCode.UNAUTHENTICATED)
+PERMISSION_DENIED = Kind("permission_denied", 403, grpc.StatusCode.PERMISSION_DENIED)
+INVALID_ARGUMENT = Kind("invalid_argument", 400, grpc.StatusCode.INVALID_ARGUMENT)
+ABORTED = Kind("aborted", 409, grpc.StatusCode.ABORTED)
+UNAVAILABLE = Kind("unavailable", 503, grpc.StatusCode.UNAVAILABLE)
+NOT_FOUND = Kind("not_found", 404, grpc.StatusCode.NOT_FOUND)
+
+
+class AdminError(Exception):
+    def __init__(self, kind: Kind, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
+    """Refuse policies that say something other than what their author meant."""
+    if p.certifications == policy_pb2.CERTIFICATION_MATCH_ANY and not (p.require_soc2 and p.require_iso27001):
+        raise AdminError(
+            INVALID_ARGUMENT,
+            "certifications 'any' (either SOC 2 or ISO 27001) needs both require_soc2 and "
+            "require_iso27001; with one of them, leave certifications unset",
+        )
+    for country in p.allowed_countries:
+        if not _COUNTRY.match(country):
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'DE')",
+            )
+    for region in p.data_residency:
+        if not catalog_mod.REGION.match(region):
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"data_residency: {region!r} is not a region code in lower case (e.g. 'eu', 'us')",
+            )
+    for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
+        for entry in getattr(p, name):
+            # Checked even with force: an entry with a space can never equal an id, so a deny list
+            # holding one would be silently inert.
+            if not entry or any(c.isspace() for c in entry) or "," in entry:
+                raise AdminError(INVALID_ARGUMENT, f"{name}: {entry!r} is not an id (no spaces or commas)")
+    rules = policy_mod.rules_of(p)
+    if saving and p.enabled and rules == policy_mod.NO_RULES:
+        raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
+
+
+def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: catalog_pb2.CustomProviders) -> None:
+    """Refuse list entries naming nothing the catalog (or the org's own providers) has: a typo
+    in a deny list would block nothing. The message names the closest ids; `force` saves anyway."""
+    providers = set(catalog.providers) | set(custom.providers)
+    models = set(catalog.models) | {m for cp in custom.providers.values() for m in cp.models}
+    for name, known, kind in (
+        ("provider_allowlist", providers, "provider"),
+        ("provider_denylist", providers, "provider"),
+        ("model_allowlist", models, "model"),
+        ("model_denylist", models, "model"),
+    ):
+        for entry in getattr(p, name):
+            if entry in known:
+                continue
+            near = difflib.get_close_matches(entry, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"{name}: {entry!r} is not a {kind} in catalog v{catalog.version}{hint} "
+                "(send force: true to save it anyway)",
+            )
+
+
+def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:
+    where = f"custom provider {cp.id!r}"
+    if not catalog_mod.PROVIDER_ID.match(cp.id):
+        raise AdminError(INVALID_ARGUMENT, f"{where}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
+    if cp.id in catalog.providers:
+        raise AdminError(INVALID_ARGUMENT, f"{where}: the catalog already has a provider with this id; choose another")
+    if not cp.models:
+        raise AdminError(INVALID_ARGUMENT, f"{where}: list the models it serves")
+    for model in cp.models:
+        if not catalog_mod.MODEL_ID.match(model):
+            raise AdminError(INVALID_ARGUMENT, f"{where}: model id {model!r}: no spaces, commas or control characters")
+    if cp.HasField("attestation"):
+        try:
+            catalog_mod.validate_data_policy(cp.attestation, where)
+        except catalog_mod.CatalogError as exc:
+            raise AdminError(INVALID_ARGUMENT, str(exc)) from None
