@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl mutate litellm
+.PHONY: all venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm
 
 all: test
 
@@ -71,7 +71,13 @@ lint: $(GEN_STAMP)
 	$(BIN)/ruff format --check src tests fuzz bench catalog
 	$(BIN)/mypy
 
-test: $(GEN_STAMP) redis-server browser wrk h2load curl $(DEPLOY_TOOLS) $(LITELLM_STAMP)
+# Tests that read the wall clock are re-run under shifted clocks (tests/e2e/test_any_hour.py).
+faketime:
+	@command -v faketime >/dev/null || { \
+	    echo "installing faketime (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
+
+test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP)
 	$(BIN)/pytest -q
 
 # The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes

@@ -140,6 +140,7 @@ def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_pat
         assert [x["path"] for x in s.received()] == ["/v1/chat/completions"]
 
 
+@pytest.mark.wall_clock
 def test_an_old_catalog_still_enforces_but_readyz_and_the_metric_say_its_age(tmp_path):
     """catalog_max_age_days: past it the catalog's facts may have changed. authz keeps
     enforcing the catalog it has (ready, 200) and says so in /readyz and the metric."""

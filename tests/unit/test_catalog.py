@@ -211,6 +211,7 @@ def test_the_index_keeps_the_catalog_version():
     assert CatalogIndex.build(catalog).version == 7
 
 
+@pytest.mark.wall_clock
 def test_catalog_age_warns_past_the_configured_age_and_when_unknown():
     from authz.catalog import age_warning, published_epoch
 
@@ -225,6 +226,7 @@ def test_catalog_age_warns_past_the_configured_age_and_when_unknown():
     assert published_epoch("2026-11-26T12:00:00Z") == now + day / 2
 
 
+@pytest.mark.wall_clock
 @pytest.mark.parametrize(
     "now",
     ["2026-11-26T00:00:00Z", "2026-11-26T11:59:00Z", "2026-11-26T12:01:00Z", "2026-11-26T23:59:59Z"],
@@ -239,6 +241,7 @@ def test_catalog_age_counts_whole_days_elapsed_at_any_hour(now):
     assert age_warning(index, 200, published_epoch(now) or 0.0) is None  # exactly 200 whole days is not past 200
 
 
+@pytest.mark.wall_clock
 @pytest.mark.parametrize(
     ("published", "now", "days"),
     [("2026-01-31", "2026-02-28T23:59:59Z", 28), ("2026-12-31T23:00:00Z", "2027-01-01T22:59:59Z", 0)],

@@ -151,6 +151,12 @@ class Proc:
         return self.popen.returncode
 
 
+def real_clock_env() -> dict[str, str]:
+    """Our environment without libfaketime: tests may run under a shifted clock (`faketime`),
+    which redis-server's allocator cannot start with; Redis and Envoy keep the real clock."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+
+
 class RedisServer:
     """A private redis-server (never the machine's 6379). Redis cannot bind a port the kernel
     picks (`--port 0` turns TCP off), so a port is picked first; if another process takes it
@@ -186,6 +192,7 @@ class RedisServer:
                 *self.extra,
             ],
             self.workdir / f"redis-{self.port}.log",
+            env=real_clock_env(),
         )
 
     @property
@@ -437,6 +444,7 @@ class Stack:
                     str(admin_address),
                 ],
                 workdir / "envoy.log",
+                env=real_clock_env(),
             )
             envoy.start()
             stack.ports["envoy_admin"] = int(_reported(envoy, admin_address).rpartition(":")[2])
