@@ -67,8 +67,11 @@ class Settings:
     admin_jwt_issuer: str = ""
     admin_jwt_audience: str = ""
     # "api_key": Authorization: Bearer <key> -> Redis. "header": org_header, set by Envoy itself.
+    # "jwt": the org_jwt_claim of the token Envoy's jwt_authn verified (envoy/snippets/jwt-org.yaml).
     # "static": every request belongs to static_org_id (one company, nothing to register).
     org_source: str = "api_key"
+    org_jwt_claim: str = "org"  # a string claim; any other JSON type is refused (401 org_malformed)
+    org_jwt_payload_key: str = "jwt_payload"  # jwt_authn's payload_in_metadata
     static_org_id: str = ""
     # With org_source = "static": refuse (401) a request that carries no credential at all.
     static_requires_credential: str = "true"
@@ -191,6 +194,8 @@ class Settings:
             model=self.model_header,
             provider=self.provider_header,
             org=self.org_header if self.org_source == "header" else "",
+            org_claim=self.org_jwt_claim if self.org_source == "jwt" else "",
+            jwt_payload_key=self.org_jwt_payload_key,
             max_request_bytes=self.max_request_bytes,
             credentials=self.credential_sources(),
             endpoints=endpoints.load(self.endpoints_file or None),
@@ -222,7 +227,7 @@ _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
 _CHOICES = {
-    "org_source": ("api_key", "header", "static", "gateway"),
+    "org_source": ("api_key", "header", "jwt", "static", "gateway"),
     "static_requires_credential": ("true", "false"),
     "log_level": ("debug", "info", "warning", "error"),
     "routing_enforcement": ("strict", "header"),
@@ -331,6 +336,8 @@ def _check(s: Settings) -> None:
         )
     if s.org_source == "static" and not s.static_org_id:
         raise ConfigError("setting 'static_org_id' must name the org when org_source = 'static'")
+    if s.org_source == "jwt" and not (s.org_jwt_claim and s.org_jwt_payload_key):
+        raise ConfigError("settings 'org_jwt_claim' and 'org_jwt_payload_key' must be set when org_source = 'jwt'")
     if s.org_source == "header" and not s.org_header:
         raise ConfigError("setting 'org_header' must be set when org_source = 'header'")
     if s.admin_jwt_hs256_secret and s.admin_jwt_rs256_public_key_file:

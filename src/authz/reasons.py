@@ -43,6 +43,7 @@ class Reason(enum.StrEnum):
     BODY_TRUNCATED = "body_truncated"
     # No organization, or no single credential to find it by (401).
     ORG_MISSING = "org_missing"
+    ORG_MALFORMED = "org_malformed"  # not one well-formed org id: a list, a number, a repeated header
     API_KEY_UNKNOWN = "api_key_unknown"
     CREDENTIAL_CONFLICT = "credential_conflict"
     # Too many unknown API keys from one client address (429).
@@ -58,7 +59,7 @@ class Outcome:
     http_status: int  # 200 for allowed
     grpc_code: int  # google.rpc.Code carried in CheckResponse.status
     error_type: str  # OpenAI-style error.type in the deny body
-    policy_block: bool  # a block by an org's enabled policy: recorded as a security event
+    policy_block: bool  # a block by an org's enabled policy (or an ambiguous org): a security event
 
 
 _COMPLIANCE = "provider_compliance_violation"
@@ -98,6 +99,8 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.BODY_ENCODED: _blocked(415, _INVALID),
     Reason.BODY_TRUNCATED: _blocked(413, _INVALID),
     Reason.ORG_MISSING: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
+    # Someone named an org in a form that could mean another one: recorded, as a block is.
+    Reason.ORG_MALFORMED: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", True),
     Reason.API_KEY_UNKNOWN: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.CREDENTIAL_CONFLICT: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.TOO_MANY_UNKNOWN_KEYS: Outcome(429, code_pb2.RESOURCE_EXHAUSTED, "rate_limit_error", False),

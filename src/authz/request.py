@@ -11,6 +11,7 @@ conflict, because the gateway might prefer the other one.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -30,7 +31,11 @@ class ReadConfig:
 
     model: str = "x-model"
     provider: str = ""  # empty: the client cannot pin with a header
-    org: str = ""  # a header Envoy itself sets (e.g. from jwt_authn); empty: use API keys
+    org: str = ""  # a header Envoy itself sets (org_source = "header"); empty: not from a header
+    # org_source = "jwt": the claim of the token jwt_authn verified, read from the payload it
+    # puts in the Check's metadata (payload_in_metadata), where a claim keeps its JSON type.
+    org_claim: str = ""
+    jwt_payload_key: str = "jwt_payload"
     # Envoy's with_request_body.max_request_bytes. A body of this length may have been cut:
     # Envoy 1.40 reports `x-envoy-auth-partial-body: false` and `size` = the buffered length
     # when its buffer fills exactly at the limit, so those two signals alone miss the cut.
@@ -79,7 +84,7 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         query=query,
         content_type=headers.get("content-type"),
         endpoint=names.endpoints.match(http.method, path),
-        org_header=headers.get(names.org) if names.org else None,
+        org_header=headers.get(names.org) if names.org else _org_claim(request, names) if names.org_claim else None,
         model_header=headers.get(names.model),
         provider_header=headers.get(names.provider) if names.provider else None,
         require_header=headers.get(REQUIRE_HEADER),
@@ -90,6 +95,26 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         client_address=request.attributes.source.address.socket_address.address,
         user_agent=headers.get("user-agent", ""),
     )
+
+
+# One org id: what an org header or claim must be. A list ("a,b", or a header sent twice, which
+# Envoy joins with ","), JSON, base64 of JSON (jwt_authn's claim_to_headers for an array or
+# object) or padding could otherwise become an org of its own, one without a policy.
+ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+NOT_AN_ID = "\0"  # an org claim that is not a JSON string (a number, a list, an object)
+JWT_AUTHN = "envoy.filters.http.jwt_authn"
+
+
+def _org_claim(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> str | None:
+    """The verified token's org claim: its string, NOT_AN_ID for another JSON type, None if absent."""
+    payloads = request.attributes.metadata_context.filter_metadata
+    if JWT_AUTHN not in payloads or names.jwt_payload_key not in payloads[JWT_AUTHN].fields:
+        return None
+    claims = payloads[JWT_AUTHN].fields[names.jwt_payload_key].struct_value.fields
+    if names.org_claim not in claims:
+        return None
+    value = claims[names.org_claim]
+    return value.string_value if value.WhichOneof("kind") == "string_value" else NOT_AN_ID
 
 
 def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...]) -> list[str]:

@@ -264,6 +264,10 @@ _MESSAGES: dict[Reason, str] = {
         "No organization could be identified: send your API key as 'Authorization: Bearer <key>' "
         "(or in x-api-key, api-key or x-goog-api-key)."
     ),
+    Reason.ORG_MALFORMED: (
+        "The organization is not named by exactly one organization id (a list, a number, an object, "
+        "or the header or token sent twice); send one token whose org claim is a single id."
+    ),
     Reason.CREDENTIAL_CONFLICT: (
         "The request carries two different API keys (for example in Authorization and x-api-key); send one."
     ),

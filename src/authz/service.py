@@ -52,7 +52,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self.cache = cache
         self.events = events
         self.names = names
-        self.org_from_header = org_source == "header"
+        self.org_from_header = org_source in ("header", "jwt")  # named by Envoy: a header or a claim
         # org_source = "static": one org for every request (a single-company deployment), so
         # no API key has to be registered; a request with no credential at all may still be refused.
         self.static_org = static_org if org_source == "static" else ""
@@ -122,6 +122,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             org_id = facts.org_header
             if not org_id:
                 return Verdict(Reason.ORG_MISSING), key_id, None
+            if not request_mod.ORG_ID.fullmatch(org_id):
+                return Verdict(Reason.ORG_MALFORMED), key_id, None
         elif facts.api_key is None:
             return Verdict(Reason.ORG_MISSING), key_id, None
         elif facts.credential_conflict:

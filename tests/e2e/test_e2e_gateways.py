@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authz.testing.stack import Stack
+from authz.testing.stack import Stack, wait_until
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,6 +265,8 @@ def test_gateway_key_api_names_the_org_and_failing_closed_when_it_cannot(tmp_pat
 
 
 def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
+    """org_source = "jwt" with envoy/snippets/jwt-org.yaml as shipped: exactly one org per
+    request, from a string claim of the one token read from the Authorization header."""
     import jwt
     import yaml
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -273,33 +275,34 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     jwks = json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]})
     snippet = yaml.safe_load((ROOT / "envoy" / "snippets" / "jwt-org.yaml").read_text())
-    snippet[1]["typed_config"]["providers"]["idp"]["local_jwks"] = {"inline_string": jwks}
+    snippet[0]["typed_config"]["providers"]["idp"]["local_jwks"] = {"inline_string": jwks}
 
     def with_jwt(config: dict) -> None:
         hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
         hcm["http_filters"][0:0] = snippet
 
-    def token(**claims) -> str:
+    def token(signer=key, **claims) -> str:
         body = {"iss": "https://idp.example.com", "aud": "llm-gateway", "exp": int(time.time()) + 300, **claims}
-        return jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+        return jwt.encode(body, signer, algorithm="RS256", headers={"kid": "k1"})
 
     with Stack.start(
         tmp_path / "jwt",
         envoy_mutate=with_jwt,
-        authz_settings={"org_source": "header", "org_header": "x-org-id", "routing_enforcement": "strict"},
+        authz_settings={"org_source": "jwt", "routing_enforcement": "strict"},
     ) as stack:
         from authz.testing.envoy_config import validate
 
         assert validate(stack.envoy_config).returncode == 0
         stack.admin.load_catalog()
-        stack.admin.set_plan("acme", "enterprise")
-        stack.admin.set_policy("acme", **DEMO_POLICY)
+        for org in ("acme", "other"):
+            stack.admin.set_plan(org, "enterprise")
+            stack.admin.set_policy(org, **DEMO_POLICY)
         stack.wait_ready()
 
-        def send(bearer: str | None, **headers) -> httpx.Response:
+        def send(bearer: str | None, query: str = "", **headers) -> httpx.Response:
             auth = {"authorization": f"Bearer {bearer}"} if bearer else {}
             return httpx.post(
-                stack.url + "/v1/chat/completions",
+                stack.url + "/v1/chat/completions" + query,
                 json={"model": "deepseek/deepseek-v3.2"},
                 headers={**auth, **headers},
                 timeout=10,
@@ -308,23 +311,49 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
         acme = send(token(org="acme"))
         assert (acme.status_code, acme.json()["error"]["code"]) == (403, "provider_not_compliant")
         assert send(token(org="no-policy-org")).status_code == 200
-        # A client naming another org itself: the header is removed before the token's claim is set.
+        # The same token again in the query (jwt_authn's default second place) changes nothing:
+        # only the header is read, so the org is still exactly "acme" (not "acme,acme").
+        doubled = token(org="acme")
+        assert send(doubled, query=f"?access_token={doubled}").status_code == 403
+        assert send(token(org="acme"), query=f"?access_token={token(org='no-policy-org')}").status_code == 403
+        # A header naming another org is not where the org comes from.
         assert send(token(org="acme"), **{"x-org-id": "no-policy-org"}).status_code == 403
-        assert send(None, **{"x-org-id": "no-policy-org"}).status_code == 401  # no token: Envoy refuses
-        no_claim = send(token(), **{"x-org-id": "no-policy-org"})
+        assert send(None, query=f"?access_token={token(org='no-policy-org')}").status_code == 401  # no header
+        no_claim = send(token())
         assert (no_claim.status_code, no_claim.json()["error"]["code"]) == (401, "org_missing")
-        forged = jwt.encode(
-            {
-                "iss": "https://idp.example.com",
-                "aud": "llm-gateway",
-                "org": "no-policy-org",
-                "exp": int(time.time()) + 300,
-            },
-            rsa.generate_private_key(public_exponent=65537, key_size=2048),
-            algorithm="RS256",
-            headers={"kid": "k1"},
-        )
+        before = len(stack.admin.security_events())
+        for claim in (["acme"], ["acme", "x"], ["no-policy-org"], 7, True, {"id": "acme"}, "acme,other", "", "a b"):
+            refused = send(token(org=claim))
+            code = refused.json()["error"]["code"]
+            assert (refused.status_code, code) == (401, "org_missing" if claim == "" else "org_malformed"), claim
+        wait_until(lambda: len(stack.admin.security_events()) >= before + 8, 5, "org_malformed events")
+        events = stack.admin.security_events()[before:]
+        assert {e["reason"] for e in events} == {"org_malformed"} and all(e["org_id"] == "" for e in events)
+        forged = token(signer=rsa.generate_private_key(public_exponent=65537, key_size=2048), org="no-policy-org")
         assert send(forged).status_code == 401
+
+
+def test_an_org_header_that_is_not_one_id_is_refused(tmp_path):
+    """org_source = "header": Envoy joins a repeated header with ","; a list, JSON or padding
+    must not become an org of its own (one without a policy)."""
+    with Stack.start(tmp_path / "hdr", authz_settings={"org_source": "header", "org_header": "x-org-id"}) as stack:
+        stack.admin.load_catalog()
+        stack.admin.set_plan("acme", "enterprise")
+        stack.admin.set_policy("acme", **DEMO_POLICY)
+        stack.wait_ready()
+
+        def send(*values: str) -> httpx.Response:
+            return httpx.post(
+                stack.url + "/v1/chat/completions",
+                json={"model": "deepseek/deepseek-v3.2"},
+                headers=[("x-org-id", v) for v in values],
+                timeout=10,
+            )
+
+        assert send("acme").status_code == 403
+        for values in (("acme", "acme"), ("acme", "other"), ("acme,acme",), ('["acme"]',), ("WyJhY21lIl0=",), ("a b",)):
+            refused = send(*values)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (401, "org_malformed"), values
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     assert ext["with_request_body"]["max_request_bytes"] == Settings().max_request_bytes
     assert ext["with_request_body"]["allow_partial_message"] is True
     assert ext["with_request_body"]["pack_as_bytes"] is True
+    assert ext["metadata_context_namespaces"] == ["envoy.filters.http.jwt_authn"]  # org_source = "jwt"
     assert ext["decoder_header_mutation_rules"]["disallow_all"] is True
     assert ext["decoder_header_mutation_rules"]["allow_expression"]["regex"] == "^x-compliance-.*"
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]

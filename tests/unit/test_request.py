@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from authz import parsing
 from authz.parsing import jsonbody
 from authz.reasons import Reason
-from authz.request import ReadConfig, api_key_hash, api_key_id, read
+from authz.request import JWT_AUTHN, NOT_AN_ID, ORG_ID, ReadConfig, api_key_hash, api_key_id, read
 from support.checkrequests import check_request
 
 NAMES = ReadConfig(model="x-model", provider="x-provider")
@@ -199,3 +199,38 @@ def test_a_body_filling_the_inspection_limit_exactly_is_treated_as_cut():
     assert len(exact) == 100
     assert model_of(facts(exact, limit=100)) is Reason.BODY_TRUNCATED
     assert model_of(facts(exact, limit=101)) == "m"
+
+
+@pytest.mark.parametrize(
+    ("claim", "read_as"),
+    [
+        ("acme", "acme"),
+        (["acme"], NOT_AN_ID),
+        (7, NOT_AN_ID),
+        (True, NOT_AN_ID),
+        ({"id": "acme"}, NOT_AN_ID),
+        (None, NOT_AN_ID),  # JSON null is not a string either
+    ],
+)
+def test_the_org_claim_keeps_its_json_type(claim, read_as):
+    """org_source = "jwt": jwt_authn's verified payload arrives in the Check's metadata."""
+    from google.protobuf import struct_pb2
+
+    req = check_request({"model": "m"})
+    payload = struct_pb2.Struct()
+    payload.update({"jwt_payload": {"org": claim, "sub": "u"}})
+    req.attributes.metadata_context.filter_metadata[JWT_AUTHN].CopyFrom(payload)
+    names = ReadConfig(org_claim="org")
+    assert read(req, names).org_header == read_as
+    assert read(req, ReadConfig(org_claim="tenant")).org_header is None  # the claim is absent
+    assert read(check_request({"model": "m"}), names).org_header is None  # no token verified
+
+
+@pytest.mark.parametrize("org", ["acme", "acme-corp", "org_1", "team.eu", "a"])
+def test_org_ids(org):
+    assert ORG_ID.fullmatch(org)
+
+
+@pytest.mark.parametrize("org", ["acme,acme", "a b", '["acme"]', "WyJhY21lIl0=", "", "-x", NOT_AN_ID, "x" * 129, "é"])
+def test_what_is_not_one_org_id(org):
+    assert not ORG_ID.fullmatch(org)
