@@ -83,6 +83,8 @@ def inputs(data: bytes):
         headers["x-compliance-require"] = fdp.PickValueInList(["no_prompt_training", "zero_data_retention,gdpr", "x"])
     if _sometimes(fdp, 10):
         headers["content-encoding"] = fdp.PickValueInList(["gzip", "identity", "br"])
+    if _sometimes(fdp, 12):
+        headers["upgrade"] = "websocket"  # none of these rows is a websocket endpoint: refused
     for name in _subset(fdp, ["allowed-providers", "org", "decision-id"]):
         headers[OWNED_PREFIX + name] = "p0"
     for _ in range(fdp.ConsumeIntInRange(0, 2)):  # names authz never sets: they must be stripped too

@@ -279,6 +279,8 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
         require = draw(st.sampled_from([None] * 4 + ["no_prompt_training", "gdpr,zero_data_retention", "bogus"]))
         if require is not None:
             headers["x-compliance-require"] = require
+        if draw(st.sampled_from([False] * 9 + [True])):
+            headers["upgrade"] = "websocket"  # on these rows (no websocket endpoint): refused
         encoding = draw(st.sampled_from([None] * 6 + ["gzip", "identity", "br"]))
         if encoding is not None:
             headers["content-encoding"] = encoding
@@ -298,6 +300,7 @@ REACHABLE = tuple(
     if r
     not in (
         Reason.ORG_MISSING,
+        Reason.ORG_MALFORMED,
         Reason.API_KEY_UNKNOWN,
         Reason.TOO_MANY_UNKNOWN_KEYS,
         Reason.STATE_UNAVAILABLE,

@@ -142,6 +142,10 @@ def decide(
             **details,
         )
 
+    if facts.upgrade is not None and (facts.endpoint is None or not facts.endpoint.endpoint.upgrade):
+        # Envoy passes an upgraded stream on without its body: judged by a row that is not a
+        # websocket endpoint, it would open a session nobody judged (a realtime session, say).
+        return verdict(Reason.UPGRADE_NOT_ALLOWED, detail=f"{facts.method} {facts.path}")
     if facts.endpoint is None:
         return verdict(Reason.ENDPOINT_NOT_COVERED, detail=f"{facts.method} {facts.path}")
     named = parsing.requested(facts)

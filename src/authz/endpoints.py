@@ -62,6 +62,7 @@ class Endpoint:
     body: str  # how the body is read (JSON, MULTIPART, NONE)
     field: str = "model"
     segments: tuple[Segment, ...] = ()
+    upgrade: bool = False  # a websocket endpoint: the only rows an Upgrade request may call
 
     @property
     def model_free(self) -> bool:
@@ -172,7 +173,7 @@ def _compile(path: str, where: str) -> tuple[Segment, ...]:
 
 
 def _endpoint(row: dict[str, Any], where: str) -> Endpoint:
-    unknown = set(row) - {"method", "path", "model", "body", "field"}
+    unknown = set(row) - {"method", "path", "model", "body", "field", "upgrade"}
     if unknown:
         raise EndpointError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     methods = row.get("method")
@@ -195,7 +196,10 @@ def _endpoint(row: dict[str, Any], where: str) -> Endpoint:
     name = row.get("field", "model")
     if not isinstance(name, str) or not name or model not in (BODY, FORM, QUERY) and "field" in row:
         raise EndpointError(f"{where}: field is a non-empty name, for body, form and query rows")
-    return Endpoint(frozenset(methods), path, model, body, name, segments)
+    upgrade = row.get("upgrade", False)
+    if not isinstance(upgrade, bool) or upgrade and methods != ["GET"]:
+        raise EndpointError(f"{where}: upgrade = true or false; a websocket upgrade is a GET")
+    return Endpoint(frozenset(methods), path, model, body, name, segments, upgrade)
 
 
 def _rows(data: dict[str, Any], origin: str) -> tuple[list[Endpoint], dict[str, str]]:

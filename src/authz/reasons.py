@@ -27,6 +27,7 @@ class Reason(enum.StrEnum):
     PROVIDER_DOES_NOT_SERVE_MODEL = "provider_does_not_serve_model"
     MODEL_NOT_ALLOWED = "model_not_allowed"
     ENDPOINT_NOT_COVERED = "endpoint_not_covered"
+    UPGRADE_NOT_ALLOWED = "upgrade_not_allowed"  # Upgrade / CONNECT on a row that is no websocket
     UNKNOWN_DEPLOYMENT = "unknown_deployment"
     # The request cannot be read safely while a policy is enabled (400/413/415, security event).
     MODEL_MISSING = "model_missing"
@@ -84,6 +85,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.PROVIDER_DOES_NOT_SERVE_MODEL: _blocked(403, _COMPLIANCE),
     Reason.MODEL_NOT_ALLOWED: _blocked(403, _COMPLIANCE),
     Reason.ENDPOINT_NOT_COVERED: _blocked(403, _COMPLIANCE),
+    Reason.UPGRADE_NOT_ALLOWED: _blocked(400, _INVALID),
     Reason.UNKNOWN_DEPLOYMENT: _blocked(403, _COMPLIANCE),
     # A client error, not a block by the policy: counted in authz_decisions_total, no event.
     Reason.MODEL_MISSING: Outcome(400, _DENIED, _INVALID, policy_block=False),

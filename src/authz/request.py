@@ -65,6 +65,7 @@ class RequestFacts:
     body_truncated: bool
     content_encoding: str | None
     owned_headers: tuple[str, ...]  # x-compliance-* the client sent: always stripped
+    upgrade: str | None  # the protocol a client asks to switch to (Upgrade, or an HTTP/2 CONNECT)
     client_address: str
     user_agent: str
 
@@ -92,6 +93,7 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         body_truncated=_truncated(body, http.size, headers, names.max_request_bytes),
         content_encoding=headers.get("content-encoding"),
         owned_headers=tuple(k for k in headers if k.startswith(OWNED_PREFIX)),
+        upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if http.method == "CONNECT" else None),
         client_address=request.attributes.source.address.socket_address.address,
         user_agent=headers.get("user-agent", ""),
     )

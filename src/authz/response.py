@@ -246,6 +246,10 @@ _MESSAGES: dict[Reason, str] = {
         "{detail} is not in the compliance check's endpoint table, so the model it would call is unknown and "
         "the request was not forwarded. Ask your platform team to add the endpoint (or declare it model-free)."
     ),
+    Reason.UPGRADE_NOT_ALLOWED: (
+        "{detail} is not a websocket endpoint: a protocol upgrade (Upgrade or CONNECT) is accepted only on "
+        "realtime endpoints. Send the request without the Upgrade header."
+    ),
     Reason.UNKNOWN_DEPLOYMENT: (
         "Deployment '{model}' is not mapped to a model in the compliance check's endpoint table, "
         + _CANNOT_VERIFY

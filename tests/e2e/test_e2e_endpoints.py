@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from authz import endpoints as ep
-from authz.testing.stack import DEPLOYMENTS, wait_until
+from authz.testing.stack import DEPLOYMENTS, Stack, wait_until
 from support.policies import DEMO_POLICY
 
 # Under DEMO_POLICY: Azure and Google Vertex comply; DeepSeek (and its other hosts) do not.
@@ -392,3 +392,65 @@ def test_a_model_in_the_query_of_a_body_endpoint_must_agree(enforced):
     ok = enforced.post({"model": GOOD, "messages": []}, path=f"/v1/chat/completions?model={quote(GOOD, safe='')}")
     assert ok.status_code == 200
     assert len(enforced.received()) == 1
+
+
+UPGRADES = [
+    ("GET", f"/v1/models?model={quote(BAD, safe='')}", None),  # a model-free row
+    ("GET", f"/v1/realtime/sessions?model={quote(BAD, safe='')}", None),  # no such GET row either
+    ("POST", "/v1/uploads", {"purpose": "batch", "filename": "b.jsonl", "bytes": 10, "mime_type": "x"}),
+    ("POST", "/v1/chat/completions", {"model": GOOD, "messages": []}),
+]
+UPGRADE_HEADERS = {
+    "upgrade": "websocket",
+    "connection": "upgrade",
+    "sec-websocket-version": "13",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+
+
+@pytest.fixture(scope="module")
+def upgrades_everywhere(tmp_path_factory):
+    """Envoy as a mesh may configure it: websocket upgrades enabled on every route."""
+
+    def enable(config: dict) -> None:
+        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["upgrade_configs"] = [{"upgrade_type": "websocket"}]
+
+    with Stack.start(tmp_path_factory.mktemp("upgrades"), envoy_mutate=enable) as stack:
+        stack.admin.load_catalog()
+        stack.admin.add_api_key("sk-upgrade", "upgrade-org")
+        stack.admin.set_plan("upgrade-org", "enterprise")
+        stack.admin.set_policy("upgrade-org", **DEMO_POLICY)
+        stack.wait_ready()
+        yield stack
+
+
+@pytest.mark.parametrize(("method", "path", "body"), UPGRADES)
+def test_an_upgrade_is_refused_by_authz_on_every_row_but_the_realtime_one(upgrades_everywhere, method, path, body):
+    """Envoy sends no body with an upgrade, and the row judged would not be the session opened:
+    a websocket on /v1/models opened a realtime session on a blocked provider."""
+    stack = upgrades_everywhere
+    stack.clear_received()
+    headers = {**UPGRADE_HEADERS, "authorization": "Bearer sk-upgrade"}
+    r = httpx.request(method, stack.url + path, json=body, headers=headers, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "upgrade_not_allowed"), r.text
+    assert stack.received() == []
+
+
+@pytest.mark.parametrize(("method", "path", "body"), UPGRADES)
+def test_the_shipped_envoy_switches_protocols_only_on_the_realtime_route(enforced, method, path, body):
+    headers = {**UPGRADE_HEADERS, "authorization": f"Bearer {enforced.key}"}
+    r = httpx.request(method, enforced.stack.url + path, json=body, headers=headers, timeout=10)
+    assert r.status_code in (400, 403) and r.status_code != 101
+    assert enforced.received() == []
+
+
+def test_a_body_endpoint_without_the_body_it_declares_is_truncated(enforced):
+    """A content-length with no body seen (an upgrade's body, a cut) is never "not a batch"."""
+    upload = httpx.post(
+        enforced.stack.url + "/v1/uploads",
+        json={"purpose": "batch", "filename": "b.jsonl", "bytes": 10, "mime_type": "text/jsonl"},
+        headers={"authorization": f"Bearer {enforced.key}"},
+        timeout=10,
+    )
+    assert (upload.status_code, upload.json()["error"]["code"]) == (400, "batch_not_inspectable")

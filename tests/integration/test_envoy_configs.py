@@ -79,6 +79,11 @@ def test_every_connection_manager_reads_the_request_as_the_gateway_will(path):
         assert hcm["use_remote_address"] is True
         assert hcm["normalize_path"] is True and hcm["merge_slashes"] is True
         assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
+        # Websocket upgrades off, but on the realtime route (authz refuses them elsewhere too).
+        assert all(u.get("enabled") is False for u in hcm.get("upgrade_configs", []))
+        routes = [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
+        upgraded = [r["match"] for r in routes if r.get("route", {}).get("upgrade_configs")]
+        assert upgraded == [{"path": "/v1/realtime"}]
 
 
 def test_the_istio_patch_rejects_underscored_headers_too():

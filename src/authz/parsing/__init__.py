@@ -62,6 +62,8 @@ def _requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
     if row.model == ep.NONE:
         return ()
     body = None
+    if row.body != ep.NONE and not facts.body and facts.body_truncated:
+        return Refusal(Reason.BODY_TRUNCATED)  # a body the gateway gets and authz did not see
     if row.body != ep.NONE and facts.body:
         if facts.content_encoding and facts.content_encoding.lower() != "identity":
             return Refusal(Reason.BODY_ENCODED)
