@@ -100,3 +100,17 @@ def test_key_spraying_is_limited_per_client_address(stack, org):
             ).status_code
             == 401
         )
+
+
+def test_a_key_in_the_query_never_reaches_envoys_access_log(stack, org):
+    """Gemini-style clients send ?key=...; the access log writes the path without its query."""
+    org.set_policy(enabled=True, require_gdpr=True)
+    secret = "AIzaSyD-this-is-a-secret-key-0123456789"
+    for path in (f"/v1beta/models/gemini-2.5-pro:generateContent?key={secret}", f"/v1/models?key={secret}&x=1"):
+        httpx.post(stack.url + path, json={"contents": []}, timeout=10)
+    marker = "/v1beta/models/gemini-2.5-pro:generateContent"
+    wait_until(lambda: marker in stack.envoy.log(), 5, "access log lines")
+    log = stack.envoy.log()
+    assert secret not in log and "key=" not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{") and marker in line]
+    assert lines and lines[-1]["path"] == marker

@@ -3,6 +3,7 @@ properties the design relies on."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,28 @@ def test_the_istio_patch_rejects_underscored_headers_too():
     [patch] = doc["spec"]["configPatches"]
     options = patch["patch"]["value"]["typed_config"]["common_http_protocol_options"]
     assert options["headers_with_underscores_action"] == "REJECT_REQUEST"
+
+
+# Access-log operators that would write a credential: the path with its query (?key=...), the
+# original path, a credential header, or every header.
+_SECRET_BEARING = (
+    "%REQ(:PATH)%",
+    "%REQ(X-ENVOY-ORIGINAL-PATH)%",
+    "%PATH%",
+    "%REQ(AUTHORIZATION)%",
+    "%REQ(X-API-KEY)%",
+    "%REQ(API-KEY)%",
+    "%REQ(X-GOOG-API-KEY)%",
+    "%REQUEST_HEADERS%",
+)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_access_logs_write_no_query_and_no_credential(path):
+    for hcm in _connection_managers(yaml.safe_load(path.read_text())):
+        assert hcm["access_log"]
+        for log in hcm["access_log"]:
+            fmt = json.dumps(log["typed_config"].get("log_format", {})).upper()
+            assert fmt != "{}", "a log without a format logs Envoy's default, which has the full path"
+            assert not [op for op in _SECRET_BEARING if op in fmt], fmt
+            assert "%REQ_WITHOUT_QUERY(:PATH)%" in fmt
