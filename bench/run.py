@@ -276,6 +276,66 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
     return result
 
 
+def tenant_limits_cost(iterations: int) -> dict:
+    """An org at every tenant limit (admin_validation: full lists, 50 custom providers of 200
+    models) beside an ordinary one: compiling its record (ms, done in a worker thread) and a
+    Check's read + decide + respond (µs), which must not grow with what a tenant stored."""
+    import timeit
+
+    from google.protobuf import json_format
+
+    from authz import admin_validation as limits
+    from authz.cache import org_policy
+    from authz.decision import decide
+    from authz.request import ReadConfig, read
+    from authz.response import build
+    from authz.store import policy_to_json
+    from authz.testing.stack import SAMPLE_CATALOG
+    from authz.v1 import catalog_pb2
+
+    index = catalog_mod.CatalogIndex.build(catalog_mod.parse(SAMPLE_CATALOG.read_text()))
+    ordinary = policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_no_prompt_training=True)
+    full = policy_pb2.CompliancePolicy()
+    full.CopyFrom(ordinary)
+    for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
+        getattr(full, name).extend(f"{name[:5]}-{i}" for i in range(limits.MAX_LIST_ENTRIES - 1))
+    full.provider_allowlist.extend(["azure"])
+    full.model_allowlist.extend(["gpt-4o"])
+    own = catalog_pb2.CustomProviders()
+    for c in range(limits.MAX_CUSTOM_PROVIDERS):
+        provider = own.providers[f"own-{c}"]
+        provider.id = f"own-{c}"
+        provider.models.extend(f"own-{c}-m{j}" for j in range(limits.MAX_CUSTOM_MODELS))
+    records = {
+        "ordinary": {b"policy": policy_to_json(ordinary).encode()},
+        "at_limits": {
+            b"policy": policy_to_json(full).encode(),
+            b"custom_providers": json_format.MessageToJson(own).encode(),
+        },
+    }
+    body = json.dumps({"model": "azure/gpt-4o", "messages": [{"role": "user", "content": "x " * 1200}]}).encode()
+    from envoy.service.auth.v3 import external_auth_pb2
+
+    request = external_auth_pb2.CheckRequest()
+    http = request.attributes.request.http
+    http.method, http.path, http.raw_body, http.size = "POST", "/v1/chat/completions", body, len(body)
+    http.headers.update({"content-type": "application/json", "content-length": str(len(body))})
+    names = ReadConfig()
+    out = {}
+    for name, record in records.items():
+        compile_s = min(timeit.repeat(lambda record=record: org_policy("o", record), number=1, repeat=5))
+        org = org_policy("o", record)
+
+        def one(org=org) -> None:
+            facts = read(request, names)
+            build(decide(facts, org, index), "d", facts.request_id, facts.owned_headers)
+
+        one()
+        check_s = min(timeit.repeat(one, number=iterations, repeat=3)) / iterations
+        out[name] = {"compile_ms": round(compile_s * 1e3, 2), "check_us": round(check_s * 1e6, 1)}
+    return out
+
+
 def big_body_request(kind: str, mib: int, model: str = "m0"):
     """A CheckRequest as Envoy sends it for a big body of one of the API surface's shapes."""
     from envoy.service.auth.v3 import external_auth_pb2
@@ -675,6 +735,7 @@ def run(args) -> dict:
         results["decision_us_by_catalog_models"] = decision_cost(
             [10, 100] if args.smoke else [10, 100, 1000, 10000], 200 if args.smoke else 3000
         )
+        results["tenant_limits"] = tenant_limits_cost(200 if args.smoke else 3000)
         results["big_body_ms"] = big_body_cost([1, 8] if args.smoke else [1, 8, 32], 3 if args.smoke else 30)
         enforced_key = next(key for _, key, policy in org_list if policy and policy["mode"] == 1)
         results["big_body_rss"] = big_body_rss(workdir, redis_server.url, enforced_key, 2 if args.smoke else 16)
@@ -732,6 +793,10 @@ def markdown(r: dict) -> str:
         f"- Redis commands per request once warm: {c['redis_commands_per_request']['check_path']} on the Check path; "
         f"{c['redis_commands_per_request']['event_writer']} run for the security-event writer (per blocked or "
         "dry-run event a SADD, a TTL and two XADDs, inside one script call per batch of events)",
+        "- an org at every tenant limit against an ordinary org: "
+        + ", ".join(
+            f"{k}: compile {v['compile_ms']} ms, Check {v['check_us']} µs" for k, v in r["tenant_limits"].items()
+        ),
         "- decision cost (read + decide + respond, µs) by catalog models: "
         + ", ".join(f"{k}: {v}" for k, v in r["decision_us_by_catalog_models"].items()),
         "- a whole Check in process (the real service and cache, a freshly parsed CheckRequest each, no gRPC), "

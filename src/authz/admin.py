@@ -25,18 +25,29 @@ from authz import requirements
 from authz.admin_validation import (
     ABORTED,
     INVALID_ARGUMENT,
+    MAX_CUSTOM_PROVIDERS,
+    MAX_WATCHED_MODELS,
     NOT_FOUND,
     PERMISSION_DENIED,
     UNAUTHENTICATED,
     UNAVAILABLE,
     AdminError,
+    at_most,
     known_ids,
     validate,
     validate_custom_provider,
 )
 from authz.auth import MANAGER_ROLES, Authenticator, AuthError, Principal
 from authz.catalog import CatalogIndex
-from authz.store import StateLost, Store, VersionConflict, alert_settings, custom_providers_of, policy_from_json
+from authz.store import (
+    LimitReached,
+    StateLost,
+    Store,
+    VersionConflict,
+    alert_settings,
+    custom_providers_of,
+    policy_from_json,
+)
 from authz.v1 import admin_pb2, catalog_pb2, events_pb2, policy_pb2
 from authz.webhooks import WebhookGuard, WebhookRefused
 
@@ -273,7 +284,12 @@ class PolicyAdmin:
         if provider.HasField("attestation"):
             provider.attested_by = principal.subject
             provider.attested_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        await self.store.set_custom_provider(req.org_id, provider, principal.subject)
+        try:
+            await self.store.set_custom_provider(
+                req.org_id, provider, principal.subject, max_providers=MAX_CUSTOM_PROVIDERS
+            )
+        except LimitReached as exc:
+            raise AdminError(INVALID_ARGUMENT, f"{exc} (a limit that force does not lift)") from None
         return admin_pb2.SetCustomProviderResponse(provider=provider)
 
     async def _delete_custom_provider(
@@ -296,6 +312,7 @@ class PolicyAdmin:
                 raise AdminError(INVALID_ARGUMENT, str(exc)) from None
         if alerts.block_threshold and not alerts.block_window_s:
             alerts.block_window_s = 300
+        at_most("watched_models", len(alerts.watched_models), MAX_WATCHED_MODELS)
         catalog = self._catalog_or_unavailable()
         for model in alerts.watched_models:
             if model not in catalog.models:

@@ -5,7 +5,6 @@ ids or name nothing the catalog has, custom providers with bad ids or attestatio
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 
 import grpc
@@ -14,8 +13,6 @@ from authz import catalog as catalog_mod
 from authz import policy as policy_mod
 from authz.catalog import CatalogIndex
 from authz.v1 import catalog_pb2, policy_pb2
-
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +39,38 @@ class AdminError(Exception):
         self.message = message
 
 
+# What one tenant may store, enforced whatever `force` says (docs/security.md, "Tenant input"):
+# far above what a real policy needs, low enough that compiling an org at every limit takes a
+# few milliseconds (in a worker thread, cache.compiled) and a Check costs what it always does.
+MAX_LIST_ENTRIES = 512  # each provider / model allow or deny list (the catalog has ~400 models)
+MAX_COUNTRIES = 250  # allowed_countries: every ISO 3166-1 country
+MAX_REGIONS = 32  # data_residency
+MAX_ENTRY_CHARS = 200  # one list entry (a model id's own limit)
+MAX_CUSTOM_PROVIDERS = 50  # an org's own providers
+MAX_CUSTOM_MODELS = 200  # models of one custom provider
+MAX_WATCHED_MODELS = 50  # alerts.watched_models
+LIMITS = {
+    "provider_allowlist": MAX_LIST_ENTRIES,
+    "provider_denylist": MAX_LIST_ENTRIES,
+    "model_allowlist": MAX_LIST_ENTRIES,
+    "model_denylist": MAX_LIST_ENTRIES,
+    "allowed_countries": MAX_COUNTRIES,
+    "data_residency": MAX_REGIONS,
+}
+
+
+def at_most(what: str, count: int, limit: int) -> None:
+    if count > limit:
+        raise AdminError(
+            INVALID_ARGUMENT, f"{what}: {count} entries, at most {limit} (a limit that force does not lift)"
+        )
+
+
 def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
-    """Refuse policies that say something other than what their author meant."""
+    """Refuse policies that say something other than what their author meant, or more than
+    any tenant may store."""
+    for name, limit in LIMITS.items():
+        at_most(name, len(getattr(p, name)), limit)
     if p.certifications == policy_pb2.CERTIFICATION_MATCH_ANY and not (p.require_soc2 and p.require_iso27001):
         raise AdminError(
             INVALID_ARGUMENT,
@@ -51,13 +78,13 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
             "require_iso27001; with one of them, leave certifications unset",
         )
     for country in p.allowed_countries:
-        if not _COUNTRY.match(country):
+        if not catalog_mod.COUNTRY.fullmatch(country):
             raise AdminError(
                 INVALID_ARGUMENT,
                 f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'DE')",
             )
     for region in p.data_residency:
-        if not catalog_mod.REGION.match(region):
+        if not catalog_mod.REGION.fullmatch(region):
             raise AdminError(
                 INVALID_ARGUMENT,
                 f"data_residency: {region!r} is not a region code in lower case (e.g. 'eu', 'us')",
@@ -66,8 +93,11 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
         for entry in getattr(p, name):
             # Checked even with force: an entry with a space can never equal an id, so a deny list
             # holding one would be silently inert.
-            if not entry or any(c.isspace() for c in entry) or "," in entry:
-                raise AdminError(INVALID_ARGUMENT, f"{name}: {entry!r} is not an id (no spaces or commas)")
+            if not entry or len(entry) > MAX_ENTRY_CHARS or any(c.isspace() for c in entry) or "," in entry:
+                raise AdminError(
+                    INVALID_ARGUMENT,
+                    f"{name}: {entry[:64]!r} is not an id (no spaces or commas, at most {MAX_ENTRY_CHARS} characters)",
+                )
     rules = policy_mod.rules_of(p)
     if saving and p.enabled and rules == policy_mod.NO_RULES:
         raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
@@ -98,14 +128,15 @@ def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: cat
 
 def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:
     where = f"custom provider {cp.id!r}"
-    if not catalog_mod.PROVIDER_ID.match(cp.id):
+    if not catalog_mod.PROVIDER_ID.fullmatch(cp.id):
         raise AdminError(INVALID_ARGUMENT, f"{where}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
     if cp.id in catalog.providers:
         raise AdminError(INVALID_ARGUMENT, f"{where}: the catalog already has a provider with this id; choose another")
     if not cp.models:
         raise AdminError(INVALID_ARGUMENT, f"{where}: list the models it serves")
+    at_most(f"{where}: models", len(cp.models), MAX_CUSTOM_MODELS)
     for model in cp.models:
-        if not catalog_mod.MODEL_ID.match(model):
+        if not catalog_mod.MODEL_ID.fullmatch(model):
             raise AdminError(INVALID_ARGUMENT, f"{where}: model id {model!r}: no spaces, commas or control characters")
     if cp.HasField("attestation"):
         try:

@@ -240,9 +240,9 @@ class PolicyCache:
     async def _fetch_org(self, org_id: str) -> OrgPolicy:
         # The state marker was there, so a missing hash is an org that never had a policy.
         record = await self.store.org(org_id)
-        return org_policy(org_id, record) if record else OrgPolicy(org_id)
+        return await compiled(org_id, record) if record else OrgPolicy(org_id)
 
-    def _apply_org(self, org_id: str, record: OrgRecord | None) -> None:
+    async def _apply_org(self, org_id: str, record: OrgRecord | None) -> None:
         """A reload's result. An org whose hash vanished while its cached policy was enabled
         keeps that policy: keys go missing through data loss, never through an admin action."""
         if record is None:
@@ -250,7 +250,7 @@ class PolicyCache:
             if cached is not None and cached.enabled:
                 log.error("org_policy_missing_in_redis_keeping_cached", org_id=org_id, version=cached.version)
                 return
-        self.orgs.store(org_id, org_policy(org_id, record) if record else OrgPolicy(org_id))
+        self.orgs.store(org_id, await compiled(org_id, record) if record else OrgPolicy(org_id))
 
     @property
     def state_lost(self) -> bool:
@@ -303,7 +303,7 @@ class PolicyCache:
             self._reload_catalog(raw)
             for chunk in _chunks(list(self.orgs.values)):
                 for org_id, record in zip(chunk, await self.store.orgs(chunk), strict=True):
-                    self._apply_org(org_id, record)
+                    await self._apply_org(org_id, record)
             for chunk in _chunks(list(self.api_keys.values)):
                 for key_hash, owner in zip(chunk, await self.store.org_for_key_hashes(chunk), strict=True):
                     self.api_keys.store(key_hash, owner)
@@ -351,7 +351,7 @@ class PolicyCache:
             elif message.startswith(ORG_MESSAGE):
                 org_id = message[len(ORG_MESSAGE) :]
                 if self.orgs.invalidated(org_id):
-                    self._apply_org(org_id, await self.store.org(org_id))
+                    await self._apply_org(org_id, await self.store.org(org_id))
                     log.debug("policy_applied", org_id=org_id, version=self.orgs.values[org_id].version)
             elif message.startswith(APIKEY_MESSAGE):
                 key_hash = message[len(APIKEY_MESSAGE) :]
@@ -418,6 +418,18 @@ _RULES: dict[policy_mod.Rules, policy_mod.Rules] = {}
 
 def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
     return _RULES.setdefault(rules, rules)
+
+
+# An org record above this size (list entries, custom providers at their limits) takes
+# milliseconds to compile: a worker thread does it, so the event loop keeps answering every
+# other org's Checks in between (the GIL switches every few ms) instead of stalling.
+_COMPILE_IN_THREAD_BYTES = 8 * 1024
+
+
+async def compiled(org_id: str, fields: OrgRecord) -> OrgPolicy:
+    if sum(len(v) for v in fields.values()) < _COMPILE_IN_THREAD_BYTES:
+        return org_policy(org_id, fields)
+    return await asyncio.to_thread(org_policy, org_id, fields)
 
 
 def org_policy(org_id: str, fields: OrgRecord) -> OrgPolicy:

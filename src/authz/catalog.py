@@ -19,9 +19,9 @@ from authz import naming, policy
 from authz.v1 import catalog_pb2
 
 # Provider ids become the prefix of "provider/model" and an HTTP header value: keep them plain.
-PROVIDER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 # Model ids may contain "/" (e.g. "meta-llama/llama-3"), never whitespace, ',' or control chars.
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 
 
 class CatalogError(ValueError):
@@ -58,7 +58,7 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
                 f"published_at {catalog.published_at!r} is not an ISO 8601 date or date-time (e.g. '2026-11-26')"
             ) from None
     for key, provider in catalog.providers.items():
-        if not PROVIDER_ID.match(key):
+        if not PROVIDER_ID.fullmatch(key):
             raise CatalogError(f"provider id {key!r}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
         if provider.id and provider.id != key:
             raise CatalogError(f"provider {key!r}: its 'id' field says {provider.id!r}; they must match")
@@ -66,7 +66,7 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
         if provider.HasField("data_policy"):
             validate_data_policy(provider.data_policy, f"provider {key!r}")
     for model, serving in catalog.models.items():
-        if not MODEL_ID.match(model):
+        if not MODEL_ID.fullmatch(model):
             raise CatalogError(f"model id {model!r}: no spaces, commas or control characters (max 200)")
         if model.partition("/")[0] in catalog.providers:
             raise CatalogError(
@@ -81,12 +81,12 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
         if len(set(serving.providers)) != len(serving.providers):
             raise CatalogError(f"model {model!r}: lists a provider twice")
     for alias, target in catalog.provider_aliases.items():
-        if alias in catalog.providers or not PROVIDER_ID.match(alias):
+        if alias in catalog.providers or not PROVIDER_ID.fullmatch(alias):
             raise CatalogError(f"provider alias {alias!r}: must be a plain provider name that is not a provider id")
         if target not in catalog.providers:
             raise CatalogError(f"provider alias {alias!r} names unknown provider {target!r}")
     for alias, target in catalog.model_aliases.items():
-        if alias in catalog.models or not MODEL_ID.match(alias):
+        if alias in catalog.models or not MODEL_ID.fullmatch(alias):
             raise CatalogError(f"model alias {alias!r}: must be a model name (no spaces) that is not a model id")
         if alias.partition("/")[0] in catalog.providers or alias.partition("/")[0] in catalog.provider_aliases:
             raise CatalogError(f"model alias {alias!r} starts with a provider name: it would read as a pinned request")
@@ -95,8 +95,8 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
 
 
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-REGION = re.compile(r"^[a-z]{2,12}$")  # a processing region code: "us", "eu", "apac", ...
+COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2, upper case
+REGION = re.compile(r"[a-z]{2,12}")  # a processing region code: "us", "eu", "apac", ...
 
 
 def published_epoch(text: str) -> float | None:
@@ -132,11 +132,11 @@ def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
                 f"{where}: evidence for unknown attribute {attribute!r} (known: {', '.join(sorted(_ATTRIBUTES))})"
             )
     for region in dp.processing_regions:
-        if not REGION.match(region):
+        if not REGION.fullmatch(region):
             raise CatalogError(
                 f"{where}: processing region {region!r} is not a lower-case region code (e.g. 'us', 'eu')"
             )
-    if dp.headquarters_country and not _COUNTRY.match(dp.headquarters_country):
+    if dp.headquarters_country and not COUNTRY.fullmatch(dp.headquarters_country):
         raise CatalogError(
             f"{where}: headquarters_country {dp.headquarters_country!r} is not an ISO 3166-1 "
             "alpha-2 code in upper case (e.g. 'US', 'FR')"

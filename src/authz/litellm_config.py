@@ -86,7 +86,7 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
         provider = LITELLM_PROVIDERS.get(prefix, prefix)
         if provider not in base.providers:
             result.unknown_providers.setdefault(provider, []).append(name)
-            if catalog_mod.PROVIDER_ID.match(provider) and provider not in out.providers:
+            if catalog_mod.PROVIDER_ID.fullmatch(provider) and provider not in out.providers:
                 out.providers[provider].name = f"{prefix} (from the LiteLLM config; no published data)"
         providers = served.setdefault(name, [])
         if provider not in providers:
@@ -97,7 +97,7 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
         if isinstance(alias, str) and isinstance(target, str) and target in served and alias not in served:
             out.model_aliases[alias] = target
     for name, providers in served.items():
-        if not catalog_mod.MODEL_ID.match(name) or name.partition("/")[0] in out.providers:
+        if not catalog_mod.MODEL_ID.fullmatch(name) or name.partition("/")[0] in out.providers:
             result.skipped.append(f"{name} (not usable as a model name: it reads as a provider pin)")
             continue
         out.models[name].providers.extend(p for p in providers if p in out.providers)

@@ -150,6 +150,10 @@ class StateLost(Exception):
         )
 
 
+class LimitReached(Exception):
+    """A write would store more than a tenant may (admin_validation's limits)."""
+
+
 class VersionConflict(Exception):
     def __init__(self, expected: int, stored: int):
         super().__init__(f"the policy is at version {stored}, not {expected}: someone changed it; reload and retry")
@@ -443,9 +447,15 @@ class Store:
         return custom_providers_of({b"custom_providers": raw} if raw else {})
 
     async def set_custom_provider(
-        self, org_id: str, provider: catalog_pb2.CustomProvider | None, actor: str, provider_id: str = ""
+        self,
+        org_id: str,
+        provider: catalog_pb2.CustomProvider | None,
+        actor: str,
+        provider_id: str = "",
+        max_providers: int | None = None,
     ) -> catalog_pb2.CustomProvider | None:
-        """Add, replace (provider) or remove (None, provider_id) one of the org's providers."""
+        """Add, replace (provider) or remove (None, provider_id) one of the org's providers.
+        Adding one past `max_providers` raises LimitReached (checked in the same transaction)."""
         key = self.keys.org(org_id)
         provider_id = provider.id if provider is not None else provider_id
 
@@ -458,6 +468,8 @@ class Store:
                     return None
                 del current.providers[provider_id]
             else:
+                if before is None and max_providers is not None and len(current.providers) >= max_providers:
+                    raise LimitReached(f"custom providers: {len(current.providers)} already, at most {max_providers}")
                 current.providers[provider_id].CopyFrom(provider)
             text = _message_json(current)
             return Change(

@@ -27,10 +27,10 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 _HOST_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+    r"(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*"
 )
-_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")  # what inet_aton might read as an IPv4 address
-_URL_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")  # what inet_aton might read as an IPv4 address
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _MAX_URL = 2048
 
@@ -64,7 +64,7 @@ def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
         return ipaddress.ip_address(host)
     except ValueError:
         pass
-    if _NUMERIC_HOST.match(host.lower()):
+    if _NUMERIC_HOST.fullmatch(host.lower()):
         try:  # the legacy forms getaddrinfo still accepts: 2130706433, 0x7f.1, 0177.0.0.1, 127.1
             return ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
@@ -100,7 +100,7 @@ class WebhookGuard:
 
     def target(self, url: str) -> Target:
         """Check what can be checked without the network; raises WebhookRefused."""
-        if len(url) > _MAX_URL or not _URL_CHARS.match(url) or "\\" in url:
+        if len(url) > _MAX_URL or not _URL_CHARS.fullmatch(url) or "\\" in url:
             raise WebhookRefused(
                 f"webhook_url must be a plain URL of at most {_MAX_URL} printable ASCII "
                 "characters (no spaces or backslashes)"
@@ -132,7 +132,7 @@ class WebhookGuard:
                     "non-public address; use a public receiver (or ask the operator to allow "
                     "the host in alert_webhook_allowed_hosts)"
                 )
-        elif not _HOST_NAME.match(host):
+        elif not _HOST_NAME.fullmatch(host):
             raise WebhookRefused(
                 f"webhook_url host {host!r} is not a valid DNS name (use the punycode form for international names)"
             )

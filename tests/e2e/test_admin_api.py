@@ -297,3 +297,30 @@ def test_cli_enable_and_disable(stack):
     assert json.loads(off.stdout)["policy"]["enabled"] is False and json.loads(off.stdout)["policy"]["require_gdpr"]
     on = authz("enable", org, "--expected-version", "2")
     assert on.returncode == 0 and json.loads(on.stdout)["policy"]["enabled"] is True
+
+
+def test_tenant_collections_are_bounded_even_with_force(stack):
+    """One org's stored input must not slow every org's Checks: each collection has a limit
+    that force does not lift (docs/security.md)."""
+    org = fresh_org(stack, "enterprise")
+    h = {"authorization": f"Bearer {stack.token(org)}"}
+    base = f"{stack.authz_http}/v1/orgs/{org}"
+    deny = {"enabled": True, "provider_denylist": [f"p{i}" for i in range(513)]}
+    r = httpx.put(base + "/policy", headers=h, json={"policy": deny, "force": True})
+    assert r.status_code == 400 and "provider_denylist: 513 entries, at most 512" in r.json()["error"]["message"]
+    with httpx.Client(headers=h, timeout=10) as client:
+        for i in range(50):
+            put = client.put(f"{base}/custom-providers/own-{i}", json={"provider": {"models": [f"own-{i}-m"]}})
+            assert put.status_code == 200, put.text
+        over = client.put(f"{base}/custom-providers/own-50", json={"provider": {"models": ["x"]}})
+        assert over.status_code == 400 and "at most 50" in over.json()["error"]["message"]
+        replaced = client.put(f"{base}/custom-providers/own-7", json={"provider": {"models": ["a", "b"]}})
+        assert replaced.status_code == 200  # replacing one is not adding one
+        many = client.put(
+            f"{base}/custom-providers/own-7", json={"provider": {"models": [f"m{i}" for i in range(201)]}}
+        )
+        assert many.status_code == 400 and "201 entries, at most 200" in many.json()["error"]["message"]
+        newline = client.put(f"{base}/custom-providers/own-7%0A", json={"provider": {"models": ["a"]}})
+        assert newline.status_code == 400
+        watched = client.put(base + "/alerts", json={"alerts": {"watched_models": ["gpt-4o"] * 51}})
+        assert watched.status_code == 400 and "watched_models: 51 entries" in watched.json()["error"]["message"]

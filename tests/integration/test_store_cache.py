@@ -369,3 +369,26 @@ async def test_an_invalidation_during_a_cold_load_is_not_lost(store):
     release.set()
     assert (await loading).rules.requirements == {"iso27001"}
     assert cache.orgs.values["acme"].rules.requirements == {"iso27001"}
+
+
+async def test_a_large_org_record_is_compiled_off_the_event_loop(monkeypatch):
+    """An org at the limits takes milliseconds to compile: a worker thread does it."""
+    from authz import cache as cache_mod
+    from authz.store import policy_to_json
+
+    threads = []
+    real = asyncio.to_thread
+
+    async def counted(fn, *args):
+        threads.append(fn.__name__)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(cache_mod.asyncio, "to_thread", counted)
+    small = {b"policy": policy_to_json(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True)).encode()}
+    big_policy = policy_pb2.CompliancePolicy(enabled=True, model_denylist=[f"some-model-{i:04}" for i in range(512)])
+    big_policy.provider_denylist.extend(f"provider-{i}" for i in range(512))
+    big = {b"policy": policy_to_json(big_policy).encode()}
+    assert (await cache_mod.compiled("a", small)).rules.requirements == {"gdpr"}
+    assert threads == []
+    assert "some-model-0511" in (await cache_mod.compiled("b", big)).rules.model_deny
+    assert threads == ["org_policy"]

@@ -183,3 +183,40 @@ def test_every_admin_rpc_has_a_method_and_every_error_kind_both_codes():
         (503, grpc.StatusCode.UNAVAILABLE),
         (404, grpc.StatusCode.NOT_FOUND),
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "entry", "limit"),
+    [(n, "x", 512) for n in LISTS] + [("allowed_countries", "US", 250), ("data_residency", "eu", 32)],
+)
+def test_every_policy_list_is_bounded(name, entry, limit):
+    """validate() runs whatever `force` says: 50,000 deny-list entries must never be stored."""
+    validate(policy_pb2.CompliancePolicy(enabled=True, **{name: [entry] * limit}))
+    with pytest.raises(AdminError, match=f"{name}: {limit + 1} entries, at most {limit}"):
+        validate(policy_pb2.CompliancePolicy(enabled=True, **{name: [entry] * (limit + 1)}))
+
+
+def test_a_list_entry_is_bounded_in_length():
+    with pytest.raises(AdminError, match="at most 200 characters"):
+        validate(policy_pb2.CompliancePolicy(enabled=True, model_denylist=["m" * 201]))
+
+
+def test_a_custom_provider_is_bounded_in_models():
+    from authz.admin_validation import validate_custom_provider
+    from authz.v1 import catalog_pb2
+
+    validate_custom_provider(catalog_pb2.CustomProvider(id="own", models=[f"m{i}" for i in range(200)]), CATALOG)
+    with pytest.raises(AdminError, match="models: 201 entries, at most 200"):
+        validate_custom_provider(catalog_pb2.CustomProvider(id="own", models=[f"m{i}" for i in range(201)]), CATALOG)
+
+
+@pytest.mark.parametrize("bad", ["own\n", "own\r", "own ", "Own", "o" * 64])
+def test_custom_provider_ids_are_matched_whole(bad):
+    """`$` matches before a final newline: ids are checked with fullmatch everywhere."""
+    from authz.admin_validation import validate_custom_provider
+    from authz.v1 import catalog_pb2
+
+    with pytest.raises(AdminError, match="use lower-case letters"):
+        validate_custom_provider(catalog_pb2.CustomProvider(id=bad, models=["m"]), CATALOG)
+    with pytest.raises(AdminError, match="model id"):
+        validate_custom_provider(catalog_pb2.CustomProvider(id="own", models=["m\n"]), CATALOG)
