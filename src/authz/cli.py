@@ -434,8 +434,35 @@ async def _bootstrap(args: argparse.Namespace, store: Store) -> int:
                     print(f"authz: {args.api_keys} line {n}: expected 'ORG KEY'", file=sys.stderr)
                     return 2
                 keys.append((fields[0], fields[1]))
-    if args.catalog:
-        new = _read_catalog(args.catalog)
+    # Everything is read and checked before anything is written: a run either applies all of
+    # its input or stops on the first problem with nothing changed.
+    new = _read_catalog(args.catalog) if args.catalog else None
+    hashes = [api_key_hash(key) for _, key in keys]
+    try:
+        owners = await store.org_for_key_hashes(hashes)
+        stored_plans = {org: await store.plan(org) for org, _ in plans}
+    except StateLost:
+        if new is None:
+            raise
+        # A first install: nothing is stored yet, and the catalog below creates the state.
+        owners, stored_plans = [None] * len(hashes), dict.fromkeys((org for org, _ in plans), "")
+    wanted: dict[str, str] = {}
+    for (org, _key), key_hash, owner in zip(keys, hashes, owners, strict=True):
+        key_id = api_key_id(key_hash)
+        if wanted.setdefault(key_hash, org) != org:
+            print(
+                f"authz: key {key_id} is listed for orgs {wanted[key_hash]} and {org}; nothing was written",
+                file=sys.stderr,
+            )
+            return 1
+        if owner is not None and owner != org:
+            print(
+                f"authz: key {key_id} belongs to org {owner}, not {org}: revoke it first "
+                f"(authz apikey revoke {key_id}); nothing was written",
+                file=sys.stderr,
+            )
+            return 1
+    if new is not None:
         raw = await store.catalog_raw()
         stored = catalog_mod.parse(raw) if raw else None
         stored_version = stored.version if stored is not None else 0
@@ -446,25 +473,23 @@ async def _bootstrap(args: argparse.Namespace, store: Store) -> int:
         else:
             version = await load_catalog(store, new, args.actor)
             print(f"catalog version {version} stored: {len(new.providers)} providers, {len(new.models)} models")
+    # A plan is set when the org has none: bootstrap seeds, and a plan changed since (authz org
+    # set-plan) is never undone by the next run of the same Job.
     for org, plan in plans:
-        if await store.plan(org) == plan:
+        current = stored_plans[org]
+        if current == plan:
             print(f"org {org}: plan {plan} (unchanged)")
+        elif current:
+            print(f"org {org}: plan {current} kept (set since; bootstrap asks {plan}: use authz org set-plan)")
         else:
             await store.set_plan(org, plan, args.actor)
             print(f"org {org}: plan {plan}")
-    hashes = [api_key_hash(key) for _, key in keys]
-    owners = await store.org_for_key_hashes(hashes)
+    added: set[str] = set()
     for (org, key), key_hash, owner in zip(keys, hashes, owners, strict=True):
-        if owner == org:
+        if owner == org or key_hash in added:
             print(f"key {api_key_id(key_hash)} -> org {org} (unchanged)")
-        elif owner is not None:
-            print(
-                f"authz: key {api_key_id(key_hash)} belongs to org {owner}, not {org}: revoke it first "
-                f"(authz apikey revoke {api_key_id(key_hash)})",
-                file=sys.stderr,
-            )
-            return 1
         else:
+            added.add(key_hash)
             await store.add_api_key(key, org, args.actor)
             print(f"key {api_key_id(key_hash)} -> org {org}")
     return 0

@@ -64,11 +64,18 @@ class LiteLLMKeyResolver:
             self._session = aiohttp.ClientSession(timeout=self.timeout, trust_env=False)
         started = time.perf_counter()
         try:
+            # Never a redirect: it would carry the master token and the client's key to another
+            # URL, and take that page's answer for the org.
             async with self._session.get(
-                self.url, params={"key": key}, headers={"authorization": f"Bearer {self.token}"}
+                self.url,
+                params={"key": key},
+                headers={"authorization": f"Bearer {self.token}"},
+                allow_redirects=False,
             ) as response:
                 if response.status in (400, 401, 403, 404):
                     org = None  # LiteLLM answers these for a key it does not have
+                elif 300 <= response.status < 400:
+                    raise GatewayUnavailable(f"key API answered HTTP {response.status}: redirects are not followed")
                 elif response.status != 200:
                     raise GatewayUnavailable(f"key API answered HTTP {response.status}")
                 else:

@@ -50,6 +50,8 @@ _CHECK_SERVICE = "envoy.service.auth.v3.Authorization"
 
 
 _KEEPALIVE_S = 5.0  # idle keep-alive connections on the HTTP ports
+ADMIN_MAX_MESSAGE_BYTES = 1 << 20  # as the JSON admin API's body limit (aiohttp's client_max_size)
+ADMIN_MAX_STREAMS = 32  # concurrent admin calls per connection
 
 # Reported staleness is capped so "never synced" is a finite, alertable number.
 _STALENESS_CAP_S = 1e9
@@ -87,7 +89,15 @@ class App:
                 ("grpc.max_receive_message_length", settings.max_request_bytes + (1 << 20)),
             ]
         )
-        self.admin_grpc = grpc_aio.server(options=[("grpc.so_reuseport", 1)])
+        # Admin calls are small and few: a request body is read before its token is checked, so
+        # bound both (the largest valid request, a policy at every limit, is well under 1 MiB).
+        self.admin_grpc = grpc_aio.server(
+            options=[
+                ("grpc.so_reuseport", 1),
+                ("grpc.max_receive_message_length", ADMIN_MAX_MESSAGE_BYTES),
+                ("grpc.max_concurrent_streams", ADMIN_MAX_STREAMS),
+            ]
+        )
         self.draining = False
         self._runners: list[web.AppRunner] = []
 

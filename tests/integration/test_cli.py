@@ -200,3 +200,36 @@ def test_bootstrap_is_idempotent_and_writes_only_differences(redis_server, tmp_p
     moved = authz(redis_server, "bootstrap", "--api-keys", str(keys), prefix="boot:")
     assert moved.returncode == 1 and "belongs to org acme" in moved.stderr
     assert authz(redis_server, "bootstrap", "--plan", "acme", prefix="boot:").returncode == 2
+
+
+def test_bootstrap_writes_nothing_when_any_of_its_input_is_wrong(redis_server, tmp_path):
+    """All or nothing: a key owned by another org stops the run before the catalog, the plans
+    or any earlier key is written."""
+    keys = tmp_path / "api-keys"
+    keys.write_text("acme sk-all-acme\n")
+    assert (
+        authz(redis_server, "bootstrap", "--catalog", str(SAMPLE), "--api-keys", str(keys), prefix="all:").returncode
+        == 0
+    )
+    before = authz(redis_server, "audit", "list", prefix="all:").stdout.splitlines()
+    keys.write_text("gamma sk-all-gamma\nbeta sk-all-acme\n")  # the second line is someone else's key
+    args = ("bootstrap", "--plan", "gamma=enterprise", "--api-keys", str(keys))
+    refused = authz(redis_server, *args, prefix="all:")
+    assert (
+        refused.returncode == 1 and "belongs to org acme" in refused.stderr and "nothing was written" in refused.stderr
+    )
+    assert authz(redis_server, "audit", "list", prefix="all:").stdout.splitlines() == before
+    keys.write_text("gamma sk-twice\ndelta sk-twice\n")
+    twice = authz(redis_server, "bootstrap", "--api-keys", str(keys), prefix="all:")
+    assert twice.returncode == 1 and "listed for orgs gamma and delta" in twice.stderr
+    assert authz(redis_server, "audit", "list", prefix="all:").stdout.splitlines() == before
+
+
+def test_bootstrap_seeds_a_plan_and_never_undoes_a_later_change(redis_server):
+    args = ("bootstrap", "--catalog", str(SAMPLE), "--plan", "acme=enterprise")
+    assert "org acme: plan enterprise" in authz(redis_server, *args, prefix="seed:").stdout
+    assert authz(redis_server, "org", "set-plan", "acme", "free", prefix="seed:").returncode == 0
+    again = authz(redis_server, *args, prefix="seed:")
+    assert again.returncode == 0 and "org acme: plan free kept (set since; bootstrap asks enterprise" in again.stdout
+    listed = authz(redis_server, "audit", "list", prefix="seed:").stdout.splitlines()
+    assert [json.loads(e)["action"] for e in listed].count("org.set_plan") == 2  # the seed and the change, no undo

@@ -87,3 +87,29 @@ async def test_the_key_apis_not_found_answers_are_an_unknown_key(key_api, status
         assert resolver.cached("hx") == (True, None)
     finally:
         await resolver.close()
+
+
+async def test_a_redirect_is_never_followed(key_api):
+    """A 302 would send the master token and the client's key elsewhere, and use that page's org."""
+    api, url = key_api
+    elsewhere = KeyApi()
+    elsewhere.teams["sk-1"] = "attacker-team"
+    app = web.Application()
+    app.router.add_get("/key/info", elsewhere.info)
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(str(request.url.with_path("/key/info")))
+
+    app.router.add_get("/moved", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    sock = listening_socket()
+    await web.SockSite(runner, sock).start()
+    resolver = LiteLLMKeyResolver(f"http://127.0.0.1:{sock.getsockname()[1]}/moved", "master", "team_id")
+    try:
+        with pytest.raises(GatewayUnavailable, match="HTTP 302: redirects are not followed"):
+            await resolver.resolve("sk-1", "h1")
+        assert elsewhere.calls == 0 and resolver.cached("h1") == (False, None)
+    finally:
+        await resolver.close()
+        await runner.cleanup()

@@ -110,3 +110,23 @@ async def test_an_unexpected_error_fails_the_check_and_says_why_in_the_log(app, 
     [line] = [entry for entry in logged if entry["event"] == "check_failed"]
     assert line["path"] == "/v1/chat/completions" and line["log_level"] == "error" and line["exc_info"]
     assert "sk-secret" not in repr(line)
+
+
+async def test_admin_grpc_refuses_a_large_message_before_any_token_is_checked(app):
+    """The body of an admin call is read before its token: 2 MiB from anyone is refused."""
+    from authz.v1 import admin_pb2, admin_pb2_grpc
+
+    async with grpc.aio.insecure_channel(
+        app.settings.admin_grpc_listen, options=[("grpc.max_send_message_length", 8 << 20)]
+    ) as channel:
+        admin = admin_pb2_grpc.PolicyAdminStub(channel)
+        huge = admin_pb2.SetPolicyRequest(
+            org_id="x", policy=policy_pb2.CompliancePolicy(model_denylist=["m" * 1000] * 2100)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await admin.SetPolicy(huge)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        small = admin_pb2.GetPolicyRequest(org_id="x")
+        with pytest.raises(grpc.aio.AioRpcError) as unauthenticated:
+            await admin.GetPolicy(small)
+        assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
