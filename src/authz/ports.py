@@ -8,6 +8,8 @@ single worker, or the supervisor) first binds each address as a plain socket, wh
 while anything else holds the port, then marks that socket SO_REUSEPORT and keeps it bound,
 never listening, for its whole life: its own listeners join it, nobody else's plain bind
 succeeds, and no connection is ever queued on it (only listening sockets receive them).
+SO_REUSEADDR is set as servers set it, so a restart is not refused by its own connections
+left in TIME_WAIT; on Linux it never lets a bind through while another socket listens.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def claim(listens: dict[str, str]) -> Claims:
             host, port = split(address)
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
+            # As every server sets it: a restart binds past its old connections in TIME_WAIT,
+            # while a port another process listens on is still refused (Linux).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError as exc:
