@@ -83,6 +83,7 @@ def preview(
         unmet: policy_mod.Failures,
         data_policy: catalog_pb2.DataPolicy | None,
         attested: str = "",
+        region_of: str = "",
     ) -> None:
         rows = []
         for u in unmet:
@@ -96,12 +97,12 @@ def preview(
                     checked_at=checked_at,
                 )
             )
-        out.providers.add(provider=provider_id, name=name, allowed=not unmet, unmet=rows)
+        out.providers.add(provider=provider_id, name=name, allowed=not unmet, unmet=rows, region_of=region_of)
 
     for provider_id in sorted(catalog.providers):
         provider = catalog.providers[provider_id]
         dp = provider.data_policy if provider.HasField("data_policy") else None
-        add(provider_id, provider.name, table.unmet[provider_id], dp)
+        add(provider_id, provider.name, table.unmet[provider_id], dp, region_of=provider.region_of)
     for provider_id, cp in sorted((custom.providers if custom else {}).items()):
         if provider_id in catalog.providers:
             continue  # the catalog's provider of that id is the one requests reach (see decide)
@@ -114,6 +115,10 @@ def preview(
             cp.attestation if cp.HasField("attestation") else None,
             attested,
         )
+    for name in ("provider_allowlist", "provider_denylist"):
+        for entry in getattr(p, name):
+            covers = [pid for pid, pr in sorted(catalog.providers.items()) if entry in (pid, pr.region_of)]
+            out.list_coverage.add(list=name, entry=entry, covers=covers or [entry])
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count
     by_list = {m for m in catalog.models if policy_mod.model_unmet(m, rules)}

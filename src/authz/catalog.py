@@ -65,6 +65,13 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
         provider.id = key
         if provider.HasField("data_policy"):
             validate_data_policy(provider.data_policy, f"provider {key!r}")
+        if provider.region_of:
+            parent = catalog.providers.get(provider.region_of)
+            if provider.region_of == key or parent is None or parent.region_of:
+                raise CatalogError(
+                    f"provider {key!r}: region_of {provider.region_of!r} must name another catalog provider "
+                    "that is not itself a region entry"
+                )
     for model, serving in catalog.models.items():
         if not MODEL_ID.fullmatch(model):
             raise CatalogError(f"model id {model!r}: no spaces, commas or control characters (max 200)")
@@ -267,7 +274,7 @@ class CatalogIndex:
                 index=self,
                 rules=rules,
                 unmet={
-                    pid: policy.unmet(pid, p.data_policy if p.HasField("data_policy") else None, rules)
+                    pid: policy.unmet(pid, p.data_policy if p.HasField("data_policy") else None, rules, p.region_of)
                     for pid, p in self.providers.items()
                 },
             )

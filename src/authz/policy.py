@@ -86,6 +86,8 @@ def rules_of(policy: policy_pb2.CompliancePolicy | None) -> Rules:
         for r in requirements.REQUIREMENTS
         if r.check is not None and r.policy_field and getattr(policy, r.policy_field)
     }
+    # The older spelling of "SOC 2 or ISO 27001": both flags with certifications = any. Stored
+    # policies keep meaning exactly that (tests/unit/test_policy.py).
     if SOC2 in names and ISO27001 in names and policy.certifications == policy_pb2.CERTIFICATION_MATCH_ANY:
         names -= {SOC2, ISO27001}
         names.add(SOC2_OR_ISO27001)
@@ -130,12 +132,15 @@ def tightened(rules: Rules, extra: frozenset[str]) -> Rules:
     )
 
 
-def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: Rules) -> Failures:
-    """Every rule the provider fails, in canonical order; empty means compliant."""
+def unmet(provider_id: str, data_policy: catalog_pb2.DataPolicy | None, rules: Rules, region_of: str = "") -> Failures:
+    """Every rule the provider fails, in canonical order; empty means compliant. A regional
+    entry (`region_of` its provider) is on a list when it or its provider is. Both lists are
+    reported when both fail (deny still beats allow: any failure blocks)."""
     failures = []
-    if provider_id in rules.provider_deny:
+    ids = {provider_id, region_of} - {""}
+    if ids & rules.provider_deny:
         failures.append(Unmet(PROVIDER_DENYLIST, NOT_MET))
-    elif rules.provider_allow and provider_id not in rules.provider_allow:
+    if rules.provider_allow and not ids & rules.provider_allow:
         failures.append(Unmet(PROVIDER_ALLOWLIST, NOT_MET))
     for name in rules.requirements:
         cause = _CHECKS[name](data_policy, rules)  # type: ignore[misc]

@@ -180,11 +180,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "soc2_or_iso27001",
         "SOC 2 or ISO 27001",
         CERTIFICATIONS,
-        "",
+        "require_soc2_or_iso27001",
         ("soc2", "soc2_report", "iso27001"),
         _soc2_or_iso27001,
         client_settable=True,
-        hint="a SOC 2 Type 2 report or ISO 27001 (SOC 2 and ISO 27001 selected, certifications: any)",
+        hint="a SOC 2 Type 2 report or ISO 27001 (either suffices; combines with the single requirements)",
     ),
     Requirement(
         "iso42001",

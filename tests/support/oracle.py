@@ -40,6 +40,8 @@ def asked(p: dict) -> set[str]:
         for n in ("soc2_type2", "iso42001", "gdpr", "no_prompt_training", "no_prompt_logging", "zero_data_retention")
         if p["require_" + n]
     }
+    if p.get("require_soc2_or_iso27001"):  # its own flag: combines with the single requirements
+        names.add("soc2_or_iso27001")
     if p["allowed_countries"]:
         names.add("headquarters_country")
     if p["block_stealth_providers"]:

@@ -128,3 +128,47 @@ def test_an_attested_custom_provider_still_obeys_the_provider_lists():
     assert policy.custom_unmet("own", attested, rules, enabled=True) == (
         policy.Unmet("provider_denylist", policy.NOT_MET),
     )
+
+
+def test_a_provider_failing_both_lists_is_reported_under_both():
+    """LLMGateway reports blockedProviders and allowedProviders; so do we (the verdict is the same)."""
+    got = check(dict(provider_denylist=["p"], provider_allowlist=["q"]), dp())
+    assert sorted(got) == [Unmet("provider_allowlist", NOT_MET), Unmet("provider_denylist", NOT_MET)]
+
+
+@pytest.mark.parametrize(
+    ("lists", "expected"),
+    [
+        (dict(provider_denylist=["alibaba"]), (Unmet("provider_denylist", NOT_MET),)),
+        (dict(provider_allowlist=["alibaba"]), ()),
+        (dict(provider_denylist=["alibaba-singapore"]), (Unmet("provider_denylist", NOT_MET),)),
+        (dict(provider_allowlist=["alibaba-us-virginia"]), (Unmet("provider_allowlist", NOT_MET),)),
+        (dict(provider_denylist=["aws-bedrock"]), ()),
+    ],
+)
+def test_a_region_entry_is_covered_by_its_providers_list_entries(lists, expected):
+    rules = rules_of(policy_pb2.CompliancePolicy(enabled=True, **lists))
+    assert unmet("alibaba-singapore", dp(), rules, region_of="alibaba") == expected
+
+
+@pytest.mark.parametrize(
+    ("data_policy", "expected"),
+    [
+        (dp(soc2=True, soc2_report=T2), ()),  # SOC 2, and Type 2
+        (dp(soc2=True, soc2_report=T1, iso27001=True), ()),  # SOC 2, and ISO 27001
+        (dp(soc2=True, soc2_report=T1, iso27001=False), (Unmet("soc2_or_iso27001", NOT_MET),)),
+        (dp(iso27001=True), (Unmet("soc2", UNKNOWN),)),
+    ],
+)
+def test_soc2_or_iso27001_combines_with_soc2(data_policy, expected):
+    """ "SOC 2 and (a Type 2 report or ISO 27001)": impossible to say before its own flag."""
+    assert check(dict(require_soc2=True, require_soc2_or_iso27001=True), data_policy) == expected
+
+
+def test_a_stored_certifications_any_policy_keeps_its_meaning():
+    """Policies saved before the flag (both flags, certifications = any) mean the same rules."""
+    legacy = rules_of(
+        policy_pb2.CompliancePolicy(enabled=True, require_soc2=True, require_iso27001=True, certifications=2)
+    )
+    flag = rules_of(policy_pb2.CompliancePolicy(enabled=True, require_soc2_or_iso27001=True))
+    assert legacy == flag and legacy.requirements == {"soc2_or_iso27001"}

@@ -105,7 +105,8 @@ function renderPreview(result) {
     const row = body.insertRow();
     row.dataset.provider = p.provider;
     row.dataset.allowed = String(!!p.allowed);
-    text(row.insertCell(), p.name ? `${p.name} (${p.provider})` : p.provider);
+    const label = p.name ? `${p.name} (${p.provider})` : p.provider;
+    text(row.insertCell(), p.region_of ? `${label}, a region of ${p.region_of}` : label);
     const status = text(row.insertCell(), p.allowed ? "Allowed" : "Blocked");
     status.className = p.allowed ? "allowed" : "blocked";
     const reasons = row.insertCell();
@@ -128,10 +129,13 @@ function renderPreview(result) {
   const orphans = result.models_without_compliant_provider || [];
   const listed = result.models_blocked_by_lists || [];
   const pins = result.models_needing_a_pin_in_strict_routing || [];
+  const covering = (result.list_coverage || []).filter((c) => (c.covers || []).length > 1);
   $("orphans").textContent = (orphans.length
     ? `Models with no compliant provider (every request for them would be blocked): ${orphans.join(", ")}.`
     : "Every model keeps at least one compliant provider.") +
     (listed.length ? ` Models blocked by your model lists: ${listed.join(", ")}.` : "") +
+    (covering.length ? " Provider list entries that cover regional entries too: " + covering.map(
+      (c) => `${c.entry} (${c.list.replace("_", " ")}) covers ${c.covers.join(", ")}`).join("; ") + "." : "") +
     (pins.length ? ` Models that need a pinned provider where the gateway cannot be restricted (strict routing): ${pins.join(", ")}.` : "") +
     ((result.watched_models || []).length ? " Watched models: " + result.watched_models.map(
       (w) => `${w.model} (${w.compliant_providers || 0} compliant provider${w.compliant_providers === 1 ? "" : "s"})`
