@@ -14,15 +14,20 @@ requirement unknown, so it fails closed under any enabled policy).
 What the source publishes and how it maps onto our attributes:
   dataPolicy.apiTraining       -> trains_on_prompts
   dataPolicy.promptLogging     -> logs_prompts
-  dataPolicy.retentionPeriod   -> prompt_retention_days ("0 days" -> 0, "24 hours" -> 1; prose -> unknown)
+  dataPolicy.retentionPeriod   -> prompt_retention_days ("0 days" -> 0, "24 hours" -> 1; prose -> unknown;
+                                  "0 hours" -> unknown: LLMGateway's zero data retention wants exactly
+                                  "0 days", and we are never more lenient)
   dataPolicy.soc2 (1 | 2)      -> soc2 = true, soc2_report TYPE1 | TYPE2 (null or absent -> unknown)
   dataPolicy.iso27001, .gdpr   -> iso27001, gdpr (true / false as written; null or absent -> unknown)
   headquarters                 -> headquarters_country (never a processing region)
-  "... is a stealth provider"  -> stealth = true; a provider that names itself (website, terms and
-                                  headquarters published) -> stealth = false; otherwise unknown
+  isStealthProvider(provider)  -> stealth, as @llmgateway/models@1.324.0 answers it (its rule: the
+                                  provider's endpoint is supplied by configuration, env.required.baseUrl,
+                                  so no operator is named); providers the package no longer lists keep
+                                  the older source's word, else unknown
   regionConfig.regions[] with endpointMap -> one catalog entry per region ("aws-bedrock-eu"),
                                   processing_regions from the endpoint's location; the provider's
-                                  own entry (default routing, any region) has no processing region
+                                  own entry (default routing, any region) has no processing region;
+                                  region_of names the provider, whose list entries cover it
 The source publishes no processing region for a provider as a whole, no legal entity and no
 ISO 42001: those stay unknown.
 """
@@ -38,6 +43,9 @@ CHECKED_AT = "2026-11-26"
 PUBLISHED_AT = "2026-11-26"
 REPO = "theopenco/llmgateway"
 PROVIDERS_FILE = f"{REPO} packages/models/src/providers.ts@005f2cb1a18444d7d06196c27569103a6e88c2b5"
+STEALTH = "stealth"
+STEALTH_SOURCE = "@llmgateway/models@1.324.0 isStealthProvider"
+NOT_IN_PACKAGE = {"avalanche", "tundra"}  # described by the older providers file only
 
 # id: (name, headquarters, dataPolicy as published or None, terms URL, privacy URL, stealth?)
 # dataPolicy keys: t = apiTraining, l = promptLogging, r = retentionPeriod, s = soc2, i = iso27001, g = gdpr.
@@ -102,7 +110,7 @@ PROVIDERS: dict[str, tuple[str, str | None, dict[str, Any] | None, str | None, s
         "https://cloud.google.com/terms/data-processing-addendum",
         False,
     ),
-    "quartz": ("Quartz", None, None, None, None, None),
+    "quartz": ("Quartz", None, None, None, None, True),
     "avalanche": ("Avalanche", None, None, None, None, None),
     "groq": (
         "Groq",
@@ -158,7 +166,7 @@ PROVIDERS: dict[str, tuple[str, str | None, dict[str, Any] | None, str | None, s
         dict(r="varies by service; Enterprise ZDR available", s=2, g=True),
         "https://atlascloud.ai/privacy",
         "https://www.atlascloud.ai/privacy",
-        None,
+        False,
     ),
     "aws-bedrock": (
         "AWS Bedrock",
@@ -353,7 +361,7 @@ PROVIDERS: dict[str, tuple[str, str | None, dict[str, Any] | None, str | None, s
         "https://runware.ai/privacy",
         False,
     ),
-    "gonka24": ("Gonka24", None, None, None, None, None),
+    "gonka24": ("Gonka24", None, None, None, None, False),
 }
 # LLMGateway's "custom" entry is the user's own OpenAI-compatible endpoint, not a provider: an org
 # describes those as custom providers with an attestation (docs/policy.md).
@@ -596,11 +604,15 @@ PROVIDER_ALIASES = {"together.ai": "together-ai", "together": "together-ai", "ve
 
 
 def _retention_days(text: str) -> int | None:
+    """Days of retention, rounded up; None (unknown) for prose and for "0 hours", which
+    LLMGateway does not count as zero retention (it wants exactly "0 days")."""
     found = re.fullmatch(r"(\d+) (days|hours)", text)
     if not found:
         return None  # prose ("varies by service") is not a number of days: unknown
     amount, unit = int(found.group(1)), found.group(2)
-    return amount if unit == "days" else -(-amount // 24)  # hours round up to whole days
+    if unit == "days":
+        return amount
+    return -(-amount // 24) if amount else None  # hours round up to whole days
 
 
 def _data_policy(
@@ -638,10 +650,14 @@ def _data_policy(
             put("prompt_retention_days", days, f"dataPolicy.retentionPeriod {published['r']!r}")
     if hq:
         put("headquarters_country", hq, "headquarters")
-    if stealth is True:
-        put("stealth", True, 'description: "a stealth provider"; no website, terms or headquarters')
-    elif stealth is False:
-        put("stealth", False, "names its operator: website, terms and headquarters published")
+    if stealth is not None:
+        source = (
+            f'{where} description: "a stealth provider"; no website, terms or headquarters'
+            if pid in NOT_IN_PACKAGE
+            else f"{STEALTH_SOURCE} ({pid}): {str(stealth).lower()}"
+        )
+        evidence[STEALTH] = {"source": source, "checked_at": CHECKED_AT}
+        policy[STEALTH] = stealth
     policy["evidence"] = evidence
     return policy
 
@@ -665,7 +681,12 @@ def build() -> dict[str, Any]:
                 "source": f"{PROVIDERS_FILE} ({pid}) regionConfig region {region!r}: endpoint {endpoint}",
                 "checked_at": CHECKED_AT,
             }
-            providers[f"{pid}-{region}"] = {**entry, "name": f"{name} ({label})", "data_policy": regional}
+            providers[f"{pid}-{region}"] = {
+                **entry,
+                "name": f"{name} ({label})",
+                "data_policy": regional,
+                "region_of": pid,
+            }
     for pid, name in UNDESCRIBED.items():
         providers[pid] = {"name": name}
     models: dict[str, Any] = {}

@@ -82,5 +82,5 @@ def test_stealth_providers_are_blocked_by_their_own_rule(real):
     r = chat(real, "granite/glm-5.2")
     error = r.json()["error"]
     assert (r.status_code, error["failed_requirements"]) == (403, ["no_stealth_provider"])
-    assert "stealth provider" in error["blocked_providers"][0]["evidence"]["stealth"]
+    assert "isStealthProvider (granite): true" in error["blocked_providers"][0]["evidence"]["stealth"]
     assert chat(real, "zai/glm-5.2").status_code == 200

@@ -19,6 +19,7 @@ from support.policies import DEMO_POLICY
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "catalog" / "catalog.json"
 COMMIT = re.compile(r"theopenco/llmgateway packages/models/src/[\w/.-]+\.ts@[0-9a-f]{40}")
+PACKAGE = re.compile(r"@llmgateway/models@\d+\.\d+\.\d+ \w+")  # a fact from the published package's functions
 
 
 def builder():
@@ -56,7 +57,7 @@ def test_every_published_value_names_its_file_commit_and_check_date(cat):
             present = dp.HasField(name) if field.has_presence else bool(getattr(dp, name))
             if present:
                 evidence = dp.evidence[name]
-                assert COMMIT.search(evidence.source), (pid, name, evidence.source)
+                assert COMMIT.search(evidence.source) or PACKAGE.match(evidence.source), (pid, name, evidence.source)
                 assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", evidence.checked_at), (pid, name)
     for model, serving in cat.models.items():
         assert COMMIT.fullmatch(serving.source), model
@@ -75,6 +76,9 @@ def test_facts_as_published(cat):
     for stealth in ("glacier", "iceberg", "granite", "tundra"):
         assert dp[stealth].stealth is True and not dp[stealth].HasField("soc2")
     assert dp["openai"].stealth is False
+    # Stealth as LLMGateway's isStealthProvider answers it: quartz is one, atlascloud (no
+    # headquarters published, but a named operator) is not.
+    assert dp["quartz"].stealth is True and dp["atlascloud"].stealth is False
     assert not cat.providers["fireworks"].HasField("data_policy")  # named by a model file only
     assert cat.providers["openai"].privacy_policy_url.startswith("https://openai.com/")
 
@@ -88,11 +92,28 @@ def test_processing_regions_only_where_an_endpoint_says_so(cat):
     assert list(dp["alibaba-us-virginia"].processing_regions) == ["us"]
     assert dp["aws-bedrock-eu"].soc2 and dp["aws-bedrock-eu"].headquarters_country == "US"
     assert "alibaba-singapore" in cat.models["qwen-plus"].providers
+    regions = {pid: p.region_of for pid, p in cat.providers.items() if p.region_of}
+    assert regions["alibaba-singapore"] == "alibaba" and regions["aws-bedrock-eu-west-2"] == "aws-bedrock"
+    assert set(regions.values()) == {"alibaba", "aws-bedrock"} and len(regions) == 19
+
+
+def test_a_provider_list_covers_its_region_entries(cat):
+    """As in LLMGateway, where a regional mapping keeps its provider id: deny alibaba and
+    qwen-plus has no provider left; allow alibaba and its regions stay allowed."""
+    denied = verdict(cat, "qwen-plus", provider_denylist=["alibaba"])
+    assert all(failures and failures[0].requirement == "provider_denylist" for failures in denied.values())
+    allowed = verdict(cat, "qwen-plus", provider_allowlist=["alibaba"])
+    assert all(not failures for p, failures in allowed.items() if p.startswith("alibaba")), allowed
+    one_region = verdict(cat, "qwen-plus", provider_denylist=["alibaba-singapore"])
+    assert one_region["alibaba-singapore"] and not one_region["alibaba"]
 
 
 def verdict(cat, model: str, **fields) -> dict[str, policy.Failures]:
     rules = policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, **fields))
-    return {p: policy.unmet(p, cat.providers[p].data_policy, rules) for p in cat.models[model].providers}
+    return {
+        p: policy.unmet(p, cat.providers[p].data_policy, rules, cat.providers[p].region_of)
+        for p in cat.models[model].providers
+    }
 
 
 def test_demo_policy_on_real_data(cat):
@@ -117,4 +138,20 @@ def test_stealth_on_real_data(cat):
         "quartz",
         cat.providers["quartz"].data_policy,
         policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, block_stealth_providers=True)),
-    ) == (("no_stealth_provider", UNKNOWN),)  # identity not stated either way
+    ) == (("no_stealth_provider", NOT_MET),)  # LLMGateway's isStealthProvider says it is one
+
+
+def test_the_preview_shows_what_a_provider_list_entry_covers(cat):
+    from authz.admin import preview
+    from authz.catalog import CatalogIndex
+
+    index = CatalogIndex.build(cat)
+    result = preview(index, policy_pb2.CompliancePolicy(enabled=True, provider_denylist=["alibaba", "deepseek"]))
+    covers = {c.entry: list(c.covers) for c in result.list_coverage}
+    regions = ["alibaba-cn-beijing", "alibaba-singapore", "alibaba-us-virginia"]
+    assert covers["alibaba"] == ["alibaba", *regions]
+    assert covers["deepseek"] == ["deepseek"]
+    by_id = {p.provider: p for p in result.providers}
+    assert by_id["alibaba-singapore"].region_of == "alibaba" and not by_id["alibaba-singapore"].allowed
+    assert [u.requirement for u in by_id["alibaba-singapore"].unmet] == ["provider_denylist"]
+    assert "qwen-plus" in result.models_without_compliant_provider
