@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm
+.PHONY: all venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package
 
 all: test
 
@@ -49,6 +49,15 @@ $(DEPLOY_TOOLS): deploy/tools/package.json
 
 deploy-tools: $(DEPLOY_TOOLS)
 
+# LLMGateway's published provider data and its own compliance functions (npm, pinned in
+# tools/llmgateway): the oracle of the parity test.
+LLMGATEWAY_PKG := tools/llmgateway/node_modules/.installed
+$(LLMGATEWAY_PKG): tools/llmgateway/package.json tools/llmgateway/package-lock.json
+	cd tools/llmgateway && npm ci --silent
+	touch $@
+
+llmgateway-package: $(LLMGATEWAY_PKG)
+
 # The HTTP/2 adversarial test speaks through curl (--http2-prior-knowledge).
 curl:
 	@command -v curl >/dev/null || { \
@@ -77,7 +86,7 @@ faketime:
 	    echo "installing faketime (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP)
+test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG)
 	$(BIN)/pytest -q
 
 # The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes
