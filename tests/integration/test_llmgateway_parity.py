@@ -58,9 +58,7 @@ def generated_policies() -> list[dict]:
     """Every subset of the nine requirement flags; countries, provider lists and a disabled
     policy over a seeded sample of them."""
     flags = list(lg.POLICY_FLAGS)
-    subsets = [
-        {flag: bool(bits >> i & 1) for i, flag in enumerate(flags)} for bits in range(1 << len(flags))
-    ]
+    subsets = [{flag: bool(bits >> i & 1) for i, flag in enumerate(flags)} for bits in range(1 << len(flags))]
     policies = [{"enabled": True, **s} for s in subsets]
     rnd = random.Random(32)
     sample = rnd.sample(subsets, 12) + [dict.fromkeys(flags, False)]
