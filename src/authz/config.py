@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from authz import endpoints
 from authz.auth import Authenticator
@@ -37,6 +37,13 @@ class ConfigError(ValueError):
 _ANY_HOST = {"0.0.0.0", "[::]", "::", "*"}
 
 
+# The choices of each choice setting, as types: mypy checks every comparison against them.
+OrgSource = Literal["api_key", "header", "jwt", "static", "gateway"]
+RoutingEnforcement = Literal["strict", "header"]
+NamingProfile = Literal["native", "litellm", "openrouter", "llmgateway"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -46,7 +53,7 @@ class Settings:
     redis_sentinel_master: str = "mymaster"
     # Redis Cluster: redis_url names any node. Use a hash-tagged key_prefix (e.g. "{authz}:")
     # so every key written in one transaction lives in one slot.
-    redis_cluster: str = "false"
+    redis_cluster: bool = False
     key_prefix: str = "authz:"
     grpc_listen: str = "0.0.0.0:9001"
     http_listen: str = "0.0.0.0:9090"
@@ -69,12 +76,12 @@ class Settings:
     # "api_key": Authorization: Bearer <key> -> Redis. "header": org_header, set by Envoy itself.
     # "jwt": the org_jwt_claim of the token Envoy's jwt_authn verified (envoy/snippets/jwt-org.yaml).
     # "static": every request belongs to static_org_id (one company, nothing to register).
-    org_source: str = "api_key"
+    org_source: OrgSource = "api_key"
     org_jwt_claim: str = "org"  # a string claim; any other JSON type is refused (401 org_malformed)
     org_jwt_payload_key: str = "jwt_payload"  # jwt_authn's payload_in_metadata
     static_org_id: str = ""
     # With org_source = "static": refuse (401) a request that carries no credential at all.
-    static_requires_credential: str = "true"
+    static_requires_credential: bool = True
     # org_source = "gateway": ask the gateway's key API (LiteLLM's /key/info) on a cache miss.
     gateway_key_api_url: str = ""  # e.g. http://litellm:4000/key/info
     gateway_key_api_token: str = ""  # the proxy's master key (or set AUTHZ_GATEWAY_KEY_API_TOKEN)
@@ -88,9 +95,9 @@ class Settings:
     # How the gateway routes a request that pins no provider. "strict" (safe in front of any
     # gateway): allowed only when every provider serving the model complies. "header": the
     # gateway routes only among x-compliance-allowed-providers (it must; see docs/requests.md).
-    routing_enforcement: str = "strict"
+    routing_enforcement: RoutingEnforcement = "strict"
     # How the gateway spells models: native, litellm, openrouter or llmgateway.
-    naming_profile: str = "native"
+    naming_profile: NamingProfile = "native"
     # Must equal Envoy's ext_authz with_request_body.max_request_bytes. 32 MiB: OpenAI accepts
     # image inputs and files of tens of MB in one request, and a body cut short is denied.
     max_request_bytes: int = 32 * 1024 * 1024
@@ -129,7 +136,7 @@ class Settings:
     # events_file, for a log shipper).
     event_sinks: str = "redis"
     events_file: str = ""
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     # Alert webhooks are tenant input: https to public addresses only. Hosts listed here
     # ("host" or "host:port", comma-separated) are the operator's own receivers and may use
     # http and non-public addresses.
@@ -226,12 +233,11 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 _ENV_PREFIX = "AUTHZ_"
 # Read by the CLI, not settings of the service.
 _CLIENT_VARIABLES = frozenset({"AUTHZ_CONFIG", "AUTHZ_API", "AUTHZ_TOKEN", "AUTHZ_WORKERS"})
-_CHOICES = {
-    "org_source": ("api_key", "header", "jwt", "static", "gateway"),
-    "static_requires_credential": ("true", "false"),
-    "log_level": ("debug", "info", "warning", "error"),
-    "routing_enforcement": ("strict", "header"),
-    "naming_profile": ("native", "litellm", "openrouter", "llmgateway"),
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "org_source": get_args(OrgSource),
+    "log_level": get_args(LogLevel),
+    "routing_enforcement": get_args(RoutingEnforcement),
+    "naming_profile": get_args(NamingProfile),
 }
 
 
@@ -267,9 +273,8 @@ def _did_you_mean(key: str) -> str:
     return f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else f" (known: {', '.join(_FIELDS)})"
 
 
-# Settings that are on/off. They are stored as "true"/"false"; a TOML boolean, or a word an
-# environment variable would use, is read as one.
-_BOOLEANS = frozenset(f.name for f in dataclasses.fields(Settings) if f.default in ("true", "false"))
+# Settings that are on/off: a TOML boolean, or a word an environment variable would use.
+_BOOLEANS = frozenset(f.name for f in dataclasses.fields(Settings) if f.type == "bool")
 _TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
 
 
@@ -278,7 +283,7 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     if key in _BOOLEANS:
         word = str(value).lower() if isinstance(value, bool | str) else ""
         if word in _TRUE or word in _FALSE:
-            return "true" if word in _TRUE else "false"
+            return word in _TRUE
         raise ConfigError(f"{origin}: setting {key!r} = {value!r}: must be true or false")
     try:
         if kind == "float":
@@ -360,9 +365,7 @@ def _check(s: Settings) -> None:
                     "listen on the same port: give each its own"
                 )
         listening[key] = (host, port)
-    if s.redis_cluster not in ("true", "false"):
-        raise ConfigError(f"setting 'redis_cluster' = {s.redis_cluster!r}: must be true or false")
-    if s.redis_cluster == "true":
+    if s.redis_cluster:
         if s.redis_sentinels:
             raise ConfigError("set either 'redis_cluster' or 'redis_sentinels', not both")
         start, end = s.key_prefix.find("{"), s.key_prefix.find("}")

@@ -35,7 +35,7 @@ def redis_client(settings: Settings, socket_timeout: float | None = None) -> Red
         health_check_interval=10,
         retry_on_timeout=False,
     )
-    if settings.redis_cluster == "true":
+    if settings.redis_cluster:
         options.pop("retry_on_timeout")  # not a cluster option
         return RedisCluster.from_url(settings.redis_url, **options)
     sentinels = settings.sentinels()

@@ -170,7 +170,7 @@ class App:
             limiter,
             self.settings.gateway(),
             static_org=self.settings.static_org_id,
-            static_requires_credential=self.settings.static_requires_credential == "true",
+            static_requires_credential=self.settings.static_requires_credential,
             gateway_keys=self.settings.gateway_keys(),
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)

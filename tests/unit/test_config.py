@@ -50,7 +50,7 @@ def test_missing_file():
 def test_cluster_needs_a_hash_tagged_prefix():
     with pytest.raises(ConfigError, match="hash tag"):
         load(None, {"AUTHZ_REDIS_CLUSTER": "true"})
-    assert load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{authz}:"}).redis_cluster == "true"
+    assert load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{authz}:"}).redis_cluster is True
     with pytest.raises(ConfigError, match="not both"):
         load(None, {"AUTHZ_REDIS_CLUSTER": "true", "AUTHZ_KEY_PREFIX": "{a}:", "AUTHZ_REDIS_SENTINELS": "h:1"})
 
@@ -82,8 +82,8 @@ def test_booleans_are_read_as_booleans(tmp_path):
     f = tmp_path / "authz.toml"
     f.write_text('redis_cluster = true\nkey_prefix = "{authz}:"\nstatic_requires_credential = false\n')
     s = load(f, {})
-    assert (s.redis_cluster, s.static_requires_credential) == ("true", "false")
-    assert load(None, {"AUTHZ_STATIC_REQUIRES_CREDENTIAL": "No"}).static_requires_credential == "false"
+    assert (s.redis_cluster, s.static_requires_credential) == (True, False)  # typed: no string compares
+    assert load(None, {"AUTHZ_STATIC_REQUIRES_CREDENTIAL": "No"}).static_requires_credential is False
     for bad in ("redis_cluster = 1\n", 'redis_cluster = "maybe"\n'):
         f.write_text(bad)
         with pytest.raises(ConfigError, match="redis_cluster.*must be true or false"):
@@ -97,3 +97,15 @@ def test_an_unknown_setting_suggests_the_one_meant(tmp_path):
         load(f, {})
     with pytest.raises(ConfigError, match="AUTHZ_MODEL_HEADR.*did you mean 'model_header'"):
         load(None, {"AUTHZ_MODEL_HEADR": "x-model"})
+
+
+def test_choice_settings_are_typed_and_checked_at_load():
+    """Literal types: mypy checks every comparison; load refuses any other word."""
+    from typing import get_args
+
+    from authz.config import NamingProfile, OrgSource, RoutingEnforcement
+
+    assert "jwt" in get_args(OrgSource) and get_args(RoutingEnforcement) == ("strict", "header")
+    assert load(None, {"AUTHZ_NAMING_PROFILE": "litellm"}).naming_profile in get_args(NamingProfile)
+    with pytest.raises(ConfigError, match="'routing_enforcement' = 'strcit': must be one of strict, header"):
+        load(None, {"AUTHZ_ROUTING_ENFORCEMENT": "strcit"})
