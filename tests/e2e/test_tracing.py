@@ -52,7 +52,7 @@ async def _wait(url: str, what: str) -> None:
 
 async def _wait_file(path) -> None:
     for _ in range(200):
-        if path.exists():
+        if path.exists() and path.read_text().strip():  # Envoy writes its admin address in place
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"{path.name} was never written")

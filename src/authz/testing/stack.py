@@ -289,9 +289,15 @@ _AUTHZ_LISTEN = {
 
 
 def _reported(proc: Proc, path: Path, timeout: float = 20) -> str:
-    """What a process wrote to its ports file once its ports were bound."""
-    wait_until(lambda: path.exists() or not proc.check_alive(), timeout, f"{proc.name}'s ports ({path.name})")
-    return path.read_text().strip()
+    """What a process wrote to its ports file once its ports were bound. Envoy writes its
+    admin address in place (not by rename), so an empty file means "not yet"."""
+
+    def written() -> str:
+        proc.check_alive()
+        return path.read_text().strip() if path.exists() else ""
+
+    wait_until(written, timeout, f"{proc.name}'s ports ({path.name})")
+    return written()
 
 
 def first_listener_port(envoy_admin: str) -> int:
