@@ -24,7 +24,17 @@ LISTEN_KEYS = ("grpc_listen", "http_listen", "admin_grpc_listen", "metrics_liste
 
 
 class PortInUse(OSError):
-    pass
+    def __init__(self, message: str, holder: str | None):
+        super().__init__(message)
+        self.holder = holder  # "pid 123 (redis-server)", when /proc tells
+
+
+def write_whole(path: str | Path, text: str) -> None:
+    """Write a file a reader may poll for: whole or not at all (a rename)."""
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, target)
 
 
 @dataclass
@@ -35,11 +45,8 @@ class Claims:
     sockets: list[socket.socket]
 
     def write(self, path: str) -> None:
-        """The ports file: the bound address of each listen setting, written whole (rename)."""
-        target = Path(path)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_text(json.dumps(self.addresses) + "\n")
-        os.replace(partial, target)
+        """The ports file: the bound address of each listen setting, written whole."""
+        write_whole(path, json.dumps(self.addresses) + "\n")
 
     def release(self) -> None:
         for sock in self.sockets:
@@ -70,7 +77,8 @@ def claim(listens: dict[str, str]) -> Claims:
                 raise PortInUse(
                     f"setting {key!r} = {address!r}: cannot listen there ({exc.strerror})"
                     + (f"; held by {holder}" if holder else "")
-                    + f": stop that process or set {key} (AUTHZ_{key.upper()}) to a free port"
+                    + f": stop that process or set {key} (AUTHZ_{key.upper()}) to a free port",
+                    holder,
                 ) from None
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             claims.sockets.append(sock)

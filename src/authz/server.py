@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from authz import catalog as catalog_mod
-from authz import metrics, tracing
+from authz import metrics, ports, tracing
 from authz.admin import PolicyAdmin
 from authz.admin_api import PolicyAdminHttp, PolicyAdminServicer
 from authz.alerts import AlertDispatcher, BlockCounter
@@ -251,8 +251,8 @@ class App:
             runner = web.AppRunner(app, access_log=None, keepalive_timeout=_KEEPALIVE_S)
             await runner.setup()
             self._runners.append(runner)
-            host, _, port = listen.rpartition(":")
-            await GuardedSite(runner, host.strip("[]"), int(port), limits, name).start()
+            host, port = ports.split(listen)
+            await GuardedSite(runner, host, port, limits, name).start()
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

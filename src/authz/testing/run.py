@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 from authz.auth import issue as issue_token
-from authz.ports import PortInUse, claim, holder_of
+from authz.ports import PortInUse, claim
 from authz.testing.policies import DEMO_POLICY
 from authz.testing.stack import ROOT, Admin, RedisServer, Stack
 
@@ -62,8 +62,8 @@ def check_free(ports: dict[str, int]) -> None:
     for name, port in ports.items():
         try:
             claim({name: f"127.0.0.1:{port}"}).release()
-        except PortInUse:
-            holder = holder_of(port)
+        except PortInUse as exc:
+            holder = exc.holder
             taken.append(f"{name} :{port}" + (f" (held by {holder})" if holder else ""))
     if taken:
         raise SystemExit(

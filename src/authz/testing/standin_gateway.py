@@ -25,11 +25,12 @@ import asyncio
 import json
 import socket
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
+
+from authz.ports import write_whole
 
 ALLOWED_PROVIDERS_HEADER = "x-compliance-allowed-providers"
 
@@ -413,9 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     keys = dict(k.split("=", 1) for k in args.key)
     sock = socket.create_server((args.host, args.port))
     if args.port_file:
-        partial = Path(args.port_file + ".partial")
-        partial.write_text(str(sock.getsockname()[1]))
-        partial.replace(args.port_file)
+        write_whole(args.port_file, str(sock.getsockname()[1]))
     web.run_app(
         StandinGateway(deployments, keys, args.master_key).app(),
         sock=sock,
