@@ -328,15 +328,16 @@ async def test_a_catalog_message_from_a_replaced_state_reloads_cached_orgs_and_k
     await asyncio.wait_for(cache.synced.wait(), 5)
     assert (await cache.org("acme")).rules.requirements == {"gdpr"}
     assert await cache.org_for_key_hash(api_key_hash("sk-moved")) == "acme"
-    # The replacing state: another epoch, another policy, the key owned by another org; no
-    # invalidation was ever published for them.
+    # Stop listening first: in the scenario no invalidation reaches this replica, and a revoke
+    # message seen here would evict the key before the catalog message could reload it.
+    await cache.stop()
+    cache._tasks = []
+    # The replacing state: another epoch, another policy, the key owned by another org.
     await store.redis.hset(store.keys.state, "epoch", "replaced")
     replaced = policy_pb2.CompliancePolicy(enabled=True, require_iso27001=True, version=7)
     await store.redis.hset(store.keys.org("acme"), "policy", policy_to_json(replaced))
     await store.revoke_api_key(api_key_hash("sk-moved"), "t")
     await store.add_api_key("sk-moved", "other", "t")
-    await cache.stop()  # the revoke/add messages were seen or not: drop them, keep the cache
-    cache._tasks = []
     await cache._handle(CATALOG_MESSAGE)
     assert cache.epoch == b"replaced"
     assert cache.orgs.values["acme"].rules.requirements == {"iso27001"}
