@@ -95,13 +95,13 @@ test-fast: $(GEN_STAMP) redis-server
 	$(BIN)/pytest -q tests/unit tests/integration
 
 demo: $(GEN_STAMP) redis-server
-	$(BIN)/python -m authz.testing.demo
+	$(BIN)/python -m devstack.demo
 
 # The whole stack until Ctrl-C, on the documented ports (PORT_BASE=18000: from 18000 on;
 # PORT_BASE=0: ports the kernel picks); its state stays in .state/ for the next run.
 PORT_BASE ?=
 run: $(GEN_STAMP) redis-server
-	PORT_BASE=$(PORT_BASE) $(BIN)/python -m authz.testing.run
+	PORT_BASE=$(PORT_BASE) $(BIN)/python -m devstack.run
 
 # Load generator for `make bench`.
 wrk:
@@ -134,7 +134,7 @@ mutate: $(GEN_STAMP) redis-server
 	$(BIN)/mutmut results
 
 validate-envoy: $(GEN_STAMP)
-	$(BIN)/python -m authz.testing.envoy_config --validate envoy/*.yaml
+	$(BIN)/python -m devstack.envoy_config --validate envoy/*.yaml
 
 clean:
 	rm -rf $(VENV) .venv-litellm src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules

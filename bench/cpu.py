@@ -32,8 +32,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from authz.testing.policies import DEMO_POLICY
-from authz.testing.stack import SAMPLE_CATALOG, Admin, Proc, RedisServer, free_port, wait_until
+from devstack.policies import DEMO_POLICY
+from devstack.stack import SAMPLE_CATALOG, Admin, Proc, RedisServer, free_port, wait_until
 
 BENCH = Path(__file__).resolve().parent
 H2LOAD = shutil.which("h2load")
@@ -205,9 +205,11 @@ def in_process(servers: Servers, rounds: int, checks: int) -> dict:
     import uvloop
     from envoy.service.auth.v3 import external_auth_pb2
 
-    from authz import config, server
+    from authz import config
     from authz.logs import configure_logging
-    from authz.service import CheckService
+    from authz.server import app as server
+    from authz.server import components
+    from authz.server.check_handler import CheckService
 
     env = dict(servers.authz_env)
     for name in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS"):
@@ -221,7 +223,7 @@ def in_process(servers: Servers, rounds: int, checks: int) -> dict:
         await app.start()
         thresholds = gc.get_threshold()
         server.settle_gc()  # as `authz serve` does after start; undone below for the rest of the bench
-        check = CheckService(app.cache, app.events, settings.read_config(), settings.org_source).Check
+        check = CheckService(app.cache, app.events, components.read_config(settings), settings.org_source).Check
         out: dict[str, float] = {}
         try:
             for case in ("allowed", "blocked", "no_policy"):

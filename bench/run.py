@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cpu
 import data
 
-from authz import catalog as catalog_mod
-from authz.store import Keys, Store
-from authz.testing.envoy_config import envoy_binary, render
-from authz.testing.stack import ADMIN_SECRET, FRONT_PROXY, Proc, RedisServer, free_port, wait_until
+from authz.policy import catalog as catalog_mod
+from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
+from devstack.envoy_config import envoy_binary, render
+from devstack.stack import ADMIN_SECRET, FRONT_PROXY, Proc, RedisServer, free_port, wait_until
 
 BENCH = Path(__file__).resolve().parent
 WRK = shutil.which("wrk")
@@ -240,10 +240,10 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
 
     from envoy.service.auth.v3 import external_auth_pb2
 
-    from authz.decision import OrgPolicy, decide
-    from authz.policy import rules_of
-    from authz.request import ReadConfig, read
-    from authz.response import build
+    from authz.check.decision import OrgPolicy, decide
+    from authz.check.request import ReadConfig, read
+    from authz.check.response import build
+    from authz.policy.rules import rules_of
 
     result = {}
     org = OrgPolicy("org", 1, rules_of(policy_pb2.CompliancePolicy(**data.POLICY_SHAPES[0], enabled=True)), True, True)
@@ -284,14 +284,14 @@ def tenant_limits_cost(iterations: int) -> dict:
 
     from google.protobuf import json_format
 
-    from authz import admin_validation as limits
-    from authz.cache import org_policy
-    from authz.decision import decide
-    from authz.request import ReadConfig, read
-    from authz.response import build
-    from authz.store import policy_to_json
-    from authz.testing.stack import SAMPLE_CATALOG
+    from authz.admin import validation as limits
+    from authz.check.decision import decide
+    from authz.check.request import ReadConfig, read
+    from authz.check.response import build
+    from authz.state.cache import org_policy
+    from authz.state.store import policy_to_json
     from authz.v1 import catalog_pb2
+    from devstack.stack import SAMPLE_CATALOG
 
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(SAMPLE_CATALOG.read_text()))
     ordinary = policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_no_prompt_training=True)
@@ -388,9 +388,9 @@ def big_body_request(kind: str, mib: int, model: str = "m0"):
 
 def big_body_cost(sizes_mib: list[int], samples: int) -> dict:
     """Milliseconds to read, parse and judge one big body, in process (p50 and p99 per MiB)."""
-    from authz.decision import OrgPolicy, decide
-    from authz.policy import rules_of
-    from authz.request import ReadConfig, read
+    from authz.check.decision import OrgPolicy, decide
+    from authz.check.request import ReadConfig, read
+    from authz.policy.rules import rules_of
 
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=10))))
     model = sorted(index.models)[0]
@@ -464,7 +464,7 @@ def gateway_key_lookup(workdir: Path, redis_url: str, keys: int) -> dict:
     virtual = [f"sk-virtual-{i}" for i in range(keys)]
     gateway = Proc(
         "gateway-keys",
-        [sys.executable, "-m", "authz.testing.standin_gateway", "--port", str(port), "--master-key", "sk-master"]
+        [sys.executable, "-m", "devstack.standin_gateway", "--port", str(port), "--master-key", "sk-master"]
         + [arg for i, key in enumerate(virtual) for arg in ("--key", f"{key}=team-{i % 10}")],
         workdir / "gateway-keys.log",
     ).start()
@@ -507,10 +507,10 @@ MEMORY_PROBE = r"""
 import json, os, sys, resource
 sys.path.insert(0, sys.argv[2])
 import data
-from authz.cache import org_policy
-from authz.store import policy_to_json
+from authz.state.cache import org_policy
+from authz.state.store import policy_to_json
 from authz.v1 import policy_pb2
-from authz.request import api_key_hash
+from authz.check.request import api_key_hash
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 n, key_count = int(sys.argv[1]), int(sys.argv[3])

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data
 from run import authz_proc, envoy_proc, front_envoy, histogram, load_state, percentile_from_buckets, wrk
 
-from authz.testing.envoy_config import render
-from authz.testing.stack import RedisServer, free_port
+from devstack.envoy_config import render
+from devstack.stack import RedisServer, free_port
 
 BENCH = Path(__file__).resolve().parent
 

@@ -19,7 +19,7 @@ with atheris.instrument_imports(include=["authz"]):
     from envoy.service.auth.v3 import external_auth_pb2
     from fuzz_check import MODELS, PROVIDERS, check_one
 
-    from authz.request import OWNED_PREFIX
+    from authz.check.request import OWNED_PREFIX
     from support.generated import ATTRIBUTE_CHOICES, FLAGS, VALUE_FIELD_CHOICES
 
 _MODEL_VALUES = [f"{p}/{m}" for p in PROVIDERS for m in MODELS] + MODELS + ["ghost/a", "P0/a", " a", "p0%2Fa", ""]

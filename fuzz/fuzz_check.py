@@ -31,12 +31,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
-from authz import endpoints, requirements  # noqa: E402
-from authz.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
-from authz.policy import rules_of  # noqa: E402
+from authz.check import endpoints  # noqa: E402
+from authz.check.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
+from authz.check.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
+from authz.check.response import build  # noqa: E402
+from authz.policy import requirements  # noqa: E402
+from authz.policy.rules import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
-from authz.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
-from authz.response import build  # noqa: E402
 from authz.v1 import policy_pb2  # noqa: E402
 from support import generated  # noqa: E402
 from support.oracle import oracle_compliant, oracle_model_allowed  # noqa: E402

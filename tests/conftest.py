@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items):
             raise pytest.UsageError(f"{item.nodeid} uses the Envoy stack: move it to tests/e2e")
 
 
-from authz.testing.stack import RedisServer, Stack  # noqa: E402
+from devstack.stack import RedisServer, Stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,6 @@
 
 import sys
 
-from authz.cli import main
+from authz.cli.main import main
 
 sys.exit(main())

@@ -7,7 +7,6 @@ instead of starting with a guess.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import importlib.util
 import os
@@ -16,17 +15,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
-from authz import endpoints
-from authz.auth import Authenticator
-from authz.decision import Gateway
-from authz.httpguard import Limits
-from authz.request import ReadConfig
-from authz.webhooks import WebhookGuard
-
-if TYPE_CHECKING:  # imported when used: its aiohttp client is only needed with org_source = gateway
-    from authz.gateway_keys import LiteLLMKeyResolver
+from authz.suggest import did_you_mean
 
 
 class ConfigError(ValueError):
@@ -153,20 +144,8 @@ class Settings:
             found.append((host.strip("[]"), int(port)))
         return found
 
-    def authenticator(self) -> Authenticator:
-        public_key = ""
-        if self.admin_jwt_rs256_public_key_file:
-            with open(self.admin_jwt_rs256_public_key_file) as f:
-                public_key = f.read()
-        return Authenticator(
-            hs256_secret=self.admin_jwt_hs256_secret,
-            rs256_public_key=public_key,
-            issuer=self.admin_jwt_issuer,
-            audience=self.admin_jwt_audience,
-        )
-
     def bound_to(self, addresses: Mapping[str, str]) -> Settings:
-        """These settings with each *_listen address replaced by the one bound (authz.ports)."""
+        """These settings with each *_listen address replaced by the one bound (authz.server.ports)."""
         return dataclasses.replace(
             self,
             grpc_listen=addresses["grpc_listen"],
@@ -181,49 +160,8 @@ class Settings:
         target = hashlib.sha256(f"{self.redis_url}|{self.key_prefix}".encode()).hexdigest()[:12]
         return os.path.join(tempfile.gettempdir(), "authz-spool", target)
 
-    def http_limits(self) -> Limits:
-        return Limits(
-            max_connections=self.http_max_connections,
-            max_per_client=self.http_max_connections_per_client,
-            head_timeout_s=self.http_head_timeout_s,
-            body_timeout_s=self.http_body_timeout_s,
-            lifetime_s=self.http_connection_lifetime_s,
-        )
-
     def event_sink_names(self) -> list[str]:
         return [name.strip() for name in self.event_sinks.split(",") if name.strip()]
-
-    def webhook_guard(self) -> WebhookGuard:
-        return WebhookGuard.from_setting(self.alert_webhook_allowed_hosts)
-
-    def read_config(self) -> ReadConfig:
-        return ReadConfig(
-            model=self.model_header,
-            provider=self.provider_header,
-            org=self.org_header if self.org_source == "header" else "",
-            org_claim=self.org_jwt_claim if self.org_source == "jwt" else "",
-            jwt_payload_key=self.org_jwt_payload_key,
-            max_request_bytes=self.max_request_bytes,
-            credentials=self.credential_sources(),
-            endpoints=endpoints.load(self.endpoints_file or None),
-        )
-
-    def gateway_keys(self) -> LiteLLMKeyResolver | None:
-        if self.org_source != "gateway":
-            return None
-        from authz.gateway_keys import LiteLLMKeyResolver
-
-        return LiteLLMKeyResolver(
-            self.gateway_key_api_url,
-            self.gateway_key_api_token,
-            self.gateway_key_org_field,
-            ttl_s=self.gateway_key_cache_ttl_s,
-            negative_ttl_s=self.gateway_key_negative_ttl_s,
-            timeout_s=self.gateway_key_timeout_s,
-        )
-
-    def gateway(self) -> Gateway:
-        return Gateway(routing=self.routing_enforcement, naming=self.naming_profile)
 
     def credential_sources(self) -> tuple[str, ...]:
         return tuple(s.strip().lower() for s in self.api_key_sources.split(",") if s.strip())
@@ -269,8 +207,7 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
 
 
 def _did_you_mean(key: str) -> str:
-    near = difflib.get_close_matches(key, list(_FIELDS), n=2, cutoff=0.75)
-    return f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else f" (known: {', '.join(_FIELDS)})"
+    return did_you_mean(key, _FIELDS, n=2, cutoff=0.75, otherwise=f" (known: {', '.join(_FIELDS)})")
 
 
 # Settings that are on/off: a TOML boolean, or a word an environment variable would use.
@@ -385,10 +322,6 @@ def _check(s: Settings) -> None:
         name = source.removeprefix("query:")
         if not name or " " in name:
             raise ConfigError(f"setting 'api_key_sources': {source!r} is not a header name or query:NAME")
-    try:
-        endpoints.load(s.endpoints_file or None)
-    except endpoints.EndpointError as exc:
-        raise ConfigError(f"setting 'endpoints_file': {exc}") from None
     sinks = s.event_sink_names()
     unknown = [name for name in sinks if name not in EVENT_SINKS]
     if not sinks or unknown or len(set(sinks)) != len(sinks):

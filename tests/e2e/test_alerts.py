@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from authz.testing.stack import SAMPLE_CATALOG, Stack, listening_socket, wait_until
+from devstack.stack import SAMPLE_CATALOG, Stack, listening_socket, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -257,7 +257,7 @@ def test_webhooks_to_internal_addresses_are_refused_at_save(alert_stack):
 def _queue_raw_alert(stack: Stack, org: str, url: str) -> None:
     """An alert whose URL never passed the save-time check (stored before it existed, or a name
     whose DNS answer changed since): delivery must refuse it on its own."""
-    from authz.alerts import Message
+    from authz.alerts.messages import Message
 
     client = stack.redis.client()
     client.xadd(

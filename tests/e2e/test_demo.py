@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_demo_runs_end_to_end():
-    result = subprocess.run([sys.executable, "-m", "authz.testing.demo"], capture_output=True, text=True, timeout=180)
+    result = subprocess.run([sys.executable, "-m", "devstack.demo"], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "catalog.json, LLMGateway's published data) loaded" in out  # the shipped catalog

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from authz.testing.envoy_config import render
-from authz.testing.stack import Proc, free_port, wait_until
+from devstack.envoy_config import render
+from devstack.stack import Proc, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def test_the_by_hand_steps_work_as_written(tmp_path):
 
     gateway = Proc(
         "gateway",
-        [sys.executable, "-m", "authz.testing.standin_gateway", "--port", "0", "--port-file", str(tmp_path / "gw")],
+        [sys.executable, "-m", "devstack.standin_gateway", "--port", "0", "--port-file", str(tmp_path / "gw")],
         tmp_path / "gw.log",
     ).start()
     wait_until(lambda: (tmp_path / "gw").exists(), 15, "stand-in gateway's port")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from authz.testing.stack import RedisServer, Stack, wait_until
+from devstack.stack import RedisServer, Stack, wait_until
 from support.policies import DEMO_POLICY
 
 

@@ -20,8 +20,8 @@ import httpx2  # the HTTP client the anthropic SDK is built on
 import openai
 import pytest
 
-from authz import endpoints as ep
-from authz.testing.stack import DEPLOYMENTS, Stack, wait_until
+from authz.check import endpoints as ep
+from devstack.stack import DEPLOYMENTS, Stack, wait_until
 from support.policies import DEMO_POLICY
 
 # Under DEMO_POLICY: Azure and Google Vertex comply; DeepSeek (and its other hosts) do not.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from authz.testing.stack import RedisServer, Stack, wait_until
+from devstack.stack import RedisServer, Stack, wait_until
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authz.testing.stack import Stack, wait_until
+from devstack.stack import Stack, wait_until
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,7 +290,7 @@ def test_the_org_from_a_verified_token_through_envoys_jwt_authn(tmp_path):
         envoy_mutate=with_jwt,
         authz_settings={"org_source": "jwt", "routing_enforcement": "strict"},
     ) as stack:
-        from authz.testing.envoy_config import validate
+        from devstack.envoy_config import validate
 
         assert validate(stack.envoy_config).returncode == 0
         stack.admin.load_catalog()

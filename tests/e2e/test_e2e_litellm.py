@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authz.testing.stack import Proc, Stack, free_port, wait_until
+from devstack.stack import Proc, Stack, free_port, wait_until
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]

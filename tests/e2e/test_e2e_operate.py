@@ -10,7 +10,7 @@ import threading
 import httpx
 import pytest
 
-from authz.testing.stack import Stack, wait_until
+from devstack.stack import Stack, wait_until
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +109,7 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path):
 
 
 def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_path):
-    from authz.testing.stack import ROOT
+    from devstack.stack import ROOT
 
     sidecar = ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"
     with Stack.start(tmp_path, envoy_config=sidecar) as s:
@@ -146,7 +146,7 @@ def test_an_old_catalog_still_enforces_but_readyz_and_the_metric_say_its_age(tmp
     enforcing the catalog it has (ready, 200) and says so in /readyz and the metric."""
     from datetime import UTC, datetime, timedelta
 
-    from authz.testing.stack import SAMPLE_CATALOG
+    from devstack.stack import SAMPLE_CATALOG
 
     catalog = json.loads(SAMPLE_CATALOG.read_text())
     # A date-time an hour past 200 days, so the age is 200 whole days whatever the hour or day.

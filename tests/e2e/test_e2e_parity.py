@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from authz.testing.stack import wait_until
+from devstack.stack import wait_until
 
 pytestmark = pytest.mark.e2e
 

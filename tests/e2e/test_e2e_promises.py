@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authz.testing.stack import Stack, wait_until
+from devstack.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 

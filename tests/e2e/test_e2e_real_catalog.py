@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authz.testing.stack import Stack
+from devstack.stack import Stack
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]

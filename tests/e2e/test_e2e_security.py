@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from authz.testing.stack import wait_until
+from devstack.stack import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -33,8 +33,8 @@ def test_client_controlled_text_is_bounded_everywhere(stack, org):
 
 
 def test_catalog_load_refuses_ids_of_custom_providers(stack, org):
-    from authz import catalog as catalog_mod
-    from authz.testing.stack import SAMPLE_CATALOG
+    from authz.policy import catalog as catalog_mod
+    from devstack.stack import SAMPLE_CATALOG
 
     h = {"authorization": f"Bearer {stack.token(org.id)}"}
     custom_id = f"own-{org.id}"[:60]

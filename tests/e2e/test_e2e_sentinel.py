@@ -12,9 +12,9 @@ import pytest
 import redis
 from redis.asyncio.sentinel import Sentinel
 
-from authz.store import Keys, Store
-from authz.testing.stack import Proc, RedisServer, Stack, free_port, wait_until
+from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
+from devstack.stack import Proc, RedisServer, Stack, free_port, wait_until
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e

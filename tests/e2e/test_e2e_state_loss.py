@@ -9,8 +9,8 @@ import httpx
 import pytest
 import redis
 
-from authz.store import StateLost
-from authz.testing.stack import Stack, wait_until
+from authz.state.store import StateLost
+from devstack.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 

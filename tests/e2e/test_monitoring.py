@@ -14,8 +14,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from authz.testing.stack import wait_until
 from authz.v1 import catalog_pb2
+from devstack.stack import wait_until
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,12 +15,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from authz.catalog import parse
-from authz.server import App
-from authz.store import Keys, Store
-from authz.testing.envoy_config import envoy_binary, render
-from authz.testing.stack import FRONT_PROXY, SAMPLE_CATALOG, Proc, claimed_settings, first_listener_port
+from authz.policy.catalog import parse
+from authz.server.app import App
+from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
+from devstack.envoy_config import envoy_binary, render
+from devstack.stack import FRONT_PROXY, SAMPLE_CATALOG, Proc, claimed_settings, first_listener_port
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e
@@ -88,7 +88,7 @@ async def traced(request, redis_server, tmp_path):
     await app.start()
     gateway = Proc(
         "gateway",
-        [sys.executable, "-m", "authz.testing.standin_gateway", "--port", "0", "--port-file", str(tmp_path / "gw")],
+        [sys.executable, "-m", "devstack.standin_gateway", "--port", "0", "--port-file", str(tmp_path / "gw")],
         tmp_path / "gateway.log",
     ).start()
     envoy = Proc("envoy", [], tmp_path / "envoy.log")

@@ -78,11 +78,11 @@ def test_bad_config_is_refused_with_the_key_named(redis_server):
 
 
 def test_events_list_filters_and_tail(redis_server):
-    from authz.decision import Verdict
-    from authz.events import record, security_event
-    from authz.policy import Unmet
+    from authz.check.decision import Verdict
+    from authz.check.request import ReadConfig, read
+    from authz.events.records import record, security_event
+    from authz.policy.rules import Unmet
     from authz.reasons import Reason
-    from authz.request import ReadConfig, read
     from support.checkrequests import check_request
 
     facts = read(check_request({"model": "m"}), ReadConfig())
@@ -165,7 +165,7 @@ def test_catalog_show_prints_each_value_with_its_evidence_or_unknown():
     data = json.loads(show("novita", "--json").stdout)
     assert data["provider"] == "novita" and all(a["value"] is None for a in data["attributes"])
     missing = show("deepsek")
-    assert missing.returncode == 1 and "did you mean deepseek?" in missing.stderr
+    assert missing.returncode == 1 and "did you mean 'deepseek'?" in missing.stderr
 
 
 def test_catalog_show_on_the_shipped_catalog_names_the_source_commit_and_the_providers_own_policy():

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from authz import __version__ as authz_version
-from authz.config import load
+from authz.config import Settings, load
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -298,6 +298,10 @@ def test_dockerfile_is_multi_stage_pinned_and_unprivileged():
     user = [line.split()[1] for line in lines if line.startswith("USER ")][-1]
     assert user.split(":")[0].isdigit() and int(user.split(":")[0]) >= 10000
     assert 'ENTRYPOINT ["authz"]' in lines
+    exposed = {int(p) for line in lines if line.startswith("EXPOSE ") for p in line.split()[1:]}
+    defaults = Settings()
+    listens = (defaults.grpc_listen, defaults.http_listen, defaults.admin_grpc_listen, defaults.metrics_listen)
+    assert exposed == {int(address.rpartition(":")[2]) for address in listens}
 
 
 def test_dockerfile_build_steps_produce_a_working_install(tmp_path):
@@ -335,14 +339,43 @@ def test_dockerfile_build_steps_produce_a_working_install(tmp_path):
     check = run(
         str(venv / "bin" / "python"),
         "-c",
-        "from importlib import resources; import authz.v1.admin_pb2, authz.server;"
-        "web = resources.files('authz.web');"
+        "from importlib import resources; import authz.v1.admin_pb2, authz.server.app;"
+        "web = resources.files('authz.admin.web');"
         "assert web.joinpath('settings.html').read_text().startswith('<!doctype');"
         "assert 'policyFromForm' in web.joinpath('settings.js').read_text()",
     )
     assert check.returncode == 0, check.stderr
     helped = run(str(venv / "bin" / "authz"), "serve", "--help")
     assert helped.returncode == 0 and "--workers" in helped.stdout
+    # What ships: the package alone, no dev harness, and every module imports without the
+    # dev-only libraries (blocked here, in case a runtime dependency pulled one in).
+    installed = run(
+        str(venv / "bin" / "python"),
+        "-c",
+        "import importlib.metadata as m; print('\\n'.join(str(f) for f in m.files('authz')))",
+    )
+    files = installed.stdout.split()
+    assert any(f.startswith("authz/check/") for f in files), files[:20]
+    assert [f for f in files if f.startswith(("devstack", "tests", "authz/testing"))] == []
+    imported = run(str(venv / "bin" / "python"), "-c", _IMPORT_ALL_WITHOUT_DEV_LIBRARIES)
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    assert int(imported.stdout) > 60, imported.stdout
+
+
+_IMPORT_ALL_WITHOUT_DEV_LIBRARIES = """
+import importlib, importlib.abc, pkgutil, sys
+DEV = ("httpx", "yaml", "pytest", "hypothesis", "devstack", "selenium", "openai", "anthropic")
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in DEV:
+            raise ImportError(f"dev-only library imported at run time: {name}")
+sys.meta_path.insert(0, Refuse())
+import authz
+names = [m.name for m in pkgutil.walk_packages(authz.__path__, "authz.") if m.name != "authz.__main__"]
+for name in names:
+    importlib.import_module(name)
+print(len(names))
+"""
 
 
 @pytest.mark.parametrize("path", ["examples/sidecar", "examples/istio", "examples/envoy-gateway"])

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from authz.config import Settings
-from authz.testing.envoy_config import render, validate
+from devstack.envoy_config import render, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "envoy").glob("*.yaml")) + [ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"]

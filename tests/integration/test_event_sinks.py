@@ -13,14 +13,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from authz import config
-from authz.decision import Verdict
-from authz.event_sinks import FanOut, RedisStreamSink
-from authz.event_spool import Spool
-from authz.event_writer import EventWriter
-from authz.events import record, security_event
-from authz.file_sink import FileSink
+from authz.check.decision import Verdict
+from authz.check.request import ReadConfig, read
+from authz.events.file_sink import FileSink
+from authz.events.records import record, security_event
+from authz.events.redis_sink import RedisStreamSink
+from authz.events.sinks import FanOut
+from authz.events.spool import Spool
+from authz.events.writer import EventWriter
 from authz.reasons import Reason
-from authz.request import ReadConfig, read
 from support.checkrequests import check_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +116,7 @@ async def test_fan_out_reports_what_the_first_sink_newly_stored(redis_server, tm
 
 @pytest.mark.parametrize("names", [*config.EVENT_SINKS, ",".join(config.EVENT_SINKS)])
 async def test_the_app_builds_the_sinks_the_setting_names(names, tmp_path):
-    from authz.server import App
+    from authz.server.app import App
 
     settings = config.load(None, {"AUTHZ_EVENT_SINKS": names, "AUTHZ_EVENTS_FILE": str(tmp_path / "e.jsonl")})
     app = App(settings)

@@ -12,19 +12,19 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from authz import audit
-from authz import catalog as catalog_mod
-from authz.decision import Verdict
-from authz.event_sinks import RedisStreamSink
-from authz.event_spool import Spool
-from authz.event_writer import EventWriter
-from authz.events import record, security_event
+from authz.check.decision import Verdict
+from authz.check.request import ReadConfig, api_key_hash, read
+from authz.events.records import record, security_event
+from authz.events.redis_sink import RedisStreamSink
+from authz.events.spool import Spool
+from authz.events.writer import EventWriter
 from authz.metrics import EVENTS
+from authz.policy import catalog as catalog_mod
 from authz.reasons import Reason
-from authz.request import ReadConfig, api_key_hash, read
-from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, RedisServer
+from authz.state import audit
+from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
+from devstack.stack import SAMPLE_CATALOG, RedisServer
 from support.checkrequests import check_request
 
 _n = itertools.count()
@@ -314,7 +314,7 @@ def test_event_dicts_are_exactly_the_json_form_of_the_proto():
     nothing renamed, and the round trip through the proto is lossless."""
     from google.protobuf import json_format
 
-    from authz.policy import Unmet
+    from authz.policy.rules import Unmet
     from authz.v1 import events_pb2
 
     verdict = Verdict(

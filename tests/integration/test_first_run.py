@@ -11,14 +11,14 @@ from pathlib import Path
 
 import httpx
 
-from authz.ports import LISTEN_KEYS
-from authz.testing.stack import closed_port, listening_socket, wait_until
+from authz.server.ports import LISTEN_KEYS
+from devstack.stack import closed_port, listening_socket, wait_until
 
 
 def serve(redis_url: str, tmp_path) -> tuple[subprocess.Popen, str]:
     """`authz serve` on ports the kernel picks (read back from its ports file)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    ports_file = tmp_path / "authz.ports"
+    ports_file = tmp_path / "authz.server.ports"
     ports_file.unlink(missing_ok=True)
     env = {
         **os.environ,
@@ -87,7 +87,7 @@ def test_a_second_authz_on_the_same_ports_exits_naming_the_setting_and_the_holde
     bind the same ports and silently take half of the Checks."""
     first, _ = serve(redis_server.url, tmp_path / "first")
     try:
-        bound = json.loads((tmp_path / "first" / "authz.ports").read_text())
+        bound = json.loads((tmp_path / "first" / "authz.server.ports").read_text())
         for workers in ("1", "2"):
             env = {
                 **os.environ,

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from authz.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
-from authz.testing.stack import listening_socket
+from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
+from devstack.stack import listening_socket
 
 
 class KeyApi:

@@ -13,11 +13,11 @@ import redis.asyncio as aioredis
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authz.catalog import parse
-from authz.server import App
-from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, claimed_settings
+from authz.policy.catalog import parse
+from authz.server.app import App
+from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
+from devstack.stack import SAMPLE_CATALOG, claimed_settings
 from support.checkrequests import check_request
 from support.policies import DEMO_POLICY
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from authz.catalog import parse
-from authz.server import App
-from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, claimed_settings
+from authz.policy.catalog import parse
+from authz.server.app import App
+from authz.state.store import Keys, Store
+from devstack.stack import SAMPLE_CATALOG, claimed_settings
 
 
 @pytest.fixture

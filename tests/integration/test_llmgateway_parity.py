@@ -3,7 +3,7 @@
 LLMGateway's published functions (`getProviderComplianceFailures`,
 `getAttestationComplianceFailures` of the npm package @llmgateway/models, pinned in
 tools/llmgateway and installed by `make test`) judge LLMGateway's own provider data under
-generated policies; authz judges the same data (mapped by authz.llmgateway_catalog) under the
+generated policies; authz judges the same data (mapped by authz.policy.llmgateway_catalog) under the
 same policies. Verdicts must agree everywhere, and so must the failed requirements, except for
 the differences listed in DELIBERATE (each asserted, so one that disappears fails too);
 docs/policy.md's parity table is this list.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from authz import llmgateway_catalog as lg
-from authz import policy
+from authz.policy import llmgateway_catalog as lg
+from authz.policy import rules as policy
 from authz.v1 import catalog_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,22 +19,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from authz import alerts as alerts_mod
 from authz import metrics
-from authz.auth import Authenticator
-from authz.cache import PolicyCache, StateUnavailable
-from authz.catalog import parse
-from authz.decision import Verdict
-from authz.event_sinks import RedisStreamSink
-from authz.event_spool import Spool
-from authz.event_writer import EventWriter
-from authz.events import security_event
+from authz.admin.tokens import Authenticator
+from authz.alerts import dispatcher, triggers
+from authz.alerts.messages import Message
+from authz.alerts.webhook_guard import WebhookGuard
+from authz.check.decision import Verdict
+from authz.check.request import ReadConfig, read
+from authz.events.records import security_event
+from authz.events.redis_sink import RedisStreamSink
+from authz.events.spool import Spool
+from authz.events.writer import EventWriter
+from authz.policy.catalog import parse
 from authz.reasons import Reason
-from authz.request import ReadConfig, read
-from authz.server import App
-from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, RedisServer, claimed_settings, closed_port, listening_socket
-from authz.webhooks import WebhookGuard
+from authz.server.app import App
+from authz.state.cache import StateCache, StateUnavailable
+from authz.state.store import Keys, Store
+from devstack.stack import SAMPLE_CATALOG, RedisServer, claimed_settings, closed_port, listening_socket
 from support.checkrequests import check_request
 
 SECRET = "promises-test-secret-at-least-32-characters"
@@ -185,7 +186,7 @@ def _value(counter) -> float:
 async def test_redis_errors_and_dropped_events_are_counted_exactly(tmp_path):
     server = RedisServer(tmp_path, port=closed_port())  # never started: Redis is down
     client = aioredis.Redis.from_url(server.url, socket_connect_timeout=0.2, socket_timeout=0.2)
-    cache = PolicyCache(Store(client, Keys()), refresh_interval_s=600, max_staleness_s=1200, redis_timeout_s=0.3)
+    cache = StateCache(Store(client, Keys()), refresh_interval_s=600, max_staleness_s=1200, redis_timeout_s=0.3)
     before = _value(metrics.REDIS_ERRORS.labels("load_org"))
     with pytest.raises(StateUnavailable):
         await cache.org("acme")
@@ -228,7 +229,7 @@ async def _serve(receiver: _Receiver) -> tuple[web.AppRunner, str]:
 
 
 async def test_alerts_stop_after_eight_attempts_and_go_out_once(redis_server, monkeypatch):
-    monkeypatch.setattr(alerts_mod, "_BACKOFF_S", (0.01,) * 7)
+    monkeypatch.setattr(dispatcher, "_BACKOFF_S", (0.01,) * 7)
     client = aioredis.Redis.from_url(redis_server.url, socket_timeout=5)
     keys = Keys("alerts-once:")
     guard = WebhookGuard.from_setting("127.0.0.1")
@@ -240,14 +241,14 @@ async def test_alerts_stop_after_eight_attempts_and_go_out_once(redis_server, mo
         runner, healthy_url = await _serve(healthy)
         runners.append(runner)
         # Two dispatchers on one consumer group, as two authz processes would be.
-        dispatchers = [alerts_mod.AlertDispatcher(client, keys, guard) for _ in range(2)]
+        dispatchers = [dispatcher.AlertDispatcher(client, keys, guard) for _ in range(2)]
         for i, d in enumerate(dispatchers):
             d._consumer = f"process-{i}"
             d.start()
         failed_before = _value(metrics.ALERTS["failed"])
-        await alerts_mod.enqueue(client, keys, "acme", failing_url, "blocks", alerts_mod.Message().text("x"))
+        await triggers.enqueue(client, keys, "acme", failing_url, "blocks", Message().text("x"))
         for i in range(20):
-            await alerts_mod.enqueue(client, keys, "acme", healthy_url, "blocks", alerts_mod.Message().value(f"a{i}"))
+            await triggers.enqueue(client, keys, "acme", healthy_url, "blocks", Message().value(f"a{i}"))
         deadline = time.monotonic() + 20
         while len(healthy.hits) < 20 or _value(metrics.ALERTS["failed"]) < failed_before + 1:
             assert time.monotonic() < deadline, (len(healthy.hits), len(failing.hits))
@@ -256,7 +257,7 @@ async def test_alerts_stop_after_eight_attempts_and_go_out_once(redis_server, mo
         while (await client.xinfo_groups(keys.alerts))[0]["pending"]:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        assert len(failing.hits) == alerts_mod.MAX_ATTEMPTS == 8
+        assert len(failing.hits) == dispatcher.MAX_ATTEMPTS == 8
         assert sorted(h["content"] for h in healthy.hits) == sorted(f"`a{i}`" for i in range(20))
         assert _value(metrics.ALERTS["failed"]) == failed_before + 1
         for d in dispatchers:

@@ -10,18 +10,18 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from authz import catalog as catalog_mod
-from authz.cache import PolicyCache, StateUnavailable
-from authz.decision import Verdict
-from authz.event_sinks import RedisStreamSink
-from authz.event_spool import Spool
-from authz.event_writer import EventWriter
-from authz.events import security_event
+from authz.check.decision import Verdict
+from authz.check.request import ReadConfig, api_key_hash, read
+from authz.events.records import security_event
+from authz.events.redis_sink import RedisStreamSink
+from authz.events.spool import Spool
+from authz.events.writer import EventWriter
+from authz.policy import catalog as catalog_mod
 from authz.reasons import Reason
-from authz.request import ReadConfig, api_key_hash, read
-from authz.store import Keys, Store
-from authz.testing.stack import SAMPLE_CATALOG, RedisServer, closed_port
+from authz.state.cache import StateCache, StateUnavailable
+from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
+from devstack.stack import SAMPLE_CATALOG, RedisServer, closed_port
 from support.checkrequests import check_request
 
 _prefixes = itertools.count()
@@ -50,8 +50,8 @@ async def eventually(predicate, timeout=3.0):
     raise AssertionError("condition not met in time")
 
 
-def new_cache(store, **kw) -> PolicyCache:
-    return PolicyCache(store, **{"refresh_interval_s": 600, "max_staleness_s": 1200, "redis_timeout_s": 0.5, **kw})
+def new_cache(store, **kw) -> StateCache:
+    return StateCache(store, **{"refresh_interval_s": 600, "max_staleness_s": 1200, "redis_timeout_s": 0.5, **kw})
 
 
 async def test_set_policy_bumps_version_and_publishes_in_one_transaction(store):
@@ -118,7 +118,7 @@ async def test_periodic_refresh_catches_writes_that_were_never_published(store):
     await asyncio.wait_for(cache.synced.wait(), 5)
     assert not (await cache.org("quiet")).enabled
     stored = policy_pb2.CompliancePolicy(enabled=True, version=9)
-    from authz.store import policy_to_json
+    from authz.state.store import policy_to_json
 
     await store.redis.hset(store.keys.org("quiet"), "policy", policy_to_json(stored))  # no PUBLISH
 
@@ -220,7 +220,7 @@ async def test_events_survive_a_redis_outage_in_order(tmp_path):
 def test_unknown_key_cache_is_a_bounded_lru_with_ttl(monkeypatch):
     import time as time_mod
 
-    from authz.cache import _ApiKeys
+    from authz.state.cache import _ApiKeys
 
     async def never(_key):
         raise AssertionError("no fetch expected")
@@ -233,13 +233,13 @@ def test_unknown_key_cache_is_a_bounded_lru_with_ttl(monkeypatch):
     keys.store("real", "acme")
     assert keys.peek("real") == (True, "acme")
     now = time_mod.monotonic()
-    monkeypatch.setattr("authz.cache.time.monotonic", lambda: now + 31)
+    monkeypatch.setattr("authz.state.cache.time.monotonic", lambda: now + 31)
     assert keys.peek("k999") == (False, None)  # expired: the next lookup asks Redis again
     assert keys.peek("real") == (True, "acme")  # real keys do not expire (invalidations keep them current)
 
 
 def test_unknown_key_limiter_refills_and_forgets():
-    from authz.limits import UnknownKeyLimiter
+    from authz.server.unknown_keys import UnknownKeyLimiter
 
     limiter = UnknownKeyLimiter(per_s=1000, burst=3, max_addresses=2)
     for _ in range(3):
@@ -273,7 +273,7 @@ async def test_an_empty_redis_is_lost_state_not_no_policy(store):
         await cache.org("never-seen")  # not "no policy"
     with pytest.raises(StateUnavailable):
         await cache.org_for_key_hash(api_key_hash("sk-never-seen"))  # not "unknown key"
-    from authz.store import StateLost
+    from authz.state.store import StateLost
 
     with pytest.raises(StateLost):
         await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=False), "t")
@@ -289,7 +289,7 @@ async def test_an_empty_redis_is_lost_state_not_no_policy(store):
 async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_server):
     """A change whose invalidation was published while the subscription was down is only seen
     through the resync that follows every reconnect (the periodic one is 10 minutes away)."""
-    from authz.store import policy_to_json
+    from authz.state.store import policy_to_json
 
     await store.load_catalog(sample(), "t")
     cache = new_cache(store, refresh_interval_s=600, max_staleness_s=1200)
@@ -318,7 +318,7 @@ async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_se
 async def test_a_catalog_message_from_a_replaced_state_reloads_cached_orgs_and_keys(store):
     """Redis replaced (failover to a replica that missed writes, a restore): the next message
     may be a catalog load, and everything cached came from the old state, not just the catalog."""
-    from authz.store import CATALOG_MESSAGE, policy_to_json
+    from authz.state.store import CATALOG_MESSAGE, policy_to_json
 
     await store.load_catalog(sample(), "t")
     await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
@@ -347,7 +347,7 @@ async def test_a_catalog_message_from_a_replaced_state_reloads_cached_orgs_and_k
 async def test_an_invalidation_during_a_cold_load_is_not_lost(store):
     """The load read the old policy, the change and its message arrived before it returned:
     the value cached must be the new one (the load reads again)."""
-    from authz.store import ORG_MESSAGE
+    from authz.state.store import ORG_MESSAGE
 
     await store.load_catalog(sample(), "t")
     await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
@@ -374,8 +374,8 @@ async def test_an_invalidation_during_a_cold_load_is_not_lost(store):
 
 async def test_a_large_org_record_is_compiled_off_the_event_loop(monkeypatch):
     """An org at the limits takes milliseconds to compile: a worker thread does it."""
-    from authz import cache as cache_mod
-    from authz.store import policy_to_json
+    from authz.state import cache as cache_mod
+    from authz.state.store import policy_to_json
 
     threads = []
     real = asyncio.to_thread

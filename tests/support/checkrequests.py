@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from envoy.service.auth.v3 import external_auth_pb2
 
 
 def check_request(
-    body: bytes | str | dict | None = None,
+    body: bytes | str | dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     *,
     size: int | None = None,

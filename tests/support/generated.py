@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from hypothesis import strategies as st
 
-from authz import requirements
-from authz.catalog import CatalogIndex
+from authz.policy import requirements
+from authz.policy.catalog import CatalogIndex
 from authz.v1 import catalog_pb2
 
 # Values for each DataPolicy attribute a requirement reads, weighted towards what satisfies it
 # (None: unknown). Shared with the atheris fuzzer; the registry test refuses a requirement
 # that reads an attribute missing here.
-ATTRIBUTE_CHOICES: dict[str, list] = {
+ATTRIBUTE_CHOICES: dict[str, list[Any]] = {
     "soc2": [True, True, True, False, None],
     "iso27001": [True, True, True, False, None],
     "iso42001": [True, True, True, False, None],
@@ -35,7 +36,7 @@ ATTRIBUTE_CHOICES: dict[str, list] = {
 }
 # Values for the policy fields that are not a require_* flag, other than the id lists (drawn
 # from the catalog at hand). The registry test refuses a policy field missing here.
-VALUE_FIELD_CHOICES: dict[str, list] = {
+VALUE_FIELD_CHOICES: dict[str, list[str]] = {
     "allowed_countries": ["US", "DE"],
     "data_residency": ["eu", "us"],
 }
@@ -44,7 +45,7 @@ FLAGS = tuple(r.policy_field for r in requirements.FLAGGED)
 _RARELY = st.sampled_from([False, False, False, True])
 
 
-def data_policies():
+def data_policies() -> st.SearchStrategy[dict[str, Any] | None]:
     """A provider's data policy as a dict (None: it publishes none); None values are unknown."""
     return st.one_of(
         st.none(),
@@ -52,11 +53,11 @@ def data_policies():
     )
 
 
-def _mostly_empty(items: list[str], max_size: int):
+def _mostly_empty(items: list[str], max_size: int) -> st.SearchStrategy[list[str]]:
     return st.one_of(st.just([]), st.just([]), st.lists(st.sampled_from(items), max_size=max_size, unique=True))
 
 
-def policies(providers: list[str], models: list[str]):
+def policies(providers: list[str], models: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """CompliancePolicy fields, every rule on or off, lists drawn from the given ids."""
     return st.fixed_dictionaries(
         {
@@ -73,7 +74,7 @@ def policies(providers: list[str], models: list[str]):
     )
 
 
-def catalog_index(providers: dict[str, dict | None], models: dict[str, list[str]]) -> CatalogIndex:
+def catalog_index(providers: dict[str, dict[str, Any] | None], models: dict[str, list[str]]) -> CatalogIndex:
     """Build an index straight from dicts (no validation: generated data may be odd on purpose)."""
     cat = catalog_pb2.Catalog(version=1)
     for pid, attrs in providers.items():
@@ -91,7 +92,7 @@ def catalog_index(providers: dict[str, dict | None], models: dict[str, list[str]
     return CatalogIndex.build(cat)
 
 
-def assert_reached(seen: Counter, expected: Iterable[str], min_share: float = 0.0, *, of: str) -> None:
+def assert_reached(seen: Counter[str], expected: Iterable[str], min_share: float = 0.0, *, of: str) -> None:
     """Fail when a run never produced one of the outcome classes it exists to exercise (or
     produced it less often than `min_share` of all examples)."""
     total = sum(seen.values())

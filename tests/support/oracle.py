@@ -1,15 +1,21 @@
 """An independent, deliberately plain restatement of the compliance rules, used by the
 property tests and the fuzzer to check the decision code (never the other way round).
 
-One clause per requirement of authz.requirements (the registry test refuses a requirement
+One clause per requirement of authz.policy.requirements (the registry test refuses a requirement
 without one), and `asked` restates which policy fields ask for which requirement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+Policy = dict[str, Any]  # CompliancePolicy fields, as the strategies draw them
+Attributes = dict[str, Any]  # published DataPolicy attributes; missing or None: unknown
+
 # requirement name -> is it met by these published attributes (a dict; a missing or None value is
 # unknown) under policy p? Written out by hand, not derived from the code under test.
-CLAUSES = {
+CLAUSES: dict[str, Callable[[Attributes, Policy], bool]] = {
     "soc2": lambda a, p: a.get("soc2") is True or a.get("soc2_report") in (2, 3),
     "soc2_type2": lambda a, p: a.get("soc2_report") == 3,
     "iso27001": lambda a, p: a.get("iso27001") is True,
@@ -28,7 +34,7 @@ CLAUSES = {
 }
 
 
-def asked(p: dict) -> set[str]:
+def asked(p: Policy) -> set[str]:
     """The requirements an enabled policy p makes."""
     names = set()
     if p["require_soc2"] and p["require_iso27001"] and p["certifications"] == 2:
@@ -51,13 +57,13 @@ def asked(p: dict) -> set[str]:
     return names
 
 
-def oracle_model_allowed(model: str, p: dict) -> bool:
+def oracle_model_allowed(model: str, p: Policy) -> bool:
     if model in p["model_denylist"]:
         return False
     return not p["model_allowlist"] or model in p["model_allowlist"]
 
 
-def oracle_compliant(attrs: dict | None, p: dict, provider: str = "") -> bool:
+def oracle_compliant(attrs: Attributes | None, p: Policy, provider: str = "") -> bool:
     """Plain restatement of the rules: explicit values only; unknown never satisfies."""
     if not p["enabled"]:
         return True

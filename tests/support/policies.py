@@ -1,5 +1,5 @@
 """Policies the tests share."""
 
-from authz.testing.policies import DEMO_POLICY
+from devstack.policies import DEMO_POLICY
 
 __all__ = ["DEMO_POLICY"]

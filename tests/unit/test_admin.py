@@ -16,12 +16,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from authz.admin import preview
-from authz.admin_validation import AdminError, validate
-from authz.auth import Authenticator, AuthError, issue
-from authz.catalog import CatalogIndex, parse
-from authz.testing.stack import ADMIN_SECRET, SAMPLE_CATALOG
+from authz.admin.service import preview
+from authz.admin.tokens import Authenticator, AuthError, issue
+from authz.admin.validation import AdminError, validate
+from authz.policy.catalog import CatalogIndex, parse
 from authz.v1 import admin_pb2, policy_pb2
+from devstack.stack import ADMIN_SECRET, SAMPLE_CATALOG
 from support.policies import DEMO_POLICY
 
 CATALOG = CatalogIndex.build(parse(SAMPLE_CATALOG.read_text()))
@@ -91,7 +91,7 @@ def test_list_entries_must_be_ids_whatever_force_says(name, entry):
 )
 def test_every_list_is_checked_against_the_catalog(name, typo, meant):
     """A typo in any list, deny lists included, is refused (unless forced) with the closest ids."""
-    from authz.admin_validation import known_ids
+    from authz.admin.validation import known_ids
     from authz.v1 import catalog_pb2
 
     with pytest.raises(AdminError, match=f"{name}: '{typo}' is not a .* did you mean '{meant}'"):
@@ -160,8 +160,8 @@ def test_bad_tokens(header, message):
 
 
 def test_every_admin_rpc_has_a_method_and_every_error_kind_both_codes():
-    from authz import admin as admin_mod
-    from authz.admin_api import PolicyAdminServicer
+    from authz.admin import service as admin_mod
+    from authz.admin.transports import PolicyAdminServicer
 
     rpcs = {m.name for m in admin_pb2.DESCRIPTOR.services_by_name["PolicyAdmin"].methods}
     admin = admin_mod.PolicyAdmin(store=None, catalog=lambda: None, authenticator=Authenticator())
@@ -202,7 +202,7 @@ def test_a_list_entry_is_bounded_in_length():
 
 
 def test_a_custom_provider_is_bounded_in_models():
-    from authz.admin_validation import validate_custom_provider
+    from authz.admin.validation import validate_custom_provider
     from authz.v1 import catalog_pb2
 
     validate_custom_provider(catalog_pb2.CustomProvider(id="own", models=[f"m{i}" for i in range(200)]), CATALOG)
@@ -213,7 +213,7 @@ def test_a_custom_provider_is_bounded_in_models():
 @pytest.mark.parametrize("bad", ["own\n", "own\r", "own ", "Own", "o" * 64])
 def test_custom_provider_ids_are_matched_whole(bad):
     """`$` matches before a final newline: ids are checked with fullmatch everywhere."""
-    from authz.admin_validation import validate_custom_provider
+    from authz.admin.validation import validate_custom_provider
     from authz.v1 import catalog_pb2
 
     with pytest.raises(AdminError, match="use lower-case letters"):

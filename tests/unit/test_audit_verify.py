@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from authz import audit
+from authz.state import audit
 
 
 def chain(n: int = 6) -> tuple[list[tuple[str, str, str]], tuple[int, str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from authz.catalog import CatalogError, CatalogIndex, parse
+from authz.policy.catalog import CatalogError, CatalogIndex, parse
 
 SAMPLE = Path(__file__).resolve().parents[2] / "catalog" / "sample-catalog.json"
 
@@ -74,7 +74,7 @@ def test_not_json():
 
 
 def test_diff_names_every_kind_of_change():
-    from authz.catalog import diff
+    from authz.policy.catalog import diff
 
     old = parse(
         json.dumps(
@@ -118,7 +118,7 @@ def test_diff_names_every_kind_of_change():
 
 
 def test_to_json_is_compact_and_round_trips():
-    from authz.catalog import to_json
+    from authz.policy.catalog import to_json
 
     catalog = parse(SAMPLE.read_text())
     text = to_json(catalog)
@@ -186,7 +186,7 @@ def test_unknown_evidence_lists_the_known_attributes():
 
 
 def test_diff_uses_the_field_names_people_write():
-    from authz.catalog import diff
+    from authz.policy.catalog import diff
 
     def catalog(trains: bool):
         return parse(
@@ -204,7 +204,7 @@ def test_diff_uses_the_field_names_people_write():
 
 
 def test_the_index_keeps_the_catalog_version():
-    from authz.catalog import CatalogIndex
+    from authz.policy.catalog import CatalogIndex
 
     catalog = parse(SAMPLE.read_text())
     catalog.version = 7
@@ -213,7 +213,7 @@ def test_the_index_keeps_the_catalog_version():
 
 @pytest.mark.wall_clock
 def test_catalog_age_warns_past_the_configured_age_and_when_unknown():
-    from authz.catalog import age_warning, published_epoch
+    from authz.policy.catalog import age_warning, published_epoch
 
     day = 86400.0
     fresh = CatalogIndex(version=3, providers={}, models={}, published_at=published_epoch("2026-11-01"))
@@ -233,7 +233,7 @@ def test_catalog_age_warns_past_the_configured_age_and_when_unknown():
 )
 def test_catalog_age_counts_whole_days_elapsed_at_any_hour(now):
     """The age is the same from midnight to 23:59:59 (issue 25: "201 days" after noon)."""
-    from authz.catalog import age_warning, published_epoch
+    from authz.policy.catalog import age_warning, published_epoch
 
     index = CatalogIndex(version=1, providers={}, models={}, published_at=published_epoch("2026-05-10"))
     warning = age_warning(index, 120, published_epoch(now) or 0.0)
@@ -247,7 +247,7 @@ def test_catalog_age_counts_whole_days_elapsed_at_any_hour(now):
     [("2026-01-31", "2026-02-28T23:59:59Z", 28), ("2026-12-31T23:00:00Z", "2027-01-01T22:59:59Z", 0)],
 )
 def test_catalog_age_across_month_and_year_ends(published, now, days):
-    from authz.catalog import age_warning, published_epoch
+    from authz.policy.catalog import age_warning, published_epoch
 
     index = CatalogIndex(version=1, providers={}, models={}, published_at=published_epoch(published))
     at = published_epoch(now) or 0.0

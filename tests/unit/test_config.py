@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from authz.config import ConfigError, Settings, load
+from authz.server import components
 
 
 def test_defaults():
@@ -16,7 +17,7 @@ def test_file_then_environment(tmp_path):
     f.write_text('model_header = "x-llm-model"\nrefresh_interval_s = 10\n')
     s = load(f, {"AUTHZ_REFRESH_INTERVAL_S": "5", "AUTHZ_ORG_SOURCE": "header", "OTHER": "x"})
     assert (s.model_header, s.refresh_interval_s, s.org_source) == ("x-llm-model", 5.0, "header")
-    assert s.read_config().org == "x-org-id"
+    assert components.read_config(s).org == "x-org-id"
 
 
 @pytest.mark.parametrize(

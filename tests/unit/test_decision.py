@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authz import policy
-from authz.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, OrgPolicy, Verdict, decide
+from authz.check.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, OrgPolicy, Verdict, decide
+from authz.check.request import ReadConfig, read
+from authz.policy import rules as policy
 from authz.reasons import OUTCOMES, Reason
-from authz.request import ReadConfig, read
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request
 from support.generated import assert_reached, catalog_index, data_policies
@@ -245,7 +245,7 @@ def _decision_matches_oracle(cat, p, model, pin) -> str:
 def test_a_custom_id_the_catalog_also_has_never_allows_the_catalog_provider():
     """An org attested 'trainer' as its own provider before the catalog gained a 'trainer'; the
     gateway routes by id, so an allow-list naming 'trainer' would reach the catalog's one."""
-    from authz.decision import CustomEntry
+    from authz.check.decision import CustomEntry
 
     base = org_with(**ALL_ON)
     custom = {"trainer": CustomEntry(unmet=(), models=frozenset({"m2"}))}
@@ -290,7 +290,7 @@ def test_property_decision_matches_oracle():
 
 
 def _custom(**entries):
-    from authz.decision import CustomEntry
+    from authz.check.decision import CustomEntry
 
     return {cid: CustomEntry(unmet=unmet, models=frozenset(models)) for cid, (unmet, models) in entries.items()}
 
@@ -604,7 +604,7 @@ def test_client_requirements_are_never_remembered():
 
 
 def test_remembered_judgements_are_bounded(monkeypatch):
-    from authz import decision
+    from authz.check import decision
 
     monkeypatch.setattr(decision, "_JUDGED", {})
     monkeypatch.setattr(decision, "_JUDGED_MAX", 8)

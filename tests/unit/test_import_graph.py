@@ -55,10 +55,69 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_import_graph_has_no_cycle():
     graph = _graph()
-    assert "authz.server" in graph and graph["authz.server"], "the graph was read"
+    assert "authz.server.app" in graph and graph["authz.server.app"], "the graph was read"
     cycle = _cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
 
 
 def test_the_cycle_finder_finds_one():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+# The packages as layers, bottom first: a module imports only from its own layer or below.
+# Top-level modules (config, metrics, logs, clip, httpguard, reasons) are the shared bottom.
+LAYERS = ("authz", "policy", "check", "state", "events", "alerts", "admin", "server", "cli")
+# The Check pipeline is pure: no network, process or event-loop library below the server.
+NO_IO = ("policy", "check")
+IO_LIBRARIES = ("asyncio", "socket", "ssl", "subprocess", "redis", "aiohttp", "grpc", "urllib.request", "http")
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    if parts[1:2] == ["__main__"]:
+        return LAYERS.index("cli")
+    if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()):
+        return LAYERS.index(parts[1])
+    return 0
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} ({LAYERS[_layer(module)]}) imports {target} ({LAYERS[_layer(target)]})"
+        for module, targets in graph.items()
+        for target in targets
+        if _layer(target) > _layer(module)
+    )
+
+
+def test_every_package_is_a_layer():
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists() and p.name != "v1"}
+    assert packages == set(LAYERS[1:]), "a new package needs its place in LAYERS (and in docs/design.md)"
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    assert upward_imports(_graph()) == []
+
+
+def test_the_layer_rule_sees_an_upward_import():
+    assert upward_imports({"authz.config": {"authz.check.request"}, "authz.check.request": {"authz.config"}}) == [
+        "authz.config (authz) imports authz.check.request (check)"
+    ]
+
+
+def test_the_check_pipeline_does_no_io():
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        module = _module_name(path)
+        if "v1" in path.relative_to(PACKAGE).parts or LAYERS[_layer(module)] not in NO_IO:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [f"{module}: {n}" for n in names if n.split(".")[0] in IO_LIBRARIES or n in IO_LIBRARIES]
+    assert found == []

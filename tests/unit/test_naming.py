@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from test_decision import org_with
 
-from authz import catalog as catalog_mod
-from authz.decision import AUTOMATIC, HEADER, PINNED, Gateway, decide
-from authz.naming import resolve
+from authz.check.decision import AUTOMATIC, HEADER, PINNED, Gateway, decide
+from authz.check.request import ReadConfig, read
+from authz.policy import catalog as catalog_mod
+from authz.policy.naming import resolve
 from authz.reasons import Reason
-from authz.request import ReadConfig, read
 from support.checkrequests import check_request
 from support.policies import DEMO_POLICY
 

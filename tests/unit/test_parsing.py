@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authz import endpoints as ep
-from authz import parsing
+from authz.check import endpoints as ep
+from authz.check import parsing
+from authz.check.request import ReadConfig, read
 from authz.reasons import Reason
-from authz.request import ReadConfig, read
 from support.checkrequests import check_request
 
 TABLE = ep.EndpointTable.of(list(ep.default_table().endpoints), {"prod": "azure/gpt-4o"})
@@ -410,7 +410,7 @@ def _objects(depth: int = 2):
 )
 def test_the_fast_path_reads_a_model_only_where_the_exact_parser_reads_the_same(text, noise):
     """The fast path may decline (None); when it answers, the exact parser agrees."""
-    from authz.parsing import jsonbody
+    from authz.check.parsing import jsonbody
 
     data = (
         text.encode()
@@ -438,6 +438,6 @@ def test_the_fast_path_reads_a_model_only_where_the_exact_parser_reads_the_same(
     ],
 )
 def test_the_fast_path_declines_what_only_the_exact_parser_may_judge(body):
-    from authz.parsing import jsonbody
+    from authz.check.parsing import jsonbody
 
     assert jsonbody.top_level_model(body) is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from authz import policy
-from authz.policy import NOT_MET, UNKNOWN, Unmet, model_unmet, rules_of, unmet
+from authz.policy import rules as policy
+from authz.policy.rules import NOT_MET, UNKNOWN, Unmet, model_unmet, rules_of, unmet
 from authz.v1 import catalog_pb2, policy_pb2
 
 T2, T1, NONE = catalog_pb2.SOC2_REPORT_TYPE2, catalog_pb2.SOC2_REPORT_TYPE1, catalog_pb2.SOC2_REPORT_NONE

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from authz import policy
-from authz.catalog import parse
-from authz.requirements import NOT_MET, UNKNOWN
+from authz.policy import rules as policy
+from authz.policy.catalog import parse
+from authz.policy.requirements import NOT_MET, UNKNOWN
 from authz.v1 import catalog_pb2, policy_pb2
 from support.policies import DEMO_POLICY
 
@@ -142,8 +142,8 @@ def test_stealth_on_real_data(cat):
 
 
 def test_the_preview_shows_what_a_provider_list_entry_covers(cat):
-    from authz.admin import preview
-    from authz.catalog import CatalogIndex
+    from authz.admin.service import preview
+    from authz.policy.catalog import CatalogIndex
 
     index = CatalogIndex.build(cat)
     result = preview(index, policy_pb2.CompliancePolicy(enabled=True, provider_denylist=["alibaba", "deepseek"]))

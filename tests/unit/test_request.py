@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authz import parsing
-from authz.parsing import jsonbody
+from authz.check import parsing
+from authz.check.parsing import jsonbody
+from authz.check.request import JWT_AUTHN, NOT_AN_ID, ORG_ID, ReadConfig, api_key_hash, api_key_id, read
 from authz.reasons import Reason
-from authz.request import JWT_AUTHN, NOT_AN_ID, ORG_ID, ReadConfig, api_key_hash, api_key_id, read
 from support.checkrequests import check_request
 
 NAMES = ReadConfig(model="x-model", provider="x-provider")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from authz import policy, requirements
+from authz.policy import requirements
+from authz.policy import rules as policy
 from authz.v1 import catalog_pb2, policy_pb2
 from support import generated, oracle
 

@@ -8,10 +8,10 @@ import json
 from envoy.config.core.v3 import base_pb2
 from google.rpc import code_pb2
 
-from authz import policy
-from authz.decision import Verdict
+from authz.check.decision import Verdict
+from authz.check.response import ALLOWED_PROVIDERS_HEADER, build, message
+from authz.policy import rules as policy
 from authz.reasons import OUTCOMES, Reason
-from authz.response import ALLOWED_PROVIDERS_HEADER, build, message
 from authz.v1 import catalog_pb2
 
 OWNED = ("x-compliance-allowed-providers", "x-compliance-org", "x-compliance-anything")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authz.webhooks import AddressRefused, WebhookGuard, WebhookRefused, is_public, literal_address
+from authz.alerts.webhook_guard import AddressRefused, Target, WebhookGuard, WebhookRefused, is_public, literal_address
 
 GUARD = WebhookGuard.from_setting("alerts.internal:8443, 127.0.0.7")
 
@@ -152,9 +152,7 @@ def _name_of_loopback() -> str:
 
 
 def test_targets_are_normalised_with_default_ports():
-    assert GUARD.target("https://Hooks.Example.COM./x") == __import__("authz.webhooks").webhooks.Target(
-        "https", "hooks.example.com", 443, False
-    )
+    assert GUARD.target("https://Hooks.Example.COM./x") == Target("https", "hooks.example.com", 443, False)
     assert GUARD.target("https://hooks.example.com:8443/x").port == 8443
     allowed = GUARD.target("http://127.0.0.7/x")
     assert (allowed.scheme, allowed.host, allowed.port, allowed.operator_allowed) == ("http", "127.0.0.7", 80, True)

@@ -1,0 +1,144 @@
+"""What PolicyAdmin refuses before it writes anything, and the error kinds both transports
+report: a policy that says something other than its author meant, list entries that are not
+ids or name nothing the catalog has, custom providers with bad ids or attestations. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from authz.policy import catalog as catalog_mod
+from authz.policy import rules as policy_mod
+from authz.policy.catalog import CatalogIndex
+from authz.suggest import did_you_mean
+from authz.v1 import catalog_pb2, policy_pb2
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of admin error, as both transports report it."""
+
+    name: str  # the JSON error code
+    http_status: int
+    grpc_code: grpc.StatusCode
+
+
+UNAUTHENTICATED = Kind("unauthenticated", 401, grpc.StatusCode.UNAUTHENTICATED)
+PERMISSION_DENIED = Kind("permission_denied", 403, grpc.StatusCode.PERMISSION_DENIED)
+INVALID_ARGUMENT = Kind("invalid_argument", 400, grpc.StatusCode.INVALID_ARGUMENT)
+ABORTED = Kind("aborted", 409, grpc.StatusCode.ABORTED)
+UNAVAILABLE = Kind("unavailable", 503, grpc.StatusCode.UNAVAILABLE)
+NOT_FOUND = Kind("not_found", 404, grpc.StatusCode.NOT_FOUND)
+
+
+class AdminError(Exception):
+    def __init__(self, kind: Kind, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# What one tenant may store, enforced whatever `force` says (docs/security.md, "Tenant input"):
+# far above what a real policy needs, low enough that compiling an org at every limit takes a
+# few milliseconds (in a worker thread, cache.compiled) and a Check costs what it always does.
+MAX_LIST_ENTRIES = 512  # each provider / model allow or deny list (the catalog has ~400 models)
+MAX_COUNTRIES = 250  # allowed_countries: every ISO 3166-1 country
+MAX_REGIONS = 32  # data_residency
+MAX_ENTRY_CHARS = 200  # one list entry (a model id's own limit)
+MAX_CUSTOM_PROVIDERS = 50  # an org's own providers
+MAX_CUSTOM_MODELS = 200  # models of one custom provider
+MAX_WATCHED_MODELS = 50  # alerts.watched_models
+LIMITS = {
+    "provider_allowlist": MAX_LIST_ENTRIES,
+    "provider_denylist": MAX_LIST_ENTRIES,
+    "model_allowlist": MAX_LIST_ENTRIES,
+    "model_denylist": MAX_LIST_ENTRIES,
+    "allowed_countries": MAX_COUNTRIES,
+    "data_residency": MAX_REGIONS,
+}
+
+
+def at_most(what: str, count: int, limit: int) -> None:
+    if count > limit:
+        raise AdminError(
+            INVALID_ARGUMENT, f"{what}: {count} entries, at most {limit} (a limit that force does not lift)"
+        )
+
+
+def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
+    """Refuse policies that say something other than what their author meant, or more than
+    any tenant may store."""
+    for name, limit in LIMITS.items():
+        at_most(name, len(getattr(p, name)), limit)
+    if p.certifications == policy_pb2.CERTIFICATION_MATCH_ANY and not (p.require_soc2 and p.require_iso27001):
+        raise AdminError(
+            INVALID_ARGUMENT,
+            "certifications 'any' (either SOC 2 or ISO 27001) needs both require_soc2 and "
+            "require_iso27001; with one of them, leave certifications unset",
+        )
+    for country in p.allowed_countries:
+        if not catalog_mod.COUNTRY.fullmatch(country):
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'DE')",
+            )
+    for region in p.data_residency:
+        if not catalog_mod.REGION.fullmatch(region):
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"data_residency: {region!r} is not a region code in lower case (e.g. 'eu', 'us')",
+            )
+    for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
+        for entry in getattr(p, name):
+            # Checked even with force: an entry with a space can never equal an id, so a deny list
+            # holding one would be silently inert.
+            if not entry or len(entry) > MAX_ENTRY_CHARS or any(c.isspace() for c in entry) or "," in entry:
+                raise AdminError(
+                    INVALID_ARGUMENT,
+                    f"{name}: {entry[:64]!r} is not an id (no spaces or commas, at most {MAX_ENTRY_CHARS} characters)",
+                )
+    rules = policy_mod.rules_of(p)
+    if saving and p.enabled and rules == policy_mod.NO_RULES:
+        raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
+
+
+def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: catalog_pb2.CustomProviders) -> None:
+    """Refuse list entries naming nothing the catalog (or the org's own providers) has: a typo
+    in a deny list would block nothing. The message names the closest ids; `force` saves anyway."""
+    providers = set(catalog.providers) | set(custom.providers)
+    models = set(catalog.models) | {m for cp in custom.providers.values() for m in cp.models}
+    for name, known, kind in (
+        ("provider_allowlist", providers, "provider"),
+        ("provider_denylist", providers, "provider"),
+        ("model_allowlist", models, "model"),
+        ("model_denylist", models, "model"),
+    ):
+        for entry in getattr(p, name):
+            if entry in known:
+                continue
+            hint = did_you_mean(entry, known)
+            raise AdminError(
+                INVALID_ARGUMENT,
+                f"{name}: {entry!r} is not a {kind} in catalog v{catalog.version}{hint} "
+                "(send force: true to save it anyway)",
+            )
+
+
+def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:
+    where = f"custom provider {cp.id!r}"
+    if not catalog_mod.PROVIDER_ID.fullmatch(cp.id):
+        raise AdminError(INVALID_ARGUMENT, f"{where}: use lower-case letters, digits, '.', '_' or '-' (max 63)")
+    if cp.id in catalog.providers:
+        raise AdminError(INVALID_ARGUMENT, f"{where}: the catalog already has a provider with this id; choose another")
+    if not cp.models:
+        raise AdminError(INVALID_ARGUMENT, f"{where}: list the models it serves")
+    at_most(f"{where}: models", len(cp.models), MAX_CUSTOM_MODELS)
+    for model in cp.models:
+        if not catalog_mod.MODEL_ID.fullmatch(model):
+            raise AdminError(INVALID_ARGUMENT, f"{where}: model id {model!r}: no spaces, commas or control characters")
+    if cp.HasField("attestation"):
+        try:
+            catalog_mod.validate_data_policy(cp.attestation, where)
+        except catalog_mod.CatalogError as exc:
+            raise AdminError(INVALID_ARGUMENT, str(exc)) from None

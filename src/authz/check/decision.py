@@ -1,0 +1,336 @@
+"""Facts + the org's policy + the catalog -> a Verdict. Pure, no I/O.
+
+The order a reader can follow: no enabled policy -> allow; find the endpoint row (none ->
+block) and read every model the request names where that row says (fail closed on any doubt;
+model-free endpoints -> allow); then for each model: resolve pinned vs automatic routing
+against the catalog and the org's own custom providers (unknown -> block); apply the model
+allow/deny lists; look the providers up in the precompiled compliance table. A batch is
+allowed only when every model in it is. The outcomes are rows of reasons.OUTCOMES; the
+contracts (fail closed, routing modes) are in docs/design.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from authz.check import parsing
+from authz.check.request import RequestFacts
+from authz.policy import naming
+from authz.policy import rules as policy
+from authz.policy.catalog import CatalogIndex
+from authz.reasons import OUTCOMES, Reason
+from authz.v1 import catalog_pb2
+
+PINNED = "pinned"
+AUTOMATIC = "automatic"
+# How the gateway behind us routes an automatic request (setting routing_enforcement):
+STRICT = "strict"  # it may pick any provider serving the model: allow only if all comply
+HEADER = "header"  # it routes only among x-compliance-allowed-providers
+ROUTING_MODES = (STRICT, HEADER)
+MAX_ALTERNATIVES = 5
+# Blocks for which a client can be told what would succeed instead.
+_SUGGEST = frozenset(
+    {
+        Reason.PROVIDER_NOT_COMPLIANT,
+        Reason.NO_COMPLIANT_PROVIDER,
+        Reason.ROUTING_NOT_ENFORCEABLE,
+        Reason.PROVIDER_DOES_NOT_SERVE_MODEL,
+        Reason.UNKNOWN_MODEL,
+        Reason.UNKNOWN_PROVIDER,
+        Reason.MODEL_NOT_ALLOWED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """What authz knows of the gateway it fronts (settings routing_enforcement, naming_profile)."""
+
+    routing: str = STRICT
+    naming: str = "native"
+
+
+_DEFAULT_GATEWAY = Gateway()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomEntry:
+    """One of the org's own providers, evaluated against its own attestation."""
+
+    unmet: policy.Failures
+    models: frozenset[str]
+    attestation: catalog_pb2.CustomProvider | None = (
+        None  # the org's CustomProvider, to judge it against a client's extra requirements
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPolicy:
+    """An org's stored policy, reduced to what decisions need."""
+
+    org_id: str
+    version: int = 0
+    rules: policy.Rules = policy.NO_RULES
+    enabled: bool = False
+    enforced: bool = True  # False in dry-run mode
+    custom: Mapping[str, CustomEntry] = field(default_factory=dict)
+    block_alerts: policy.BlockAlerts = policy.NO_BLOCK_ALERTS  # carried by its security events
+
+
+# Not frozen: a frozen dataclass's __init__ costs ~7x more (object.__setattr__ per field), and
+# one is built per Check. Treated as immutable all the same (hashable: it keys a template cache).
+@dataclass(slots=True, unsafe_hash=True)
+class Verdict:
+    reason: Reason
+    org_id: str = ""
+    enforced: bool = True
+    policy_version: int = 0
+    model: str = ""
+    routing: str = ""
+    provider: str = ""  # the pinned provider, when there is one
+    allowed_providers: tuple[str, ...] = ()
+    blocked: policy.Blocked = ()
+    model_unmet: policy.Failures = ()  # the model allow/deny lists
+    item: str = ""  # the batch entry concerned (custom_id or "line N")
+    alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
+    detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
+    client_requirements: tuple[str, ...] = ()  # added by the request (x-compliance-require)
+
+    @property
+    def failed_requirements(self) -> list[str]:
+        """Every failed requirement, model-level first, each once, in canonical order."""
+        names = {u.requirement for u in self.model_unmet}
+        names.update(u.requirement for _, unmet in self.blocked for u in unmet)
+        return sorted(names, key=policy.ORDER.__getitem__)
+
+    @property
+    def allowed(self) -> bool:
+        return OUTCOMES[self.reason].http_status == 200 or not self.enforced
+
+    @property
+    def restricts_routing(self) -> bool:
+        """Whether the gateway must be told which providers remain."""
+        return self.enforced and self.reason is Reason.COMPLIANT
+
+
+# decide's closure that fills in the org's part of every verdict
+MakeVerdict = Callable[..., Verdict]
+
+
+def decide(
+    facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, gateway: Gateway = _DEFAULT_GATEWAY
+) -> Verdict:
+    extra: frozenset[str] = frozenset()
+    if facts.require_header is not None:
+        asked = policy.client_requirements(facts.require_header)
+        if isinstance(asked, str):
+            return Verdict(Reason.UNKNOWN_REQUIREMENT, org_id=org.org_id, policy_version=org.version, detail=asked)
+        extra = asked
+        org = _tightened(org, extra)
+    if not org.enabled:
+        return Verdict(Reason.NO_POLICY, org_id=org.org_id, policy_version=org.version)
+    requested = tuple(sorted(extra, key=policy.ORDER.__getitem__))
+
+    def verdict(reason: Reason, **details: Any) -> Verdict:
+        return Verdict(
+            reason,
+            org_id=org.org_id,
+            enforced=org.enforced,
+            policy_version=org.version,
+            client_requirements=requested,
+            **details,
+        )
+
+    if facts.upgrade is not None and (facts.endpoint is None or not facts.endpoint.endpoint.upgrade):
+        # Envoy passes an upgraded stream on without its body: judged by a row that is not a
+        # websocket endpoint, it would open a session nobody judged (a realtime session, say).
+        return verdict(Reason.UPGRADE_NOT_ALLOWED, detail=f"{facts.method} {facts.path}")
+    if facts.endpoint is None:
+        return verdict(Reason.ENDPOINT_NOT_COVERED, detail=f"{facts.method} {facts.path}")
+    named = parsing.requested(facts)
+    if isinstance(named, parsing.Refusal):
+        return verdict(
+            named.reason, model=named.model or facts.model_header or "", item=named.item, detail=named.detail
+        )
+    if not named:
+        return verdict(Reason.MODEL_FREE)
+    if catalog is None:
+        return Verdict(Reason.CATALOG_NOT_LOADED, org_id=org.org_id, model=named[0][0])
+    if len(named) == 1:
+        return _judge_remembered(named[0][0], facts, org, catalog, gateway, verdict)
+    judged: dict[str, Verdict] = {}
+    for model, item in named:
+        if model not in judged:
+            judged[model] = found = _judge_remembered(model, facts, org, catalog, gateway, verdict)
+            if OUTCOMES[found.reason].http_status != 200:
+                return dataclasses.replace(found, item=item)
+    first, *rest = judged.values()
+    if not rest:
+        return first
+    allowed = dict.fromkeys(p for v in judged.values() for p in v.allowed_providers)
+    return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
+
+
+def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
+    """The org's policy with a client's own requirements added. A client asking for more is
+    held to it even where the org enforces nothing (or only in dry run)."""
+    rules = policy.tightened(org.rules, extra)
+    custom = {
+        cid: dataclasses.replace(entry, unmet=policy.custom_unmet(cid, entry.attestation, rules, enabled=True))
+        if entry.attestation is not None
+        else entry
+        for cid, entry in org.custom.items()
+    }
+    return dataclasses.replace(org, rules=rules, custom=custom, enabled=True, enforced=True)
+
+
+# Recent judgements, so a warm process judges each (org, model, provider header) once per
+# policy and catalog: the same inputs give the same Verdict. An entry holds the org and the
+# catalog it was made with and answers only for those very objects (a policy or catalog change
+# replaces them), which also keeps their ids from being reused while it exists. Bounded, and
+# only short names are kept, so a client varying its model cannot grow it.
+_JUDGED: dict[tuple[int, str, str | None, Gateway], tuple[OrgPolicy, CatalogIndex, Verdict]] = {}
+_JUDGED_MAX = 16_384
+_JUDGED_KEY_CHARS = 256
+
+
+def forget_judgements() -> None:
+    """Drop every remembered judgement (a new catalog: the old one need not stay in memory)."""
+    _JUDGED.clear()
+
+
+def _judge_remembered(
+    model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway, verdict: MakeVerdict
+) -> Verdict:
+    """`_judge_with_alternatives`, remembered for the org's own policy (not one a client
+    tightened per request)."""
+    provider = facts.provider_header
+    if facts.require_header is not None or len(model) + len(provider or "") > _JUDGED_KEY_CHARS:
+        return _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
+    key = (id(org), model, provider, gateway)
+    hit = _JUDGED.get(key)
+    if hit is not None and hit[0] is org and hit[1] is catalog:
+        return hit[2]
+    found = _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
+    if len(_JUDGED) >= _JUDGED_MAX:
+        _JUDGED.clear()
+    _JUDGED[key] = (org, catalog, found)
+    return found
+
+
+def _judge_with_alternatives(
+    model: str, facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway, verdict: MakeVerdict
+) -> Verdict:
+    """One model against the catalog and the org's policy; a block says what would pass."""
+    custom = org.custom
+    pinned, model_id = naming.resolve(model, catalog.names, gateway.naming, custom.__contains__)
+    found = _judge_resolved(model, pinned, model_id, facts, org, catalog, gateway, verdict)
+    if found.reason in _SUGGEST:
+        alternatives = found.alternatives or _alternatives(model_id, org, catalog)
+        if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
+            alternatives = tuple(naming.spell(*_pinned(a), gateway.naming) for a in alternatives)
+        if alternatives:
+            return dataclasses.replace(found, alternatives=alternatives)
+    return found
+
+
+def _pinned(name: str) -> tuple[str, str]:
+    provider, _, model_id = name.partition("/")
+    return provider, model_id
+
+
+def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
+    """Up to five pinned names that pass: the same model from a compliant provider, else
+    other compliant models. Pinned, so they pass in either routing mode."""
+    table = catalog.table(org.rules)
+    if not policy.model_unmet(model_id, org.rules):
+        same = [f"{p}/{model_id}" for p in table.for_model(model_id).allowed] if model_id in catalog.models else []
+        # The org's own attested providers of the model too.
+        same += [
+            f"{cid}/{model_id}" for cid in sorted(_custom_serving(model_id, org, catalog)) if not org.custom[cid].unmet
+        ]
+        if same:
+            return tuple(same[:MAX_ALTERNATIVES])
+    return table.compliant_examples(MAX_ALTERNATIVES)
+
+
+def _custom_serving(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> list[str]:
+    """The org's own providers of the model. A custom id that the catalog also has (the catalog
+    gained it later) names the catalog's provider: the gateway routes by id, so it would call
+    the catalog's one."""
+    return [cid for cid, entry in org.custom.items() if model_id in entry.models and cid not in catalog.providers]
+
+
+def _judge_resolved(
+    model: str,
+    pinned: str,
+    model_id: str,
+    facts: RequestFacts,
+    org: OrgPolicy,
+    catalog: CatalogIndex,
+    gateway: Gateway,
+    verdict: MakeVerdict,
+) -> Verdict:
+    custom = org.custom
+    if facts.provider_header is not None:
+        named = catalog.names.provider(facts.provider_header, gateway.naming)
+        if named is None and facts.provider_header in custom:
+            named = facts.provider_header
+        if named is None:
+            return verdict(Reason.UNKNOWN_PROVIDER, model=model, provider=facts.provider_header)
+        if pinned and pinned != named:
+            return verdict(Reason.PROVIDER_CONFLICT, model=model, provider=facts.provider_header)
+        pinned = named
+
+    routing = PINNED if pinned else AUTOMATIC
+    serving = catalog.models.get(model_id, ())
+    custom_serving = _custom_serving(model_id, org, catalog) if custom else []
+    if not serving and not custom_serving:
+        return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned)
+    model_failures = policy.model_unmet(model_id, org.rules)
+    if model_failures:
+        return verdict(
+            Reason.MODEL_NOT_ALLOWED, model=model, routing=routing, provider=pinned, model_unmet=model_failures
+        )
+    table = catalog.table(org.rules)
+
+    if pinned:
+        if pinned in catalog.providers:  # a catalog id always wins over a custom one
+            served, failures = pinned in serving, table.unmet[pinned]
+        else:
+            served, failures = pinned in custom_serving, custom[pinned].unmet
+        if not served:
+            return verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, model=model, routing=routing, provider=pinned)
+        if failures:
+            return verdict(
+                Reason.PROVIDER_NOT_COMPLIANT,
+                model=model,
+                routing=routing,
+                provider=pinned,
+                blocked=((pinned, failures),),
+            )
+        return verdict(Reason.COMPLIANT, model=model, routing=routing, provider=pinned, allowed_providers=(pinned,))
+
+    allowed: tuple[str, ...] = ()
+    blocked: policy.Blocked = ()
+    if serving:
+        candidates = table.for_model(model_id)
+        allowed, blocked = candidates.allowed, candidates.blocked
+    if custom_serving:
+        allowed += tuple(c for c in custom_serving if not custom[c].unmet)
+        blocked += tuple((c, custom[c].unmet) for c in custom_serving if custom[c].unmet)
+    if not allowed:
+        return verdict(Reason.NO_COMPLIANT_PROVIDER, model=model, routing=routing, blocked=blocked)
+    if blocked and gateway.routing == STRICT:
+        # The gateway may pick a blocked provider whatever we tell it: the client must pin.
+        return verdict(
+            Reason.ROUTING_NOT_ENFORCEABLE,
+            model=model,
+            routing=routing,
+            blocked=blocked,
+            alternatives=tuple(f"{p}/{model_id}" for p in allowed[:MAX_ALTERNATIVES]),
+        )
+    return verdict(Reason.COMPLIANT, model=model, routing=routing, allowed_providers=allowed, blocked=blocked)

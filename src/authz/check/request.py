@@ -1,0 +1,165 @@
+"""CheckRequest -> the facts a decision needs. Pure, no I/O.
+
+Envoy lower-cases header names and joins repeated headers with ',', so a smuggled second
+model header reads as one unknown model and fails closed. The facts carry what the gateway
+routes and parses by (method, path, query, content type) and the endpoint row the request
+matches; the body itself is parsed later (authz.check.parsing), only when an enabled policy needs
+the model. Credentials may come in any header a real client uses; two that differ are a
+conflict, because the gateway might prefer the other one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from envoy.service.auth.v3 import external_auth_pb2
+
+from authz.check import endpoints
+
+OWNED_PREFIX = "x-compliance-"
+REQUIRE_HEADER = "x-compliance-require"  # a client's own extra requirements (read, then stripped)
+PARTIAL_BODY_HEADER = "x-envoy-auth-partial-body"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadConfig:
+    """Which request headers carry what (configurable; lower-case), and Envoy's body limit."""
+
+    model: str = "x-model"
+    provider: str = ""  # empty: the client cannot pin with a header
+    org: str = ""  # a header Envoy itself sets (org_source = "header"); empty: not from a header
+    # org_source = "jwt": the claim of the token jwt_authn verified, read from the payload it
+    # puts in the Check's metadata (payload_in_metadata), where a claim keeps its JSON type.
+    org_claim: str = ""
+    jwt_payload_key: str = "jwt_payload"
+    # Envoy's with_request_body.max_request_bytes. A body of this length may have been cut:
+    # Envoy 1.40 reports `x-envoy-auth-partial-body: false` and `size` = the buffered length
+    # when its buffer fills exactly at the limit, so those two signals alone miss the cut.
+    max_request_bytes: int = 32 * 1024 * 1024
+    # Where clients send their API key: header names, "authorization" (Bearer only), and
+    # "query:NAME" for a query parameter (Gemini's ?key=).
+    credentials: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "query:key")
+    endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
+
+
+# Not frozen, for the same reason as decision.Verdict: one per Check. Read-only by convention.
+@dataclass(slots=True)
+class RequestFacts:
+    request_id: str
+    api_key: str | None  # the credential; only ever hashed, never logged
+    credential_conflict: bool  # two credentials that differ
+    method: str
+    path: str  # without the query
+    query: str
+    content_type: str | None
+    endpoint: endpoints.Match | None  # the endpoint row it calls; None: no row covers it
+    org_header: str | None
+    model_header: str | None
+    provider_header: str | None
+    require_header: str | None
+    body: bytes
+    body_truncated: bool
+    content_encoding: str | None
+    owned_headers: tuple[str, ...]  # x-compliance-* the client sent: always stripped
+    upgrade: str | None  # the protocol a client asks to switch to (Upgrade, or an HTTP/2 CONNECT)
+    client_address: str
+    user_agent: str
+
+
+def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestFacts:
+    http = request.attributes.request.http
+    headers = http.headers
+    body = http.raw_body or http.body.encode()
+    path, _, query = http.path.partition("?")
+    keys = _credentials(headers, query, names.credentials)
+    return RequestFacts(
+        request_id=headers.get("x-request-id", "") or http.id,
+        api_key=keys[0] if keys else None,
+        credential_conflict=len(keys) > 1,
+        method=http.method,
+        path=path,
+        query=query,
+        content_type=headers.get("content-type"),
+        endpoint=names.endpoints.match(http.method, path),
+        org_header=headers.get(names.org) if names.org else _org_claim(request, names) if names.org_claim else None,
+        model_header=headers.get(names.model),
+        provider_header=headers.get(names.provider) if names.provider else None,
+        require_header=headers.get(REQUIRE_HEADER),
+        body=body,
+        body_truncated=_truncated(body, http.size, headers, names.max_request_bytes),
+        content_encoding=headers.get("content-encoding"),
+        owned_headers=tuple(k for k in headers if k.startswith(OWNED_PREFIX)),
+        upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if http.method == "CONNECT" else None),
+        client_address=request.attributes.source.address.socket_address.address,
+        user_agent=headers.get("user-agent", ""),
+    )
+
+
+# One org id: what an org header or claim must be. A list ("a,b", or a header sent twice, which
+# Envoy joins with ","), JSON, base64 of JSON (jwt_authn's claim_to_headers for an array or
+# object) or padding could otherwise become an org of its own, one without a policy.
+ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+NOT_AN_ID = "\0"  # an org claim that is not a JSON string (a number, a list, an object)
+JWT_AUTHN = "envoy.filters.http.jwt_authn"
+
+
+def _org_claim(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> str | None:
+    """The verified token's org claim: its string, NOT_AN_ID for another JSON type, None if absent."""
+    payloads = request.attributes.metadata_context.filter_metadata
+    if JWT_AUTHN not in payloads or names.jwt_payload_key not in payloads[JWT_AUTHN].fields:
+        return None
+    claims = payloads[JWT_AUTHN].fields[names.jwt_payload_key].struct_value.fields
+    if names.org_claim not in claims:
+        return None
+    value = claims[names.org_claim]
+    return value.string_value if value.WhichOneof("kind") == "string_value" else NOT_AN_ID
+
+
+def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...]) -> list[str]:
+    """Every distinct credential the request carries, in the configured order."""
+    found: list[str] = []
+    for source in sources:
+        if source.startswith("query:"):
+            if not query:
+                continue
+            name = source[6:]
+            values = [v.strip() for k, v in parse_qsl(query, keep_blank_values=True) if k == name]
+        else:
+            value = headers.get(source)
+            if value is None:
+                continue
+            values = [(_bearer(value) or "") if source == "authorization" else value.strip()]
+        found.extend(v for v in values if v and v not in found)
+    return found
+
+
+def _truncated(body: bytes, size: int, headers: Mapping[str, str], limit: int) -> bool:
+    """Whether Envoy may have sent less body than the client did. Any one signal suffices."""
+    if headers.get(PARTIAL_BODY_HEADER) == "true" or len(body) >= limit or len(body) < size:
+        return True
+    declared = headers.get("content-length")
+    return declared is not None and declared != str(len(body))
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, credential = value.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    return credential
+
+
+def api_key_hash(key: str) -> str:
+    """The Redis lookup key for an API key: sha256 hex. The key itself is never stored."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_id(key_hash: str) -> str:
+    """A short, non-reversible id safe for events and logs."""
+    return key_hash[:12]

@@ -1,0 +1,121 @@
+"""authz bootstrap: what a cluster needs before its first request (a Kubernetes Job), as
+often as it is run: what is already there is left alone (and not audited again); only
+differences are written, and nothing at all when any input is wrong."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from authz.admin.catalog_loading import load_catalog
+from authz.check.request import api_key_hash, api_key_id
+from authz.cli.common import USAGE, CommandError, read_catalog, with_store
+from authz.policy import catalog as catalog_mod
+from authz.state.store import StateLost, Store
+from authz.v1 import catalog_pb2
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    boot = sub.add_parser(
+        "bootstrap", help="idempotent first-time set-up (a Kubernetes Job): the catalog, plans and API keys (Redis)"
+    )
+    boot.add_argument("--catalog", help="catalog JSON; loaded only when it differs from the stored one")
+    boot.add_argument("--plan", action="append", default=[], metavar="ORG=PLAN", help="e.g. acme=enterprise")
+    boot.add_argument(
+        "--api-keys", help="a file of 'ORG KEY' lines (# comments): each key registered once, for its org"
+    )
+    boot.set_defaults(handler=bootstrap_command)
+
+
+def bootstrap_command(args: argparse.Namespace) -> int:
+    # Everything is read and checked before anything is written: a run either applies all of
+    # its input or stops on the first problem with nothing changed.
+    plans = [_plan(item) for item in args.plan]
+    keys = _keys(args.api_keys)
+    new = read_catalog(args.catalog) if args.catalog else None
+    return with_store(args, lambda store: _apply(store, args.actor, new, plans, keys))
+
+
+def _plan(item: str) -> tuple[str, str]:
+    org, sep, plan = item.partition("=")
+    if not sep or not org or not plan:
+        raise CommandError(f"--plan {item!r}: use ORG=PLAN, e.g. acme=enterprise", USAGE)
+    return org, plan
+
+
+def _keys(path: str | None) -> list[tuple[str, str]]:
+    if not path:
+        return []
+    if not os.path.exists(path):
+        # A Kubernetes Secret mounted as optional and not created: nothing to register.
+        print(f"no API keys file at {path}: none registered")
+        return []
+    keys = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise CommandError(f"{path} line {n}: expected 'ORG KEY'", USAGE)
+            keys.append((fields[0], fields[1]))
+    return keys
+
+
+async def _apply(
+    store: Store,
+    actor: str,
+    new: catalog_pb2.Catalog | None,
+    plans: list[tuple[str, str]],
+    keys: list[tuple[str, str]],
+) -> int:
+    hashes = [api_key_hash(key) for _, key in keys]
+    try:
+        owners = await store.org_for_key_hashes(hashes)
+        stored_plans = {org: await store.plan(org) for org, _ in plans}
+    except StateLost:
+        if new is None:
+            raise
+        # A first install: nothing is stored yet, and the catalog below creates the state.
+        owners, stored_plans = [None] * len(hashes), dict.fromkeys((org for org, _ in plans), "")
+    wanted: dict[str, str] = {}
+    for (org, _key), key_hash, owner in zip(keys, hashes, owners, strict=True):
+        key_id = api_key_id(key_hash)
+        if wanted.setdefault(key_hash, org) != org:
+            raise CommandError(f"key {key_id} is listed for orgs {wanted[key_hash]} and {org}; nothing was written")
+        if owner is not None and owner != org:
+            raise CommandError(
+                f"key {key_id} belongs to org {owner}, not {org}: revoke it first "
+                f"(authz apikey revoke {key_id}); nothing was written"
+            )
+    if new is not None:
+        raw = await store.catalog_raw()
+        stored = catalog_mod.parse(raw) if raw else None
+        stored_version = stored.version if stored is not None else 0
+        if stored is not None:
+            stored.version = new.version  # the content decides, not the version counter
+        if stored == new:
+            print(f"catalog unchanged (version {stored_version})")
+        else:
+            version = await load_catalog(store, new, actor)
+            print(f"catalog version {version} stored: {len(new.providers)} providers, {len(new.models)} models")
+    # A plan is set when the org has none: bootstrap seeds, and a plan changed since (authz org
+    # set-plan) is never undone by the next run of the same Job.
+    for org, plan in plans:
+        current = stored_plans[org]
+        if current == plan:
+            print(f"org {org}: plan {plan} (unchanged)")
+        elif current:
+            print(f"org {org}: plan {current} kept (set since; bootstrap asks {plan}: use authz org set-plan)")
+        else:
+            await store.set_plan(org, plan, actor)
+            print(f"org {org}: plan {plan}")
+    added: set[str] = set()
+    for (org, key), key_hash, owner in zip(keys, hashes, owners, strict=True):
+        if owner == org or key_hash in added:
+            print(f"key {api_key_id(key_hash)} -> org {org} (unchanged)")
+        else:
+            added.add(key_hash)
+            await store.add_api_key(key, org, actor)
+            print(f"key {api_key_id(key_hash)} -> org {org}")
+    return 0

@@ -1,0 +1,210 @@
+"""authz catalog: check, load, diff, show and import provider catalogs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from authz.cli.common import CommandError, noun, read_catalog, with_store
+from authz.policy import catalog as catalog_mod
+from authz.policy import requirements
+from authz.state.store import Store
+from authz.suggest import did_you_mean
+from authz.v1 import catalog_pb2
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    group = noun(sub.add_parser("catalog", help="the provider catalog"))
+    load = group.add_parser("load", help="validate FILE and store it as the next catalog version (Redis)")
+    load.add_argument("file", help="path, or - for standard input")
+    load.set_defaults(handler=load_command)
+    check = group.add_parser("check", help="validate FILE without storing it (local)")
+    check.add_argument("file", help="path, or - for standard input")
+    check.set_defaults(handler=check_command)
+    imp = group.add_parser(
+        "import",
+        help="build a catalog whose models are the deployments of a gateway config (local with --base, else Redis)",
+    )
+    imp.add_argument("--from", dest="source", choices=["litellm"], required=True, help="the config's format")
+    imp.add_argument(
+        "gateway_config", metavar="CONFIG", help="the gateway's config file (LiteLLM: its proxy config.yaml)"
+    )
+    imp.add_argument("--base", help="catalog JSON whose provider data to keep (default: the stored catalog)")
+    imp.add_argument("--out", help="write the catalog here (default: standard output)")
+    imp.set_defaults(handler=import_command)
+    dif = group.add_parser("diff", help="what loading FILE would change, and for which orgs' policies (Redis)")
+    dif.add_argument("file")
+    dif.set_defaults(handler=diff_command)
+    show = group.add_parser(
+        "show",
+        help="a provider's published data policy: each value, its evidence and date (local with --file, else Redis)",
+    )
+    show.add_argument("provider")
+    show.add_argument("--file", help="read this catalog instead of the stored one")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=show_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    parsed = read_catalog(args.file)
+    print(f"ok: {len(parsed.providers)} providers, {len(parsed.models)} models")
+    return 0
+
+
+def load_command(args: argparse.Namespace) -> int:
+    from authz.admin.catalog_loading import load_catalog
+
+    parsed = read_catalog(args.file)
+
+    async def load(store: Store) -> int:
+        version = await load_catalog(store, parsed, args.actor)
+        print(f"catalog version {version} stored: {len(parsed.providers)} providers, {len(parsed.models)} models")
+        return 0
+
+    return with_store(args, load)
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    from authz.policy import rules
+
+    new = read_catalog(args.file)
+
+    async def diff(store: Store) -> int:
+        old = await _stored(store, required=False)
+        report = catalog_mod.diff(old, new)
+        report["orgs"] = {
+            org: changes
+            for org, p in sorted((await store.enabled_policies()).items())
+            if any((changes := catalog_mod.compliance_changes(old, new, rules.rules_of(p))).values())
+        }
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+
+    return with_store(args, diff)
+
+
+def show_command(args: argparse.Namespace) -> int:
+    if args.file:
+        return _show_provider(read_catalog(args.file), args.provider, args.json)
+
+    async def show(store: Store) -> int:
+        stored = await _stored(store, missing="load one (authz catalog load FILE) or pass --file")
+        return _show_provider(stored, args.provider, args.json)
+
+    return with_store(args, show)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    if args.base:
+        return _import(args, read_catalog(args.base))
+
+    async def from_stored(store: Store) -> int:
+        return _import(args, await _stored(store, missing="pass --base FILE"))
+
+    return with_store(args, from_stored)
+
+
+async def _stored(store: Store, required: bool = True, missing: str = "") -> Any:
+    raw = await store.catalog_raw()
+    if raw is None and required:
+        raise CommandError(f"no catalog is stored: {missing}")
+    return catalog_mod.parse(raw) if raw else None
+
+
+def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
+    from authz.policy import litellm_config
+
+    try:
+        with open(args.gateway_config) as f:
+            result = litellm_config.import_config(f.read(), base)
+    except (OSError, litellm_config.ConfigError, catalog_mod.CatalogError) as exc:
+        raise CommandError(f"{args.gateway_config}: {exc}") from None
+    out = catalog_mod.to_json(result.catalog)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(out + "\n")
+    else:
+        print(out)
+    models = result.catalog.models
+    print(
+        f"imported {len(models)} models from {args.gateway_config}: "
+        + ", ".join(f"{m} -> {','.join(models[m].providers)}" for m in sorted(models)),
+        file=sys.stderr,
+    )
+    for provider, names in sorted(result.unknown_providers.items()):
+        print(
+            f"provider {provider!r} is not in the catalog (used by {', '.join(names)}): it has no published data, "
+            "so it fails every requirement",
+            file=sys.stderr,
+        )
+    for name in result.wildcards:
+        print(
+            f"wildcard route {name!r}: requests are judged by the provider they name (e.g. openai/<model>)",
+            file=sys.stderr,
+        )
+    for name in result.skipped:
+        print(f"skipped {name}", file=sys.stderr)
+    return 0
+
+
+def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool) -> int:
+    """Every attribute a requirement reads, with its value (or unknown), evidence and date:
+    what a person checks before trusting a decision."""
+    if provider_id not in catalog.providers:
+        hint = did_you_mean(provider_id, catalog.providers)
+        raise CommandError(f"catalog v{catalog.version} has no provider {provider_id!r}{hint}")
+    provider = catalog.providers[provider_id]
+    dp = provider.data_policy if provider.HasField("data_policy") else None
+    attributes = sorted({a for r in requirements.ATTRIBUTE_REQUIREMENTS for a in r.attributes})
+    rows = [_attribute_row(dp, name) for name in attributes]
+    if as_json:
+        shown = {
+            "provider": provider_id,
+            "name": provider.name,
+            "catalog_version": catalog.version,
+            "published_at": catalog.published_at,
+            "privacy_policy_url": provider.privacy_policy_url,
+            "terms_url": provider.terms_url,
+            "attributes": rows,
+        }
+        print(json.dumps(shown, indent=2))
+        return 0
+    print(
+        f"{provider.name or provider_id} ({provider_id}), catalog v{catalog.version}"
+        + (f" compiled {catalog.published_at}" if catalog.published_at else "")
+    )
+    for label, url in (("privacy policy", provider.privacy_policy_url), ("terms", provider.terms_url)):
+        if url:
+            print(f"  {label}: {url}")
+    if dp is None:
+        print("  publishes no data policy: every requirement is unknown (and fails closed)")
+    for row in rows:
+        value = "unknown" if row["value"] is None else json.dumps(row["value"])
+        checked = f", checked {row['checked_at']}" if row["checked_at"] else ""
+        source = f"  [{row['source']}{checked}]" if row["source"] else ""
+        print(f"  {row['attribute']:<22} {value}{source}")
+    return 0
+
+
+def _attribute_row(dp: catalog_pb2.DataPolicy | None, name: str) -> dict[str, Any]:
+    value: object = None
+    if dp is not None:
+        field = catalog_pb2.DataPolicy.DESCRIPTOR.fields_by_name[name]
+        if field.is_repeated:
+            value = list(getattr(dp, name)) or None
+        elif field.has_presence:
+            value = getattr(dp, name) if dp.HasField(name) else None
+        else:
+            raw = getattr(dp, name)
+            value = (field.enum_type.values_by_number[raw].name if field.enum_type else raw) or None
+            if value == "SOC2_REPORT_UNSPECIFIED":
+                value = None
+    evidence = dp.evidence.get(name) if dp is not None and name in dp.evidence else None
+    return {
+        "attribute": name,
+        "value": value,
+        "source": evidence.source if evidence else "",
+        "checked_at": evidence.checked_at if evidence else "",
+    }

@@ -1,0 +1,59 @@
+"""`authz` command line: run the service and manage what it enforces.
+
+    authz serve [--workers N]                                  settings, Redis
+    authz catalog check FILE | show P --file FILE              local
+    authz catalog load FILE | diff FILE | show P | import ...  Redis
+    authz org set-plan ORG PLAN                                Redis
+    authz apikey add ORG [--key KEY] | list [--org ORG] | revoke KEY_ID     Redis
+    authz events tail [--org ORG] [--count N] [--follow] | list [--since TIME] ...  Redis
+    authz bootstrap [--catalog FILE] [--plan ORG=PLAN] [--api-keys FILE]    Redis
+    authz audit list | verify                                  Redis
+    authz policy get ORG | preview ORG FILE | set ORG FILE | enable | disable   admin API
+    authz token issue ORG --role owner --subject alice@example.com            settings
+
+The Redis commands and `token` read the service's settings (--config, AUTHZ_* variables);
+`policy` talks to the admin API (--api, --token) and reads no settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from authz import __version__
+from authz.cli import audit, bootstrap, catalog, events, orgs, policy, serve, token
+from authz.cli.common import CommandError, os_user
+
+GROUPS = (serve, catalog, orgs, policy, token, events, bootstrap, audit)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="authz", description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    top.epilog = "\n".join(__doc__.splitlines()[2:])
+    top.add_argument("--version", action="version", version=f"authz {__version__}")
+    top.add_argument("--config", default=os.environ.get("AUTHZ_CONFIG"), help="TOML settings file")
+    top.add_argument(
+        "--actor", default=os_user(), help="who makes a change, for the audit trail (default: cli:<OS user>)"
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except CommandError as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:  # Ctrl-C, e.g. ending `events tail --follow`: not an error to report
+        return 130
+    except OSError as exc:
+        print(f"authz: {exc}", file=sys.stderr)
+        return 1

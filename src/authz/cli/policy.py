@@ -1,0 +1,98 @@
+"""authz policy: an org's compliance policy, through the admin HTTP API (the same checks,
+audit and permissions as the settings page; no settings or Redis access needed here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from authz.cli.common import CommandError, noun
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("policy", help="an org's compliance policy (admin API: --api, --token)")
+    parser.add_argument(
+        "--api", default=os.environ.get("AUTHZ_API", "http://127.0.0.1:9090"), help="admin API base URL (AUTHZ_API)"
+    )
+    parser.add_argument("--token", default=os.environ.get("AUTHZ_TOKEN"), help="admin JWT (AUTHZ_TOKEN)")
+    group = noun(parser)
+    get = group.add_parser("get", help="print the stored policy as JSON")
+    get.add_argument("org")
+    preview = group.add_parser("preview", help="which providers FILE (CompliancePolicy JSON) allows and blocks")
+    preview.add_argument("org")
+    preview.add_argument("file", help="path, or - for standard input")
+    put = group.add_parser("set", help="store FILE (CompliancePolicy JSON) as the org's next policy version")
+    put.add_argument("org")
+    put.add_argument("file", help="path, or - for standard input")
+    put.add_argument("--expected-version", type=int, help="fail if the stored version is not this one")
+    put.add_argument("--force", action="store_true", help="save list entries the catalog does not know")
+    for toggle in ("enable", "disable"):
+        t = group.add_parser(toggle, help=f"{toggle} the stored policy, keeping its requirements")
+        t.add_argument("org")
+        t.add_argument("--expected-version", type=int, help="fail if the stored version is not this one")
+    for action in group.choices.values():
+        action.set_defaults(handler=policy_command)
+
+
+def policy_command(args: argparse.Namespace) -> int:
+    method, path, body = _request(args)
+    result = _call(args.api, args.token, method, path, body)
+    if args.action == "preview":
+        for p in result.get("providers", []):
+            unmet = ", ".join(f"{u['label']} ({u['cause'].replace('_', ' ')})" for u in p.get("unmet", []))
+            print(f"{'ALLOW' if p.get('allowed') else 'BLOCK'}  {p['provider']:<16} {unmet}")
+        orphans = result.get("models_without_compliant_provider", [])
+        print(f"models with no compliant provider: {', '.join(orphans) if orphans else 'none'}")
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
+    org = urllib.parse.quote(args.org, safe="")
+    if args.action == "get":
+        return "GET", f"/v1/orgs/{org}/policy", None
+    body: dict[str, Any] = {}
+    if getattr(args, "expected_version", None) is not None:
+        body["expected_version"] = args.expected_version
+    if args.action in ("enable", "disable"):
+        return "POST", f"/v1/orgs/{org}/policy:{args.action}", body
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        policy = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"{args.file}: not JSON: {exc}") from None
+    if args.action == "preview":
+        return "POST", f"/v1/orgs/{org}/policy:preview", {"policy": policy}
+    body["policy"] = policy
+    if args.force:
+        body["force"] = True
+    return "PUT", f"/v1/orgs/{org}/policy", body
+
+
+def _call(api: str, token: str | None, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    request = urllib.request.Request(
+        api.rstrip("/") + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"authorization": f"Bearer {token or ''}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read())["error"]
+            message = f"{exc.code} {error['code']}: {error['message']}"
+        except (ValueError, KeyError):
+            message = f"HTTP {exc.code} from {api}"
+        raise CommandError(message) from None
+    except OSError as exc:
+        raise CommandError(f"cannot reach the admin API at {api}: {exc}") from None

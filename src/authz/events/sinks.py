@@ -1,0 +1,61 @@
+"""Where security events go: the sink interface, and the fan-out to every configured sink.
+
+A sink takes a batch of records (events.record) in order and returns the ones it newly stored
+(a replay of an already stored event is not new: listeners such as alerts.triggers.BlockCounter then
+never count it twice). A sink that cannot take a batch raises SinkUnavailable (or the
+OSError/RedisError underneath); the writer spools the batch and replays it later, so every
+sink sees every event at least once, in order. docs/contributing.md has the recipe for a new
+sink: add events/<name>_sink.py (file_sink.py and redis_sink.py are the examples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from authz.events.records import Record
+
+
+class SinkUnavailable(Exception):
+    """The sink cannot take events now; they are spooled and replayed."""
+
+
+class EventSink(Protocol):
+    name: str  # in logs and the sink setting
+
+    async def write(self, records: Sequence[Record]) -> list[Record]:
+        """Store `records` in order; return those not stored before (idempotent per event_id)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# XADD once per event id, a whole batch in one script call (per-command client overhead, not
+# Redis, was the cost of a blocked request): ids are remembered in one set per hour of event
+# time, which expires `dedupe window + 1 h` after it was created, so a replay within the window
+# adds no duplicate and the memory per event is one set member (~60 B), not a key.
+# Each event also goes to its org's own bounded stream, so one org's flood can never push
+# another org's events out of its listing; the shared stream stays whole for SIEM export.
+# KEYS[1]: the shared stream; then per event i: KEYS[2i] its seen set, KEYS[2i+1] its org stream.
+class FanOut:
+    """Several sinks as one: a batch is stored only when every sink took it (a failing sink
+    makes the writer spool and replay the batch to all; each sink deduplicates by event id).
+    What counts as new is what the first sink newly stored, so a replay caused by a later
+    sink is never counted twice by listeners."""
+
+    def __init__(self, sinks: Sequence[EventSink]):
+        if not sinks:
+            raise ValueError("at least one event sink is needed")
+        self.sinks = tuple(sinks)
+        self.name = "+".join(s.name for s in sinks)
+
+    async def write(self, records: Sequence[Record]) -> list[Record]:
+        first, *rest = self.sinks
+        new = await first.write(records)
+        for sink in rest:
+            await sink.write(records)
+        return new
+
+    async def close(self) -> None:
+        for sink in self.sinks:
+            await sink.close()

@@ -1,0 +1,180 @@
+"""The envoy.service.auth.v3.Authorization/Check handler: a thin shell around the pipeline
+
+    identify the org -> read the request -> decide from the compiled table -> respond
+
+Once the org and its API key are cached this awaits nothing: no Redis, no I/O. Security
+events are queued for the background writer. docs/design.md, "The Check pipeline", has the
+whole path and the contracts it keeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Mapping
+
+import grpc
+import structlog
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from opentelemetry.trace import Span, SpanKind
+
+from authz.check import request as request_mod
+from authz.check import response as response_mod
+from authz.check.decision import Gateway, OrgPolicy, Verdict, decide
+from authz.clip import MODEL, ORG, clip
+from authz.events.records import security_event
+from authz.events.writer import EventWriter
+from authz.metrics import TALLY
+from authz.policy.rules import NO_BLOCK_ALERTS
+from authz.reasons import OUTCOMES, Reason
+from authz.server import tracing
+from authz.server.unknown_keys import UnknownKeyLimiter
+from authz.state.cache import StateCache, StateUnavailable
+from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
+
+log = structlog.get_logger("authz.check")
+
+
+class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]  # generated, untyped
+    def __init__(
+        self,
+        cache: StateCache,
+        events: EventWriter,
+        names: request_mod.ReadConfig,
+        org_source: str,
+        unknown_keys: UnknownKeyLimiter | None = None,
+        gateway: Gateway | None = None,
+        static_org: str = "",
+        static_requires_credential: bool = True,
+        gateway_keys: LiteLLMKeyResolver | None = None,
+    ):
+        self.cache = cache
+        self.events = events
+        self.names = names
+        self.org_from_header = org_source in ("header", "jwt")  # named by Envoy: a header or a claim
+        # org_source = "static": one org for every request (a single-company deployment), so
+        # no API key has to be registered; a request with no credential at all may still be refused.
+        self.static_org = static_org if org_source == "static" else ""
+        self.static_requires_credential = static_requires_credential
+        self.gateway_keys = gateway_keys  # org_source = "gateway": a gateway_keys.LiteLLMKeyResolver
+        self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
+        self.gateway = gateway or Gateway()
+        self.tracer = tracing.tracer()
+
+    async def Check(
+        self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
+    ) -> external_auth_pb2.CheckResponse:
+        try:
+            if self.tracer is None:  # no tracer provider configured: no tracing work at all
+                return await self._check(request, None)
+            parent = tracing.parent_context(context.invocation_metadata(), request.attributes.request.http.headers)
+            with self.tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
+                return await self._check(request, span)
+        except Exception:
+            # Still a gRPC error, so Envoy answers 503 (status_on_error) and never passes the
+            # request; the log line says why, in the same shape as every other line.
+            path = request.attributes.request.http.path.partition("?")[0]  # a query may hold a key
+            log.exception("check_failed", path=clip(path, MODEL))
+            raise
+
+    async def _check(
+        self, request: external_auth_pb2.CheckRequest, span: Span | None
+    ) -> external_auth_pb2.CheckResponse:
+        started = time.perf_counter()
+        decision_id = _decision_ids.next()
+        facts = request_mod.read(request, self.names)
+        verdict, key_id, org = await self._verdict(facts)
+        outcome = OUTCOMES[verdict.reason]
+        catalog = self.cache.catalog
+        providers = catalog.providers if catalog else {}
+        if outcome.policy_block:
+            self.events.emit(
+                security_event(verdict, facts, decision_id, key_id), org.block_alerts if org else NO_BLOCK_ALERTS
+            )
+            _count_blocks(verdict, providers)
+        elif outcome.http_status == 503:
+            log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
+        response = response_mod.build(
+            verdict,
+            decision_id,
+            facts.request_id,
+            facts.owned_headers,
+            providers,
+            catalog.version if catalog else 0,
+        )
+        result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
+        if span is not None:
+            tracing.describe(span, verdict, decision_id, result, outcome.http_status)
+        TALLY.check(result, verdict.reason, time.perf_counter() - started)
+        return response
+
+    async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
+        key_id = ""
+        org_id: str | None
+        if self.static_org:
+            if self.static_requires_credential and facts.api_key is None:
+                return Verdict(Reason.ORG_MISSING), key_id, None
+            if facts.api_key is not None:
+                key_id = request_mod.api_key_id(request_mod.api_key_hash(facts.api_key))
+            org_id = self.static_org
+        elif self.org_from_header:
+            org_id = facts.org_header
+            if not org_id:
+                return Verdict(Reason.ORG_MISSING), key_id, None
+            if not request_mod.ORG_ID.fullmatch(org_id):
+                return Verdict(Reason.ORG_MALFORMED), key_id, None
+        elif facts.api_key is None:
+            return Verdict(Reason.ORG_MISSING), key_id, None
+        elif facts.credential_conflict:
+            return Verdict(Reason.CREDENTIAL_CONFLICT), key_id, None
+        if self.cache.is_stale():
+            return Verdict(Reason.STATE_STALE, org_id=self.static_org or facts.org_header or ""), key_id, None
+        try:
+            if not (self.org_from_header or self.static_org):
+                api_key = facts.api_key
+                assert api_key is not None  # refused above when missing
+                key_hash = request_mod.api_key_hash(api_key)
+                key_id = request_mod.api_key_id(key_hash)
+                keys = self.gateway_keys  # org_source = "gateway": the gateway's key API, else Redis
+                cached, org_id = keys.cached(key_hash) if keys else self.cache.cached_org_for_key(key_hash)
+                if not cached:
+                    if self.unknown_keys.exhausted(facts.client_address):
+                        return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS), key_id, None
+                    org_id = await (keys.resolve(api_key, key_hash) if keys else self.cache.org_for_key_hash(key_hash))
+                    if org_id is None:
+                        self.unknown_keys.charge(facts.client_address)
+                if org_id is None:
+                    return Verdict(Reason.API_KEY_UNKNOWN), key_id, None
+            org = await self.cache.org(org_id or "")
+        except (StateUnavailable, GatewayUnavailable):
+            return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
+        return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
+
+
+def _count_blocks(verdict: Verdict, providers: Mapping[str, object]) -> None:
+    """Blocks by provider and by requirement. An org's own provider counts as "custom": its id
+    is the tenant's to choose, so it must not become a label value."""
+    for provider, unmet in verdict.blocked:
+        TALLY.blocked_providers[provider if provider in providers else "custom"] += 1
+        for failure in unmet:
+            TALLY.failed_requirements[(failure.requirement, failure.cause)] += 1
+
+
+class _DecisionIds:
+    """Unique decision ids without a system call per Check: a random per-process prefix
+    (drawn again in a forked child) and a counter. They name a decision; they guard nothing."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFF:08x}"
+
+
+_decision_ids = _DecisionIds()
