@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package
+.PHONY: all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package
 
 all: test
+
+help: ## list the targets with a description
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -74,11 +77,16 @@ $(LITELLM_STAMP): constraints-litellm.txt
 
 litellm: $(LITELLM_STAMP)
 
-# ruff (lint and format check) over the code and tests; mypy strict on src/authz (pyproject.toml).
-lint: $(GEN_STAMP)
+# ruff (lint and format check) over the code and tests; mypy strict on src/authz, src/devstack and
+# tests/support (pyproject.toml).
+lint: $(GEN_STAMP) ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check src tests fuzz bench catalog
 	$(BIN)/ruff format --check src tests fuzz bench catalog
 	$(BIN)/mypy
+
+format: $(STAMP) ## fix what ruff can fix and format the code
+	$(BIN)/ruff check --fix src tests fuzz bench catalog
+	$(BIN)/ruff format src tests fuzz bench catalog
 
 # Tests that read the wall clock are re-run under shifted clocks (tests/e2e/test_any_hour.py).
 faketime:
@@ -86,21 +94,25 @@ faketime:
 	    echo "installing faketime (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG)
+test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) ## all three tiers (unit, integration, e2e), as CI runs them
 	$(BIN)/pytest -q
 
 # The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes
 # (no Envoy). Tiers are directories (tests/conftest.py).
-test-fast: $(GEN_STAMP) redis-server
+test-fast: $(GEN_STAMP) redis-server ## tests/unit and tests/integration (about three minutes)
 	$(BIN)/pytest -q tests/unit tests/integration
 
-demo: $(GEN_STAMP) redis-server
+# Line coverage of the in-process tiers (a report, not a gate; e2e runs authz in subprocesses).
+coverage: $(GEN_STAMP) redis-server ## coverage report of tests/unit and tests/integration
+	$(BIN)/pytest -q --cov=authz --cov-report=term tests/unit tests/integration
+
+demo: $(GEN_STAMP) redis-server ## the real stack end to end, then stops
 	$(BIN)/python -m devstack.demo
 
 # The whole stack until Ctrl-C, on the documented ports (PORT_BASE=18000: from 18000 on;
 # PORT_BASE=0: ports the kernel picks); its state stays in .state/ for the next run.
 PORT_BASE ?=
-run: $(GEN_STAMP) redis-server
+run: $(GEN_STAMP) redis-server ## the whole stack until Ctrl-C
 	PORT_BASE=$(PORT_BASE) $(BIN)/python -m devstack.run
 
 # Load generator for `make bench`.
@@ -115,26 +127,26 @@ h2load:
 	    echo "installing nghttp2-client (apt) for h2load"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null; }
 
-bench: $(GEN_STAMP) redis-server wrk h2load
+bench: $(GEN_STAMP) redis-server wrk h2load ## CPU per Check and latency, as ratios in one run
 	$(BIN)/python bench/run.py
 
 # The documented fuzzing run: 1,000,000 coverage-guided inputs through parse -> decide -> respond.
-fuzz: $(GEN_STAMP)
+fuzz: $(GEN_STAMP) ## 1,000,000 coverage-guided inputs through the Check
 	cd fuzz && ../$(BIN)/python atheris_check.py -runs=1000000 -max_len=2048 -print_final_stats=1
 
 # Not in CI: ~1,000 rps for 10 minutes, one row per minute (memory and latency stay flat).
-soak: $(GEN_STAMP) redis-server wrk
+soak: $(GEN_STAMP) redis-server wrk ## 10 minutes at ~1,000 rps
 	$(BIN)/python bench/soak.py --minutes 10
 
 # Mutation testing of the security-critical pure modules ([tool.mutmut] in pyproject.toml).
 # Not in CI (about 15 minutes on 2 cores); `.venv/bin/mutmut results` lists the survivors.
-mutate: $(GEN_STAMP) redis-server
+mutate: $(GEN_STAMP) redis-server ## mutmut over the security-critical pure modules
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results
 
-validate-envoy: $(GEN_STAMP)
+validate-envoy: $(GEN_STAMP) ## envoy --mode validate on every shipped config
 	$(BIN)/python -m devstack.envoy_config --validate envoy/*.yaml
 
-clean:
+clean: ## remove the venvs, generated code and caches
 	rm -rf $(VENV) .venv-litellm src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from authz import metrics
 
-log = structlog.get_logger("authz.http")
+log = structlog.get_logger("authz.httpguard")
 
 _HEAD_END = b"\r\n\r\n"
 

@@ -77,6 +77,24 @@ def test_bad_config_is_refused_with_the_key_named(redis_server):
     assert result.returncode == 2 and "org_source" in result.stderr
 
 
+def test_only_the_commands_that_use_the_settings_read_them(tmp_path):
+    """A typo in an unrelated setting stops the commands that need the settings (naming it and
+    the fix), never the local ones."""
+    env = {"AUTHZ_REDIS_URLL": "redis://x", "PATH": "/usr/bin:/bin"}
+    run = lambda *args: subprocess.run(
+        [sys.executable, "-m", "authz", *args], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert run("catalog", "check", str(SAMPLE)).returncode == 0
+    assert run("catalog", "show", "deepseek", "--file", str(SAMPLE)).returncode == 0
+    (tmp_path / "p.json").write_text("{")
+    local = run("policy", "preview", "acme", str(tmp_path / "p.json"))  # the admin API's client
+    assert local.returncode == 1 and "not JSON" in local.stderr
+    for args in (("apikey", "list"), ("serve",), ("token", "issue", "acme", "--subject", "a")):
+        refused = run(*args)
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert "AUTHZ_REDIS_URLL" in refused.stderr and "did you mean 'redis_url'" in refused.stderr
+
+
 def test_events_list_filters_and_tail(redis_server):
     from authz.check.decision import Verdict
     from authz.check.request import ReadConfig, read
@@ -118,25 +136,26 @@ def test_events_tail_follow_waits_quietly_until_interrupted(redis_server):
     import time
 
     env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "follow:", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "authz", "events", "tail", "--follow", "--count", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    )
-    try:
-        time.sleep(4)  # longer than the Redis client's socket timeout: no event is no error
-        assert proc.poll() is None, proc.stderr.read()
-        client = redis.Redis.from_url(redis_server.url)
-        client.xadd("follow:events:security", {"event_id": "e1", "org_id": "o", "event": '{"org_id": "o", "n": 1}'})
-        line = proc.stdout.readline()
-        assert json.loads(line) == {"org_id": "o", "n": 1}
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:
+        try:
+            time.sleep(4)  # longer than the Redis client's socket timeout: no event is no error
+            assert proc.poll() is None, proc.stderr.read()
+            with redis.Redis.from_url(redis_server.url) as client:
+                client.xadd(
+                    "follow:events:security", {"event_id": "e1", "org_id": "o", "event": '{"org_id": "o", "n": 1}'}
+                )
+            line = proc.stdout.readline()
+            assert json.loads(line) == {"org_id": "o", "n": 1}
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+        finally:
+            proc.kill()
 
 
 def test_events_tail_count_zero_prints_nothing(redis_server):

@@ -364,7 +364,7 @@ def test_dockerfile_build_steps_produce_a_working_install(tmp_path):
 
 _IMPORT_ALL_WITHOUT_DEV_LIBRARIES = """
 import importlib, importlib.abc, pkgutil, sys
-DEV = ("httpx", "yaml", "pytest", "hypothesis", "devstack", "selenium", "openai", "anthropic")
+DEV = ("httpx", "pytest", "hypothesis", "devstack", "selenium", "openai", "anthropic")
 class Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in DEV:

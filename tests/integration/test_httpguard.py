@@ -65,6 +65,8 @@ async def test_drip_fed_heads_are_cut_and_floods_are_bounded(app):
     started = time.monotonic()
     results = await asyncio.gather(*(_closed(reader, 4) for reader, _ in drips))
     assert all(results) and time.monotonic() - started < 3
+    for _, writer in drips:
+        writer.close()
     async with httpx.AsyncClient() as client:
         metrics = (await client.get(f"http://{app.settings.metrics_listen}/metrics")).text
     assert 'authz_http_connections_closed_total{port="admin",why="connection_limit"} 40.0' in metrics
@@ -95,4 +97,5 @@ async def test_connections_have_a_lifetime(app):
             break
         await reader.readuntil(b'{"status": "ok"}')
         await asyncio.sleep(0.2)
+    writer.close()
     assert 2.5 < time.monotonic() - started < 5  # cut at the 3 s lifetime, though never idle

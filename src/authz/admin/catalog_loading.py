@@ -12,7 +12,7 @@ from authz.policy import catalog as catalog_mod
 from authz.state.store import Store
 from authz.v1 import catalog_pb2
 
-log = structlog.get_logger("authz.policy.catalog")
+log = structlog.get_logger("authz.admin.catalog_loading")
 
 
 async def load_catalog(store: Store, catalog: catalog_pb2.Catalog, actor: str) -> int:

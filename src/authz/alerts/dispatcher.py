@@ -25,7 +25,7 @@ from authz.alerts.messages import Message, payload
 from authz.alerts.webhook_guard import AddressRefused, WebhookGuard, WebhookRefused
 from authz.state.store import Keys, RedisClient
 
-log = structlog.get_logger("authz.alerts")
+log = structlog.get_logger("authz.alerts.dispatcher")
 
 GROUP = "alerters"
 MAX_ATTEMPTS = 8

@@ -21,7 +21,7 @@ import structlog
 from authz import metrics
 from authz.events.records import Record
 
-log = structlog.get_logger("authz.events.records")
+log = structlog.get_logger("authz.events.spool")
 
 
 class Spool:

@@ -24,7 +24,7 @@ from authz.events.sinks import EventSink, SinkUnavailable
 from authz.events.spool import Spool
 from authz.policy.rules import NO_BLOCK_ALERTS, BlockAlerts
 
-log = structlog.get_logger("authz.events.records")
+log = structlog.get_logger("authz.events.writer")
 
 _BATCH = 500
 _LINGER_S = 0.01

@@ -63,6 +63,7 @@ _STALENESS_CAP_S = 1e9
 class App:
     def __init__(self, settings: Settings):
         self.settings = settings
+        self._readiness: asyncio.Task[None] | None = None
         self.redis = redis_client(settings)
         self.store = Store(self.redis, Keys(settings.key_prefix))
         self.cache = StateCache(
@@ -197,7 +198,8 @@ class App:
         self.alerts.start()
         await self.cache.start()
         await self._start_http()
-        asyncio.create_task(self._track_readiness(), name="authz-readiness")
+        # Kept: the loop holds tasks weakly, and stop() cancels it before closing Redis.
+        self._readiness = asyncio.create_task(self._track_readiness(), name="authz-readiness")
         log.info(
             "started",
             grpc=self.settings.grpc_listen,
@@ -294,6 +296,9 @@ class App:
         grace = self.settings.shutdown_grace_s
         await asyncio.gather(self.grpc.stop(grace), self.admin_grpc.stop(grace))
         await self.events.stop(timeout=grace)
+        if self._readiness is not None:
+            self._readiness.cancel()
+            await asyncio.gather(self._readiness, return_exceptions=True)
         await self.alerts.stop()
         await self.cache.stop()
         for runner in self._runners:

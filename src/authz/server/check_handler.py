@@ -33,7 +33,7 @@ from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache, StateUnavailable
 from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 
-log = structlog.get_logger("authz.check")
+log = structlog.get_logger("authz.server.check_handler")
 
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]  # generated, untyped

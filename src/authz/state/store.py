@@ -272,7 +272,7 @@ class Store:
         entries = await self.redis.xrevrange(org_index(stream, org_id), count=limit)
         return [json.loads(fields[b"event"]) for _, fields in entries]
 
-    # --- writes (the CLI's and, later, the admin API's) ----------------------------------
+    # --- writes (the CLI's and the admin API's) -------------------------------------------
     #
     # Each write WATCHes what it reads plus the audit head, then in one MULTI/EXEC stores the
     # change, publishes the invalidation and appends the audit event, so a change is never
