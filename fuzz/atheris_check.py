@@ -94,6 +94,8 @@ def inputs(data: bytes):
         body = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 512))
     else:
         document = {"model": fdp.PickValueInList(_MODEL_VALUES), "messages": []}
+        if _sometimes(fdp, 3):
+            document |= fdp.PickValueInList(fuzz_check.routing_extras(fdp.PickValueInList(_MODEL_VALUES)))
         text = json.dumps(document)
         if style == 4:
             text = text[:-1] + ', "model": ' + json.dumps(fdp.PickValueInList(_MODEL_VALUES)) + "}"
@@ -149,7 +151,13 @@ def inputs(data: bytes):
         headers["content-length"] = str(fdp.ConsumeIntInRange(0, 600))
     for k, v in headers.items():
         http.headers[k] = v
-    return (providers, models), p, req, fdp.PickValueInList(["header", "strict"])
+    return (
+        (providers, models),
+        p,
+        req,
+        fdp.PickValueInList(["header", "strict"]),
+        fdp.PickValueInList(["native", "litellm"]),
+    )
 
 
 def test_one_input(data: bytes) -> None:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
-from authz.check import endpoints  # noqa: E402
+from authz.check import contracts, endpoints  # noqa: E402
 from authz.check.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
 from authz.check.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
 from authz.check.response import build  # noqa: E402
@@ -48,6 +48,34 @@ MODELS = ["a", "b", "org/c"]
 TABLE = endpoints.EndpointTable.of(list(endpoints.default_table().endpoints), {"dep-b": "b"})
 NAMES = ReadConfig(model="x-model", provider="x-provider", max_request_bytes=4096, endpoints=TABLE)
 BATCH_PATHS = ("/v1/files", "/v1/messages/batches")
+
+
+def routing_extras(model: str) -> list[dict]:
+    """Body fields that route under LiteLLM's contract (judged, or refused), and one that does not."""
+    return [
+        {"fallbacks": [model]},
+        {"fallbacks": [{"model": model}]},
+        {"context_window_fallbacks": [{"a": [model]}]},
+        {"fallbacks": [{"model": model, "api_base": "http://x"}]},
+        {"custom_llm_provider": "p1"},
+        {"router_settings_override": {"fallbacks": [{"a": [model]}]}},
+        {"fallbacks": model},
+        {"tags": ["team-a"]},
+    ]
+
+
+def _fallback_models(value: object) -> list[str]:
+    """The models of the fallback shapes routing_extras makes (the oracle's own reading)."""
+    found: list[str] = []
+    for entry in value if isinstance(value, list) else []:
+        if isinstance(entry, str):
+            found.append(entry)
+        elif isinstance(entry, dict) and isinstance(entry.get("model"), str):
+            found.append(entry["model"])
+        elif isinstance(entry, dict):
+            found.extend(m for ms in entry.values() for m in ms)
+    return found
+
 
 data_policies = generated.data_policies()
 policies = generated.policies(PROVIDERS, MODELS)
@@ -194,8 +222,10 @@ def check_requests(draw) -> external_auth_pb2.CheckRequest:
     # range: the common case comes first, and each rare variant gets its share explicitly.
     shape = draw(st.sampled_from(ENDPOINT_SHAPES))
     if shape == "chat" and draw(st.sampled_from(["clean", "clean", "odd"])) == "clean":
-        # Well-formed, as most clients send: a JSON body naming a known model, sizes that agree.
-        body = json.dumps({"model": draw(st.sampled_from(known)), "messages": []}).encode()
+        # Well-formed, as most clients send: a JSON body naming a known model, sizes that agree;
+        # some carry fields a gateway routes by (judged under the litellm profile).
+        extra = draw(st.sampled_from([{}] * 4 + routing_extras(draw(st.sampled_from(known)))))
+        body = json.dumps({"model": draw(st.sampled_from(known)), "messages": []} | extra).encode()
     elif shape == "chat":
         body = draw(bodies())
     elif shape in ("form", "batch_file"):
@@ -312,7 +342,9 @@ REACHABLE = tuple(
 )
 
 
-def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: str = HEADER) -> str:
+def check_one(
+    cat, p: dict, request: external_auth_pb2.CheckRequest, routing: str = HEADER, naming: str = "native"
+) -> str:
     """Check every invariant on one input; returns the outcome class (the reason)."""
     providers, models = cat
     index = generated.catalog_index(providers, models)
@@ -327,7 +359,15 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
             p = {k: type(v)() for k, v in p.items()}
         p = {**p, "enabled": True, "mode": 1, **{flags[n]: True for n in require.split(",")}}
     facts = read(request, NAMES)
-    verdict = decide(facts, org, index, Gateway(routing=routing))
+    gateway = Gateway(routing=routing, naming=naming)
+    verdict = decide(facts, org, index, gateway)
+    try:
+        document = json.loads(request.attributes.request.http.raw_body)
+    except ValueError:
+        document = None
+    document = document if isinstance(document, dict) else {}
+    fallbacks = [m for f in contracts.LITELLM_FALLBACKS for m in _fallback_models(document.get(f))]
+    fallbacks = fallbacks if naming == "litellm" else []
     response = build(verdict, "decision", facts.request_id, facts.owned_headers)
     sent = {k for k in request.attributes.request.http.headers if k.startswith(OWNED_PREFIX)}
 
@@ -348,7 +388,17 @@ def check_one(cat, p: dict, request: external_auth_pb2.CheckRequest, routing: st
             assert oracle_model_allowed(model_id, p)
             allowed = set_by_us["x-compliance-allowed-providers"].split(",")
             assert allowed == list(verdict.allowed_providers) and allowed
-            batch = request.attributes.request.http.path in BATCH_PATHS
+            batch = request.attributes.request.http.path in BATCH_PATHS or bool(fallbacks)
+            if naming == "litellm" and verdict.reason is Reason.COMPLIANT and document:
+                # Under LiteLLM's contract nothing that routes passes unjudged...
+                inert = gateway.contract.inert_fields or frozenset()
+                assert set(document) <= inert | set(contracts.LITELLM_FALLBACKS), document
+                for named in fallbacks:  # ...and every fallback is a model whose providers comply
+                    provider, slash, model = named.partition("/")
+                    serving = [provider] if slash and provider in providers else models.get(named, [])
+                    assert serving, named
+                    if routing == STRICT or slash:
+                        assert all(oracle_compliant(providers[q], p, q) for q in serving), (named, p)
             for provider in allowed:
                 assert oracle_compliant(providers[provider], p, provider), (provider, p)
                 assert provider in (set().union(*models.values()) if batch else models[model_id])
@@ -380,9 +430,15 @@ def run(examples: int, seed: int | None = None, seen: Counter | None = None) -> 
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(cat=catalogs(), p=policies, request=check_requests(), routing=st.sampled_from([HEADER, STRICT]))
-    def fuzz(cat, p, request, routing):
-        seen[check_one(cat, p, request, routing)] += 1
+    @given(
+        cat=catalogs(),
+        p=policies,
+        request=check_requests(),
+        routing=st.sampled_from([HEADER, STRICT]),
+        naming=st.sampled_from(["native", "litellm"]),
+    )
+    def fuzz(cat, p, request, routing, naming):
+        seen[check_one(cat, p, request, routing, naming)] += 1
 
     if seed is not None:
         fuzz = hypothesis_seed(seed)(fuzz)

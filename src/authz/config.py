@@ -94,10 +94,17 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     # Where clients send the API key (first match wins; two that differ are refused): header
     # names, "authorization" meaning its Bearer credential, "query:NAME" for a query parameter.
-    api_key_sources: str = "authorization,x-api-key,api-key,x-goog-api-key,query:key"
+    # The defaults are every place LiteLLM's proxy reads a key (user_api_key_auth.get_api_key);
+    # add its general_settings.litellm_key_header_name if you set one.
+    api_key_sources: str = (
+        "authorization,x-litellm-api-key,x-api-key,api-key,x-goog-api-key,ocp-apim-subscription-key,query:key"
+    )
     # An endpoint table of your own (TOML; see docs/requests.md): rows matched before the shipped
     # ones, and the Azure deployment -> model map. Empty: the shipped table alone.
     endpoints_file: str = ""
+    # Body fields (comma-separated) the gateway's router is known not to route by, beyond those
+    # its routing contract lists (docs/gateways.md); any other field is refused, 400.
+    extra_body_fields: str = ""
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
     max_staleness_s: float = 120.0  # past this without a successful sync: 503
     # A catalog compiled longer ago than this still enforces, but /readyz warns and
@@ -162,6 +169,9 @@ class Settings:
 
     def event_sink_names(self) -> list[str]:
         return [name.strip() for name in self.event_sinks.split(",") if name.strip()]
+
+    def body_fields(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.extra_body_fields.split(",") if name.strip())
 
     def credential_sources(self) -> tuple[str, ...]:
         return tuple(s.strip().lower() for s in self.api_key_sources.split(",") if s.strip())

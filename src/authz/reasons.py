@@ -35,6 +35,7 @@ class Reason(enum.StrEnum):
     MODEL_MISMATCH = "model_mismatch"
     DUPLICATE_MODEL = "duplicate_model"
     PROVIDER_CONFLICT = "provider_conflict"
+    FIELD_NOT_ALLOWED = "field_not_allowed"  # a body field the gateway may route by (its contract)
     UNKNOWN_REQUIREMENT = "unknown_requirement"  # x-compliance-require names no requirement
     BODY_NOT_JSON = "body_not_json"
     BODY_MALFORMED = "body_malformed"
@@ -93,6 +94,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.MODEL_MISMATCH: _blocked(400, _INVALID),
     Reason.DUPLICATE_MODEL: _blocked(400, _INVALID),
     Reason.PROVIDER_CONFLICT: _blocked(400, _INVALID),
+    Reason.FIELD_NOT_ALLOWED: _blocked(400, _INVALID),
     Reason.UNKNOWN_REQUIREMENT: Outcome(400, _DENIED, _INVALID, policy_block=False),
     Reason.BODY_NOT_JSON: _blocked(400, _INVALID),
     Reason.BODY_MALFORMED: _blocked(400, _INVALID),

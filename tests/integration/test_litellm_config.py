@@ -102,3 +102,118 @@ def test_cli_import_then_diff_against_the_stored_catalog(redis_server, tmp_path)
     acme = report["orgs"]["acme"]
     assert acme["models_changed"]["llama-3.3-70b-instruct"]["after"] == ["together", "fireworks"]
     assert "ollama" not in acme["providers_now_allowed"]  # no published data: blocked
+
+
+SHIPPED = ROOT / "catalog" / "catalog.json"
+ROUTED = """
+model_list:
+  - {model_name: gpt-4o, litellm_params: {model: azure/gpt-4o}}
+  - {model_name: llama, litellm_params: {model: groq/llama-3.3-70b-versatile}}
+  - {model_name: deepseek-v3.2, litellm_params: {model: deepseek/deepseek-chat}}
+  - {model_name: qwen, litellm_params: {model: dashscope/qwen-plus}}
+  - {model_name: claude, litellm_params: {model: "bedrock/eu.anthropic.claude-sonnet-4-5-20250929-v1:0"}}
+  - {model_name: claude-us, litellm_params: {model: bedrock/anthropic.claude-sonnet-4-5, aws_region_name: us-east-1}}
+  - {model_name: "groq/*", litellm_params: {model: "groq/*"}}
+  - {model_name: "*", litellm_params: {model: "deepseek/*"}}
+router_settings:
+  model_group_alias: {"gpt-4": "gpt-4o"}
+  fallbacks: [{"gpt-4": ["llama"]}, {"llama": ["qwen"]}]
+litellm_settings:
+  context_window_fallbacks: [{"claude": ["claude-us"]}]
+"""
+
+
+def shipped():
+    return catalog_mod.parse(SHIPPED.read_text())
+
+
+def test_fallbacks_from_every_section_are_followed_through_aliases_and_chains():
+    models = {m: list(s.providers) for m, s in import_config(ROUTED, shipped()).catalog.models.items()}
+    # gpt-4o (through its alias gpt-4) -> llama -> qwen: every provider on the way can serve it.
+    assert models["gpt-4o"] == ["azure", "groq", "alibaba"]
+    assert models["llama"] == ["groq", "alibaba"]
+    assert models["claude"] == ["aws-bedrock-eu", "aws-bedrock-us-east-1"]  # regions, and litellm_settings
+    assert models["deepseek-v3.2"] == ["deepseek"]
+
+
+def test_generic_and_default_fallbacks_reach_every_group_and_route():
+    config = ROUTED + "  default_fallbacks: [deepseek-v3.2]\n"
+    catalog = import_config(config, shipped()).catalog
+    assert all("deepseek" in s.providers for s in catalog.models.values())
+    assert {r.pattern: list(r.providers) for r in catalog.routes} == {"groq/*": ["groq", "deepseek"], "*": ["deepseek"]}
+
+
+def test_wildcard_routes_and_a_catch_all_are_kept_in_litellm_order():
+    catalog = import_config(ROUTED, shipped()).catalog
+    index = catalog_mod.CatalogIndex.build(catalog)
+    assert catalog.gateway == "litellm"
+    assert index.route("groq/llama-3.1-8b-instant") == ("groq",)
+    # A name that is no group goes to the catch-all, pinned-looking or not.
+    assert index.route("azure/gpt-4o") == ("deepseek",) and index.route("gpt-4o-mini") == ("deepseek",)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["router_settings.routing_groups", "litellm_settings.model_alias_map", "general_settings.pass_through_endpoints"],
+)
+def test_a_routing_setting_the_import_does_not_read_fails_it_unless_allowed(setting):
+    section, _, key = setting.partition(".")
+    config = ROUTED.replace("litellm_settings:", f"{section}:\n  {key}: {{}}\nlitellm_settings:", 1)
+    if section == "litellm_settings":
+        config = ROUTED + f"  {key}: {{}}\n"
+    with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):
+        import_config(config, shipped())
+    assert import_config(config, shipped(), [setting]).catalog.models
+
+
+def test_settings_that_only_tune_the_choice_within_a_group_import_quietly():
+    config = ROUTED.replace("router_settings:", "router_settings:\n  routing_strategy: latency-based-routing\n  num_retries: 2")
+    assert import_config(config + "  drop_params: true\n  success_callback: [langfuse]\n", shipped()).catalog.models
+
+
+def test_every_litellm_provider_prefix_the_shipped_catalog_knows_imports():
+    from authz.policy.naming import LITELLM_PROVIDERS
+
+    base = shipped()
+    names = catalog_mod.CatalogIndex.build(base).names
+    known = {prefix: names.provider(prefix, "litellm") for prefix in LITELLM_PROVIDERS}
+    known = {prefix: provider for prefix, provider in known.items() if provider is not None}
+    assert "together_ai" in known and "dashscope" in known
+    config = "model_list:\n" + "".join(
+        f"  - {{model_name: m-{i}, litellm_params: {{model: {prefix}/some-model}}}}\n"
+        for i, prefix in enumerate(known)
+    )
+    result = import_config(config, base)
+    assert not result.unknown_providers
+    assert [result.catalog.models[f"m-{i}"].providers[0] for i in range(len(known))] == list(known.values())
+
+
+def test_an_imported_catalog_judges_where_litellm_routes_and_suggests_names_it_serves():
+    from authz.check.decision import STRICT, Gateway, OrgPolicy, decide
+    from authz.check.request import ReadConfig, read
+    from authz.policy import rules as policy
+    from authz.reasons import Reason
+    from authz.v1 import policy_pb2
+    from support.checkrequests import check_request
+
+    p = policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_no_prompt_training=True)
+    org = OrgPolicy("acme", 1, policy.rules_of(p), True, True)
+    index = catalog_mod.CatalogIndex.build(import_config(ROUTED, shipped()).catalog)
+    unmet = index.table(org.rules).unmet
+    assert not unmet["azure"] and not unmet["groq"] and unmet["deepseek"] and unmet["alibaba"]
+
+    def judge(model):
+        facts = read(check_request({"model": model, "messages": []}, {"authorization": "Bearer k"}), ReadConfig())
+        return decide(facts, org, index, Gateway(routing=STRICT, naming="litellm"))
+
+    # azure/gpt-4o is no group: the catch-all sends it to DeepSeek, whatever its prefix says.
+    routed = judge("azure/gpt-4o")
+    assert routed.reason is Reason.PROVIDER_NOT_COMPLIANT and routed.provider == "deepseek"
+    assert judge("groq/llama-3.1-8b-instant").reason is Reason.COMPLIANT  # the groq/* route
+    # gpt-4o falls back to llama, then qwen (alibaba): not every candidate complies.
+    blocked = judge("gpt-4o")
+    assert blocked.reason is Reason.ROUTING_NOT_ENFORCEABLE
+    # Suggested: names LiteLLM serves as they are, a pinned one only where a route sends it there.
+    assert "azure/gpt-4o" not in blocked.alternatives
+    assert blocked.alternatives and all(judge(name).reason is Reason.COMPLIANT for name in blocked.alternatives)
+    assert "groq/llama-3.3-70b" not in blocked.alternatives or index.route("groq/llama-3.3-70b") == ("groq",)

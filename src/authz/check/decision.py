@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from authz.check import parsing
+from authz.check import contracts, parsing
 from authz.check.request import RequestFacts
 from authz.policy import naming
 from authz.policy import rules as policy
@@ -47,10 +47,16 @@ _SUGGEST = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Gateway:
-    """What authz knows of the gateway it fronts (settings routing_enforcement, naming_profile)."""
+    """What authz knows of the gateway it fronts (settings routing_enforcement, naming_profile,
+    extra_body_fields), and the routing contract that follows from it."""
 
     routing: str = STRICT
     naming: str = "native"
+    extra_body_fields: frozenset[str] = frozenset()
+    contract: contracts.Contract = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contract", contracts.for_profile(self.naming, self.extra_body_fields))
 
 
 _DEFAULT_GATEWAY = Gateway()
@@ -150,7 +156,14 @@ def decide(
         return verdict(Reason.UPGRADE_NOT_ALLOWED, detail=f"{facts.method} {facts.path}")
     if facts.endpoint is None:
         return verdict(Reason.ENDPOINT_NOT_COVERED, detail=f"{facts.method} {facts.path}")
-    named = parsing.requested(facts)
+    contract = gateway.contract
+    route_provider = contract.provider_route(facts.path) if contract.provider_routes else None
+    if route_provider is not None:
+        # A pass-through route: the gateway sends to this provider whatever the model names.
+        if facts.provider_header is not None and facts.provider_header != route_provider:
+            return verdict(Reason.PROVIDER_CONFLICT, model=facts.model_header or "", provider=facts.provider_header)
+        facts = dataclasses.replace(facts, provider_header=route_provider)
+    named = parsing.requested(facts, contract if contract.inert_fields is not None else None)
     if isinstance(named, parsing.Refusal):
         return verdict(
             named.reason, model=named.model or facts.model_header or "", item=named.item, detail=named.detail
@@ -227,14 +240,61 @@ def _judge_with_alternatives(
     """One model against the catalog and the org's policy; a block says what would pass."""
     custom = org.custom
     pinned, model_id = naming.resolve(model, catalog.names, gateway.naming, custom.__contains__)
-    found = _judge_resolved(model, pinned, model_id, facts, org, catalog, gateway, verdict)
+    # A name that is no model or alias goes where the gateway's wildcard routes send it (the
+    # catalog carries them when it was imported from the gateway's config).
+    routed = catalog.route(model) if catalog.routes and facts.provider_header is None else None
+    if routed is not None and catalog.names.model(model) is None:
+        found = _judge_routed(model, routed, model_id, org, catalog, gateway, verdict)
+    else:
+        found = _judge_resolved(model, pinned, model_id, facts, org, catalog, gateway, verdict)
     if found.reason in _SUGGEST:
-        alternatives = found.alternatives or _alternatives(model_id, org, catalog)
-        if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
-            alternatives = tuple(naming.spell(*_pinned(a), gateway.naming) for a in alternatives)
+        if catalog.gateway:  # the catalog's models are the gateway's own names
+            alternatives = _gateway_alternatives(org, catalog)
+        else:
+            alternatives = found.alternatives or _alternatives(model_id, org, catalog)
+            if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
+                alternatives = tuple(naming.spell(*_pinned(a), gateway.naming) for a in alternatives)
         if alternatives:
             return dataclasses.replace(found, alternatives=alternatives)
     return found
+
+
+def _judge_routed(
+    model: str,
+    providers: tuple[str, ...],
+    model_id: str,
+    org: OrgPolicy,
+    catalog: CatalogIndex,
+    gateway: Gateway,
+    verdict: MakeVerdict,
+) -> Verdict:
+    """A name a wildcard route sends to `providers`: judged by those providers alone."""
+    model_failures = policy.model_unmet(model_id, org.rules)
+    if model_failures:
+        return verdict(Reason.MODEL_NOT_ALLOWED, model=model, routing=AUTOMATIC, model_unmet=model_failures)
+    unmet = catalog.table(org.rules).unmet
+    allowed = tuple(p for p in providers if not unmet[p])
+    blocked = tuple((p, unmet[p]) for p in providers if unmet[p])
+    if len(providers) == 1:
+        (provider,) = providers
+        if blocked:
+            return verdict(
+                Reason.PROVIDER_NOT_COMPLIANT, model=model, routing=PINNED, provider=provider, blocked=blocked
+            )
+        return verdict(Reason.COMPLIANT, model=model, routing=PINNED, provider=provider, allowed_providers=allowed)
+    if not allowed:
+        return verdict(Reason.NO_COMPLIANT_PROVIDER, model=model, routing=AUTOMATIC, blocked=blocked)
+    if blocked and gateway.routing == STRICT:
+        return verdict(Reason.ROUTING_NOT_ENFORCEABLE, model=model, routing=AUTOMATIC, blocked=blocked)
+    return verdict(Reason.COMPLIANT, model=model, routing=AUTOMATIC, allowed_providers=allowed, blocked=blocked)
+
+
+def _gateway_alternatives(org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
+    """The gateway's own model names (LiteLLM's model groups) whose every candidate provider,
+    fallbacks included, complies: sent as they are, the gateway serves them. A pinned spelling
+    is never suggested: the gateway serves it only through a wildcard route, and the catalog
+    does not know which model names the route's provider has."""
+    return catalog.table(org.rules).fully_compliant_models(MAX_ALTERNATIVES)
 
 
 def _pinned(name: str) -> tuple[str, str]:

@@ -42,7 +42,15 @@ class ReadConfig:
     max_request_bytes: int = 32 * 1024 * 1024
     # Where clients send their API key: header names, "authorization" (Bearer only), and
     # "query:NAME" for a query parameter (Gemini's ?key=).
-    credentials: tuple[str, ...] = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "query:key")
+    credentials: tuple[str, ...] = (
+        "authorization",
+        "x-litellm-api-key",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "ocp-apim-subscription-key",
+        "query:key",
+    )
     endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
 
 
@@ -132,7 +140,9 @@ def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...
             value = headers.get(source)
             if value is None:
                 continue
-            values = [(_bearer(value) or "") if source == "authorization" else value.strip()]
+            # Authorization carries a Bearer credential; other headers a bare key, or one with
+            # the scheme LiteLLM strips there too (x-litellm-api-key: "Bearer sk-...").
+            values = [(_bearer(value) or "") if source == "authorization" else _bearer(value) or value.strip()]
         found.extend(v for v in values if v and v not in found)
     return found
 

@@ -18,6 +18,7 @@ from envoy.service.auth.v3 import external_auth_pb2
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
+from authz.check import contracts
 from authz.check.decision import Verdict
 from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
 from authz.policy import requirements
@@ -219,6 +220,12 @@ _MESSAGES: dict[Reason, str] = {
         "the JSON body, the form, the path, the query or each batch entry), " + _CANNOT_VERIFY + "."
     ),
     Reason.MODEL_INVALID: "The model must be a non-empty string.",
+    Reason.FIELD_NOT_ALLOWED: (
+        "The body field '{detail}' can make the gateway send the prompt somewhere other than the model it names "
+        "(a provider override, router settings, or a field the compliance check does not know), "
+        + _CANNOT_VERIFY
+        + ". Remove it; list fallback models in 'fallbacks' as model names, each is checked."
+    ),
     Reason.MODEL_MISMATCH: (
         "The request names model '{model}' in one place and another model elsewhere (header, path, query, "
         "body or form), " + _CANNOT_VERIFY + "."
@@ -301,7 +308,8 @@ def message(verdict: Verdict) -> str:
         detail=clip(verdict.detail, MODEL),
     )
     if verdict.item:
-        text += f" (batch entry '{clip(verdict.item, MODEL)}')"
+        where = "named in" if verdict.item.partition("[")[0] in contracts.LITELLM_FALLBACKS else "batch entry"
+        text += f" ({where} '{clip(verdict.item, MODEL)}')"
     if verdict.alternatives:
         text += " Compliant alternatives: " + ", ".join(verdict.alternatives) + "."
     return text

@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "gateway_config", metavar="CONFIG", help="the gateway's config file (LiteLLM: its proxy config.yaml)"
     )
     imp.add_argument("--base", help="catalog JSON whose provider data to keep (default: the stored catalog)")
+    imp.add_argument(
+        "--allow-setting",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a routing setting the import does not read, checked by you (e.g. litellm_settings.model_alias_map)",
+    )
     imp.add_argument("--out", help="write the catalog here (default: standard output)")
     imp.set_defaults(handler=import_command)
     dif = group.add_parser("diff", help="what loading FILE would change, and for which orgs' policies (Redis)")
@@ -118,7 +125,7 @@ def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
 
     try:
         with open(args.gateway_config) as f:
-            result = litellm_config.import_config(f.read(), base)
+            result = litellm_config.import_config(f.read(), base, args.allow_setting)
     except (OSError, litellm_config.ConfigError, catalog_mod.CatalogError) as exc:
         raise CommandError(f"{args.gateway_config}: {exc}") from None
     out = catalog_mod.to_json(result.catalog)
@@ -139,13 +146,16 @@ def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
             "so it fails every requirement",
             file=sys.stderr,
         )
-    for name in result.wildcards:
+    for route in result.catalog.routes:
         print(
-            f"wildcard route {name!r}: requests are judged by the provider they name (e.g. openai/<model>)",
+            f"wildcard route {route.pattern!r} -> {','.join(route.providers)}: a name that is no model group and "
+            "matches it is judged by these providers",
             file=sys.stderr,
         )
     for name in result.skipped:
         print(f"skipped {name}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,6 +89,12 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
                 raise CatalogError(f"model {model!r}: lists unknown provider {provider_id!r}")
         if len(set(serving.providers)) != len(serving.providers):
             raise CatalogError(f"model {model!r}: lists a provider twice")
+    for route in catalog.routes:
+        if "*" not in route.pattern or len(route.pattern) > 200 or not route.providers:
+            raise CatalogError(f"route {route.pattern!r}: a pattern with '*' (max 200 characters) and its providers")
+        for provider_id in route.providers:
+            if provider_id not in catalog.providers:
+                raise CatalogError(f"route {route.pattern!r}: lists unknown provider {provider_id!r}")
     for alias, target in catalog.provider_aliases.items():
         if alias in catalog.providers or not PROVIDER_ID.fullmatch(alias):
             raise CatalogError(f"provider alias {alias!r}: must be a plain provider name that is not a provider id")
@@ -212,6 +219,7 @@ class ComplianceTable:
     unmet: dict[str, policy.Failures]
     _models: dict[str, ModelVerdict] = field(default_factory=dict)
     _examples: tuple[str, ...] | None = None
+    _whole: tuple[str, ...] | None = None
 
     def for_model(self, model: str) -> ModelVerdict:
         verdict = self._models.get(model)
@@ -223,6 +231,17 @@ class ComplianceTable:
             )
             self._models[model] = verdict
         return verdict
+
+    def fully_compliant_models(self, limit: int) -> tuple[str, ...]:
+        """Models every provider of which complies (and the model lists allow): names a gateway
+        may route among freely. Computed once per table."""
+        if self._whole is None:
+            self._whole = tuple(
+                m
+                for m in sorted(self.index.models)
+                if not self.for_model(m).blocked and self.for_model(m).allowed and not policy.model_unmet(m, self.rules)
+            )
+        return self._whole[:limit]
 
     def compliant_examples(self, limit: int) -> tuple[str, ...]:
         """Pinned names of models a compliant provider serves (and the model lists allow),
@@ -239,6 +258,28 @@ class ComplianceTable:
         return self._examples
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: str
+    regex: re.Pattern[str]
+    providers: tuple[str, ...]
+
+
+def compile_routes(routes: Iterable[tuple[str, tuple[str, ...]]]) -> tuple[Route, ...]:
+    """Routes in LiteLLM's order (router_utils/pattern_match_deployments.py: pattern_to_regex,
+    PatternUtils.sorted_patterns): each "*" becomes "(.*)", matched with re.match (anchored at
+    the start only); longest regex first, then the more "*"s, a stable sort; one regex merges
+    the providers of every pattern spelling it."""
+    merged: dict[str, tuple[str, list[str]]] = {}
+    for pattern, providers in routes:
+        regex = re.escape(pattern).replace(r"\*", "(.*)")
+        found = merged.setdefault(regex, (pattern, []))[1]
+        found.extend(p for p in providers if p not in found)
+    complexity = ("*", "+", "?", "\\", "^", "$", "|", "(", ")")
+    order = sorted(merged, key=lambda r: (len(r), sum(r.count(c) for c in complexity)), reverse=True)
+    return tuple(Route(merged[r][0], re.compile(r), tuple(merged[r][1])) for r in order)
+
+
 @dataclass(slots=True)
 class CatalogIndex:
     """A loaded catalog, indexed for the hot path. Immutable once built, except for memos."""
@@ -248,6 +289,8 @@ class CatalogIndex:
     models: dict[str, tuple[str, ...]]
     published_at: float | None = None  # epoch seconds; None when the catalog does not say
     names: naming.Names = None  # type: ignore[assignment]  # set by __post_init__
+    routes: tuple[Route, ...] = ()  # in the order they are tried
+    gateway: str = ""  # the gateway whose config the models come from ("litellm"), if any
     _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -266,7 +309,16 @@ class CatalogIndex:
             names=naming.Names(
                 frozenset(providers), frozenset(models), dict(catalog.provider_aliases), dict(catalog.model_aliases)
             ),
+            routes=compile_routes((r.pattern, tuple(r.providers)) for r in catalog.routes),
+            gateway=catalog.gateway,
         )
+
+    def route(self, name: str) -> tuple[str, ...] | None:
+        """The providers a wildcard route sends `name` to, or None when no route matches."""
+        for route in self.routes:
+            if route.regex.match(name):
+                return route.providers
+        return None
 
     def table(self, rules: policy.Rules) -> ComplianceTable:
         table = self._tables.get(rules)

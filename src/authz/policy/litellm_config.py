@@ -1,24 +1,33 @@
 """A LiteLLM proxy config -> the catalog's model -> providers map, as that gateway will route.
 
-In front of LiteLLM, the providers that can serve a model are the deployments its config
-lists under that `model_name` (several for load balancing, possibly on different providers),
-not what the public catalog says. This reads `model_list` (each deployment's provider from its
-`litellm_params.model` prefix, or `custom_llm_provider`), `router_settings.model_group_alias`,
-and wildcard routes (`openai/*`), and merges them with the provider data policies of a
-catalog. A deployment whose provider the catalog does not know is reported by name and added
-as a provider with no published data: unknown, it fails every requirement (fail closed).
+In front of LiteLLM, the providers that can serve a request are those its config can send it
+to, not what the public catalog says (docs/gateways.md cites each rule's LiteLLM source):
+- a `model_name` is a model group: every deployment listed under it (litellm/router.py,
+  Router.set_model_list), each on the provider of its `litellm_params.model` prefix or its
+  `custom_llm_provider`, regional where the config says (`aws_region_name`, a Bedrock
+  cross-region prefix);
+- `router_settings.model_group_alias` names a group by another name;
+- a `model_name` with "*" is a wildcard route (router_utils/pattern_match_deployments.py), a
+  catch-all "*" included: a requested name that is no group goes where the route sends it;
+- fallbacks (`fallbacks`, `context_window_fallbacks`, `content_policy_fallbacks`,
+  `default_fallbacks`, in `router_settings` or `litellm_settings`) add the groups they reach,
+  chains followed, to a group's candidates: when its deployments fail, those serve the prompt.
+A routing setting this module does not read fails the import unless the operator allows it
+by name: nothing that moves a prompt is dropped silently. A deployment whose provider the
+catalog does not know is reported and added as a provider with no published data (fail closed).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from authz.policy import catalog as catalog_mod
-from authz.policy.naming import LITELLM_PROVIDERS
+from authz.policy import naming
 from authz.v1 import catalog_pb2
 
 # LiteLLM infers a provider for well-known bare model names; only these families are read
@@ -27,6 +36,24 @@ _BARE = (
     (re.compile(r"^(gpt-|o[1-9]|chatgpt-|text-embedding-|whisper-|dall-e-|tts-|omni-moderation)"), "openai"),
     (re.compile(r"^claude-"), "anthropic"),
 )
+FALLBACK_KEYS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks")
+# router_settings keys read here, and those that only tune how the router picks among one
+# group's deployments (never another group or provider): Router.__init__'s arguments.
+_ROUTER_READ = frozenset({*FALLBACK_KEYS, "model_group_alias"})
+_ROUTER_INERT = frozenset(
+    {
+        "routing_strategy", "routing_strategy_args", "num_retries", "timeout", "stream_timeout", "retry_after",
+        "allowed_fails", "allowed_fails_policy", "cooldown_time", "disable_cooldowns", "retry_policy",
+        "model_group_retry_policy", "enable_pre_call_checks", "enable_tag_filtering", "tag_filtering_match_any",
+        "redis_host", "redis_port", "redis_password", "redis_url", "cache_responses", "cache_kwargs",
+        "provider_budget_config", "optional_pre_call_checks", "max_fallbacks", "set_verbose", "debug_level",
+    }
+)  # fmt: skip
+# litellm_settings holds mostly logging and caching; these keys of it move requests elsewhere.
+_LITELLM_SETTINGS_ROUTING = frozenset({*FALLBACK_KEYS, "model_alias_map", "default_deployment"})
+_LITELLM_SETTINGS_READ = frozenset(FALLBACK_KEYS)
+# general_settings keys that open routes straight to a provider, past the router.
+_GENERAL_ROUTING = frozenset({"pass_through_endpoints"})
 
 
 class ConfigError(ValueError):
@@ -37,8 +64,9 @@ class ConfigError(ValueError):
 class Imported:
     catalog: catalog_pb2.Catalog
     unknown_providers: dict[str, list[str]] = field(default_factory=dict)  # provider -> model names
-    wildcards: list[str] = field(default_factory=list)  # "openai/*": judged as pinned names
+    wildcards: list[str] = field(default_factory=list)  # route patterns, as written
     skipped: list[str] = field(default_factory=list)  # deployments whose provider cannot be told
+    notes: list[str] = field(default_factory=list)  # what else an operator should know
 
 
 def provider_of(params: dict[str, Any]) -> str | None:
@@ -58,18 +86,94 @@ def provider_of(params: dict[str, Any]) -> str | None:
     return None
 
 
-def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
+def _regional(provider: str, params: dict[str, Any], names: naming.Names) -> str:
+    """The catalog's regional entry for where the deployment runs, when it has one."""
+    if provider != "aws-bedrock":
+        return provider
+    region = params.get("aws_region_name")
+    model = str(params.get("model") or "").partition("/")[2]
+    geo = model.partition(".")[0] if model.count(".") >= 2 else ""  # "eu.anthropic.claude-...": cross-region
+    for candidate in (f"aws-bedrock-{region}" if isinstance(region, str) else "", f"aws-bedrock-{geo}" if geo else ""):
+        if candidate and candidate in names.providers:
+            return candidate
+    return provider
+
+
+def _check_settings(config: dict[str, Any], allowed: frozenset[str]) -> None:
+    """Refuse a routing setting this import does not read, unless the operator allowed it."""
+    unread: list[str] = []
+    router = config.get("router_settings") or {}
+    if not isinstance(router, dict):
+        raise ConfigError("router_settings is not a mapping")
+    unread += [f"router_settings.{k}" for k in router if k not in _ROUTER_READ | _ROUTER_INERT]
+    settings = config.get("litellm_settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError("litellm_settings is not a mapping")
+    unread += [f"litellm_settings.{k}" for k in settings if k in _LITELLM_SETTINGS_ROUTING - _LITELLM_SETTINGS_READ]
+    general = config.get("general_settings") or {}
+    unread += [f"general_settings.{k}" for k in general if isinstance(general, dict) and k in _GENERAL_ROUTING]
+    refused = [name for name in unread if name not in allowed]
+    if refused:
+        raise ConfigError(
+            f"{', '.join(refused)}: authz does not read {'this setting' if len(refused) == 1 else 'these settings'}, "
+            "which may send prompts to other deployments or providers than the model groups say "
+            "(docs/gateways.md). Check what it routes to, then import with --allow-setting NAME for each"
+        )
+
+
+def _fallback_lists(config: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    for section in ("router_settings", "litellm_settings"):
+        values = config.get(section) or {}
+        for key in FALLBACK_KEYS:
+            if values.get(key) is not None:
+                yield f"{section}.{key}", values[key]
+
+
+def _fallback_edges(config: dict[str, Any]) -> tuple[dict[str, list[str]], list[str]]:
+    """group -> the names its fallbacks call, and the names every group falls back to ("*",
+    default_fallbacks), from every fallback list (router.py: get_fallback_model_group)."""
+    edges: dict[str, list[str]] = {}
+    generic: list[str] = []
+    for where, value in _fallback_lists(config):
+        if where.endswith("default_fallbacks"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: a list of model names")
+            generic += value
+            continue
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: a list of {{model_group: [fallback groups]}}")
+        for entry in value:
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{where}: each entry maps a model group to its fallbacks, not {entry!r}")
+            for group, targets in entry.items():
+                if isinstance(targets, str):
+                    targets = [targets]
+                if not isinstance(group, str) or not isinstance(targets, list):
+                    raise ConfigError(f"{where}: {group!r} must map to a list of model names")
+                names = [t for t in targets if isinstance(t, str)]
+                if group == "*":
+                    generic += names
+                else:
+                    edges.setdefault(group, []).extend(names)
+    return edges, generic
+
+
+def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterable[str] = ()) -> Imported:
     try:
         config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}") from None
     if not isinstance(config, dict) or not isinstance(config.get("model_list"), list):
         raise ConfigError("a LiteLLM proxy config has a 'model_list' list of deployments")
+    _check_settings(config, frozenset(allowed_settings))
+    names = catalog_mod.CatalogIndex.build(base).names
     result = Imported(catalog_pb2.Catalog())
     out = result.catalog
     out.CopyFrom(base)
     out.ClearField("models")
+    out.ClearField("routes")
     served: dict[str, list[str]] = {}
+    patterns: dict[str, list[str]] = {}
     for i, deployment in enumerate(config["model_list"]):
         if not isinstance(deployment, dict):
             raise ConfigError(f"model_list[{i}] is not a mapping")
@@ -78,34 +182,76 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
             raise ConfigError(f"model_list[{i}]: needs model_name and litellm_params")
         prefix = provider_of(params)
         if prefix is None:
+            if "*" in name:  # a route whose provider cannot be told may send anywhere
+                raise ConfigError(f"model_list[{i}] ({name!r}): a wildcard route must name its provider")
             result.skipped.append(f"{name} ({params.get('model')!r}: no provider prefix)")
             continue
-        if "*" in name:
-            result.wildcards.append(name)
-            continue
-        provider = LITELLM_PROVIDERS.get(prefix, prefix)
+        provider = names.provider(prefix, naming.LITELLM) or naming.LITELLM_PROVIDERS.get(prefix, prefix)
         if provider not in base.providers:
             result.unknown_providers.setdefault(provider, []).append(name)
-            if catalog_mod.PROVIDER_ID.fullmatch(provider) and provider not in out.providers:
+            if not catalog_mod.PROVIDER_ID.fullmatch(provider) or provider in base.provider_aliases:
+                raise ConfigError(f"model_list[{i}] ({name!r}): provider {prefix!r} cannot be named in a catalog")
+            if provider not in out.providers:
                 out.providers[provider].name = f"{prefix} (from the LiteLLM config; no published data)"
-        providers = served.setdefault(name, [])
+        else:
+            provider = _regional(provider, params, names)
+        target = patterns if "*" in name else served
+        providers = target.setdefault(name, [])
         if provider not in providers:
             providers.append(provider)
-    aliases = (config.get("router_settings") or {}).get("model_group_alias") or {}
-    for alias, target in aliases.items():
-        target = target.get("model") if isinstance(target, dict) else target
-        if isinstance(alias, str) and isinstance(target, str) and target in served and alias not in served:
-            out.model_aliases[alias] = target
-    for name, providers in served.items():
+    result.wildcards = list(patterns)
+    router = config.get("router_settings") or {}
+    aliases = router.get("model_group_alias") or {}
+    for alias, value in aliases.items():
+        aliased = value.get("model") if isinstance(value, dict) else value
+        if isinstance(alias, str) and isinstance(aliased, str) and aliased in served and alias not in served:
+            out.model_aliases[alias] = aliased
+    routes = catalog_mod.compile_routes((p, tuple(ps)) for p, ps in patterns.items())
+
+    def providers_of(name: str) -> list[str] | None:
+        """Where LiteLLM sends a name: its group (or alias), else a wildcard route."""
+        group = name if name in served else out.model_aliases.get(name)
+        if group is not None:
+            return served[group]
+        for route in routes:
+            if route.regex.match(name):
+                return list(route.providers)
+        return None
+
+    edges, generic = _fallback_edges(config)
+    for name in {*edges, *(t for ts in edges.values() for t in ts), *generic}:
+        if name != "*" and providers_of(name) is None:
+            result.notes.append(f"fallback {name!r} is no model group or route: LiteLLM cannot call it")
+    calls: dict[str, list[str]] = {}  # group -> the names its fallbacks call, an alias's keyed by its group
+    for key, targets in edges.items():
+        calls.setdefault(out.model_aliases.get(key, key), []).extend(targets)
+    candidates: dict[str, list[str]] = {}
+    for group in served:
+        seen, queue, found = {group}, [group], list(served[group])
+        while queue:  # the groups the fallbacks reach, chains followed
+            for name in [*calls.get(queue.pop(), []), *generic]:
+                reached = out.model_aliases.get(name, name)
+                if reached in seen:
+                    continue
+                seen.add(reached)
+                found += [p for p in providers_of(name) or [] if p not in found]
+                if reached in served:
+                    queue.append(reached)
+        candidates[group] = found
+    for name, providers in candidates.items():
         if not catalog_mod.MODEL_ID.fullmatch(name) or name.partition("/")[0] in out.providers:
             result.skipped.append(f"{name} (not usable as a model name: it reads as a provider pin)")
             continue
         out.models[name].providers.extend(p for p in providers if p in out.providers)
+    for route in routes:  # generic fallbacks apply to a routed request too
+        extra = [p for name in generic for p in providers_of(name) or [] if p not in route.providers]
+        out.routes.add(pattern=route.pattern, providers=[*route.providers, *dict.fromkeys(extra)])
     for alias, target in list(out.model_aliases.items()):
         if target not in out.models:  # the base catalog's alias of a model this gateway does not serve
             del out.model_aliases[alias]
-    if not out.models:
+    if not out.models and not out.routes:
         raise ConfigError("no deployment in model_list names a provider this catalog can use")
+    out.gateway = naming.LITELLM
     out.description = (base.description + " | " if base.description else "") + "models from a LiteLLM config"
     catalog_mod.validate(out)
     return result

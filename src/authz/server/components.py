@@ -46,7 +46,11 @@ def read_config(settings: Settings) -> ReadConfig:
 
 
 def gateway(settings: Settings) -> Gateway:
-    return Gateway(routing=settings.routing_enforcement, naming=settings.naming_profile)
+    return Gateway(
+        routing=settings.routing_enforcement,
+        naming=settings.naming_profile,
+        extra_body_fields=settings.body_fields(),
+    )
 
 
 def gateway_keys(settings: Settings) -> LiteLLMKeyResolver | None:

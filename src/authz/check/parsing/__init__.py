@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from python_multipart.multipart import parse_options_header
 
 from authz.check import endpoints as ep
-from authz.check.parsing import jsonbody, jsonl, multipart
+from authz.check.parsing import fallbacks, jsonbody, jsonl, multipart
 from authz.check.request import RequestFacts
 from authz.reasons import Reason
+
+if TYPE_CHECKING:  # the contract is handed in by the decision; parsing never chooses one
+    from authz.check.contracts import Contract
 
 # A body as its row reads it: JSON pairs, or (multipart parts, whether the body ended).
 ParsedBody = Any
@@ -38,10 +41,11 @@ class Refusal:
     detail: str = ""  # for unsupported_content_type: the type this endpoint is read as
 
 
-def requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
-    """Every model the request names, in order; () for a model-free request."""
+def requested(facts: RequestFacts, contract: Contract | None = None) -> tuple[Named, ...] | Refusal:
+    """Every model the request names, in order; () for a model-free request. Under a gateway's
+    contract, a body field it may route by is refused and its fallbacks are named too."""
     if not facts.body:
-        return _requested(facts)
+        return _requested(facts, contract)
     # A long conversation decodes to tens of thousands of containers, which the collector would
     # walk again and again while they are built and once more when it resumes (measured: 40 %
     # of a 32 MiB parse). Nothing else runs during this synchronous call, and the parsed tree is
@@ -49,13 +53,13 @@ def requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _requested(facts)
+        return _requested(facts, contract)
     finally:
         if collecting:
             gc.enable()
 
 
-def _requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
+def _requested(facts: RequestFacts, contract: Contract | None) -> tuple[Named, ...] | Refusal:
     match = facts.endpoint
     assert match is not None, "decide() asks only for a covered endpoint"
     row = match.endpoint
@@ -67,19 +71,48 @@ def _requested(facts: RequestFacts) -> tuple[Named, ...] | Refusal:
     if row.body != ep.NONE and facts.body:
         if facts.content_encoding and facts.content_encoding.lower() != "identity":
             return Refusal(Reason.BODY_ENCODED)
-        body = _read_body(facts, row)
+        names: list[str] | None = [] if contract is not None and contract.inert_fields is not None else None
+        body = _read_body(facts, row, contract, names)
         if isinstance(body, Refusal):
             return body
+        refused = contract.refused_field(names) if contract is not None and names else None
+        if refused is not None:
+            return Refusal(Reason.FIELD_NOT_ALLOWED, detail=refused)
     header = facts.model_header
     if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS):
         return _batch(row, body, header, facts.query)
     if row.model == ep.NO_BATCH:
         return _no_batch(body)
-    return _single(facts, row, match, body, header)
+    found = _single(facts, row, match, body, header)
+    if contract is None or not contract.fallback_fields or isinstance(found, Refusal) or body is None:
+        return found
+    return _with_fallbacks(found, row, body, contract)
 
 
-def _read_body(facts: RequestFacts, row: ep.Endpoint) -> ParsedBody | Refusal:
-    """The parsed body: JSON pairs, or (multipart parts, ended); a Refusal when unreadable."""
+def _with_fallbacks(
+    found: tuple[Named, ...], row: ep.Endpoint, body: ParsedBody, contract: Contract
+) -> tuple[Named, ...] | Refusal:
+    """The model, then every model the contract's fallback fields name."""
+    if row.body != ep.JSON:
+        parts, _ = body
+        named = next((p.name for p in parts if p.name.removesuffix("[]") in contract.fallback_fields), None)
+        # A form field is one string: the gateway would read it as something else than a list.
+        return found if named is None else Refusal(Reason.FIELD_NOT_ALLOWED, detail=named)
+    more: list[Named] = []
+    for key, value in body:
+        if key in contract.fallback_fields:
+            try:
+                more.extend(fallbacks.fallback_models(key, value))
+            except fallbacks.FallbackError as exc:
+                return Refusal(Reason.FIELD_NOT_ALLOWED, detail=str(exc))
+    return found + tuple(more) if more else found
+
+
+def _read_body(
+    facts: RequestFacts, row: ep.Endpoint, contract: Contract | None, names: list[str] | None
+) -> ParsedBody | Refusal:
+    """The parsed body: JSON pairs, or (multipart parts, ended); a Refusal when unreadable.
+    `names` receives the body's top-level field names (a form's without LiteLLM's "[]")."""
     media, options = parse_options_header(facts.content_type or "")
     if row.body == ep.JSON:
         charset = options.get(b"charset", b"utf-8").lower()
@@ -88,18 +121,27 @@ def _read_body(facts: RequestFacts, row: ep.Endpoint) -> ParsedBody | Refusal:
         if facts.body_truncated:
             return Refusal(Reason.BODY_TRUNCATED)
         if _reads_top_level_model_only(row):
-            model = jsonbody.top_level_model(facts.body)
-            if model is not None:
-                return [("model", model)]  # all that is read of this body: as object_pairs gives it
+            top = jsonbody.top_level(facts.body)
+            if top is not None and (contract is None or not contract.routes_by(top[1])):
+                return [("model", top[0])]  # all that is read of this body: as object_pairs gives it
         pairs = jsonbody.object_pairs(facts.body)
-        return Refusal(pairs) if isinstance(pairs, Reason) else pairs
+        if isinstance(pairs, Reason):
+            return Refusal(pairs)
+        if names is not None:
+            names.extend(k for k, _ in pairs)
+        return pairs
     boundary = options.get(b"boundary") if media == b"multipart/form-data" else None
     if not boundary:
         return Refusal(Reason.UNSUPPORTED_CONTENT_TYPE, detail="multipart/form-data with a boundary")
     wanted = frozenset({"model", "purpose", "file"} if row.model == ep.BATCH_FILE else {"model", row.field})
-    found = multipart.parts(facts.body, boundary, wanted)
+    if contract is not None and contract.fallback_fields:
+        wanted |= {f for f in contract.fallback_fields} | {f + "[]" for f in contract.fallback_fields}
+    form_names: list[str] | None = [] if names is not None else None
+    found = multipart.parts(facts.body, boundary, wanted, form_names)
     if isinstance(found, Reason):
         return Refusal(found)
+    if names is not None and form_names is not None:
+        names.extend(n.removesuffix("[]") for n in form_names)  # get_form_data strips "[]"
     parts, ended = found
     return parts, ended and not facts.body_truncated
 

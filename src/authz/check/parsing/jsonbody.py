@@ -47,7 +47,13 @@ _MODEL_KEYS = re.compile(b'"model"').findall
 
 
 def top_level_model(data: bytes) -> str | None:
-    """The top-level "model" string, when the body is certainly one JSON object that names it
+    """top_level's model alone."""
+    found = top_level(data)
+    return found[0] if found is not None else None
+
+
+def top_level(data: bytes) -> tuple[str, list[str]] | None:
+    """The top-level "model" string and the top-level keys, when the body is certainly one JSON object that names it
     exactly once and in exactly that spelling; None whenever that is not certain, and the caller
     reads the body with object_pairs (the exact parser). Why each condition holds the reading to
     object_pairs': without a \\u escape anywhere, every key that means "model" in any case is
@@ -69,7 +75,7 @@ def top_level_model(data: bytes) -> str | None:
         model = _STRING.decode(top["model"])
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    return model or None
+    return (model, list(top)) if model else None
 
 
 def is_object(value: object) -> bool:

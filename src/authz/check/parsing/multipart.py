@@ -43,8 +43,11 @@ class _State:
     bad: bool = False
 
 
-def parts(body: bytes, boundary: bytes, wanted: frozenset[str]) -> tuple[list[Part], bool] | Reason:
-    """The parts named in `wanted` (in order), and whether the body ended properly."""
+def parts(
+    body: bytes, boundary: bytes, wanted: frozenset[str], names: list[str] | None = None
+) -> tuple[list[Part], bool] | Reason:
+    """The parts named in `wanted` (in order), and whether the body ended properly. `names`,
+    when given, receives every part's name (a gateway may read fields authz does not need)."""
     found: list[Part] = []
     state = _State()
 
@@ -71,6 +74,8 @@ def parts(body: bytes, boundary: bytes, wanted: frozenset[str]) -> tuple[list[Pa
             return
         encoding = headers.get(b"content-transfer-encoding", b"").strip().lower()
         text = name.decode("latin-1")
+        if names is not None:
+            names.append(text)
         if text in wanted:
             if encoding not in _PLAIN_ENCODINGS:
                 state.bad = True

@@ -1,0 +1,117 @@
+"""Each gateway's routing contract: what in a request, besides its model, decides where the
+prompt goes. Pure, no I/O.
+
+A gateway reads more than the model a request names: LiteLLM's proxy passes every body field
+(every form field of a multipart request) on to its router and to the provider call, so a body
+can add fallback models, override the provider, or change the router's settings for this one
+request; some of its routes forward to one provider whatever the model says. A contract lists,
+for one naming profile, the fields known not to move the prompt (anything else is refused, 400
+`field_not_allowed`, since authz cannot know where it sends the prompt), the fields that name
+further models (each judged like the model itself), and the path prefixes pinned to a provider.
+docs/gateways.md cites the gateway source each entry comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authz.policy import naming
+
+# Fields of the APIs the proxy serves (the OpenAI, Anthropic and Gemini API references) that
+# choose nothing about where the request goes; LiteLLM maps them onto the deployment it picked.
+_API_FIELDS = frozenset(
+    {
+        # chat completions, completions
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+        "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "n",
+        "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+        "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed",
+        "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools",
+        "top_logprobs", "top_p", "user", "verbosity", "web_search_options", "prompt", "best_of", "echo",
+        "suffix",
+        # responses
+        "input", "instructions", "include", "max_output_tokens", "max_tool_calls", "previous_response_id",
+        "reasoning", "text", "truncation", "background", "conversation",
+        # embeddings, moderations, images, audio
+        "dimensions", "encoding_format", "size", "quality", "style", "moderation", "output_format",
+        "output_compression", "partial_images", "input_fidelity", "image", "mask", "voice", "speed",
+        "stream_format", "file", "language", "timestamp_granularities", "chunking_strategy",
+        # Anthropic messages and batches
+        "system", "stop_sequences", "top_k", "thinking", "container", "mcp_servers", "context_management",
+        "requests",
+        # realtime sessions
+        "session", "type", "input_audio_format", "output_audio_format", "input_audio_transcription",
+        "turn_detection", "max_response_output_tokens", "output_modalities", "tracing", "expires_after",
+        # fine-tuning, uploads, files
+        "training_file", "validation_file", "hyperparameters", "integrations", "method", "purpose",
+        "filename", "bytes", "mime_type",
+        # Gemini
+        "contents", "generationConfig", "generation_config", "safetySettings", "safety_settings",
+        "systemInstruction", "system_instruction", "toolConfig", "tool_config", "cachedContent", "labels",
+        "content", "taskType", "title", "outputDimensionality",
+    }
+)  # fmt: skip
+
+# LiteLLM's own request fields that keep the request within the model group it names: retries
+# and timeouts re-pick among the same deployments, tags narrow them (router.py), a mock answers
+# without calling anything, disable_fallbacks turns the config's fallbacks off.
+_LITELLM_INERT = frozenset(
+    {"tags", "num_retries", "timeout", "stream_timeout", "caching", "cache", "guardrails", "mock_response",
+     "disable_fallbacks", "drop_params"}
+)  # fmt: skip
+
+# Router fallbacks a request may carry (litellm/router.py: Router.async_function_with_fallbacks
+# reads kwargs "fallbacks", "context_window_fallbacks", "content_policy_fallbacks"): every model
+# they name may serve the prompt.
+LITELLM_FALLBACKS = ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks")
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    profile: str
+    # Body and form fields known not to move the prompt; None: the gateway reads only the fields
+    # of the API itself, and any other is left alone.
+    inert_fields: frozenset[str] | None = None
+    fallback_fields: tuple[str, ...] = ()
+    # Path prefixes the gateway forwards to one provider whatever the model names.
+    provider_routes: tuple[tuple[str, str], ...] = ()
+
+    def refused_field(self, names: list[str]) -> str | None:
+        """The first field the gateway may route by that authz does not judge, or None."""
+        if self.inert_fields is None:
+            return None
+        for name in names:
+            if name not in self.inert_fields and name not in self.fallback_fields:
+                return name
+        return None
+
+    def routes_by(self, names: list[str]) -> bool:
+        """Whether any of these top-level fields needs more than the model read."""
+        return self.inert_fields is not None and any(n not in self.inert_fields for n in names)
+
+    def provider_route(self, path: str) -> str | None:
+        """The provider a pass-through path sends to (in the profile's spelling), or None."""
+        for prefix, provider in self.provider_routes:
+            if path.startswith(prefix):
+                return provider
+        return None
+
+
+NONE = Contract(naming.NATIVE)
+LITELLM = Contract(
+    naming.LITELLM,
+    inert_fields=_API_FIELDS | _LITELLM_INERT,
+    fallback_fields=LITELLM_FALLBACKS,
+    # litellm/proxy/pass_through_endpoints/llm_passthrough_endpoints.py: anthropic_proxy_route
+    # forwards /anthropic/{endpoint:path} to api.anthropic.com, the body untouched.
+    provider_routes=(("/anthropic/", "anthropic"),),
+)
+_BY_PROFILE = {naming.LITELLM: LITELLM}
+
+
+def for_profile(profile: str, extra_fields: frozenset[str] = frozenset()) -> Contract:
+    """The profile's contract, with the fields an operator declared inert added."""
+    found = _BY_PROFILE.get(profile, NONE)
+    if extra_fields and found.inert_fields is not None:
+        return Contract(found.profile, found.inert_fields | extra_fields, found.fallback_fields, found.provider_routes)
+    return found

@@ -1,0 +1,161 @@
+"""Gateway routing contracts: under the litellm profile every body field LiteLLM may route by
+is judged (fallbacks) or refused; its Anthropic pass-through is judged as pinned to Anthropic."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from authz.check import contracts
+from authz.check.decision import STRICT, Gateway, OrgPolicy, decide
+from authz.check.parsing import fallbacks
+from authz.check.request import ReadConfig, read
+from authz.check.response import build, message
+from authz.policy import rules as policy
+from authz.reasons import Reason
+from authz.v1 import policy_pb2
+from support.checkrequests import check_request
+from support.generated import catalog_index
+
+FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_prompts=False)
+CATALOG = catalog_index(
+    {"azure": FULL, "groq": FULL, "deepseek": {**FULL, "trains_on_prompts": True}, "anthropic": {**FULL, "gdpr": None}},
+    {"gpt-4o": ["azure"], "llama-3.3-70b": ["groq"], "deepseek-v3.2": ["deepseek"], "claude-sonnet-4": ["anthropic"]},
+)
+POLICY = policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_no_prompt_training=True)
+ORG = OrgPolicy("acme", 1, policy.rules_of(POLICY), True, True)
+LITELLM = Gateway(routing=STRICT, naming="litellm")
+NATIVE = Gateway(routing=STRICT)
+
+
+def judge(body, gateway=LITELLM, path="/v1/chat/completions", headers=None, **kwargs):
+    request = check_request(body, headers or {"authorization": "Bearer k"}, path=path, **kwargs)
+    return decide(read(request, ReadConfig()), ORG, CATALOG, gateway)
+
+
+def chat(**extra):
+    return {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], **extra}
+
+
+def test_a_plain_request_passes_the_contract():
+    assert judge(chat(temperature=0.2, stream=True, metadata={"a": "b"}, tags=["x"])).reason is Reason.COMPLIANT
+
+
+@pytest.mark.parametrize(
+    "fallbacks_value",
+    [
+        ["deepseek-v3.2"],
+        [{"model": "deepseek-v3.2"}],
+        [{"gpt-4o": ["llama-3.3-70b", "deepseek-v3.2"]}],
+        [{"*": ["deepseek-v3.2"]}],
+        ["llama-3.3-70b", "deepseek/deepseek-v3.2"],
+    ],
+)
+@pytest.mark.parametrize("field", contracts.LITELLM_FALLBACKS)
+def test_every_fallback_shape_is_judged_like_the_model(field, fallbacks_value):
+    verdict = judge(chat(**{field: fallbacks_value}))
+    assert not verdict.allowed and verdict.reason in (Reason.NO_COMPLIANT_PROVIDER, Reason.PROVIDER_NOT_COMPLIANT)
+    assert "deepseek" in verdict.model and verdict.item.startswith(field + "[")
+    assert f"named in '{field}[" in message(verdict)
+    # The same body in front of a gateway that reads no fallbacks: judged by its model alone.
+    assert judge(chat(**{field: fallbacks_value}), gateway=NATIVE).reason is Reason.COMPLIANT
+
+
+def test_compliant_fallbacks_pass_and_widen_the_allowed_providers():
+    verdict = judge(chat(fallbacks=["llama-3.3-70b"], content_policy_fallbacks=[{"gpt-4o": ["groq/llama-3.3-70b"]}]))
+    assert verdict.reason is Reason.COMPLIANT and set(verdict.allowed_providers) == {"azure", "groq"}
+
+
+def test_empty_and_null_fallbacks_name_nothing():
+    assert judge(chat(fallbacks=[], context_window_fallbacks=None)).reason is Reason.COMPLIANT
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"custom_llm_provider": "deepseek"}, "custom_llm_provider"),
+        ({"router_settings_override": {"fallbacks": [{"gpt-4o": ["deepseek-v3.2"]}]}}, "router_settings_override"),
+        ({"api_base": "http://evil.example"}, "api_base"),
+        ({"base_url": "http://evil.example"}, "base_url"),
+        ({"api_key": "sk-other"}, "api_key"),
+        ({"user_config": {"model_list": []}}, "user_config"),
+        ({"model_list": []}, "model_list"),
+        ({"Fallbacks": ["deepseek-v3.2"]}, "Fallbacks"),  # not read by LiteLLM, but not known inert either
+        ({"fallbacks": "deepseek-v3.2"}, "fallbacks"),
+        ({"fallbacks": [{"model": "llama-3.3-70b", "api_base": "http://x"}]}, "fallbacks[0]"),
+        ({"fallbacks": [{"gpt-4o": "deepseek-v3.2"}]}, "fallbacks[0]"),
+        ({"fallbacks": [7]}, "fallbacks[0]"),
+        ({"fallbacks": [{"gpt-4o": [None]}]}, "fallbacks[0].gpt-4o[0]"),
+    ],
+)
+def test_a_field_that_may_route_elsewhere_is_refused_by_name(extra, named):
+    verdict = judge(chat(**extra))
+    assert verdict.reason is Reason.FIELD_NOT_ALLOWED and verdict.detail == named
+    response = build(verdict, "decision", "req-1", ())
+    assert response.denied_response.status.code == 400
+    assert named in message(verdict)
+
+
+def test_an_operator_can_declare_a_field_inert():
+    gateway = Gateway(routing=STRICT, naming="litellm", extra_body_fields=frozenset({"x_trace"}))
+    assert judge(chat(x_trace="1"), gateway=gateway).reason is Reason.COMPLIANT
+    assert judge(chat(x_trace="1")).reason is Reason.FIELD_NOT_ALLOWED
+
+
+def test_form_fields_are_held_to_the_contract_too():
+    boundary = "b0undary"
+
+    def form(*fields):
+        parts = "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields
+        )
+        return (parts + f"--{boundary}--\r\n").encode()
+
+    def send(*fields):
+        return judge(
+            form(*fields), path="/v1/audio/transcriptions", content_type=f"multipart/form-data; boundary={boundary}"
+        )
+
+    assert send(("model", "gpt-4o"), ("language", "en")).reason is Reason.COMPLIANT
+    refused = send(("model", "gpt-4o"), ("custom_llm_provider", "deepseek"))
+    assert refused.reason is Reason.FIELD_NOT_ALLOWED and refused.detail == "custom_llm_provider"
+    # LiteLLM's get_form_data strips "[]" and reads the repeats as a list: one is refused as the other.
+    for name in ("fallbacks", "fallbacks[]"):
+        assert send(("model", "gpt-4o"), (name, "deepseek-v3.2")).reason is Reason.FIELD_NOT_ALLOWED
+
+
+def test_the_anthropic_pass_through_is_judged_as_pinned_to_anthropic():
+    path = "/anthropic/v1/messages"
+    body = {"model": "gpt-4o", "max_tokens": 5, "messages": []}
+    verdict = judge(body, path=path)
+    assert verdict.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL and verdict.provider == "anthropic"
+    assert judge({**body, "model": "claude-sonnet-4"}, path=path).reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert judge({**body, "model": "azure/gpt-4o"}, path=path).reason is Reason.PROVIDER_CONFLICT
+    # Envoy AI Gateway serves the Messages API there and routes by the model: judged by it.
+    assert judge(body, path=path, gateway=NATIVE).reason is Reason.COMPLIANT
+
+
+@pytest.mark.parametrize("header", ["x-litellm-api-key", "ocp-apim-subscription-key", "api-key", "x-api-key"])
+def test_every_header_litellm_reads_a_key_from_is_a_credential(header):
+    facts = read(check_request(chat(), {"authorization": "Bearer k1", header: "Bearer k2"}), ReadConfig())
+    assert facts.credential_conflict
+    same = read(check_request(chat(), {"authorization": "Bearer k1", header: "Bearer k1"}), ReadConfig())
+    assert not same.credential_conflict and same.api_key == "k1"
+
+
+@given(st.lists(st.sampled_from(["gpt-4o", "llama-3.3-70b", "deepseek-v3.2", "groq/llama-3.3-70b"]), max_size=4))
+def test_property_fallbacks_pass_only_when_every_named_model_complies(named):
+    verdict = judge(chat(fallbacks=named))
+    assert verdict.allowed == all("deepseek" not in m for m in named)
+
+
+def test_fallback_shapes_read_as_litellm_reads_them():
+    # JSON objects arrive as their (key, value) pairs (jsonbody.object_pairs).
+    assert fallbacks.fallback_models("fallbacks", [[("a", ["x", "y"])], "z"]) == [
+        ("x", "fallbacks[0].a[0]"),
+        ("y", "fallbacks[0].a[1]"),
+        ("z", "fallbacks[1]"),
+    ]
+    with pytest.raises(fallbacks.FallbackError):
+        fallbacks.fallback_models("fallbacks", [("model", "x")])  # an object, not a list
