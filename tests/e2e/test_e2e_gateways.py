@@ -381,3 +381,31 @@ def test_each_naming_profile_through_envoy(strict, profile, accepted, provider, 
         assert (unknown.status_code, unknown.json()["error"]["code"]) == (403, "unknown_model")
     finally:
         strict.reconfigure_authz(naming_profile="litellm")
+
+
+def test_in_front_of_llmgateway_every_forwarded_request_keeps_its_provider(strict):
+    """LLMGateway reroutes even a pinned request unless it carries `x-no-fallback: true`
+    (apps/gateway/src/chat/chat.ts); its /v1/responses does not pass the header on."""
+    strict.reconfigure_authz(naming_profile="llmgateway")
+    try:
+        strict.clear_received()
+        r = chat(strict, "together.ai/deepseek-v3.2", **{"x-no-fallback": "false"})
+        assert r.status_code == 200, r.text
+        (received,) = strict.received()
+        assert received["headers"]["x-no-fallback"] == "true"  # set by authz, the client's value replaced
+        pinned_on_responses = httpx.post(
+            strict.url + "/v1/responses",
+            json={"model": "together.ai/deepseek-v3.2", "input": "hi"},
+            headers={"authorization": "Bearer sk-acme"},
+            timeout=10,
+        )
+        assert pinned_on_responses.json()["error"]["code"] == "routing_not_enforceable"
+        # LLMGateway's routes that are not in the endpoint table are refused, never guessed.
+        for path in ("/v1/ai/generate", "/v1/ocr", "/v1/videos", "/mcp"):
+            refused = httpx.post(
+                strict.url + path, json={"model": "gpt-4o"}, headers={"authorization": "Bearer sk-acme"}
+            )
+            assert (refused.status_code, refused.json()["error"]["code"]) == (403, "endpoint_not_covered"), path
+        assert len(strict.received()) == 1
+    finally:
+        strict.reconfigure_authz(naming_profile="litellm")

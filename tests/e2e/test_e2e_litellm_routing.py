@@ -179,9 +179,7 @@ def stack(litellm, tmp_path_factory):
 
 
 def send(base: str, path: str, body: dict, headers: dict | None = None) -> httpx.Response:
-    return httpx.post(
-        base + path, json=body, headers=headers or {"authorization": f"Bearer {MASTER}"}, timeout=60
-    )
+    return httpx.post(base + path, json=body, headers=headers or {"authorization": f"Bearer {MASTER}"}, timeout=60)
 
 
 def chat(model: str, **extra: object) -> dict:

@@ -44,7 +44,8 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     # Envoy waits 2 s for authz (a 32 MiB body); authz's Redis timeout on the Check path is far below it.
     assert ext["grpc_service"]["timeout"] == "2s"
     assert Settings().redis_timeout_s < 0.2
-    # authz may touch only x-compliance-* headers, and anything else fails the request.
+    # authz may touch only x-compliance-* headers (and LLMGateway's x-no-fallback, which its routing
+    # contract sets), and anything else fails the request.
     assert ext["validate_mutations"] is True
     assert ext["decoder_header_mutation_rules"]["disallow_is_error"] is True
     # A body cut at Envoy's limit is recognised only if authz knows that limit.
@@ -53,7 +54,7 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     assert ext["with_request_body"]["pack_as_bytes"] is True
     assert ext["metadata_context_namespaces"] == ["envoy.filters.http.jwt_authn"]  # org_source = "jwt"
     assert ext["decoder_header_mutation_rules"]["disallow_all"] is True
-    assert ext["decoder_header_mutation_rules"]["allow_expression"]["regex"] == "^x-compliance-.*"
+    assert ext["decoder_header_mutation_rules"]["allow_expression"]["regex"] == "^(x-compliance-.*|x-no-fallback)$"
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
     assert route["timeout"] == "0s", "long completions must not be cut by the 15 s default"

@@ -167,7 +167,9 @@ def test_a_routing_setting_the_import_does_not_read_fails_it_unless_allowed(sett
 
 
 def test_settings_that_only_tune_the_choice_within_a_group_import_quietly():
-    config = ROUTED.replace("router_settings:", "router_settings:\n  routing_strategy: latency-based-routing\n  num_retries: 2")
+    config = ROUTED.replace(
+        "router_settings:", "router_settings:\n  routing_strategy: latency-based-routing\n  num_retries: 2"
+    )
     assert import_config(config + "  drop_params: true\n  success_callback: [langfuse]\n", shipped()).catalog.models
 
 
@@ -180,8 +182,7 @@ def test_every_litellm_provider_prefix_the_shipped_catalog_knows_imports():
     known = {prefix: provider for prefix, provider in known.items() if provider is not None}
     assert "together_ai" in known and "dashscope" in known
     config = "model_list:\n" + "".join(
-        f"  - {{model_name: m-{i}, litellm_params: {{model: {prefix}/some-model}}}}\n"
-        for i, prefix in enumerate(known)
+        f"  - {{model_name: m-{i}, litellm_params: {{model: {prefix}/some-model}}}}\n" for i, prefix in enumerate(known)
     )
     result = import_config(config, base)
     assert not result.unknown_providers

@@ -4,6 +4,7 @@ is judged (fallbacks) or refused; its Anthropic pass-through is judged as pinned
 from __future__ import annotations
 
 import pytest
+from envoy.config.core.v3 import base_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -107,9 +108,7 @@ def test_form_fields_are_held_to_the_contract_too():
     boundary = "b0undary"
 
     def form(*fields):
-        parts = "".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields
-        )
+        parts = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields)
         return (parts + f"--{boundary}--\r\n").encode()
 
     def send(*fields):
@@ -159,3 +158,32 @@ def test_fallback_shapes_read_as_litellm_reads_them():
     ]
     with pytest.raises(fallbacks.FallbackError):
         fallbacks.fallback_models("fallbacks", [("model", "x")])  # an object, not a list
+
+
+LLMGATEWAY = Gateway(routing=STRICT, naming="llmgateway")
+MIXED = catalog_index(
+    {"azure": FULL, "deepseek": {**FULL, "trains_on_prompts": True}}, {"deepseek-v3.2": ["azure", "deepseek"]}
+)
+
+
+def test_llmgateway_keeps_a_pin_only_where_it_honours_x_no_fallback():
+    def judge_at(path, body):
+        request = check_request(body, {"authorization": "Bearer k"}, path=path)
+        return decide(read(request, ReadConfig()), ORG, MIXED, LLMGATEWAY)
+
+    pinned = judge_at("/v1/chat/completions", chat(model="azure/deepseek-v3.2"))
+    assert pinned.reason is Reason.COMPLIANT and pinned.allowed_providers == ("azure",)
+    # /v1/responses may reroute the pin to any provider of the model: judged unpinned, strict.
+    rerouted = judge_at("/v1/responses", {"model": "azure/deepseek-v3.2", "input": "hi"})
+    assert rerouted.reason is Reason.ROUTING_NOT_ENFORCEABLE
+    # Remembered judgements keep the two apart, in either order.
+    assert judge_at("/v1/chat/completions", chat(model="azure/deepseek-v3.2")).reason is Reason.COMPLIANT
+
+
+def test_every_request_forwarded_to_llmgateway_carries_x_no_fallback_whatever_the_client_sent():
+    request = check_request(chat(), {"authorization": "Bearer k", "x-no-fallback": "false"})
+    facts = read(request, ReadConfig())
+    verdict = decide(facts, ORG, CATALOG, LLMGATEWAY)
+    response = build(verdict, "d", "r", facts.owned_headers, gateway_headers=LLMGATEWAY.contract.request_headers)
+    set_headers = {h.header.key: (h.header.value, h.append_action) for h in response.ok_response.headers}
+    assert set_headers["x-no-fallback"] == ("true", base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)

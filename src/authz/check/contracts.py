@@ -13,6 +13,7 @@ docs/gateways.md cites the gateway source each entry comes from.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from authz.policy import naming
@@ -75,6 +76,11 @@ class Contract:
     fallback_fields: tuple[str, ...] = ()
     # Path prefixes the gateway forwards to one provider whatever the model names.
     provider_routes: tuple[tuple[str, str], ...] = ()
+    # Headers set on every forwarded request, overwriting the client's: the gateway's own
+    # switches that keep it on the provider judged.
+    request_headers: tuple[tuple[str, str], ...] = ()
+    # Paths where the gateway may move a pinned request to another provider: judged unpinned.
+    unpinned_paths: frozenset[str] = frozenset()
 
     def refused_field(self, names: list[str]) -> str | None:
         """The first field the gateway may route by that authz does not judge, or None."""
@@ -106,12 +112,21 @@ LITELLM = Contract(
     # forwards /anthropic/{endpoint:path} to api.anthropic.com, the body untouched.
     provider_routes=(("/anthropic/", "anthropic"),),
 )
-_BY_PROFILE = {naming.LITELLM: LITELLM}
+# LLMGateway reroutes even a pinned request (a per-provider rate limit, an uptime below its
+# threshold, a deactivated mapping) unless it carries `x-no-fallback: true`, exactly
+# (apps/gateway/src/chat/chat.ts: noFallback); its /v1/responses handler does not pass the
+# header on to the chat path it calls, so a pin there is not kept.
+LLMGATEWAY = Contract(
+    naming.LLMGATEWAY,
+    request_headers=(("x-no-fallback", "true"),),
+    unpinned_paths=frozenset({"/v1/responses"}),
+)
+_BY_PROFILE = {naming.LITELLM: LITELLM, naming.LLMGATEWAY: LLMGATEWAY}
 
 
 def for_profile(profile: str, extra_fields: frozenset[str] = frozenset()) -> Contract:
     """The profile's contract, with the fields an operator declared inert added."""
     found = _BY_PROFILE.get(profile, NONE)
     if extra_fields and found.inert_fields is not None:
-        return Contract(found.profile, found.inert_fields | extra_fields, found.fallback_fields, found.provider_routes)
+        return dataclasses.replace(found, inert_fields=found.inert_fields | extra_fields)
     return found

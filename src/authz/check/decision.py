@@ -53,6 +53,7 @@ class Gateway:
     routing: str = STRICT
     naming: str = "native"
     extra_body_fields: frozenset[str] = frozenset()
+    keeps_pins: bool = True  # False on a path where the gateway may move a pinned request
     contract: contracts.Contract = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +165,8 @@ def decide(
             return verdict(Reason.PROVIDER_CONFLICT, model=facts.model_header or "", provider=facts.provider_header)
         facts = dataclasses.replace(facts, provider_header=route_provider)
     named = parsing.requested(facts, contract if contract.inert_fields is not None else None)
+    if contract.unpinned_paths and facts.path in contract.unpinned_paths:
+        gateway = dataclasses.replace(gateway, keeps_pins=False)
     if isinstance(named, parsing.Refusal):
         return verdict(
             named.reason, model=named.model or facts.model_header or "", item=named.item, detail=named.detail
@@ -345,6 +348,8 @@ def _judge_resolved(
             return verdict(Reason.PROVIDER_CONFLICT, model=model, provider=facts.provider_header)
         pinned = named
 
+    if not gateway.keeps_pins and pinned in catalog.providers:
+        pinned = ""  # the gateway may send it to any provider of the model: judged as unpinned
     routing = PINNED if pinned else AUTOMATIC
     serving = catalog.models.get(model_id, ())
     custom_serving = _custom_serving(model_id, org, catalog) if custom else []

@@ -47,12 +47,15 @@ def build(
     owned_headers: tuple[str, ...],
     providers: Providers = _NO_PROVIDERS,
     catalog_version: int = 0,
+    gateway_headers: tuple[tuple[str, str], ...] = (),
 ) -> external_auth_pb2.CheckResponse:
+    """`gateway_headers` are set (overwriting a client's) on every request forwarded: the
+    controls the gateway's routing contract needs (LLMGateway's x-no-fallback)."""
     response = external_auth_pb2.CheckResponse()
     if verdict.allowed:
         # Everything but the decision id repeats across requests of one org and model: copy a
         # template (a C-level copy) instead of building a dozen messages each time.
-        response.CopyFrom(_allowed_template(verdict, owned_headers))
+        response.CopyFrom(_allowed_template(verdict, owned_headers, gateway_headers))
         ok = response.ok_response
         if verdict.restricts_routing:
             _add_decision_id(ok.headers, decision_id)
@@ -82,9 +85,12 @@ def _denied_template(verdict: Verdict) -> external_auth_pb2.CheckResponse:
 
 
 @functools.lru_cache(maxsize=16_384)
-def _allowed_template(verdict: Verdict, owned_headers: tuple[str, ...]) -> external_auth_pb2.CheckResponse:
+def _allowed_template(
+    verdict: Verdict, owned_headers: tuple[str, ...], gateway_headers: tuple[tuple[str, str], ...] = ()
+) -> external_auth_pb2.CheckResponse:
     template = external_auth_pb2.CheckResponse(status=_OK_STATUS)
     ok = template.ok_response
+    ok.headers.extend(_header(k, v) for k, v in gateway_headers)
     if not verdict.restricts_routing:
         # Nothing to tell the gateway: strip whatever the client sent under our prefix.
         ok.headers_to_remove.extend(owned_headers)

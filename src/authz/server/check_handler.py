@@ -102,6 +102,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             facts.owned_headers,
             providers,
             catalog.version if catalog else 0,
+            self.gateway.contract.request_headers,
         )
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
         if span is not None:
