@@ -47,7 +47,7 @@ class Capture(ThreadingHTTPServer):
 
 
 class _CaptureHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         provider = self.path.strip("/").split("/")[0]

@@ -187,3 +187,34 @@ def test_every_request_forwarded_to_llmgateway_carries_x_no_fallback_whatever_th
     response = build(verdict, "d", "r", facts.owned_headers, gateway_headers=LLMGATEWAY.contract.request_headers)
     set_headers = {h.header.key: (h.header.value, h.append_action) for h in response.ok_response.headers}
     assert set_headers["x-no-fallback"] == ("true", base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+
+
+OPENROUTER = Gateway(routing=STRICT, naming="openrouter")
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"provider": {"only": ["deepseek"]}}, "provider"),
+        ({"provider": {"order": ["azure"], "allow_fallbacks": False}}, "provider"),
+        ({"route": "fallback"}, "route"),
+        ({"preset": "cheap"}, "preset"),
+        ({"plugins": [{"id": "web"}]}, "plugins"),
+    ],
+)
+def test_openrouter_fields_that_choose_the_host_are_refused(extra, named):
+    verdict = judge(chat(**extra), gateway=OPENROUTER)
+    assert verdict.reason is Reason.FIELD_NOT_ALLOWED and verdict.detail == named
+
+
+def test_openrouter_models_are_fallbacks_each_judged():
+    assert judge(chat(models=["gpt-4o", "llama-3.3-70b"]), gateway=OPENROUTER).reason is Reason.COMPLIANT
+    refused = judge(chat(models=["gpt-4o", "deepseek-v3.2"]), gateway=OPENROUTER)
+    assert not refused.allowed and refused.model == "deepseek-v3.2" and refused.item == "models[1]"
+    # Other fields pass through to the host, which cannot be moved by them.
+    assert judge(chat(temperature=1, x_anything=1), gateway=OPENROUTER).reason is Reason.COMPLIANT
+
+
+@pytest.mark.parametrize("model", ["gpt-4o:nitro", "gpt-4o:floor", "gpt-4o:free", "gpt-4o:online", "openrouter/auto"])
+def test_openrouter_routing_suffixes_and_auto_are_unknown_models(model):
+    assert judge(chat(model=model), gateway=OPENROUTER).reason is Reason.UNKNOWN_MODEL

@@ -73,6 +73,9 @@ class Contract:
     # Body and form fields known not to move the prompt; None: the gateway reads only the fields
     # of the API itself, and any other is left alone.
     inert_fields: frozenset[str] | None = None
+    # Fields the gateway routes by that authz cannot judge: always refused.
+    routing_fields: frozenset[str] = frozenset()
+    # Fields naming further models the gateway may call (a list of names): each judged.
     fallback_fields: tuple[str, ...] = ()
     # Path prefixes the gateway forwards to one provider whatever the model names.
     provider_routes: tuple[tuple[str, str], ...] = ()
@@ -82,18 +85,25 @@ class Contract:
     # Paths where the gateway may move a pinned request to another provider: judged unpinned.
     unpinned_paths: frozenset[str] = frozenset()
 
+    @property
+    def reads_fields(self) -> bool:
+        """Whether a body's field names matter under this contract."""
+        return self.inert_fields is not None or bool(self.routing_fields) or bool(self.fallback_fields)
+
     def refused_field(self, names: list[str]) -> str | None:
         """The first field the gateway may route by that authz does not judge, or None."""
-        if self.inert_fields is None:
-            return None
         for name in names:
-            if name not in self.inert_fields and name not in self.fallback_fields:
+            if name in self.routing_fields:
+                return name
+            if self.inert_fields is not None and name not in self.inert_fields and name not in self.fallback_fields:
                 return name
         return None
 
     def routes_by(self, names: list[str]) -> bool:
         """Whether any of these top-level fields needs more than the model read."""
-        return self.inert_fields is not None and any(n not in self.inert_fields for n in names)
+        if self.inert_fields is not None:
+            return any(n not in self.inert_fields for n in names)
+        return any(n in self.routing_fields or n in self.fallback_fields for n in names)
 
     def provider_route(self, path: str) -> str | None:
         """The provider a pass-through path sends to (in the profile's spelling), or None."""
@@ -121,7 +131,18 @@ LLMGATEWAY = Contract(
     request_headers=(("x-no-fallback", "true"),),
     unpinned_paths=frozenset({"/v1/responses"}),
 )
-_BY_PROFILE = {naming.LITELLM: LITELLM, naming.LLMGATEWAY: LLMGATEWAY}
+# OpenRouter-compatible gateways route by more body fields than the model (their public API
+# reference, openrouter.ai/docs: provider routing, model routing, presets, plugins): `models`
+# lists fallback models (each judged); `provider` (order, only, ignore, allow_fallbacks,
+# sort...), `route`, `preset` and `plugins` (the web plugin sends the prompt to a search
+# provider) choose where it goes in ways the catalog cannot judge, and are refused.
+OPENROUTER = Contract(
+    naming.OPENROUTER,
+    routing_fields=frozenset({"provider", "route", "preset", "plugins"}),
+    fallback_fields=("models",),
+)
+FALLBACK_FIELDS = frozenset(LITELLM.fallback_fields + OPENROUTER.fallback_fields)
+_BY_PROFILE = {naming.LITELLM: LITELLM, naming.LLMGATEWAY: LLMGATEWAY, naming.OPENROUTER: OPENROUTER}
 
 
 def for_profile(profile: str, extra_fields: frozenset[str] = frozenset()) -> Contract:

@@ -164,7 +164,7 @@ def decide(
         if facts.provider_header is not None and facts.provider_header != route_provider:
             return verdict(Reason.PROVIDER_CONFLICT, model=facts.model_header or "", provider=facts.provider_header)
         facts = dataclasses.replace(facts, provider_header=route_provider)
-    named = parsing.requested(facts, contract if contract.inert_fields is not None else None)
+    named = parsing.requested(facts, contract if contract.reads_fields else None)
     if contract.unpinned_paths and facts.path in contract.unpinned_paths:
         gateway = dataclasses.replace(gateway, keeps_pins=False)
     if isinstance(named, parsing.Refusal):

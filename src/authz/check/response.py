@@ -230,7 +230,8 @@ _MESSAGES: dict[Reason, str] = {
         "The body field '{detail}' can make the gateway send the prompt somewhere other than the model it names "
         "(a provider override, router settings, or a field the compliance check does not know), "
         + _CANNOT_VERIFY
-        + ". Remove it; list fallback models in 'fallbacks' as model names, each is checked."
+        + ". Remove it; fallback models listed by name (LiteLLM's 'fallbacks', OpenRouter's 'models') are "
+        "each checked."
     ),
     Reason.MODEL_MISMATCH: (
         "The request names model '{model}' in one place and another model elsewhere (header, path, query, "
@@ -314,7 +315,7 @@ def message(verdict: Verdict) -> str:
         detail=clip(verdict.detail, MODEL),
     )
     if verdict.item:
-        where = "named in" if verdict.item.partition("[")[0] in contracts.LITELLM_FALLBACKS else "batch entry"
+        where = "named in" if verdict.item.partition("[")[0] in contracts.FALLBACK_FIELDS else "batch entry"
         text += f" ({where} '{clip(verdict.item, MODEL)}')"
     if verdict.alternatives:
         text += " Compliant alternatives: " + ", ".join(verdict.alternatives) + "."

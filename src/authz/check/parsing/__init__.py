@@ -71,7 +71,7 @@ def _requested(facts: RequestFacts, contract: Contract | None) -> tuple[Named, .
     if row.body != ep.NONE and facts.body:
         if facts.content_encoding and facts.content_encoding.lower() != "identity":
             return Refusal(Reason.BODY_ENCODED)
-        names: list[str] | None = [] if contract is not None and contract.inert_fields is not None else None
+        names: list[str] | None = [] if contract is not None else None
         body = _read_body(facts, row, contract, names)
         if isinstance(body, Refusal):
             return body
