@@ -49,13 +49,17 @@ class Capture(ThreadingHTTPServer):
 class _CaptureHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        body = json.loads(raw or b"{}") if "json" in (self.headers.get("content-type") or "") else {}
         provider = self.path.strip("/").split("/")[0]
         server: Capture = self.server  # type: ignore[assignment]
         with server.lock:
             server.seen.append((provider, str(body.get("model"))))
         text = f"served by {provider}"
-        if provider == "anthropic":
+        if self.path.endswith("/files"):  # OpenAI's file object
+            answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}
+            answer |= {"purpose": "batch", "status": "processed"}
+        elif provider == "anthropic":
             answer = {
                 "id": "msg_1",
                 "type": "message",
@@ -105,6 +109,8 @@ router_settings:
   fallbacks: [{{"llama-fb": ["deepseek-v3.2"]}}]
 general_settings:
   master_key: {MASTER}
+files_settings:                            # where /v1/files stores a file at each provider
+  - {{custom_llm_provider: openai, api_base: "{up}/openai/v1", api_key: k}}
 """
 
 
@@ -130,6 +136,8 @@ def litellm(capture, tmp_path_factory):
         LITELLM_LOCAL_MODEL_COST_MAP="True",
         ANTHROPIC_API_BASE=f"http://127.0.0.1:{capture.server_address[1]}/anthropic",
         ANTHROPIC_API_KEY="sk-ant-fake",
+        OPENAI_API_BASE=f"http://127.0.0.1:{capture.server_address[1]}/openai/v1",
+        OPENAI_API_KEY="sk-openai-fake",
     )
     proc = Proc(
         "litellm",
@@ -290,3 +298,21 @@ def test_the_suggested_alternatives_are_names_litellm_serves(stack, capture):
     before = len(capture.providers())
     served = send(stack.url, "/v1/chat/completions", chat("llama"))
     assert served.status_code == 200 and capture.providers()[before:] == ["groq"]
+
+
+def test_a_batch_file_is_judged_by_where_litellm_stores_it(stack, litellm, capture):
+    """LiteLLM stores an uploaded file at OpenAI unless told otherwise (files_endpoints.py,
+    create_file): the prompts in it reach OpenAI at upload, whatever models its lines name."""
+    line = json.dumps({"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": chat("llama")})
+    files = {"file": ("in.jsonl", line.encode(), "application/jsonl")}
+    headers = {"authorization": f"Bearer {MASTER}"}
+    before = len(capture.providers())
+    direct = httpx.post(
+        f"http://127.0.0.1:{litellm[0]}/v1/files", data={"purpose": "batch"}, files=files, headers=headers, timeout=60
+    )
+    assert direct.status_code == 200, direct.text
+    assert capture.providers()[before:] == ["openai"]
+    before = len(capture.providers())
+    r = httpx.post(stack.url + "/v1/files", data={"purpose": "batch"}, files=files, headers=headers, timeout=60)
+    assert r.status_code == 403 and r.json()["error"]["provider"] == "openai", r.text
+    assert capture.providers()[before:] == []

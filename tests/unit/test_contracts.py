@@ -218,3 +218,53 @@ def test_openrouter_models_are_fallbacks_each_judged():
 @pytest.mark.parametrize("model", ["gpt-4o:nitro", "gpt-4o:floor", "gpt-4o:free", "gpt-4o:online", "openrouter/auto"])
 def test_openrouter_routing_suffixes_and_auto_are_unknown_models(model):
     assert judge(chat(model=model), gateway=OPENROUTER).reason is Reason.UNKNOWN_MODEL
+
+
+UPLOAD_CATALOG = catalog_index(
+    {"azure": FULL, "openai": {**FULL, "trains_on_prompts": True}, "deepseek": {**FULL, "trains_on_prompts": True}},
+    {"gpt-4o": ["azure"], "deepseek-v3.2": ["deepseek"]},
+)
+
+
+def upload(*fields, headers=None, query="", file_lines=('{"custom_id": "r1", "body": {"model": "gpt-4o"}}',)):
+    boundary = "b0undary"
+    parts = [(k, v, "") for k, v in fields] + [("file", "\n".join(file_lines), '; filename="in.jsonl"')]
+    body = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"{extra}\r\n\r\n{v}\r\n' for k, v, extra in parts
+    )
+    request = check_request(
+        (body + f"--{boundary}--\r\n").encode(),
+        {"authorization": "Bearer k", **(headers or {})},
+        path="/v1/files" + query,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    names = ReadConfig(routing_headers=LITELLM.contract.headers_read)
+    return decide(read(request, names), ORG, UPLOAD_CATALOG, LITELLM)
+
+
+def test_a_file_upload_is_judged_by_where_litellm_stores_it():
+    # No provider named: LiteLLM stores it at OpenAI, which trains on prompts here.
+    default = upload(("purpose", "batch"))
+    assert default.reason is Reason.PROVIDER_NOT_COMPLIANT and default.provider == "openai"
+    assert upload(("purpose", "batch"), headers={"custom-llm-provider": "azure"}).reason is Reason.COMPLIANT
+    by_query = upload(("purpose", "batch"), query="?custom_llm_provider=deepseek")
+    assert by_query.reason is Reason.PROVIDER_NOT_COMPLIANT and by_query.provider == "deepseek"
+    # A file that is no batch input is data sent to that provider all the same.
+    assert upload(("purpose", "user_data")).reason is Reason.PROVIDER_NOT_COMPLIANT
+    # The form's model: LiteLLM stores the file with that model group's deployment.
+    assert upload(("purpose", "batch"), ("model", "gpt-4o")).reason is Reason.COMPLIANT
+    assert upload(("purpose", "batch"), ("model", "deepseek-v3.2")).reason is Reason.NO_COMPLIANT_PROVIDER
+
+
+def test_an_upload_destination_named_two_ways_or_by_the_form_is_refused():
+    both = upload(("purpose", "batch"), headers={"custom-llm-provider": "azure"}, query="?custom_llm_provider=openai")
+    assert both.reason is Reason.FIELD_NOT_ALLOWED
+    for field in ("custom_llm_provider", "target_model_names", "target_storage"):
+        refused = upload(("purpose", "batch"), (field, "azure"), headers={"custom-llm-provider": "azure"})
+        assert refused.reason is Reason.FIELD_NOT_ALLOWED and refused.detail == field
+
+
+def test_the_batch_lines_are_still_judged_at_a_compliant_destination():
+    lines = ('{"custom_id": "r1", "body": {"model": "deepseek-v3.2"}}',)
+    verdict = upload(("purpose", "batch"), headers={"custom-llm-provider": "azure"}, file_lines=lines)
+    assert verdict.reason is Reason.NO_COMPLIANT_PROVIDER and verdict.item == "r1"

@@ -68,6 +68,17 @@ LITELLM_FALLBACKS = ("fallbacks", "context_window_fallbacks", "content_policy_fa
 
 
 @dataclass(frozen=True, slots=True)
+class Uploads:
+    """Where a gateway stores an uploaded file (its content is prompts: a batch's lines, a
+    fine-tuning set): at a provider named by a header or query parameter, else a default."""
+
+    paths: frozenset[str]
+    provider_header: str
+    provider_query: str
+    default_provider: str
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     profile: str
     # Body and form fields known not to move the prompt; None: the gateway reads only the fields
@@ -84,6 +95,12 @@ class Contract:
     request_headers: tuple[tuple[str, str], ...] = ()
     # Paths where the gateway may move a pinned request to another provider: judged unpinned.
     unpinned_paths: frozenset[str] = frozenset()
+    uploads: Uploads | None = None
+
+    @property
+    def headers_read(self) -> tuple[str, ...]:
+        """Request headers the contract reads (RequestFacts.routing_headers)."""
+        return (self.uploads.provider_header,) if self.uploads is not None else ()
 
     @property
     def reads_fields(self) -> bool:
@@ -121,6 +138,11 @@ LITELLM = Contract(
     # litellm/proxy/pass_through_endpoints/llm_passthrough_endpoints.py: anthropic_proxy_route
     # forwards /anthropic/{endpoint:path} to api.anthropic.com, the body untouched.
     provider_routes=(("/anthropic/", "anthropic"),),
+    # proxy/openai_files_endpoints/files_endpoints.py, create_file: the file goes to the provider
+    # of the form's `model` (its deployment's credentials), else to the one named by the
+    # `custom-llm-provider` header, the `custom_llm_provider` query parameter or form field,
+    # else to OpenAI. (The form field, `target_model_names` and `target_storage` are not inert.)
+    uploads=Uploads(frozenset({"/v1/files"}), "custom-llm-provider", "custom_llm_provider", "openai"),
 )
 # LLMGateway reroutes even a pinned request (a per-provider rate limit, an uptime below its
 # threshold, a deactivated mapping) unless it carries `x-no-fallback: true`, exactly

@@ -31,6 +31,7 @@ STRICT = "strict"  # it may pick any provider serving the model: allow only if a
 HEADER = "header"  # it routes only among x-compliance-allowed-providers
 ROUTING_MODES = (STRICT, HEADER)
 MAX_ALTERNATIVES = 5
+UPLOADED_FILE = "(uploaded file)"  # the "model" of a verdict on where a file upload is stored
 # Blocks for which a client can be told what would succeed instead.
 _SUGGEST = frozenset(
     {
@@ -175,12 +176,17 @@ def decide(
         return verdict(Reason.MODEL_FREE)
     if catalog is None:
         return Verdict(Reason.CATALOG_NOT_LOADED, org_id=org.org_id, model=named[0][0])
-    if len(named) == 1:
+    if len(named) == 1 and not isinstance(named[0], parsing.Destination):
         return _judge_remembered(named[0][0], facts, org, catalog, gateway, verdict)
     judged: dict[str, Verdict] = {}
-    for model, item in named:
-        if model not in judged:
-            judged[model] = found = _judge_remembered(model, facts, org, catalog, gateway, verdict)
+    for entry in named:
+        model, item = entry
+        key = f"\0{model}" if isinstance(entry, parsing.Destination) else model
+        if key not in judged:
+            if isinstance(entry, parsing.Destination):
+                judged[key] = found = _judge_destination(model, org, catalog, gateway, verdict)
+            else:
+                judged[key] = found = _judge_remembered(model, facts, org, catalog, gateway, verdict)
             if OUTCOMES[found.reason].http_status != 200:
                 return dataclasses.replace(found, item=item)
     first, *rest = judged.values()
@@ -188,6 +194,22 @@ def decide(
         return first
     allowed = dict.fromkeys(p for v in judged.values() for p in v.allowed_providers)
     return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
+
+
+def _judge_destination(
+    name: str, org: OrgPolicy, catalog: CatalogIndex, gateway: Gateway, verdict: MakeVerdict
+) -> Verdict:
+    """A provider the request sends data to whatever model it names (an uploaded file)."""
+    provider = catalog.names.provider(name, gateway.naming)
+    what = UPLOADED_FILE
+    if provider is None:
+        return verdict(Reason.UNKNOWN_PROVIDER, model=what, routing=PINNED, provider=name)
+    unmet = catalog.table(org.rules).unmet[provider]
+    if unmet:
+        return verdict(
+            Reason.PROVIDER_NOT_COMPLIANT, model=what, routing=PINNED, provider=provider, blocked=((provider, unmet),)
+        )
+    return verdict(Reason.COMPLIANT, model=what, routing=PINNED, provider=provider, allowed_providers=(provider,))
 
 
 def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:

@@ -52,6 +52,8 @@ class ReadConfig:
         "query:key",
     )
     endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
+    # Headers the gateway's routing contract reads (authz.check.contracts), kept in the facts.
+    routing_headers: tuple[str, ...] = ()
 
 
 # Not frozen, for the same reason as decision.Verdict: one per Check. Read-only by convention.
@@ -76,6 +78,7 @@ class RequestFacts:
     upgrade: str | None  # the protocol a client asks to switch to (Upgrade, or an HTTP/2 CONNECT)
     client_address: str
     user_agent: str
+    routing_headers: dict[str, str] = field(default_factory=dict)  # ReadConfig.routing_headers sent
 
 
 def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestFacts:
@@ -104,6 +107,7 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if http.method == "CONNECT" else None),
         client_address=request.attributes.source.address.socket_address.address,
         user_agent=headers.get("user-agent", ""),
+        routing_headers={n: headers[n] for n in names.routing_headers if n in headers} if names.routing_headers else {},
     )
 
 

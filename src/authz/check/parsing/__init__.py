@@ -25,12 +25,19 @@ from authz.check.request import RequestFacts
 from authz.reasons import Reason
 
 if TYPE_CHECKING:  # the contract is handed in by the decision; parsing never chooses one
-    from authz.check.contracts import Contract
+    from authz.check.contracts import Contract, Uploads
 
 # A body as its row reads it: JSON pairs, or (multipart parts, whether the body ended).
 ParsedBody = Any
 
 Named = tuple[str, str]  # (model, custom_id); custom_id is "" outside batches
+
+
+class Destination(tuple[str, str]):
+    """(provider, where): a provider the request sends data to whatever model it names (a
+    gateway storing an uploaded file there), in the gateway's spelling."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,9 @@ def _requested(facts: RequestFacts, contract: Contract | None) -> tuple[Named, .
         if refused is not None:
             return Refusal(Reason.FIELD_NOT_ALLOWED, detail=refused)
     header = facts.model_header
+    uploads = contract.uploads if contract is not None else None
+    if uploads is not None and facts.method == "POST" and facts.path in uploads.paths:
+        return _upload(facts, row, body, header, uploads)
     if row.model in (ep.BATCH_FILE, ep.BATCH_REQUESTS):
         return _batch(row, body, header, facts.query)
     if row.model == ep.NO_BATCH:
@@ -218,6 +228,28 @@ def _single(
     if any(other != model for other in places[1:]):
         return Refusal(Reason.MODEL_MISMATCH, model=header or model)
     return ((model, ""),)
+
+
+def _upload(
+    facts: RequestFacts, row: ep.Endpoint, body: ParsedBody | None, header: str | None, uploads: Uploads
+) -> tuple[Named, ...] | Refusal:
+    """A file upload to a gateway that stores it at a provider: the batch lines, if any, and
+    where the file goes (the form's model, else the provider header or query, else the default)."""
+    lines = _batch(row, body, header, facts.query) if row.model == ep.BATCH_FILE else ()
+    if isinstance(lines, Refusal):
+        return lines
+    model = multipart.text_field(body[0], "model") if row.body == ep.MULTIPART and body is not None else None
+    if isinstance(model, Reason):
+        return Refusal(model)
+    if model is not None:
+        return (*lines, (model, ""))
+    by_header = facts.routing_headers.get(uploads.provider_header)
+    by_query = [v for k, v in parse_qsl(facts.query, keep_blank_values=True) if k == uploads.provider_query]
+    named = {v for v in [by_header, *by_query] if v is not None}
+    if len(named) > 1 or by_header == "" or "" in by_query:
+        return Refusal(Reason.FIELD_NOT_ALLOWED, detail=uploads.provider_header)
+    provider = named.pop() if named else uploads.default_provider
+    return (*lines, Destination((provider, "")))
 
 
 def _batch(
