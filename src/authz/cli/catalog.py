@@ -27,9 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "import",
         help="build a catalog whose models are the deployments of a gateway config (local with --base, else Redis)",
     )
-    imp.add_argument("--from", dest="source", choices=["litellm"], required=True, help="the config's format")
     imp.add_argument(
-        "gateway_config", metavar="CONFIG", help="the gateway's config file (LiteLLM: its proxy config.yaml)"
+        "--from", dest="source", choices=["litellm", "envoy-ai-gateway"], required=True, help="the config's format"
+    )
+    imp.add_argument(
+        "gateway_config",
+        metavar="CONFIG",
+        help="the gateway's config file (LiteLLM: its proxy config.yaml; Envoy AI Gateway: its manifests, with the "
+        "AIGatewayRoutes, AIServiceBackends and Backends)",
     )
     imp.add_argument("--base", help="catalog JSON whose provider data to keep (default: the stored catalog)")
     imp.add_argument(
@@ -121,12 +126,24 @@ async def _stored(store: Store, required: bool = True, missing: str = "") -> Any
 
 
 def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
-    from authz.policy import litellm_config
+    from authz.policy import envoy_ai_gateway_config, litellm_config
 
+    result: litellm_config.Imported | envoy_ai_gateway_config.Imported
     try:
         with open(args.gateway_config) as f:
-            result = litellm_config.import_config(f.read(), base, args.allow_setting)
-    except (OSError, litellm_config.ConfigError, catalog_mod.CatalogError) as exc:
+            text = f.read()
+        if args.source == "litellm":
+            result = litellm_config.import_config(text, base, args.allow_setting)
+        else:
+            if args.allow_setting:
+                raise CommandError("--allow-setting applies to --from litellm only")
+            result = envoy_ai_gateway_config.import_config(text, base)
+    except (
+        OSError,
+        litellm_config.ConfigError,
+        envoy_ai_gateway_config.ConfigError,
+        catalog_mod.CatalogError,
+    ) as exc:
         raise CommandError(f"{args.gateway_config}: {exc}") from None
     out = catalog_mod.to_json(result.catalog)
     if args.out:
@@ -152,7 +169,7 @@ def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
             "matches it is judged by these providers",
             file=sys.stderr,
         )
-    for name in result.skipped:
+    for name in getattr(result, "skipped", []):
         print(f"skipped {name}", file=sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
