@@ -105,6 +105,11 @@ class Settings:
     # Body fields (comma-separated) the gateway's router is known not to route by, beyond those
     # its routing contract lists (docs/gateways.md); any other field is refused, 400.
     extra_body_fields: str = ""
+    # The egress checkpoint (docs/egress.md): the key both checkpoints share to sign and verify
+    # org assertions (at least 32 bytes; empty: no assertions are made, and the egress
+    # checkpoint knows the org only with org_source = "static"), and how long one is valid.
+    org_assertion_key: str = ""
+    org_assertion_ttl_s: int = 600
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
     max_staleness_s: float = 120.0  # past this without a successful sync: 503
     # A catalog compiled longer ago than this still enforces, but /readyz warns and
@@ -296,6 +301,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("set either 'admin_jwt_hs256_secret' or 'admin_jwt_rs256_public_key_file', not both")
     if s.admin_jwt_hs256_secret and len(s.admin_jwt_hs256_secret) < 32:
         raise ConfigError("setting 'admin_jwt_hs256_secret' must be at least 32 characters")
+    if s.org_assertion_key and len(s.org_assertion_key.encode()) < 32:
+        raise ConfigError(
+            "setting 'org_assertion_key' must be at least 32 bytes "
+            "(e.g. AUTHZ_ORG_ASSERTION_KEY=$(openssl rand -hex 32))"
+        )
+    if not 10 <= s.org_assertion_ttl_s <= 86_400:
+        raise ConfigError("setting 'org_assertion_ttl_s' must be between 10 and 86400 seconds")
     if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
         raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
     listening: dict[str, tuple[str, str]] = {}

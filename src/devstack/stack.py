@@ -306,6 +306,36 @@ def first_listener_port(envoy_admin: str) -> int:
     return int(statuses[0]["local_address"]["socket_address"]["port_value"])
 
 
+def start_envoy(config: str, workdir: Path, name: str = "envoy") -> tuple[Proc, str]:
+    """Envoy on `config` (rendered), once ready; returns the process and its admin URL."""
+    admin_address = workdir / f"{name}-admin.address"
+    admin_address.unlink(missing_ok=True)
+    envoy = Proc(
+        name,
+        # Access log lines reach the log within 100 ms (the default flush interval is 10 s).
+        [
+            envoy_binary(),
+            "-c",
+            config,
+            "--concurrency",
+            "2",
+            "--disable-hot-restart",
+            "--log-level",
+            "warning",
+            "--file-flush-interval-msec",
+            "100",
+            "--admin-address-path",
+            str(admin_address),
+        ],
+        workdir / f"{name}.log",
+        env=real_clock_env(),
+    )
+    envoy.start()
+    admin = "http://" + _reported(envoy, admin_address)
+    wait_until(lambda: envoy.check_alive() and httpx.get(admin + "/ready").is_success, 20, name)
+    return envoy, admin
+
+
 @dataclass
 class Stack:
     workdir: Path
@@ -430,31 +460,8 @@ class Stack:
                 directory=workdir,
             )
             stack.envoy_config = config
-            admin_address = workdir / "envoy-admin.address"
-            admin_address.unlink(missing_ok=True)
-            stack.envoy = envoy = Proc(
-                "envoy",
-                # Access log lines reach envoy.log within 100 ms (the default flush interval is 10 s).
-                [
-                    envoy_binary(),
-                    "-c",
-                    config,
-                    "--concurrency",
-                    "2",
-                    "--disable-hot-restart",
-                    "--log-level",
-                    "warning",
-                    "--file-flush-interval-msec",
-                    "100",
-                    "--admin-address-path",
-                    str(admin_address),
-                ],
-                workdir / "envoy.log",
-                env=real_clock_env(),
-            )
-            envoy.start()
-            stack.ports["envoy_admin"] = int(_reported(envoy, admin_address).rpartition(":")[2])
-            wait_until(lambda: envoy.check_alive() and httpx.get(stack.envoy_admin + "/ready").is_success, 20, "envoy")
+            stack.envoy, admin = start_envoy(config, workdir)
+            stack.ports["envoy_admin"] = int(admin.rpartition(":")[2])
             stack.ports["envoy"] = first_listener_port(stack.envoy_admin)
             wait_until(
                 lambda: gateway.check_alive() and httpx.get(stack.gateway_url + "/_requests").is_success,

@@ -46,7 +46,7 @@ def litellm(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("litellm")
     (workdir / "config.yaml").write_text(CONFIG)
     port = free_port()
-    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1")
     proc = Proc(
         "litellm",
         [str(LITELLM), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],

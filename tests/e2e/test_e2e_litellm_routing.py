@@ -15,79 +15,19 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from devstack.stack import Proc, Stack, closed_port, free_port, wait_until
+from support.capture import Capture
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 MASTER = "sk-litellm-master"
 pytestmark = pytest.mark.e2e
-
-
-class Capture(ThreadingHTTPServer):
-    """A fake of every provider: answers as the provider its path prefix names, and records it."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _CaptureHandler)
-        self.seen: list[tuple[str, str]] = []  # (provider, model)
-        self.lock = threading.Lock()
-
-    def providers(self) -> list[str]:
-        with self.lock:
-            return [p for p, _ in self.seen]
-
-
-class _CaptureHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length)
-        body = json.loads(raw or b"{}") if "json" in (self.headers.get("content-type") or "") else {}
-        provider = self.path.strip("/").split("/")[0]
-        server: Capture = self.server  # type: ignore[assignment]
-        with server.lock:
-            server.seen.append((provider, str(body.get("model"))))
-        text = f"served by {provider}"
-        if self.path.endswith("/files"):  # OpenAI's file object
-            answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}
-            answer |= {"purpose": "batch", "status": "processed"}
-        elif provider == "anthropic":
-            answer = {
-                "id": "msg_1",
-                "type": "message",
-                "role": "assistant",
-                "model": body.get("model"),
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "usage": {"input_tokens": 1, "output_tokens": 1},
-            }
-        else:
-            answer = {
-                "id": "c1",
-                "object": "chat.completion",
-                "created": 1,
-                "model": body.get("model"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                "service_tier": "auto",  # Groq's transformation reads it
-            }
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 def litellm_config(capture: int, closed: int) -> str:
@@ -116,12 +56,8 @@ files_settings:                            # where /v1/files stores a file at ea
 
 @pytest.fixture(scope="module")
 def capture():
-    server = Capture()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with Capture.running() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +70,7 @@ def litellm(capture, tmp_path_factory):
     env = dict(
         os.environ,
         LITELLM_LOCAL_MODEL_COST_MAP="True",
+        HF_HUB_OFFLINE="1",  # offline: counting a llama model's tokens must not retry the Hub for 23 s
         ANTHROPIC_API_BASE=f"http://127.0.0.1:{capture.server_address[1]}/anthropic",
         ANTHROPIC_API_KEY="sk-ant-fake",
         OPENAI_API_BASE=f"http://127.0.0.1:{capture.server_address[1]}/openai/v1",

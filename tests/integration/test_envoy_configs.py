@@ -14,6 +14,8 @@ from devstack.envoy_config import render, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "envoy").glob("*.yaml")) + [ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"]
+EGRESS = ROOT / "envoy" / "egress.yaml"
+INGRESS = [c for c in CONFIGS if c != EGRESS]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -35,7 +37,7 @@ def _ext_authz(config: dict) -> dict:
     return f["typed_config"]
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", INGRESS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_fails_closed_reads_bodies_and_fences_mutations(path):
     config = yaml.safe_load(path.read_text())
     ext = _ext_authz(config)
@@ -81,11 +83,42 @@ def test_every_connection_manager_reads_the_request_as_the_gateway_will(path):
         assert hcm["use_remote_address"] is True
         assert hcm["normalize_path"] is True and hcm["merge_slashes"] is True
         assert hcm["common_http_protocol_options"]["headers_with_underscores_action"] == "REJECT_REQUEST"
-        # Websocket upgrades off, but on the realtime route (authz refuses them elsewhere too).
+        # Websocket upgrades off, but on the realtime route (authz refuses them elsewhere too);
+        # none at all at egress.
         assert all(u.get("enabled") is False for u in hcm.get("upgrade_configs", []))
         routes = [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
         upgraded = [r["match"] for r in routes if r.get("route", {}).get("upgrade_configs")]
-        assert upgraded == [{"path": "/v1/realtime"}]
+        assert upgraded == ([] if path == EGRESS else [{"path": "/v1/realtime"}])
+
+
+def test_the_egress_proxy_names_each_routes_provider_and_reaches_nothing_else():
+    """Each provider route names its catalog provider for the egress checkpoint and goes to that
+    provider's host over verified TLS; any other path is answered by Envoy itself."""
+    config = yaml.safe_load(EGRESS.read_text())
+    ext = _ext_authz(config)
+    assert ext["failure_mode_allow"] is False and ext["status_on_error"] == {"code": 503}
+    assert ext["validate_mutations"] is True
+    assert ext["decoder_header_mutation_rules"]["allow_expression"]["regex"] == "^x-compliance-.*"
+    assert ext["with_request_body"]["max_request_bytes"] == Settings().max_request_bytes
+    catalog = json.loads((ROOT / "catalog" / "catalog.json").read_text())
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    [hcm] = _connection_managers(config)
+    *routes, last = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert routes
+    for route in routes:
+        extensions = route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
+        provider = extensions["context_extensions"]["provider"]
+        assert extensions["context_extensions"]["checkpoint"] == "egress"
+        assert provider in catalog["providers"] and route["route"]["cluster"] == provider
+        assert route["route"]["prefix_rewrite"] == "/" and route["route"]["auto_host_rewrite"] is True
+        tls = clusters[provider]["transport_socket"]["typed_config"]
+        host = clusters[provider]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        host = host["socket_address"]["address"]
+        assert tls["sni"] == host
+        assert tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]["matcher"] == {
+            "exact": host
+        }
+    assert last["match"] == {"prefix": "/"} and last["direct_response"]["status"] == 403
 
 
 def test_the_istio_patch_rejects_underscored_headers_too():

@@ -86,3 +86,20 @@ def block_alert(org_id: str, threshold: int, window_s: int, event: dict[str, Any
         .value(event.get("decision_id", ""))
         .text(").")
     )
+
+
+def egress_alert(event: dict[str, Any]) -> Message:
+    """A block at the egress checkpoint: the gateway called a provider the ingress check never
+    judged, so some route of the gateway is missing from its contract."""
+    message = Message().text("Org ").value(event.get("org_id", "")).text(": the gateway called provider ")
+    for i, provider in enumerate(event.get("providers", [])):
+        message.text(", " if i else "").value(provider["provider"])
+    return (
+        message.text(" for model ")
+        .value(event.get("model", ""))
+        .text(", blocked at the egress checkpoint (reason ")
+        .value(event.get("reason", ""))
+        .text(", decision ")
+        .value(event.get("decision_id", ""))
+        .text("). The ingress check did not see this route: review the gateway's config and docs/egress.md.")
+    )

@@ -2,7 +2,9 @@
 - a catalog load changes a provider's compliance under an org's enabled policy, or a watched
   model loses compliant providers (enqueue_catalog_changes, from the catalog load);
 - an org's blocks exceed its threshold within its window (BlockCounter: counted in Redis
-  across every process, as the security-event writer reports stored events).
+  across every process, as the security-event writer reports stored events);
+- a block at the egress checkpoint, whatever the threshold (once per org and window): the
+  ingress check missed a route to that provider.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import time
 from collections.abc import Sequence
 
-from authz.alerts.messages import Message, block_alert
+from authz.alerts.messages import Message, block_alert, egress_alert
 from authz.events.records import Record
 from authz.policy import catalog as catalog_mod
 from authz.policy import rules as policy_mod
@@ -99,6 +101,9 @@ def watched_losses(
     return losses
 
 
+EGRESS_WINDOW_S = 3600  # without an org block-alert window: one egress alert per hour at most
+
+
 class BlockCounter:
     """Counts each org's blocks per fixed window in Redis (shared by every process) as the
     event writer reports newly stored events, and queues one alert per window when an org's
@@ -109,6 +114,7 @@ class BlockCounter:
         self._keys = keys
 
     async def written(self, records: Sequence[Record]) -> None:
+        await self._egress_blocks(records)
         counted = [r for r in records if int(r.get("alert_threshold") or 0) and int(r.get("alert_window_s") or 0)]
         if not counted:
             return
@@ -125,3 +131,18 @@ class BlockCounter:
             if count == threshold + 1:  # crossed just now: one alert per window
                 message = block_alert(r["org_id"], threshold, window_s, json.loads(r["event"]))
                 await enqueue(self._redis, self._keys, r["org_id"], r["alert_webhook"], "blocks", message)
+
+    async def _egress_blocks(self, records: Sequence[Record]) -> None:
+        now = int(time.time())
+        for r in records:
+            if not r.get("alert_webhook"):
+                continue
+            event = json.loads(r["event"])
+            if event.get("checkpoint") != "egress" or not event.get("enforced", True):
+                continue
+            window_s = int(r.get("alert_window_s") or 0) or EGRESS_WINDOW_S
+            key = self._keys.egress_alerted(r["org_id"], now // window_s)
+            if await self._redis.set(key, b"1", nx=True, ex=window_s):
+                await enqueue(
+                    self._redis, self._keys, r["org_id"], r["alert_webhook"], "egress_block", egress_alert(event)
+                )

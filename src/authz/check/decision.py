@@ -106,6 +106,7 @@ class Verdict:
     alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
     detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
     client_requirements: tuple[str, ...] = ()  # added by the request (x-compliance-require)
+    checkpoint: str = ""  # "egress" for the gateway's own call to a provider (authz.check.egress)
 
     @property
     def failed_requirements(self) -> list[str]:
@@ -120,8 +121,9 @@ class Verdict:
 
     @property
     def restricts_routing(self) -> bool:
-        """Whether the gateway must be told which providers remain."""
-        return self.enforced and self.reason is Reason.COMPLIANT
+        """Whether the gateway must be told which providers remain (not at egress: that request
+        goes to the provider, which is told nothing)."""
+        return self.enforced and self.reason is Reason.COMPLIANT and not self.checkpoint
 
 
 # decide's closure that fills in the org's part of every verdict

@@ -18,7 +18,7 @@ from envoy.service.auth.v3 import external_auth_pb2
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
-from authz.check import contracts
+from authz.check import assertion, contracts
 from authz.check.decision import Verdict
 from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
 from authz.policy import requirements
@@ -48,9 +48,11 @@ def build(
     providers: Providers = _NO_PROVIDERS,
     catalog_version: int = 0,
     gateway_headers: tuple[tuple[str, str], ...] = (),
+    org_assertion: str = "",
 ) -> external_auth_pb2.CheckResponse:
     """`gateway_headers` are set (overwriting a client's) on every request forwarded: the
-    controls the gateway's routing contract needs (LLMGateway's x-no-fallback)."""
+    controls the gateway's routing contract needs (LLMGateway's x-no-fallback);
+    `org_assertion`, when given, tells the egress checkpoint the org (authz.check.assertion)."""
     response = external_auth_pb2.CheckResponse()
     if verdict.allowed:
         # Everything but the decision id repeats across requests of one org and model: copy a
@@ -61,6 +63,14 @@ def build(
             _add_decision_id(ok.headers, decision_id)
         # To the client as well, on every allowed response: a user can quote it, as with a 403.
         _add_decision_id(ok.response_headers_to_add, decision_id)
+        if org_assertion:
+            header = ok.headers.add()
+            header.header.key, header.header.value = assertion.HEADER, org_assertion
+            header.append_action = _OVERWRITE
+            if assertion.HEADER in ok.headers_to_remove:  # a client's own: replaced, not removed
+                kept = [h for h in ok.headers_to_remove if h != assertion.HEADER]
+                del ok.headers_to_remove[:]
+                ok.headers_to_remove.extend(kept)
     else:
         # The same for every request of one verdict but for the two ids: a template again.
         response.CopyFrom(_denied_template(verdict))

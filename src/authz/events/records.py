@@ -61,6 +61,7 @@ def security_event(verdict: Verdict, facts: RequestFacts, decision_id: str, api_
         "path": clip(facts.path, MODEL),
         "custom_id": clip(verdict.item, MODEL),
         "client_requirements": list(verdict.client_requirements),
+        "checkpoint": verdict.checkpoint or "ingress",
     }
 
 

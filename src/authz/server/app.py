@@ -176,6 +176,8 @@ class App:
             static_org=self.settings.static_org_id,
             static_requires_credential=self.settings.static_requires_credential,
             gateway_keys=components.gateway_keys(self.settings),
+            assertion_key=self.settings.org_assertion_key.encode(),
+            assertion_ttl_s=self.settings.org_assertion_ttl_s,
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)

@@ -19,6 +19,7 @@ import structlog
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from opentelemetry.trace import Span, SpanKind
 
+from authz.check import assertion, egress
 from authz.check import request as request_mod
 from authz.check import response as response_mod
 from authz.check.decision import Gateway, OrgPolicy, Verdict, decide
@@ -48,6 +49,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         static_org: str = "",
         static_requires_credential: bool = True,
         gateway_keys: LiteLLMKeyResolver | None = None,
+        assertion_key: bytes = b"",
+        assertion_ttl_s: int = 600,
     ):
         self.cache = cache
         self.events = events
@@ -60,6 +63,9 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self.gateway_keys = gateway_keys  # org_source = "gateway": a gateway_keys.LiteLLMKeyResolver
         self.unknown_keys = unknown_keys or UnknownKeyLimiter(per_s=0, burst=0)
         self.gateway = gateway or Gateway()
+        # The egress checkpoint's org: signed by the ingress checkpoint (authz.check.assertion).
+        self.assertion_key = assertion_key
+        self.assertion_ttl_s = assertion_ttl_s
         self.tracer = tracing.tracer()
 
     async def Check(
@@ -84,7 +90,11 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         started = time.perf_counter()
         decision_id = _decision_ids.next()
         facts = request_mod.read(request, self.names)
-        verdict, key_id, org = await self._verdict(facts)
+        egress_provider = egress.route_provider(request.attributes.context_extensions)
+        if egress_provider is None:
+            verdict, key_id, org = await self._verdict(facts)
+        else:
+            verdict, key_id, org = await self._egress_verdict(facts, egress_provider)
         outcome = OUTCOMES[verdict.reason]
         catalog = self.cache.catalog
         providers = catalog.providers if catalog else {}
@@ -102,13 +112,44 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             facts.owned_headers,
             providers,
             catalog.version if catalog else 0,
-            self.gateway.contract.request_headers,
+            self.gateway.contract.request_headers if egress_provider is None else (),
+            self._assertion(verdict) if egress_provider is None else "",
         )
         result = "allowed" if outcome.http_status == 200 else ("denied" if verdict.enforced else "dry_run")
         if span is not None:
             tracing.describe(span, verdict, decision_id, result, outcome.http_status)
         TALLY.check(result, verdict.reason, time.perf_counter() - started)
         return response
+
+    def _assertion(self, verdict: Verdict) -> str:
+        """The signed org for the egress checkpoint, on a request forwarded for a known org."""
+        if not self.assertion_key or not verdict.org_id or not verdict.allowed:
+            return ""
+        return assertion.sign(verdict.org_id, self.assertion_key, time.time(), self.assertion_ttl_s)
+
+    async def _egress_verdict(
+        self, facts: request_mod.RequestFacts, provider: str
+    ) -> tuple[Verdict, str, OrgPolicy | None]:
+        """The gateway's call to `provider` (the egress route's): the org from the static
+        setting, else from the ingress checkpoint's signed assertion, which must be valid."""
+        missing = Verdict(Reason.ORG_MISSING, checkpoint=egress.EGRESS)
+        if self.static_org:
+            org_id = self.static_org
+        else:
+            token = facts.routing_headers.get(assertion.HEADER)
+            if token is None or not self.assertion_key:
+                return missing, "", None
+            verified = assertion.verify(token, self.assertion_key, time.time())
+            if verified is None:  # forged, expired or malformed: someone tried, recorded
+                return Verdict(Reason.ORG_MALFORMED, checkpoint=egress.EGRESS), "", None
+            org_id = verified
+        if self.cache.is_stale():
+            return Verdict(Reason.STATE_STALE, org_id=org_id, checkpoint=egress.EGRESS), "", None
+        try:
+            org = await self.cache.org(org_id)
+        except StateUnavailable:
+            return Verdict(Reason.STATE_UNAVAILABLE, checkpoint=egress.EGRESS), "", None
+        return egress.decide(facts, provider, org, self.cache.catalog), "", org
 
     async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
         key_id = ""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from authz.admin.tokens import Authenticator
 from authz.alerts.webhook_guard import WebhookGuard
-from authz.check import contracts, endpoints
+from authz.check import assertion, contracts, endpoints
 from authz.check.decision import Gateway
 from authz.check.request import ReadConfig
 from authz.config import ConfigError, Settings
@@ -42,7 +42,8 @@ def read_config(settings: Settings) -> ReadConfig:
         max_request_bytes=settings.max_request_bytes,
         credentials=settings.credential_sources(),
         endpoints=endpoint_table(settings),
-        routing_headers=contracts.for_profile(settings.naming_profile).headers_read,
+        # The contract's headers, and the egress checkpoint's org assertion.
+        routing_headers=(*contracts.for_profile(settings.naming_profile).headers_read, assertion.HEADER),
     )
 
 

@@ -96,6 +96,10 @@ class Keys:
         """An org's blocks in one fixed alert window (alerts.BlockCounter); expires with it."""
         return f"{self.prefix}blocks:{org_id}:{window_index}"
 
+    def egress_alerted(self, org_id: str, window_index: int) -> str:
+        """Set once an egress block of the org was alerted in this window (alerts.BlockCounter)."""
+        return f"{self.prefix}egress-alerted:{org_id}:{window_index}"
+
 
 def policy_to_json(p: policy_pb2.CompliancePolicy) -> str:
     return str(json_format.MessageToJson(p, preserving_proto_field_name=True, indent=None))

@@ -1,0 +1,88 @@
+"""A loopback stand-in for every provider API: it answers as the provider its first path
+segment names (`/deepseek/v1/chat/completions` -> "deepseek") and records each call, so a test
+sees exactly which provider a prompt reached."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Capture(ThreadingHTTPServer):
+    """A fake of every provider: answers as the provider its path prefix names, and records it."""
+
+    daemon_threads = True
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[Capture]:
+        server = cls()
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _CaptureHandler)
+        self.seen: list[tuple[str, str]] = []  # (provider, model)
+        self.headers: list[dict[str, str]] = []  # each call's headers, lower-case names
+        self.lock = threading.Lock()
+
+    def providers(self) -> list[str]:
+        with self.lock:
+            return [p for p, _ in self.seen]
+
+
+class _CaptureHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        body = json.loads(raw or b"{}") if "json" in (self.headers.get("content-type") or "") else {}
+        provider = self.path.strip("/").split("/")[0]
+        server: Capture = self.server  # type: ignore[assignment]
+        with server.lock:
+            server.seen.append((provider, str(body.get("model"))))
+            server.headers.append({k.lower(): v for k, v in self.headers.items()})
+        text = f"served by {provider}"
+        if self.path.endswith("/files"):  # OpenAI's file object
+            answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}
+            answer |= {"purpose": "batch", "status": "processed"}
+        elif provider == "anthropic":
+            answer = {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model"),
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            }
+        else:
+            answer = {
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "service_tier": "auto",  # Groq's transformation reads it
+            }
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass

@@ -1,0 +1,84 @@
+"""The egress checkpoint's pure parts: org assertions and the judgement of a provider call."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from authz.check import assertion, egress
+from authz.check.decision import OrgPolicy
+from authz.check.request import ORG_ID, ReadConfig, read
+from authz.policy import rules as policy
+from authz.reasons import Reason
+from authz.v1 import policy_pb2
+from support.checkrequests import check_request
+from support.generated import catalog_index
+
+KEY = b"k" * 32
+NOW = 1_800_000_000.0
+FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_prompts=False)
+CATALOG = catalog_index(
+    {"groq": FULL, "deepseek": {**FULL, "trains_on_prompts": True}}, {"llama": ["groq"], "deepseek-v3.2": ["deepseek"]}
+)
+POLICY = policy_pb2.CompliancePolicy(enabled=True, require_no_prompt_training=True)
+
+
+def org(**fields):
+    p = policy_pb2.CompliancePolicy(**fields) if fields else POLICY
+    return OrgPolicy("acme", 3, policy.rules_of(p), p.enabled, True)
+
+
+@given(st.from_regex(ORG_ID, fullmatch=True))
+def test_property_an_assertion_names_the_org_it_was_signed_for(org_id):
+    assert assertion.verify(assertion.sign(org_id, KEY, NOW, 60), KEY, NOW + 59) == org_id
+
+
+def test_a_forged_expired_or_foreign_assertion_names_no_org():
+    token = assertion.sign("acme", KEY, NOW, 60)
+    payload, _, signature = token.rpartition(".")
+    assert assertion.verify(token, KEY, NOW + 60) is None  # expired: a replay from an old request
+    assert assertion.verify(token, b"x" * 32, NOW) is None  # another key
+    assert assertion.verify(payload.replace("acme", "evil") + "." + signature, KEY, NOW) is None  # org changed
+    assert assertion.verify(payload.replace("v1.", "v2.") + "." + signature, KEY, NOW) is None
+    for junk in ("", "v1", "v1.acme.1.2.3", token + "x", "." * 600, token.replace(".", "", 1)):
+        assert assertion.verify(junk, KEY, NOW) is None
+
+
+def judge(provider, org_policy=None, body=None):
+    facts = read(check_request(body or {"model": "llama", "messages": []}), ReadConfig())
+    return egress.decide(facts, provider, org_policy or org(), CATALOG)
+
+
+def test_the_route_provider_alone_decides_whatever_model_the_body_names():
+    assert judge("groq").reason is Reason.COMPLIANT
+    blocked = judge("deepseek", body={"model": "llama", "messages": []})  # a compliant model's name
+    assert blocked.reason is Reason.PROVIDER_NOT_COMPLIANT and blocked.provider == "deepseek"
+    assert blocked.checkpoint == "egress" and not blocked.restricts_routing
+    assert judge("nowhere").reason is Reason.UNKNOWN_PROVIDER
+
+
+def test_model_lists_apply_when_the_body_names_a_catalog_model():
+    denied = org(enabled=True, model_denylist=["llama"])
+    assert judge("groq", denied).reason is Reason.MODEL_NOT_ALLOWED
+    assert judge("groq", denied, {"model": "llama-3.3-70b-versatile"}).reason is Reason.COMPLIANT
+
+
+def test_no_policy_allows_and_a_dry_run_records():
+    assert judge("deepseek", org(enabled=False)).reason is Reason.NO_POLICY
+    dry = OrgPolicy("acme", 1, policy.rules_of(POLICY), True, False)
+    verdict = judge("deepseek", dry)
+    assert verdict.reason is Reason.PROVIDER_NOT_COMPLIANT and verdict.allowed
+
+
+@pytest.mark.parametrize(
+    ("extensions", "provider"),
+    [
+        ({}, None),
+        ({"checkpoint": "egress", "provider": "groq"}, "groq"),
+        ({"checkpoint": "egress"}, ""),
+        ({"provider": "groq"}, None),
+    ],
+)
+def test_only_an_egress_route_makes_an_egress_check(extensions, provider):
+    assert egress.route_provider(extensions) == provider
