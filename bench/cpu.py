@@ -48,6 +48,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+ASSERTION_KEY = b"bench-org-assertion-key-of-32-bytes!"
+
+
+def egress_request(provider: str, model: str) -> bytes:
+    """The gateway's call to `provider` as the egress Envoy sends it to the egress checkpoint:
+    the route's provider in the context extensions, the org in a signed assertion."""
+    from envoy.service.auth.v3 import external_auth_pb2
+
+    from authz.check import assertion
+
+    req = external_auth_pb2.CheckRequest()
+    req.ParseFromString(check_request("sk-provider-key", model))
+    req.attributes.context_extensions.update({"checkpoint": "egress", "provider": provider})
+    # Valid for a day: the whole run uses one serialized request.
+    req.attributes.request.http.headers[assertion.HEADER] = assertion.sign("acme", ASSERTION_KEY, time.time(), 86_400)
+    return req.SerializeToString()
+
+
 def check_request(key: str, model: str, body_bytes: int = 3000) -> bytes:
     """A CheckRequest as Envoy sends it for a chat completion, serialized."""
     from envoy.service.auth.v3 import external_auth_pb2
@@ -81,6 +99,9 @@ CASES = {
     "blocked": lambda: check_request(KEYS["enforced"], "deepseek/deepseek-v3.2"),
     "no_policy": lambda: check_request(KEYS["open"], "azure/gpt-4o"),
     "body_1mib": lambda: check_request(KEYS["enforced"], "azure/gpt-4o", body_bytes=1 << 20),
+    # The egress checkpoint: the gateway's own call, judged by the route's provider.
+    "egress_allowed": lambda: egress_request("azure", "gpt-4o"),
+    "egress_blocked": lambda: egress_request("deepseek", "deepseek-chat"),
 }
 
 
@@ -152,6 +173,7 @@ class Servers:
             AUTHZ_LOG_LEVEL="error",  # a security-event log line per block is its own cost: measured apart
             AUTHZ_REFRESH_INTERVAL_S="600",
             AUTHZ_MAX_STALENESS_S="1200",
+            AUTHZ_ORG_ASSERTION_KEY=ASSERTION_KEY.decode(),
         )
         self.authz = Proc("authz", [sys.executable, "-m", "authz", "serve"], workdir / "authz.log", env=env).start()
         wait_until(
