@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package
+.PHONY: all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package portkey
 
 all: test
 
@@ -61,6 +61,15 @@ $(LLMGATEWAY_PKG): tools/llmgateway/package.json tools/llmgateway/package-lock.j
 
 llmgateway-package: $(LLMGATEWAY_PKG)
 
+# Portkey's open-source gateway (npm, pinned in tools/portkey): the real gateway behind Envoy in
+# tests/e2e/test_e2e_portkey.py (it runs offline: every provider is a loopback capture server).
+PORTKEY_PKG := tools/portkey/node_modules/.installed
+$(PORTKEY_PKG): tools/portkey/package.json tools/portkey/package-lock.json
+	cd tools/portkey && npm ci --silent
+	touch $@
+
+portkey: $(PORTKEY_PKG)
+
 # The HTTP/2 adversarial test speaks through curl (--http2-prior-knowledge).
 curl:
 	@command -v curl >/dev/null || { \
@@ -94,7 +103,7 @@ faketime:
 	    echo "installing faketime (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) ## all three tiers (unit, integration, e2e), as CI runs them
+test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) $(PORTKEY_PKG) ## all three tiers (unit, integration, e2e), as CI runs them
 	$(BIN)/pytest -q
 
 # The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes
@@ -149,4 +158,4 @@ validate-envoy: $(GEN_STAMP) ## envoy --mode validate on every shipped config
 	$(BIN)/python -m devstack.envoy_config --validate envoy/*.yaml
 
 clean: ## remove the venvs, generated code and caches
-	rm -rf $(VENV) .venv-litellm src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules
+	rm -rf $(VENV) .venv-litellm src/authz/v1 .pytest_cache .hypothesis deploy/tools/node_modules tools/portkey/node_modules

@@ -31,7 +31,7 @@ _ANY_HOST = {"0.0.0.0", "[::]", "::", "*"}
 # The choices of each choice setting, as types: mypy checks every comparison against them.
 OrgSource = Literal["api_key", "header", "jwt", "static", "gateway"]
 RoutingEnforcement = Literal["strict", "header"]
-NamingProfile = Literal["native", "litellm", "openrouter", "llmgateway"]
+NamingProfile = Literal["native", "litellm", "openrouter", "llmgateway", "portkey"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -108,6 +108,9 @@ class Settings:
     # The egress checkpoint (docs/egress.md): the key both checkpoints share to sign and verify
     # org assertions (at least 32 bytes; empty: no assertions are made, and the egress
     # checkpoint knows the org only with org_source = "static"), and how long one is valid.
+    # Portkey: the custom hosts a request may name, per provider ("openai=http://egress:10000/openai/v1,...";
+    # typically the egress routes). Any other x-portkey-custom-host or config custom_host is refused.
+    custom_hosts: str = ""
     org_assertion_key: str = ""
     org_assertion_ttl_s: int = 600
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
@@ -174,6 +177,10 @@ class Settings:
 
     def event_sink_names(self) -> list[str]:
         return [name.strip() for name in self.event_sinks.split(",") if name.strip()]
+
+    def custom_host_map(self) -> frozenset[tuple[str, str]]:
+        pairs = (item.partition("=") for item in self.custom_hosts.split(",") if item.strip())
+        return frozenset((p.strip(), url.strip().rstrip("/")) for p, _, url in pairs)
 
     def body_fields(self) -> frozenset[str]:
         return frozenset(name.strip() for name in self.extra_body_fields.split(",") if name.strip())

@@ -16,15 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from authz.check import assertion
-from devstack.envoy_config import cluster, render
-from devstack.stack import Proc, Stack, closed_port, first_listener_port, free_port, start_envoy, wait_until
+from devstack.stack import Proc, Stack, closed_port, free_port, wait_until
 from support.capture import Capture
+from support.egress import egress_envoy
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,35 +62,13 @@ def stack(litellm_port, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def egress(stack, capture, tmp_path_factory):
-    """The shipped egress config: ports remapped, every provider cluster sent to the capture
-    server in plain HTTP, keeping the route's prefix so the capture server knows the provider."""
-    workdir = tmp_path_factory.mktemp("egress")
-
-    def to_capture(config: dict[str, Any]) -> None:
-        for c in config["static_resources"]["clusters"]:
-            if c["name"] == "authz":
-                continue
-            c.pop("transport_socket", None)
-            c["type"] = "STATIC"
-            address = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-            address["socket_address"] = {"address": "127.0.0.1", "port_value": capture.port}
-        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
-            if "route" in route:
-                route["route"]["prefix_rewrite"] = route["match"]["prefix"]
-        assert cluster(config, "authz")
-
-    config = render(
-        ROOT / "envoy" / "egress.yaml", {10000: 0, 9902: 0, 9001: stack.ports["authz_grpc"]}, None, to_capture, workdir
-    )
-    proc, admin = start_envoy(config, workdir, "envoy-egress")
-    yield f"http://127.0.0.1:{first_listener_port(admin)}", proc
-    proc.stop()
+    with egress_envoy(stack.ports["authz_grpc"], capture.port, tmp_path_factory.mktemp("egress")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def litellm(stack, egress, litellm_port, tmp_path_factory):
-    url = egress[0]
+    url = egress
     down = f"http://127.0.0.1:{closed_port()}"
     workdir = tmp_path_factory.mktemp("litellm-egress")
     config = workdir / "config.yaml"
@@ -231,6 +208,6 @@ def test_only_a_valid_org_assertion_gets_a_request_out(stack, litellm, capture, 
 
 def test_a_path_with_no_egress_route_reaches_nothing(egress, capture):
     before = len(capture.providers())
-    r = httpx.post(egress[0] + "/evil.example/v1/chat/completions", json=chat("llama"), timeout=10)
+    r = httpx.post(egress + "/evil.example/v1/chat/completions", json=chat("llama"), timeout=10)
     assert r.status_code == 403 and r.json()["error"]["code"] == "no_egress_route"
     assert capture.providers()[before:] == []

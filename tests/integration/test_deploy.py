@@ -30,6 +30,7 @@ KUSTOMIZATIONS = [
     "examples/istio",
     "examples/envoy-gateway",
     "examples/monitoring",
+    "examples/portkey",
 ]
 CORE_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1")
 
@@ -184,6 +185,31 @@ def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
             assert volume["configMap"]["name"] in configmaps, volume
     sidecar_envoy = next(d for n, d in configmaps.items() if n.startswith("authz-sidecar-envoy"))["data"]["envoy.yaml"]
     assert sidecar_envoy == (K8S / "components" / "sidecar" / "envoy.yaml").read_text()
+
+
+def test_the_portkey_example_runs_portkeys_contract_with_the_sidecars_listeners():
+    """The example replaces the sidecar's settings: the same listeners, Portkey's contract."""
+    [config] = [
+        d for d in RENDERED["examples/portkey"] if d["kind"] == "ConfigMap" and "authz.toml" in d.get("data", {})
+    ]
+    settings = load_text(config["data"]["authz.toml"])
+    sidecar = load(K8S / "components" / "sidecar" / "authz.toml", {})
+    assert (settings.grpc_listen, settings.http_listen) == (sidecar.grpc_listen, sidecar.http_listen)
+    assert (settings.naming_profile, settings.routing_enforcement, settings.org_source) == (
+        "portkey",
+        "strict",
+        "static",
+    )
+    assert settings.custom_host_map()
+
+
+def load_text(text: str):
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
+        f.write(text)
+        f.flush()
+        return load(f.name, {})
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ is judged (fallbacks) or refused; its Anthropic pass-through is judged as pinned
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from envoy.config.core.v3 import base_pb2
 from hypothesis import given
@@ -268,3 +270,91 @@ def test_the_batch_lines_are_still_judged_at_a_compliant_destination():
     lines = ('{"custom_id": "r1", "body": {"model": "deepseek-v3.2"}}',)
     verdict = upload(("purpose", "batch"), headers={"custom-llm-provider": "azure"}, file_lines=lines)
     assert verdict.reason is Reason.NO_COMPLIANT_PROVIDER and verdict.item == "r1"
+
+
+PORTKEY_CATALOG = catalog_index(
+    {"openai": FULL, "deepseek": {**FULL, "trains_on_prompts": True}, "azure": FULL},
+    {"gpt-4o": ["openai", "azure"], "deepseek-chat": ["deepseek"], "gpt-4o-mini": ["openai"]},
+)
+HOSTS = frozenset({("openai", "http://egress:10000/openai/v1")})
+PORTKEY = Gateway(routing=STRICT, naming="portkey", custom_hosts=HOSTS)
+
+
+def portkey_judge(headers, model="gpt-4o"):
+    names = ReadConfig(routing_header_prefix="x-portkey-")
+    facts = read(check_request(chat(model=model), {"authorization": "Bearer k", **headers}), names)
+    return decide(facts, ORG, PORTKEY_CATALOG, PORTKEY)
+
+
+def config(**c):
+    return {"x-portkey-config": json.dumps(c)}
+
+
+def test_portkey_the_provider_header_pins_the_request():
+    ok = portkey_judge({"x-portkey-provider": "openai"})
+    assert ok.reason is Reason.COMPLIANT and ok.allowed_providers == ("openai",)
+    blocked = portkey_judge({"x-portkey-provider": "deepseek"}, model="deepseek-chat")
+    assert blocked.reason is Reason.PROVIDER_NOT_COMPLIANT
+    # The same body model does not decide: a provider that does not serve it is refused.
+    assert portkey_judge({"x-portkey-provider": "deepseek"}).reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL
+    assert portkey_judge({}).reason is Reason.FIELD_NOT_ALLOWED  # Portkey needs a provider or a config
+
+
+@pytest.mark.parametrize("mode", ["fallback", "loadbalance"])
+def test_portkey_every_target_of_a_strategy_is_judged_with_its_own_model(mode):
+    targets = [{"provider": "openai"}, {"provider": "deepseek", "override_params": {"model": "deepseek-chat"}}]
+    verdict = portkey_judge(config(strategy={"mode": mode}, targets=targets))
+    assert verdict.reason is Reason.PROVIDER_NOT_COMPLIANT and verdict.item == "config.targets[1]"
+    assert "named in 'config.targets[1]'" in message(verdict)
+    nested = [{"provider": "openai"}, {"strategy": {"mode": "fallback"}, "targets": targets}]
+    assert not portkey_judge(config(strategy={"mode": mode}, targets=nested)).allowed
+    inherited = {
+        "strategy": {"mode": mode},
+        "override_params": {"model": "deepseek-chat"},
+        "targets": [{"provider": "deepseek"}],
+    }
+    assert portkey_judge(config(**inherited)).reason is Reason.PROVIDER_NOT_COMPLIANT  # the parent's model
+    fine = portkey_judge(
+        config(
+            strategy={"mode": mode},
+            targets=[{"provider": "openai"}, {"provider": "openai", "override_params": {"model": "gpt-4o-mini"}}],
+        )
+    )
+    assert fine.reason is Reason.COMPLIANT
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({"x-portkey-config": "pc-abc123"}, "x-portkey-config (a saved config id"),
+        ({"x-portkey-virtual-key": "vk"}, "x-portkey-virtual-key"),
+        ({"x-portkey-provider": "openai", "x-portkey-custom-host": "http://evil.example/v1"}, "x-portkey-custom-host"),
+        (config(provider="openai", custom_host="http://evil.example/v1"), "config.custom_host"),
+        (
+            config(strategy={"mode": "conditional", "conditions": []}, targets=[{"provider": "openai"}]),
+            "config.strategy.mode",
+        ),
+        (config(provider="openai", virtual_key="vk"), "config.virtual_key"),
+        (config(provider="openai", input_guardrails=["pg-x"]), "config.input_guardrails"),
+        (
+            {"x-portkey-provider": "openai", "x-portkey-default-input-guardrails": "[]"},
+            "x-portkey-default-input-guardrails",
+        ),
+        (
+            {"x-portkey-provider": "openai", "x-portkey-huggingface-base-url": "http://x"},
+            "x-portkey-huggingface-base-url",
+        ),
+        ({"x-portkey-config": "{not json"}, "x-portkey-config (not JSON)"),
+    ],
+)
+def test_portkey_what_cannot_be_judged_is_refused_by_name(headers, named):
+    verdict = portkey_judge(headers)
+    assert verdict.reason is Reason.FIELD_NOT_ALLOWED and verdict.detail.startswith(named), verdict.detail
+
+
+def test_portkey_an_allowed_custom_host_is_judged_as_its_provider():
+    headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": "http://egress:10000/openai/v1/"}
+    assert portkey_judge(headers).reason is Reason.COMPLIANT
+    # The host allowed for openai is not one for another provider.
+    other = {"x-portkey-provider": "azure-openai", "x-portkey-custom-host": "http://egress:10000/openai/v1"}
+    assert portkey_judge(other).reason is Reason.FIELD_NOT_ALLOWED

@@ -96,6 +96,9 @@ class Contract:
     # Paths where the gateway may move a pinned request to another provider: judged unpinned.
     unpinned_paths: frozenset[str] = frozenset()
     uploads: Uploads | None = None
+    # Headers with this prefix choose providers and targets (Portkey): authz.check.portkey.
+    header_prefix: str = ""
+    custom_hosts: frozenset[tuple[str, str]] = frozenset()  # (provider, URL) the operator allows
 
     @property
     def headers_read(self) -> tuple[str, ...]:
@@ -104,8 +107,13 @@ class Contract:
 
     @property
     def reads_fields(self) -> bool:
-        """Whether a body's field names matter under this contract."""
-        return self.inert_fields is not None or bool(self.routing_fields) or bool(self.fallback_fields)
+        """Whether the request's fields or headers matter under this contract."""
+        return (
+            self.inert_fields is not None
+            or bool(self.routing_fields)
+            or bool(self.fallback_fields)
+            or bool(self.header_prefix)
+        )
 
     def refused_field(self, names: list[str]) -> str | None:
         """The first field the gateway may route by that authz does not judge, or None."""
@@ -164,12 +172,25 @@ OPENROUTER = Contract(
     fallback_fields=("models",),
 )
 FALLBACK_FIELDS = frozenset(LITELLM.fallback_fields + OPENROUTER.fallback_fields)
-_BY_PROFILE = {naming.LITELLM: LITELLM, naming.LLMGATEWAY: LLMGATEWAY, naming.OPENROUTER: OPENROUTER}
+# Portkey: the x-portkey-* headers choose the provider and every target (authz.check.portkey).
+PORTKEY = Contract(naming.PORTKEY, header_prefix="x-portkey-")
+_BY_PROFILE = {
+    naming.LITELLM: LITELLM,
+    naming.LLMGATEWAY: LLMGATEWAY,
+    naming.OPENROUTER: OPENROUTER,
+    naming.PORTKEY: PORTKEY,
+}
 
 
-def for_profile(profile: str, extra_fields: frozenset[str] = frozenset()) -> Contract:
-    """The profile's contract, with the fields an operator declared inert added."""
+def for_profile(
+    profile: str,
+    extra_fields: frozenset[str] = frozenset(),
+    custom_hosts: frozenset[tuple[str, str]] = frozenset(),
+) -> Contract:
+    """The profile's contract, with the operator's inert fields and custom hosts added."""
     found = _BY_PROFILE.get(profile, NONE)
     if extra_fields and found.inert_fields is not None:
-        return dataclasses.replace(found, inert_fields=found.inert_fields | extra_fields)
+        found = dataclasses.replace(found, inert_fields=found.inert_fields | extra_fields)
+    if custom_hosts and found.header_prefix:
+        found = dataclasses.replace(found, custom_hosts=custom_hosts)
     return found

@@ -55,10 +55,13 @@ class Gateway:
     naming: str = "native"
     extra_body_fields: frozenset[str] = frozenset()
     keeps_pins: bool = True  # False on a path where the gateway may move a pinned request
+    custom_hosts: frozenset[tuple[str, str]] = frozenset()  # Portkey: (provider, URL) allowed
     contract: contracts.Contract = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "contract", contracts.for_profile(self.naming, self.extra_body_fields))
+        object.__setattr__(
+            self, "contract", contracts.for_profile(self.naming, self.extra_body_fields, self.custom_hosts)
+        )
 
 
 _DEFAULT_GATEWAY = Gateway()

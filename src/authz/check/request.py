@@ -54,6 +54,7 @@ class ReadConfig:
     endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
     # Headers the gateway's routing contract reads (authz.check.contracts), kept in the facts.
     routing_headers: tuple[str, ...] = ()
+    routing_header_prefix: str = ""  # and every header with this prefix (Portkey's x-portkey-*)
 
 
 # Not frozen, for the same reason as decision.Verdict: one per Check. Read-only by convention.
@@ -107,7 +108,9 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if http.method == "CONNECT" else None),
         client_address=request.attributes.source.address.socket_address.address,
         user_agent=headers.get("user-agent", ""),
-        routing_headers={n: headers[n] for n in names.routing_headers if n in headers} if names.routing_headers else {},
+        routing_headers=_routing_headers(headers, names)
+        if names.routing_headers or names.routing_header_prefix
+        else {},
     )
 
 
@@ -148,6 +151,14 @@ def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...
             # the scheme LiteLLM strips there too (x-litellm-api-key: "Bearer sk-...").
             values = [(_bearer(value) or "") if source == "authorization" else _bearer(value) or value.strip()]
         found.extend(v for v in values if v and v not in found)
+    return found
+
+
+def _routing_headers(headers: Mapping[str, str], names: ReadConfig) -> dict[str, str]:
+    found = {n: headers[n] for n in names.routing_headers if n in headers}
+    prefix = names.routing_header_prefix
+    if prefix:
+        found.update((n, v) for n, v in headers.items() if n.startswith(prefix))
     return found
 
 

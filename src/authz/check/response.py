@@ -237,8 +237,8 @@ _MESSAGES: dict[Reason, str] = {
     ),
     Reason.MODEL_INVALID: "The model must be a non-empty string.",
     Reason.FIELD_NOT_ALLOWED: (
-        "The body field '{detail}' can make the gateway send the prompt somewhere other than the model it names "
-        "(a provider override, router settings, or a field the compliance check does not know), "
+        "'{detail}' (a body field or header) can make the gateway send the prompt somewhere other than the model "
+        "it names (a provider override, router settings, a host, or something the compliance check does not know), "
         + _CANNOT_VERIFY
         + ". Remove it; fallback models listed by name (LiteLLM's 'fallbacks', OpenRouter's 'models') are "
         "each checked."
@@ -325,7 +325,10 @@ def message(verdict: Verdict) -> str:
         detail=clip(verdict.detail, MODEL),
     )
     if verdict.item:
-        where = "named in" if verdict.item.partition("[")[0] in contracts.FALLBACK_FIELDS else "batch entry"
+        routed = verdict.item.partition("[")[0] in contracts.FALLBACK_FIELDS or verdict.item.startswith(
+            ("config", "x-portkey-")
+        )
+        where = "named in" if routed else "batch entry"
         text += f" ({where} '{clip(verdict.item, MODEL)}')"
     if verdict.alternatives:
         text += " Compliant alternatives: " + ", ".join(verdict.alternatives) + "."

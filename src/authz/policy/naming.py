@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-NATIVE, LITELLM, OPENROUTER, LLMGATEWAY = "native", "litellm", "openrouter", "llmgateway"
-PROFILES = (NATIVE, LITELLM, OPENROUTER, LLMGATEWAY)
+NATIVE, LITELLM, OPENROUTER, LLMGATEWAY, PORTKEY = "native", "litellm", "openrouter", "llmgateway", "portkey"
+PROFILES = (NATIVE, LITELLM, OPENROUTER, LLMGATEWAY, PORTKEY)
 
 # LiteLLM's provider prefixes (litellm.LlmProviders, docs.litellm.ai/docs/providers) -> the
 # provider ids our catalogs use. A prefix whose provider is not in the loaded catalog maps to
@@ -82,6 +82,38 @@ LLMGATEWAY_PROVIDERS: dict[str, str] = {
 }
 
 
+# Portkey's provider ids (Portkey-AI/gateway src/globals.ts; `x-portkey-provider`, a config
+# target's `provider`) -> ours. authz names a Portkey target "<portkey id>/<model>".
+PORTKEY_PROVIDERS: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure-openai": "azure",
+    "azure-ai": "azure",
+    "bedrock": "aws-bedrock",
+    "vertex-ai": "google-vertex",
+    "google": "google-ai-studio",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "together-ai": "together",
+    "mistral-ai": "mistral",
+    "fireworks-ai": "fireworks",
+    "deepinfra": "deepinfra",
+    "perplexity-ai": "perplexity",
+    "cohere": "cohere",
+    "x-ai": "xai",
+    "cerebras": "cerebras",
+    "novita-ai": "novita",
+    "openrouter": "openrouter",
+    "dashscope": "alibaba",
+    "nebius": "nebius",
+    "sambanova": "sambanova",
+    "moonshot": "moonshot",
+    "lambda": "lambda",
+    "hyperbolic": "hyperbolic",
+}
+_TABLES = {LITELLM: LITELLM_PROVIDERS, LLMGATEWAY: LLMGATEWAY_PROVIDERS, PORTKEY: PORTKEY_PROVIDERS}
+
+
 @dataclass(frozen=True, slots=True)
 class Names:
     """The catalog's names and aliases, for one loaded catalog."""
@@ -97,8 +129,7 @@ class Names:
             return name
         found = self.provider_aliases.get(name)
         if found is None:
-            table = LITELLM_PROVIDERS if profile == LITELLM else LLMGATEWAY_PROVIDERS if profile == LLMGATEWAY else {}
-            found = table.get(name)
+            found = _TABLES.get(profile, {}).get(name)
             # The table names our usual id; a catalog may spell it differently and alias ours.
             found = self.provider_aliases.get(found, found) if found is not None else None
         return found if found in self.providers else None
@@ -147,7 +178,7 @@ def _reverse(table: dict[str, str]) -> dict[str, str]:
     return found
 
 
-_SPELLING = {LITELLM: _reverse(LITELLM_PROVIDERS), LLMGATEWAY: _reverse(LLMGATEWAY_PROVIDERS)}
+_SPELLING = {profile: _reverse(table) for profile, table in _TABLES.items()}
 
 
 def spell(provider: str, model: str, profile: str) -> str:

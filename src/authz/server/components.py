@@ -44,6 +44,7 @@ def read_config(settings: Settings) -> ReadConfig:
         endpoints=endpoint_table(settings),
         # The contract's headers, and the egress checkpoint's org assertion.
         routing_headers=(*contracts.for_profile(settings.naming_profile).headers_read, assertion.HEADER),
+        routing_header_prefix=contracts.for_profile(settings.naming_profile).header_prefix,
     )
 
 
@@ -52,6 +53,7 @@ def gateway(settings: Settings) -> Gateway:
         routing=settings.routing_enforcement,
         naming=settings.naming_profile,
         extra_body_fields=settings.body_fields(),
+        custom_hosts=settings.custom_host_map(),
     )
 
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from python_multipart.multipart import parse_options_header
 
 from authz.check import endpoints as ep
+from authz.check import portkey
 from authz.check.parsing import fallbacks, jsonbody, jsonl, multipart
 from authz.check.request import RequestFacts
 from authz.reasons import Reason
@@ -94,9 +95,19 @@ def _requested(facts: RequestFacts, contract: Contract | None) -> tuple[Named, .
     if row.model == ep.NO_BATCH:
         return _no_batch(body)
     found = _single(facts, row, match, body, header)
+    if contract is not None and contract.header_prefix and not isinstance(found, Refusal):
+        return _header_targets(found, facts, contract)
     if contract is None or not contract.fallback_fields or isinstance(found, Refusal) or body is None:
         return found
     return _with_fallbacks(found, row, body, contract)
+
+
+def _header_targets(found: tuple[Named, ...], facts: RequestFacts, contract: Contract) -> tuple[Named, ...] | Refusal:
+    """Every provider/model the gateway's headers can send the request to (Portkey)."""
+    try:
+        return tuple(portkey.targets(facts.routing_headers, found[0][0], contract.custom_hosts))
+    except portkey.Refused as exc:
+        return Refusal(Reason.FIELD_NOT_ALLOWED, detail=str(exc))
 
 
 def _with_fallbacks(

@@ -1,0 +1,42 @@
+"""The shipped egress Envoy (envoy/egress.yaml) for tests: ports remapped, its provider clusters
+sent to a loopback capture server in plain HTTP, each route keeping its provider prefix so the
+capture server knows which provider a call was for."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from devstack.envoy_config import render
+from devstack.stack import first_listener_port, start_envoy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def egress_envoy(authz_grpc_port: int, capture_port: int, workdir: Path) -> Iterator[str]:
+    """The egress listener's base URL while it runs."""
+
+    def to_capture(config: dict[str, Any]) -> None:
+        for cluster in config["static_resources"]["clusters"]:
+            if cluster["name"] == "authz":
+                continue
+            cluster.pop("transport_socket", None)
+            cluster["type"] = "STATIC"
+            address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            address["socket_address"] = {"address": "127.0.0.1", "port_value": capture_port}
+        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+            if "route" in route:
+                route["route"]["prefix_rewrite"] = route["match"]["prefix"]
+
+    config = render(
+        ROOT / "envoy" / "egress.yaml", {10000: 0, 9902: 0, 9001: authz_grpc_port}, None, to_capture, workdir
+    )
+    proc, admin = start_envoy(config, workdir, "envoy-egress")
+    try:
+        yield f"http://127.0.0.1:{first_listener_port(admin)}"
+    finally:
+        proc.stop()
