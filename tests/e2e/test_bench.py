@@ -45,7 +45,7 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
     assert r["propagation"]["workers"] == 4 and r["propagation"]["samples"] > 0
     assert "| (c) Envoy + authz |" in out.with_suffix(".md").read_text()
     # the headline: server CPU per Check, authz against the no-op, direct per case and through Envoy
-    assert set(r["cpu_direct"]) == {"allowed", "blocked", "no_policy", "body_1mib"}
+    assert set(r["cpu_direct"]) == {"allowed", "blocked", "no_policy", "body_1mib", "egress_allowed", "egress_blocked"}
     for case in r["cpu_direct"].values():
         assert case["noop_cpu_us"] > 0 and case["authz_cpu_us"] > 0 and case["ratio"] > 0
     assert r["cpu_through_envoy"]["authz_cpu_us"] > 0 and r["cpu_through_envoy"]["ratio"] > 0

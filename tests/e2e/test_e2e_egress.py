@@ -80,6 +80,7 @@ model_list:
   - {{model_name: llama-fb, litellm_params: {{model: groq/llama-3.3-70b-versatile, api_base: "{down}", api_key: k}}}}
 router_settings:
   num_retries: 0
+  disable_cooldowns: true   # refused calls must not take a deployment out for the next test
   fallbacks: [{{"llama-fb": ["deepseek-v3.2"]}}]
 general_settings:
   master_key: {MASTER}

@@ -46,6 +46,7 @@ model_list:
     litellm_params: {{model: "deepseek/*", api_base: "{up}/deepseek/v1", api_key: k}}
 router_settings:
   num_retries: 0
+  disable_cooldowns: true   # a deployment that failed stays a candidate: every test sees the same router
   fallbacks: [{{"llama-fb": ["deepseek-v3.2"]}}]
 general_settings:
   master_key: {MASTER}
