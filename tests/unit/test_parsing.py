@@ -250,8 +250,13 @@ def test_a_batch_file_is_judged_line_by_line_and_other_uploads_are_model_free():
     assert result.reason is Reason.DUPLICATE_MODEL
     other = form([("purpose", b"fine-tune"), ("file", b"anything at all")], ("file",))
     assert requested(other, path=files, content_type=FORM_TYPE) == ()
-    # Cut after the purpose: a fine-tuning file is still known to be model-free, a batch file is not.
-    assert requested(other[:-30], path=files, content_type=FORM_TYPE, partial=True) == ()
+    # The purpose as the gateway compares it: any case, surrounding whitespace ignored.
+    for spelled in (b"Batch", b"BATCH", b"batch ", b" batch"):
+        respelled = form([("purpose", spelled), ("file", missing)], ("file",))
+        assert reason(requested(respelled, path=files, content_type=FORM_TYPE)) is Reason.MODEL_MISSING, spelled
+    # Cut after the purpose: a second purpose after the cut would be the gateway's (it reads the
+    # last one), so nothing about a cut upload is decided (issue 27: user_data, then batch).
+    assert reason(requested(other[:-30], path=files, content_type=FORM_TYPE, partial=True)) is Reason.BODY_TRUNCATED
     assert reason(requested(upload[:-30], path=files, content_type=FORM_TYPE, partial=True)) is Reason.BODY_TRUNCATED
     # Cut inside the purpose's value ("ba" of "batch"): not known to be anything but a batch.
     inside = upload[: upload.index(b"batch") + 2]
@@ -441,3 +446,30 @@ def test_the_fast_path_declines_what_only_the_exact_parser_may_judge(body):
     from authz.check.parsing import jsonbody
 
     assert jsonbody.top_level_model(body) is None
+
+
+def test_a_part_with_a_header_sent_twice_is_refused():
+    """Starlette keeps a part's last Content-Disposition; a reader that joins or keeps the first
+    read another field (issue 27: a blocked model judged as a compliant one)."""
+    body = (
+        b"--b0undary\r\n"
+        b'Content-Disposition: form-data; name="model"; x="\r\n'
+        b'Content-Disposition: form-data; name="q"\r\n\r\n'
+        b"gpt-4o\r\n"
+        b"--b0undary\r\n"
+        b'Content-Disposition: form-data; name="model"\r\n\r\n'
+        b"deepseek/deepseek-v3.2\r\n"
+        b"--b0undary--\r\n"
+    )
+    assert reason(requested(body, path="/v1/audio/transcriptions", content_type=FORM_TYPE)) is Reason.BODY_MALFORMED
+
+
+def test_more_parts_than_the_gateway_accepts_are_refused_early():
+    parts = b"".join(b'--b0undary\r\nContent-Disposition: form-data; name="x"\r\n\r\n\r\n' for _ in range(1001))
+    body = parts + b'--b0undary\r\nContent-Disposition: form-data; name="model"\r\n\r\na\r\n--b0undary--\r\n'
+    assert reason(requested(body, path="/v1/audio/transcriptions", content_type=FORM_TYPE)) is Reason.BODY_MALFORMED
+
+
+def test_json_nested_past_any_parser_is_not_json_not_a_crash():
+    deep = b'{"model": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert reason(requested(deep)) is Reason.BODY_NOT_JSON

@@ -184,6 +184,12 @@ def test_operator_hosts_are_read_case_and_dot_insensitively():
         ("https://localhost/", "must not point at localhost; use a public receiver"),
         ("https://api.localhost/", "must not point at localhost"),
         ("https://LOCALHOST./", "must not point at localhost"),
+        # Cloud metadata services and private names, refused at save time whatever they resolve to here.
+        ("https://metadata.google.internal/", "names a cloud metadata service"),
+        ("https://Metadata.Google.Internal./", "names a cloud metadata service"),
+        ("https://instance-data/latest/", "names a cloud metadata service"),
+        ("https://alerts.corp.internal/", "names a cloud metadata service or a private network"),
+        ("https://alerting.monitoring.svc.cluster.local/", "or a private network"),
     ],
 )
 def test_refusals_say_why(url, message):

@@ -35,6 +35,17 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _MAX_URL = 2048
 
 
+# Cloud instance-metadata host names (GCP, AWS, Azure, Alibaba, Oracle, Tencent, OpenStack) and
+# the suffixes reserved for private networks (RFC 6762, ICANN's .internal).
+_METADATA_HOSTS = frozenset(
+    {
+        "metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal",
+        "metadata.azure.internal", "metadata.tencentyun.com", "metadata.oraclecloud.com",
+    }
+)  # fmt: skip
+_PRIVATE_SUFFIXES = (".internal", ".local", ".cluster.local", ".svc")
+
+
 class WebhookRefused(ValueError):
     """The URL may not be used as a webhook; the message says why and what to do."""
 
@@ -138,6 +149,12 @@ class WebhookGuard:
             )
         elif host == "localhost" or host.endswith(".localhost"):
             raise WebhookRefused("webhook_url must not point at localhost; use a public receiver")
+        elif host.lower() in _METADATA_HOSTS or host.lower().endswith(_PRIVATE_SUFFIXES):
+            # Resolved inside a cloud, these name the instance metadata service or private
+            # networks: refused by name, whatever they resolve to where authz saves the URL.
+            raise WebhookRefused(
+                f"webhook_url host {host!r} names a cloud metadata service or a private network; use a public receiver"
+            )
         return Target(parts.scheme, host, port, False)
 
     async def check_url(self, url: str, timeout_s: float = 2.0) -> Target:

@@ -272,12 +272,13 @@ def _batch(
         found = jsonl.request_models(body)
     else:
         parts, ended = body
-        purpose = multipart.text_field(parts, "purpose")
-        purpose_complete = any(p.name == "purpose" and p.complete for p in parts)
-        if isinstance(purpose, str) and purpose != "batch" and purpose_complete:
-            return ()  # not a batch input: no model is named and no prompt is sent now
         if not ended:
+            # A purpose after the cut would be the one the gateway reads (the last): nothing
+            # about a cut upload can be decided.
             return Refusal(Reason.BODY_TRUNCATED)
+        purpose = multipart.text_field(parts, "purpose")
+        if isinstance(purpose, str) and _normalized(purpose) != "batch":
+            return ()  # not a batch input: no model is named and no prompt is sent now
         if isinstance(purpose, Reason):
             return Refusal(purpose)
         if purpose is None:
@@ -314,6 +315,11 @@ def _no_batch(body: ParsedBody | None) -> tuple[Named, ...] | Refusal:
     if body is None:
         return ()
     purpose = jsonbody.lookup(body, "purpose")
-    if purpose is jsonbody.AMBIGUOUS or isinstance(purpose, str) and purpose.strip().lower() == "batch":
+    if purpose is jsonbody.AMBIGUOUS or isinstance(purpose, str) and _normalized(purpose) == "batch":
         return Refusal(Reason.BATCH_NOT_INSPECTABLE)
     return ()
+
+
+def _normalized(purpose: str) -> str:
+    """A purpose as a gateway compares it: any case, surrounding whitespace ignored."""
+    return purpose.strip().lower()

@@ -73,7 +73,7 @@ def top_level(data: bytes) -> tuple[str, list[str]] | None:
         if [key for key in top if key.casefold() == "model"] != ["model"]:
             return None
         model = _STRING.decode(top["model"])
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # too deep: object_pairs refuses it
         return None
     return (model, list(top)) if model else None
 

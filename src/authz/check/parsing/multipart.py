@@ -18,6 +18,9 @@ from authz.reasons import Reason
 
 _PLAIN_ENCODINGS = {b"", b"7bit", b"8bit", b"binary"}
 MAX_FIELD_BYTES = 64 * 1024  # a model or purpose longer than this is no model
+# Starlette refuses a form of more than 1,000 files or 1,000 fields (MultiPartParser max_files,
+# max_fields); past that the gateway answers 400 anyway, and each part costs authz parser work.
+MAX_PARTS = 1000
 
 
 @dataclass(slots=True)
@@ -37,10 +40,16 @@ class _State:
     """The parser callbacks' shared state while one body is read."""
 
     header_name: bytes = b""
+    header_value: bytes = b""
     headers: dict[bytes, bytes] = field(default_factory=dict)
     part: Part | None = None
+    parts: int = 0
     ended: bool = False
     bad: bool = False
+
+
+class _TooMany(Exception):
+    """More than MAX_PARTS parts: stop reading at once."""
 
 
 def parts(
@@ -54,16 +63,24 @@ def parts(
     def on_part_begin() -> None:
         state.headers = {}
         state.part = None
+        state.parts += 1
+        if state.parts > MAX_PARTS:
+            raise _TooMany
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state.header_name += data[start:end]
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        name = state.header_name.lower()
-        state.headers[name] = state.headers.get(name, b"") + data[start:end]
+        state.header_value += data[start:end]
 
     def on_header_end() -> None:
-        state.header_name = b""
+        name = state.header_name.lower()
+        if name in state.headers:
+            # A header sent twice in one part: Starlette keeps the last one, another reader the
+            # first or both; refused, as any of these readings could be the gateway's.
+            state.bad = True
+        state.headers[name] = state.header_value
+        state.header_name = state.header_value = b""
 
     def on_headers_finished() -> None:
         headers = state.headers
@@ -114,8 +131,8 @@ def parts(
     )
     try:
         parser.write(body)
-    except Exception:  # python-multipart raises its own errors and ValueError for malformed input
-        return Reason.BODY_MALFORMED
+    except Exception:  # python-multipart raises its own errors and ValueError for malformed input;
+        return Reason.BODY_MALFORMED  # _TooMany: more parts than the gateway accepts
     if state.bad:
         return Reason.BODY_MALFORMED
     return found, state.ended
