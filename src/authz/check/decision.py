@@ -174,9 +174,8 @@ def decide(
     if contract.unpinned_paths and facts.path in contract.unpinned_paths:
         gateway = dataclasses.replace(gateway, keeps_pins=False)
     if isinstance(named, parsing.Refusal):
-        return verdict(
-            named.reason, model=named.model or facts.model_header or "", item=named.item, detail=named.detail
-        )
+        detail = _size(facts.body_limit) if named.reason is Reason.BODY_TRUNCATED else named.detail
+        return verdict(named.reason, model=named.model or facts.model_header or "", item=named.item, detail=detail)
     if not named:
         return verdict(Reason.MODEL_FREE)
     if catalog is None:
@@ -215,6 +214,11 @@ def _judge_destination(
             Reason.PROVIDER_NOT_COMPLIANT, model=what, routing=PINNED, provider=provider, blocked=((provider, unmet),)
         )
     return verdict(Reason.COMPLIANT, model=what, routing=PINNED, provider=provider, allowed_providers=(provider,))
+
+
+def _size(limit: int) -> str:
+    """A body limit as an operator sets it."""
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
 
 
 def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:

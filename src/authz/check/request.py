@@ -74,6 +74,7 @@ class RequestFacts:
     require_header: str | None
     body: bytes
     body_truncated: bool
+    body_limit: int  # the most Envoy sends authz (ReadConfig.max_request_bytes), named in a 413
     content_encoding: str | None
     owned_headers: tuple[str, ...]  # x-compliance-* the client sent: always stripped
     upgrade: str | None  # the protocol a client asks to switch to (Upgrade, or an HTTP/2 CONNECT)
@@ -103,6 +104,7 @@ def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestF
         require_header=headers.get(REQUIRE_HEADER),
         body=body,
         body_truncated=_truncated(body, http.size, headers, names.max_request_bytes),
+        body_limit=names.max_request_bytes,
         content_encoding=headers.get("content-encoding"),
         owned_headers=tuple(k for k in headers if k.startswith(OWNED_PREFIX)),
         upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if http.method == "CONNECT" else None),

@@ -285,9 +285,10 @@ _MESSAGES: dict[Reason, str] = {
         "send the body without content-encoding."
     ),
     Reason.BODY_TRUNCATED: (
-        "The request body is larger than the compliance check's inspection limit, "
+        "The request body is larger than the compliance check's inspection limit ({detail}), or it was cut "
+        "there, and a part after the cut could change what the gateway does, "
         + _CANNOT_VERIFY
-        + ". Send a smaller request or ask your platform team to raise the limit."
+        + ". Send a smaller request or ask your platform team to raise the limit (max_request_bytes)."
     ),
     Reason.ORG_MISSING: (
         "No organization could be identified: send your API key as 'Authorization: Bearer <key>' "
