@@ -218,3 +218,11 @@ def test_an_imported_catalog_judges_where_litellm_routes_and_suggests_names_it_s
     assert "azure/gpt-4o" not in blocked.alternatives
     assert blocked.alternatives and all(judge(name).reason is Reason.COMPLIANT for name in blocked.alternatives)
     assert "groq/llama-3.3-70b" not in blocked.alternatives or index.route("groq/llama-3.3-70b") == ("groq",)
+
+
+def test_a_custom_key_header_is_named_for_api_key_sources():
+    config = ROUTED.replace(
+        "router_settings:", "general_settings:\n  litellm_key_header_name: X-Team-Key\nrouter_settings:"
+    )
+    notes = import_config(config, shipped()).notes
+    assert any("'x-team-key' to authz's api_key_sources" in n for n in notes), notes

@@ -251,6 +251,13 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
             del out.model_aliases[alias]
     if not out.models and not out.routes:
         raise ConfigError("no deployment in model_list names a provider this catalog can use")
+    header = (config.get("general_settings") or {}).get("litellm_key_header_name")
+    if isinstance(header, str) and header:
+        # user_api_key_auth_builder: this header's key overrides every other one LiteLLM reads.
+        result.notes.append(
+            f"general_settings.litellm_key_header_name is {header!r}: add {header.lower()!r} to authz's "
+            "api_key_sources, so a request carrying another key there is refused as a credential conflict"
+        )
     out.gateway = naming.LITELLM
     out.description = (base.description + " | " if base.description else "") + "models from a LiteLLM config"
     catalog_mod.validate(out)
