@@ -334,6 +334,7 @@ REACHABLE = tuple(
         Reason.ORG_MALFORMED,
         Reason.API_KEY_UNKNOWN,
         Reason.TOO_MANY_UNKNOWN_KEYS,
+        Reason.INSPECTION_BUDGET_EXCEEDED,
         Reason.STATE_UNAVAILABLE,
         Reason.STATE_STALE,
         Reason.CATALOG_NOT_LOADED,

@@ -111,6 +111,10 @@ class Settings:
     # Portkey: the custom hosts a request may name, per provider ("openai=http://egress:10000/openai/v1,...";
     # typically the egress routes). Any other x-portkey-custom-host or config custom_host is refused.
     custom_hosts: str = ""
+    # Bytes of large bodies (>= 1 MiB) one org may have inspected per second, and the burst: past
+    # them its large requests get 429 before their body is read (0: no limit). docs/security.md.
+    inspection_mib_per_s: float = 16.0
+    inspection_burst_mib: float = 64.0
     org_assertion_key: str = ""
     org_assertion_ttl_s: int = 600
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
@@ -312,6 +316,13 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             "setting 'org_assertion_key' must be at least 32 bytes "
             "(e.g. AUTHZ_ORG_ASSERTION_KEY=$(openssl rand -hex 32))"
+        )
+    if s.inspection_mib_per_s < 0:
+        raise ConfigError("setting 'inspection_mib_per_s' must be 0 (no limit) or more")
+    if s.inspection_mib_per_s > 0 and s.inspection_burst_mib * 1024 * 1024 < s.max_request_bytes:
+        raise ConfigError(
+            "setting 'inspection_burst_mib' must hold at least one body of max_request_bytes "
+            f"({s.max_request_bytes / 1024 / 1024:g} MiB), or no such body could ever be inspected"
         )
     if not 10 <= s.org_assertion_ttl_s <= 86_400:
         raise ConfigError("setting 'org_assertion_ttl_s' must be between 10 and 86400 seconds")

@@ -50,6 +50,7 @@ class Reason(enum.StrEnum):
     CREDENTIAL_CONFLICT = "credential_conflict"
     # Too many unknown API keys from one client address (429).
     TOO_MANY_UNKNOWN_KEYS = "too_many_unknown_api_keys"
+    INSPECTION_BUDGET_EXCEEDED = "inspection_budget_exceeded"  # an org's large bodies, too many at once
     # We do not know the policy state, so we cannot allow (503).
     STATE_UNAVAILABLE = "state_unavailable"
     STATE_STALE = "state_stale"
@@ -108,6 +109,7 @@ OUTCOMES: dict[Reason, Outcome] = {
     Reason.API_KEY_UNKNOWN: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.CREDENTIAL_CONFLICT: Outcome(401, code_pb2.UNAUTHENTICATED, "authentication_error", False),
     Reason.TOO_MANY_UNKNOWN_KEYS: Outcome(429, code_pb2.RESOURCE_EXHAUSTED, "rate_limit_error", False),
+    Reason.INSPECTION_BUDGET_EXCEEDED: Outcome(429, code_pb2.RESOURCE_EXHAUSTED, "rate_limit_error", False),
     Reason.STATE_UNAVAILABLE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
     Reason.STATE_STALE: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),
     Reason.CATALOG_NOT_LOADED: Outcome(503, code_pb2.UNAVAILABLE, "service_unavailable", False),

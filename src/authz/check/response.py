@@ -302,6 +302,10 @@ _MESSAGES: dict[Reason, str] = {
         "The request carries two different API keys (for example in Authorization and x-api-key); send one."
     ),
     Reason.API_KEY_UNKNOWN: "The API key is not recognized.",
+    Reason.INSPECTION_BUDGET_EXCEEDED: (
+        "Your organization sent more large request bodies than the compliance check inspects per second; "
+        "the request was not forwarded. Retry shortly, or send smaller requests."
+    ),
     Reason.TOO_MANY_UNKNOWN_KEYS: (
         "Too many requests with unrecognized API keys from this address; slow down and check the key."
     ),

@@ -41,6 +41,7 @@ from authz.logs import configure_logging
 from authz.policy import catalog as catalog_mod
 from authz.server import components, ports, tracing
 from authz.server.check_handler import CheckService
+from authz.server.inspection_budget import InspectionBudget
 from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache
 from authz.state.redis_client import redact_url, redis_client
@@ -178,6 +179,9 @@ class App:
             gateway_keys=components.gateway_keys(self.settings),
             assertion_key=self.settings.org_assertion_key.encode(),
             assertion_ttl_s=self.settings.org_assertion_ttl_s,
+            inspection=InspectionBudget(
+                self.settings.inspection_mib_per_s * 1024 * 1024, self.settings.inspection_burst_mib * 1024 * 1024
+            ),
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)

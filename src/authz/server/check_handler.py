@@ -30,6 +30,7 @@ from authz.metrics import TALLY
 from authz.policy.rules import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 from authz.server import tracing
+from authz.server.inspection_budget import InspectionBudget
 from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache, StateUnavailable
 from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
@@ -51,6 +52,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         gateway_keys: LiteLLMKeyResolver | None = None,
         assertion_key: bytes = b"",
         assertion_ttl_s: int = 600,
+        inspection: InspectionBudget | None = None,
     ):
         self.cache = cache
         self.events = events
@@ -66,6 +68,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         # The egress checkpoint's org: signed by the ingress checkpoint (authz.check.assertion).
         self.assertion_key = assertion_key
         self.assertion_ttl_s = assertion_ttl_s
+        self.inspection = inspection or InspectionBudget(0, 0)
         self.tracer = tracing.tracer()
 
     async def Check(
@@ -191,6 +194,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             org = await self.cache.org(org_id or "")
         except (StateUnavailable, GatewayUnavailable):
             return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
+        if (org.enabled or facts.require_header is not None) and not self.inspection.allow(org.org_id, len(facts.body)):
+            return Verdict(Reason.INSPECTION_BUDGET_EXCEEDED, org_id=org.org_id), key_id, org
         return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
 
 
