@@ -142,7 +142,7 @@ bench: $(GEN_STAMP) redis-server wrk h2load ## CPU per Check and latency, as rat
 # The documented fuzzing run: 1,000,000 coverage-guided inputs through parse -> decide -> respond.
 fuzz: $(GEN_STAMP) ## 1,000,000 coverage-guided inputs through the Check
 	cd fuzz && ../$(BIN)/python atheris_check.py -runs=1000000 -max_len=2048 -print_final_stats=1
-	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/pytest -q tests/unit/test_multipart_differential.py
+	DIFFERENTIAL_EXAMPLES=20000 $(BIN)/pytest -q tests/unit/test_parser_differential.py
 
 # Not in CI: ~1,000 rps for 10 minutes, one row per minute (memory and latency stay flat).
 soak: $(GEN_STAMP) redis-server wrk ## 10 minutes at ~1,000 rps

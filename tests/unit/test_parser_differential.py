@@ -1,7 +1,8 @@
-"""Differential: our multipart reader against the parser LiteLLM reads forms with (Starlette's
-MultiPartParser over python-multipart, the versions LiteLLM's proxy installs). On adversarial
-bodies our reader must either refuse, or read exactly the fields the gateway will: a body we
-accept but read differently would let a request be judged on one model and served another."""
+"""Differential: our body readers against the parsers of the gateways behind us. Multipart:
+Starlette's MultiPartParser over python-multipart (the versions LiteLLM's proxy installs);
+JSON: Python's json (LiteLLM) and Node's JSON.parse (LLMGateway, through Hono). On adversarial
+bodies our reader must either refuse, or read exactly what the gateway will: a body we accept
+but read differently would let a request be judged on one model and served another."""
 
 from __future__ import annotations
 
@@ -179,3 +180,72 @@ def test_property_our_json_reading_refuses_or_names_the_model_python_json_reads(
 
 def test_the_json_differential_run_reached_every_outcome():
     assert_reached(JSON_SEEN, ["refused", "agreed"], of="JSON differential")
+
+
+# --- JSON: our reader against Node's JSON.parse (LLMGateway reads bodies with Hono's c.req.json()) --
+
+_NODE_ORACLE = r"""
+const rl = require('readline').createInterface({input: process.stdin});
+rl.on('line', (line) => {
+  const text = Buffer.from(line, 'base64').toString('utf8');
+  let out;
+  try {
+    const v = JSON.parse(text);
+    out = (v && typeof v === 'object' && !Array.isArray(v)) ? {model: v.model} : {not: 1};
+  }
+  catch (e) { out = {error: 1}; }
+  process.stdout.write(JSON.stringify(out) + '\n');
+});
+"""
+
+
+class NodeJson:
+    """One node process answering, per line of base64 body, what JSON.parse reads as "model"."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            ["node", "-e", _NODE_ORACLE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def model(self, body: bytes) -> dict:
+        import base64
+        import json
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(base64.b64encode(body).decode() + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def node_json():
+    import shutil
+
+    if shutil.which("node") is None:  # the machine has npm (CI installs the npm tools with it)
+        pytest.fail("node is needed for the LLMGateway JSON oracle (it comes with npm)")
+    oracle = NodeJson()
+    yield oracle
+    oracle.close()
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
+@given(json_bodies())
+def test_property_our_json_reading_agrees_with_node_json_parse(node_json, body):
+    from authz.check import parsing
+    from authz.check.request import ReadConfig, read
+    from support.checkrequests import check_request
+
+    result = parsing.requested(read(check_request(body), ReadConfig()))
+    if isinstance(result, parsing.Refusal):
+        return
+    [(model, _)] = result
+    assert node_json.model(body) == {"model": model}, (body, model)
