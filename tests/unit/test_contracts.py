@@ -358,3 +358,27 @@ def test_portkey_an_allowed_custom_host_is_judged_as_its_provider():
     # The host allowed for openai is not one for another provider.
     other = {"x-portkey-provider": "azure-openai", "x-portkey-custom-host": "http://egress:10000/openai/v1"}
     assert portkey_judge(other).reason is Reason.FIELD_NOT_ALLOWED
+
+
+def test_a_litellm_batch_created_with_a_model_is_judged_by_it():
+    names = ReadConfig(routing_headers=LITELLM.contract.headers_read)
+
+    def create(body, headers=None, query=""):
+        request = check_request(body, {"authorization": "Bearer k", **(headers or {})}, path="/v1/batches" + query)
+        return decide(read(request, names), ORG, CATALOG, LITELLM)
+
+    plain = {"input_file_id": "file-1", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    assert create(plain).reason is Reason.MODEL_FREE
+    assert create({**plain, "model": "gpt-4o"}).reason is Reason.COMPLIANT
+    assert not create({**plain, "model": "deepseek-v3.2"}).allowed
+    assert not create(plain, headers={"x-litellm-model": "deepseek-v3.2"}).allowed
+    assert not create(plain, query="?model=deepseek-v3.2").allowed
+    mismatch = create({**plain, "model": "gpt-4o"}, headers={"x-litellm-model": "deepseek-v3.2"})
+    assert mismatch.reason is Reason.MODEL_MISMATCH
+    # In front of another gateway a batch stays model-free.
+    assert (
+        decide(
+            read(check_request({**plain, "model": "deepseek-v3.2"}, path="/v1/batches"), names), ORG, CATALOG, NATIVE
+        ).reason
+        is Reason.MODEL_FREE
+    )

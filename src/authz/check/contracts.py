@@ -99,11 +99,16 @@ class Contract:
     # Headers with this prefix choose providers and targets (Portkey): authz.check.portkey.
     header_prefix: str = ""
     custom_hosts: frozenset[tuple[str, str]] = frozenset()  # (provider, URL) the operator allows
+    # Model-free rows where the gateway still routes by a model when one is given (a body
+    # "model", the query's `model`, or this header), judged when present.
+    optional_model_paths: frozenset[tuple[str, str]] = frozenset()
+    optional_model_header: str = ""
 
     @property
     def headers_read(self) -> tuple[str, ...]:
         """Request headers the contract reads (RequestFacts.routing_headers)."""
-        return (self.uploads.provider_header,) if self.uploads is not None else ()
+        found = (self.uploads.provider_header,) if self.uploads is not None else ()
+        return found + ((self.optional_model_header,) if self.optional_model_header else ())
 
     @property
     def reads_fields(self) -> bool:
@@ -151,6 +156,10 @@ LITELLM = Contract(
     # `custom-llm-provider` header, the `custom_llm_provider` query parameter or form field,
     # else to OpenAI. (The form field, `target_model_names` and `target_storage` are not inert.)
     uploads=Uploads(frozenset({"/v1/files"}), "custom-llm-provider", "custom_llm_provider", "openai"),
+    # proxy/batches_endpoints/endpoints.py, create_batch: a body `model` (the query's, or the
+    # x-litellm-model header) creates the batch with that model group's deployment.
+    optional_model_paths=frozenset({("POST", "/v1/batches")}),
+    optional_model_header="x-litellm-model",
 )
 # LLMGateway reroutes even a pinned request (a per-provider rate limit, an uptime below its
 # threshold, a deactivated mapping) unless it carries `x-no-fallback: true`, exactly

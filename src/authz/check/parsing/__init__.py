@@ -72,6 +72,8 @@ def _requested(facts: RequestFacts, contract: Contract | None) -> tuple[Named, .
     assert match is not None, "decide() asks only for a covered endpoint"
     row = match.endpoint
     if row.model == ep.NONE:
+        if contract is not None and (facts.method, facts.path) in contract.optional_model_paths:
+            return _optional_model(facts, contract)
         return ()
     body = None
     if row.body != ep.NONE and not facts.body and facts.body_truncated:
@@ -239,6 +241,33 @@ def _single(
     if any(other != model for other in places[1:]):
         return Refusal(Reason.MODEL_MISMATCH, model=header or model)
     return ((model, ""),)
+
+
+def _optional_model(facts: RequestFacts, contract: Contract) -> tuple[Named, ...] | Refusal:
+    """The model a model-free row may still be routed by (LiteLLM's batches): the body's, the
+    query's or the contract's header; all that are given must agree."""
+    places: list[str] = []
+    if facts.body:
+        if facts.body_truncated:
+            return Refusal(Reason.BODY_TRUNCATED)
+        pairs = jsonbody.object_pairs(facts.body)
+        if isinstance(pairs, Reason):
+            return Refusal(pairs)
+        found = jsonbody.model_at(pairs, "model")
+        if isinstance(found, Reason):
+            return Refusal(found)
+        if found is not None:
+            places.append(found)
+    query = _query_model(facts.query) if facts.query else None
+    if isinstance(query, Refusal):
+        return query
+    header = facts.routing_headers.get(contract.optional_model_header)
+    places += [p for p in (query, header) if p is not None]
+    if not places:
+        return ()
+    if any(p != places[0] for p in places[1:]) or not places[0]:
+        return Refusal(Reason.MODEL_MISMATCH, model=places[0])
+    return ((places[0], ""),)
 
 
 def _upload(
