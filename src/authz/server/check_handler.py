@@ -194,7 +194,9 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             org = await self.cache.org(org_id or "")
         except (StateUnavailable, GatewayUnavailable):
             return Verdict(Reason.STATE_UNAVAILABLE), key_id, None
-        if (org.enabled or facts.require_header is not None) and not self.inspection.allow(org.org_id, len(facts.body)):
+        # A body Envoy cut is refused before it is read (413): only whole bodies are charged.
+        judged = org.enabled or facts.require_header is not None
+        if judged and not facts.body_truncated and not self.inspection.allow(org.org_id, len(facts.body)):
             return Verdict(Reason.INSPECTION_BUDGET_EXCEEDED, org_id=org.org_id), key_id, org
         return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
 
