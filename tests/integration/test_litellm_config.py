@@ -226,3 +226,21 @@ def test_a_custom_key_header_is_named_for_api_key_sources():
     )
     notes = import_config(config, shipped()).notes
     assert any("'x-team-key' to authz's api_key_sources" in n for n in notes), notes
+
+
+def test_a_bedrock_deployment_in_eu_central_1_passes_an_eu_residency_policy():
+    """Its region is the catalog's regional entry (processing in the EU), not the parent whose
+    region is unknown: a residency policy no longer blocks every regional deployment."""
+    from authz.policy import rules
+    from authz.v1 import policy_pb2
+
+    config = (
+        "model_list:\n  - {model_name: claude, litellm_params: "
+        "{model: bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0, aws_region_name: eu-central-1}}\n"
+    )
+    catalog = import_config(config, shipped()).catalog
+    assert list(catalog.models["claude"].providers) == ["aws-bedrock-eu-central-1"]
+    table = catalog_mod.CatalogIndex.build(catalog).table(
+        rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, data_residency=["eu"]))
+    )
+    assert table.for_model("claude").allowed == ("aws-bedrock-eu-central-1",)
