@@ -11,32 +11,20 @@ shipped catalog (Groq complies; DeepSeek and Anthropic do not).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from authz.check import assertion
-from devstack.stack import Proc, Stack, closed_port, free_port, wait_until
-from support.capture import Capture
+from devstack.stack import Stack, closed_port, free_port, wait_until
 from support.egress import egress_envoy
+from support.litellm import SHIPPED_CATALOG, import_catalog, start_litellm
 from support.policies import DEMO_POLICY
 
-ROOT = Path(__file__).resolve().parents[2]
-LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 MASTER = "sk-litellm-master"
 KEY = "k" * 40  # the org assertion key both checkpoints share
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def capture():
-    with Capture.running() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +39,7 @@ def stack(litellm_port, tmp_path_factory):
         upstream_port=litellm_port,
         authz_settings={"naming_profile": "litellm", "routing_enforcement": "strict", "org_assertion_key": KEY},
     )
-    s.admin.load_catalog(ROOT / "catalog" / "catalog.json")
+    s.admin.load_catalog(SHIPPED_CATALOG)
     s.admin.set_plan("company", "enterprise")
     s.admin.set_policy("company", **DEMO_POLICY)
     s.admin.add_api_key(MASTER, "company")
@@ -87,11 +75,9 @@ general_settings:
   forward_client_headers_to_llm_api: true   # the org assertion reaches the egress checkpoint
 """
     )
-    port = litellm_port
-    env = dict(
-        os.environ,
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        HF_HUB_OFFLINE="1",  # offline: counting a llama model's tokens must not retry the Hub for 23 s
+    proc, _ = start_litellm(
+        config,
+        litellm_port,
         # Every provider's base URL is its egress route.
         GROQ_API_BASE=f"{url}/groq/openai/v1",
         DEEPSEEK_API_BASE=f"{url}/deepseek/v1",
@@ -99,34 +85,12 @@ general_settings:
         ANTHROPIC_API_KEY="sk-ant-fake",
         OPENAI_API_BASE=f"{url}/openai/v1",
     )
-    proc = Proc(
-        "litellm",
-        [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-        workdir / "litellm.log",
-        env=env,
-    ).start()
-
-    def up() -> bool:
-        try:
-            return proc.check_alive() and httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=2).is_success
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, 120, "LiteLLM proxy")
     # The ingress check judges LiteLLM's model groups: the catalog imported from this config.
     imported = workdir / "catalog.json"
-    cli = subprocess.run(
-        [sys.executable, "-m", "authz", "catalog", "import", "--from", "litellm", str(config)]
-        + ["--base", str(ROOT / "catalog" / "catalog.json"), "--out", str(imported)],
-        env=dict(stack.authz_env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    import_catalog(config, imported, stack.authz_env)
     version = stack.admin.load_catalog(imported)
     wait_until(lambda: httpx.get(stack.authz_http + "/readyz").json().get("catalog_version") == version, 10, "catalog")
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{litellm_port}"
     proc.stop()
 
 

@@ -8,8 +8,6 @@ and a catalog imported from a LiteLLM config, all through real Envoy.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack, wait_until
+from support.litellm import import_catalog
 from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,26 +136,7 @@ def test_a_client_can_require_more_for_its_own_request(strict):
 
 def test_a_catalog_imported_from_a_litellm_config_decides_requests(strict, tmp_path):
     imported = tmp_path / "catalog.json"
-    env = dict(strict.authz_env)
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "authz",
-            "catalog",
-            "import",
-            "--from",
-            "litellm",
-            str(ROOT / "tests" / "support" / "data" / "litellm-config.yaml"),
-            "--out",
-            str(imported),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    import_catalog(ROOT / "tests" / "support" / "data" / "litellm-config.yaml", imported, strict.authz_env, base=None)
     try:
         strict.admin.load_catalog(imported)
         end = time.monotonic() + 10

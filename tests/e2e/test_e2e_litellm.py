@@ -11,18 +11,15 @@ passes, spelled the way LiteLLM reads it.
 from __future__ import annotations
 
 import collections
-import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from devstack.stack import Proc, Stack, free_port, wait_until
+from devstack.stack import Stack, wait_until
+from support.litellm import start_litellm
 from support.policies import DEMO_POLICY
 
-ROOT = Path(__file__).resolve().parents[2]
-LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 pytestmark = pytest.mark.e2e
 
 CONFIG = """
@@ -42,26 +39,10 @@ general_settings:
 
 @pytest.fixture(scope="module")
 def litellm(tmp_path_factory):
-    assert LITELLM.exists(), "make test installs LiteLLM's proxy into .venv-litellm (make litellm)"
-    workdir = tmp_path_factory.mktemp("litellm")
-    (workdir / "config.yaml").write_text(CONFIG)
-    port = free_port()
-    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", HF_HUB_OFFLINE="1")
-    proc = Proc(
-        "litellm",
-        [str(LITELLM), "--config", str(workdir / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],
-        workdir / "litellm.log",
-        env=env,
-    ).start()
-
-    def up() -> bool:
-        try:
-            return proc.check_alive() and httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=2).is_success
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, 90, "LiteLLM proxy")
-    yield port, workdir / "litellm.log"
+    config = tmp_path_factory.mktemp("litellm") / "config.yaml"
+    config.write_text(CONFIG)
+    proc, port = start_litellm(config)
+    yield port, config.parent / "litellm.log"
     proc.stop()
 
 

@@ -12,20 +12,14 @@ proxy's own config with `authz catalog import --from litellm`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from devstack.stack import Proc, Stack, closed_port, free_port, wait_until
-from support.capture import Capture
+from devstack.stack import Stack, closed_port
+from support.litellm import import_catalog, start_litellm
 from support.policies import DEMO_POLICY
 
-ROOT = Path(__file__).resolve().parents[2]
-LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 MASTER = "sk-litellm-master"
 pytestmark = pytest.mark.e2e
 
@@ -56,41 +50,16 @@ files_settings:                            # where /v1/files stores a file at ea
 
 
 @pytest.fixture(scope="module")
-def capture():
-    with Capture.running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def litellm(capture, tmp_path_factory):
-    assert LITELLM.exists(), "make test installs LiteLLM's proxy into .venv-litellm (make litellm)"
-    workdir = tmp_path_factory.mktemp("litellm-routing")
-    config = workdir / "config.yaml"
-    config.write_text(litellm_config(capture.server_address[1], closed_port()))
-    port = free_port()
-    env = dict(
-        os.environ,
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        HF_HUB_OFFLINE="1",  # offline: counting a llama model's tokens must not retry the Hub for 23 s
-        ANTHROPIC_API_BASE=f"http://127.0.0.1:{capture.server_address[1]}/anthropic",
+    config = tmp_path_factory.mktemp("litellm-routing") / "config.yaml"
+    config.write_text(litellm_config(capture.port, closed_port()))
+    proc, port = start_litellm(
+        config,
+        ANTHROPIC_API_BASE=f"http://127.0.0.1:{capture.port}/anthropic",
         ANTHROPIC_API_KEY="sk-ant-fake",
-        OPENAI_API_BASE=f"http://127.0.0.1:{capture.server_address[1]}/openai/v1",
+        OPENAI_API_BASE=f"http://127.0.0.1:{capture.port}/openai/v1",
         OPENAI_API_KEY="sk-openai-fake",
     )
-    proc = Proc(
-        "litellm",
-        [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-        workdir / "litellm.log",
-        env=env,
-    ).start()
-
-    def up() -> bool:
-        try:
-            return proc.check_alive() and httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=2).is_success
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, 120, "LiteLLM proxy")
     yield port, config
     proc.stop()
 
@@ -105,15 +74,7 @@ def stack(litellm, tmp_path_factory):
         authz_settings={"naming_profile": "litellm", "routing_enforcement": "strict"},
     )
     imported = workdir / "catalog.json"
-    cli = subprocess.run(
-        [sys.executable, "-m", "authz", "catalog", "import", "--from", "litellm", str(config)]
-        + ["--base", str(ROOT / "catalog" / "catalog.json"), "--out", str(imported)],
-        env=dict(s.authz_env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert cli.returncode == 0, cli.stderr
+    import_catalog(config, imported, s.authz_env)
     s.admin.load_catalog(imported)
     s.admin.set_plan("company", "enterprise")
     s.admin.set_policy("company", **DEMO_POLICY)

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from devstack.stack import Proc, Stack, closed_port, free_port, wait_until
-from support.capture import Capture
 from support.egress import egress_envoy
 from support.policies import DEMO_POLICY
 
@@ -26,12 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PORTKEY = ROOT / "tools" / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 COMPLIANT, BLOCKED = "gpt-oss-120b", "deepseek-v4-flash"  # served by Groq / by DeepSeek in the catalog
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def capture():
-    with Capture.running() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,58 @@
+"""A real LiteLLM proxy for the e2e tests (offline: mock or loopback deployments, the local cost
+map, no Hugging Face lookups), and the catalog `authz catalog import` makes from its config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from devstack.stack import Proc, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
+SHIPPED_CATALOG = ROOT / "catalog" / "catalog.json"
+
+
+def start_litellm(config: Path, port: int | None = None, **env: str) -> tuple[Proc, int]:
+    """LiteLLM's proxy on `config` (its log beside it), once it answers; `env` adds variables."""
+    assert LITELLM.exists(), "make test installs LiteLLM's proxy into .venv-litellm (make litellm)"
+    port = port or free_port()
+    environment = dict(
+        os.environ,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        HF_HUB_OFFLINE="1",  # offline: counting a llama model's tokens must not retry the Hub for 23 s
+        **env,
+    )
+    proc = Proc(
+        "litellm",
+        [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+        config.parent / "litellm.log",
+        env=environment,
+    ).start()
+
+    def up() -> bool:
+        try:
+            return proc.check_alive() and httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=2).is_success
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, 120, "LiteLLM proxy")
+    return proc, port
+
+
+def import_catalog(config: Path, out: Path, env: Mapping[str, str], base: Path | None = SHIPPED_CATALOG) -> None:
+    """`authz catalog import --from litellm CONFIG` into `out` (on `base`, else the stored catalog)."""
+    command = [sys.executable, "-m", "authz", "catalog", "import", "--from", "litellm", str(config), "--out", str(out)]
+    cli = subprocess.run(
+        command + (["--base", str(base)] if base else []),
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
