@@ -127,8 +127,9 @@ async def _stored(store: Store, required: bool = True, missing: str = "") -> Any
 
 def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
     from authz.policy import envoy_ai_gateway_config, litellm_config
+    from authz.policy.gateway_import import ConfigError, Imported
 
-    result: litellm_config.Imported | envoy_ai_gateway_config.Imported
+    result: Imported
     try:
         with open(args.gateway_config) as f:
             text = f.read()
@@ -138,12 +139,7 @@ def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
             if args.allow_setting:
                 raise CommandError("--allow-setting applies to --from litellm only")
             result = envoy_ai_gateway_config.import_config(text, base)
-    except (
-        OSError,
-        litellm_config.ConfigError,
-        envoy_ai_gateway_config.ConfigError,
-        catalog_mod.CatalogError,
-    ) as exc:
+    except (OSError, ConfigError, catalog_mod.CatalogError) as exc:
         raise CommandError(f"{args.gateway_config}: {exc}") from None
     out = catalog_mod.to_json(result.catalog)
     if args.out:
@@ -169,7 +165,7 @@ def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
             "matches it is judged by these providers",
             file=sys.stderr,
         )
-    for name in getattr(result, "skipped", []):
+    for name in result.skipped:
         print(f"skipped {name}", file=sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

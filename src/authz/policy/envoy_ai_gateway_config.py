@@ -14,12 +14,14 @@ reported; a backend it cannot find fails the import. docs/gateways.md has the de
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from authz.policy import catalog as catalog_mod
+from authz.policy import gateway_import
+from authz.policy.gateway_import import ConfigError as ConfigError
+from authz.policy.gateway_import import Imported as Imported
 from authz.v1 import catalog_pb2
 
 MODEL_HEADER = "x-ai-eg-model"
@@ -51,17 +53,6 @@ _HOSTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"api\.moonshot\.(ai|cn)", "moonshot"),
     )
 )
-
-
-class ConfigError(ValueError):
-    pass
-
-
-@dataclass
-class Imported:
-    catalog: catalog_pb2.Catalog
-    unknown_providers: dict[str, list[str]] = field(default_factory=dict)  # provider -> model names
-    notes: list[str] = field(default_factory=list)
 
 
 def provider_of_host(host: str, names: frozenset[str], aliases: dict[str, str]) -> str | None:
@@ -108,11 +99,8 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
         raise ConfigError("no AIGatewayRoute in the manifests (aigateway.envoyproxy.io/v1alpha1)")
     names = frozenset(base.providers)
     aliases = dict(base.provider_aliases)
-    result = Imported(catalog_pb2.Catalog())
+    result = gateway_import.start(base)
     out = result.catalog
-    out.CopyFrom(base)
-    out.ClearField("models")
-    out.ClearField("routes")
     served: dict[str, list[str]] = {}
     catch_all: list[str] = []
 
@@ -175,12 +163,6 @@ def import_config(text: str, base: catalog_pb2.Catalog) -> Imported:
     if catch_all:
         out.routes.add(pattern="*", providers=catch_all)
         result.notes.append(f"a rule without an {MODEL_HEADER} match sends any other model to {', '.join(catch_all)}")
-    for alias, target in list(out.model_aliases.items()):
-        if target not in out.models:
-            del out.model_aliases[alias]
     if not out.models:
         raise ConfigError(f"no AIGatewayRoute rule matches a model by {MODEL_HEADER}")
-    out.gateway = GATEWAY
-    out.description = (base.description + " | " if base.description else "") + "models from Envoy AI Gateway routes"
-    catalog_mod.validate(out)
-    return result
+    return gateway_import.finish(result, base, GATEWAY, "Envoy AI Gateway routes")

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import naming
+from authz.policy import gateway_import, naming
+from authz.policy.gateway_import import ConfigError as ConfigError
+from authz.policy.gateway_import import Imported as Imported
 from authz.v1 import catalog_pb2
 
 # LiteLLM infers a provider for well-known bare model names; only these families are read
@@ -54,19 +55,6 @@ _LITELLM_SETTINGS_ROUTING = frozenset({*FALLBACK_KEYS, "model_alias_map", "defau
 _LITELLM_SETTINGS_READ = frozenset(FALLBACK_KEYS)
 # general_settings keys that open routes straight to a provider, past the router.
 _GENERAL_ROUTING = frozenset({"pass_through_endpoints"})
-
-
-class ConfigError(ValueError):
-    pass
-
-
-@dataclass
-class Imported:
-    catalog: catalog_pb2.Catalog
-    unknown_providers: dict[str, list[str]] = field(default_factory=dict)  # provider -> model names
-    wildcards: list[str] = field(default_factory=list)  # route patterns, as written
-    skipped: list[str] = field(default_factory=list)  # deployments whose provider cannot be told
-    notes: list[str] = field(default_factory=list)  # what else an operator should know
 
 
 def provider_of(params: dict[str, Any]) -> str | None:
@@ -167,11 +155,8 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
         raise ConfigError("a LiteLLM proxy config has a 'model_list' list of deployments")
     _check_settings(config, frozenset(allowed_settings))
     names = catalog_mod.CatalogIndex.build(base).names
-    result = Imported(catalog_pb2.Catalog())
+    result = gateway_import.start(base)
     out = result.catalog
-    out.CopyFrom(base)
-    out.ClearField("models")
-    out.ClearField("routes")
     served: dict[str, list[str]] = {}
     patterns: dict[str, list[str]] = {}
     for i, deployment in enumerate(config["model_list"]):
@@ -246,9 +231,6 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
     for route in routes:  # generic fallbacks apply to a routed request too
         extra = [p for name in generic for p in providers_of(name) or [] if p not in route.providers]
         out.routes.add(pattern=route.pattern, providers=[*route.providers, *dict.fromkeys(extra)])
-    for alias, target in list(out.model_aliases.items()):
-        if target not in out.models:  # the base catalog's alias of a model this gateway does not serve
-            del out.model_aliases[alias]
     if not out.models and not out.routes:
         raise ConfigError("no deployment in model_list names a provider this catalog can use")
     header = (config.get("general_settings") or {}).get("litellm_key_header_name")
@@ -258,7 +240,4 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
             f"general_settings.litellm_key_header_name is {header!r}: add {header.lower()!r} to authz's "
             "api_key_sources, so a request carrying another key there is refused as a credential conflict"
         )
-    out.gateway = naming.LITELLM
-    out.description = (base.description + " | " if base.description else "") + "models from a LiteLLM config"
-    catalog_mod.validate(out)
-    return result
+    return gateway_import.finish(result, base, naming.LITELLM, "a LiteLLM config")
