@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from authz.config import ConfigError, load
-from authz.server import inspection_budget
+from authz.server import buckets
 from authz.server.inspection_budget import HEAVY_BYTES, InspectionBudget
 
 MIB = 1024 * 1024
@@ -13,7 +13,7 @@ MIB = 1024 * 1024
 
 def test_small_bodies_are_never_counted_and_large_ones_draw_the_orgs_own_bucket(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(inspection_budget.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(buckets.time, "monotonic", lambda: clock[0])
     budget = InspectionBudget(bytes_per_s=16 * MIB, burst_bytes=64 * MIB)
     assert all(budget.allow("flood", HEAVY_BYTES - 1) for _ in range(10_000))
     assert [budget.allow("flood", 32 * MIB) for _ in range(3)] == [True, True, False]

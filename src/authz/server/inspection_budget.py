@@ -9,8 +9,7 @@ with 429 before their body is read, and other orgs keep their latency.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
+from authz.server.buckets import TokenBuckets
 
 HEAVY_BYTES = 1024 * 1024
 
@@ -18,20 +17,8 @@ HEAVY_BYTES = 1024 * 1024
 class InspectionBudget:
     def __init__(self, bytes_per_s: float, burst_bytes: float, max_orgs: int = 10_000):
         self.per_s = bytes_per_s  # 0: no limit
-        self.burst = burst_bytes
-        self._max = max_orgs
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # org -> (bytes left, at)
+        self._buckets = TokenBuckets(bytes_per_s, burst_bytes, max_orgs)  # org -> bytes left
 
     def allow(self, org_id: str, size: int) -> bool:
         """Whether `size` more bytes of the org's may be read now (and charge them if so)."""
-        if self.per_s <= 0 or size < HEAVY_BYTES:
-            return True
-        now = time.monotonic()
-        left, at = self._buckets.get(org_id, (self.burst, now))
-        left = min(self.burst, left + (now - at) * self.per_s)
-        allowed = left >= size
-        self._buckets[org_id] = (left - size if allowed else left, now)
-        self._buckets.move_to_end(org_id)
-        while len(self._buckets) > self._max:  # forgetting an org only ever gives it a full bucket
-            self._buckets.popitem(last=False)
-        return allowed
+        return self.per_s <= 0 or size < HEAVY_BYTES or self._buckets.take(org_id, size)
