@@ -75,12 +75,9 @@ def block_alert(org_id: str, threshold: int, window_s: int, event: dict[str, Any
         .value(event.get("model", ""))
         .text(", providers ")
     )
-    for i, provider in enumerate(event.get("providers", [])):
-        message.text(", " if i else "").value(provider["provider"])
-    if not event.get("providers"):
-        message.text("none")
     return (
-        message.text(", reason ")
+        _providers(message, event)
+        .text(", reason ")
         .value(event.get("reason", ""))
         .text(" (decision ")
         .value(event.get("decision_id", ""))
@@ -92,10 +89,9 @@ def egress_alert(event: dict[str, Any]) -> Message:
     """A block at the egress checkpoint: the gateway called a provider the ingress check never
     judged, so some route of the gateway is missing from its contract."""
     message = Message().text("Org ").value(event.get("org_id", "")).text(": the gateway called provider ")
-    for i, provider in enumerate(event.get("providers", [])):
-        message.text(", " if i else "").value(provider["provider"])
     return (
-        message.text(" for model ")
+        _providers(message, event)
+        .text(" for model ")
         .value(event.get("model", ""))
         .text(", blocked at the egress checkpoint (reason ")
         .value(event.get("reason", ""))
@@ -103,3 +99,10 @@ def egress_alert(event: dict[str, Any]) -> Message:
         .value(event.get("decision_id", ""))
         .text("). The ingress check did not see this route: review the gateway's config and docs/egress.md.")
     )
+
+
+def _providers(message: Message, event: dict[str, Any]) -> Message:
+    """The event's providers, comma-separated ("none" when it names none)."""
+    for i, provider in enumerate(event.get("providers", [])):
+        message.text(", " if i else "").value(provider["provider"])
+    return message if event.get("providers") else message.text("none")

@@ -33,6 +33,7 @@ def endpoint_table(settings: Settings) -> endpoints.EndpointTable:
 
 
 def read_config(settings: Settings) -> ReadConfig:
+    contract = contracts.for_profile(settings.naming_profile)
     return ReadConfig(
         model=settings.model_header,
         provider=settings.provider_header,
@@ -43,8 +44,8 @@ def read_config(settings: Settings) -> ReadConfig:
         credentials=settings.credential_sources(),
         endpoints=endpoint_table(settings),
         # The contract's headers, and the egress checkpoint's org assertion.
-        routing_headers=(*contracts.for_profile(settings.naming_profile).headers_read, assertion.HEADER),
-        routing_header_prefix=contracts.for_profile(settings.naming_profile).header_prefix,
+        routing_headers=(*contract.headers_read, assertion.HEADER),
+        routing_header_prefix=contract.header_prefix,
     )
 
 
