@@ -28,7 +28,7 @@ def test_models_are_the_deployments_litellm_would_route_to():
     assert models == {
         "gpt-4o": ["azure", "openai"],
         "llama-3.3-70b-instruct": ["together", "fireworks"],
-        "claude-sonnet-4.5": ["aws-bedrock"],
+        "claude-sonnet-4.5": ["aws-bedrock-eu-central-1"],  # its aws_region_name, from AWS's region table
         "text-embedding-3-small": ["openai"],
         "house-llama": ["ollama"],
     }
@@ -244,3 +244,68 @@ def test_a_bedrock_deployment_in_eu_central_1_passes_an_eu_residency_policy():
         rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, data_residency=["eu"]))
     )
     assert table.for_model("claude").allowed == ("aws-bedrock-eu-central-1",)
+
+
+@pytest.mark.parametrize(
+    ("provider", "params", "entry", "region"),
+    [
+        ("azure", {"model": "azure/gpt-4o", "region_name": "swedencentral"}, "azure-swedencentral", "eu"),
+        (
+            "azure",
+            {"model": "azure/gpt-4o", "api_base": "https://m-1.eastus2.models.ai.azure.com"},
+            "azure-eastus2",
+            "us",
+        ),
+        ("azure", {"model": "azure/gpt-4o", "region_name": "uksouth"}, "azure-uksouth", "uk"),
+        (
+            "vertex",
+            {"model": "vertex_ai/gemini-2.5-pro", "vertex_location": "europe-west4"},
+            "google-vertex-europe-west4",
+            "eu",
+        ),
+        (
+            "vertex",
+            {"model": "vertex_ai/gemini-2.5-pro", "vertex_location": "europe-west2"},
+            "google-vertex-europe-west2",
+            "uk",
+        ),
+        (
+            "bedrock",
+            {"model": "bedrock/apac.anthropic.claude-sonnet-4-5-v1:0", "aws_region_name": "ap-northeast-1"},
+            "aws-bedrock-apac",
+            "apac",
+        ),
+    ],
+)
+def test_azure_and_vertex_regions_come_from_the_clouds_region_tables(provider, params, entry, region):
+    """A region the shipped catalog has no entry for becomes one: the provider's data, with the
+    processing region the cloud's own table gives (a cross-region profile: its whole area)."""
+    import yaml
+
+    config = yaml.safe_dump({"model_list": [{"model_name": "m", "litellm_params": params}]})
+    catalog = import_config(config, shipped()).catalog
+    assert list(catalog.models["m"].providers) == [entry]
+    made = catalog.providers[entry]
+    assert list(made.data_policy.processing_regions) == [region]
+    assert made.region_of and made.data_policy.soc2 == catalog.providers[made.region_of].data_policy.soc2
+    assert "processing_regions" in made.data_policy.evidence
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"model": "vertex_ai/gemini-2.5-pro", "vertex_location": "mars-north1"},
+        {"model": "azure/gpt-4o", "api_base": "https://my-resource.openai.azure.com"},
+        {"model": "vertex_ai/gemini-2.5-pro"},
+    ],
+)
+def test_a_region_no_table_knows_stays_the_provider_whose_region_is_unknown(params):
+    import yaml
+
+    config = yaml.safe_dump({"model_list": [{"model_name": "m", "litellm_params": params}]})
+    result = import_config(config, shipped())
+    (provider,) = result.catalog.models["m"].providers
+    assert not result.catalog.providers[provider].region_of
+    assert not result.catalog.providers[provider].data_policy.processing_regions
+    if "mars-north1" in str(params):
+        assert any("mars-north1" in n and "no region authz knows" in n for n in result.notes), result.notes

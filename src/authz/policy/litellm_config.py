@@ -4,8 +4,9 @@ In front of LiteLLM, the providers that can serve a request are those its config
 to, not what the public catalog says (docs/gateways.md cites each rule's LiteLLM source):
 - a `model_name` is a model group: every deployment listed under it (litellm/router.py,
   Router.set_model_list), each on the provider of its `litellm_params.model` prefix or its
-  `custom_llm_provider`, regional where the config says (`aws_region_name`, a Bedrock
-  cross-region prefix);
+  `custom_llm_provider`, regional where the config says (Bedrock's `aws_region_name` or
+  cross-region prefix, Azure's `region_name` or endpoint host, Vertex's `vertex_location`): the
+  catalog's entry for that region, else one made from the cloud's region table;
 - `router_settings.model_group_alias` names a group by another name;
 - a `model_name` with "*" is a wildcard route (router_utils/pattern_match_deployments.py), a
   catch-all "*" included: a requested name that is no group goes where the route sends it;
@@ -22,11 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import gateway_import, naming
+from authz.policy import cloud_regions, gateway_import, naming
 from authz.policy.gateway_import import ConfigError as ConfigError
 from authz.policy.gateway_import import Imported as Imported
 from authz.v1 import catalog_pb2
@@ -74,17 +76,59 @@ def provider_of(params: dict[str, Any]) -> str | None:
     return None
 
 
-def _regional(provider: str, params: dict[str, Any], names: naming.Names) -> str:
-    """The catalog's regional entry for where the deployment runs, when it has one."""
-    if provider != "aws-bedrock":
+# Where a deployment says it runs: the litellm_params key LiteLLM reads for each cloud, and that
+# cloud's region table (authz.policy.cloud_regions).
+_REGION_PARAMS = {
+    "aws-bedrock": ("aws_region_name", cloud_regions.AWS),
+    "azure": ("region_name", cloud_regions.AZURE),
+    "google-vertex": ("vertex_location", cloud_regions.GCP),
+}
+
+
+def _deployment_region(provider: str, params: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(region, processing region code or "", where the config says it) of a deployment."""
+    key, table = _REGION_PARAMS[provider]
+    if provider == "aws-bedrock":
+        model = str(params.get("model") or "").partition("/")[2]
+        geo = model.partition(".")[0] if model.count(".") >= 2 else ""  # "eu.anthropic.claude-...": cross-region
+        if geo in cloud_regions.AWS_GEOGRAPHIES:  # processed anywhere in that area, whatever the endpoint
+            return geo, cloud_regions.AWS_GEOGRAPHIES[geo], f"the {geo}. cross-region profile of {model!r}"
+    region = params.get(key)
+    if isinstance(region, str) and region:
+        return region, table.get(region, ""), f"litellm_params.{key} {region!r}"
+    base = params.get("api_base")
+    if provider == "azure" and isinstance(base, str):
+        region = cloud_regions.azure_region_of_host(urlsplit(base).hostname or "")
+        if region:
+            return region, table.get(region, ""), f"litellm_params.api_base {base!r}"
+    return None
+
+
+def _regional(provider: str, params: dict[str, Any], out: catalog_pb2.Catalog, where: str, notes: list[str]) -> str:
+    """The catalog's regional entry for where the deployment runs, added from the cloud's region
+    table when the catalog has none; the provider itself (region unknown) when the config does
+    not say or names a region no table knows."""
+    if provider not in _REGION_PARAMS:
         return provider
-    region = params.get("aws_region_name")
-    model = str(params.get("model") or "").partition("/")[2]
-    geo = model.partition(".")[0] if model.count(".") >= 2 else ""  # "eu.anthropic.claude-...": cross-region
-    for candidate in (f"aws-bedrock-{region}" if isinstance(region, str) else "", f"aws-bedrock-{geo}" if geo else ""):
-        if candidate and candidate in names.providers:
-            return candidate
-    return provider
+    found = _deployment_region(provider, params)
+    if found is None:
+        return provider
+    region, code, said = found
+    entry_id = f"{provider}-{region}"
+    if entry_id in out.providers:
+        return entry_id
+    if not code or not catalog_mod.PROVIDER_ID.fullmatch(entry_id):
+        notes.append(f"{where}: {said} is no region authz knows; judged as {provider} (processing region unknown)")
+        return provider
+    parent = out.providers[provider]
+    entry = out.providers[entry_id]
+    entry.CopyFrom(parent)
+    entry.id, entry.name, entry.region_of = entry_id, f"{parent.name} ({region})", provider
+    entry.data_policy.processing_regions[:] = [code]
+    evidence = entry.data_policy.evidence["processing_regions"]
+    evidence.source = f"LiteLLM config {where}: {said} (authz.policy.cloud_regions)"
+    evidence.checked_at = ""
+    return entry_id
 
 
 def _check_settings(config: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -179,7 +223,7 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
             if provider not in out.providers:
                 out.providers[provider].name = f"{prefix} (from the LiteLLM config; no published data)"
         else:
-            provider = _regional(provider, params, names)
+            provider = _regional(provider, params, out, f"model_list[{i}] ({name!r})", result.notes)
         target = patterns if "*" in name else served
         providers = target.setdefault(name, [])
         if provider not in providers:
