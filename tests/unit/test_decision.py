@@ -615,3 +615,68 @@ def test_remembered_judgements_are_bounded(monkeypatch):
     long_name = "m" * 300  # a long name is judged, never kept
     assert run(long_name, org=org).reason is Reason.UNKNOWN_MODEL
     assert all(len(model) < 300 for _, model, _, _ in decision._JUDGED)
+
+
+def _with_deactivations(index, ended: dict[tuple[str, str], str]):
+    """The index with (model, provider) -> ISO date-time deactivations, as CatalogIndex.build reads them."""
+    import dataclasses as dc
+
+    from authz.policy.catalog import deactivation_epoch
+
+    found = {key: (deactivation_epoch(at) or 0.0, at) for key, at in ended.items()}
+    return dc.replace(index, deactivations=found, deactivation_times=tuple(sorted(v[0] for v in found.values())))
+
+
+# m1's mapping at "good" ended in the past (still listed: a deactivation after the catalog was
+# built); m3's at "good2" ends in 2099.
+DEACTIVATED = _with_deactivations(
+    CATALOG, {("m1", "good"): "2026-01-01T00:00:00Z", ("m3", "good2"): "2099-01-01T00:00:00Z"}
+)
+LLMGATEWAY = Gateway(routing=STRICT, naming="llmgateway")
+
+
+def test_llmgateway_moves_a_pin_to_a_deactivated_mapping_so_it_is_judged_unpinned():
+    from authz.check.response import message
+
+    v = run("good/m1", catalog=DEACTIVATED, gateway=LLMGATEWAY)
+    # m1's other providers fail: a strict gateway may pick either, so the pin to good does not save it.
+    assert (v.reason, v.routing, v.provider) == (Reason.ROUTING_NOT_ENFORCEABLE, AUTOMATIC, "")
+    assert v.deactivated == "good 2026-01-01T00:00:00Z"
+    text = message(v)
+    assert "The pin to 'good' does not hold" in text and "deactivated at 2026-01-01T00:00:00Z" in text
+    # The same pin, before the mapping ends, is a pin.
+    later = run("good2/m3", catalog=DEACTIVATED, gateway=LLMGATEWAY)
+    assert (later.reason, later.routing, later.deactivated) == (Reason.COMPLIANT, PINNED, "")
+
+
+def test_a_dropped_pin_whose_every_other_provider_complies_passes_as_unpinned():
+    cat = _with_deactivations(CATALOG, {("m3", "good"): "2026-01-01T00:00:00Z"})
+    v = run("good/m3", catalog=cat, gateway=LLMGATEWAY)
+    assert (v.reason, v.routing, v.allowed_providers) == (Reason.COMPLIANT, AUTOMATIC, ("good", "good2"))
+
+
+def test_other_gateways_keep_the_pin_they_were_sent():
+    # A gateway that does not read LLMGateway's deactivations calls the provider it is pinned to.
+    v = run("good/m1", catalog=DEACTIVATED, gateway=Gateway(routing=STRICT))
+    assert (v.reason, v.routing, v.provider, v.deactivated) == (Reason.COMPLIANT, PINNED, "good", "")
+
+
+def test_a_pin_to_a_mapping_no_longer_listed_says_when_it_ended():
+    from authz.check.response import message
+
+    cat = _with_deactivations(
+        catalog_index({"good": FULL, "gone": FULL}, {"m": ["good"]}), {("m", "gone"): "2025-07-15T00:00:00Z"}
+    )
+    v = run("gone/m", catalog=cat, gateway=Gateway(routing=STRICT))
+    assert v.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL and v.deactivated == "gone 2025-07-15T00:00:00Z"
+    assert "Its mapping of this model was deactivated at 2025-07-15T00:00:00Z." in message(v)
+
+
+def test_a_remembered_judgement_lasts_only_until_the_next_deactivation(monkeypatch):
+    from authz.check import decision
+
+    org = org_with(**ALL_ON)
+    assert run("good2/m3", org=org, catalog=DEACTIVATED, gateway=LLMGATEWAY).routing == PINNED
+    monkeypatch.setattr(decision, "clock", lambda: 4102444800.0 + 1)  # just past 2100-01-01
+    after = run("good2/m3", org=org, catalog=DEACTIVATED, gateway=LLMGATEWAY)
+    assert (after.routing, after.deactivated) == (AUTOMATIC, "good2 2099-01-01T00:00:00Z")

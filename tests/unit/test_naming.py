@@ -89,3 +89,33 @@ def test_catalog_aliases_are_validated():
     ]:
         with pytest.raises(catalog_mod.CatalogError, match=message):
             catalog_mod.parse(json.dumps({**raw, **aliases}))
+
+
+SHIPPED = catalog_mod.CatalogIndex.build(
+    catalog_mod.parse((Path(__file__).resolve().parents[2] / "catalog" / "catalog.json").read_text())
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("alibaba/qwen-plus:cn-beijing", ("alibaba-cn-beijing", "qwen-plus")),  # LLMGateway's region suffix
+        ("alibaba/qwen-plus:us-virginia", ("alibaba-us-virginia", "qwen-plus")),
+        ("aws-bedrock/claude-opus-4-6:eu-central-1", ("aws-bedrock-eu-central-1", "claude-opus-4-6")),
+        ("alibaba/qwen-plus:mars", ("", "alibaba/qwen-plus:mars")),  # no such region: unknown, never the provider
+        ("alibaba/qwen-plus", ("alibaba", "qwen-plus")),
+    ],
+)
+def test_llmgateway_names_a_region_after_the_model(name, expected):
+    assert resolve(name, SHIPPED.names, "llmgateway") == expected
+
+
+def test_a_region_is_suggested_as_llmgateway_spells_it():
+    from authz.policy.naming import spell
+
+    assert spell("alibaba-cn-beijing", "qwen-plus", "llmgateway", "alibaba") == "alibaba/qwen-plus:cn-beijing"
+    assert spell("alibaba-cn-beijing", "qwen-plus", "native", "alibaba") == "alibaba-cn-beijing/qwen-plus"
+    facts = read(check_request({"model": "alibaba/qwen-plus"}), ReadConfig())
+    org = org_with(enabled=True, data_residency=["us"])
+    v = decide(facts, org, SHIPPED, Gateway(routing=HEADER, naming="llmgateway"))
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and "alibaba/qwen-plus:us-virginia" in v.alternatives

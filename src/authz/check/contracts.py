@@ -103,6 +103,9 @@ class Contract:
     # "model", the query's `model`, or this header), judged when present.
     optional_model_paths: frozenset[tuple[str, str]] = frozenset()
     optional_model_header: str = ""
+    # The gateway moves a request pinned to a deactivated mapping (the catalog's `deactivated`)
+    # to another provider of the model: judged unpinned.
+    drops_deactivated_pins: bool = False
 
     @property
     def headers_read(self) -> tuple[str, ...]:
@@ -169,6 +172,7 @@ LLMGATEWAY = Contract(
     naming.LLMGATEWAY,
     request_headers=(("x-no-fallback", "true"),),
     unpinned_paths=frozenset({"/v1/responses"}),
+    drops_deactivated_pins=True,
 )
 # OpenRouter-compatible gateways route by more body fields than the model (their public API
 # reference, openrouter.ai/docs: provider routing, model routing, presets, plugins): `models`

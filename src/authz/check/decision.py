@@ -12,6 +12,8 @@ contracts (fail closed, routing modes) are in docs/design.md.
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,7 @@ STRICT = "strict"  # it may pick any provider serving the model: allow only if a
 HEADER = "header"  # it routes only among x-compliance-allowed-providers
 ROUTING_MODES = (STRICT, HEADER)
 MAX_ALTERNATIVES = 5
+clock = time.time  # when deactivations take effect (tests move it)
 UPLOADED_FILE = "(uploaded file)"  # the "model" of a verdict on where a file upload is stored
 # Blocks for which a client can be told what would succeed instead.
 _SUGGEST = frozenset(
@@ -110,6 +113,8 @@ class Verdict:
     detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
     client_requirements: tuple[str, ...] = ()  # added by the request (x-compliance-require)
     checkpoint: str = ""  # "egress" for the gateway's own call to a provider (authz.check.egress)
+    # A pin to a deactivated mapping: "<provider> <when>" (the gateway moved it, or no longer serves it)
+    deactivated: str = ""
 
     @property
     def failed_requirements(self) -> list[str]:
@@ -239,7 +244,8 @@ def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
 # catalog it was made with and answers only for those very objects (a policy or catalog change
 # replaces them), which also keeps their ids from being reused while it exists. Bounded, and
 # only short names are kept, so a client varying its model cannot grow it.
-_JUDGED: dict[tuple[int, str, str | None, Gateway], tuple[OrgPolicy, CatalogIndex, Verdict]] = {}
+# A catalog with deactivations to come makes a judgement last only until the next one.
+_JUDGED: dict[tuple[int, str, str | None, Gateway], tuple[OrgPolicy, CatalogIndex, Verdict, float]] = {}
 _JUDGED_MAX = 16_384
 _JUDGED_KEY_CHARS = 256
 
@@ -259,12 +265,13 @@ def _judge_remembered(
         return _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
     key = (id(org), model, provider, gateway)
     hit = _JUDGED.get(key)
-    if hit is not None and hit[0] is org and hit[1] is catalog:
+    now = clock() if catalog.deactivation_times else 0.0
+    if hit is not None and hit[0] is org and hit[1] is catalog and now < hit[3]:
         return hit[2]
     found = _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
     if len(_JUDGED) >= _JUDGED_MAX:
         _JUDGED.clear()
-    _JUDGED[key] = (org, catalog, found)
+    _JUDGED[key] = (org, catalog, found, catalog.next_deactivation(now) if now else math.inf)
     return found
 
 
@@ -287,7 +294,7 @@ def _judge_with_alternatives(
         else:
             alternatives = found.alternatives or _alternatives(model_id, org, catalog)
             if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
-                alternatives = tuple(naming.spell(*_pinned(a), gateway.naming) for a in alternatives)
+                alternatives = tuple(_spelled(a, catalog, gateway.naming) for a in alternatives)
         if alternatives:
             return dataclasses.replace(found, alternatives=alternatives)
     return found
@@ -329,6 +336,12 @@ def _gateway_alternatives(org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, .
     is never suggested: the gateway serves it only through a wildcard route, and the catalog
     does not know which model names the route's provider has."""
     return catalog.table(org.rules).fully_compliant_models(MAX_ALTERNATIVES)
+
+
+def _spelled(name: str, catalog: CatalogIndex, profile: str) -> str:
+    provider, model_id = _pinned(name)
+    entry = catalog.providers.get(provider)
+    return naming.spell(provider, model_id, profile, entry.region_of if entry is not None else "")
 
 
 def _pinned(name: str) -> tuple[str, str]:
@@ -381,6 +394,30 @@ def _judge_resolved(
 
     if not gateway.keeps_pins and pinned in catalog.providers:
         pinned = ""  # the gateway may send it to any provider of the model: judged as unpinned
+    ended = catalog.deactivated(model_id, pinned, clock()) if pinned and catalog.deactivations else None
+    if ended is None:
+        return _judge_pin(model, pinned, model_id, org, catalog, gateway, verdict)
+    note = f"{pinned} {ended}"
+    if gateway.contract.drops_deactivated_pins:
+        # The gateway sends a pin to a deactivated mapping to another provider of the model.
+        return dataclasses.replace(_judge_pin(model, "", model_id, org, catalog, gateway, verdict), deactivated=note)
+    found = _judge_pin(model, pinned, model_id, org, catalog, gateway, verdict)
+    return (
+        dataclasses.replace(found, deactivated=note) if found.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL else found
+    )
+
+
+def _judge_pin(
+    model: str,
+    pinned: str,
+    model_id: str,
+    org: OrgPolicy,
+    catalog: CatalogIndex,
+    gateway: Gateway,
+    verdict: MakeVerdict,
+) -> Verdict:
+    """A model pinned to a provider (or not pinned: `pinned` empty) against the catalog and policy."""
+    custom = org.custom
     routing = PINNED if pinned else AUTOMATIC
     serving = catalog.models.get(model_id, ())
     custom_serving = _custom_serving(model_id, org, catalog) if custom else []

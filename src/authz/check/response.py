@@ -335,6 +335,15 @@ def message(verdict: Verdict) -> str:
         )
         where = "named in" if routed else "batch entry"
         text += f" ({where} '{clip(verdict.item, MODEL)}')"
+    if verdict.deactivated:
+        provider, _, when = verdict.deactivated.partition(" ")
+        if verdict.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL:
+            text += f" Its mapping of this model was deactivated at {when}."
+        else:
+            text += (
+                f" The pin to '{clip(provider, PROVIDER)}' does not hold: its mapping of this model was deactivated at "
+                f"{when}, so the gateway sends the request to another provider of the model; judged unpinned."
+            )
     if verdict.alternatives:
         text += " Compliant alternatives: " + ", ".join(verdict.alternatives) + "."
     return text

@@ -7,7 +7,9 @@ file instead of guessing.
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -82,13 +84,18 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
                 f"model id {model!r} starts with provider id {model.partition('/')[0]!r}/; "
                 "it would read as a pinned request. List the model without the provider prefix"
             )
-        if not serving.providers:
+        if not serving.providers and not serving.deactivated:
             raise CatalogError(f"model {model!r}: lists no providers")
-        for provider_id in serving.providers:
+        for provider_id in [*serving.providers, *(d.provider for d in serving.deactivated)]:
             if provider_id not in catalog.providers:
                 raise CatalogError(f"model {model!r}: lists unknown provider {provider_id!r}")
         if len(set(serving.providers)) != len(serving.providers):
             raise CatalogError(f"model {model!r}: lists a provider twice")
+        for ended in serving.deactivated:
+            if deactivation_epoch(ended.at) is None:
+                raise CatalogError(
+                    f"model {model!r}: deactivation of {ended.provider!r} at {ended.at!r} is not an ISO 8601 date-time"
+                )
     for route in catalog.routes:
         if "*" not in route.pattern or len(route.pattern) > 200 or not route.providers:
             raise CatalogError(f"route {route.pattern!r}: a pattern with '*' (max 200 characters) and its providers")
@@ -110,8 +117,17 @@ def validate(catalog: catalog_pb2.Catalog) -> None:
 
 
 _ATTRIBUTES = frozenset(f.name for f in catalog_pb2.DataPolicy.DESCRIPTOR.fields if f.name != "evidence")
+_EVIDENCED = _ATTRIBUTES | {"legal_entity"}  # Provider.legal_entity's evidence is kept with the others
 COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2, upper case
 REGION = re.compile(r"[a-z]{2,12}")  # a processing region code: "us", "eu", "apac", ...
+
+
+def deactivation_epoch(text: str) -> float | None:
+    """A deactivation's `at` as epoch seconds; None when it is not an ISO 8601 date or date-time."""
+    try:
+        return published_epoch(text) if text else None
+    except ValueError:
+        return None
 
 
 def published_epoch(text: str) -> float | None:
@@ -142,9 +158,9 @@ def age_warning(index: CatalogIndex, max_age_days: int, now: float) -> str | Non
 def validate_data_policy(dp: catalog_pb2.DataPolicy, where: str) -> None:
     """Shared by the catalog and custom-provider attestations."""
     for attribute in dp.evidence:
-        if attribute not in _ATTRIBUTES:
+        if attribute not in _EVIDENCED:
             raise CatalogError(
-                f"{where}: evidence for unknown attribute {attribute!r} (known: {', '.join(sorted(_ATTRIBUTES))})"
+                f"{where}: evidence for unknown attribute {attribute!r} (known: {', '.join(sorted(_EVIDENCED))})"
             )
     for region in dp.processing_regions:
         if not REGION.fullmatch(region):
@@ -190,6 +206,14 @@ def diff(old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog) -> dict[str,
         "models_changed": sorted(
             m for m in new.models if m in old_models and list(old_models[m].providers) != list(new.models[m].providers)
         ),
+        # Mappings the new catalog deactivates that the old one did not (the gateway stops sending
+        # the model there on that date, and moves a request pinned there elsewhere).
+        "mappings_deactivated": [
+            {"model": m, "provider": d.provider, "at": d.at}
+            for m in sorted(new.models)
+            for d in new.models[m].deactivated
+            if m not in old_models or d.provider not in {e.provider for e in old_models[m].deactivated}
+        ],
     }
 
 
@@ -291,6 +315,10 @@ class CatalogIndex:
     names: naming.Names = None  # type: ignore[assignment]  # set by __post_init__
     routes: tuple[Route, ...] = ()  # in the order they are tried
     gateway: str = ""  # the gateway whose config the models come from ("litellm"), if any
+    # (model, provider) -> (epoch seconds, the catalog's text) of each deactivated mapping, and
+    # every such instant in order (a remembered judgement that read one lasts until the next).
+    deactivations: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
+    deactivation_times: tuple[float, ...] = ()
     _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -301,6 +329,11 @@ class CatalogIndex:
     def build(cls, catalog: catalog_pb2.Catalog) -> CatalogIndex:
         providers = dict(catalog.providers)
         models = {m: tuple(s.providers) for m, s in catalog.models.items()}
+        deactivations = {
+            (m, d.provider): (deactivation_epoch(d.at) or 0.0, d.at)
+            for m, s in catalog.models.items()
+            for d in s.deactivated
+        }
         return cls(
             version=catalog.version,
             providers=providers,
@@ -311,7 +344,19 @@ class CatalogIndex:
             ),
             routes=compile_routes((r.pattern, tuple(r.providers)) for r in catalog.routes),
             gateway=catalog.gateway,
+            deactivations=deactivations,
+            deactivation_times=tuple(sorted({at for at, _ in deactivations.values()})),
         )
+
+    def deactivated(self, model: str, provider: str, now: float) -> str | None:
+        """When the source deactivated the provider's mapping of the model, if that is not after `now`."""
+        found = self.deactivations.get((model, provider))
+        return found[1] if found is not None and found[0] <= now else None
+
+    def next_deactivation(self, now: float) -> float:
+        """The first deactivation after `now` (infinity when none is to come)."""
+        i = bisect.bisect_right(self.deactivation_times, now)
+        return self.deactivation_times[i] if i < len(self.deactivation_times) else math.inf
 
     def route(self, name: str) -> tuple[str, ...] | None:
         """The providers a wildcard route sends `name` to, or None when no route matches."""

@@ -168,6 +168,15 @@ def resolve(
         return prefix, rest
     if provider is None:
         return "", name
+    if profile == LLMGATEWAY and ":" in rest:
+        # "alibaba/qwen-plus:cn-beijing": the region after the last ':' (LLMGateway's
+        # apps/gateway/src/chat/tools/parse-model-input.ts, parseModelInput) is the catalog's
+        # regional entry; a region the catalog has no entry for stays unknown.
+        rest, _, region = rest.rpartition(":")
+        regional = f"{provider}-{region}"
+        if regional not in names.providers:
+            return "", name
+        provider = regional
     return provider, names.model(rest) or rest
 
 
@@ -181,6 +190,9 @@ def _reverse(table: dict[str, str]) -> dict[str, str]:
 _SPELLING = {profile: _reverse(table) for profile, table in _TABLES.items()}
 
 
-def spell(provider: str, model: str, profile: str) -> str:
-    """A pinned name as the gateway's clients write it (what a deny body suggests)."""
+def spell(provider: str, model: str, profile: str, region_of: str = "") -> str:
+    """A pinned name as the gateway's clients write it (what a deny body suggests); a regional
+    entry (`region_of` its provider) as LLMGateway names a region: "alibaba/qwen-plus:cn-beijing"."""
+    if profile == LLMGATEWAY and region_of and provider.startswith(region_of + "-"):
+        return f"{spell(region_of, model, profile)}:{provider[len(region_of) + 1 :]}"
     return f"{_SPELLING.get(profile, {}).get(provider, provider)}/{model}"
