@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package portkey
+.PHONY: all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package portkey catalog
 
 all: test
 
@@ -53,13 +53,19 @@ $(DEPLOY_TOOLS): deploy/tools/package.json
 deploy-tools: $(DEPLOY_TOOLS)
 
 # LLMGateway's published provider data and its own compliance functions (npm, pinned in
-# tools/llmgateway): the oracle of the parity test.
+# tools/llmgateway): the source of the shipped catalog (make catalog) and the oracle of the parity test.
 LLMGATEWAY_PKG := tools/llmgateway/node_modules/.installed
 $(LLMGATEWAY_PKG): tools/llmgateway/package.json tools/llmgateway/package-lock.json
 	cd tools/llmgateway && npm ci --silent
 	touch $@
 
 llmgateway-package: $(LLMGATEWAY_PKG)
+
+# The shipped catalog, built from the pinned @llmgateway/models (bump its version in
+# tools/llmgateway/package.json, then `make catalog` and review `authz catalog diff`).
+catalog: $(GEN_STAMP) $(LLMGATEWAY_PKG) ## rebuild catalog/catalog.json (and the bootstrap's copy) from the pinned package, as of today
+	$(BIN)/authz catalog build --from llmgateway tools/llmgateway/node_modules/@llmgateway/models --out catalog/catalog.json
+	cp catalog/catalog.json deploy/k8s/components/bootstrap/catalog.json
 
 # Portkey's open-source gateway (npm, pinned in tools/portkey): the real gateway behind Envoy in
 # tests/e2e/test_e2e_portkey.py (it runs offline: every provider is a loopback capture server).

@@ -90,14 +90,17 @@ def main() -> int:
             "SOC 2 or ISO 27001, GDPR, no training on prompts, no prompt logging"
         )
 
-        step("1. automatic routing (routing_enforcement = header): deepseek-v3.2, served by four providers")
+        step(
+            "1. automatic routing (routing_enforcement = header): deepseek-v3.2, served by three providers "
+            "(LLMGateway deactivated a fourth, vertex-openai, on 2026-10-21)"
+        )
         r = request(stack, key, "deepseek-v3.2")
         got = stack.received()
         allowed = got[-1]["headers"].get("x-compliance-allowed-providers") if got else None
         say(f"HTTP {r.status_code}; the gateway was told x-compliance-allowed-providers: {allowed}")
         say(f"the gateway routed to: {r.json().get('provider')}")
         expect(
-            r.status_code == 200 and allowed == "deepinfra,vertex-openai",
+            r.status_code == 200 and allowed == "deepinfra",
             "allowed, novita (no SOC 2, ISO 27001 or GDPR published) and bytedance (GDPR unknown) removed",
         )
 

@@ -23,7 +23,7 @@ from support.policies import DEMO_POLICY
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTKEY = ROOT / "tools" / "portkey" / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
-COMPLIANT, BLOCKED = "gpt-oss-120b", "deepseek-v4-flash"  # served by Groq / by DeepSeek in the catalog
+COMPLIANT, BLOCKED = "gpt-oss-120b", "deepseek-v4-pro"  # served by Groq / by DeepSeek in the catalog
 pytestmark = pytest.mark.e2e
 
 

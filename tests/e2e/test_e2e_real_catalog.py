@@ -7,6 +7,7 @@ providers, and deny bodies that say where each failing fact was published.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,14 +56,15 @@ def test_demo_policy_narrows_routing_to_the_providers_that_publish_every_fact(re
     real.clear_received()
     r = chat(real, "deepseek-v3.2")
     assert r.status_code == 200
-    assert real.received()[-1]["headers"]["x-compliance-allowed-providers"] == "deepinfra,vertex-openai"
+    # vertex-openai's mapping of deepseek-v3.2 is deactivated (2026-10-21): no candidate any more
+    assert real.received()[-1]["headers"]["x-compliance-allowed-providers"] == "deepinfra"
     denied = chat(real, "novita/deepseek-v3.2")
     blocked = denied.json()["error"]["blocked_providers"][0]
     assert denied.status_code == 403 and blocked["unknown"] == ["soc2_or_iso27001", "gdpr"]
     assert blocked["evidence"]["gdpr"] == "not published"
     assert blocked["privacy_policy_url"] == "https://novita.ai/legal/privacy-policy"
     logging = chat(real, "openai/gpt-4o").json()["error"]["blocked_providers"][0]
-    assert "providers.ts@005f2cb1" in logging["evidence"]["logs_prompts"]
+    assert logging["evidence"]["logs_prompts"].startswith("@llmgateway/models@1.324.0 providers[openai].dataPolicy.")
 
 
 def test_residency_is_met_only_by_a_region_entry_with_a_verified_endpoint(real):
@@ -79,8 +81,31 @@ def test_residency_is_met_only_by_a_region_entry_with_a_verified_endpoint(real):
 
 def test_stealth_providers_are_blocked_by_their_own_rule(real):
     real.admin.set_policy("acme", enabled=True, block_stealth_providers=True)
-    r = chat(real, "granite/glm-5.2")
+    r = chat(real, "glacier/gemini-3-pro-image")
     error = r.json()["error"]
     assert (r.status_code, error["failed_requirements"]) == (403, ["no_stealth_provider"])
-    assert "isStealthProvider (granite): true" in error["blocked_providers"][0]["evidence"]["stealth"]
-    assert chat(real, "zai/glm-5.2").status_code == 200
+    assert "isStealthProvider(glacier)" in error["blocked_providers"][0]["evidence"]["stealth"]
+    assert chat(real, "google-vertex/gemini-3-pro-image").status_code == 200
+
+
+def test_in_front_of_llmgateway_deactivated_pins_and_regions_are_judged_as_it_routes(real):
+    """LLMGateway moves a pin to a deactivated mapping to another provider: judged unpinned, and
+    the 403 says why; `model:region` names the regional entry (its parseModelInput)."""
+    real.reconfigure_authz(naming_profile="llmgateway", routing_enforcement="strict")
+    try:
+        real.admin.set_policy("acme", **DEMO_POLICY)
+        real.clear_received()
+        moved = chat(real, "vertex-openai/deepseek-v3.2")
+        error = moved.json()["error"]
+        assert (moved.status_code, error["code"]) == (403, "routing_not_enforceable"), moved.text
+        assert "The pin to 'vertex-openai' does not hold" in error["message"] and "2026-10-21" in error["message"]
+        assert chat(real, "deepinfra/deepseek-v3.2").status_code == 200  # an active mapping keeps its pin
+        real.admin.set_policy("acme", enabled=True, data_residency=["us"])
+        assert chat(real, "alibaba/qwen-plus:us-virginia").status_code == 200
+        unpinned = chat(real, "alibaba/qwen-plus").json()["error"]
+        assert "alibaba/qwen-plus:us-virginia" in unpinned["alternatives"]  # spelled as LLMGateway reads it
+        assert chat(real, "alibaba/qwen-plus:mars").json()["error"]["code"] == "unknown_model"
+        forwarded = [json.loads(r["body"])["model"] for r in real.received()]
+        assert forwarded == ["deepinfra/deepseek-v3.2", "alibaba/qwen-plus:us-virginia"]
+    finally:
+        real.reconfigure_authz(naming_profile="native", routing_enforcement="header")

@@ -187,7 +187,7 @@ def test_catalog_show_prints_each_value_with_its_evidence_or_unknown():
     assert missing.returncode == 1 and "did you mean 'deepseek'?" in missing.stderr
 
 
-def test_catalog_show_on_the_shipped_catalog_names_the_source_commit_and_the_providers_own_policy():
+def test_catalog_show_on_the_shipped_catalog_names_the_package_version_operator_and_policy():
     shipped = SAMPLE.parent / "catalog.json"
     out = subprocess.run(
         [sys.executable, "-m", "authz", "catalog", "show", "aws-bedrock-eu-west-2", "--file", str(shipped), "--json"],
@@ -198,8 +198,10 @@ def test_catalog_show_on_the_shipped_catalog_names_the_source_commit_and_the_pro
     assert data["privacy_policy_url"] == "https://aws.amazon.com/privacy"
     rows = {row["attribute"]: row for row in data["attributes"]}
     assert rows["processing_regions"]["value"] == ["uk"] and "eu-west-2" in rows["processing_regions"]["source"]
-    assert "providers.ts@005f2cb1a18444d7d06196c27569103a6e88c2b5" in rows["gdpr"]["source"]
+    assert rows["gdpr"]["source"].startswith("@llmgateway/models@1.324.0 providers[aws-bedrock].dataPolicy.gdpr")
     assert rows["iso42001"]["value"] is None and rows["iso42001"]["source"] == ""  # not published
+    assert data["region_of"] == "aws-bedrock" and data["legal_entity"] == "Amazon Web Services, Inc."
+    assert data["website"].startswith("https://aws.amazon.com")
 
 
 def test_bootstrap_is_idempotent_and_writes_only_differences(redis_server, tmp_path):

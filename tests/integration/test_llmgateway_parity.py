@@ -3,9 +3,10 @@
 LLMGateway's published functions (`getProviderComplianceFailures`,
 `getAttestationComplianceFailures` of the npm package @llmgateway/models, pinned in
 tools/llmgateway and installed by `make test`) judge LLMGateway's own provider data under
-generated policies; authz judges the same data (mapped by authz.policy.llmgateway_catalog) under the
-same policies. Verdicts must agree everywhere, and so must the failed requirements, except for
-the differences listed in DELIBERATE (each asserted, so one that disappears fails too);
+generated policies; authz judges the same data as it ships it (catalog/catalog.json, built from
+the same pinned package by `authz catalog build`, regional entries included) under the same
+policies. Verdicts must agree everywhere, and so must the failed requirements, except for the
+differences listed in DELIBERATE (each asserted, so one that disappears fails too);
 docs/policy.md's parity table is this list.
 """
 
@@ -21,12 +22,29 @@ from pathlib import Path
 
 import pytest
 
+from authz.policy import catalog as catalog_mod
 from authz.policy import llmgateway_catalog as lg
 from authz.policy import rules as policy
 from authz.v1 import catalog_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "llmgateway"
+SHIPPED = ROOT / "catalog" / "catalog.json"
+
+
+def shipped_entries(result: dict) -> list[list[catalog_pb2.Provider]]:
+    """For each provider the package lists, the shipped catalog's entry and its regional ones
+    (LLMGateway's `custom` placeholder is the org's own provider: judged by the attestation test)."""
+    catalog = catalog_mod.parse(SHIPPED.read_text())
+    missing = {d["id"] for d in result["providers"]} - set(catalog.providers)
+    assert missing == {"custom"}, missing
+    return [
+        [catalog.providers[d["id"]], *(p for p in catalog.providers.values() if p.region_of == d["id"])]
+        if d["id"] in catalog.providers
+        else []
+        for d in result["providers"]
+    ]
+
 
 # Differences we keep on purpose: never a pass where LLMGateway blocks.
 DELIBERATE = {
@@ -112,15 +130,12 @@ def ours(failures: policy.Failures) -> set[str]:
 
 def test_every_package_provider_and_region_gets_the_same_verdict_and_failures(judged):
     policies, _, _, result = judged
-    version = result["version"]
-    providers = [lg.provider(d, version, "2026-12-02") for d in result["providers"]]
-    regions = {d["id"]: d["regions"] for d in result["providers"]}
+    shipped = shipped_entries(result)
     compared, differences = 0, Counter()
     for published, failures_by_provider in zip(policies, result["provider_failures"], strict=True):
         rules = policy.rules_of(lg.policy(published))
-        for catalog_provider, failed in zip(providers, failures_by_provider, strict=True):
+        for entries, failed in zip(shipped, failures_by_provider, strict=True):
             expected = theirs(failed)
-            entries = [catalog_provider] + [lg.regional(catalog_provider, r) for r in regions[catalog_provider.id]]
             for entry in entries:  # a regional entry keeps its provider's verdict, lists included
                 got = ours(policy.unmet(entry.id, entry.data_policy, rules, entry.region_of))
                 compared += 1
@@ -159,12 +174,12 @@ def test_attestations_get_the_same_verdict_and_failures_but_where_listed(judged)
 def test_never_more_lenient(judged):
     """The rule behind every difference: no provider or attestation passes here that LLMGateway blocks."""
     policies, plain, attested, result = judged
-    providers = [lg.provider(d, result["version"], "") for d in result["providers"]]
+    shipped = shipped_entries(result)
     for published, failures_by_provider in zip(policies, result["provider_failures"], strict=True):
         rules = policy.rules_of(lg.policy(published))
-        for provider, failed in zip(providers, failures_by_provider, strict=True):
-            if failed:
-                assert policy.unmet(provider.id, provider.data_policy, rules), (provider.id, published)
+        for entries, failed in zip(shipped, failures_by_provider, strict=True):
+            for entry in entries if failed else ():
+                assert policy.unmet(entry.id, entry.data_policy, rules, entry.region_of), (entry.id, published)
 
 
 def test_the_mapping_reads_retention_as_llmgateway_compares_it():

@@ -84,7 +84,11 @@ def test_diff_names_every_kind_of_change():
                     "b": {"name": "B"},
                     "gone": {"name": "G"},
                 },
-                "models": {"m": {"providers": ["a"]}, "same": {"providers": ["b"]}, "old": {"providers": ["gone"]}},
+                "models": {
+                    "m": {"providers": ["a"]},
+                    "same": {"providers": ["b"], "deactivated": [{"provider": "a", "at": "2026-01-01T00:00:00Z"}]},
+                    "old": {"providers": ["gone"]},
+                },
             }
         )
     )
@@ -98,8 +102,14 @@ def test_diff_names_every_kind_of_change():
                 },
                 "models": {
                     "m": {"providers": ["a", "b"]},
-                    "same": {"providers": ["b"]},
-                    "fresh": {"providers": ["new"]},
+                    "same": {
+                        "providers": ["b"],
+                        "deactivated": [
+                            {"provider": "a", "at": "2026-01-01T00:00:00Z"},
+                            {"provider": "new", "at": "2026-12-31T00:00:00Z"},
+                        ],
+                    },
+                    "fresh": {"providers": [], "deactivated": [{"provider": "new", "at": "2026-06-01T00:00:00Z"}]},
                 },
             }
         )
@@ -111,6 +121,11 @@ def test_diff_names_every_kind_of_change():
         "models_added": ["fresh"],
         "models_removed": ["old"],
         "models_changed": ["m"],
+        # only what the old catalog did not deactivate yet, a mapping ending later included
+        "mappings_deactivated": [
+            {"model": "fresh", "provider": "new", "at": "2026-06-01T00:00:00Z"},
+            {"model": "same", "provider": "new", "at": "2026-12-31T00:00:00Z"},
+        ],
     }
     first = diff(None, new)
     assert first["providers_added"] == ["a", "b", "new"] and first["providers_changed"] == {}
@@ -181,7 +196,8 @@ def test_unknown_evidence_lists_the_known_attributes():
         )
     assert str(refused.value) == (
         "provider 'p': evidence for unknown attribute 'x' (known: gdpr, headquarters_country, iso27001, iso42001, "
-        "logs_prompts, processing_regions, prompt_retention_days, soc2, soc2_report, stealth, trains_on_prompts)"
+        "legal_entity, logs_prompts, processing_regions, prompt_retention_days, soc2, soc2_report, stealth, "
+        "trains_on_prompts)"
     )
 
 
@@ -261,5 +277,24 @@ def test_an_unreadable_published_at_is_refused():
         parse(
             json.dumps(
                 {"published_at": "last week", "providers": {"p": {"name": "P"}}, "models": {"m": {"providers": ["p"]}}}
+            )
+        )
+
+
+def test_a_model_needs_a_provider_or_a_deactivated_one_and_dates_must_read():
+    base = {"providers": {"a": {"name": "A"}}}
+    parse(json.dumps({**base, "models": {"m": {"deactivated": [{"provider": "a", "at": "2026-01-01T00:00:00Z"}]}}}))
+    with pytest.raises(CatalogError, match="lists no providers"):
+        parse(json.dumps({**base, "models": {"m": {}}}))
+    with pytest.raises(CatalogError, match="not an ISO 8601 date-time"):
+        parse(
+            json.dumps(
+                {**base, "models": {"m": {"providers": ["a"], "deactivated": [{"provider": "a", "at": "soon"}]}}}
+            )
+        )
+    with pytest.raises(CatalogError, match="unknown provider 'b'"):
+        parse(
+            json.dumps(
+                {**base, "models": {"m": {"providers": ["a"], "deactivated": [{"provider": "b", "at": "2026-01-01"}]}}}
             )
         )

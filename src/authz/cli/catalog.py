@@ -1,13 +1,18 @@
-"""authz catalog: check, load, diff, show and import provider catalogs."""
+"""authz catalog: check, load, diff, show, build and import provider catalogs."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
-from authz.cli.common import CommandError, noun, read_catalog, with_store
+from google.protobuf import json_format
+
+from authz.cli.common import USAGE, CommandError, noun, read_catalog, with_store
 from authz.policy import catalog as catalog_mod
 from authz.policy import requirements
 from authz.state.store import Store
@@ -22,7 +27,40 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     load.set_defaults(handler=load_command)
     check = group.add_parser("check", help="validate FILE without storing it (local)")
     check.add_argument("file", help="path, or - for standard input")
+    check.add_argument(
+        "--against",
+        choices=["litellm"],
+        help="also compare which providers serve which models with a second source, and report every disagreement",
+    )
+    check.add_argument(
+        "--litellm-data",
+        metavar="JSON",
+        help="LiteLLM's model_prices_and_context_window.json (default: the one of the installed litellm package)",
+    )
+    check.add_argument("--json", action="store_true", help="print the comparison as JSON")
     check.set_defaults(handler=check_command)
+    build = group.add_parser(
+        "build", help="build a catalog from a provider data source, with evidence for every value (local)"
+    )
+    build.add_argument("--from", dest="source", choices=["llmgateway"], required=True, help="the source's format")
+    build.add_argument(
+        "package_dir",
+        metavar="PACKAGE_DIR",
+        help="an installed @llmgateway/models, e.g. node_modules/@llmgateway/models (read with Node.js)",
+    )
+    build.add_argument(
+        "--checked-at",
+        metavar="YYYY-MM-DD",
+        help="the day the data was read: the evidence date and published_at; mappings deactivated by then are no "
+        "candidates (default: today, UTC)",
+    )
+    build.add_argument(
+        "--allow-new-fields",
+        action="store_true",
+        help="build even when the package has provider or data-policy fields authz does not map (they are left out)",
+    )
+    build.add_argument("--out", help="write the catalog here (default: standard output)")
+    build.set_defaults(handler=build_command)
     imp = group.add_parser(
         "import",
         help="build a catalog whose models are the deployments of a gateway config (local with --base, else Redis)",
@@ -61,7 +99,88 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def check_command(args: argparse.Namespace) -> int:
     parsed = read_catalog(args.file)
-    print(f"ok: {len(parsed.providers)} providers, {len(parsed.models)} models")
+    if args.against is None:
+        if args.litellm_data or args.json:
+            raise CommandError("--litellm-data and --json go with --against litellm", USAGE)
+        print(f"ok: {len(parsed.providers)} providers, {len(parsed.models)} models")
+        return 0
+    from authz.policy import litellm_prices
+
+    path = args.litellm_data or _installed_litellm_data()
+    try:
+        with open(path) as f:
+            prices = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{path}: cannot read LiteLLM's model data: {exc}") from None
+    if not isinstance(prices, dict):
+        raise CommandError(f"{path}: not LiteLLM's model data (a JSON object of model names)")
+    found = litellm_prices.compare(prices, parsed)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(found), indent=1))
+    else:
+        print(f"ok: {len(parsed.providers)} providers, {len(parsed.models)} models")
+        print(f"compared with LiteLLM's model data ({path}) on {len(found.compared_providers)} providers:")
+        for provider, model in found.only_in_catalog:
+            print(f"  the catalog says {provider} serves {model}; LiteLLM lists no {model} for {provider}")
+        for provider, model in found.only_in_litellm:
+            print(f"  LiteLLM lists {model} for {provider}; the catalog does not name {provider} for {model}")
+        if found.unknown_to_litellm:
+            print(f"  LiteLLM lists nothing for: {', '.join(found.unknown_to_litellm)}")
+        print(
+            f"{len(found.only_in_catalog) + len(found.only_in_litellm)} disagreements, reported only: check each "
+            "with the provider before changing the catalog"
+        )
+    return 0
+
+
+def _installed_litellm_data() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        raise CommandError(
+            "litellm is not installed here: give its model data with --litellm-data "
+            "(litellm/model_prices_and_context_window_backup.json of a LiteLLM install)",
+            USAGE,
+        )
+    return os.path.join(list(spec.submodule_search_locations)[0], "model_prices_and_context_window_backup.json")
+
+
+def build_command(args: argparse.Namespace) -> int:
+    from authz.cli import llmgateway_package
+    from authz.policy import llmgateway_catalog
+
+    checked_at = args.checked_at or datetime.now(UTC).date().isoformat()
+    try:
+        exported = llmgateway_package.export(args.package_dir)
+        built, report = llmgateway_catalog.build(exported, checked_at)
+        catalog_mod.validate(built)
+    except (llmgateway_package.PackageError, llmgateway_catalog.BuildError, catalog_mod.CatalogError) as exc:
+        raise CommandError(str(exc)) from None
+    for name in report.new_fields:
+        print(f"{'left out' if args.allow_new_fields else 'not mapped'}: {name}", file=sys.stderr)
+    if report.new_fields and not args.allow_new_fields:
+        raise CommandError(
+            f"{llmgateway_catalog.PACKAGE}@{report.version} has {len(report.new_fields)} field(s) authz does not map "
+            "(listed above): a new compliance attribute must not be dropped silently. Map them in "
+            "authz.policy.llmgateway_catalog, or pass --allow-new-fields to build without them"
+        )
+    for note in report.unread:
+        print(f"unknown: {note}", file=sys.stderr)
+    out = json.dumps(json_format.MessageToDict(built, preserving_proto_field_name=True), indent=1, sort_keys=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(out + "\n")
+    else:
+        print(out)
+    regional = sum(1 for p in built.providers.values() if p.region_of)
+    print(
+        f"built from {llmgateway_catalog.PACKAGE}@{report.version} as of {checked_at}: "
+        f"{len(built.providers) - regional} providers and {regional} regional entries, {len(built.models)} models, "
+        f"{report.deactivated} mappings deactivated by then (not candidates). "
+        "Review what changes with `authz catalog diff FILE` before loading it.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -190,6 +309,9 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
             "published_at": catalog.published_at,
             "privacy_policy_url": provider.privacy_policy_url,
             "terms_url": provider.terms_url,
+            "legal_entity": provider.legal_entity,
+            "website": provider.website,
+            "region_of": provider.region_of,
             "attributes": rows,
         }
         print(json.dumps(shown, indent=2))
@@ -198,9 +320,15 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
         f"{provider.name or provider_id} ({provider_id}), catalog v{catalog.version}"
         + (f" compiled {catalog.published_at}" if catalog.published_at else "")
     )
-    for label, url in (("privacy policy", provider.privacy_policy_url), ("terms", provider.terms_url)):
-        if url:
-            print(f"  {label}: {url}")
+    for label, text in (
+        ("operated by", provider.legal_entity),
+        ("region of", provider.region_of),
+        ("website", provider.website),
+        ("privacy policy", provider.privacy_policy_url),
+        ("terms", provider.terms_url),
+    ):
+        if text:
+            print(f"  {label}: {text}")
     if dp is None:
         print("  publishes no data policy: every requirement is unknown (and fails closed)")
     for row in rows:
