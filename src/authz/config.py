@@ -19,6 +19,9 @@ from typing import Any, Literal, get_args
 
 from authz.suggest import did_you_mean
 
+# Every listen setting; each binds its own port (authz.server.ports claims them first).
+LISTEN_KEYS = ("grpc_listen", "http_listen", "admin_grpc_listen", "metrics_listen", "ext_authz_http_listen")
+
 
 class ConfigError(ValueError):
     pass
@@ -50,6 +53,9 @@ class Settings:
     http_listen: str = "0.0.0.0:9090"
     admin_grpc_listen: str = "0.0.0.0:9002"
     metrics_listen: str = "0.0.0.0:9091"  # /metrics (and /healthz, /readyz): no admin API here
+    # Envoy's HTTP ext_authz protocol (http_service), beside or instead of gRPC: the same Check
+    # from the same process state, served by granian (HTTP/1.1 framed in Rust). Empty: off.
+    ext_authz_http_listen: str = ""
     # A file authz writes the bound address of each *_listen setting to, as JSON, once its ports
     # are claimed: with HOST:0 addresses (the kernel picks the port) it tells a caller where.
     ports_file: str = ""
@@ -163,15 +169,16 @@ class Settings:
             found.append((host.strip("[]"), int(port)))
         return found
 
+    def listens(self) -> dict[str, str]:
+        """Each listen setting in use -> its HOST:PORT (ext_authz_http_listen only when set)."""
+        return {key: getattr(self, key) for key in LISTEN_KEYS if getattr(self, key)}
+
     def bound_to(self, addresses: Mapping[str, str]) -> Settings:
         """These settings with each *_listen address replaced by the one bound (authz.server.ports)."""
-        return dataclasses.replace(
-            self,
-            grpc_listen=addresses["grpc_listen"],
-            http_listen=addresses["http_listen"],
-            admin_grpc_listen=addresses["admin_grpc_listen"],
-            metrics_listen=addresses["metrics_listen"],
-        )
+        bound = self
+        for key in self.listens():
+            bound = dataclasses.replace(bound, **{key: addresses[key]})  # type: ignore[arg-type]  # a str field
+        return bound
 
     def spool_dir(self) -> str:
         if self.events_spool_dir:
@@ -328,8 +335,14 @@ def _check(s: Settings) -> None:
         raise ConfigError("setting 'org_assertion_ttl_s' must be between 10 and 86400 seconds")
     if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
         raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
+    if s.ext_authz_http_listen and s.org_source == "jwt":
+        raise ConfigError(
+            "org_source = 'jwt' reads the claim from the payload jwt_authn puts in the Check's metadata, which Envoy "
+            "sends over gRPC only: serve Checks over gRPC (unset ext_authz_http_listen), or name the org with "
+            "org_source = 'header' and jwt_authn's claim_to_headers"
+        )
     listening: dict[str, tuple[str, str]] = {}
-    for key in ("grpc_listen", "http_listen", "admin_grpc_listen", "metrics_listen"):
+    for key in s.listens():
         host, _, port = getattr(s, key).rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: expected HOST:PORT")

@@ -31,7 +31,7 @@ from authz.admin.tokens import issue
 from authz.config import Settings
 from authz.config import load as load_settings
 from authz.policy import catalog as catalog_mod
-from authz.server.ports import LISTEN_KEYS, claim
+from authz.server.ports import claim
 from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
 from devstack.envoy_config import cluster, envoy_binary, render
@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # The stack's admin-token secret: for local test stacks only.
 ADMIN_SECRET = "test-stack-admin-secret-not-for-production-use"
 FRONT_PROXY = ROOT / "envoy" / "front-proxy.yaml"
+FRONT_PROXY_HTTP = ROOT / "envoy" / "front-proxy-http.yaml"  # the Check over HTTP (transport="http")
+TRANSPORTS = ("grpc", "http")
 SAMPLE_CATALOG = ROOT / "catalog" / "sample-catalog.json"
 
 
@@ -88,8 +90,8 @@ def listening_socket(host: str = "127.0.0.1") -> socket.socket:
 def claimed_settings(env: dict[str, str]) -> Settings:
     """authz settings from `env` with every listen address on a port the kernel picked, claimed
     as `authz serve` claims them (so an in-process App binds exactly those)."""
-    settings = load_settings(None, {**{f"AUTHZ_{key.upper()}": "127.0.0.1:0" for key in LISTEN_KEYS}, **env})
-    claims = claim({key: getattr(settings, key) for key in LISTEN_KEYS})
+    settings = load_settings(None, {**{f"AUTHZ_{key.upper()}": "127.0.0.1:0" for key in AUTHZ_LISTEN}, **env})
+    claims = claim(settings.listens())
     _HELD.append(claims)
     return settings.bound_to(claims.addresses)
 
@@ -280,7 +282,7 @@ class Admin:
 
 
 # authz's listen settings and the Stack.ports name of each.
-_AUTHZ_LISTEN = {
+AUTHZ_LISTEN = {
     "grpc_listen": "authz_grpc",
     "http_listen": "authz_http",
     "admin_grpc_listen": "authz_admin_grpc",
@@ -348,6 +350,7 @@ class Stack:
     replicas: list[Proc] = field(default_factory=list)  # every authz process; replicas[0] is authz
     workers: int = 1  # worker processes of each authz (they share its ports)
     envoy_config: str = ""  # the rendered Envoy config file
+    transport: str = "grpc"  # how Envoy asks authz: "grpc" or "http" (Envoy's HTTP ext_authz)
 
     @classmethod
     def start(
@@ -356,7 +359,8 @@ class Stack:
         *,
         authz_settings: dict[str, str] | None = None,
         envoy_overrides: dict[str, Any] | None = None,
-        envoy_config: Path = FRONT_PROXY,
+        envoy_config: Path | None = None,
+        transport: str = "grpc",
         workers: int = 1,
         replicas: int = 1,
         redis_server: RedisServer | None = None,
@@ -368,7 +372,12 @@ class Stack:
         """`replicas` > 1 starts more authz processes (own ports, same Redis) behind Envoy's authz
         cluster; `redis_server` uses a running Redis (e.g. the master of a Sentinel set-up);
         `gateway_args` are extra stand-in gateway options; `upstream_port` sends Envoy's traffic
-        to another gateway (e.g. a LiteLLM proxy); `envoy_mutate(config)` edits Envoy's config."""
+        to another gateway (e.g. a LiteLLM proxy); `envoy_mutate(config)` edits Envoy's config;
+        `transport` "http" serves the Check over Envoy's HTTP ext_authz (front-proxy-http.yaml)."""
+        assert transport in TRANSPORTS, transport
+        envoy_config = envoy_config or (FRONT_PROXY_HTTP if transport == "http" else FRONT_PROXY)
+        listens = {**AUTHZ_LISTEN, **({"ext_authz_http_listen": "authz_ext_authz_http"} if transport == "http" else {})}
+        check_listen = "ext_authz_http_listen" if transport == "http" else "grpc_listen"
         workdir.mkdir(parents=True, exist_ok=True)
         # `make run` passes the ports it was given; everything else binds port 0 and reports the
         # port the kernel picked (no pick-then-bind race, no clash with a stack running beside).
@@ -402,7 +411,7 @@ class Stack:
                 "AUTHZ_ENDPOINTS_FILE": str(endpoints_file),
             }
         )
-        for key, name in _AUTHZ_LISTEN.items():
+        for key, name in listens.items():
             env[f"AUTHZ_{key.upper()}"] = f"127.0.0.1:{fixed.get(name, 0)}"
         env.update({f"AUTHZ_{k.upper()}": str(v) for k, v in (authz_settings or {}).items()})
         authz = Proc(
@@ -411,7 +420,7 @@ class Stack:
         more = []
         for i in range(1, replicas):
             replica_env = dict(env)
-            for key in _AUTHZ_LISTEN:
+            for key in listens:
                 replica_env[f"AUTHZ_{key.upper()}"] = "127.0.0.1:0"
             more.append(Proc(f"authz-{i}", list(authz.args), workdir / f"authz-{i}.log", env=replica_env))
         for proc in (authz, *more):
@@ -420,6 +429,7 @@ class Stack:
         stack = cls(workdir, redis_server, {}, gateway, authz, Proc("envoy", [], workdir / "envoy.log"), env)
         stack.replicas = [authz, *more]
         stack.workers = workers
+        stack.transport = transport
         for reported in (workdir / "gateway.port", *(workdir / f"{p.name}.ports" for p in stack.replicas)):
             reported.unlink(missing_ok=True)  # a file left by an earlier run in this directory
         try:
@@ -430,19 +440,17 @@ class Stack:
             for proc in stack.replicas:
                 bound = json.loads(_reported(proc, workdir / f"{proc.name}.ports"))
                 assert proc.env is not None
-                for key in _AUTHZ_LISTEN:  # a restart binds the same ports again
+                for key in listens:  # a restart binds the same ports again
                     proc.env[f"AUTHZ_{key.upper()}"] = bound[key]
                 if proc is authz:
-                    stack.ports.update(
-                        {name: int(bound[key].rpartition(":")[2]) for key, name in _AUTHZ_LISTEN.items()}
-                    )
+                    stack.ports.update({name: int(bound[key].rpartition(":")[2]) for key, name in listens.items()})
 
             def add_replicas(config: dict[str, Any]) -> None:
                 if envoy_mutate:
                     envoy_mutate(config)
                 endpoints = cluster(config, "authz")["load_assignment"]["endpoints"][0]["lb_endpoints"]
                 for proc in more:
-                    port = int((proc.env or {})["AUTHZ_GRPC_LISTEN"].rpartition(":")[2])
+                    port = int((proc.env or {})[f"AUTHZ_{check_listen.upper()}"].rpartition(":")[2])
                     endpoints.append(
                         {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
                     )
@@ -453,6 +461,7 @@ class Stack:
                     8080: fixed.get("envoy", 0),
                     9901: fixed.get("envoy_admin", 0),
                     9001: stack.ports["authz_grpc"],
+                    9003: stack.ports.get("authz_ext_authz_http", 9003),
                     8000: upstream_port or stack.ports["gateway"],
                 },
                 envoy_overrides,

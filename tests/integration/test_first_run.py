@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from authz.server.ports import LISTEN_KEYS
+from devstack.stack import AUTHZ_LISTEN as LISTEN_KEYS
 from devstack.stack import closed_port, listening_socket, wait_until
 
 

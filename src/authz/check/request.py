@@ -84,31 +84,68 @@ class RequestFacts:
 
 
 def read(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> RequestFacts:
+    """The facts of a gRPC CheckRequest."""
     http = request.attributes.request.http
     headers = http.headers
-    body = http.raw_body or http.body.encode()
-    path, _, query = http.path.partition("?")
+    org = headers.get(names.org) if names.org else _org_claim(request, names) if names.org_claim else None
+    return _facts(
+        http.method,
+        http.path,
+        headers,
+        http.raw_body or http.body.encode(),
+        http.size,
+        request.attributes.source.address.socket_address.address,
+        http.id,
+        org,
+        names,
+    )
+
+
+def read_http(
+    method: str, path: str, headers: Mapping[str, str], body: bytes, client_address: str, names: ReadConfig
+) -> RequestFacts:
+    """The facts of the request Envoy's HTTP ext_authz forwards (authz.server.http_transport):
+    the client's method, path and query, its headers (lower-case, repeats joined with ','), and
+    the body Envoy buffered. Envoy sends no jwt_authn metadata over HTTP (config refuses
+    org_source = "jwt" there) and no separate body size: a cut body says so in
+    x-envoy-auth-partial-body, or reaches the limit."""
+    org = headers.get(names.org) if names.org else None
+    return _facts(method, path, headers, body, len(body), client_address, "", org, names)
+
+
+def _facts(
+    method: str,
+    full_path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    size: int,
+    client_address: str,
+    fallback_id: str,
+    org: str | None,
+    names: ReadConfig,
+) -> RequestFacts:
+    path, _, query = full_path.partition("?")
     keys = _credentials(headers, query, names.credentials)
     return RequestFacts(
-        request_id=headers.get("x-request-id", "") or http.id,
+        request_id=headers.get("x-request-id", "") or fallback_id,
         api_key=keys[0] if keys else None,
         credential_conflict=len(keys) > 1,
-        method=http.method,
+        method=method,
         path=path,
         query=query,
         content_type=headers.get("content-type"),
-        endpoint=names.endpoints.match(http.method, path),
-        org_header=headers.get(names.org) if names.org else _org_claim(request, names) if names.org_claim else None,
+        endpoint=names.endpoints.match(method, path),
+        org_header=org,
         model_header=headers.get(names.model),
         provider_header=headers.get(names.provider) if names.provider else None,
         require_header=headers.get(REQUIRE_HEADER),
         body=body,
-        body_truncated=_truncated(body, http.size, headers, names.max_request_bytes),
+        body_truncated=_truncated(body, size, headers, names.max_request_bytes),
         body_limit=names.max_request_bytes,
         content_encoding=headers.get("content-encoding"),
         owned_headers=tuple(k for k in headers if k.startswith(OWNED_PREFIX)),
-        upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if http.method == "CONNECT" else None),
-        client_address=request.attributes.source.address.socket_address.address,
+        upgrade=headers.get("upgrade") or (headers.get(":protocol") or "connect" if method == "CONNECT" else None),
+        client_address=client_address,
         user_agent=headers.get("user-agent", ""),
         routing_headers=_routing_headers(headers, names)
         if names.routing_headers or names.routing_header_prefix

@@ -34,7 +34,7 @@ def serve_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # the endpoints file
         raise CommandError(f"bad configuration: {exc}", USAGE) from None
     try:
-        claims = ports.claim({key: getattr(s, key) for key in ports.LISTEN_KEYS})
+        claims = ports.claim(s.listens())
     except ports.PortInUse as exc:
         raise CommandError(str(exc)) from None
     s = s.bound_to(claims.addresses)

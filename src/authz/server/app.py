@@ -1,5 +1,6 @@
 """Wiring: Redis, the cache, the event writer, the gRPC servers (Check + health; PolicyAdmin
-+ reflection) and the HTTP server (/healthz, /readyz, /metrics, admin JSON, /settings).
++ reflection), the Check over Envoy's HTTP ext_authz protocol when `ext_authz_http_listen` is
+set, and the HTTP server (/healthz, /readyz, /metrics, admin JSON, /settings).
 
 SIGTERM: report NOT_SERVING (gRPC health, /readyz) at once but keep answering Checks for
 `drain_delay_s`, so Envoy and Kubernetes move traffic elsewhere first; then stop accepting,
@@ -41,6 +42,7 @@ from authz.logs import configure_logging
 from authz.policy import catalog as catalog_mod
 from authz.server import components, ports, tracing
 from authz.server.check_handler import CheckService
+from authz.server.http_transport import HttpCheck, HttpCheckServer
 from authz.server.inspection_budget import InspectionBudget
 from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache
@@ -105,6 +107,7 @@ class App:
         )
         self.draining = False
         self._runners: list[web.AppRunner] = []
+        self.ext_authz_http: HttpCheckServer | None = None  # Envoy's HTTP ext_authz, when configured
 
     def _event_sink(self) -> EventSink:
         """The sinks `event_sinks` names, in that order (one new sink: one line here)."""
@@ -198,6 +201,11 @@ class App:
             raise OSError(f"cannot listen for admin gRPC on {self.settings.admin_grpc_listen}")
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._set_serving(False)
+        if self.settings.ext_authz_http_listen:
+            # The same CheckService: one cache, event writer and set of metrics for both transports.
+            check = HttpCheck(service, self.ready, self.settings.max_request_bytes + (1 << 20))
+            self.ext_authz_http = HttpCheckServer(check, self.settings.ext_authz_http_listen)
+            await self.ext_authz_http.start()
         await self.grpc.start()
         await self.admin_grpc.start()
         self.events.start()
@@ -209,6 +217,7 @@ class App:
         log.info(
             "started",
             grpc=self.settings.grpc_listen,
+            ext_authz_http=self.settings.ext_authz_http_listen or None,
             http=self.settings.http_listen,
             metrics=self.settings.metrics_listen,
             admin_grpc=self.settings.admin_grpc_listen,
@@ -300,7 +309,11 @@ class App:
         self.draining = True
         await self._set_serving(False)
         grace = self.settings.shutdown_grace_s
-        await asyncio.gather(self.grpc.stop(grace), self.admin_grpc.stop(grace))
+        await asyncio.gather(
+            self.grpc.stop(grace),
+            self.admin_grpc.stop(grace),
+            *((self.ext_authz_http.stop(grace),) if self.ext_authz_http else ()),
+        )
         await self.events.stop(timeout=grace)
         if self._readiness is not None:
             self._readiness.cancel()

@@ -91,9 +91,15 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self, request: external_auth_pb2.CheckRequest, span: Span | None
     ) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
-        decision_id = _decision_ids.next()
         facts = request_mod.read(request, self.names)
-        egress_provider = egress.route_provider(request.attributes.context_extensions)
+        return await self.judge(facts, egress.route_provider(request.attributes.context_extensions), span, started)
+
+    async def judge(
+        self, facts: request_mod.RequestFacts, egress_provider: str | None, span: Span | None, started: float
+    ) -> external_auth_pb2.CheckResponse:
+        """The Check from the request's facts on, whichever transport read them (gRPC, or
+        Envoy's HTTP ext_authz in authz.server.http_transport)."""
+        decision_id = _decision_ids.next()
         if egress_provider is None:
             verdict, key_id, org = await self._verdict(facts)
         else:

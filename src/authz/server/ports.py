@@ -20,8 +20,6 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-LISTEN_KEYS = ("grpc_listen", "http_listen", "admin_grpc_listen", "metrics_listen")
-
 
 class PortInUse(OSError):
     def __init__(self, message: str, holder: str | None):
