@@ -21,7 +21,7 @@ settings.load_profile("authz")
 
 # Fixtures that start the real stack (Envoy, authz, Redis, gateway): only tests/e2e may use them,
 # so `make test-fast` (unit and integration) never starts Envoy.
-_STACK_FIXTURES = {"stack", "org", "alert_stack", "lossy"}
+_STACK_FIXTURES = {"stack", "http_stack", "org", "alert_stack", "lossy"}
 
 
 def pytest_collection_modifyitems(items):
@@ -43,16 +43,16 @@ def redis_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def _session_stack(tmp_path_factory, transport: str) -> Stack:
     # No periodic resync during the session (pub/sub keeps the cache current; resync has its own
     # tests): it would show up as Redis reads in the zero-Redis-calls test.
     # Header routing: the stand-in gateway routes only among x-compliance-allowed-providers.
     # Strict routing has its own stack (test_e2e_gateways.py).
     # Both event sinks: every block also lands in a JSON-lines file (test_e2e_events.py).
-    workdir = tmp_path_factory.mktemp("stack")
+    workdir = tmp_path_factory.mktemp(f"stack-{transport}")
     s = Stack.start(
         workdir,
+        transport=transport,
         authz_settings={
             "provider_header": "x-provider",
             "refresh_interval_s": "600",
@@ -64,6 +64,21 @@ def stack(tmp_path_factory):
     )
     s.admin.load_catalog()
     s.wait_ready()
+    return s
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = _session_stack(tmp_path_factory, "grpc")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def http_stack(tmp_path_factory):
+    """The same stack with the Check over Envoy's HTTP ext_authz (envoy/front-proxy-http.yaml).
+    A module runs its tests over both transports with support.transports.both_transports."""
+    s = _session_stack(tmp_path_factory, "http")
     yield s
     s.stop()
 

@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from support.policies import DEMO_POLICY
+from support.transports import both_transports
 
 pytestmark = pytest.mark.e2e
+stack = both_transports()  # every test here runs over gRPC and over HTTP ext_authz
 
 CHAT = {"messages": [{"role": "user", "content": "PROMPT-MARKER-7f3a tell me a secret"}]}
 SPOOF = {
@@ -51,11 +53,17 @@ def assert_denied(org, r: httpx.Response, status: int, code: str) -> dict:
 # --- allowed rows ----------------------------------------------------------------------
 
 
+def ours(org) -> set[str]:
+    """authz's headers the gateway may see on a request no policy restricts: none over gRPC; over
+    HTTP the decision id, which Envoy's HTTP ext_authz passes to the gateway and the client alike."""
+    return {"x-compliance-decision-id"} if org.stack.transport == "http" else set()
+
+
 def test_no_policy_passes_and_strips_client_compliance_headers(org):
     r = org.post(chat("deepseek/deepseek-v3.2"), headers=SPOOF)
     assert r.status_code == 200
     [got] = org.received()
-    assert not [h for h in got["headers"] if h.startswith("x-compliance-")]
+    assert not [h for h in got["headers"] if h.startswith("x-compliance-") and h not in ours(org)]
     assert json.loads(got["body"])["model"] == "deepseek/deepseek-v3.2"
 
 
@@ -149,7 +157,7 @@ def test_dry_run_passes_and_records_the_would_be_block(org):
     r = org.post(chat("deepseek/deepseek-v3.2"), headers=SPOOF)
     assert r.status_code == 200
     [got] = org.received()
-    assert not [h for h in got["headers"] if h.startswith("x-compliance-")]
+    assert not [h for h in got["headers"] if h.startswith("x-compliance-") and h not in ours(org)]
     [event] = wait_for_events(org, 1)
     assert (event["enforced"], event["http_status"], event["reason"]) == (False, 200, "provider_not_compliant")
 

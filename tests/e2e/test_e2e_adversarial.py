@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from support.policies import DEMO_POLICY
+from support.transports import both_transports
 
 pytestmark = pytest.mark.e2e
+stack = both_transports()  # every test here runs over gRPC and over HTTP ext_authz
 
 PINNED_BAD = "deepseek/deepseek-v3.2"
 

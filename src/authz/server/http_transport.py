@@ -47,7 +47,16 @@ def to_http(response: external_auth_pb2.CheckResponse) -> tuple[int, list[tuple[
     """A CheckResponse as the HTTP answer Envoy's HTTP ext_authz reads."""
     if response.HasField("ok_response"):
         ok = response.ok_response
+        # Headers for the gateway, and for the client's response (the decision id): Envoy sorts
+        # them by allowed_upstream_headers and allowed_client_headers_on_success.
+        # One header serves both over HTTP, so the gateway sees the decision id even where gRPC
+        # gives it to the client only (no policy, dry run): it is authz's own, never the client's.
         headers = [(h.header.key, h.header.value) for h in ok.headers]
+        headers += [
+            (h.header.key, h.header.value)
+            for h in ok.response_headers_to_add
+            if (h.header.key, h.header.value) not in headers
+        ]
         if ok.headers_to_remove:
             headers.append(("x-envoy-auth-headers-to-remove", ",".join(ok.headers_to_remove)))
         return 200, headers, b""
