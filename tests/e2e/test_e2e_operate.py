@@ -10,14 +10,17 @@ import threading
 import httpx
 import pytest
 
-from devstack.stack import Stack, wait_until
+from devstack.stack import TRANSPORTS, Stack, wait_until
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e
 
 
-def test_sigterm_under_load_fails_no_request(tmp_path):
-    with Stack.start(tmp_path, replicas=2, authz_settings={"drain_delay_s": "2", "shutdown_grace_s": "5"}) as s:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_sigterm_under_load_fails_no_request(tmp_path, transport):
+    """Over gRPC the health service says NOT_SERVING; over HTTP ext_authz, GET /healthz says 503."""
+    settings = {"drain_delay_s": "2", "shutdown_grace_s": "5"}
+    with Stack.start(tmp_path, replicas=2, transport=transport, authz_settings=settings) as s:
         s.admin.load_catalog()
         s.admin.add_api_key("sk-drain", "drain-org")
         s.admin.set_policy("drain-org", **DEMO_POLICY)
@@ -77,8 +80,9 @@ def _sample(text: str, name: str, **labels) -> float:
     raise AssertionError(f"no sample {name}{{{want}}}")
 
 
-def test_workers_share_the_port_and_metrics_add_up(tmp_path):
-    with Stack.start(tmp_path, workers=2) as s:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_workers_share_the_port_and_metrics_add_up(tmp_path, transport):
+    with Stack.start(tmp_path, workers=2, transport=transport) as s:
         s.admin.load_catalog()
         s.admin.add_api_key("sk-m", "metrics-org")
         s.admin.set_policy("metrics-org", **DEMO_POLICY)
