@@ -157,7 +157,7 @@ class Servers:
             admin.set_plan(org, "enterprise", actor="bench")
             admin.add_api_key(key, org, actor="bench")
         admin.set_policy("acme", actor="bench", **DEMO_POLICY)
-        self.noop_port, self.authz_port = free_port(), free_port()
+        self.noop_port, self.authz_port, self.authz_http_port = free_port(), free_port(), free_port()
         self.noop = Proc(
             "noop", [sys.executable, str(BENCH / "noop_authz.py"), "--port", str(self.noop_port)], workdir / "noop.log"
         ).start()
@@ -166,6 +166,7 @@ class Servers:
             os.environ,
             AUTHZ_REDIS_URL=self.redis.url,
             AUTHZ_GRPC_LISTEN=f"127.0.0.1:{self.authz_port}",
+            AUTHZ_EXT_AUTHZ_HTTP_LISTEN=f"127.0.0.1:{self.authz_http_port}",  # the Check over HTTP too
             AUTHZ_HTTP_LISTEN=f"127.0.0.1:{http}",
             AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{free_port()}",
             AUTHZ_METRICS_LISTEN=f"127.0.0.1:{metrics}",
@@ -293,6 +294,7 @@ def worker_scaling(servers: Servers, counts: tuple[int, ...], rounds: int, check
                 AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{free_port()}",
                 AUTHZ_METRICS_LISTEN=f"127.0.0.1:{metrics}",
                 AUTHZ_EVENTS_SPOOL_DIR=str(servers.workdir / f"spool-{n}-workers"),
+                AUTHZ_EXT_AUTHZ_HTTP_LISTEN="",  # gRPC only here (Servers' authz holds that port)
             )
             cmd = [sys.executable, "-m", "authz", "serve", "--workers", str(n)]
             proc = Proc(f"authz-{n}-workers", cmd, servers.workdir / f"authz-{n}-workers.log", env=env).start()

@@ -42,7 +42,7 @@ from authz.policy import catalog as catalog_mod
 from authz.state.store import Keys, Store
 from authz.v1 import policy_pb2
 from devstack.envoy_config import envoy_binary, render
-from devstack.stack import ADMIN_SECRET, FRONT_PROXY, Proc, RedisServer, free_port, wait_until
+from devstack.stack import ADMIN_SECRET, FRONT_PROXY, FRONT_PROXY_HTTP, Proc, RedisServer, free_port, wait_until
 
 BENCH = Path(__file__).resolve().parent
 WRK = shutil.which("wrk")
@@ -107,7 +107,11 @@ def envoy_proc(workdir: Path, name: str, config: str) -> Proc:
     ).start()
 
 
-def front_envoy(workdir: Path, name: str, authz_port: int | None, upstream_port: int) -> tuple[Proc, int]:
+def front_envoy(
+    workdir: Path, name: str, authz_port: int | None, upstream_port: int, config_file: Path = FRONT_PROXY
+) -> tuple[Proc, int]:
+    """The shipped front proxy (front-proxy.yaml, or front-proxy-http.yaml for the Check over
+    HTTP) on free ports, its ext_authz sent to `authz_port` (None: no ext_authz at all)."""
     port, admin = free_port(), free_port()
 
     def without_ext_authz(config: dict) -> None:
@@ -119,8 +123,14 @@ def front_envoy(workdir: Path, name: str, authz_port: int | None, upstream_port:
         config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"].pop("access_log")
 
     config = render(
-        FRONT_PROXY,
-        {8080: port, 9901: admin, 9001: authz_port or free_port(), 8000: upstream_port},
+        config_file,
+        {
+            8080: port,
+            9901: admin,
+            9001: authz_port or free_port(),
+            9003: authz_port or free_port(),
+            8000: upstream_port,
+        },
         mutate=without_ext_authz if authz_port is None else no_access_log,
         directory=workdir,
     )
@@ -732,6 +742,12 @@ def run(args) -> dict:
             )
         finally:
             servers.stop()
+        results["transports"] = transports(
+            workdir / "transports",
+            1 if args.smoke else 3,
+            1 if args.smoke else 3,
+            ("allowed", "blocked") if args.smoke else ("allowed", "blocked", "no_policy", "body_1mib"),
+        )
         results["decision_us_by_catalog_models"] = decision_cost(
             [10, 100] if args.smoke else [10, 100, 1000, 10000], 200 if args.smoke else 3000
         )
@@ -749,6 +765,111 @@ def run(args) -> dict:
     return results
 
 
+TRANSPORT_SETUPS = {
+    # name: (front proxy, what answers its ext_authz)
+    "grpc_noop": (FRONT_PROXY, "the no-op grpc.aio server (bench/noop_authz.py)"),
+    "http_noop_granian": (FRONT_PROXY_HTTP, "a no-op granian RSGI app (bench/noop_http_authz.py)"),
+    "http_noop_aiohttp": (FRONT_PROXY_HTTP, "a no-op aiohttp app (bench/noop_http_authz.py --server aiohttp)"),
+    "authz_grpc": (FRONT_PROXY, "authz over gRPC"),
+    "authz_http": (FRONT_PROXY_HTTP, "authz over HTTP ext_authz (granian)"),
+}
+
+
+def transports(workdir: Path, rounds: int, seconds: float, cases: tuple[str, ...]) -> dict:
+    """Server CPU per request through the shipped front Envoy for each Check transport, per case,
+    in alternating rounds (every set-up once per case per round); each ratio is to the gRPC no-op,
+    the median of the per-round ratios. Also: p99 added at ~1,000 rps by authz over HTTP."""
+    servers = cpu.Servers(workdir)
+    procs: list[Proc] = []
+    try:
+        upstream_port = free_port()
+        procs.append(
+            envoy_proc(
+                workdir,
+                "upstream",
+                render(BENCH / "upstream-envoy.yaml", {8000: upstream_port, 9911: free_port()}, directory=workdir),
+            )
+        )
+        ports = {
+            "grpc_noop": servers.noop_port,
+            "authz_grpc": servers.authz_port,
+            "authz_http": servers.authz_http_port,
+        }
+        pids = {"grpc_noop": servers.noop.popen.pid, "authz_grpc": servers.authz.popen.pid}
+        pids["authz_http"] = servers.authz.popen.pid
+        for name, kind in (("http_noop_granian", "granian"), ("http_noop_aiohttp", "aiohttp")):
+            ports[name] = free_port()
+            noop = Proc(
+                name,
+                [sys.executable, str(BENCH / "noop_http_authz.py"), "--port", str(ports[name]), "--server", kind],
+                workdir / f"{name}.log",
+            ).start()
+            procs.append(noop)
+            pids[name] = noop.popen.pid
+            wait_until(lambda port=ports[name]: _answers(f"http://127.0.0.1:{port}/healthz"), 15, name)
+        urls = {}
+        for name, (config_file, _) in TRANSPORT_SETUPS.items():
+            front, port = front_envoy(workdir, f"front-{name}", ports[name], upstream_port, config_file)
+            procs.append(front)
+            urls[name] = f"http://127.0.0.1:{port}"
+        bare, bare_port = front_envoy(workdir, "front-none", None, upstream_port)
+        procs.append(bare)
+        files = {}
+        for case in cases:
+            key = cpu.KEYS["open"] if case == "no_policy" else cpu.KEYS["enforced"]
+            model = "deepseek/deepseek-v3.2" if case == "blocked" else "azure/gpt-4o"
+            size = (1 << 20) if case == "body_1mib" else 3000
+            words = ("the quarterly figures show steady growth across every region " * (size // 60 + 1))[:size]
+            files[case] = workdir / f"{case}.tsv"
+            body = json.dumps({"model": model, "messages": [{"role": "user", "content": words}]}, separators=(",", ":"))
+            files[case].write_text(f"{key}\t{body}\n")
+        for url in urls.values():  # warm every path once
+            wrk(url, files[cases[0]], 1, 8)
+        samples: dict[str, dict[str, list[float]]] = {c: {n: [] for n in TRANSPORT_SETUPS} for c in cases}
+        for _ in range(rounds):
+            for case in cases:
+                for name, url in urls.items():
+                    before = cpu.cpu_seconds(pids[name])
+                    done = wrk(url, files[case], seconds, 16)
+                    samples[case][name].append((cpu.cpu_seconds(pids[name]) - before) / max(done["requests"], 1) * 1e6)
+        out: dict = {"setups": {n: what for n, (_, what) in TRANSPORT_SETUPS.items()}, "cases": {}}
+        for case, by_setup in samples.items():
+            floor = by_setup["grpc_noop"]
+            out["cases"][case] = {
+                name: {
+                    "cpu_us": round(statistics.median(values), 1),
+                    "ratio_to_grpc_noop": round(
+                        statistics.median(v / f for v, f in zip(values, floor, strict=True)), 3
+                    ),
+                }
+                for name, values in by_setup.items()
+            }
+        bare_url = f"http://127.0.0.1:{bare_port}"
+        at_1000 = {
+            name: wrk(url, files[cases[0]], seconds, 20, rate=1000)
+            for name, url in (
+                ("none", bare_url),
+                ("authz_http", urls["authz_http"]),
+                ("authz_grpc", urls["authz_grpc"]),
+            )
+        }
+        out["added_p99_ms_at_1000rps"] = {
+            name: round(at_1000[name]["p99_ms"] - at_1000["none"]["p99_ms"], 3) for name in ("authz_http", "authz_grpc")
+        }
+        return out
+    finally:
+        for proc in procs:
+            proc.stop()
+        servers.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def markdown(r: dict) -> str:
     s = r["setups"]
     rows = [
@@ -756,7 +877,29 @@ def markdown(r: dict) -> str:
         ("(b) Envoy + no-op Python ext_authz", "b_noop_ext_authz"),
         ("(c) Envoy + authz", "c_authz"),
     ]
+    t = r["transports"]
+    names = list(t["setups"])
     lines = [
+        "Server CPU per request through the shipped front Envoy, per Check transport, as a ratio to the "
+        "gRPC no-op (µs in brackets; medians of alternating rounds). Goals for authz over HTTP: ≤ 0.70 "
+        "allowed, ≤ 0.80 blocked.",
+        "",
+        "| case | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for case, by in t["cases"].items():
+        lines.append(
+            f"| {case.replace('_', ' ')} | "
+            + " | ".join(f"**{by[n]['ratio_to_grpc_noop']}** ({by[n]['cpu_us']})" for n in names)
+            + " |"
+        )
+    lines += [
+        "",
+        "Set-ups: " + "; ".join(f"{n}: {what}" for n, what in t["setups"].items()) + ".",
+        "p99 added through Envoy at ~1,000 rps (allowed requests), ms: "
+        + ", ".join(f"{n} {v}" for n, v in t["added_p99_ms_at_1000rps"].items())
+        + ".",
+        "",
         "Server CPU per Check, µs (user + system of the server process, medians of alternating rounds):",
         "",
         "| case | no-op grpc.aio | authz | authz ÷ no-op |",

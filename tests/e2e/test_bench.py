@@ -50,3 +50,11 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
         assert case["noop_cpu_us"] > 0 and case["authz_cpu_us"] > 0 and case["ratio"] > 0
     assert r["cpu_through_envoy"]["authz_cpu_us"] > 0 and r["cpu_through_envoy"]["ratio"] > 0
     assert "authz ÷ no-op" in out.with_suffix(".md").read_text()
+    # each Check transport through Envoy against the gRPC no-op, per case
+    t = r["transports"]
+    assert set(t["setups"]) == {"grpc_noop", "http_noop_granian", "http_noop_aiohttp", "authz_grpc", "authz_http"}
+    for by in t["cases"].values():
+        assert by["grpc_noop"]["ratio_to_grpc_noop"] == 1.0
+        assert all(v["cpu_us"] > 0 and v["ratio_to_grpc_noop"] > 0 for v in by.values())
+    assert set(t["added_p99_ms_at_1000rps"]) == {"authz_http", "authz_grpc"}
+    assert "authz_http" in out.with_suffix(".md").read_text()
