@@ -20,6 +20,6 @@ RUN groupadd --gid 10001 authz && useradd --uid 10001 --gid 10001 --no-create-ho
 COPY --from=build /opt/authz /opt/authz
 ENV PATH=/opt/authz/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
-EXPOSE 9001 9002 9090 9091
+EXPOSE 9001 9002 9003 9090 9091
 ENTRYPOINT ["authz"]
 CMD ["serve"]

@@ -29,6 +29,7 @@ KUSTOMIZATIONS = [
     "examples/sidecar",
     "examples/istio",
     "examples/envoy-gateway",
+    "examples/envoy-gateway-http",
     "examples/monitoring",
     "examples/portkey",
 ]
@@ -139,6 +140,7 @@ def test_network_policies_only_envoy_reaches_authz_only_authz_reaches_redis():
 # is the one port open to every client.
 PEERS = {
     9001: {"authz.compliance/envoy": "true"},
+    9003: {"authz.compliance/envoy": "true"},  # the same Check over HTTP ext_authz
     9002: {"authz.compliance/admin": "true"},
     9090: {"authz.compliance/admin": "true"},
     9091: {"authz.compliance/metrics": "true"},
@@ -279,6 +281,26 @@ def test_sidecar_component_makes_bypassing_envoy_impossible():
 def test_sidecar_authz_listens_on_loopback_only():
     settings = load(K8S / "components" / "sidecar" / "authz.toml", {})
     assert settings.grpc_listen.startswith("127.0.0.1:") and settings.admin_grpc_listen.startswith("127.0.0.1:")
+
+
+def test_the_http_transport_variants_ask_authz_over_http_and_stay_fail_closed():
+    """Istio's envoyExtAuthzHttp provider and Envoy Gateway's extAuth.http: authz's port 9003 under
+    /check, fail closed, the body as over gRPC, only authz's headers to the gateway."""
+    doc = yaml.safe_load((K8S / "components" / "istio" / "mesh-config-http.yaml").read_text())
+    [result] = crd_validate([doc])
+    assert result["ok"], result
+    [provider] = doc["spec"]["meshConfig"]["extensionProviders"]
+    http = provider["envoyExtAuthzHttp"]
+    assert (http["port"], http["pathPrefix"], http["failOpen"], http["statusOnError"]) == (9003, "/check", False, "503")
+    assert http["headersToUpstreamOnAllow"] == ["x-compliance-*", "x-no-fallback"]
+    assert http["includeRequestBodyInCheck"]["maxRequestBytes"] == 33554432
+    [policy] = [d for d in RENDERED["examples/envoy-gateway-http"] if d["kind"] == "SecurityPolicy"]
+    ext = policy["spec"]["extAuth"]
+    assert "grpc" not in ext and ext["http"]["backendRefs"] == [{"name": "authz", "port": 9003}]
+    assert ext["http"]["path"] == "/check" and ext["failOpen"] is False
+    assert all(h.startswith("x-compliance-") or h == "x-no-fallback" for h in ext["http"]["headersToBackend"])
+    [service] = [d for d in RENDERED["base"] if d["kind"] == "Service" and d["metadata"]["name"] == "authz"]
+    assert {"name": "http-ext-authz", "port": 9003, "targetPort": "ext-authz-http"} in service["spec"]["ports"]
 
 
 def test_istio_mesh_config_registers_a_fail_closed_provider():
