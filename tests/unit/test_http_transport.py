@@ -13,32 +13,57 @@ from authz.check import request as request_mod
 from authz.check import response as response_mod
 from authz.check.decision import Verdict
 from authz.reasons import Reason
-from authz.server.http_transport import client_address, headers_of, to_http
+from authz.server.http_transport import client_address, headers_of
 from support.checkrequests import check_request
 
 
-def test_an_allowed_check_is_200_with_headers_for_the_gateway_and_the_clients_own_removed():
+def as_http(response) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The oracle: what Envoy's HTTP ext_authz must receive for a CheckResponse, built field by field."""
+    if response.HasField("ok_response"):
+        ok = response.ok_response
+        headers = [(h.header.key, h.header.value) for h in ok.headers]
+        headers += [
+            (h.header.key, h.header.value)
+            for h in ok.response_headers_to_add
+            if (h.header.key, h.header.value) not in headers
+        ]
+        if ok.headers_to_remove:
+            headers.append(("x-envoy-auth-headers-to-remove", ",".join(ok.headers_to_remove)))
+        return 200, headers, b""
+    denied = response.denied_response
+    return denied.status.code, [(h.header.key, h.header.value) for h in denied.headers], denied.body.encode()
+
+
+VERDICTS = [
+    Verdict(Reason.COMPLIANT, org_id="acme", policy_version=3, allowed_providers=("azure",)),
+    Verdict(Reason.COMPLIANT, org_id="acme", policy_version=3, allowed_providers=("azure", "openai"), enforced=True),
+    Verdict(Reason.NO_POLICY, org_id="free"),
+    Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme", provider="deepseek", model="deepseek/x", enforced=False),
+    Verdict(Reason.UNKNOWN_MODEL, org_id="acme", model="nope"),
+    Verdict(Reason.STATE_UNAVAILABLE, org_id="acme"),
+    Verdict(Reason.ORG_MISSING),
+]
+
+
+@pytest.mark.parametrize("verdict", VERDICTS, ids=lambda v: v.reason.value)
+@pytest.mark.parametrize("owned", [(), ("x-compliance-evil", "x-compliance-org-assertion")])
+@pytest.mark.parametrize("signed", ["", "v1.acme.123.n.sig"])
+def test_the_http_answer_is_the_check_response_as_envoy_reads_it(verdict, owned, signed):
+    args = (verdict, "d1", "r1", owned, {}, 1, (("x-no-fallback", "true"),), signed)
+    status, headers, body = response_mod.build_http(*args)
+    expected = as_http(response_mod.build(*args))
+    assert (status, sorted(headers), body) == (expected[0], sorted(expected[1]), expected[2])  # order is no matter
+
+
+def test_an_allowed_answer_names_the_clients_own_headers_for_removal_and_carries_one_decision_id():
     verdict = Verdict(Reason.COMPLIANT, org_id="acme", policy_version=3, allowed_providers=("azure",))
-    built = response_mod.build(verdict, "d1", "r1", ("x-compliance-evil",), {}, 1)
-    status, headers, body = to_http(built)
-    assert status == 200 and body == b""
+    status, headers, body = response_mod.build_http(verdict, "d1", "r1", ("x-compliance-evil",), {}, 1)
     names = dict(headers)
-    assert names["x-compliance-allowed-providers"] == "azure" and names["x-compliance-org"] == "acme"
-    assert names["x-compliance-decision-id"] == "d1" and [k for k, _ in headers].count("x-compliance-decision-id") == 1
+    assert (status, body) == (200, b"") and names["x-compliance-allowed-providers"] == "azure"
+    assert [k for k, _ in headers].count("x-compliance-decision-id") == 1 and names["x-compliance-decision-id"] == "d1"
     assert names["x-envoy-auth-headers-to-remove"] == "x-compliance-evil"
-
-
-def test_a_denied_check_keeps_its_status_headers_and_json_body():
-    verdict = Verdict(Reason.UNKNOWN_MODEL, org_id="acme", model="nope")
-    built = response_mod.build(verdict, "d2", "r2", (), {}, 1)
-    status, headers, body = to_http(built)
-    assert status == 403 and b'"unknown_model"' in body
-    assert ("x-compliance-decision-id", "d2") in headers
-    assert (status, headers, body.decode()) == (
-        built.denied_response.status.code,
-        [(h.header.key, h.header.value) for h in built.denied_response.headers],
-        built.denied_response.body,
-    )
+    status, headers, body = response_mod.build_http(Verdict(Reason.UNKNOWN_MODEL, model="nope"), "d2", "r2", (), {}, 1)
+    assert status == 403 and b'"unknown_model"' in body and ("x-compliance-decision-id", "d2") in headers
 
 
 @dataclass

@@ -81,6 +81,50 @@ def build(
     return response
 
 
+HttpAnswer = tuple[int, list[tuple[str, str]], bytes]
+HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove"  # Envoy's HTTP ext_authz: strip these upstream
+
+
+def build_http(
+    verdict: Verdict,
+    decision_id: str,
+    request_id: str,
+    owned_headers: tuple[str, ...],
+    providers: Providers = _NO_PROVIDERS,
+    catalog_version: int = 0,
+    gateway_headers: tuple[tuple[str, str], ...] = (),
+    org_assertion: str = "",
+) -> HttpAnswer:
+    """`build`'s answer as Envoy's HTTP ext_authz reads it (authz.server.http_transport): the
+    same headers and body, from the same templates, without a CheckResponse per request.
+    Allowed: 200, the headers for the gateway (Envoy's allowed_upstream_headers picks ours),
+    the client's own x-compliance-* in x-envoy-auth-headers-to-remove; the decision id is one
+    header for the gateway and the client (allowed_client_headers_on_success)."""
+    if verdict.allowed:
+        headers, removed = _allowed_http(verdict, owned_headers, gateway_headers)
+        out = [*headers, (DECISION_ID_HEADER, decision_id)]
+        if org_assertion:
+            out.append((assertion.HEADER, org_assertion))
+            removed = tuple(h for h in removed if h != assertion.HEADER)  # a client's own: replaced
+        if removed:
+            out.append((HEADERS_TO_REMOVE, ",".join(removed)))
+        return 200, out, b""
+    body = deny_body(verdict, decision_id, request_id, providers, catalog_version)
+    return OUTCOMES[verdict.reason].http_status, [_JSON_TYPE, (DECISION_ID_HEADER, decision_id)], body.encode()
+
+
+_JSON_TYPE = ("content-type", "application/json")
+
+
+@functools.lru_cache(maxsize=16_384)
+def _allowed_http(
+    verdict: Verdict, owned_headers: tuple[str, ...], gateway_headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The allowed template's headers and removals, read once per template."""
+    ok = _allowed_template(verdict, owned_headers, gateway_headers).ok_response
+    return tuple((h.header.key, h.header.value) for h in ok.headers), tuple(ok.headers_to_remove)
+
+
 @functools.lru_cache(maxsize=4096)
 def _denied_template(verdict: Verdict) -> external_auth_pb2.CheckResponse:
     outcome = OUTCOMES[verdict.reason]

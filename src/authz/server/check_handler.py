@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import grpc
 import structlog
@@ -36,6 +37,8 @@ from authz.state.cache import StateCache, StateUnavailable
 from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 
 log = structlog.get_logger("authz.server.check_handler")
+
+Answer = TypeVar("Answer")
 
 
 class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]  # generated, untyped
@@ -95,10 +98,16 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         return await self.judge(facts, egress.route_provider(request.attributes.context_extensions), span, started)
 
     async def judge(
-        self, facts: request_mod.RequestFacts, egress_provider: str | None, span: Span | None, started: float
-    ) -> external_auth_pb2.CheckResponse:
-        """The Check from the request's facts on, whichever transport read them (gRPC, or
-        Envoy's HTTP ext_authz in authz.server.http_transport)."""
+        self,
+        facts: request_mod.RequestFacts,
+        egress_provider: str | None,
+        span: Span | None,
+        started: float,
+        respond: Callable[..., Answer] = response_mod.build,
+    ) -> Answer:
+        """The Check from the request's facts on, whichever transport read them: gRPC, or
+        Envoy's HTTP ext_authz (authz.server.http_transport, with `respond` =
+        response.build_http: the same answer, as HTTP)."""
         decision_id = _decision_ids.next()
         if egress_provider is None:
             verdict, key_id, org = await self._verdict(facts)
@@ -114,7 +123,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             _count_blocks(verdict, providers)
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
-        response = response_mod.build(
+        response = respond(
             verdict,
             decision_id,
             facts.request_id,

@@ -4,10 +4,11 @@ Envoy forwards the client's request to `ext_authz_http_listen` with PATH_PREFIX 
 path: method, path and query, headers (every one, with `allowed_headers` matching all) and the
 buffered body, plus `x-envoy-auth-partial-body`. authz reads the same facts from it as from a
 gRPC CheckRequest (authz.check.request.read_http) and runs the same Check
-(CheckService.judge); the CheckResponse becomes HTTP here: allowed is 200 with the headers for
-the gateway (`allowed_upstream_headers` in Envoy passes only ours) and the client's own
-`x-compliance-*` named in `x-envoy-auth-headers-to-remove`; denied is the deny status, headers
-and JSON body, which Envoy passes to the client. GET /healthz answers Envoy's health check:
+(CheckService.judge), answered by authz.check.response.build_http from the same templates as
+the CheckResponse: allowed is 200 with the headers for the gateway (`allowed_upstream_headers`
+in Envoy passes only ours) and the client's own `x-compliance-*` named in
+`x-envoy-auth-headers-to-remove`; denied is the deny status, headers and JSON body, which
+Envoy passes to the client. GET /healthz answers Envoy's health check:
 503 while authz is not ready (draining, no usable state), like the gRPC health service.
 
 granian frames HTTP/1.1 in Rust and calls this RSGI app on authz's own event loop, so the cache,
@@ -23,12 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from envoy.service.auth.v3 import external_auth_pb2
 from granian.constants import HTTPModes, Interfaces
 from granian.server.embed import Server
 from opentelemetry.trace import SpanKind
 
 from authz.check import request as request_mod
+from authz.check import response as response_mod
 from authz.clip import MODEL, clip
 from authz.server import ports, tracing
 from authz.server.check_handler import CheckService
@@ -41,27 +42,6 @@ _JSON = ("content-type", "application/json")
 _FAILED = b'{"error": {"code": "check_failed", "message": "The compliance check failed; not forwarded."}}'
 _NOT_FOUND = b'{"error": {"code": "not_found", "message": "Checks are under /check/ (http_service.path_prefix)."}}'
 _TOO_LARGE = b'{"error": {"code": "body_too_large", "message": "More body than max_request_bytes."}}'
-
-
-def to_http(response: external_auth_pb2.CheckResponse) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A CheckResponse as the HTTP answer Envoy's HTTP ext_authz reads."""
-    if response.HasField("ok_response"):
-        ok = response.ok_response
-        # Headers for the gateway, and for the client's response (the decision id): Envoy sorts
-        # them by allowed_upstream_headers and allowed_client_headers_on_success.
-        # One header serves both over HTTP, so the gateway sees the decision id even where gRPC
-        # gives it to the client only (no policy, dry run): it is authz's own, never the client's.
-        headers = [(h.header.key, h.header.value) for h in ok.headers]
-        headers += [
-            (h.header.key, h.header.value)
-            for h in ok.response_headers_to_add
-            if (h.header.key, h.header.value) not in headers
-        ]
-        if ok.headers_to_remove:
-            headers.append(("x-envoy-auth-headers-to-remove", ",".join(ok.headers_to_remove)))
-        return 200, headers, b""
-    denied = response.denied_response
-    return denied.status.code or 403, [(h.header.key, h.header.value) for h in denied.headers], denied.body.encode()
 
 
 def headers_of(scope: Any) -> dict[str, str]:
@@ -116,17 +96,17 @@ class HttpCheck:
         try:
             tracer = self.service.tracer
             if tracer is None:
-                response = await self.service.judge(facts, None, None, started)
+                answer = await self.service.judge(facts, None, None, started, response_mod.build_http)
             else:
                 parent = tracing.parent_context(None, headers)
                 with tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
-                    response = await self.service.judge(facts, None, span, started)
+                    answer = await self.service.judge(facts, None, span, started, response_mod.build_http)
         except Exception:
             # As over gRPC: never a pass. Envoy passes this 503 on to the client.
             log.exception("check_failed", path=clip(facts.path, MODEL), transport="http")
             protocol.response_bytes(503, [_JSON], _FAILED)
             return
-        status, out, payload = to_http(response)
+        status, out, payload = answer
         protocol.response_bytes(status, out, payload)
 
 
