@@ -349,7 +349,8 @@ def test_dockerfile_is_multi_stage_pinned_and_unprivileged():
     exposed = {int(p) for line in lines if line.startswith("EXPOSE ") for p in line.split()[1:]}
     defaults = Settings()
     listens = (defaults.grpc_listen, defaults.http_listen, defaults.admin_grpc_listen, defaults.metrics_listen)
-    assert exposed == {int(address.rpartition(":")[2]) for address in listens}
+    # and 9003, ext_authz_http_listen's documented port (off unless set; the base manifest sets it)
+    assert exposed == {int(address.rpartition(":")[2]) for address in listens} | {9003}
 
 
 def test_dockerfile_build_steps_produce_a_working_install(tmp_path):

@@ -44,7 +44,8 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     assert ext["failure_mode_allow"] is False
     assert ext["status_on_error"] == {"code": 503}
     # Envoy waits 2 s for authz (a 32 MiB body); authz's Redis timeout on the Check path is far below it.
-    assert ext["grpc_service"]["timeout"] == "2s"
+    http = "http_service" in ext  # the Check over HTTP (front-proxy-http.yaml)
+    assert (ext["http_service"]["server_uri"] if http else ext["grpc_service"])["timeout"] == "2s"
     assert Settings().redis_timeout_s < 0.2
     # authz may touch only x-compliance-* headers (and LLMGateway's x-no-fallback, which its routing
     # contract sets), and anything else fails the request.
@@ -54,7 +55,13 @@ def test_fails_closed_reads_bodies_and_fences_mutations(path):
     assert ext["with_request_body"]["max_request_bytes"] == Settings().max_request_bytes
     assert ext["with_request_body"]["allow_partial_message"] is True
     assert ext["with_request_body"]["pack_as_bytes"] is True
-    assert ext["metadata_context_namespaces"] == ["envoy.filters.http.jwt_authn"]  # org_source = "jwt"
+    if http:  # no metadata travels over HTTP (authz refuses org_source = "jwt" with it)
+        assert ext["http_service"]["path_prefix"] == "/check"
+        allowed = ext["http_service"]["authorization_response"]["allowed_upstream_headers"]["patterns"]
+        assert allowed == [{"prefix": "x-compliance-"}, {"exact": "x-no-fallback"}]  # only ours reach the gateway
+        assert ext["allowed_headers"]["patterns"] == [{"safe_regex": {"regex": ".*"}}]  # every header to authz
+    else:
+        assert ext["metadata_context_namespaces"] == ["envoy.filters.http.jwt_authn"]  # org_source = "jwt"
     assert ext["decoder_header_mutation_rules"]["disallow_all"] is True
     assert ext["decoder_header_mutation_rules"]["allow_expression"]["regex"] == "^(x-compliance-.*|x-no-fallback)$"
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
