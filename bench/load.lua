@@ -1,12 +1,14 @@
 -- wrk script: cycles through BENCH_REQUESTS (lines "api-key<TAB>json-body"), each thread
 -- from its own offset. BENCH_DELAY_MS paces every connection (fixed-rate runs).
 local requests, n, i = {}, 0, 0
+-- BENCH_PATH_PREFIX: "/check" to call authz's HTTP ext_authz port directly (no Envoy).
+local path = (os.getenv("BENCH_PATH_PREFIX") or "") .. "/v1/chat/completions"
 
 function init(args)
   for line in io.lines(os.getenv("BENCH_REQUESTS")) do
     local tab = line:find("\t", 1, true)
     n = n + 1
-    requests[n] = wrk.format("POST", "/v1/chat/completions",
+    requests[n] = wrk.format("POST", path,
       {["Authorization"] = "Bearer " .. line:sub(1, tab - 1), ["Content-Type"] = "application/json"},
       line:sub(tab + 1))
   end

@@ -142,8 +142,10 @@ def front_envoy(
 # --- load -----------------------------------------------------------------------------------
 
 
-def wrk(url: str, requests_file: Path, seconds: float, connections: int, rate: int | None = None) -> dict:
-    env = dict(os.environ, BENCH_REQUESTS=str(requests_file))
+def wrk(
+    url: str, requests_file: Path, seconds: float, connections: int, rate: int | None = None, prefix: str = ""
+) -> dict:
+    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_PATH_PREFIX=prefix)
     if rate:
         env["BENCH_DELAY_MS"] = str(max(1, round(connections * 1000 / rate)))
     out = subprocess.run(
@@ -740,6 +742,9 @@ def run(args) -> dict:
             results["worker_scaling"] = cpu.worker_scaling(
                 servers, (1, 2), 1 if args.smoke else 3, 400 if args.smoke else 40000
             )
+            results["worker_scaling_http"] = http_worker_scaling(
+                servers, (1, 2), 1 if args.smoke else 3, 1 if args.smoke else 5
+            )
         finally:
             servers.stop()
         results["transports"] = transports(
@@ -863,6 +868,49 @@ def transports(workdir: Path, rounds: int, seconds: float, cases: tuple[str, ...
         servers.stop()
 
 
+def http_worker_scaling(servers: cpu.Servers, counts: tuple[int, ...], rounds: int, seconds: float) -> dict:
+    """Saturated rps and CPU per allowed Check of `authz serve --workers N` over HTTP ext_authz,
+    wrk straight at the port (path prefix /check, no Envoy), alternating rounds."""
+    body = json.dumps({"model": "azure/gpt-4o", "messages": [{"role": "user", "content": "x" * 3000}]})
+    requests_file = servers.workdir / "scaling-http.tsv"
+    requests_file.write_text(f"{cpu.KEYS['enforced']}\t{body}\n")
+    procs: dict[int, tuple[Proc, str]] = {}
+    try:
+        for n in counts:
+            port, metrics = free_port(), free_port()
+            env = dict(
+                servers.authz_env,
+                AUTHZ_GRPC_LISTEN=f"127.0.0.1:{free_port()}",
+                AUTHZ_EXT_AUTHZ_HTTP_LISTEN=f"127.0.0.1:{port}",
+                AUTHZ_HTTP_LISTEN=f"127.0.0.1:{free_port()}",
+                AUTHZ_ADMIN_GRPC_LISTEN=f"127.0.0.1:{free_port()}",
+                AUTHZ_METRICS_LISTEN=f"127.0.0.1:{metrics}",
+                AUTHZ_EVENTS_SPOOL_DIR=str(servers.workdir / f"spool-http-{n}-workers"),
+            )
+            cmd = [sys.executable, "-m", "authz", "serve", "--workers", str(n)]
+            proc = Proc(f"authz-http-{n}-workers", cmd, servers.workdir / f"authz-http-{n}.log", env=env).start()
+            wait_until(lambda m=metrics: _answers(f"http://127.0.0.1:{m}/readyz"), 30, "authz")
+            procs[n] = (proc, f"http://127.0.0.1:{port}")
+            wrk(procs[n][1], requests_file, 1, 16, prefix="/check")  # warm every worker
+        runs: dict[int, list[tuple[float, float]]] = {n: [] for n in counts}
+        for _ in range(rounds):
+            for n, (proc, url) in procs.items():
+                before = cpu.tree_cpu_seconds(proc.popen.pid)
+                done = wrk(url, requests_file, seconds, 16, prefix="/check")
+                used = cpu.tree_cpu_seconds(proc.popen.pid) - before
+                runs[n].append((done["rps"], used / max(done["requests"], 1) * 1e6))
+    finally:
+        for proc, _ in procs.values():
+            proc.stop()
+    return {
+        str(n): {
+            "rps": round(statistics.median(r for r, _ in samples)),
+            "cpu_us": round(statistics.median(c for _, c in samples), 1),
+        }
+        for n, samples in runs.items()
+    }
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
@@ -957,7 +1005,11 @@ def markdown(r: dict) -> str:
         f"all answered in {r['big_body_rss']['burst_seconds']} s)",
         "- workers per pod (`authz serve --workers N`, direct, saturated, allowed Checks; h2load shares the "
         "2 cores): "
-        + ", ".join(f"{n}: {v['rps']} rps at {v['cpu_us']} µs CPU per Check" for n, v in r["worker_scaling"].items()),
+        + ", ".join(f"{n}: {v['rps']} rps at {v['cpu_us']} µs CPU per Check" for n, v in r["worker_scaling"].items())
+        + "; over HTTP ext_authz (wrk at the port): "
+        + ", ".join(
+            f"{n}: {v['rps']} rps at {v['cpu_us']} µs CPU per Check" for n, v in r["worker_scaling_http"].items()
+        ),
         f"- org from the gateway's key API (org_source = gateway, LiteLLM-shaped /key/info on loopback), "
         f"Check latency direct: a key's first Check p50 {r['gateway_key_lookup']['cold_p50_ms']} ms, "
         f"p99 {r['gateway_key_lookup']['cold_p99_ms']} ms; cached p50 {r['gateway_key_lookup']['warm_p50_ms']} ms, "

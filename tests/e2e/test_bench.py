@@ -58,3 +58,4 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
         assert all(v["cpu_us"] > 0 and v["ratio_to_grpc_noop"] > 0 for v in by.values())
     assert set(t["added_p99_ms_at_1000rps"]) == {"authz_http", "authz_grpc"}
     assert "authz_http" in out.with_suffix(".md").read_text()
+    assert set(r["worker_scaling_http"]) == {"1", "2"} and all(v["rps"] > 0 for v in r["worker_scaling_http"].values())
