@@ -310,6 +310,11 @@ def worker_scaling(servers: Servers, counts: tuple[int, ...], rounds: int, check
     finally:
         for proc, _ in procs.values():
             proc.stop()
+    return scaling_summary(runs)
+
+
+def scaling_summary(runs: dict[int, list[tuple[float, float]]]) -> dict:
+    """Workers -> median rps and CPU µs per Check of its (rps, µs) rounds."""
     return {
         str(n): {
             "rps": round(statistics.median(r for r, _ in samples)),

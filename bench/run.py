@@ -902,13 +902,7 @@ def http_worker_scaling(servers: cpu.Servers, counts: tuple[int, ...], rounds: i
     finally:
         for proc, _ in procs.values():
             proc.stop()
-    return {
-        str(n): {
-            "rps": round(statistics.median(r for r, _ in samples)),
-            "cpu_us": round(statistics.median(c for _, c in samples), 1),
-        }
-        for n, samples in runs.items()
-    }
+    return cpu.scaling_summary(runs)
 
 
 def _answers(url: str) -> bool:

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from devstack.stack import Stack
+from devstack.stack import Stack, wait_until
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +54,11 @@ def test_a_flood_of_heavy_bodies_from_one_org_leaves_another_orgs_checks_fast(tm
             t.start()
         latencies, statuses = [], []
         try:
-            time.sleep(3.0)  # past the flood's first burst (the budget lets two 24 MiB bodies in at once)
+            # Past the flood's first burst (the budget lets two 24 MiB bodies in at once, then one per
+            # 1.5 s): measure once the budget is refusing, its steady state, not a fixed time after
+            # the start, which a loaded machine stretches.
+            wait_until(lambda: "inspection_budget_exceeded" in flood_codes, 30, "the budget refusing the flood")
+            time.sleep(2.0)
             with httpx.Client(timeout=10) as client:
                 end = time.monotonic() + 6
                 while time.monotonic() < end:
