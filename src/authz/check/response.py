@@ -82,6 +82,7 @@ def build(
 
 
 HttpAnswer = tuple[int, list[tuple[str, str]], bytes]
+JSON_CONTENT_TYPE = ("content-type", "application/json")
 HEADERS_TO_REMOVE = "x-envoy-auth-headers-to-remove"  # Envoy's HTTP ext_authz: strip these upstream
 
 
@@ -110,10 +111,7 @@ def build_http(
             out.append((HEADERS_TO_REMOVE, ",".join(removed)))
         return 200, out, b""
     body = deny_body(verdict, decision_id, request_id, providers, catalog_version)
-    return OUTCOMES[verdict.reason].http_status, [_JSON_TYPE, (DECISION_ID_HEADER, decision_id)], body.encode()
-
-
-_JSON_TYPE = ("content-type", "application/json")
+    return OUTCOMES[verdict.reason].http_status, [JSON_CONTENT_TYPE, (DECISION_ID_HEADER, decision_id)], body.encode()
 
 
 @functools.lru_cache(maxsize=16_384)
@@ -133,7 +131,7 @@ def _denied_template(verdict: Verdict) -> external_auth_pb2.CheckResponse:
     template.status.message = verdict.reason.value
     denied = template.denied_response
     denied.status.code = outcome.http_status
-    denied.headers.append(_header("content-type", "application/json"))
+    denied.headers.append(_header(*JSON_CONTENT_TYPE))
     _describe(template.dynamic_metadata, verdict)
     return template
 

@@ -183,14 +183,9 @@ def data_policy(
         dp.evidence[attribute].checked_at = checked_at
 
     published = published or {}
-    for key, attribute in (
-        ("apiTraining", "trains_on_prompts"),
-        ("promptLogging", "logs_prompts"),
-        ("iso27001", "iso27001"),
-        ("gdpr", "gdpr"),
-    ):
+    for key in ("apiTraining", "promptLogging", "iso27001", "gdpr"):  # true / false as published
         if isinstance(published.get(key), bool):
-            put(attribute, published[key], f".dataPolicy.{key}")
+            put(_ATTRIBUTE_OF[key], published[key], f".dataPolicy.{key}")
     soc2 = published.get("soc2")
     if soc2 in (1, 2) and not isinstance(soc2, bool):
         put("soc2", True, ".dataPolicy.soc2")
@@ -255,7 +250,7 @@ def policy(published: dict[str, Any]) -> policy_pb2.CompliancePolicy:
 def attestation(published: dict[str, Any]) -> catalog_pb2.DataPolicy:
     """An org's attestation of its own provider, as LLMGateway's attestation fields say it."""
     return data_policy(
-        {k: published.get(k) for k in ("apiTraining", "promptLogging", "retentionPeriod", "soc2", "iso27001", "gdpr")},
+        {k: published.get(k) for k in _ATTRIBUTE_OF},
         published.get("headquarters"),
         "attestation",
         "",

@@ -38,7 +38,7 @@ log = structlog.get_logger("authz.server.http_transport")
 
 PATH_PREFIX = "/check"  # Envoy's http_service.path_prefix
 HEALTH_PATH = "/healthz"
-_JSON = ("content-type", "application/json")
+_JSON = response_mod.JSON_CONTENT_TYPE
 _FAILED = b'{"error": {"code": "check_failed", "message": "The compliance check failed; not forwarded."}}'
 _NOT_FOUND = b'{"error": {"code": "not_found", "message": "Checks are under /check/ (http_service.path_prefix)."}}'
 _TOO_LARGE = b'{"error": {"code": "body_too_large", "message": "More body than max_request_bytes."}}'
