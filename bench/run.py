@@ -107,6 +107,13 @@ def envoy_proc(workdir: Path, name: str, config: str) -> Proc:
     ).start()
 
 
+def upstream_envoy(workdir: Path) -> tuple[Proc, int]:
+    """The upstream that answers every request itself (bench/upstream-envoy.yaml), and its port."""
+    port = free_port()
+    config = render(BENCH / "upstream-envoy.yaml", {8000: port, 9911: free_port()}, directory=workdir)
+    return envoy_proc(workdir, "upstream", config), port
+
+
 def front_envoy(
     workdir: Path, name: str, authz_port: int | None, upstream_port: int, config_file: Path = FRONT_PROXY
 ) -> tuple[Proc, int]:
@@ -642,12 +649,7 @@ def run(args) -> dict:
     procs: list[Proc] = []
     try:
         asyncio.run(load_state(redis_server.url, cat, org_list))
-        upstream_port, upstream_admin = free_port(), free_port()
-        upstream = envoy_proc(
-            workdir,
-            "upstream",
-            render(BENCH / "upstream-envoy.yaml", {8000: upstream_port, 9911: upstream_admin}, directory=workdir),
-        )
+        upstream, upstream_port = upstream_envoy(workdir)
         procs.append(upstream)
         noop_port = free_port()
         noop = Proc(
@@ -787,14 +789,8 @@ def transports(workdir: Path, rounds: int, seconds: float, cases: tuple[str, ...
     servers = cpu.Servers(workdir)
     procs: list[Proc] = []
     try:
-        upstream_port = free_port()
-        procs.append(
-            envoy_proc(
-                workdir,
-                "upstream",
-                render(BENCH / "upstream-envoy.yaml", {8000: upstream_port, 9911: free_port()}, directory=workdir),
-            )
-        )
+        upstream, upstream_port = upstream_envoy(workdir)
+        procs.append(upstream)
         ports = {
             "grpc_noop": servers.noop_port,
             "authz_grpc": servers.authz_port,

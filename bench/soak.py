@@ -14,12 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import data
-from run import authz_proc, envoy_proc, front_envoy, histogram, load_state, percentile_from_buckets, wrk
+from run import authz_proc, front_envoy, histogram, load_state, percentile_from_buckets, upstream_envoy, wrk
 
-from devstack.envoy_config import render
-from devstack.stack import RedisServer, free_port
-
-BENCH = Path(__file__).resolve().parent
+from devstack.stack import RedisServer
 
 
 def rss_mb(pid: int) -> float:
@@ -42,14 +39,8 @@ def main() -> None:
     procs = []
     try:
         asyncio.run(load_state(redis_server.url, cat, orgs))
-        upstream_port = free_port()
-        procs.append(
-            envoy_proc(
-                workdir,
-                "upstream",
-                render(BENCH / "upstream-envoy.yaml", {8000: upstream_port, 9911: free_port()}, directory=workdir),
-            )
-        )
+        upstream, upstream_port = upstream_envoy(workdir)
+        procs.append(upstream)
         authz = authz_proc(workdir, "authz", redis_server.url)
         procs.append(authz)
         front, port = front_envoy(workdir, "front", authz.grpc_port, upstream_port)

@@ -12,10 +12,10 @@ import json
 import openai
 import pytest
 
-from devstack.stack import Stack
-from support.litellm import import_catalog, start_litellm
+from support.litellm import stack_behind_litellm, start_litellm
 
 MASTER = "sk-litellm-regions"
+REGIONS_ONLY = {"enabled": True, "data_residency": ["eu"]}
 pytestmark = pytest.mark.e2e
 
 CONFIG = f"""
@@ -44,17 +44,7 @@ def stack(tmp_path_factory):
     config = workdir / "config.yaml"
     config.write_text(CONFIG)
     proc, port = start_litellm(config)
-    s = Stack.start(
-        workdir / "stack",
-        upstream_port=port,
-        authz_settings={"naming_profile": "litellm", "routing_enforcement": "strict"},
-    )
-    imported = workdir / "catalog.json"
-    import_catalog(config, imported, s.authz_env)
-    s.admin.load_catalog(imported)
-    s.admin.set_plan("company", "enterprise")
-    s.admin.set_policy("company", enabled=True, data_residency=["eu"])
-    s.admin.add_api_key(MASTER, "company")
+    s, imported = stack_behind_litellm(workdir / "stack", config, port, MASTER, "company", REGIONS_ONLY)
     s.wait_ready()
     yield s, json.loads(imported.read_text())
     s.stop()

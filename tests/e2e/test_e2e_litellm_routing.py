@@ -16,8 +16,8 @@ import json
 import httpx
 import pytest
 
-from devstack.stack import Stack, closed_port
-from support.litellm import import_catalog, start_litellm
+from devstack.stack import closed_port
+from support.litellm import stack_behind_litellm, start_litellm
 from support.policies import DEMO_POLICY
 
 MASTER = "sk-litellm-master"
@@ -68,17 +68,7 @@ def litellm(capture, tmp_path_factory):
 def stack(litellm, tmp_path_factory):
     port, config = litellm
     workdir = tmp_path_factory.mktemp("stack-routing")
-    s = Stack.start(
-        workdir,
-        upstream_port=port,
-        authz_settings={"naming_profile": "litellm", "routing_enforcement": "strict"},
-    )
-    imported = workdir / "catalog.json"
-    import_catalog(config, imported, s.authz_env)
-    s.admin.load_catalog(imported)
-    s.admin.set_plan("company", "enterprise")
-    s.admin.set_policy("company", **DEMO_POLICY)
-    s.admin.add_api_key(MASTER, "company")
+    s, _ = stack_behind_litellm(workdir, config, port, MASTER, "company", DEMO_POLICY)
     s.admin.add_api_key("sk-free", "free")  # an org without a policy
     s.wait_ready()
     yield s

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from devstack.stack import Proc, free_port, wait_until
+from devstack.stack import Proc, Stack, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
@@ -56,3 +57,23 @@ def import_catalog(config: Path, out: Path, env: Mapping[str, str], base: Path |
         timeout=60,
     )
     assert cli.returncode == 0, cli.stderr
+
+
+def stack_behind_litellm(
+    workdir: Path, config: Path, litellm_port: int, master_key: str, org: str, policy: Mapping[str, Any]
+) -> tuple[Stack, Path]:
+    """The stack (strict routing, LiteLLM's names) in front of a LiteLLM proxy, the catalog
+    imported from the proxy's own config, and `org`'s `policy` for the proxy's master key.
+    Returns the stack and the imported catalog file."""
+    stack = Stack.start(
+        workdir,
+        upstream_port=litellm_port,
+        authz_settings={"naming_profile": "litellm", "routing_enforcement": "strict"},
+    )
+    imported = workdir / "catalog.json"
+    import_catalog(config, imported, stack.authz_env)
+    stack.admin.load_catalog(imported)
+    stack.admin.set_plan(org, "enterprise")
+    stack.admin.set_policy(org, **policy)
+    stack.admin.add_api_key(master_key, org)
+    return stack, imported
