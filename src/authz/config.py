@@ -70,6 +70,10 @@ class Settings:
     admin_jwt_rs256_public_key_file: str = ""
     admin_jwt_issuer: str = ""
     admin_jwt_audience: str = ""
+    # Policies, custom providers and alerts are an Enterprise feature of a multi-tenant gateway:
+    # an org needs plan "enterprise" (authz org set-plan) before it can enable them. A
+    # single-company deployment turns the gate off (docs/policy.md, "Plans").
+    require_enterprise_plan: bool = True
     # "api_key": Authorization: Bearer <key> -> Redis. "header": org_header, set by Envoy itself.
     # "jwt": the org_jwt_claim of the token Envoy's jwt_authn verified (envoy/snippets/jwt-org.yaml).
     # "static": every request belongs to static_org_id (one company, nothing to register).

@@ -20,19 +20,19 @@ def authz(redis_server, *args, stdin=None, prefix="cli:"):
 
 
 def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
-    ok = authz(redis_server, "catalog", "load", str(SAMPLE))
+    ok = authz(redis_server, "catalog", "load", "--init", str(SAMPLE))
     assert ok.returncode == 0 and ok.stdout.strip() == "catalog version 1 stored: 12 providers, 15 models"
     bad = json.loads(SAMPLE.read_text())
     bad["models"]["gpt-4o"]["providers"].append("acme-llm")
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
-    result = authz(redis_server, "catalog", "load", str(path))
+    result = authz(redis_server, "catalog", "load", "--init", str(path))
     assert result.returncode == 1
     assert "'gpt-4o'" in result.stderr and "'acme-llm'" in result.stderr
 
 
 def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
-    assert authz(redis_server, "catalog", "load", str(SAMPLE)).returncode == 0  # writes need a bootstrapped state
+    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE)).returncode == 0  # writes need a bootstrapped state
     key = authz(redis_server, "--actor", "ops", "apikey", "add", "acme").stdout.strip()
     assert key.startswith("sk-authz-")
     client = redis.Redis.from_url(redis_server.url)
@@ -54,7 +54,7 @@ def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
 
 
 def test_cli_writes_are_audited_with_the_os_user_not_unknown(redis_server):
-    assert authz(redis_server, "catalog", "load", str(SAMPLE), prefix="actor:").returncode == 0
+    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE), prefix="actor:").returncode == 0
     [entry] = [json.loads(line) for line in authz(redis_server, "audit", "list", prefix="actor:").stdout.splitlines()]
     assert entry["actor"].startswith("cli:") and entry["actor"] != "cli:unknown"
 
@@ -63,7 +63,7 @@ def test_catalog_load_and_check_read_standard_input(redis_server):
     text = SAMPLE.read_text()
     checked = authz(redis_server, "catalog", "check", "-", stdin=text, prefix="stdin:")
     assert checked.returncode == 0 and checked.stdout.strip() == "ok: 12 providers, 15 models"
-    loaded = authz(redis_server, "catalog", "load", "-", stdin=text, prefix="stdin:")
+    loaded = authz(redis_server, "catalog", "load", "--init", "-", stdin=text, prefix="stdin:")
     assert loaded.returncode == 0 and "catalog version 1 stored" in loaded.stdout
     bad = authz(redis_server, "catalog", "check", "-", stdin="{", prefix="stdin:")
     assert bad.returncode == 1 and "not valid JSON" in bad.stderr
@@ -136,6 +136,8 @@ def test_events_tail_follow_waits_quietly_until_interrupted(redis_server):
     import time
 
     env = {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "follow:", "PATH": "/usr/bin:/bin"}
+    # A deployed authz's Redis (the CLI refuses to wait on one that is not authz's).
+    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE), prefix="follow:").returncode == 0
     with subprocess.Popen(
         [sys.executable, "-m", "authz", "events", "tail", "--follow", "--count", "0"],
         stdout=subprocess.PIPE,
@@ -207,7 +209,7 @@ def test_catalog_show_on_the_shipped_catalog_names_the_package_version_operator_
 def test_bootstrap_is_idempotent_and_writes_only_differences(redis_server, tmp_path):
     keys = tmp_path / "api-keys"
     keys.write_text("# org key\nacme sk-boot-acme\nbeta sk-boot-beta  # the beta team\n")
-    args = ("bootstrap", "--catalog", str(SAMPLE), "--plan", "acme=enterprise", "--api-keys", str(keys))
+    args = ("bootstrap", "--init", "--catalog", str(SAMPLE), "--plan", "acme=enterprise", "--api-keys", str(keys))
     first = authz(redis_server, "--actor", "bootstrap-job", *args, prefix="boot:")
     assert first.returncode == 0, first.stderr
     assert "catalog version 1 stored" in first.stdout and "org acme: plan enterprise" in first.stdout
@@ -229,7 +231,7 @@ def test_bootstrap_writes_nothing_when_any_of_its_input_is_wrong(redis_server, t
     keys = tmp_path / "api-keys"
     keys.write_text("acme sk-all-acme\n")
     assert (
-        authz(redis_server, "bootstrap", "--catalog", str(SAMPLE), "--api-keys", str(keys), prefix="all:").returncode
+        authz(redis_server, "bootstrap", "--init", "--catalog", str(SAMPLE), "--api-keys", str(keys), prefix="all:").returncode
         == 0
     )
     before = authz(redis_server, "audit", "list", prefix="all:").stdout.splitlines()
@@ -247,7 +249,7 @@ def test_bootstrap_writes_nothing_when_any_of_its_input_is_wrong(redis_server, t
 
 
 def test_bootstrap_seeds_a_plan_and_never_undoes_a_later_change(redis_server):
-    args = ("bootstrap", "--catalog", str(SAMPLE), "--plan", "acme=enterprise")
+    args = ("bootstrap", "--init", "--catalog", str(SAMPLE), "--plan", "acme=enterprise")
     assert "org acme: plan enterprise" in authz(redis_server, *args, prefix="seed:").stdout
     assert authz(redis_server, "org", "set-plan", "acme", "free", prefix="seed:").returncode == 0
     again = authz(redis_server, *args, prefix="seed:")

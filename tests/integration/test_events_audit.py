@@ -296,7 +296,7 @@ def test_audit_verify_cli_reports_tampering(redis_server):
             [sys.executable, "-m", "authz", *args], capture_output=True, text=True, env=env, timeout=60
         )
 
-    assert authz("--actor", "ops", "catalog", "load", str(SAMPLE_CATALOG)).returncode == 0
+    assert authz("--actor", "ops", "catalog", "load", "--init", str(SAMPLE_CATALOG)).returncode == 0
     assert authz("--actor", "ops", "org", "set-plan", "acme", "enterprise").returncode == 0
     ok = authz("audit", "verify")
     assert ok.returncode == 0 and "ok: 2 audit events" in ok.stdout

@@ -80,7 +80,7 @@ def test_cli_import_then_diff_against_the_stored_catalog(redis_server, tmp_path)
             [sys.executable, "-m", "authz", *args], capture_output=True, text=True, env=env, timeout=60
         )
 
-    assert authz("catalog", "load", str(SAMPLE)).returncode == 0
+    assert authz("catalog", "load", "--init", str(SAMPLE)).returncode == 0
     out = tmp_path / "imported.json"
     result = authz("catalog", "import", "--from", "litellm", str(CONFIG), "--out", str(out))
     assert result.returncode == 0, result.stderr

@@ -141,8 +141,10 @@ class PolicyAdmin:
         catalog: Callable[[], CatalogIndex | None],
         authenticator: Authenticator,
         webhook_guard: WebhookGuard | None = None,
+        require_enterprise_plan: bool = True,
     ):
         self.store = store
+        self.require_enterprise_plan = require_enterprise_plan
         self._catalog = catalog  # returns the process's current CatalogIndex (or None)
         self.authenticator = authenticator
         self.webhook_guard = webhook_guard or WebhookGuard()
@@ -189,13 +191,13 @@ class PolicyAdmin:
             )
         return await self.store.plan(org_id)
 
-    @staticmethod
-    def _require_enterprise(plan: str, what: str) -> None:
-        if plan != ENTERPRISE:
+    def _require_enterprise(self, plan: str, what: str) -> None:
+        if self.require_enterprise_plan and plan != ENTERPRISE:
             raise AdminError(
                 PERMISSION_DENIED,
                 f"Enterprise plan required to {what} (this org's plan: '{plan or 'none'}'). "
-                "Disabling an existing policy stays possible.",
+                "Disabling an existing policy stays possible. The platform team sets plans "
+                "(authz org set-plan ORG enterprise).",
             )
 
     def _catalog_or_unavailable(self) -> CatalogIndex:

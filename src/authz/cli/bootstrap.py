@@ -1,6 +1,7 @@
 """authz bootstrap: what a cluster needs before its first request (a Kubernetes Job), as
 often as it is run: what is already there is left alone (and not audited again); only
-differences are written, and nothing at all when any input is wrong."""
+differences are written, and nothing at all when any input is wrong. With --policies it also
+applies a policies-as-code file (authz policy apply), after the catalog it may load."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import os
 
 from authz.admin.catalog_loading import load_catalog
 from authz.check.request import api_key_hash, api_key_id
-from authz.cli.common import USAGE, CommandError, read_catalog, with_store
+from authz.cli.common import INIT_HELP, USAGE, CommandError, read_catalog, settings, with_store
+from authz.cli.declared import carry_out, prepare, read_declaration
 from authz.policy import catalog as catalog_mod
+from authz.policy.catalog import CatalogIndex
+from authz.server import components
 from authz.state.store import StateLost, Store
 from authz.v1 import catalog_pb2
 
@@ -24,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     boot.add_argument(
         "--api-keys", help="a file of 'ORG KEY' lines (# comments): each key registered once, for its org"
     )
+    boot.add_argument(
+        "--policies", help="a policies-as-code file (orgs: plan, policy, custom providers, alerts), as `policy apply`"
+    )
+    boot.add_argument("--init", action="store_true", help=INIT_HELP)
     boot.set_defaults(handler=bootstrap_command)
 
 
@@ -33,7 +41,25 @@ def bootstrap_command(args: argparse.Namespace) -> int:
     plans = [_plan(item) for item in args.plan]
     keys = _keys(args.api_keys)
     new = read_catalog(args.catalog) if args.catalog else None
-    return with_store(args, lambda store: _apply(store, args.actor, new, plans, keys))
+    declaration = read_declaration(args.policies) if args.policies else None
+    s = settings(args)
+
+    async def run(store: Store) -> int:
+        steps = None
+        if declaration is not None:  # checked against the catalog it will run with, before any write
+            steps = await prepare(
+                store,
+                declaration,
+                plans_on=s.require_enterprise_plan,
+                guard=components.webhook_guard(s),
+                catalog=CatalogIndex.build(new) if new is not None else None,
+            )
+        code = await _apply(store, args.actor, new, plans, keys)
+        if declaration is not None and steps is not None:
+            await carry_out(store, declaration, steps, args.actor)
+        return code
+
+    return with_store(args, run, access="create")
 
 
 def _plan(item: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from authz.cli.common import USAGE, CommandError, noun, read_catalog, with_store
+from authz.cli.common import INIT_HELP, USAGE, CommandError, noun, read_catalog, with_store
 from authz.policy import catalog as catalog_mod
 from authz.policy import requirements
 from authz.state.store import Store
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     group = noun(sub.add_parser("catalog", help="the provider catalog"))
     load = group.add_parser("load", help="validate FILE and store it as the next catalog version (Redis)")
     load.add_argument("file", help="path, or - for standard input")
+    load.add_argument("--init", action="store_true", help=INIT_HELP)
     load.set_defaults(handler=load_command)
     check = group.add_parser("check", help="validate FILE without storing it (local)")
     check.add_argument("file", help="path, or - for standard input")
@@ -194,7 +195,7 @@ def load_command(args: argparse.Namespace) -> int:
         print(f"catalog version {version} stored: {len(parsed.providers)} providers, {len(parsed.models)} models")
         return 0
 
-    return with_store(args, load)
+    return with_store(args, load, access="create")
 
 
 def diff_command(args: argparse.Namespace) -> int:
@@ -213,7 +214,7 @@ def diff_command(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
 
-    return with_store(args, diff)
+    return with_store(args, diff, access="any")
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -224,7 +225,7 @@ def show_command(args: argparse.Namespace) -> int:
         stored = await _stored(store, missing="load one (authz catalog load FILE) or pass --file")
         return _show_provider(stored, args.provider, args.json)
 
-    return with_store(args, show)
+    return with_store(args, show, access="any")
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -234,7 +235,7 @@ def import_command(args: argparse.Namespace) -> int:
     async def from_stored(store: Store) -> int:
         return _import(args, await _stored(store, missing="pass --base FILE"))
 
-    return with_store(args, from_stored)
+    return with_store(args, from_stored, access="any")
 
 
 async def _stored(store: Store, required: bool = True, missing: str = "") -> Any:

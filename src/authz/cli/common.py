@@ -8,7 +8,9 @@ import asyncio
 import getpass
 import os
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from authz import config
 from authz.policy import catalog as catalog_mod
@@ -35,26 +37,73 @@ def settings(args: argparse.Namespace) -> config.Settings:
         raise CommandError(f"bad configuration: {exc}", USAGE) from None
 
 
-def with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:
-    """Run `action` against the Redis the settings name, reporting Redis errors by its URL."""
+def redis_location(s: config.Settings) -> str:
+    """Where the Redis commands go, for messages: the URL without its password, and the prefix."""
+    parts = urllib.parse.urlsplit(s.redis_url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if s.redis_sentinels:
+        url += f" (sentinels {s.redis_sentinels}, master {s.redis_sentinel_master})"
+    return f"{url} (key prefix {s.key_prefix!r})"
+
+
+# What a Redis command needs of the state marker (Keys.state): "any" reads what is there (catalog
+# diff on a new install), "read" and "write" need an authz state, "create" (catalog load,
+# bootstrap) makes one, in an empty Redis or with --init: never in someone else's by mistake.
+Access = Literal["any", "read", "write", "create"]
+
+
+def with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]], access: Access = "read") -> int:
+    """Run `action` against the Redis the settings name, reporting Redis errors by its URL.
+    Every write says on standard error which Redis it goes to."""
     from redis.exceptions import RedisError
 
     from authz.state.redis_client import redis_client
 
     s = settings(args)
+    where = redis_location(s)
 
     async def run() -> int:
         redis = redis_client(s)
         try:
-            return await action(Store(redis, Keys(s.key_prefix)))
+            store = Store(redis, Keys(s.key_prefix))
+            if access != "any" and await redis.hget(store.keys.state, "epoch") is None:
+                await _no_state(store, access, where, getattr(args, "init", False))
+            if access in ("write", "create"):
+                print(f"authz: writing to Redis at {where}", file=sys.stderr)
+            return await action(store)
         except RedisError as exc:
-            raise CommandError(f"Redis at {s.redis_url}: {exc}") from None
+            raise CommandError(f"Redis at {where}: {exc}") from None
         except StateLost as exc:
             raise CommandError(str(exc)) from None
         finally:
             await redis.aclose()
 
     return asyncio.run(run())
+
+
+INIT_HELP = "create the authz state in a Redis that holds other data but none of authz's (an empty one needs no flag)"
+
+
+async def _no_state(store: Store, access: Access, where: str, init: bool) -> None:
+    if access == "read" and any([await store.redis.exists(key) for key in store.keys.streams]):
+        return  # authz's Redis after a data loss: its event streams are still worth reading
+    if access == "create" and (init or not await store.redis.dbsize()):
+        return
+    if access == "create":
+        raise CommandError(
+            f"Redis at {where} holds data but no authz state: it may be another service's Redis, or "
+            "authz's after a data loss. Check AUTHZ_REDIS_URL / --config; to create the state there "
+            "anyway, add --init"
+        )
+    raise CommandError(
+        f"Redis at {where} holds no authz state: is this the right Redis (AUTHZ_REDIS_URL, --config)? "
+        "A new install loads its catalog first (authz bootstrap --catalog FILE)"
+    )
 
 
 def read_catalog(path: str) -> catalog_pb2.Catalog:

@@ -37,7 +37,7 @@ def set_plan_command(args: argparse.Namespace) -> int:
         print(f"org {args.org}: plan {args.plan}")
         return 0
 
-    return with_store(args, set_plan)
+    return with_store(args, set_plan, access="write")
 
 
 def add_key_command(args: argparse.Namespace) -> int:
@@ -48,7 +48,7 @@ def add_key_command(args: argparse.Namespace) -> int:
         print(f"key {key_hash[:12]} -> org {args.org}" if args.key else key)
         return 0
 
-    return with_store(args, add)
+    return with_store(args, add, access="write")
 
 
 def list_keys_command(args: argparse.Namespace) -> int:
@@ -76,4 +76,4 @@ def revoke_key_command(args: argparse.Namespace) -> int:
         print(f"revoked {api_key_id(found[0])}")
         return 0
 
-    return with_store(args, revoke)
+    return with_store(args, revoke, access="write")

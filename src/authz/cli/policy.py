@@ -1,5 +1,8 @@
-"""authz policy: an org's compliance policy, through the admin HTTP API (the same checks,
-audit and permissions as the settings page; no settings or Redis access needed here)."""
+"""authz policy: an org's compliance policy.
+
+get, preview, set, enable and disable go through the admin HTTP API (the same checks, audit and
+permissions as the settings page). apply, diff and history are the platform team's policies as
+code (authz.admin.declared): they read the settings and talk to Redis, as bootstrap does."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from authz.cli.common import CommandError, noun
+from authz.cli.declared import apply_command, diff_command, history_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,6 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         t.add_argument("--expected-version", type=int, help="fail if the stored version is not this one")
     for action in group.choices.values():
         action.set_defaults(handler=policy_command)
+    apply = group.add_parser("apply", help="make Redis hold what FILE (YAML/JSON, orgs: ...) declares (Redis)")
+    apply.add_argument("file", help="path, or - for standard input")
+    apply.set_defaults(handler=apply_command)
+    diff = group.add_parser("diff", help="what `policy apply FILE` would change, changing nothing (exit 1: changes)")
+    diff.add_argument("file", help="path, or - for standard input")
+    diff.set_defaults(handler=diff_command)
+    history = group.add_parser("history", help="an org's policy versions from the audit trail (settings, Redis)")
+    history.add_argument("org")
+    history.set_defaults(handler=history_command)
 
 
 def policy_command(args: argparse.Namespace) -> int:

@@ -87,7 +87,13 @@ class App:
         self.alerts_redis = redis_client(settings, socket_timeout=15.0)
         guard = components.webhook_guard(settings)
         self.alerts = AlertDispatcher(self.alerts_redis, self.store.keys, guard)
-        self.admin = PolicyAdmin(self.store, lambda: self.cache.catalog, components.authenticator(settings), guard)
+        self.admin = PolicyAdmin(
+            self.store,
+            lambda: self.cache.catalog,
+            components.authenticator(settings),
+            guard,
+            require_enterprise_plan=settings.require_enterprise_plan,
+        )
         self.health = health.aio.HealthServicer()
         # A Check carries the body Envoy buffered (up to max_request_bytes) plus headers.
         self.grpc = grpc_aio.server(

@@ -86,6 +86,11 @@ class Keys:
         with every cold read. Its absence means Redis lost its data (or was never loaded)."""
         return f"{self.prefix}state"
 
+    @property
+    def streams(self) -> tuple[str, str]:
+        """The event streams, which the service writes even while the state marker is missing."""
+        return (self.security_events, self.audit_events)
+
     def org(self, org_id: str) -> str:
         return f"{self.prefix}org:{org_id}"
 
