@@ -75,9 +75,32 @@ def cluster(config: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-def validate(path: str | Path) -> subprocess.CompletedProcess[str]:
+SIDECAR = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "components" / "sidecar"
+
+
+def sidecar_config_yaml(gateway_port: int) -> str:
+    """The `--config-yaml` the sidecar component gives its Envoy (the gateway container's
+    cluster), with $(GATEWAY_PORT) expanded as the kubelet expands it."""
+    patch = yaml.safe_load((SIDECAR / "deployment-patch.yaml").read_text())
+    [envoy] = [c for c in patch["spec"]["template"]["spec"]["containers"] if c["name"] == "compliance-envoy"]
+    args = envoy["args"]
+    return str(args[args.index("--config-yaml") + 1]).replace("$(GATEWAY_PORT)", str(gateway_port))
+
+
+def sidecar_config(gateway_port: int, directory: str | Path) -> Path:
+    """The sidecar's envoy.yaml with its `--config-yaml` merged in, as one file (for a Stack)."""
+    config = yaml.safe_load((SIDECAR / "envoy.yaml").read_text())
+    extra = yaml.safe_load(sidecar_config_yaml(gateway_port))
+    config["static_resources"]["clusters"] += extra["static_resources"]["clusters"]
+    out = Path(directory) / "sidecar-envoy.yaml"
+    out.write_text(yaml.safe_dump(config))
+    return out
+
+
+def validate(path: str | Path, config_yaml: str = "") -> subprocess.CompletedProcess[str]:
+    extra = ["--config-yaml", config_yaml] if config_yaml else []
     return subprocess.run(
-        [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+        [envoy_binary(), "--mode", "validate", "-c", str(path), *extra, "--log-level", "error"],
         capture_output=True,
         text=True,
         timeout=60,

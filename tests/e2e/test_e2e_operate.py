@@ -10,6 +10,7 @@ import threading
 import httpx
 import pytest
 
+from devstack.envoy_config import sidecar_config
 from devstack.stack import TRANSPORTS, Stack, wait_until
 from support.policies import DEMO_POLICY
 
@@ -113,9 +114,8 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path, transport):
 
 
 def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_path):
-    from devstack.stack import ROOT
-
-    sidecar = ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"
+    # envoy.yaml with its container's --config-yaml (the gateway on GATEWAY_PORT, remapped here).
+    sidecar = sidecar_config(8000, tmp_path)
     with Stack.start(tmp_path, envoy_config=sidecar) as s:
         s.admin.load_catalog()
         s.admin.add_api_key("sk-sc", "sidecar-org")

@@ -32,6 +32,8 @@ KUSTOMIZATIONS = [
     "examples/envoy-gateway-http",
     "examples/monitoring",
     "examples/portkey",
+    "examples/litellm",
+    "examples/llmgateway",
 ]
 CORE_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1")
 
@@ -189,45 +191,127 @@ def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
     assert sidecar_envoy == (K8S / "components" / "sidecar" / "envoy.yaml").read_text()
 
 
-def test_the_portkey_example_runs_portkeys_contract_with_the_sidecars_listeners():
-    """The example replaces the sidecar's settings: the same listeners, Portkey's contract."""
-    [config] = [
-        d for d in RENDERED["examples/portkey"] if d["kind"] == "ConfigMap" and "authz.toml" in d.get("data", {})
-    ]
-    settings = load_text(config["data"]["authz.toml"])
-    sidecar = load(K8S / "components" / "sidecar" / "authz.toml", {})
-    assert (settings.grpc_listen, settings.http_listen) == (sidecar.grpc_listen, sidecar.http_listen)
-    assert (settings.naming_profile, settings.routing_enforcement, settings.org_source) == (
-        "portkey",
-        "strict",
-        "static",
-    )
-    assert settings.custom_host_map()
+def container_settings(docs: list[dict], deployment: str, container: str):
+    """authz's Settings as the kubelet would start that container: its mounted authz.toml, then
+    its envFrom ConfigMaps and env (secrets as "s3cret"..., $(VAR) expanded as the kubelet does)."""
+    import re
+
+    pod = find(docs, "Deployment", deployment)["spec"]["template"]["spec"]
+    [c] = [c for c in pod["containers"] if c["name"] == container]
+    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]])
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), e["value"])
+        elif "secretKeyRef" in e["valueFrom"]:
+            env[e["name"]] = "s3cret" * 8  # a Secret's value, long enough for any check
+        else:
+            ref = e["valueFrom"]["configMapKeyRef"]
+            env[e["name"]] = configmaps[ref["name"]][ref["key"]]
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    toml = ""
+    for volume in pod["volumes"]:
+        if "configMap" in volume and mounts.get(volume["name"]) == "/etc/authz":
+            toml = configmaps[volume["configMap"]["name"]]["authz.toml"]
+    settings = load_text(toml, {k: v for k, v in env.items() if k.startswith("AUTHZ_") and k != "AUTHZ_CONFIG"})
+    return settings, env
 
 
-def load_text(text: str):
+def load_text(text: str, env: dict[str, str] | None = None):
     import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
         f.write(text)
         f.flush()
-        return load(f.name, {})
+        return load(f.name, env or {})
 
 
-@pytest.mark.parametrize(
-    "toml", [K8S / "base" / "authz.toml", K8S / "components" / "sidecar" / "authz.toml"], ids=["base", "sidecar"]
-)
-def test_shipped_authz_settings_load(toml):
-    rendered = RENDERED["base"] if toml.parent.name == "base" else RENDERED["examples/sidecar"]
-    pod = next(d for d in rendered if d["kind"] == "Deployment" and d["metadata"]["name"] in ("authz", "llm-gateway"))
-    authz = next(c for c in pod["spec"]["template"]["spec"]["containers"] if c["name"] in ("authz", "compliance-authz"))
-    env = {e["name"]: e for e in authz["env"]}
-    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "authz-redis"
-    url = env["AUTHZ_REDIS_URL"]["value"].replace("$(REDIS_PASSWORD)", "s3cret")  # as the kubelet expands it
-    settings = load(toml, {"AUTHZ_REDIS_URL": url})
-    assert settings.redis_url == "redis://:s3cret@authz-redis:6379/0"
-    assert settings.events_spool_dir == "/var/spool/authz"
-    assert settings.metrics_listen == "0.0.0.0:9091" and settings.http_listen == "0.0.0.0:9090"
+SIDECAR_EXAMPLES = {  # example -> (gateway Deployment, naming profile, org source)
+    "examples/sidecar": ("llm-gateway", "native", "api_key"),
+    "examples/portkey": ("llm-gateway", "portkey", "static"),
+    "examples/litellm": ("litellm", "litellm", "gateway"),
+    "examples/llmgateway": ("llmgateway-gateway", "llmgateway", "api_key"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(SIDECAR_EXAMPLES))
+def test_each_gateway_example_sets_its_parameters_in_one_place_and_envoy_reaches_the_gateway(path):
+    """params.env sets the gateway port, naming profile, routing and org source; nothing in the
+    components is edited. Envoy forwards to the port the gateway container listens on, and the
+    sidecar's Envoy config with that port validates with the real Envoy."""
+    from devstack.envoy_config import SIDECAR, validate
+
+    deployment, profile, org_source = SIDECAR_EXAMPLES[path]
+    docs = RENDERED[path]
+    settings, env = container_settings(docs, deployment, "compliance-authz")
+    assert (settings.naming_profile, settings.routing_enforcement, settings.org_source) == (
+        profile,
+        "strict",
+        org_source,
+    )
+    assert (
+        settings.grpc_listen == "127.0.0.1:9001"
+        and settings.redis_url == "redis://:" + "s3cret" * 8 + "@authz-redis:6379/0"
+    )
+    _, envoy_env = container_settings(docs, deployment, "compliance-envoy")
+    pod = find(docs, "Deployment", deployment)["spec"]["template"]["spec"]
+    [gateway] = [c for c in pod["containers"] if c["name"] == "gateway"]
+    assert int(envoy_env["GATEWAY_PORT"]) == gateway["ports"][0]["containerPort"]
+    [envoy] = [c for c in pod["containers"] if c["name"] == "compliance-envoy"]
+    config_yaml = envoy["args"][envoy["args"].index("--config-yaml") + 1].replace(
+        "$(GATEWAY_PORT)", envoy_env["GATEWAY_PORT"]
+    )
+    result = validate(SIDECAR / "envoy.yaml", config_yaml)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_litellm_example_asks_litellms_key_api_for_the_team_with_the_master_key():
+    settings, env = container_settings(RENDERED["examples/litellm"], "litellm", "compliance-authz")
+    assert settings.gateway_key_api_url == "http://127.0.0.1:4000/key/info"
+    assert settings.gateway_key_org_field == "team_id" and settings.gateway_key_api_token == "s3cret" * 8
+    assert settings.require_enterprise_plan is False  # one company's teams
+
+
+def test_the_portkey_example_adds_its_custom_hosts_to_the_sidecars_settings():
+    settings, _ = container_settings(RENDERED["examples/portkey"], "llm-gateway", "compliance-authz")
+    sidecar = load(K8S / "components" / "sidecar" / "authz.toml", {})
+    assert (settings.grpc_listen, settings.http_listen) == (sidecar.grpc_listen, sidecar.http_listen)
+    assert settings.custom_host_map() and settings.static_org_id == "acme"
+
+
+EXAMPLES = sorted(p for p in KUSTOMIZATIONS if p.startswith("examples/"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES)
+def test_every_example_runs_one_authz_image_the_version_of_this_release(path):
+    """The Job's image used to be untagged (:latest) while the service ran 0.2.0."""
+    images = {
+        c["image"]
+        for d in RENDERED[path]
+        if d["kind"] in ("Deployment", "Job")
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if "provider-compliance/authz" in c["image"]
+    }
+    assert images == {f"provider-compliance/authz:{authz_version}"}, images
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if "bootstrap" in (K8S / p / "kustomization.yaml").read_text()])
+def test_each_examples_policies_file_is_applied_by_the_job_and_checks_against_the_shipped_catalog(path):
+    from authz.admin import declared
+    from authz.policy import catalog as catalog_mod
+
+    docs = RENDERED[path]
+    job = find(docs, "Job", "authz-bootstrap")["spec"]["template"]["spec"]
+    assert "--policies=/bootstrap/policies/policies.yaml" in job["containers"][0]["args"]
+    [volume] = [v for v in job["volumes"] if v["name"] == "policies"]
+    [policies] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == volume["configMap"]["name"]]
+    declaration = declared.parse(yaml.safe_load(policies["data"]["policies.yaml"]), "policies.yaml")
+    shipped = (K8S / "components" / "bootstrap" / "catalog.json").read_bytes()
+    index = catalog_mod.CatalogIndex.build(catalog_mod.parse(shipped))
+    [params] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authz-params")]
+    declared.check(declaration, index, {}, plans_on=params["data"]["AUTHZ_REQUIRE_ENTERPRISE_PLAN"] == "true")
 
 
 def test_trial_redis_keeps_its_data_and_needs_a_password():

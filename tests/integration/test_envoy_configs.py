@@ -10,17 +10,19 @@ import pytest
 import yaml
 
 from authz.config import Settings
-from devstack.envoy_config import render, validate
+from devstack.envoy_config import render, sidecar_config_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "envoy").glob("*.yaml")) + [ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"]
+SIDECAR = ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"
+CONFIGS = sorted((ROOT / "envoy").glob("*.yaml")) + [SIDECAR]
 EGRESS = ROOT / "envoy" / "egress.yaml"
 INGRESS = [c for c in CONFIGS if c != EGRESS]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_validates_with_real_envoy(path):
-    result = validate(path)
+    # The sidecar's gateway cluster comes from its container's --config-yaml (GATEWAY_PORT).
+    result = validate(path, sidecar_config_yaml(8000) if path == SIDECAR else "")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
