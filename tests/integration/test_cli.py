@@ -32,7 +32,8 @@ def test_catalog_load_and_bad_catalog_names_the_entry(redis_server, tmp_path):
 
 
 def test_apikey_add_stores_only_the_hash_and_revoke(redis_server):
-    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE)).returncode == 0  # writes need a bootstrapped state
+    # writes need a bootstrapped state (--init: this Redis holds the other tests' prefixes)
+    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE)).returncode == 0
     key = authz(redis_server, "--actor", "ops", "apikey", "add", "acme").stdout.strip()
     assert key.startswith("sk-authz-")
     client = redis.Redis.from_url(redis_server.url)
@@ -231,7 +232,9 @@ def test_bootstrap_writes_nothing_when_any_of_its_input_is_wrong(redis_server, t
     keys = tmp_path / "api-keys"
     keys.write_text("acme sk-all-acme\n")
     assert (
-        authz(redis_server, "bootstrap", "--init", "--catalog", str(SAMPLE), "--api-keys", str(keys), prefix="all:").returncode
+        authz(
+            redis_server, "bootstrap", "--init", "--catalog", str(SAMPLE), "--api-keys", str(keys), prefix="all:"
+        ).returncode
         == 0
     )
     before = authz(redis_server, "audit", "list", prefix="all:").stdout.splitlines()
