@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package portkey catalog
+.PHONY: image image-test all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package portkey catalog
 
 all: test
 
@@ -160,6 +160,19 @@ mutate: $(GEN_STAMP) redis-server ## mutmut over the security-critical pure modu
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results
+
+# The image: docker where an engine runs, else buildah (a daemonless builder, from Debian) with a
+# base built from Debian packages (mmdebstrap) when the Dockerfile's base cannot be pulled.
+image: ## build the authz image (provider-compliance/authz:VERSION)
+	@{ command -v docker >/dev/null && docker info >/dev/null 2>&1; } || { command -v buildah >/dev/null && command -v mmdebstrap >/dev/null; } || { \
+	    echo "installing buildah and mmdebstrap (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah mmdebstrap >/dev/null; }
+	$(PY) tools/image/build.py
+
+# The built image run: its version and user, a real Check from it, no write outside its volumes.
+image-test: image $(GEN_STAMP) redis-server ## build the image, then test it (tests/image)
+	IMAGE_UNDER_TEST=provider-compliance/authz:$$($(PY) -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])') \
+	    $(BIN)/pytest -q tests/image
 
 validate-envoy: $(GEN_STAMP) ## envoy --mode validate on every shipped config
 	$(BIN)/python -m devstack.envoy_config --validate envoy/*.yaml

@@ -35,6 +35,9 @@ def pytest_collection_modifyitems(items):
 
 from devstack.stack import RedisServer, Stack  # noqa: E402
 
+# tests/image runs the built image: `make image-test` builds it and names it; `make test` does not.
+collect_ignore = [] if os.environ.get("IMAGE_UNDER_TEST") else ["image"]
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
