@@ -139,7 +139,8 @@ def main() -> int:
         first = _first_run_setup(stack.admin, api_key)
         stack.wait_ready(timeout=30)
         token = issue_token(secret, subject=OWNER, org_id=ORG, role="owner", ttl_s=12 * 3600)
-        _print_guide(stack, api_key, token, first, state)
+        context = _write_cli_context(stack, secret, state)
+        _print_guide(stack, api_key, token, first, state, context)
         print("ready: Ctrl-C stops everything (the state stays for the next `make run`)", flush=True)
         while not stopping.wait(0.5):
             pass
@@ -150,9 +151,54 @@ def main() -> int:
     return 0
 
 
-def _print_guide(stack: Stack, api_key: str, token: str, first: bool, state: Path) -> None:
+def _write_cli_context(stack: Stack, secret: str, state: Path) -> Path:
+    """One settings file for the `authz` command: this run's Redis (and key prefix), its admin
+    API, and the admin secret the CLI signs its own short tokens with (owner-readable only)."""
+    path = state / "authz.toml"
+    path.write_text(
+        "# Written by `make run`: the `authz` command's context for this run (export AUTHZ_CONFIG=this file).\n"
+        f'redis_url = "{stack.redis.url}"\n'
+        f'http_listen = "{stack.authz_http.removeprefix("http://")}"\n'
+        f'admin_jwt_hs256_secret = "{secret}"\n'
+    )
+    path.chmod(0o600)
+    return path
+
+
+def _examples(admin: Admin) -> tuple[str, str, str]:
+    """What the stored policy asks, a model it lets through and one it blocks (pinned, so the
+    guide's commands stay true after the policy is changed and `make run` is started again)."""
+    from authz.policy import catalog as catalog_mod
+    from authz.policy import rules as rules_mod
+
+    async def read(store):  # type: ignore[no-untyped-def]
+        return await store.catalog_raw(), await store.policy(ORG)
+
+    raw, policy = admin._run(read)
+    index = catalog_mod.CatalogIndex.build(catalog_mod.parse(raw))
+    rules = rules_mod.rules_of(policy)
+    asks = [rules_mod.LABELS[name] for name in rules_mod.ORDER if name in rules.requirements]
+    list_fields = ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist")
+    lists = [name for name in list_fields if policy is not None and getattr(policy, name)]
+    described = ", ".join(asks + lists) or "nothing (no policy enabled)"
+    table = index.table(rules)
+    allowed = blocked = ""
+    for model in ("gpt-4o", *sorted(index.models)):
+        verdict = table.for_model(model)
+        if not allowed and verdict.allowed:
+            provider = "azure" if "azure" in verdict.allowed else sorted(verdict.allowed)[0]
+            allowed = f"{provider}/{model}"
+        if not blocked and verdict.blocked:
+            blocked = f"{verdict.blocked[0][0]}/{model}"
+        if allowed and blocked:
+            break
+    return described, allowed, blocked
+
+
+def _print_guide(stack: Stack, api_key: str, token: str, first: bool, state: Path, context: Path) -> None:
     url = stack.url
     status = "created" if first else "reused from the last run"
+    policy, allowed, blocked = _examples(stack.admin)
     print(
         f"""
 authz is running ({status}; state in {state})
@@ -161,7 +207,7 @@ authz is running ({status}; state in {state})
   admin API                   {stack.authz_http}   Redis {stack.redis.url}
   settings page               {stack.authz_http}/settings#token={token}
   readiness / metrics         {stack.authz_metrics}/readyz   {stack.authz_metrics}/metrics
-  org                         {ORG} (Enterprise): SOC 2 or ISO 27001, GDPR, no training, no logging
+  org                         {ORG}: its policy asks {policy}
   API key                     {api_key}
   admin token (12 h)          {token}
 
@@ -169,21 +215,24 @@ Try it:
 
   curl -s {url}/v1/chat/completions -H 'authorization: Bearer {api_key}' \\
        -H 'content-type: application/json' \\
-       -d '{{"model": "deepinfra/deepseek-v3.2", "messages": [{{"role": "user", "content": "hi"}}]}}'
+       -d '{{"model": "{allowed}", "messages": [{{"role": "user", "content": "hi"}}]}}'
   curl -s {url}/v1/chat/completions -H 'authorization: Bearer {api_key}' \\
        -H 'content-type: application/json' \\
-       -d '{{"model": "openai/gpt-4o", "messages": [{{"role": "user", "content": "hi"}}]}}'   # 403
+       -d '{{"model": "{blocked}", "messages": [{{"role": "user", "content": "hi"}}]}}'   # 403
 
   .venv/bin/python -c 'import openai; c = openai.OpenAI(base_url="{url}/v1", api_key="{api_key}"); \\
-print(c.chat.completions.create(model="azure/gpt-4o", messages=[{{"role": "user", "content": "hi"}}]))'
+print(c.chat.completions.create(model="{allowed}", messages=[{{"role": "user", "content": "hi"}}]))'
 
-  # the Anthropic Messages API, judged the same way (anthropic/… is blocked: Anthropic logs prompts)
+  # the Anthropic Messages API, judged the same way
   .venv/bin/python -c 'import anthropic; c = anthropic.Anthropic(base_url="{url}", api_key="{api_key}"); \\
-print(c.messages.create(model="deepinfra/deepseek-v3.2", max_tokens=64, \\
+print(c.messages.create(model="{allowed}", max_tokens=64, \\
 messages=[{{"role": "user", "content": "hi"}}]))'
 
-  AUTHZ_API={stack.authz_http} AUTHZ_TOKEN={token} .venv/bin/authz policy get {ORG}
-  AUTHZ_REDIS_URL={stack.redis.url} .venv/bin/authz events tail --follow
+The `authz` command, for this run (its Redis and admin API, and tokens it signs itself):
+
+  export AUTHZ_CONFIG={context}
+  .venv/bin/authz policy get {ORG}
+  .venv/bin/authz events tail --follow
 """,
         flush=True,
     )

@@ -214,6 +214,8 @@ class PolicyAdmin:
         out = admin_pb2.GetPolicyResponse(plan=plan)
         if fields.get(b"policy"):
             out.policy.CopyFrom(policy_from_json(fields[b"policy"]))
+            if out.policy.mode == policy_pb2.POLICY_MODE_UNSPECIFIED:
+                out.policy.mode = policy_pb2.POLICY_MODE_ENFORCE  # what it means: shown as enforced
         for cid, cp in custom_providers_of(fields).providers.items():
             out.custom_providers[cid].CopyFrom(cp)
         out.alerts.CopyFrom(alert_settings(fields))
@@ -227,6 +229,10 @@ class PolicyAdmin:
         validate(req.policy, saving=False)
         catalog = self._catalog_or_unavailable()
         fields = await self.store.org_fields(req.org_id)  # one read: custom providers and alerts
+        try:  # a typo is refused as saving would refuse it
+            known_ids(req.policy, catalog, custom_providers_of(fields))
+        except AdminError as exc:
+            raise AdminError(exc.kind, exc.message.replace(" (send force: true to save it anyway)", "")) from None
         out = preview(catalog, req.policy, custom_providers_of(fields))
         table = catalog.table(policy_mod.rules_of(req.policy))
         for model in alert_settings(fields).watched_models:

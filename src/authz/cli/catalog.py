@@ -302,6 +302,10 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
     dp = provider.data_policy if provider.HasField("data_policy") else None
     attributes = sorted({a for r in requirements.ATTRIBUTE_REQUIREMENTS for a in r.attributes})
     rows = [_attribute_row(dp, name) for name in attributes]
+    # The models it serves, as a request names them pinned to it (native spelling) and whether
+    # that mapping was deactivated.
+    ended = {(m, d.provider): d.at for m, mp in catalog.models.items() for d in mp.deactivated}
+    models = sorted(m for m, mp in catalog.models.items() if provider_id in mp.providers)
     if as_json:
         shown = {
             "provider": provider_id,
@@ -314,6 +318,7 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
             "website": provider.website,
             "region_of": provider.region_of,
             "attributes": rows,
+            "models": [{"model": m, "deactivated": ended.get((m, provider_id), "")} for m in models],
         }
         print(json.dumps(shown, indent=2))
         return 0
@@ -337,6 +342,10 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
         checked = f", checked {row['checked_at']}" if row["checked_at"] else ""
         source = f"  [{row['source']}{checked}]" if row["source"] else ""
         print(f"  {row['attribute']:<22} {value}{source}")
+    print(f"  models ({len(models)}; pin one as {provider_id}/MODEL):")
+    for model in models:
+        end = ended.get((model, provider_id))
+        print(f"    {model}" + (f"  (deactivated {end})" if end else ""))
     return 0
 
 

@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:  # Ctrl-C, e.g. ending `events tail --follow`: not an error to report
         return 130
+    except BrokenPipeError:  # `authz audit list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except OSError as exc:
         print(f"authz: {exc}", file=sys.stderr)
         return 1

@@ -1,14 +1,19 @@
-"""authz org and authz apikey: plans and the API keys that name an org (Redis, audited)."""
+"""authz org and authz apikey: orgs as Redis holds them, plans, and the API keys that name an
+org (Redis; writes audited)."""
 
 from __future__ import annotations
 
 import argparse
 import re
 import secrets
+import urllib.parse
+from collections import Counter
 
 from authz.check.request import api_key_id
 from authz.cli.common import USAGE, CommandError, noun, with_store
-from authz.state.store import Store
+from authz.policy import rules
+from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
+from authz.v1 import policy_pb2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -17,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     plan.add_argument("org")
     plan.add_argument("plan")
     plan.set_defaults(handler=set_plan_command)
+    org.add_parser("list", help="every org Redis holds: plan, policy state, keys").set_defaults(
+        handler=list_orgs_command
+    )
+    show = org.add_parser("show", help="one org: plan, policy, custom providers, alerts, keys")
+    show.add_argument("org")
+    show.set_defaults(handler=show_org_command)
 
     key = noun(sub.add_parser("apikey", help="API keys (Redis)"))
     add = key.add_parser("add", help="map an API key to an org (prints a new key when --key is omitted)")
@@ -38,6 +49,64 @@ def set_plan_command(args: argparse.Namespace) -> int:
         return 0
 
     return with_store(args, set_plan, access="write")
+
+
+def _summary(fields: dict[bytes, bytes], keys: int) -> str:
+    plan = fields.get(b"plan", b"").decode() or "none"
+    raw = fields.get(b"policy")
+    if raw:
+        p = policy_from_json(raw)
+        state = "enabled" if p.enabled else "disabled"
+        if p.enabled and p.mode == policy_pb2.POLICY_MODE_DRY_RUN:
+            state += " (dry run)"
+        policy = f"policy v{p.version} {state}"
+    else:
+        policy = "no policy"
+    return f"plan {plan}, {policy}, {keys} API key{'s' if keys != 1 else ''}"
+
+
+def list_orgs_command(args: argparse.Namespace) -> int:
+    async def listing(store: Store) -> int:
+        orgs = await store.org_ids()
+        keys = Counter(org for _, org in await store.api_keys())
+        for org_id in sorted(set(orgs) | set(keys)):
+            print(f"{org_id}  {_summary(await store.org_fields(org_id), keys[org_id])}")
+        if not orgs and not keys:
+            print("no orgs yet (authz policy apply FILE, or authz apikey add ORG)")
+        return 0
+
+    return with_store(args, listing)
+
+
+def show_org_command(args: argparse.Namespace) -> int:
+    async def show(store: Store) -> int:
+        fields = await store.org_fields(args.org)
+        keys = [key_hash for key_hash, _ in await store.api_keys(args.org)]
+        if not fields and not keys:
+            raise CommandError(f"Redis holds no org {args.org!r}; list them with: authz org list")
+        print(f"{args.org}: {_summary(fields, len(keys))}")
+        if fields.get(b"policy"):
+            p = policy_from_json(fields[b"policy"])
+            asks = [rules.LABELS[name] for name in rules.ORDER if name in rules.rules_of(p).requirements]
+            print(f"  asks: {', '.join(asks) or 'no requirement'}")
+            for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
+                if getattr(p, name):
+                    print(f"  {name}: {', '.join(getattr(p, name))}")
+            print(
+                f"  last changed by {p.updated_by} at {p.updated_at.ToJsonString()} (authz policy history {args.org})"
+            )
+        for cid, cp in sorted(custom_providers_of(fields).providers.items()):
+            attested = f"attested by {cp.attested_by}" if cp.HasField("attestation") else "not attested (blocked)"
+            print(f"  custom provider {cid}: {len(cp.models)} models, {attested}")
+        alerts = alert_settings(fields)
+        if alerts.webhook_url:
+            host = urllib.parse.urlsplit(alerts.webhook_url).hostname
+            print(f"  alerts to {host}: over {alerts.block_threshold} blocks in {alerts.block_window_s} s")
+        for key_hash in keys:
+            print(f"  API key {api_key_id(key_hash)}")
+        return 0
+
+    return with_store(args, show)
 
 
 def add_key_command(args: argparse.Namespace) -> int:

@@ -16,16 +16,23 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from authz.cli.common import CommandError, noun
+from authz.admin.tokens import issue
+from authz.cli.common import USAGE, CommandError, noun, settings
 from authz.cli.declared import apply_command, diff_command, history_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("policy", help="an org's compliance policy (admin API: --api, --token)")
     parser.add_argument(
-        "--api", default=os.environ.get("AUTHZ_API", "http://127.0.0.1:9090"), help="admin API base URL (AUTHZ_API)"
+        "--api",
+        default=os.environ.get("AUTHZ_API"),
+        help="admin API base URL (AUTHZ_API; default: http_listen of the settings, on loopback)",
     )
-    parser.add_argument("--token", default=os.environ.get("AUTHZ_TOKEN"), help="admin JWT (AUTHZ_TOKEN)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("AUTHZ_TOKEN"),
+        help="admin JWT (AUTHZ_TOKEN; default: a 5-minute owner token signed with the settings' admin secret)",
+    )
     group = noun(parser)
     get = group.add_parser("get", help="print the stored policy as JSON")
     get.add_argument("org")
@@ -56,7 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def policy_command(args: argparse.Namespace) -> int:
     method, path, body = _request(args)
-    result = _call(args.api, args.token, method, path, body)
+    api, token = _context(args)
+    if method != "GET" and args.action != "preview":
+        print(f"authz: writing through the admin API at {api}", file=sys.stderr)
+    result = _call(api, token, method, path, body)
     if args.action == "preview":
         for p in result.get("providers", []):
             unmet = ", ".join(f"{u['label']} ({u['cause'].replace('_', ' ')})" for u in p.get("unmet", []))
@@ -68,6 +78,37 @@ def policy_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _context(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The admin API and a token: given (--api, --token, AUTHZ_API, AUTHZ_TOKEN), else from the
+    same settings the Redis commands read (one context: make run writes it), so one config file
+    serves every verb."""
+    if args.api and args.token:
+        return args.api, args.token
+    s = settings(args)
+    api = args.api
+    if not api:
+        host, _, port = s.http_listen.rpartition(":")
+        api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '*') else host}:{port}"
+    token = args.token
+    if not token and s.admin_jwt_hs256_secret:
+        token = issue(
+            s.admin_jwt_hs256_secret,
+            subject=args.actor,
+            org_id=args.org,
+            role="owner",
+            ttl_s=300,
+            issuer=s.admin_jwt_issuer,
+            audience=s.admin_jwt_audience,
+        )
+    if not token:
+        raise CommandError(
+            "no admin token: set AUTHZ_TOKEN (authz token issue ...), or admin_jwt_hs256_secret in the "
+            "settings (AUTHZ_CONFIG) so the CLI signs its own",
+            USAGE,
+        )
+    return api, token
+
+
 def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
     org = urllib.parse.quote(args.org, safe="")
     if args.action == "get":
@@ -77,7 +118,10 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]
         body["expected_version"] = args.expected_version
     if args.action in ("enable", "disable"):
         return "POST", f"/v1/orgs/{org}/policy:{args.action}", body
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    except OSError as exc:
+        raise CommandError(f"{args.file}: {exc.strerror}", USAGE) from None
     try:
         policy = json.loads(text)
     except ValueError as exc:

@@ -14,11 +14,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="run the ext_authz service (reads the settings; Redis)")
     serve.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("AUTHZ_WORKERS", "1")),
+        type=_workers,
+        default=os.environ.get("AUTHZ_WORKERS", "1"),  # parsed (and refused) like the flag
         help="worker processes sharing the ports (AUTHZ_WORKERS; default 1)",
     )
     serve.set_defaults(handler=serve_command)
+
+
+def _workers(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of processes, 1 or more (--workers, AUTHZ_WORKERS)")
+    return int(text)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -26,8 +32,6 @@ def serve_command(args: argparse.Namespace) -> int:
     here, with its name, before any worker starts."""
     from authz.server import ports
 
-    if args.workers < 1:
-        raise CommandError("--workers must be 1 or more", USAGE)
     s = settings(args)
     try:
         components.check(s)

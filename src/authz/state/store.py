@@ -447,6 +447,11 @@ class Store:
                     found[key.decode()[len(self.keys.org("")) :]] = p
         return found
 
+    async def org_ids(self) -> list[str]:
+        """Every org with a record (plan, policy, custom providers or alerts)."""
+        start = len(self.keys.org(""))
+        return [key.decode()[start:] async for key in self.redis.scan_iter(match=self.keys.org("*"), count=1000)]
+
     async def org_fields(self, org_id: str) -> dict[bytes, bytes]:
         """The org's whole hash, for readers that want several of its fields."""
         return await self.redis.hgetall(self.keys.org(org_id))
