@@ -274,6 +274,11 @@ def test_list_entries_the_catalog_lacks_are_refused_with_the_closest_names(stack
     message = typo.json()["error"]["message"]
     assert "provider_denylist: 'deepsek' is not a provider in catalog" in message
     assert "did you mean 'deepseek'" in message and "force: true" in message
+    # A preview of the same typo is refused the same way (it previewed as if the list were empty).
+    preview = httpx.post(
+        f"{url}:preview", headers=h, json={"policy": {"enabled": True, "provider_allowlist": ["opneai"]}}
+    )
+    assert preview.status_code == 400 and "did you mean 'openai'" in preview.json()["error"]["message"]
     model = httpx.put(url, headers=h, json={"policy": {"enabled": True, "model_allowlist": ["gpt4o"]}})
     assert model.status_code == 400 and "model_allowlist: 'gpt4o'" in model.json()["error"]["message"]
     forced = httpx.put(

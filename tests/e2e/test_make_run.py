@@ -5,6 +5,7 @@ kernel picks), so a `make run` of a developer's on the documented ports is left 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -49,6 +50,23 @@ def start(state: Path) -> tuple[subprocess.Popen, str, str]:
     raise AssertionError("make run never said ready:\n" + "".join(lines)[-4000:])
 
 
+def assert_examples_hold(guide: str, client: openai.OpenAI) -> None:
+    """The printout's two curl examples, derived from the stored policy: the first passes, the
+    one marked # 403 is refused (they went stale after a policy change when they were fixed text)."""
+    allowed, blocked = re.findall(r'"model": "([^"]+)", "messages"', guide)[:2]
+    assert re.search(rf'"model": "{re.escape(blocked)}".*# 403', guide), guide
+    hi = [{"role": "user", "content": "hi"}]
+    assert client.chat.completions.create(model=allowed, messages=hi).choices[0].message.content
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model=blocked, messages=hi)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "authz"), *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
 def printed(guide: str, label: str) -> str:
     return re.search(rf"{label}\s+(http://127\.0\.0\.1:\d+)", guide).group(1)
 
@@ -75,6 +93,14 @@ def test_make_run_starts_serves_stops_and_keeps_its_state(tmp_path):
         assert "/settings#token=" in guide and "created" in guide
         assert "import openai" in guide and "import anthropic" in guide and f"curl -s {envoy}" in guide
         client = openai.OpenAI(base_url=envoy + "/v1", api_key=api_key, max_retries=0)
+        assert_examples_hold(guide, client)
+        # One CLI context: the printed export line serves the Redis verbs and the admin API's.
+        context = {"AUTHZ_CONFIG": re.search(r"export AUTHZ_CONFIG=(\S+)", guide).group(1), "PATH": "/usr/bin:/bin"}
+        policy = cli(context, "policy", "get", "acme-corp")
+        assert policy.returncode == 0, policy.stderr
+        assert json.loads(policy.stdout)["policy"]["mode"] == "POLICY_MODE_ENFORCE"  # stored unspecified
+        shown = cli(context, "org", "show", "acme-corp")
+        assert shown.returncode == 0 and "policy v1 enabled, 1 API key" in shown.stdout, shown.stderr
         reply = client.chat.completions.create(model="azure/gpt-4o", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content
         with pytest.raises(openai.PermissionDeniedError, match="no prompt logging"):
@@ -94,6 +120,8 @@ def test_make_run_starts_serves_stops_and_keeps_its_state(tmp_path):
     try:
         assert "reused from the last run" in guide and re.search(r"API key\s+(\S+)", guide).group(1) == api_key
         client = openai.OpenAI(base_url=envoy + "/v1", api_key=api_key, max_retries=0)
+        assert "no prompt logging" not in guide.split("org ", 1)[1].splitlines()[0]  # the policy as it is now
+        assert_examples_hold(guide, client)
         # the policy change survived the restart: OpenAI is allowed now
         reply = client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content

@@ -259,3 +259,55 @@ def test_bootstrap_seeds_a_plan_and_never_undoes_a_later_change(redis_server):
     assert again.returncode == 0 and "org acme: plan free kept (set since; bootstrap asks enterprise" in again.stdout
     listed = authz(redis_server, "audit", "list", prefix="seed:").stdout.splitlines()
     assert [json.loads(e)["action"] for e in listed].count("org.set_plan") == 2  # the seed and the change, no undo
+
+
+def test_org_list_and_show_say_what_redis_holds(redis_server, tmp_path):
+    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE), prefix="orgs:").returncode == 0
+    assert authz(redis_server, "org", "set-plan", "acme", "enterprise", prefix="orgs:").returncode == 0
+    assert authz(redis_server, "apikey", "add", "beta", "--key", "sk-beta-1", prefix="orgs:").returncode == 0
+    listed = authz(redis_server, "org", "list", prefix="orgs:")
+    assert listed.stdout.splitlines() == [
+        "acme  plan enterprise, no policy, 0 API keys",
+        "beta  plan none, no policy, 1 API key",
+    ]
+    shown = authz(redis_server, "org", "show", "beta", prefix="orgs:")
+    assert shown.returncode == 0 and "API key " in shown.stdout
+    missing = authz(redis_server, "org", "show", "acmee", prefix="orgs:")
+    assert missing.returncode == 1 and "no org 'acmee'" in missing.stderr and "authz org list" in missing.stderr
+
+
+def test_catalog_show_lists_the_models_a_provider_serves_and_their_deactivations():
+    shipped = Path(__file__).resolve().parents[2] / "catalog" / "catalog.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "authz", "catalog", "show", "deepseek", "--file", str(shipped)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "pin one as deepseek/MODEL" in out.stdout
+    assert "    deepseek-v3.2  (deactivated 2026-05-01" in out.stdout
+
+
+def test_usage_mistakes_and_a_closed_pipe_are_one_line_never_a_traceback(redis_server, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "AUTHZ_WORKERS": "two"}
+    run = lambda *args, extra=None: subprocess.run(
+        [sys.executable, "-m", "authz", *args], capture_output=True, text=True, env={**env, **(extra or {})}, timeout=60
+    )
+    workers = run("serve")
+    assert workers.returncode == 2 and "'two': a whole number of processes" in workers.stderr
+    missing = run("policy", "preview", "acme", str(tmp_path / "nope.json"), extra={"AUTHZ_TOKEN": "t"})
+    assert missing.returncode == 2 and "nope.json: No such file or directory" in missing.stderr
+    for result in (workers, missing):
+        assert "Traceback" not in result.stderr
+    # `authz audit list | head -1`: the reader stops early; no BrokenPipeError report
+    assert authz(redis_server, "catalog", "load", "--init", str(SAMPLE), prefix="pipe:").returncode == 0
+    piped = subprocess.run(
+        f"{sys.executable} -m authz audit list | head -c 10 >/dev/null",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env={"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "pipe:", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert piped.stderr == "", piped.stderr

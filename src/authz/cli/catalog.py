@@ -302,10 +302,13 @@ def _show_provider(catalog: catalog_pb2.Catalog, provider_id: str, as_json: bool
     dp = provider.data_policy if provider.HasField("data_policy") else None
     attributes = sorted({a for r in requirements.ATTRIBUTE_REQUIREMENTS for a in r.attributes})
     rows = [_attribute_row(dp, name) for name in attributes]
-    # The models it serves, as a request names them pinned to it (native spelling) and whether
-    # that mapping was deactivated.
+    # The models it serves, as a request names them pinned to it (native spelling), and those
+    # whose mapping was deactivated (with the date: no longer a candidate from then on).
     ended = {(m, d.provider): d.at for m, mp in catalog.models.items() for d in mp.deactivated}
-    models = sorted(m for m, mp in catalog.models.items() if provider_id in mp.providers)
+    models = sorted(
+        {m for m, mp in catalog.models.items() if provider_id in mp.providers}
+        | {m for m, p in ended if p == provider_id}
+    )
     if as_json:
         shown = {
             "provider": provider_id,
