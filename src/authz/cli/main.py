@@ -3,16 +3,18 @@
     authz serve [--workers N]                                  settings, Redis
     authz catalog check FILE | show P --file FILE              local
     authz catalog load FILE | diff FILE | show P | import ...  Redis
-    authz org set-plan ORG PLAN                                Redis
+    authz org list | show ORG | set-plan ORG PLAN              Redis
     authz apikey add ORG [--key KEY] | list [--org ORG] | revoke KEY_ID     Redis
     authz events tail [--org ORG] [--count N] [--follow] | list [--since TIME] ...  Redis
-    authz bootstrap [--catalog FILE] [--plan ORG=PLAN] [--api-keys FILE]    Redis
+    authz bootstrap [--catalog F] [--policies F] [--plan ORG=PLAN] [--api-keys F]  Redis
     authz audit list | verify                                  Redis
+    authz policy apply FILE | diff FILE | history ORG          Redis (policies as code)
     authz policy get ORG | preview ORG FILE | set ORG FILE | enable | disable   admin API
     authz token issue ORG --role owner --subject alice@example.com            settings
 
-The Redis commands and `token` read the service's settings (--config, AUTHZ_* variables);
-`policy` talks to the admin API (--api, --token) and reads no settings.
+One context: every command reads the same settings (--config or AUTHZ_CONFIG, AUTHZ_*
+variables) for Redis and for the admin API (http_listen); with admin_jwt_hs256_secret there, the
+policy verbs sign their own short token. AUTHZ_API and AUTHZ_TOKEN (--api, --token) override.
 """
 
 from __future__ import annotations
