@@ -127,3 +127,38 @@ def test_make_run_starts_serves_stops_and_keeps_its_state(tmp_path):
         assert reply.choices[0].message.content
     finally:
         ctrl_c(proc, envoy)
+
+
+def test_make_run_refuses_a_redis_it_did_not_start_and_writes_nothing_there(tmp_path):
+    """A foreign Redis on the port make run would use for its own: make run stops before starting
+    anything, naming the port and its holder (it used to print "created" and write its demo org
+    into that Redis)."""
+    from devstack.stack import RedisServer, free_port
+
+    foreign = None
+    for _ in range(20):  # a base whose eight ports are free but for Redis's, which the foreign one takes
+        base = free_port()
+        if base + 7 > 65535 or base < 1024:
+            continue
+        candidate = RedisServer(tmp_path, port=base + 7)
+        try:
+            foreign = candidate.start()
+            break
+        except RuntimeError:
+            continue
+    assert foreign is not None, "no free port range for the test"
+    try:
+        out = subprocess.run(
+            ["make", "--no-print-directory", "run", f"PORT_BASE={base}"],
+            cwd=ROOT,
+            env={**os.environ, "RUN_STATE_DIR": str(tmp_path / "state")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode != 0
+        assert f"redis :{base + 7} (held by pid {foreign.proc.popen.pid} (redis-server))" in out.stdout + out.stderr
+        assert "created" not in out.stdout and "Traceback" not in out.stderr
+        assert foreign.client().dbsize() == 0
+    finally:
+        foreign.stop()
