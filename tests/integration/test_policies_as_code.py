@@ -165,7 +165,11 @@ def test_a_redis_that_is_not_authzs_is_never_read_as_empty_or_written(tmp_path):
         listed = authz(url, "apikey", "list")
         assert listed.returncode == 1 and "holds no authz state" in listed.stderr, listed.stderr
         loaded = authz(url, "catalog", "load", str(CATALOG))
-        assert loaded.returncode == 1 and "holds data but no authz state" in loaded.stderr and "--init" in loaded.stderr
+        assert (
+            loaded.returncode == 1
+            and "holds other keys than authz's (authz:*)" in loaded.stderr
+            and "--init" in loaded.stderr
+        )
         for result in (listed, loaded):
             assert "s3cret-pass" not in result.stderr and f"127.0.0.1:{foreign.port}" in result.stderr
         assert foreign_client.dbsize() == 1  # nothing written

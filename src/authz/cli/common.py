@@ -86,19 +86,30 @@ def with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int
     return asyncio.run(run())
 
 
+async def _only_ours(store: Store, at_most: int = 100_000) -> bool:
+    """Whether every key is under authz's prefix (an empty Redis, or one a starting authz has
+    written its streams to): a Redis with anything else in it is not assumed to be authz's."""
+    seen = 0
+    async for key in store.redis.scan_iter(count=1000):
+        seen += 1
+        if not key.decode(errors="replace").startswith(store.keys.prefix) or seen > at_most:
+            return False
+    return True
+
+
 INIT_HELP = "create the authz state in a Redis that holds other data but none of authz's (an empty one needs no flag)"
 
 
 async def _no_state(store: Store, access: Access, where: str, init: bool) -> None:
     if access == "read" and any([await store.redis.exists(key) for key in store.keys.streams]):
         return  # authz's Redis after a data loss: its event streams are still worth reading
-    if access == "create" and (init or not await store.redis.dbsize()):
+    if access == "create" and (init or await _only_ours(store)):
         return
     if access == "create":
         raise CommandError(
-            f"Redis at {where} holds data but no authz state: it may be another service's Redis, or "
-            "authz's after a data loss. Check AUTHZ_REDIS_URL / --config; to create the state there "
-            "anyway, add --init"
+            f"Redis at {where} holds other keys than authz's ({store.keys.prefix}*) and no authz "
+            "state: it may be another service's Redis, or authz's after a data loss. Check "
+            "AUTHZ_REDIS_URL / --config; to create the state there anyway, add --init"
         )
     raise CommandError(
         f"Redis at {where} holds no authz state: is this the right Redis (AUTHZ_REDIS_URL, --config)? "
