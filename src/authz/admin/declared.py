@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from google.protobuf import json_format
@@ -37,12 +37,14 @@ from authz.admin.validation import (
     validate,
     validate_custom_provider,
 )
-from authz.alerts.webhook_guard import WebhookGuard, WebhookRefused
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
 from authz.suggest import did_you_mean
 from authz.v1 import catalog_pb2, policy_pb2
+
+if TYPE_CHECKING:
+    from authz.alerts.webhook_guard import WebhookGuard
 
 ENTERPRISE = "enterprise"
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -214,6 +216,8 @@ def check(
 
 
 async def check_webhooks(declaration: Declaration, guard: WebhookGuard) -> None:
+    from authz.alerts.webhook_guard import WebhookRefused  # aiohttp: only when a file has alerts
+
     for org in declaration.orgs:
         if org.alerts is not None and org.alerts.webhook_url:
             try:

@@ -11,10 +11,9 @@ import os
 from authz.admin.catalog_loading import load_catalog
 from authz.check.request import api_key_hash, api_key_id
 from authz.cli.common import INIT_HELP, USAGE, CommandError, read_catalog, settings, with_store
-from authz.cli.declared import carry_out, prepare, read_declaration
+from authz.cli.declared import carry_out, prepare, read_declaration, webhook_guard
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
-from authz.server import components
 from authz.state.store import StateLost, Store
 from authz.v1 import catalog_pb2
 
@@ -51,7 +50,7 @@ def bootstrap_command(args: argparse.Namespace) -> int:
                 store,
                 declaration,
                 plans_on=s.require_enterprise_plan,
-                guard=components.webhook_guard(s),
+                guard=webhook_guard(s),
                 catalog=CatalogIndex.build(new) if new is not None else None,
             )
         code = await _apply(store, args.actor, new, plans, keys)

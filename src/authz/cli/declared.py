@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
+from authz import config
 from authz.admin import declared
-from authz.alerts.webhook_guard import WebhookGuard
 from authz.cli.common import USAGE, CommandError, settings, with_store
 from authz.policy.catalog import CatalogIndex
-from authz.server import components
 from authz.state.store import Store, VersionConflict, org_index, policy_from_json
+
+if TYPE_CHECKING:
+    from authz.alerts.webhook_guard import WebhookGuard
 
 CHANGES = 1  # diff's exit code when the file and Redis differ
 
@@ -61,10 +64,16 @@ async def carry_out(store: Store, declaration: declared.Declaration, plan: decla
         print(f"no changes: Redis holds what {declaration.source} declares")
 
 
+def webhook_guard(s: config.Settings) -> WebhookGuard:
+    from authz.alerts.webhook_guard import WebhookGuard  # aiohttp: imported by the verbs that check URLs
+
+    return WebhookGuard.from_setting(s.alert_webhook_allowed_hosts)
+
+
 def _apply_or_diff(args: argparse.Namespace, write: bool) -> int:
     s = settings(args)
     declaration = read_declaration(args.file)
-    guard = components.webhook_guard(s)
+    guard = webhook_guard(s)
 
     async def run(store: Store) -> int:
         plan = await prepare(store, declaration, plans_on=s.require_enterprise_plan, guard=guard)
