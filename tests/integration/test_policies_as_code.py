@@ -39,6 +39,16 @@ def fresh_redis(tmp_path):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def loaded_redis(tmp_path_factory):
+    """A Redis holding the shipped catalog and nothing else, shared by the refusal cases (a refused
+    file writes nothing, which each case checks)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    assert authz(server.url, "catalog", "load", str(CATALOG)).returncode == 0
+    yield server
+    server.stop()
+
+
 def authz(redis_url, *args, env=None):
     environ = {"AUTHZ_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", **(env or {})}
     return subprocess.run(
@@ -131,16 +141,17 @@ def test_gitops_round_trip_file_bootstrap_change_diff_apply_history(fresh_redis,
         (lambda d: d["orgs"]["acme"]["alerts"].update(watched_models=["gpt-4oo"]), "did you mean 'gpt-4o'"),
     ],
 )
-def test_a_wrong_file_is_refused_whole_naming_the_org_and_field(fresh_redis, tmp_path, edit, message):
-    assert authz(fresh_redis.url, "catalog", "load", str(CATALOG)).returncode == 0
+def test_a_wrong_file_is_refused_whole_naming_the_org_and_field(loaded_redis, tmp_path, edit, message):
     document = json.loads(json.dumps(POLICIES))
     edit(document)
     policies = write(tmp_path / "policies.yaml", document)
-    for verb in (("policy", "apply"), ("policy", "diff"), ("bootstrap", "--policies")):
-        result = authz(fresh_redis.url, *verb, str(policies))
+    # Every verb reads the file the same way; the first case checks all three, the rest apply.
+    verbs = [("policy", "apply"), ("policy", "diff"), ("bootstrap", "--policies")]
+    for verb in verbs if "openai" in message else verbs[:1]:
+        result = authz(loaded_redis.url, *verb, str(policies))
         assert result.returncode == 2 and message in result.stderr, (verb, result.stderr)
         assert "nothing was written" in result.stderr and "Traceback" not in result.stderr
-    assert stored(fresh_redis, "acme") == {} and stored(fresh_redis, "beta") == {}
+    assert stored(loaded_redis, "acme") == {} and stored(loaded_redis, "beta") == {}
 
 
 def test_the_plan_gate_can_be_turned_off_for_a_single_company(fresh_redis, tmp_path):

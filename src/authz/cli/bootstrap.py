@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 
-from authz.admin.catalog_loading import load_catalog
 from authz.check.request import api_key_hash, api_key_id
 from authz.cli.common import INIT_HELP, USAGE, CommandError, read_catalog, settings, with_store
 from authz.cli.declared import carry_out, prepare, read_declaration, webhook_guard
@@ -114,6 +113,8 @@ async def _apply(
                 f"(authz apikey revoke {key_id}); nothing was written"
             )
     if new is not None:
+        from authz.admin.catalog_loading import load_catalog  # its alert triggers: only when loading
+
         raw = await store.catalog_raw()
         stored = catalog_mod.parse(raw) if raw else None
         stored_version = stored.version if stored is not None else 0

@@ -7,7 +7,6 @@ import os
 
 from authz.cli.common import USAGE, CommandError, settings
 from authz.config import ConfigError
-from authz.server import components
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,7 +29,7 @@ def _workers(text: str) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     """The ports are claimed first (authz.server.ports): a port another process holds stops it
     here, with its name, before any worker starts."""
-    from authz.server import ports
+    from authz.server import components, ports  # the service's modules: only when serving
 
     s = settings(args)
     try:
