@@ -80,7 +80,8 @@ def test_redis_down_cached_orgs_enforced_until_stale_uncached_503(fault_stack):
     try:
         wait_until(resynced, 30, "resync after Redis restart")
     except TimeoutError:
-        raise AssertionError(f"still {last[0].status_code} {last[0].text[:300]}; authz log:\n{s.authz.log()[-3000:]}") from None
+        answer = f"{last[0].status_code} {last[0].text[:300]}"
+        raise AssertionError(f"still {answer}; authz log:\n{s.authz.log()[-3000:]}") from None
     assert s.received() == []
 
 
