@@ -82,3 +82,22 @@ def test_no_policy_allows_and_a_dry_run_records():
 )
 def test_only_an_egress_route_makes_an_egress_check(extensions, provider):
     assert egress.route_provider(extensions) == provider
+
+
+def test_an_orgs_requests_in_one_second_share_one_assertion_and_the_next_second_signs_anew(monkeypatch):
+    """One HMAC per org and second (the expiry counts whole seconds anyway); each still verifies."""
+    from authz.check.decision import Verdict
+    from authz.reasons import Reason
+    from authz.server import check_handler
+
+    service = check_handler.CheckService.__new__(check_handler.CheckService)
+    service.assertion_key, service.assertion_ttl_s, service._assertions = KEY, 60, {}
+    clock = iter([NOW + 0.1, NOW + 0.9, NOW + 1.2, NOW + 1.3])
+    monkeypatch.setattr(check_handler.time, "time", lambda: next(clock))
+    allowed = Verdict(Reason.COMPLIANT, org_id="acme")
+    first, same = service._assertion(allowed), service._assertion(allowed)
+    later = service._assertion(allowed)
+    other = service._assertion(Verdict(Reason.COMPLIANT, org_id="beta"))
+    assert first == same != later and other != later
+    assert [assertion.verify(t, KEY, NOW + 2) for t in (first, later, other)] == ["acme", "acme", "beta"]
+    assert service._assertion(Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme")) == ""  # blocked: none

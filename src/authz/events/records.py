@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from authz.check.decision import Verdict
 from authz.check.request import RequestFacts
 from authz.clip import ADDRESS, MODEL, ORG, PROVIDER, REQUEST_ID, USER_AGENT, clip
@@ -21,6 +23,19 @@ from authz.reasons import OUTCOMES
 
 # Providers named in one event: a model has a handful; the catalog bounds it anyway.
 _MAX_PROVIDERS = 64
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _json(event: Event) -> str:
+    """msgspec encodes in an eighth of json.dumps's time (a blocked Check's largest single
+    cost); a lone surrogate a client slipped into a field (UTF-8 cannot carry it) is escaped by
+    json.dumps instead, as before."""
+    try:
+        return _ENCODE(event).decode()
+    except UnicodeEncodeError:
+        return json.dumps(event)
+
 
 Event = dict[str, Any]  # the JSON form of authz.v1.SecurityEvent
 Record = dict[str, Any]  # what the writer sends to sinks and spools (see record())
@@ -72,7 +87,7 @@ def record(event: Event, alerts: BlockAlerts = NO_BLOCK_ALERTS) -> Record:
     return {
         "event_id": event["event_id"],
         "org_id": event["org_id"],
-        "event": json.dumps(event),
+        "event": _json(event),
         "created_s": int(time.time()),
         "alert_threshold": alerts.threshold,
         "alert_window_s": alerts.window_s,
