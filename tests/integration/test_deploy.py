@@ -189,12 +189,12 @@ def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
     assert sidecar_envoy == (K8S / "components" / "sidecar" / "envoy.yaml").read_text()
 
 
-def container_settings(docs: list[dict], deployment: str, container: str):
+def container_settings(docs: list[dict], deployment: str, container: str, kind: str = "Deployment"):
     """authz's Settings as the kubelet would start that container: its mounted authz.toml, then
     its envFrom ConfigMaps and env (secrets as "s3cret"..., $(VAR) expanded as the kubelet does)."""
     import re
 
-    pod = find(docs, "Deployment", deployment)["spec"]["template"]["spec"]
+    pod = find(docs, kind, deployment)["spec"]["template"]["spec"]
     [c] = [c for c in pod["containers"] if c["name"] == container]
     configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
     env: dict[str, str] = {}
@@ -308,8 +308,9 @@ def test_each_examples_policies_file_is_applied_by_the_job_and_checks_against_th
     declaration = declared.parse(yaml.safe_load(policies["data"]["policies.yaml"]), "policies.yaml")
     shipped = (K8S / "components" / "bootstrap" / "catalog.json").read_bytes()
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(shipped))
-    [params] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authz-params")]
-    declared.check(declaration, index, {}, plans_on=params["data"]["AUTHZ_REQUIRE_ENTERPRISE_PLAN"] == "true")
+    # The Job reads the same settings as authz (a setting it lacks stops it before any write).
+    settings, _ = container_settings(docs, "authz-bootstrap", "bootstrap", kind="Job")
+    declared.check(declaration, index, {}, plans_on=settings.require_enterprise_plan)
 
 
 def test_trial_redis_keeps_its_data_and_needs_a_password():
