@@ -177,10 +177,8 @@ def _examples(admin: Admin) -> tuple[str, str, str]:
     raw, policy = admin._run(read)
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(raw))
     rules = rules_mod.rules_of(policy)
-    asks = [rules_mod.LABELS[name] for name in rules_mod.ORDER if name in rules.requirements]
-    list_fields = ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist")
-    lists = [name for name in list_fields if policy is not None and getattr(policy, name)]
-    described = ", ".join(asks + lists) or "nothing (no policy enabled)"
+    lists = [name for name in rules_mod.LIST_FIELDS if policy is not None and getattr(policy, name)]
+    described = ", ".join(rules_mod.labels(rules) + lists) or "nothing (no policy enabled)"
     table = index.table(rules)
     allowed = blocked = ""
     for model in ("gpt-4o", *sorted(index.models)):

@@ -5,21 +5,15 @@ history; every step through the real CLI against the stack's Redis."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import yaml
 
+from support.cli import authz
+
 
 def cli(stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"AUTHZ_REDIS_URL": stack.redis.url, "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "authz", "--actor", "argo-cd", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return authz(stack.redis.url, *args, actor="argo-cd")
 
 
 def status_becomes(org, model: str, wanted: int) -> None:

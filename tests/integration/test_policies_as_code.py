@@ -4,8 +4,6 @@ refusal to use a Redis that is not authz's, against real redis-servers."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import redis
 import yaml
 
 from devstack.stack import RedisServer
+from support import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "catalog" / "catalog.json"
@@ -50,14 +49,7 @@ def loaded_redis(tmp_path_factory):
 
 
 def authz(redis_url, *args, env=None):
-    environ = {"AUTHZ_REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "authz", "--actor", "gitops", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-    )
+    return cli.authz(redis_url, *args, actor="gitops", env=env)
 
 
 def write(path: Path, document) -> Path:

@@ -21,21 +21,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from authz.admin.validation import (
+    ENTERPRISE,
     INVALID_ARGUMENT,
     MAX_CUSTOM_PROVIDERS,
-    MAX_WATCHED_MODELS,
     AdminError,
     at_most,
     known_ids,
     validate,
+    validate_alerts,
     validate_custom_provider,
+    with_default_window,
 )
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
@@ -43,14 +45,15 @@ from authz.state.store import Store, alert_settings, custom_providers_of, policy
 from authz.suggest import did_you_mean
 from authz.v1 import catalog_pb2, policy_pb2
 
+M = TypeVar("M", bound=Message)
+
 if TYPE_CHECKING:
     from authz.alerts.webhook_guard import WebhookGuard
 
-ENTERPRISE = "enterprise"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 ORG_KEYS = ("plan", "policy", "custom_providers", "alerts")
 # Written by the server, never declared: a file carrying them was copied from `policy get`.
-_SERVER_OWNED = {"policy": ("version", "updated_by", "updated_at"), "custom_providers": ("attested_by", "attested_at")}
+SERVER_OWNED = {"policy": ("version", "updated_by", "updated_at"), "custom_providers": ("attested_by", "attested_at")}
 
 
 class DeclarationError(ValueError):
@@ -145,9 +148,9 @@ def parse(document: Any, source: str) -> Declaration:
                 provider.id = str(provider_id)
                 org.custom_providers[provider.id] = provider
         if "alerts" in entry:
-            org.alerts = _message(entry["alerts"] or {}, policy_pb2.AlertSettings(), f"orgs.{org_id}.alerts", "")
-            if org.alerts.block_threshold and not org.alerts.block_window_s:
-                org.alerts.block_window_s = 300  # the admin API's default, so a re-apply changes nothing
+            # The admin API's default window, so a re-apply changes nothing.
+            alerts = _message(entry["alerts"] or {}, policy_pb2.AlertSettings(), f"orgs.{org_id}.alerts", "")
+            org.alerts = with_default_window(alerts)
         orgs.append(org)
     return Declaration(orgs, source)
 
@@ -155,7 +158,7 @@ def parse(document: Any, source: str) -> Declaration:
 def _message(value: Any, message: Message, where: str, kind: str) -> Any:
     if not isinstance(value, dict):
         raise DeclarationError(f"{where}: expected a map of fields")
-    for owned in _SERVER_OWNED.get(kind, ()):
+    for owned in SERVER_OWNED.get(kind, ()):
         if owned in value:
             raise DeclarationError(f"{where}.{owned}: set by the server; remove it from the file")
     try:
@@ -202,17 +205,11 @@ def check(
                     validate_custom_provider(provider, catalog)
             if org.policy is not None:
                 validate(org.policy)
-                known_ids(org.policy, catalog, custom)
+                known_ids(org.policy, catalog, custom, forceable=False)
             if org.alerts is not None:
-                at_most("watched_models", len(org.alerts.watched_models), MAX_WATCHED_MODELS)
-                for model in org.alerts.watched_models:
-                    if model not in catalog.models:
-                        hint = did_you_mean(model, catalog.models)
-                        message = f"watched_models: {model!r} is not a model in the catalog{hint}"
-                        raise AdminError(INVALID_ARGUMENT, message)
+                validate_alerts(org.alerts, catalog)
         except AdminError as exc:
-            message = exc.message.replace(" (send force: true to save it anyway)", "")
-            raise DeclarationError(f"orgs.{org.org_id}: {message}") from None
+            raise DeclarationError(f"orgs.{org.org_id}: {exc.message}") from None
 
 
 async def check_webhooks(declaration: Declaration, guard: WebhookGuard) -> None:
@@ -249,8 +246,8 @@ def plan_changes(declaration: Declaration, stored: dict[str, dict[bytes, bytes]]
                     out.steps.append(
                         Step(oid, f"custom provider {provider_id}", ["removed"], _delete_provider(oid, provider_id))
                     )
-                elif old is None or _comparable(old, _SERVER_OWNED["custom_providers"]) != _comparable(
-                    new, _SERVER_OWNED["custom_providers"]
+                elif old is None or comparable(old, SERVER_OWNED["custom_providers"]) != comparable(
+                    new, SERVER_OWNED["custom_providers"]
                 ):
                     lines = field_diff(old or catalog_pb2.CustomProvider(id=provider_id), new)
                     out.steps.append(
@@ -261,8 +258,8 @@ def plan_changes(declaration: Declaration, stored: dict[str, dict[bytes, bytes]]
         if org.policy is not None:
             raw = fields.get(b"policy")
             old_policy = policy_from_json(raw) if raw else None
-            old_view = _comparable(old_policy, _SERVER_OWNED["policy"]) if old_policy is not None else None
-            if old_view != _comparable(org.policy, ()):
+            old_view = comparable(old_policy, SERVER_OWNED["policy"]) if old_policy is not None else None
+            if old_view != org.policy:  # a declared policy holds no server-owned field (parse refuses them)
                 version = old_policy.version if old_policy is not None else 0
                 lines = field_diff(old_view or policy_pb2.CompliancePolicy(), org.policy)
                 if old_policy is None:
@@ -279,8 +276,9 @@ def plan_changes(declaration: Declaration, stored: dict[str, dict[bytes, bytes]]
     return out
 
 
-def _comparable(message: Any, owned: tuple[str, ...]) -> Any:
-    copy = type(message)()
+def comparable(message: M, owned: tuple[str, ...]) -> M:
+    """A copy without the fields the server owns (`owned`): what a file can declare."""
+    copy: M = type(message)()
     copy.CopyFrom(message)
     for name in owned:
         copy.ClearField(name)

@@ -22,18 +22,19 @@ from redis.exceptions import RedisError
 from authz.admin.tokens import MANAGER_ROLES, Authenticator, AuthError, Principal
 from authz.admin.validation import (
     ABORTED,
+    ENTERPRISE,
     INVALID_ARGUMENT,
     MAX_CUSTOM_PROVIDERS,
-    MAX_WATCHED_MODELS,
     NOT_FOUND,
     PERMISSION_DENIED,
     UNAUTHENTICATED,
     UNAVAILABLE,
     AdminError,
-    at_most,
     known_ids,
     validate,
+    validate_alerts,
     validate_custom_provider,
+    with_default_window,
 )
 from authz.alerts.webhook_guard import WebhookGuard, WebhookRefused
 from authz.policy import requirements
@@ -48,13 +49,11 @@ from authz.state.store import (
     custom_providers_of,
     policy_from_json,
 )
-from authz.suggest import did_you_mean
 from authz.v1 import admin_pb2, catalog_pb2, events_pb2, policy_pb2
 
 Message = Any  # a generated request or response message
 Method = Callable[[Principal, Message], Awaitable[Message]]
 
-ENTERPRISE = "enterprise"
 _DEFAULT_LIMIT, _MAX_LIMIT = 50, 1000
 
 
@@ -229,10 +228,7 @@ class PolicyAdmin:
         validate(req.policy, saving=False)
         catalog = self._catalog_or_unavailable()
         fields = await self.store.org_fields(req.org_id)  # one read: custom providers and alerts
-        try:  # a typo is refused as saving would refuse it
-            known_ids(req.policy, catalog, custom_providers_of(fields))
-        except AdminError as exc:
-            raise AdminError(exc.kind, exc.message.replace(" (send force: true to save it anyway)", "")) from None
+        known_ids(req.policy, catalog, custom_providers_of(fields), forceable=False)  # a typo, as saving refuses it
         out = preview(catalog, req.policy, custom_providers_of(fields))
         table = catalog.table(policy_mod.rules_of(req.policy))
         for model in alert_settings(fields).watched_models:
@@ -323,16 +319,7 @@ class PolicyAdmin:
                 await self.webhook_guard.check_url(alerts.webhook_url)
             except WebhookRefused as exc:
                 raise AdminError(INVALID_ARGUMENT, str(exc)) from None
-        if alerts.block_threshold and not alerts.block_window_s:
-            alerts.block_window_s = 300
-        at_most("watched_models", len(alerts.watched_models), MAX_WATCHED_MODELS)
-        catalog = self._catalog_or_unavailable()
-        for model in alerts.watched_models:
-            if model not in catalog.models:
-                hint = did_you_mean(model, catalog.models)
-                raise AdminError(
-                    INVALID_ARGUMENT, f"watched_models: {model!r} is not a model in catalog v{catalog.version}{hint}"
-                )
+        validate_alerts(with_default_window(alerts), self._catalog_or_unavailable())
         await self.store.set_alerts(req.org_id, alerts, principal.subject)
         return admin_pb2.SetAlertsResponse(alerts=alerts)
 

@@ -49,6 +49,8 @@ MAX_ENTRY_CHARS = 200  # one list entry (a model id's own limit)
 MAX_CUSTOM_PROVIDERS = 50  # an org's own providers
 MAX_CUSTOM_MODELS = 200  # models of one custom provider
 MAX_WATCHED_MODELS = 50  # alerts.watched_models
+DEFAULT_BLOCK_WINDOW_S = 300  # alerts.block_window_s when a threshold is set without one
+ENTERPRISE = "enterprise"  # the plan that may enable policies, custom providers and alerts
 LIMITS = {
     "provider_allowlist": MAX_LIST_ENTRIES,
     "provider_denylist": MAX_LIST_ENTRIES,
@@ -103,9 +105,16 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
         raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
 
 
-def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: catalog_pb2.CustomProviders) -> None:
+def known_ids(
+    p: policy_pb2.CompliancePolicy,
+    catalog: CatalogIndex,
+    custom: catalog_pb2.CustomProviders,
+    *,
+    forceable: bool = True,
+) -> None:
     """Refuse list entries naming nothing the catalog (or the org's own providers) has: a typo
-    in a deny list would block nothing. The message names the closest ids; `force` saves anyway."""
+    in a deny list would block nothing. The message names the closest ids; where the caller
+    offers it (`forceable`: saving through the admin API), `force` saves anyway."""
     providers = set(catalog.providers) | set(custom.providers)
     models = set(catalog.models) | {m for cp in custom.providers.values() for m in cp.models}
     for name, known, kind in (
@@ -118,11 +127,29 @@ def known_ids(p: policy_pb2.CompliancePolicy, catalog: CatalogIndex, custom: cat
             if entry in known:
                 continue
             hint = did_you_mean(entry, known)
+            force = " (send force: true to save it anyway)" if forceable else ""
             raise AdminError(
-                INVALID_ARGUMENT,
-                f"{name}: {entry!r} is not a {kind} in catalog v{catalog.version}{hint} "
-                "(send force: true to save it anyway)",
+                INVALID_ARGUMENT, f"{name}: {entry!r} is not a {kind} in catalog v{catalog.version}{hint}{force}"
             )
+
+
+def validate_alerts(alerts: policy_pb2.AlertSettings, catalog: CatalogIndex) -> None:
+    """The watched models: within the limit and each in the catalog (a typo would never alert).
+    The webhook URL is checked apart, by the WebhookGuard (it resolves the host)."""
+    at_most("watched_models", len(alerts.watched_models), MAX_WATCHED_MODELS)
+    for model in alerts.watched_models:
+        if model not in catalog.models:
+            hint = did_you_mean(model, catalog.models)
+            raise AdminError(
+                INVALID_ARGUMENT, f"watched_models: {model!r} is not a model in catalog v{catalog.version}{hint}"
+            )
+
+
+def with_default_window(alerts: policy_pb2.AlertSettings) -> policy_pb2.AlertSettings:
+    """A block threshold without a window counts blocks over DEFAULT_BLOCK_WINDOW_S."""
+    if alerts.block_threshold and not alerts.block_window_s:
+        alerts.block_window_s = DEFAULT_BLOCK_WINDOW_S
+    return alerts
 
 
 def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogIndex) -> None:

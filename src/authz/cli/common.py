@@ -8,7 +8,6 @@ import asyncio
 import getpass
 import os
 import sys
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -39,13 +38,9 @@ def settings(args: argparse.Namespace) -> config.Settings:
 
 def redis_location(s: config.Settings) -> str:
     """Where the Redis commands go, for messages: the URL without its password, and the prefix."""
-    parts = urllib.parse.urlsplit(s.redis_url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    from authz.state.redis_client import redact_url  # redis: loaded by the commands that use it
+
+    url = redact_url(s.redis_url)
     if s.redis_sentinels:
         url += f" (sentinels {s.redis_sentinels}, master {s.redis_sentinel_master})"
     return f"{url} (key prefix {s.key_prefix!r})"

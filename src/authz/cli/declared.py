@@ -15,6 +15,7 @@ from authz.admin import declared
 from authz.cli.common import USAGE, CommandError, settings, with_store
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import Store, VersionConflict, org_index, policy_from_json
+from authz.v1 import policy_pb2
 
 if TYPE_CHECKING:
     from authz.alerts.webhook_guard import WebhookGuard
@@ -121,15 +122,11 @@ def _changed(event: dict[str, str]) -> list[str]:
     if event.get("action") != "policy.set":
         before, after = event.get("before", ""), event.get("after", "")
         return [f"{before or '(none)'} -> {after or '(none)'}"]
-    old = _without_stamp(event.get("before", ""))
-    new = _without_stamp(event.get("after", ""))
+    old, new = (_declared_part(event.get(side, "")) for side in ("before", "after"))
     return declared.field_diff(old, new) or ["(no field changed)"]
 
 
-def _without_stamp(text: str):  # type: ignore[no-untyped-def]
-    from authz.v1 import policy_pb2
-
+def _declared_part(text: str) -> policy_pb2.CompliancePolicy:
+    """A stored policy without its version and stamp: the fields a person changed."""
     policy = policy_from_json(text) if text else policy_pb2.CompliancePolicy()
-    for owned in ("version", "updated_by", "updated_at"):
-        policy.ClearField(owned)
-    return policy
+    return declared.comparable(policy, declared.SERVER_OWNED["policy"])

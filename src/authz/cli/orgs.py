@@ -87,9 +87,8 @@ def show_org_command(args: argparse.Namespace) -> int:
         print(f"{args.org}: {_summary(fields, len(keys))}")
         if fields.get(b"policy"):
             p = policy_from_json(fields[b"policy"])
-            asks = [rules.LABELS[name] for name in rules.ORDER if name in rules.rules_of(p).requirements]
-            print(f"  asks: {', '.join(asks) or 'no requirement'}")
-            for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
+            print(f"  asks: {', '.join(rules.labels(rules.rules_of(p))) or 'no requirement'}")
+            for name in rules.LIST_FIELDS:
                 if getattr(p, name):
                     print(f"  {name}: {', '.join(getattr(p, name))}")
             print(

@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from authz.admin.tokens import issue
 from authz.cli.common import USAGE, CommandError, noun, settings
 from authz.cli.declared import apply_command, diff_command, history_command
+from authz.cli.token import signed
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -91,15 +91,7 @@ def _context(args: argparse.Namespace) -> tuple[str, str | None]:
         api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '*') else host}:{port}"
     token = args.token
     if not token and s.admin_jwt_hs256_secret:
-        token = issue(
-            s.admin_jwt_hs256_secret,
-            subject=args.actor,
-            org_id=args.org,
-            role="owner",
-            ttl_s=300,
-            issuer=s.admin_jwt_issuer,
-            audience=s.admin_jwt_audience,
-        )
+        token = signed(s, args.org, subject=args.actor, role="owner", ttl_s=300)
     if not token:
         raise CommandError(
             "no admin token: set AUTHZ_TOKEN (authz token issue ...), or admin_jwt_hs256_secret in the "

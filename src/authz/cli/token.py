@@ -6,6 +6,7 @@ import argparse
 
 from authz.admin.tokens import issue
 from authz.cli.common import USAGE, CommandError, noun, settings
+from authz.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,15 +23,18 @@ def issue_command(args: argparse.Namespace) -> int:
     s = settings(args)
     if not s.admin_jwt_hs256_secret:
         raise CommandError("token issue needs admin_jwt_hs256_secret in the configuration", USAGE)
-    print(
-        issue(
-            s.admin_jwt_hs256_secret,
-            subject=args.subject,
-            org_id=args.org,
-            role=args.role,
-            ttl_s=args.ttl,
-            issuer=s.admin_jwt_issuer,
-            audience=s.admin_jwt_audience,
-        )
-    )
+    print(signed(s, args.org, subject=args.subject, role=args.role, ttl_s=args.ttl))
     return 0
+
+
+def signed(s: Settings, org_id: str, *, subject: str, role: str, ttl_s: int) -> str:
+    """An admin token signed with the settings' HS256 secret, issuer and audience."""
+    return issue(
+        s.admin_jwt_hs256_secret,
+        subject=subject,
+        org_id=org_id,
+        role=role,
+        ttl_s=ttl_s,
+        issuer=s.admin_jwt_issuer,
+        audience=s.admin_jwt_audience,
+    )

@@ -22,6 +22,8 @@ PROVIDER_ALLOWLIST = "provider_allowlist"
 MODEL_DENYLIST = "model_denylist"
 MODEL_ALLOWLIST = "model_allowlist"
 CUSTOM_PROVIDER_ATTESTATION = "custom_provider_attestation"
+# The policy's list fields, in the order people read them.
+LIST_FIELDS = (PROVIDER_ALLOWLIST, PROVIDER_DENYLIST, MODEL_ALLOWLIST, MODEL_DENYLIST)
 
 UNKNOWN, NOT_MET = requirements.UNKNOWN, requirements.NOT_MET
 LABELS, ORDER = requirements.LABELS, requirements.ORDER
@@ -55,6 +57,11 @@ class Rules:
 
 
 NO_RULES = Rules()
+
+
+def labels(rules: Rules) -> list[str]:
+    """What the rules require, as people read it, in the order deny messages list it."""
+    return [LABELS[name] for name in ORDER if name in rules.requirements]
 
 
 @dataclass(frozen=True, slots=True)
