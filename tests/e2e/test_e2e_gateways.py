@@ -157,9 +157,12 @@ def test_a_catalog_imported_from_a_litellm_config_decides_requests(strict, tmp_p
         # A deployment on a provider the catalog does not know fails closed, named.
         unknown = chat(strict, "house-llama").json()["error"]
         assert unknown["code"] == "no_compliant_provider" and unknown["blocked_providers"][0]["provider"] == "ollama"
-        # Models the LiteLLM config does not serve are unknown to this gateway.
+        # Models the LiteLLM config does not serve are unknown to this gateway, and so is a pin
+        # LiteLLM does not route (no group, alias or route names it: it would answer 400, or
+        # send it to default_fallbacks where a config has them).
         assert chat(strict, "kimi-k2").json()["error"]["code"] == "unknown_model"
-        assert chat(strict, "azure/gpt-4o").status_code == 200
+        pin = chat(strict, "azure/gpt-4o").json()["error"]
+        assert pin["code"] == "unknown_model" and "gpt-4o" in pin["message"]
     finally:
         strict.admin.load_catalog(SAMPLE)
         end = time.monotonic() + 10

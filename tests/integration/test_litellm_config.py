@@ -220,12 +220,60 @@ def test_an_imported_catalog_judges_where_litellm_routes_and_suggests_names_it_s
     assert "groq/llama-3.3-70b" not in blocked.alternatives or index.route("groq/llama-3.3-70b") == ("groq",)
 
 
-def test_a_custom_key_header_is_named_for_api_key_sources():
+def test_a_custom_key_header_is_carried_by_the_catalog():
+    """LiteLLM reads a key from litellm_key_header_name before any other: the imported catalog
+    names the header, and authz reads it as a credential with no setting to add."""
     config = ROUTED.replace(
         "router_settings:", "general_settings:\n  litellm_key_header_name: X-Team-Key\nrouter_settings:"
     )
-    notes = import_config(config, shipped()).notes
-    assert any("'x-team-key' to authz's api_key_sources" in n for n in notes), notes
+    result = import_config(config, shipped())
+    assert list(result.catalog.credential_headers) == ["x-team-key"]
+    assert catalog_mod.CatalogIndex.build(result.catalog).credential_headers == ("x-team-key",)
+    assert any("authz reads a key there too" in n for n in result.notes), result.notes
+
+
+def test_a_key_header_that_is_no_header_name_fails_the_import():
+    config = ROUTED.replace(
+        "router_settings:", "general_settings:\n  litellm_key_header_name: 'X Team: Key'\nrouter_settings:"
+    )
+    with pytest.raises(ConfigError, match="no HTTP header name"):
+        import_config(config, shipped())
+
+
+def test_a_wildcard_routes_fallback_chain_is_followed():
+    """A group reached through a route's fallbacks brings its own fallbacks (LiteLLM's
+    run_async_fallback calls async_function_with_fallbacks again for each fallback)."""
+    config = ROUTED.replace(
+        '  fallbacks: [{"gpt-4": ["llama"]}, {"llama": ["qwen"]}]',
+        '  fallbacks: [{"groq/*": ["gpt-4o"]}, {"gpt-4o": ["deepseek-v3.2"]}]',
+    )
+    catalog = import_config(config, shipped()).catalog
+    [route] = [r for r in catalog.routes if r.pattern == "groq/*"]
+    assert list(route.providers) == ["groq", "azure", "deepseek"]
+    assert dict(route.reached_through) == {
+        "azure": "router_settings.fallbacks -> gpt-4o",
+        "deepseek": "router_settings.fallbacks -> gpt-4o, then router_settings.fallbacks -> deepseek-v3.2",
+    }
+
+
+def test_default_fallbacks_are_named_where_they_reach_a_provider():
+    catalog = import_config(ROUTED + "  default_fallbacks: [deepseek-v3.2]\n", shipped()).catalog
+    assert catalog.models["llama"].reached_through["deepseek"] == (
+        "litellm_settings.default_fallbacks -> deepseek-v3.2"
+    )
+    assert "groq" not in catalog.models["llama"].reached_through  # its own deployment
+
+
+def test_a_group_takes_what_its_model_produces():
+    config = ROUTED.replace(
+        "  - {model_name: llama,",
+        "  - {model_name: embed, litellm_params: {model: azure/text-embedding-3-large}}\n"
+        "  - {model_name: speech, litellm_params: {model: azure/my-tts}, model_info: {mode: audio_speech}}\n"
+        "  - {model_name: llama,",
+    )
+    models = import_config(config, shipped()).catalog.models
+    assert list(models["embed"].output) == ["embedding"]  # what the base catalog publishes
+    assert list(models["speech"].output) == ["audio"]  # model_info.mode
 
 
 def test_a_bedrock_deployment_in_eu_central_1_passes_an_eu_residency_policy():

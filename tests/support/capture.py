@@ -57,6 +57,13 @@ class _CaptureHandler(BaseHTTPRequestHandler):
         if self.path.endswith("/files"):  # OpenAI's file object
             answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}
             answer |= {"purpose": "batch", "status": "processed"}
+        elif self.path.endswith("/embeddings"):
+            answer = {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}],
+                "model": body.get("model"),
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
         elif provider == "anthropic":
             answer = {
                 "id": "msg_1",

@@ -77,3 +77,44 @@ def stack_behind_litellm(
     stack.admin.set_policy(org, **policy)
     stack.admin.add_api_key(master_key, org)
     return stack, imported
+
+
+# A platform team's LiteLLM config for an EU-residency policy (issue: LiteLLM as it really routes):
+# Azure in Sweden and West Europe, OpenAI and DeepSeek, a group whose fallbacks reach DeepSeek, a
+# wildcard route whose fallback chain does too, default_fallbacks to OpenAI (which any name
+# LiteLLM does not route reaches), and a key header of its own. Every deployment calls the
+# capture server at `up` (one path prefix per provider); `master` is LiteLLM's master key.
+EU_POLICY = {
+    "enabled": True,
+    "require_soc2": True,
+    "require_gdpr": True,
+    "data_residency": ["eu"],
+    "provider_denylist": ["deepseek"],
+}
+SOC2_GDPR_NO_DEEPSEEK = {"enabled": True, "require_soc2": True, "require_gdpr": True, "provider_denylist": ["deepseek"]}
+
+
+def eu_config(up: str, master: str = "sk-litellm-master") -> str:
+    azure = f'api_base: "{up}/azure", api_key: k, api_version: "2024-06-01"'
+    return f"""
+model_list:
+  - model_name: gpt-4o-eu
+    litellm_params: {{model: azure/gpt-4o, region_name: swedencentral, {azure}}}
+  - model_name: embed-eu
+    litellm_params: {{model: azure/text-embedding-3-large, region_name: westeurope, {azure}}}
+  - model_name: gpt-4o-mini
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{up}/openai/v1", api_key: k}}
+  - model_name: deepseek-chat
+    litellm_params: {{model: deepseek/deepseek-chat, api_base: "{up}/deepseek/v1", api_key: k}}
+  - model_name: gpt-4o-fb
+    litellm_params: {{model: azure/gpt-4o, region_name: swedencentral, {azure}}}
+  - model_name: "anthropic/*"
+    litellm_params: {{model: "anthropic/*", api_base: "{up}/anthropic", api_key: k}}
+router_settings:
+  num_retries: 0
+  fallbacks: [{{"gpt-4o-fb": ["deepseek-chat"]}}, {{"anthropic/*": ["gpt-4o-fb"]}}]
+  default_fallbacks: [gpt-4o-mini]
+general_settings:
+  master_key: {master}
+  litellm_key_header_name: X-Gateway-Key
+"""

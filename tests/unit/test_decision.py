@@ -614,7 +614,7 @@ def test_remembered_judgements_are_bounded(monkeypatch):
         assert len(decision._JUDGED) <= 8
     long_name = "m" * 300  # a long name is judged, never kept
     assert run(long_name, org=org).reason is Reason.UNKNOWN_MODEL
-    assert all(len(model) < 300 for _, model, _, _ in decision._JUDGED)
+    assert all(len(model) < 300 for _, model, _, _, _ in decision._JUDGED)
 
 
 def _with_deactivations(index, ended: dict[tuple[str, str], str]):

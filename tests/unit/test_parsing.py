@@ -293,7 +293,11 @@ def test_anthropic_batches_and_batch_uploads():
         ({"authorization": "Bearer k1", "x-api-key": "k2"}, "/v1/messages", "k1", True),
         ({"api-key": "k1"}, "/v1/chat/completions?key=k2", "k1", True),
         ({}, "/v1/chat/completions?key=k1&key=k2", "k1", True),
-        ({"authorization": "Basic abc", "x-api-key": "k1"}, "/v1/messages", "k1", False),
+        # A scheme authz does not read beside a key it does: the gateway may read either
+        # (LiteLLM's get_bearer_token reads Basic and AWS4 credentials), so it is a conflict.
+        ({"authorization": "Basic abc", "x-api-key": "k1"}, "/v1/messages", "k1", True),
+        ({"authorization": "AWS4-HMAC-SHA256 Credential=Bearer k2/x", "x-api-key": "k1"}, "/v1/messages", "k1", True),
+        ({"authorization": "Basic abc"}, "/v1/messages", None, False),  # alone: no credential, as before
     ],
 )
 def test_the_api_key_comes_from_any_configured_place_and_two_different_ones_conflict(headers, path, key, conflict):

@@ -37,7 +37,7 @@ from authz.admin.validation import (
     with_default_window,
 )
 from authz.alerts.webhook_guard import WebhookGuard, WebhookRefused
-from authz.policy import requirements
+from authz.policy import gateway_names, requirements
 from authz.policy import rules as policy_mod
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import (
@@ -118,6 +118,18 @@ def preview(
         for entry in getattr(p, name):
             covers = [pid for pid, pr in sorted(catalog.providers.items()) if entry in (pid, pr.region_of)]
             out.list_coverage.add(list=name, entry=entry, covers=covers or [entry])
+    for found in gateway_names.judge(catalog, rules):
+        out.gateway_names.add(
+            name=found.name,
+            wildcard=found.wildcard,
+            allowed=found.allowed,
+            reason=found.reason,
+            model_unmet=found.model_unmet,
+            blocked=[
+                admin_pb2.BlockedCandidate(provider=c.provider, failed_requirements=c.failed, reached_through=c.via)
+                for c in found.blocked
+            ],
+        )
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count
     by_list = {m for m in catalog.models if policy_mod.model_unmet(m, rules)}

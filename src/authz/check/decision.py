@@ -12,6 +12,7 @@ contracts (fail closed, routing modes) are in docs/design.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from authz.check import contracts, parsing
 from authz.check.request import RequestFacts
 from authz.policy import naming
 from authz.policy import rules as policy
-from authz.policy.catalog import CatalogIndex
+from authz.policy.catalog import TEXT, CatalogIndex
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import catalog_pb2
 
@@ -115,6 +116,9 @@ class Verdict:
     checkpoint: str = ""  # "egress" for the gateway's own call to a provider (authz.check.egress)
     # A pin to a deactivated mapping: "<provider> <when>" (the gateway moved it, or no longer serves it)
     deactivated: str = ""
+    # Blocked providers that are candidates through the gateway's fallbacks, not the model's own
+    # deployments: (provider, the setting that reaches it), from an imported gateway config.
+    via: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed_requirements(self) -> list[str]:
@@ -245,7 +249,7 @@ def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
 # replaces them), which also keeps their ids from being reused while it exists. Bounded, and
 # only short names are kept, so a client varying its model cannot grow it.
 # A catalog with deactivations to come makes a judgement last only until the next one.
-_JUDGED: dict[tuple[int, str, str | None, Gateway], tuple[OrgPolicy, CatalogIndex, Verdict, float]] = {}
+_JUDGED: dict[tuple[int, str, str | None, Gateway, str], tuple[OrgPolicy, CatalogIndex, Verdict, float]] = {}
 _JUDGED_MAX = 16_384
 _JUDGED_KEY_CHARS = 256
 
@@ -263,7 +267,7 @@ def _judge_remembered(
     provider = facts.provider_header
     if facts.require_header is not None or len(model) + len(provider or "") > _JUDGED_KEY_CHARS:
         return _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
-    key = (id(org), model, provider, gateway)
+    key = (id(org), model, provider, gateway, facts.endpoint.endpoint.path if facts.endpoint else "")
     hit = _JUDGED.get(key)
     now = clock() if catalog.deactivation_times else 0.0
     if hit is not None and hit[0] is org and hit[1] is catalog and now < hit[3]:
@@ -283,16 +287,22 @@ def _judge_with_alternatives(
     pinned, model_id = naming.resolve(model, catalog.names, gateway.naming, custom.__contains__)
     # A name that is no model or alias goes where the gateway's wildcard routes send it (the
     # catalog carries them when it was imported from the gateway's config).
-    routed = catalog.route(model) if catalog.routes and facts.provider_header is None else None
-    if routed is not None and catalog.names.model(model) is None:
-        found = _judge_routed(model, routed, model_id, org, catalog, gateway, verdict)
+    route = catalog.route_of(model) if catalog.routes and facts.provider_header is None else None
+    if route is not None and catalog.names.model(model) is None:
+        found = _judge_routed(model, route.pattern, route.providers, model_id, org, catalog, gateway, verdict)
+    elif catalog.gateway and catalog.names.model(model) is None and pinned not in custom:
+        # The catalog's models are the gateway's own names (an imported config): a name it does
+        # not route is not a pin to judge (a catalog id is no LiteLLM spelling); LiteLLM sends it
+        # to its default fallbacks, or refuses it.
+        found = verdict(Reason.UNKNOWN_MODEL, model=model, detail=catalog.gateway)
     else:
         found = _judge_resolved(model, pinned, model_id, facts, org, catalog, gateway, verdict)
     if found.reason in _SUGGEST:
+        kind = endpoint_output(facts.endpoint.endpoint.path) if facts.endpoint else TEXT
         if catalog.gateway:  # the catalog's models are the gateway's own names
-            alternatives = _gateway_alternatives(org, catalog)
+            alternatives = _gateway_alternatives(org, catalog, kind)
         else:
-            alternatives = found.alternatives or _alternatives(model_id, org, catalog)
+            alternatives = found.alternatives or _alternatives(model_id, org, catalog, kind)
             if alternatives and gateway.naming != naming.NATIVE:  # as the gateway's clients spell them
                 alternatives = tuple(_spelled(a, catalog, gateway.naming) for a in alternatives)
         if alternatives:
@@ -302,6 +312,7 @@ def _judge_with_alternatives(
 
 def _judge_routed(
     model: str,
+    pattern: str,
     providers: tuple[str, ...],
     model_id: str,
     org: OrgPolicy,
@@ -316,6 +327,9 @@ def _judge_routed(
     unmet = catalog.table(org.rules).unmet
     allowed = tuple(p for p in providers if not unmet[p])
     blocked = tuple((p, unmet[p]) for p in providers if unmet[p])
+    via = _via(pattern, blocked, catalog)
+    if via:
+        verdict = functools.partial(verdict, via=via)
     if len(providers) == 1:
         (provider,) = providers
         if blocked:
@@ -330,12 +344,38 @@ def _judge_routed(
     return verdict(Reason.COMPLIANT, model=model, routing=AUTOMATIC, allowed_providers=allowed, blocked=blocked)
 
 
-def _gateway_alternatives(org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
-    """The gateway's own model names (LiteLLM's model groups) whose every candidate provider,
-    fallbacks included, complies: sent as they are, the gateway serves them. A pinned spelling
-    is never suggested: the gateway serves it only through a wildcard route, and the catalog
-    does not know which model names the route's provider has."""
-    return catalog.table(org.rules).fully_compliant_models(MAX_ALTERNATIVES)
+def _via(name: str, blocked: policy.Blocked, catalog: CatalogIndex) -> tuple[tuple[str, str], ...]:
+    """Which blocked providers only the gateway's fallbacks reach, and through what."""
+    if not catalog.reached_through:
+        return ()
+    found = ((p, catalog.reached_through.get((name, p), "")) for p, _ in blocked)
+    return tuple((p, where) for p, where in found if where)
+
+
+# What an endpoint asks a model to produce (catalog_pb2.ModelProviders.output); suggestions
+# are limited to models that produce it.
+_ENDPOINT_OUTPUTS = (
+    ("embed", "embedding"),
+    ("audio/transcriptions", "transcription"),
+    ("audio/translations", "transcription"),
+    ("audio/speech", "audio"),
+    ("images/", "image"),
+    ("rerank", "rerank"),
+    ("moderations", "moderation"),
+)
+
+
+def endpoint_output(path: str) -> str:
+    """What the endpoint row `path` (a template) produces: text unless it says otherwise."""
+    return next((kind for marker, kind in _ENDPOINT_OUTPUTS if marker in path), TEXT)
+
+
+def _gateway_alternatives(org: OrgPolicy, catalog: CatalogIndex, kind: str = TEXT) -> tuple[str, ...]:
+    """The gateway's own model names (LiteLLM's model groups) for this kind of endpoint whose
+    every candidate provider, fallbacks included, complies: sent as they are, the gateway serves
+    them. A pinned spelling is never suggested: the gateway serves it only through a wildcard
+    route, and the catalog does not know which model names the route's provider has."""
+    return catalog.table(org.rules).fully_compliant_models(MAX_ALTERNATIVES, kind)
 
 
 def _spelled(name: str, catalog: CatalogIndex, profile: str) -> str:
@@ -349,7 +389,7 @@ def _pinned(name: str) -> tuple[str, str]:
     return provider, model_id
 
 
-def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple[str, ...]:
+def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex, kind: str = TEXT) -> tuple[str, ...]:
     """Up to five pinned names that pass: the same model from a compliant provider, else
     other compliant models. Pinned, so they pass in either routing mode."""
     table = catalog.table(org.rules)
@@ -361,7 +401,7 @@ def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> tuple
         ]
         if same:
             return tuple(same[:MAX_ALTERNATIVES])
-    return table.compliant_examples(MAX_ALTERNATIVES)
+    return table.compliant_examples(MAX_ALTERNATIVES, kind)
 
 
 def _custom_serving(model_id: str, org: OrgPolicy, catalog: CatalogIndex) -> list[str]:
@@ -455,8 +495,9 @@ def _judge_pin(
     if custom_serving:
         allowed += tuple(c for c in custom_serving if not custom[c].unmet)
         blocked += tuple((c, custom[c].unmet) for c in custom_serving if custom[c].unmet)
+    via = _via(model_id, blocked, catalog)
     if not allowed:
-        return verdict(Reason.NO_COMPLIANT_PROVIDER, model=model, routing=routing, blocked=blocked)
+        return verdict(Reason.NO_COMPLIANT_PROVIDER, model=model, routing=routing, blocked=blocked, via=via)
     if blocked and gateway.routing == STRICT:
         # The gateway may pick a blocked provider whatever we tell it: the client must pin.
         return verdict(
@@ -464,6 +505,7 @@ def _judge_pin(
             model=model,
             routing=routing,
             blocked=blocked,
+            via=via,
             alternatives=tuple(f"{p}/{model_id}" for p in allowed[:MAX_ALTERNATIVES]),
         )
     return verdict(Reason.COMPLIANT, model=model, routing=routing, allowed_providers=allowed, blocked=blocked)

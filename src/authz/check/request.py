@@ -126,10 +126,15 @@ def _facts(
 ) -> RequestFacts:
     path, _, query = full_path.partition("?")
     keys = _credentials(headers, query, names.credentials)
+    # An Authorization whose scheme authz does not read ("Basic", "AWS4-HMAC-SHA256 ...") beside a
+    # key it does read: the gateway may take its key from either (LiteLLM's get_bearer_token
+    # reads Basic and AWS4 credentials too), so which org it serves is not known.
+    unread = "authorization" in names.credentials and _bearer(headers.get("authorization")) is None
+    unread = unread and bool(headers.get("authorization", "").strip())
     return RequestFacts(
         request_id=headers.get("x-request-id", "") or fallback_id,
         api_key=keys[0] if keys else None,
-        credential_conflict=len(keys) > 1,
+        credential_conflict=len(keys) > 1 or (unread and bool(keys)),
         method=method,
         path=path,
         query=query,

@@ -204,6 +204,7 @@ _DENY_HEADS_MAX = 1024  # bodies of recent verdicts; a client varying its model 
 
 def _deny_head(verdict: Verdict, providers: Providers) -> str:
     outcome = OUTCOMES[verdict.reason]
+    via = dict(verdict.via)
     error = {
         "type": outcome.error_type,
         "code": verdict.reason.value,
@@ -217,6 +218,7 @@ def _deny_head(verdict: Verdict, providers: Providers) -> str:
                 "failed_requirements": [u.requirement for u in unmet],
                 "unknown": [u.requirement for u in unmet if u.cause == policy.UNKNOWN],
                 **_evidence(providers.get(provider), unmet),
+                **({"reached_through": via[provider]} if provider in via else {}),
             }
             for provider, unmet in verdict.blocked
         ],
@@ -357,15 +359,36 @@ _MESSAGES: dict[Reason, str] = {
 }
 
 
+# A name an imported gateway config does not route (detail: the gateway).
+_NOT_ROUTED = (
+    "Model '{model}' is not a model name the {detail} gateway routes (a model group, an alias or a wildcard "
+    "route of its config): it would send the request to its default fallbacks or refuse it, "
+    + _CANNOT_VERIFY
+    + ". Send one of the gateway's model names."
+)
+
+
 def message(verdict: Verdict) -> str:
-    """The reason's sentence, naming provider, model and every failed requirement."""
+    """The reason's sentence, naming provider, model and every failed requirement, and where
+    the gateway's fallbacks reach a blocked provider."""
+    via = dict(verdict.via)
+
+    def named(provider: str) -> str:
+        return f"'{provider}'" + (f" (reached through {via[provider]})" if provider in via else "")
+
     if verdict.reason in (Reason.NO_COMPLIANT_PROVIDER, Reason.ROUTING_NOT_ENFORCEABLE):
-        failures = "; ".join(f"'{p}' {policy.describe(u)}" for p, u in verdict.blocked)
+        failures = "; ".join(f"{named(p)} {policy.describe(u)}" for p, u in verdict.blocked)
     elif verdict.reason is Reason.MODEL_NOT_ALLOWED:
         failures = policy.describe(verdict.model_unmet)
     else:
         failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
-    text = _MESSAGES[verdict.reason].format(
+    template = _MESSAGES[verdict.reason]
+    if verdict.reason is Reason.UNKNOWN_MODEL and verdict.detail:
+        template = _NOT_ROUTED
+    elif verdict.reason is Reason.PROVIDER_NOT_COMPLIANT and verdict.provider in via:
+        template = template.replace("for model '{model}'", "for model '{model}' (reached through " + "{via})")
+    text = template.format(
+        via=clip(via.get(verdict.provider, ""), MODEL),
         provider=clip(verdict.provider, PROVIDER),
         model=clip(verdict.model, MODEL),
         failures=failures,

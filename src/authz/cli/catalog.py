@@ -85,6 +85,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     imp.add_argument("--out", help="write the catalog here (default: standard output)")
     imp.set_defaults(handler=import_command)
+    routing = group.add_parser(
+        "check-routing",
+        help="judge every model group and wildcard route of a gateway config under each org of a policies file, "
+        "as the gateway routes it (fallbacks included); exit 1 when one would be blocked (local with --base)",
+    )
+    routing.add_argument("--from", dest="source", choices=["litellm", "envoy-ai-gateway"], required=True)
+    routing.add_argument("gateway_config", metavar="CONFIG", help="the gateway's config file, as for import")
+    routing.add_argument("policies", metavar="POLICIES", help="a policies file (YAML/JSON, orgs: ...), as for apply")
+    routing.add_argument("--base", help="catalog JSON whose provider data to use (default: the stored catalog)")
+    routing.add_argument("--allow-setting", action="append", default=[], metavar="NAME", help="as for import")
+    routing.add_argument("--org", action="append", default=[], help="only these orgs of the file")
+    routing.set_defaults(handler=check_routing_command)
     dif = group.add_parser("diff", help="what loading FILE would change, and for which orgs' policies (Redis)")
     dif.add_argument("file")
     dif.set_defaults(handler=diff_command)
@@ -199,9 +211,16 @@ def load_command(args: argparse.Namespace) -> int:
 
 
 def diff_command(args: argparse.Namespace) -> int:
-    from authz.policy import rules
+    from authz.policy import gateway_names, rules
 
     new = read_catalog(args.file)
+    index = catalog_mod.CatalogIndex.build(new)
+
+    def changes_for(old: catalog_pb2.Catalog | None, p: Any) -> dict[str, Any]:
+        changes = catalog_mod.compliance_changes(old, new, rules.rules_of(p))
+        # A gateway's own names (an imported config): each as the gateway will route it.
+        names = [v.describe() for v in gateway_names.judge(index, rules.rules_of(p))]
+        return {**changes, "gateway_names": names} if names else changes
 
     async def diff(store: Store) -> int:
         old = await _stored(store, required=False)
@@ -209,7 +228,7 @@ def diff_command(args: argparse.Namespace) -> int:
         report["orgs"] = {
             org: changes
             for org, p in sorted((await store.enabled_policies()).items())
-            if any((changes := catalog_mod.compliance_changes(old, new, rules.rules_of(p))).values())
+            if any((changes := changes_for(old, p)).values())
         }
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
@@ -245,22 +264,68 @@ async def _stored(store: Store, required: bool = True, missing: str = "") -> Any
     return catalog_mod.parse(raw) if raw else None
 
 
-def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
-    from authz.policy import envoy_ai_gateway_config, litellm_config
-    from authz.policy.gateway_import import ConfigError, Imported
+BLOCKED = 1  # check-routing's exit code when a name would be blocked
 
-    result: Imported
+
+def check_routing_command(args: argparse.Namespace) -> int:
+    if args.base:
+        return _check_routing(args, read_catalog(args.base))
+
+    async def from_stored(store: Store) -> int:
+        return _check_routing(args, await _stored(store, missing="pass --base FILE"))
+
+    return with_store(args, from_stored, access="any")
+
+
+def _check_routing(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
+    """For a CI step beside a gateway config change: every org's verdict on every name."""
+    from authz.admin import declared
+    from authz.policy import gateway_names, rules
+
+    imported = catalog_mod.CatalogIndex.build(_imported(args, base).catalog)
+    try:
+        declaration = declared.read(args.policies)
+    except declared.DeclarationError as exc:
+        raise CommandError(str(exc), USAGE) from None
+    orgs = {o.org_id: o for o in declaration.orgs}
+    unknown = [o for o in args.org if o not in orgs]
+    if unknown:
+        raise CommandError(f"{args.policies} declares no org {unknown[0]!r}{did_you_mean(unknown[0], orgs)}", USAGE)
+    blocked = 0
+    for org_id in args.org or sorted(orgs):
+        declared_policy = orgs[org_id].policy
+        if declared_policy is None or not declared_policy.enabled:
+            print(f"org {org_id}: no enabled policy: every name passes")
+            continue
+        print(f"org {org_id}:")
+        for verdict in gateway_names.judge(imported, rules.rules_of(declared_policy)):
+            print(f"  {verdict.describe()}")
+            blocked += not verdict.allowed
+    print(f"{blocked} blocked" if blocked else "every name passes", file=sys.stderr)
+    return BLOCKED if blocked else 0
+
+
+def _imported(args: argparse.Namespace, base: catalog_pb2.Catalog) -> Any:
+    """The gateway config named by args, imported onto `base` (one-line errors)."""
+    from authz.policy import envoy_ai_gateway_config, litellm_config
+    from authz.policy.gateway_import import ConfigError
+
     try:
         with open(args.gateway_config) as f:
             text = f.read()
         if args.source == "litellm":
-            result = litellm_config.import_config(text, base, args.allow_setting)
-        else:
-            if args.allow_setting:
-                raise CommandError("--allow-setting applies to --from litellm only")
-            result = envoy_ai_gateway_config.import_config(text, base)
+            return litellm_config.import_config(text, base, args.allow_setting)
+        if args.allow_setting:
+            raise CommandError("--allow-setting applies to --from litellm only")
+        return envoy_ai_gateway_config.import_config(text, base)
     except (OSError, ConfigError, catalog_mod.CatalogError) as exc:
         raise CommandError(f"{args.gateway_config}: {exc}") from None
+
+
+def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
+    from authz.policy.gateway_import import Imported
+
+    result: Imported = _imported(args, base)
     out = catalog_mod.to_json(result.catalog)
     if args.out:
         with open(args.out, "w") as f:

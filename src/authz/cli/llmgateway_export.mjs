@@ -56,6 +56,7 @@ const expand = typeof lib.expandProviderRegions === "function";
 const models = lib.models.map((m) => ({
   id: m.id,
   aliases: Array.isArray(m.aliases) ? m.aliases : [],
+  output: Array.isArray(m.output) ? m.output.filter((o) => typeof o === "string") : null,
   deactivatedAt: plain(m.deactivatedAt) ?? null,
   providers: (m.providers ?? []).map((mp) => ({
     providerId: mp.providerId,

@@ -72,10 +72,37 @@ def policy_command(args: argparse.Namespace) -> int:
             unmet = ", ".join(f"{u['label']} ({u['cause'].replace('_', ' ')})" for u in p.get("unmet", []))
             print(f"{'ALLOW' if p.get('allowed') else 'BLOCK'}  {p['provider']:<16} {unmet}")
         orphans = result.get("models_without_compliant_provider", [])
-        print(f"models with no compliant provider: {', '.join(orphans) if orphans else 'none'}")
+        names = result.get("gateway_names", [])
+        if names:  # an imported gateway config: what each of its names does, as the gateway routes it
+            print("the gateway's model names, as it routes them (fallbacks included):")
+            for line in gateway_name_lines(names):
+                print(f"  {line}")
+        else:
+            print(f"models with no compliant provider: {', '.join(orphans) if orphans else 'none'}")
     else:
         print(json.dumps(result, indent=2))
     return 0
+
+
+def gateway_name_lines(names: list[dict[str, Any]]) -> list[str]:
+    """PreviewPolicyResponse.gateway_names (as JSON), a line each."""
+    from authz.policy import gateway_names
+
+    return [
+        gateway_names.NameVerdict(
+            name=n["name"],
+            wildcard=bool(n.get("wildcard")),
+            reason=n.get("reason", ""),
+            blocked=tuple(
+                gateway_names.Candidate(
+                    b["provider"], tuple(b.get("failed_requirements", ())), b.get("reached_through", "")
+                )
+                for b in n.get("blocked", ())
+            ),
+            model_unmet=tuple(n.get("model_unmet", ())),
+        ).describe()
+        for n in names
+    ]
 
 
 def _context(args: argparse.Namespace) -> tuple[str, str | None]:

@@ -221,6 +221,9 @@ def to_json(catalog: catalog_pb2.Catalog) -> str:
     return str(json_format.MessageToJson(catalog, preserving_proto_field_name=True, indent=None))
 
 
+TEXT = "text"  # what a model produces when its source does not say (ModelProviders.output)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelVerdict:
     """Compliance of every provider serving one model under one set of requirements."""
@@ -242,8 +245,8 @@ class ComplianceTable:
     rules: policy.Rules
     unmet: dict[str, policy.Failures]
     _models: dict[str, ModelVerdict] = field(default_factory=dict)
-    _examples: tuple[str, ...] | None = None
-    _whole: tuple[str, ...] | None = None
+    _examples: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per output kind
+    _whole: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def for_model(self, model: str) -> ModelVerdict:
         verdict = self._models.get(model)
@@ -256,30 +259,35 @@ class ComplianceTable:
             self._models[model] = verdict
         return verdict
 
-    def fully_compliant_models(self, limit: int) -> tuple[str, ...]:
-        """Models every provider of which complies (and the model lists allow): names a gateway
-        may route among freely. Computed once per table."""
-        if self._whole is None:
-            self._whole = tuple(
+    def fully_compliant_models(self, limit: int, kind: str = TEXT) -> tuple[str, ...]:
+        """Models producing `kind` every provider of which complies (and the model lists allow):
+        names a gateway may route among freely. Computed once per table and kind."""
+        whole = self._whole.get(kind)
+        if whole is None:
+            whole = self._whole[kind] = tuple(
                 m
                 for m in sorted(self.index.models)
-                if not self.for_model(m).blocked and self.for_model(m).allowed and not policy.model_unmet(m, self.rules)
+                if self.index.produces(m, kind)
+                and not self.for_model(m).blocked
+                and self.for_model(m).allowed
+                and not policy.model_unmet(m, self.rules)
             )
-        return self._whole[:limit]
+        return whole[:limit]
 
-    def compliant_examples(self, limit: int) -> tuple[str, ...]:
-        """Pinned names of models a compliant provider serves (and the model lists allow),
-        to suggest when the requested model has none. Computed once per table."""
-        if self._examples is None:
+    def compliant_examples(self, limit: int, kind: str = TEXT) -> tuple[str, ...]:
+        """Pinned names of models producing `kind` that a compliant provider serves (and the
+        model lists allow), to suggest when the requested model has none. Once per table and kind."""
+        examples = self._examples.get(kind)
+        if examples is None:
             found: list[str] = []
             for model in sorted(self.index.models):
                 if len(found) == limit:
                     break
                 allowed = self.for_model(model).allowed
-                if allowed and not policy.model_unmet(model, self.rules):
+                if allowed and self.index.produces(model, kind) and not policy.model_unmet(model, self.rules):
                     found.append(f"{allowed[0]}/{model}")
-            self._examples = tuple(found)
-        return self._examples
+            examples = self._examples[kind] = tuple(found)
+        return examples
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +323,10 @@ class CatalogIndex:
     names: naming.Names = None  # type: ignore[assignment]  # set by __post_init__
     routes: tuple[Route, ...] = ()  # in the order they are tried
     gateway: str = ""  # the gateway whose config the models come from ("litellm"), if any
+    credential_headers: tuple[str, ...] = ()  # where that gateway also reads an API key
+    # (model or route pattern, provider) -> the fallback setting that makes it a candidate
+    reached_through: dict[tuple[str, str], str] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # model -> what it produces, when published
     # (model, provider) -> (epoch seconds, the catalog's text) of each deactivated mapping, and
     # every such instant in order (a remembered judgement that read one lasts until the next).
     deactivations: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
@@ -344,6 +356,12 @@ class CatalogIndex:
             ),
             routes=compile_routes((r.pattern, tuple(r.providers)) for r in catalog.routes),
             gateway=catalog.gateway,
+            credential_headers=tuple(catalog.credential_headers),
+            reached_through={
+                **{(m, p): via for m, s in catalog.models.items() for p, via in s.reached_through.items()},
+                **{(r.pattern, p): via for r in catalog.routes for p, via in r.reached_through.items()},
+            },
+            outputs={m: tuple(s.output) for m, s in catalog.models.items() if s.output},
             deactivations=deactivations,
             deactivation_times=tuple(sorted({at for at, _ in deactivations.values()})),
         )
@@ -358,12 +376,26 @@ class CatalogIndex:
         i = bisect.bisect_right(self.deactivation_times, now)
         return self.deactivation_times[i] if i < len(self.deactivation_times) else math.inf
 
+    def produces(self, model: str, kind: str) -> bool:
+        """Whether the model produces `kind` (a model whose source says nothing produces text)."""
+        return kind in self.outputs.get(model, (TEXT,))
+
     def route(self, name: str) -> tuple[str, ...] | None:
         """The providers a wildcard route sends `name` to, or None when no route matches."""
+        found = self.route_of(name)
+        return found.providers if found is not None else None
+
+    def route_of(self, name: str) -> Route | None:
+        """The wildcard route LiteLLM picks for `name` (the first that matches), if any."""
         for route in self.routes:
             if route.regex.match(name):
-                return route.providers
+                return route
         return None
+
+    def serves(self, name: str) -> bool:
+        """Whether a gateway whose own names these are (an imported config) routes `name`: a
+        model group, an alias of one, or a name a wildcard route matches."""
+        return self.names.model(name) is not None or self.route_of(name) is not None
 
     def table(self, rules: policy.Rules) -> ComplianceTable:
         table = self._tables.get(rules)

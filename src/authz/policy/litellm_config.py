@@ -57,6 +57,7 @@ _LITELLM_SETTINGS_ROUTING = frozenset({*FALLBACK_KEYS, "model_alias_map", "defau
 _LITELLM_SETTINGS_READ = frozenset(FALLBACK_KEYS)
 # general_settings keys that open routes straight to a provider, past the router.
 _GENERAL_ROUTING = frozenset({"pass_through_endpoints"})
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,127}")
 
 
 def provider_of(params: dict[str, Any]) -> str | None:
@@ -161,16 +162,19 @@ def _fallback_lists(config: dict[str, Any]) -> Iterable[tuple[str, Any]]:
                 yield f"{section}.{key}", values[key]
 
 
-def _fallback_edges(config: dict[str, Any]) -> tuple[dict[str, list[str]], list[str]]:
-    """group -> the names its fallbacks call, and the names every group falls back to ("*",
-    default_fallbacks), from every fallback list (router.py: get_fallback_model_group)."""
-    edges: dict[str, list[str]] = {}
-    generic: list[str] = []
+Edge = tuple[str, str]  # (the name a fallback calls, the setting that says so)
+
+
+def _fallback_edges(config: dict[str, Any]) -> tuple[dict[str, list[Edge]], list[Edge]]:
+    """key -> the names its fallbacks call, and the names every request falls back to ("*",
+    default_fallbacks: Router.__init__ appends them as {"*": [...]}), from every fallback list."""
+    edges: dict[str, list[Edge]] = {}
+    generic: list[Edge] = []
     for where, value in _fallback_lists(config):
         if where.endswith("default_fallbacks"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}: a list of model names")
-            generic += value
+            generic += [(v, where) for v in value]
             continue
         if not isinstance(value, list):
             raise ConfigError(f"{where}: a list of {{model_group: [fallback groups]}}")
@@ -182,12 +186,75 @@ def _fallback_edges(config: dict[str, Any]) -> tuple[dict[str, list[str]], list[
                     targets = [targets]
                 if not isinstance(group, str) or not isinstance(targets, list):
                     raise ConfigError(f"{where}: {group!r} must map to a list of model names")
-                names = [t for t in targets if isinstance(t, str)]
+                names = [(t, where) for t in targets if isinstance(t, str)]
                 if group == "*":
                     generic += names
                 else:
                     edges.setdefault(group, []).extend(names)
     return edges, generic
+
+
+def _key_applies(key: str, name: str) -> bool:
+    """Whether a fallback list's key names `name` as LiteLLM looks keys up
+    (router_utils/fallback_event_handlers.py, get_fallback_model_group): exactly, with a provider
+    prefix added to a bare name, or with one stripped from a prefixed name. Any prefix counts
+    here, which can only add candidates."""
+    return key == name or key.partition("/")[2] == name or name.partition("/")[2] == key
+
+
+# LiteLLM's model_info.mode -> what the model produces (catalog_pb2.ModelProviders.output).
+_MODE_OUTPUT = {
+    "chat": "text", "completion": "text", "responses": "text", "embedding": "embedding",
+    "image_generation": "image", "image_edit": "image", "audio_transcription": "transcription",
+    "audio_speech": "audio", "rerank": "rerank", "moderation": "moderation", "video_generation": "video",
+}  # fmt: skip
+
+
+def _output_of(params: dict[str, Any], info: Any, base: catalog_pb2.Catalog) -> list[str]:
+    """What a deployment produces: its model_info.mode, else what the base catalog publishes for
+    its model (the part after the provider prefix), else nothing known (text)."""
+    mode = info.get("mode") if isinstance(info, dict) else None
+    if isinstance(mode, str) and mode in _MODE_OUTPUT:
+        return [_MODE_OUTPUT[mode]]
+    model = str(params.get("model") or "")
+    bare = model.partition("/")[2] or model
+    found = base.models.get(bare) if bare in base.models else None
+    return list(found.output) if found is not None else []
+
+
+class _Reach:
+    """Where each name's fallbacks lead, chains followed (LiteLLM's run_async_fallback calls
+    async_function_with_fallbacks again for each fallback group, so its own fallbacks apply)."""
+
+    def __init__(
+        self, edges: dict[str, list[Edge]], generic: list[Edge], providers_of: Any, aliases: dict[str, str]
+    ) -> None:
+        self.edges, self.generic, self.providers_of, self.aliases = edges, generic, providers_of, aliases
+        self.groups: set[str] = set()
+
+    def calls(self, names: Iterable[str]) -> list[Edge]:
+        found = [e for key, targets in self.edges.items() for name in names if _key_applies(key, name) for e in targets]
+        return [*found, *self.generic]
+
+    def candidates(self, start: list[str], own: list[str]) -> dict[str, str]:
+        """provider -> "" for the route or group's own deployments, else the fallback path."""
+        found = dict.fromkeys(own, "")
+        seen = set(start)
+        queue: list[tuple[list[str], str]] = [(start, "")]
+        while queue:
+            names, path = queue.pop(0)
+            for target, where in self.calls(names):
+                if target in seen:
+                    continue
+                seen.add(target)
+                step = f"{where} -> {target}"
+                via = f"{path}, then {step}" if path else step
+                for provider in self.providers_of(target) or []:
+                    found.setdefault(provider, via)
+                group = self.aliases.get(target, target)
+                if group in self.groups:
+                    queue.append(([target, group, *(a for a, g in self.aliases.items() if g == group)], via))
+        return found
 
 
 def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterable[str] = ()) -> Imported:
@@ -203,6 +270,7 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
     out = result.catalog
     served: dict[str, list[str]] = {}
     patterns: dict[str, list[str]] = {}
+    outputs: dict[str, list[str]] = {}  # group -> what its deployments produce
     for i, deployment in enumerate(config["model_list"]):
         if not isinstance(deployment, dict):
             raise ConfigError(f"model_list[{i}] is not a mapping")
@@ -225,6 +293,9 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
         else:
             provider = _regional(provider, params, out, f"model_list[{i}] ({name!r})", result.notes)
         target = patterns if "*" in name else served
+        if target is served:
+            made = outputs.setdefault(name, [])
+            made += [o for o in _output_of(params, deployment.get("model_info"), base) if o not in made]
         providers = target.setdefault(name, [])
         if provider not in providers:
             providers.append(provider)
@@ -248,40 +319,39 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
         return None
 
     edges, generic = _fallback_edges(config)
-    for name in {*edges, *(t for ts in edges.values() for t in ts), *generic}:
-        if name != "*" and providers_of(name) is None:
+    for name in {*edges, *(t for ts in edges.values() for t, _ in ts), *(t for t, _ in generic)}:
+        if name != "*" and providers_of(name) is None and not any(r.regex.match(name) for r in routes):
             result.notes.append(f"fallback {name!r} is no model group or route: LiteLLM cannot call it")
-    calls: dict[str, list[str]] = {}  # group -> the names its fallbacks call, an alias's keyed by its group
-    for key, targets in edges.items():
-        calls.setdefault(out.model_aliases.get(key, key), []).extend(targets)
-    candidates: dict[str, list[str]] = {}
+    reach = _Reach(edges, generic, providers_of, dict(out.model_aliases))
+    reach.groups = set(served)
     for group in served:
-        seen, queue, found = {group}, [group], list(served[group])
-        while queue:  # the groups the fallbacks reach, chains followed
-            for name in [*calls.get(queue.pop(), []), *generic]:
-                reached = out.model_aliases.get(name, name)
-                if reached in seen:
-                    continue
-                seen.add(reached)
-                found += [p for p in providers_of(name) or [] if p not in found]
-                if reached in served:
-                    queue.append(reached)
-        candidates[group] = found
-    for name, providers in candidates.items():
-        if not catalog_mod.MODEL_ID.fullmatch(name) or name.partition("/")[0] in out.providers:
-            result.skipped.append(f"{name} (not usable as a model name: it reads as a provider pin)")
+        aliases = [a for a, g in out.model_aliases.items() if g == group]
+        found = reach.candidates([group, *aliases], served[group])
+        if not catalog_mod.MODEL_ID.fullmatch(group) or group.partition("/")[0] in out.providers:
+            result.skipped.append(f"{group} (not usable as a model name: it reads as a provider pin)")
             continue
-        out.models[name].providers.extend(p for p in providers if p in out.providers)
-    for route in routes:  # generic fallbacks apply to a routed request too
-        extra = [p for name in generic for p in providers_of(name) or [] if p not in route.providers]
-        out.routes.add(pattern=route.pattern, providers=[*route.providers, *dict.fromkeys(extra)])
+        entry = out.models[group]
+        entry.providers.extend(p for p in found if p in out.providers)
+        entry.reached_through.update({p: via for p, via in found.items() if via and p in out.providers})
+        entry.output.extend(outputs.get(group, []))
+    for route in routes:  # a routed request's fallbacks: keys the route matches, and the generic ones
+        named = served.keys() | out.model_aliases.keys()  # requests for these never take the route
+        keys = [route.pattern, *(k for k in edges if route.regex.match(k) and k not in named)]
+        found = reach.candidates(keys, list(route.providers))
+        out.routes.add(
+            pattern=route.pattern, providers=list(found), reached_through={p: v for p, v in found.items() if v}
+        )
     if not out.models and not out.routes:
         raise ConfigError("no deployment in model_list names a provider this catalog can use")
     header = (config.get("general_settings") or {}).get("litellm_key_header_name")
     if isinstance(header, str) and header:
-        # user_api_key_auth_builder: this header's key overrides every other one LiteLLM reads.
+        # user_api_key_auth_builder: this header's key overrides every other one LiteLLM reads, so
+        # authz reads it too (the catalog carries it: no setting to forget).
+        if not _HEADER_NAME.fullmatch(header):
+            raise ConfigError(f"general_settings.litellm_key_header_name {header!r} is no HTTP header name")
+        out.credential_headers.append(header.lower())
         result.notes.append(
-            f"general_settings.litellm_key_header_name is {header!r}: add {header.lower()!r} to authz's "
-            "api_key_sources, so a request carrying another key there is refused as a credential conflict"
+            f"general_settings.litellm_key_header_name is {header!r}: authz reads a key there too "
+            "(a second key beside it is a credential conflict)"
         )
     return gateway_import.finish(result, base, naming.LITELLM, "a LiteLLM config")

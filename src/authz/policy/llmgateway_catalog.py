@@ -353,6 +353,9 @@ def build(export: dict[str, Any], checked_at: str) -> tuple[catalog_pb2.Catalog,
                 report.deactivated += 1
             if gone is not None:
                 serving.deactivated.add(provider=target, at=gone)
+        output = model.get("output")
+        if isinstance(output, list) and output != ["text"]:  # unset means text; what suggestions match on
+            serving.output.extend(o for o in output if isinstance(o, str))
         if serving.providers or serving.deactivated:
             out.models[mid].CopyFrom(serving)
     for alias, target in PROVIDER_ALIASES.items():

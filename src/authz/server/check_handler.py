@@ -9,6 +9,7 @@ whole path and the contracts it keeps.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -75,6 +76,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self._assertions: dict[str, tuple[int, str]] = {}
         self.inspection = inspection or InspectionBudget(0, 0)
         self.tracer = tracing.tracer()
+        self._extra_credentials: tuple[str, ...] = ()
+        self._names_with_catalog = names
 
     async def Check(
         self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
@@ -96,8 +99,19 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self, request: external_auth_pb2.CheckRequest, span: Span | None
     ) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
-        facts = request_mod.read(request, self.names)
+        facts = request_mod.read(request, self.read_config())
         return await self.judge(facts, egress.route_provider(request.attributes.context_extensions), span, started)
+
+    def read_config(self) -> request_mod.ReadConfig:
+        """The settings' request reading, plus the headers the loaded catalog says the gateway
+        reads a key from (LiteLLM's litellm_key_header_name): a key there is a credential too."""
+        catalog = self.cache.catalog
+        extra = catalog.credential_headers if catalog is not None else ()
+        if extra is not self._extra_credentials:
+            added = tuple(h for h in extra if h not in self.names.credentials)
+            self._names_with_catalog = dataclasses.replace(self.names, credentials=(*self.names.credentials, *added))
+            self._extra_credentials = extra
+        return self._names_with_catalog
 
     async def judge(
         self,

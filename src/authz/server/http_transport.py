@@ -91,7 +91,7 @@ class HttpCheck:
             headers,
             body,
             client_address(headers, scope.client),
-            self.service.names,
+            self.service.read_config(),
         )
         try:
             tracer = self.service.tracer
