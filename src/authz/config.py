@@ -105,7 +105,7 @@ class Settings:
     # Where clients send the API key (first match wins; two that differ are refused): header
     # names, "authorization" meaning its Bearer credential, "query:NAME" for a query parameter.
     # The defaults are every place LiteLLM's proxy reads a key (user_api_key_auth.get_api_key);
-    # add its general_settings.litellm_key_header_name if you set one.
+    # a general_settings.litellm_key_header_name comes with the catalog imported from its config.
     api_key_sources: str = (
         "authorization,x-litellm-api-key,x-api-key,api-key,x-goog-api-key,ocp-apim-subscription-key,query:key"
     )

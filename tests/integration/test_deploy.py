@@ -464,3 +464,47 @@ def test_the_monitoring_component_scrapes_the_metrics_port_of_the_authz_service(
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["authz-dashboard.json"])["panels"]
     assert find(docs, "PrometheusRule", "authz")["spec"]["groups"][0]["rules"]
+
+
+def test_the_litellm_examples_job_imports_the_config_litellm_runs(redis_server, tmp_path):
+    """The Job runs as the kubelet starts it (its args, its mounted ConfigMaps as files, its
+    settings) against a real Redis: the catalog it stores has the LiteLLM config's own model
+    groups, so the example's claude-sonnet-4 is judged instead of refused as unknown."""
+    import os
+    import sys
+
+    from authz.policy import catalog as catalog_mod
+
+    docs = RENDERED["examples/litellm"]
+    pod = find(docs, "Job", "authz-bootstrap")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    args = list(container["args"])
+    for volume in pod["volumes"]:
+        if "configMap" not in volume:
+            continue
+        where = tmp_path / volume["name"]
+        where.mkdir()
+        for name, text in configmaps[volume["configMap"]["name"]].items():
+            (where / name).write_text(text)
+        args = [a.replace(mounts[volume["name"]], str(where)) for a in args]
+    assert any(a.startswith("--import-litellm=") for a in args), args
+    _, env = container_settings(docs, "authz-bootstrap", "bootstrap", kind="Job")
+    env = {k: v for k, v in env.items() if k.startswith("AUTHZ_")}
+    env |= {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "litellm-example:", "PATH": os.environ["PATH"]}
+    run = subprocess.run([sys.executable, "-m", "authz", *args], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr + run.stdout
+    stored = redis_server.client().get("litellm-example:catalog")
+    catalog = catalog_mod.parse(stored)
+    gateway = yaml.safe_load(find(docs, "ConfigMap", "litellm-config")["data"]["config.yaml"])
+    assert catalog.gateway == "litellm"
+    assert set(catalog.models) == {d["model_name"] for d in gateway["model_list"]}
+
+
+def test_the_litellm_example_listens_on_loopback_and_probes_it_from_inside():
+    pod = find(RENDERED["examples/litellm"], "Deployment", "litellm")["spec"]["template"]["spec"]
+    [gateway] = [c for c in pod["containers"] if c["name"] == "gateway"]
+    assert gateway["args"][:2] == ["--host", "127.0.0.1"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert "127.0.0.1:4000" in " ".join(gateway[probe]["exec"]["command"])

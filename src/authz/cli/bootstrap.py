@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     boot.add_argument(
         "--policies", help="a policies-as-code file (orgs: plan, policy, custom providers, alerts), as `policy apply`"
     )
+    boot.add_argument(
+        "--import-litellm",
+        metavar="CONFIG",
+        help="the LiteLLM proxy config this authz fronts: the catalog loaded is --catalog's provider data with this "
+        "config's model groups, routes, fallbacks and key header (as `authz catalog import --from litellm`)",
+    )
     boot.add_argument("--init", action="store_true", help=INIT_HELP)
     boot.set_defaults(handler=bootstrap_command)
 
@@ -39,6 +45,12 @@ def bootstrap_command(args: argparse.Namespace) -> int:
     plans = [_plan(item) for item in args.plan]
     keys = _keys(args.api_keys)
     new = read_catalog(args.catalog) if args.catalog else None
+    if args.import_litellm:
+        if new is None:
+            raise CommandError(
+                "--import-litellm needs --catalog: the provider data its deployments are judged by", USAGE
+            )
+        new = _imported(args.import_litellm, new)
     declaration = read_declaration(args.policies) if args.policies else None
     s = settings(args)
 
@@ -58,6 +70,21 @@ def bootstrap_command(args: argparse.Namespace) -> int:
         return code
 
     return with_store(args, run, access="create")
+
+
+def _imported(path: str, base: catalog_pb2.Catalog) -> catalog_pb2.Catalog:
+    """The LiteLLM config at `path` imported onto `base` (its notes printed, as by catalog import)."""
+    from authz.policy import litellm_config
+
+    try:
+        with open(path) as f:
+            result = litellm_config.import_config(f.read(), base)
+    except (OSError, litellm_config.ConfigError, catalog_mod.CatalogError) as exc:
+        raise CommandError(f"{path}: {exc}; nothing was written") from None
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"imported {len(result.catalog.models)} model groups and {len(result.catalog.routes)} routes from {path}")
+    return result.catalog
 
 
 def _plan(item: str) -> tuple[str, str]:
