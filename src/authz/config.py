@@ -12,6 +12,7 @@ import importlib.util
 import os
 import tempfile
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,10 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS; no password in it: see redis_password
+    # Redis's password (AUTHZ_REDIS_PASSWORD, from a Secret): any characters, never part of a URL
+    # or a message. A password in redis_url works too (percent-encoded), but not both.
+    redis_password: str = ""
     # Redis Sentinel: comma-separated host:port of the sentinels; the master is looked up by
     # name (and again after a failover). redis_url then only supplies db, user and password.
     redis_sentinels: str = ""
@@ -200,6 +204,44 @@ class Settings:
 
     def credential_sources(self) -> tuple[str, ...]:
         return tuple(s.strip().lower() for s in self.api_key_sources.split(",") if s.strip())
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL fit for logs, messages and /readyz: the password replaced by ***."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:  # unreadable: show nothing of it but its scheme
+        return url.partition("://")[0] + "://(unreadable)"
+    if password is None:
+        return url
+    user = urllib.parse.quote(parts.username or "", safe="")
+    netloc = f"{user}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_redis_url(s: Settings) -> None:
+    """redis_url as redis-py reads it, refused with a message that quotes no part of it (a
+    password with '/' or '#' makes the rest of the URL unreadable, and the parser's own error
+    would quote a piece of the password)."""
+    scheme = s.redis_url.partition("://")[0]
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("setting 'redis_url': expected a redis://, rediss:// (TLS) or unix:// URL")
+    from redis.connection import parse_url
+
+    try:
+        parsed = parse_url(s.redis_url)  # type: ignore[no-untyped-call]
+        parts = urllib.parse.urlsplit(s.redis_url)
+        if parts.port is None and scheme != "unix" and not parts.hostname:  # port: raises if no number
+            raise ValueError("no host")  # "redis://:pw#x@host": the host fell into the fragment
+    except (ValueError, TypeError):
+        raise ConfigError(
+            "setting 'redis_url' cannot be read as a Redis URL (its host, port or db); a password containing "
+            "'/', '#', '?', '@' or ':' breaks a URL: give the password as the setting 'redis_password' "
+            "(AUTHZ_REDIS_PASSWORD) and leave it out of the URL, or percent-encode it"
+        ) from None
+    if s.redis_password and parsed.get("password"):
+        raise ConfigError("the Redis password is set twice (in redis_url and redis_password): keep one")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -386,8 +428,7 @@ def _check(s: Settings) -> None:
         )
     if "file" in sinks and not s.events_file:
         raise ConfigError("event_sinks includes 'file': set 'events_file' to the path to append events to")
-    if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"setting 'redis_url' = {s.redis_url!r}: expected redis://, rediss:// or unix://")
+    _check_redis_url(s)
     for key in (
         "refresh_interval_s",
         "redis_timeout_s",

@@ -165,11 +165,12 @@ class RedisServer:
     in between, this server exits and start() tries another port. It never adopts a Redis it did
     not start: the server answering must report this process's pid."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra: list[str] | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, extra: list[str] | None = None, password: str = ""):
         self.fixed = port is not None
         self.port = port or free_port()
         self.workdir = workdir
-        self.extra = extra or []
+        self.password = password
+        self.extra = [*(extra or []), *(["--requirepass", password] if password else [])]
         binary = shutil.which("redis-server")
         if not binary:
             raise FileNotFoundError("redis-server is not installed (make test installs it with apt)")
@@ -202,7 +203,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
+        return redis.Redis(port=self.port, socket_timeout=5, password=self.password or None)
 
     def _ours(self) -> bool:
         self.proc.check_alive()

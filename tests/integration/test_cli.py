@@ -311,3 +311,33 @@ def test_usage_mistakes_and_a_closed_pipe_are_one_line_never_a_traceback(redis_s
         timeout=60,
     )
     assert piped.stderr == "", piped.stderr
+
+
+def test_a_redis_password_with_any_characters_is_its_own_setting(tmp_path):
+    """The password from a Secret, as AUTHZ_REDIS_PASSWORD: '/', '#', '@', ':' and '?' reach
+    Redis as they are; the same password inside redis_url is refused in one line quoting no part of it."""
+    from devstack.stack import RedisServer
+
+    password = "ab/cd#ef@gh:ij?kl"
+    server = RedisServer(tmp_path, password=password).start()
+    try:
+        base = {"AUTHZ_KEY_PREFIX": "pw:", "PATH": "/usr/bin:/bin"}
+
+        def run(**env):
+            return subprocess.run(
+                [sys.executable, "-m", "authz", "catalog", "load", "--init", str(SAMPLE)],
+                capture_output=True,
+                text=True,
+                env={**base, **env},
+                timeout=60,
+            )
+
+        ok = run(AUTHZ_REDIS_URL=server.url, AUTHZ_REDIS_PASSWORD=password)
+        assert ok.returncode == 0, ok.stderr
+        assert server.client().get("pw:catalog")
+        inline = run(AUTHZ_REDIS_URL=f"redis://:{password}@127.0.0.1:{server.port}/0")
+        assert inline.returncode != 0 and "redis_password" in inline.stderr
+        assert "Traceback" not in inline.stderr and len(inline.stderr.strip().splitlines()) == 1
+        assert not any(part in inline.stderr for part in ("ab/cd", "ef@gh", "ij?kl", "cd#ef"))
+    finally:
+        server.stop()

@@ -249,10 +249,9 @@ def test_each_gateway_example_sets_its_parameters_in_one_place_and_envoy_reaches
         "strict",
         org_source,
     )
-    assert (
-        settings.grpc_listen == "127.0.0.1:9001"
-        and settings.redis_url == "redis://:" + "s3cret" * 8 + "@authz-redis:6379/0"
-    )
+    # The password from the Secret as a setting of its own, never inside the URL.
+    assert (settings.grpc_listen, settings.redis_url) == ("127.0.0.1:9001", "redis://authz-redis:6379/0")
+    assert settings.redis_password == "s3cret" * 8
     _, envoy_env = container_settings(docs, deployment, "compliance-envoy")
     pod = find(docs, "Deployment", deployment)["spec"]["template"]["spec"]
     [gateway] = [c for c in pod["containers"] if c["name"] == "gateway"]

@@ -357,3 +357,39 @@ def test_a_region_no_table_knows_stays_the_provider_whose_region_is_unknown(para
     assert not result.catalog.providers[provider].data_policy.processing_regions
     if "mars-north1" in str(params):
         assert any("mars-north1" in n and "no region authz knows" in n for n in result.notes), result.notes
+
+
+def test_cli_check_routing_judges_every_group_of_a_config_for_every_org_of_a_policies_file(tmp_path):
+    """A CI step beside a LiteLLM config change: exit 1 when a group would be blocked, naming the
+    fallback that reaches the failing provider; 0 when every name passes."""
+    from support.litellm import EU_POLICY, SOC2_GDPR_NO_DEEPSEEK, eu_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text(eu_config("http://127.0.0.1:1"))
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(
+        json.dumps({"orgs": {"eu-org": {"policy": EU_POLICY}, "team": {"policy": SOC2_GDPR_NO_DEEPSEEK}}})
+    )
+
+    def check(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "authz", "catalog", "check-routing", "--from", "litellm", str(config), str(policies)]
+            + ["--base", str(SHIPPED), *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    blocked = check()
+    assert blocked.returncode == 1, blocked.stderr
+    assert "org eu-org:" in blocked.stdout and "org team:" in blocked.stdout
+    assert "BLOCK  gpt-4o-eu [routing_not_enforceable]: openai (data_residency) reached through " in blocked.stdout
+    assert "router_settings.default_fallbacks -> gpt-4o-mini" in blocked.stdout
+    assert "ALLOW  gpt-4o-eu" in blocked.stdout.partition("org team:")[2]
+    config.write_text(eu_config("http://127.0.0.1:1").replace("  default_fallbacks: [gpt-4o-mini]\n", ""))
+    policies.write_text(json.dumps({"orgs": {"team": {"policy": {"enabled": True, "provider_denylist": ["xai"]}}}}))
+    passing = check()
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert "every name passes" in passing.stderr
+    typo = check("--org", "teams")
+    assert typo.returncode == 2 and "did you mean 'team'" in typo.stderr

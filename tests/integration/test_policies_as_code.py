@@ -146,6 +146,39 @@ def test_a_wrong_file_is_refused_whole_naming_the_org_and_field(loaded_redis, tm
     assert stored(loaded_redis, "acme") == {} and stored(loaded_redis, "beta") == {}
 
 
+STRICT_THEN_LAX_YAML = """orgs:
+  acme:
+    plan: enterprise
+    policy: {enabled: true, require_soc2: true, provider_denylist: [deepseek]}
+  acme:
+    plan: enterprise
+    policy: {enabled: false}
+"""
+NESTED_TWICE_JSON = '{"orgs": {"acme": {"plan": "enterprise", "policy": {"enabled": true, "enabled": false}}}}'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (STRICT_THEN_LAX_YAML, "key 'acme' is given twice, on lines 2 and 5"),
+        (NESTED_TWICE_JSON, "key 'enabled' is given twice, on line 1"),
+        ('{"orgs": {"acme\u200b": {"plan": "enterprise"}}}', "is not an org id"),  # a zero-width space
+        ('{"orgs": {"acme\\u202e": {"plan": "enterprise"}}}', "is not an org id"),  # a right-to-left override
+    ],
+    ids=["duplicate-org-yaml", "duplicate-field-json", "zero-width-space", "bidi-control"],
+)
+def test_a_file_a_reviewer_would_misread_is_refused(loaded_redis, tmp_path, text, message):
+    """A reviewer reads the strict block, a last-one-wins parser applies the lax one below it; an
+    org id with an invisible character looks like the real org and never matches a request."""
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(text)
+    for verb in [("policy", "apply"), ("policy", "diff"), ("bootstrap", "--policies")]:
+        result = authz(loaded_redis.url, *verb, str(policies))
+        assert result.returncode == 2 and message in result.stderr, (verb, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert stored(loaded_redis, "acme") == {}
+
+
 def test_the_plan_gate_can_be_turned_off_for_a_single_company(fresh_redis, tmp_path):
     assert authz(fresh_redis.url, "catalog", "load", str(CATALOG)).returncode == 0
     policies = write(tmp_path / "p.yaml", {"orgs": {"solo": {"policy": {"enabled": True, "require_gdpr": True}}}})

@@ -110,3 +110,27 @@ def test_choice_settings_are_typed_and_checked_at_load():
     assert load(None, {"AUTHZ_NAMING_PROFILE": "litellm"}).naming_profile in get_args(NamingProfile)
     with pytest.raises(ConfigError, match="'routing_enforcement' = 'strcit': must be one of strict, header"):
         load(None, {"AUTHZ_ROUTING_ENFORCEMENT": "strcit"})
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("redis://:qx7/zk9#wv3@redis:6379/0", ("qx7", "zk9", "wv3")),
+        ("redis://:hunter2#x@redis:6379/0", ("hunter2",)),  # no host left: it would reach localhost
+        ("redis://:hunter3@redis:63x9/0", ("hunter3",)),
+    ],
+)
+def test_an_unreadable_redis_url_is_refused_quoting_no_part_of_it(url, secret):
+    """A password with '/' or '#' made redis-py's error quote part of it (and a 43-line traceback)."""
+    with pytest.raises(ConfigError) as refused:
+        load(None, {"AUTHZ_REDIS_URL": url})
+    message = str(refused.value)
+    assert "redis_password" in message
+    assert not any(part in message for part in secret), message
+
+
+def test_the_redis_password_is_a_setting_of_its_own_and_set_once():
+    s = load(None, {"AUTHZ_REDIS_URL": "rediss://redis.example:6380/0", "AUTHZ_REDIS_PASSWORD": "a/b#c@d:e?f"})
+    assert (s.redis_url, s.redis_password) == ("rediss://redis.example:6380/0", "a/b#c@d:e?f")
+    with pytest.raises(ConfigError, match="set twice"):
+        load(None, {"AUTHZ_REDIS_URL": "redis://:x@redis:6379/0", "AUTHZ_REDIS_PASSWORD": "y"})

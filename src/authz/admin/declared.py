@@ -39,6 +39,7 @@ from authz.admin.validation import (
     validate_custom_provider,
     with_default_window,
 )
+from authz.check.request import ORG_ID
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
@@ -101,10 +102,31 @@ def read(path: str) -> Declaration:
         raise DeclarationError(f"{path}: {len(raw)} bytes, at most {MAX_FILE_BYTES}")
     source = f"{Path(path).name if path != '-' else 'stdin'}@sha256:{hashlib.sha256(raw).hexdigest()[:12]}"
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.load(raw, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise DeclarationError(f"{path}: not YAML or JSON: {exc}") from None
     return parse(document, source)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing a key given twice in one map, at any level (YAML and JSON alike: a
+    reviewer reads the first block, a last-one-wins parser would apply the second)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader refuses it below
+                continue
+            if first is not None:
+                where = f"lines {first} and {line}" if first != line else f"line {line}"
+                message = f"key {str(key)[:64]!r} is given twice, on {where}"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _stdin() -> bytes:
@@ -118,8 +140,13 @@ def parse(document: Any, source: str) -> Declaration:
         raise DeclarationError(f"{source}: expected one top-level key 'orgs', a map of org id to its settings")
     orgs = []
     for org_id, entry in document["orgs"].items():
-        if not isinstance(org_id, str) or not org_id or len(org_id) > 128 or any(c.isspace() for c in org_id):
-            raise DeclarationError(f"orgs: {str(org_id)[:64]!r} is not an org id")
+        if not isinstance(org_id, str) or not ORG_ID.fullmatch(org_id):
+            # The pattern a request's org id must match: an id that differs from it only by an
+            # invisible or control character would look right in review and never match.
+            raise DeclarationError(
+                f"orgs: {str(org_id)[:64]!r} is not an org id (letters, digits and . _ : @ -, at most 128, "
+                "starting with a letter or digit)"
+            )
         if not isinstance(entry, dict):
             raise DeclarationError(f"orgs.{org_id}: expected a map with any of {', '.join(ORG_KEYS)}")
         for key in entry:

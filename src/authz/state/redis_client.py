@@ -13,19 +13,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from authz.config import Settings
+from authz.config import Settings, redact_url
 from authz.state.store import RedisClient
 
-
-def redact_url(url: str) -> str:
-    """A Redis URL fit for logs and /readyz: the password replaced by ***."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    user = urllib.parse.quote(parts.username or "", safe="")
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+__all__ = ["redact_url", "redis_client"]
 
 
 def redis_client(settings: Settings, socket_timeout: float | None = None) -> RedisClient:
@@ -35,6 +26,8 @@ def redis_client(settings: Settings, socket_timeout: float | None = None) -> Red
         health_check_interval=10,
         retry_on_timeout=False,
     )
+    if settings.redis_password:  # the URL has none (config refuses both)
+        options["password"] = settings.redis_password
     if settings.redis_cluster:
         options.pop("retry_on_timeout")  # not a cluster option
         return RedisCluster.from_url(settings.redis_url, **options)
@@ -42,6 +35,10 @@ def redis_client(settings: Settings, socket_timeout: float | None = None) -> Red
     if not sentinels:
         return aioredis.Redis.from_url(settings.redis_url, **options)
     url = urllib.parse.urlsplit(settings.redis_url)
-    credentials: dict[str, Any] = dict(username=url.username, password=url.password, db=int(url.path.strip("/") or 0))
+    credentials: dict[str, Any] = dict(
+        username=url.username,
+        password=options.pop("password", None) or url.password,
+        db=int(url.path.strip("/") or 0),
+    )
     sentinel = Sentinel(sentinels, socket_timeout=1.0, socket_connect_timeout=1.0)  # type: ignore[no-untyped-call]
     return sentinel.master_for(settings.redis_sentinel_master, **options, **credentials)
