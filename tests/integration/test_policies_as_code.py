@@ -213,3 +213,32 @@ def test_a_redis_that_is_not_authzs_is_never_read_as_empty_or_written(tmp_path):
         assert authz(url, "apikey", "list").returncode == 0
     finally:
         foreign.stop()
+
+
+def test_each_write_of_a_file_is_conditional_on_what_the_diff_read(fresh_redis):
+    """An edit made on the settings page between `policy diff` and `policy apply` fails the
+    apply (run it again to re-read) instead of being overwritten unseen: plan, alerts and each
+    custom provider, as the policy already was."""
+    from authz.admin import declared
+    from authz.state.store import ChangedSinceRead
+    from authz.v1 import catalog_pb2, policy_pb2
+    from devstack.stack import Admin
+
+    admin = Admin(fresh_redis.url)
+    admin.load_catalog(CATALOG)
+    admin.set_plan("acme", "pro")
+    declaration = declared.parse(json.loads(json.dumps(POLICIES)), "policies.yaml")
+    plan = declared.plan_changes(declaration, admin._run(lambda st: declared.stored_orgs(st, declaration)))
+    steps = {step.what: step for step in plan.steps if step.org_id == "acme"}
+    assert {"plan", "alerts", "custom provider our-vllm"} <= set(steps)
+    # The settings page, in between:
+    admin.set_plan("acme", "team")
+    admin._run(lambda st: st.set_alerts("acme", policy_pb2.AlertSettings(block_threshold=5), "page"))
+    edited = catalog_pb2.CustomProvider(id="our-vllm", name="edited on the page", models=["llama-internal"])
+    admin._run(lambda st: st.set_custom_provider("acme", edited, "page"))
+    for what in ("plan", "alerts", "custom provider our-vllm"):
+        with pytest.raises(ChangedSinceRead):
+            admin._run(lambda st, what=what: steps[what].write(st, "gitops"))
+    fields = stored(fresh_redis, "acme")
+    assert fields["plan"] == "team" and '"block_threshold":5' in fields["alerts"].replace(" ", "")
+    assert "edited on the page" in fields["custom_providers"]

@@ -261,7 +261,8 @@ def plan_changes(declaration: Declaration, stored: dict[str, dict[bytes, bytes]]
             current = fields.get(b"plan", b"").decode()
             if current != org.plan:
                 plan = org.plan
-                out.steps.append(Step(oid, "plan", [f"plan: {current or '(none)'} -> {plan}"], _set_plan(oid, plan)))
+                lines = [f"plan: {current or '(none)'} -> {plan}"]
+                out.steps.append(Step(oid, "plan", lines, _set_plan(oid, plan, current)))
             else:
                 out.unchanged.append(f"{oid} plan")
         if org.custom_providers is not None:
@@ -271,14 +272,16 @@ def plan_changes(declaration: Declaration, stored: dict[str, dict[bytes, bytes]]
                 new = org.custom_providers.get(provider_id)
                 if new is None:
                     out.steps.append(
-                        Step(oid, f"custom provider {provider_id}", ["removed"], _delete_provider(oid, provider_id))
+                        Step(
+                            oid, f"custom provider {provider_id}", ["removed"], _delete_provider(oid, provider_id, old)
+                        )
                     )
                 elif old is None or comparable(old, SERVER_OWNED["custom_providers"]) != comparable(
                     new, SERVER_OWNED["custom_providers"]
                 ):
                     lines = field_diff(old or catalog_pb2.CustomProvider(id=provider_id), new)
                     out.steps.append(
-                        Step(oid, f"custom provider {provider_id}", lines or ["added"], _set_provider(oid, new))
+                        Step(oid, f"custom provider {provider_id}", lines or ["added"], _set_provider(oid, new, old))
                     )
                 else:
                     out.unchanged.append(f"{oid} custom provider {provider_id}")
@@ -297,7 +300,8 @@ def plan_changes(declaration: Declaration, stored: dict[str, dict[bytes, bytes]]
         if org.alerts is not None:
             old_alerts = alert_settings(fields)
             if old_alerts != org.alerts:
-                out.steps.append(Step(oid, "alerts", field_diff(old_alerts, org.alerts), _set_alerts(oid, org.alerts)))
+                lines = field_diff(old_alerts, org.alerts)
+                out.steps.append(Step(oid, "alerts", lines, _set_alerts(oid, org.alerts, old_alerts)))
             else:
                 out.unchanged.append(f"{oid} alerts")
     return out
@@ -329,34 +333,38 @@ def _show(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
-def _set_plan(org_id: str, plan: str) -> Callable[[Store, str], Any]:
-    return lambda store, actor: store.set_plan(org_id, plan, actor)
+# Every write is conditional on what the diff read (`read`): a change made in between (the
+# settings page, say) fails the write instead of being overwritten unseen.
+def _set_plan(org_id: str, plan: str, read: str) -> Callable[[Store, str], Any]:
+    return lambda store, actor: store.set_plan(org_id, plan, actor, expected=read)
 
 
-def _delete_provider(org_id: str, provider_id: str) -> Callable[[Store, str], Any]:
-    return lambda store, actor: store.set_custom_provider(org_id, None, actor, provider_id)
+def _delete_provider(org_id: str, provider_id: str, read: catalog_pb2.CustomProvider) -> Callable[[Store, str], Any]:
+    return lambda store, actor: store.set_custom_provider(org_id, None, actor, provider_id, expected=read)
 
 
-def _set_provider(org_id: str, provider: catalog_pb2.CustomProvider) -> Callable[[Store, str], Any]:
+def _set_provider(
+    org_id: str, provider: catalog_pb2.CustomProvider, read: catalog_pb2.CustomProvider | None
+) -> Callable[[Store, str], Any]:
     def write(store: Store, actor: str) -> Any:
         stored = catalog_pb2.CustomProvider()
         stored.CopyFrom(provider)
         if stored.HasField("attestation"):  # as the admin API records an attestation
             stored.attested_by = actor
             stored.attested_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return store.set_custom_provider(org_id, stored, actor, max_providers=MAX_CUSTOM_PROVIDERS)
+        return store.set_custom_provider(org_id, stored, actor, max_providers=MAX_CUSTOM_PROVIDERS, expected=read)
 
     return write
 
 
 def _set_policy(org_id: str, policy: policy_pb2.CompliancePolicy, version: int) -> Callable[[Store, str], Any]:
-    # The version read for the diff: a change made in between (the settings page, say) fails
-    # the write instead of being overwritten unseen.
     return lambda store, actor: store.set_policy(org_id, policy, actor, expected_version=version)
 
 
-def _set_alerts(org_id: str, alerts: policy_pb2.AlertSettings) -> Callable[[Store, str], Any]:
-    return lambda store, actor: store.set_alerts(org_id, alerts, actor)
+def _set_alerts(
+    org_id: str, alerts: policy_pb2.AlertSettings, read: policy_pb2.AlertSettings
+) -> Callable[[Store, str], Any]:
+    return lambda store, actor: store.set_alerts(org_id, alerts, actor, expected=read)
 
 
 async def stored_orgs(store: Store, declaration: Declaration) -> dict[str, dict[bytes, bytes]]:

@@ -14,7 +14,7 @@ from authz import config
 from authz.admin import declared
 from authz.cli.common import USAGE, CommandError, settings, with_store
 from authz.policy.catalog import CatalogIndex
-from authz.state.store import Store, VersionConflict, org_index, policy_from_json
+from authz.state.store import ChangedSinceRead, Store, org_index, policy_from_json
 from authz.v1 import policy_pb2
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ async def carry_out(store: Store, declaration: declared.Declaration, plan: decla
         if actor is not None:
             try:
                 await step.write(store, declared.actor_with_source(actor, declaration))
-            except VersionConflict as exc:
+            except ChangedSinceRead as exc:
                 raise CommandError(f"org {step.org_id}: {exc} (run apply again to re-read it)") from None
     if not plan.steps:
         print(f"no changes: Redis holds what {declaration.source} declares")

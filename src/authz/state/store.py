@@ -124,6 +124,10 @@ def custom_providers_of(fields: dict[bytes, bytes]) -> catalog_pb2.CustomProvide
     return providers
 
 
+def _decoded(raw: bytes | None) -> str:
+    return raw.decode() if raw else "(none)"
+
+
 def alert_settings(fields: dict[bytes, bytes]) -> policy_pb2.AlertSettings:
     raw = fields.get(b"alerts")
     alerts = policy_pb2.AlertSettings()
@@ -163,11 +167,19 @@ class LimitReached(Exception):
     """A write would store more than a tenant may (admin_validation's limits)."""
 
 
-class VersionConflict(Exception):
+class ChangedSinceRead(Exception):
+    """A conditional write found something else than what was read before it: a concurrent edit
+    (the settings page between `policy diff` and `policy apply`, say), never overwritten unseen."""
+
+
+class VersionConflict(ChangedSinceRead):
     def __init__(self, expected: int, stored: int):
         super().__init__(f"the policy is at version {stored}, not {expected}: someone changed it; reload and retry")
         self.expected = expected
         self.stored = stored
+
+
+UNCHECKED: Any = object()  # a write with no expectation of what it replaces
 
 
 class Store:
@@ -367,11 +379,16 @@ class Store:
         await self.audited_write("policy.set", actor, prepare, key, invalidate=ORG_MESSAGE + org_id)
         return stored
 
-    async def set_plan(self, org_id: str, plan: str, actor: str) -> None:
+    async def set_plan(self, org_id: str, plan: str, actor: str, expected: str | None = None) -> None:
+        """With `expected` (the plan read before, "" for none), a different plan raises ChangedSinceRead."""
         key = self.keys.org(org_id)
 
         async def prepare(pipe: Pipeline) -> Change:
             old = await pipe.hget(key, "plan")
+            if expected is not None and (old.decode() if old else "") != expected:
+                raise ChangedSinceRead(
+                    f"the plan changed since it was read ({expected or '(none)'} -> {_decoded(old)})"
+                )
             return Change(
                 lambda pipe: pipe.hset(key, "plan", plan),
                 org_id=org_id,
@@ -467,9 +484,11 @@ class Store:
         actor: str,
         provider_id: str = "",
         max_providers: int | None = None,
+        expected: catalog_pb2.CustomProvider | None = UNCHECKED,
     ) -> catalog_pb2.CustomProvider | None:
         """Add, replace (provider) or remove (None, provider_id) one of the org's providers.
-        Adding one past `max_providers` raises LimitReached (checked in the same transaction)."""
+        Adding one past `max_providers` raises LimitReached (checked in the same transaction).
+        With `expected` (the provider read before, None for none), another raises ChangedSinceRead."""
         key = self.keys.org(org_id)
         provider_id = provider.id if provider is not None else provider_id
 
@@ -477,6 +496,8 @@ class Store:
             raw = await pipe.hget(key, "custom_providers")
             current = custom_providers_of({b"custom_providers": raw} if raw else {})
             before = current.providers.get(provider_id)
+            if expected is not UNCHECKED and before != expected:
+                raise ChangedSinceRead(f"custom provider {provider_id} changed since it was read")
             if provider is None:
                 if before is None:
                     return None
@@ -504,12 +525,21 @@ class Store:
         )
         return change.result if change is not None else None
 
-    async def set_alerts(self, org_id: str, alerts: policy_pb2.AlertSettings, actor: str) -> None:
+    async def set_alerts(
+        self,
+        org_id: str,
+        alerts: policy_pb2.AlertSettings,
+        actor: str,
+        expected: policy_pb2.AlertSettings | None = None,
+    ) -> None:
+        """With `expected` (the settings read before), other settings raise ChangedSinceRead."""
         key = self.keys.org(org_id)
         text = _message_json(alerts)
 
         async def prepare(pipe: Pipeline) -> Change:
             raw = await pipe.hget(key, "alerts")
+            if expected is not None and alert_settings({b"alerts": raw} if raw else {}) != expected:
+                raise ChangedSinceRead("the alert settings changed since they were read")
             return Change(
                 lambda pipe: pipe.hset(key, "alerts", text),
                 org_id=org_id,
