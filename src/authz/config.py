@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 import tomllib
 import urllib.parse
@@ -125,6 +126,11 @@ class Settings:
     # Portkey: the custom hosts a request may name, per provider ("openai=http://egress:10000/openai/v1,...";
     # typically the egress routes). Any other x-portkey-custom-host or config custom_host is refused.
     custom_hosts: str = ""
+    # Portkey: the Azure OpenAI resources a request may name (x-portkey-azure-resource-name, a
+    # target's resource_name), each with the catalog entry of its region
+    # ("contoso-se=azure-swedencentral,..."); its deployment must be in the endpoint table's
+    # [deployments] map. Any other resource is refused: Portkey sends the prompt to that resource.
+    azure_resources: str = ""
     # Bytes of large bodies (>= 1 MiB) one org may have inspected per second, and the burst: past
     # them its large requests get 429 before their body is read (0: no limit). docs/security.md.
     inspection_mib_per_s: float = 16.0
@@ -198,6 +204,10 @@ class Settings:
     def custom_host_map(self) -> frozenset[tuple[str, str]]:
         pairs = (item.partition("=") for item in self.custom_hosts.split(",") if item.strip())
         return frozenset((p.strip(), url.strip().rstrip("/")) for p, _, url in pairs)
+
+    def azure_resource_map(self) -> frozenset[tuple[str, str]]:
+        pairs = (item.partition("=") for item in self.azure_resources.split(",") if item.strip())
+        return frozenset((resource.strip(), entry.strip()) for resource, _, entry in pairs)
 
     def body_fields(self) -> frozenset[str]:
         return frozenset(name.strip() for name in self.extra_body_fields.split(",") if name.strip())
@@ -429,6 +439,13 @@ def _check(s: Settings) -> None:
     if "file" in sinks and not s.events_file:
         raise ConfigError("event_sinks includes 'file': set 'events_file' to the path to append events to")
     _check_redis_url(s)
+    for item in (i for i in s.azure_resources.split(",") if i.strip()):
+        resource, eq, entry = (part.strip() for part in item.partition("="))
+        if not eq or not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", resource) or not entry:
+            raise ConfigError(
+                f"setting 'azure_resources': {item.strip()[:80]!r} is not RESOURCE=CATALOG_ENTRY "
+                "(e.g. contoso-se=azure-swedencentral)"
+            )
     for key in (
         "refresh_interval_s",
         "redis_timeout_s",

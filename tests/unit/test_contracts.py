@@ -323,6 +323,65 @@ def test_portkey_every_target_of_a_strategy_is_judged_with_its_own_model(mode):
     assert fine.reason is Reason.COMPLIANT
 
 
+AZURE_CATALOG = catalog_index(
+    {"openai": FULL, "azure": FULL, "azure-swedencentral": {**FULL, "processing_regions": ["eu"]}},
+    {"gpt-4o": ["openai", "azure", "azure-swedencentral"]},
+)
+AZURE_PORTKEY = Gateway(
+    routing=STRICT,
+    naming="portkey",
+    azure_resources=frozenset({("contoso-se", "azure-swedencentral")}),
+    deployments=frozenset({("gpt4o-prod", "gpt-4o")}),
+)
+
+
+def azure_judge(headers, fields=None):
+    names = ReadConfig(routing_header_prefix="x-portkey-")
+    facts = read(check_request(chat(model="gpt-4o"), {"authorization": "Bearer k", **headers}), names)
+    org = ORG
+    if fields is not None:
+        p = policy_pb2.CompliancePolicy(**fields)
+        org = OrgPolicy("acme", 1, policy.rules_of(p), True, True)
+    return decide(facts, org, AZURE_CATALOG, AZURE_PORTKEY)
+
+
+AZURE = {"x-portkey-provider": "azure-openai"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        # Portkey 1.15.2 sends the prompt to https://<resource>.openai.azure.com (getBaseURL): any
+        # tenant's resource, in any region, was judged as the catalog's "azure".
+        ({**AZURE, "x-portkey-azure-resource-name": "attacker-us", "x-portkey-azure-deployment-id": "gpt4o-prod"},
+         "x-portkey-azure-resource-name (not an Azure resource allowed"),
+        ({**AZURE, "x-portkey-azure-resource-name": "contoso-se", "x-portkey-azure-deployment-id": "other"},
+         "x-portkey-azure-deployment-id (not an Azure deployment"),
+        ({**AZURE, "x-portkey-azure-deployment-id": "gpt4o-prod"}, "x-portkey-azure-resource-name"),
+        (config(provider="azure-openai", resource_name="attacker-us", deployment_id="gpt4o-prod"),
+         "config.resource_name (not an Azure resource allowed"),
+        (config(strategy={"mode": "fallback"}, targets=[{"provider": "openai"}, {"provider": "azure-openai",
+                "resource_name": "attacker-us", "deployment_id": "gpt4o-prod"}]),
+         "config.targets[1].resource_name"),
+    ],
+)  # fmt: skip
+def test_portkey_an_azure_resource_or_deployment_the_operator_did_not_map_is_refused(headers, named):
+    verdict = azure_judge(headers)
+    assert verdict.reason is Reason.FIELD_NOT_ALLOWED and named in verdict.detail, verdict.detail
+
+
+def test_portkey_a_mapped_azure_resource_is_judged_as_its_regional_entry_and_deployment_model():
+    headers = {**AZURE, "x-portkey-azure-resource-name": "contoso-se", "x-portkey-azure-deployment-id": "gpt4o-prod"}
+    eu = {"enabled": True, "data_residency": ["eu"]}
+    verdict = azure_judge(headers, eu)
+    assert verdict.reason is Reason.COMPLIANT and verdict.allowed_providers == ("azure-swedencentral",)
+    # Without a resource the Azure host cannot be told: the catalog's "azure" (region unknown).
+    assert azure_judge(AZURE, eu).reason is Reason.PROVIDER_NOT_COMPLIANT
+    inherited = config(resource_name="contoso-se", deployment_id="gpt4o-prod", strategy={"mode": "fallback"},
+                       targets=[{"provider": "azure-openai"}])  # fmt: skip
+    assert azure_judge(inherited, eu).reason is Reason.COMPLIANT
+
+
 @pytest.mark.parametrize(
     ("headers", "named"),
     [

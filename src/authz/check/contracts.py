@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from authz.check import portkey
 from authz.policy import naming
 
 # Fields of the APIs the proxy serves (the OpenAI, Anthropic and Gemini API references) that
@@ -98,7 +99,8 @@ class Contract:
     uploads: Uploads | None = None
     # Headers with this prefix choose providers and targets (Portkey): authz.check.portkey.
     header_prefix: str = ""
-    custom_hosts: frozenset[tuple[str, str]] = frozenset()  # (provider, URL) the operator allows
+    # What the operator lets a request name (Portkey): custom hosts, Azure resources and deployments.
+    allowed: portkey.Allowed = portkey.NOTHING
     # Model-free rows where the gateway still routes by a model when one is given (a body
     # "model", the query's `model`, or this header), judged when present.
     optional_model_paths: frozenset[tuple[str, str]] = frozenset()
@@ -198,12 +200,13 @@ _BY_PROFILE = {
 def for_profile(
     profile: str,
     extra_fields: frozenset[str] = frozenset(),
-    custom_hosts: frozenset[tuple[str, str]] = frozenset(),
+    allowed: portkey.Allowed = portkey.NOTHING,
 ) -> Contract:
-    """The profile's contract, with the operator's inert fields and custom hosts added."""
+    """The profile's contract, with the operator's inert fields and allowed hosts, Azure
+    resources and deployments added."""
     found = _BY_PROFILE.get(profile, NONE)
     if extra_fields and found.inert_fields is not None:
         found = dataclasses.replace(found, inert_fields=found.inert_fields | extra_fields)
-    if custom_hosts and found.header_prefix:
-        found = dataclasses.replace(found, custom_hosts=custom_hosts)
+    if allowed != portkey.NOTHING and found.header_prefix:
+        found = dataclasses.replace(found, allowed=allowed)
     return found

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from authz.check import contracts, parsing
+from authz.check import contracts, parsing, portkey
 from authz.check.request import RequestFacts
 from authz.policy import naming
 from authz.policy import rules as policy
@@ -60,11 +60,19 @@ class Gateway:
     extra_body_fields: frozenset[str] = frozenset()
     keeps_pins: bool = True  # False on a path where the gateway may move a pinned request
     custom_hosts: frozenset[tuple[str, str]] = frozenset()  # Portkey: (provider, URL) allowed
+    azure_resources: frozenset[tuple[str, str]] = frozenset()  # Portkey: (Azure resource, catalog entry)
+    deployments: frozenset[tuple[str, str]] = frozenset()  # Azure deployment -> model (endpoint table)
     contract: contracts.Contract = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "contract", contracts.for_profile(self.naming, self.extra_body_fields, self.custom_hosts)
+            self,
+            "contract",
+            contracts.for_profile(
+                self.naming,
+                self.extra_body_fields,
+                portkey.Allowed(self.custom_hosts, self.azure_resources, self.deployments),
+            ),
         )
 
 

@@ -16,12 +16,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 HEADER_PREFIX = "x-portkey-"
 PROVIDER = "x-portkey-provider"
 CONFIG = "x-portkey-config"
 CUSTOM_HOST = "x-portkey-custom-host"
+# Azure OpenAI: Portkey builds the host from the resource name (`https://<resource>.openai.azure.com/
+# openai`, the azure-openai provider's getBaseURL) and the served model from the deployment id
+# (`/deployments/<id>/...`), from these headers (constructConfigFromRequestHeaders) or a target's
+# resource_name and deployment_id: any tenant's resource in any region. Judged only for the
+# resources the operator maps to a catalog entry (setting azure_resources) and the deployments
+# its endpoint table maps to a model ([deployments]); anything else is refused by name.
+AZURE_PROVIDERS = frozenset({"azure-openai"})
+AZURE_RESOURCE = "x-portkey-azure-resource-name"
+AZURE_DEPLOYMENT = "x-portkey-azure-deployment-id"
 
 # Headers that select nothing (tracing, caching, timeouts, provider API options), or that
 # authz reads below (provider, config, custom host). Azure's select a resource and deployment
@@ -55,18 +65,33 @@ class Refused(ValueError):
     """Something the gateway routes by that authz cannot judge; the text names it."""
 
 
-def targets(headers: Mapping[str, str], model: str, custom_hosts: frozenset[tuple[str, str]]) -> list[tuple[str, str]]:
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    """What the operator lets a request name: custom hosts per provider (setting custom_hosts),
+    Azure resources -> catalog entries (azure_resources), Azure deployments -> models
+    (the endpoint table's [deployments])."""
+
+    custom_hosts: frozenset[tuple[str, str]] = frozenset()
+    azure_resources: frozenset[tuple[str, str]] = frozenset()
+    deployments: frozenset[tuple[str, str]] = frozenset()
+
+
+NOTHING = Allowed()
+
+
+def targets(headers: Mapping[str, str], model: str, allowed: Allowed = NOTHING) -> list[tuple[str, str]]:
     """Every (provider/model, where) a request can reach through Portkey."""
     for name in headers:
         if name.startswith(HEADER_PREFIX) and name not in _HEADERS:
             raise Refused(name)
     raw = headers.get(CONFIG)
+    azure = {"resource_name": headers.get(AZURE_RESOURCE), "deployment_id": headers.get(AZURE_DEPLOYMENT)}
     if raw is None:
         provider = headers.get(PROVIDER)
         if not provider:
             raise Refused(PROVIDER)  # Portkey refuses it too: "Either x-portkey-config or x-portkey-provider"
-        _check_host(provider, headers.get(CUSTOM_HOST), custom_hosts, CUSTOM_HOST)
-        return [(f"{provider}/{model}", PROVIDER)]
+        _check_host(provider, headers.get(CUSTOM_HOST), allowed.custom_hosts, CUSTOM_HOST)
+        return [_target(provider, model, azure, allowed, PROVIDER, headers=True)]
     if not raw.lstrip().startswith("{"):
         raise Refused(f"{CONFIG} (a saved config id: authz cannot read it)")
     try:
@@ -81,18 +106,37 @@ def targets(headers: Mapping[str, str], model: str, custom_hosts: frozenset[tupl
         if headers.get(CUSTOM_HOST) is not None:
             config["custom_host"] = headers[CUSTOM_HOST]
     found: list[tuple[str, str]] = []
-    _walk(config, model, {}, "config", 0, custom_hosts, found)
+    _walk(config, model, azure, "config", 0, allowed, found)
     return found
+
+
+def _target(
+    provider: str, model: str, azure: Mapping[str, Any], allowed: Allowed, where: str, headers: bool = False
+) -> tuple[str, str]:
+    """One target as "<provider>/<model>"; an Azure resource or deployment as the catalog entry
+    and model the operator maps them to."""
+    resource, deployment = azure.get("resource_name"), azure.get("deployment_id")
+    if provider not in AZURE_PROVIDERS or (resource is None and deployment is None):
+        return f"{provider}/{model}", where
+    names = (AZURE_RESOURCE, AZURE_DEPLOYMENT) if headers else (f"{where}.resource_name", f"{where}.deployment_id")
+    entry = dict(allowed.azure_resources).get(resource) if isinstance(resource, str) else None
+    if entry is None:
+        raise Refused(f"{names[0]} (not an Azure resource allowed: setting azure_resources)")
+    served = dict(allowed.deployments).get(deployment) if isinstance(deployment, str) else None
+    if served is None:
+        raise Refused(f"{names[1]} (not an Azure deployment the endpoint table maps to a model: [deployments])")
+    return f"{entry}/{served}", where
 
 
 def _walk(
     target: dict[str, Any],
     model: str,
-    inherited: dict[str, Any],
+    azure: dict[str, Any],
     where: str,
     depth: int,
-    custom_hosts: frozenset[tuple[str, str]],
+    allowed: Allowed,
     found: list[tuple[str, str]],
+    inherited: dict[str, Any] | None = None,
 ) -> None:
     if depth > _MAX_DEPTH or len(found) > _MAX_TARGETS:
         raise Refused(f"{CONFIG} (more than {_MAX_DEPTH} levels or {_MAX_TARGETS} targets)")
@@ -103,7 +147,9 @@ def _walk(
     if not isinstance(overrides, dict):
         raise Refused(f"{where}.override_params")
     # tryTargetsRecursively: a target's override_params merge over its parents'.
-    overrides = {**inherited, **overrides}
+    overrides = {**(inherited or {}), **overrides}
+    # A target's own Azure resource and deployment, else its parents' (or the headers').
+    azure = {key: target.get(key, azure.get(key)) for key in ("resource_name", "deployment_id")}
     nested = target.get("targets")
     if nested is not None:
         strategy = target.get("strategy") or {}
@@ -115,16 +161,16 @@ def _walk(
         for i, child in enumerate(nested):  # every target may serve: fallbacks and the balanced alike
             if not isinstance(child, dict):
                 raise Refused(f"{where}.targets[{i}]")
-            _walk(child, model, overrides, f"{where}.targets[{i}]", depth + 1, custom_hosts, found)
+            _walk(child, model, azure, f"{where}.targets[{i}]", depth + 1, allowed, found, overrides)
         return
     provider = target.get("provider")
     if not isinstance(provider, str) or not provider:
         raise Refused(f"{where}.provider")
-    _check_host(provider, target.get("custom_host"), custom_hosts, f"{where}.custom_host")
+    _check_host(provider, target.get("custom_host"), allowed.custom_hosts, f"{where}.custom_host")
     chosen = overrides.get("model", model)
     if not isinstance(chosen, str) or not chosen:
         raise Refused(f"{where}.override_params.model")
-    found.append((f"{provider}/{chosen}", where))
+    found.append(_target(provider, chosen, azure, allowed, where))
 
 
 def _check_host(provider: str, host: object, allowed: frozenset[tuple[str, str]], where: str) -> None:

@@ -55,6 +55,8 @@ def gateway(settings: Settings) -> Gateway:
         naming=settings.naming_profile,
         extra_body_fields=settings.body_fields(),
         custom_hosts=settings.custom_host_map(),
+        azure_resources=settings.azure_resource_map(),
+        deployments=frozenset(endpoint_table(settings).deployments.items()),
     )
 
 

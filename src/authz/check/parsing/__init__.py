@@ -107,7 +107,7 @@ def _requested(facts: RequestFacts, contract: Contract | None) -> tuple[Named, .
 def _header_targets(found: tuple[Named, ...], facts: RequestFacts, contract: Contract) -> tuple[Named, ...] | Refusal:
     """Every provider/model the gateway's headers can send the request to (Portkey)."""
     try:
-        return tuple(portkey.targets(facts.routing_headers, found[0][0], contract.custom_hosts))
+        return tuple(portkey.targets(facts.routing_headers, found[0][0], contract.allowed))
     except portkey.Refused as exc:
         return Refusal(Reason.FIELD_NOT_ALLOWED, detail=str(exc))
 
