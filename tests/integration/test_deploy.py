@@ -507,3 +507,40 @@ def test_the_litellm_example_listens_on_loopback_and_probes_it_from_inside():
     assert gateway["args"][:2] == ["--host", "127.0.0.1"]
     for probe in ("readinessProbe", "livenessProbe"):
         assert "127.0.0.1:4000" in " ".join(gateway[probe]["exec"]["command"])
+
+
+def test_envoy_gateway_over_http_sends_authz_every_header_it_reads():
+    """Over HTTP Envoy Gateway forwards only the headers headersToExtAuth names: the list must
+    hold every header authz reads (taken from its code, so a new one cannot be forgotten), bar
+    Portkey's prefix, which no exact list covers (the component says to use gRPC there)."""
+    import re
+
+    from authz.check import assertion, contracts, request, response
+    from authz.policy import naming
+
+    [policy] = [d for d in RENDERED["examples/envoy-gateway-http"] if d["kind"] == "SecurityPolicy"]
+    listed = set(policy["spec"]["extAuth"]["headersToExtAuth"])
+    source = (ROOT / "src" / "authz" / "check" / "request.py").read_text()
+    source += (ROOT / "src" / "authz" / "server" / "tracing.py").read_text()
+    literal = set(re.findall(r'headers\.get\("([a-z][a-z0-9-]*)"', source))
+    literal |= set(re.findall(r'\("(traceparent)", "(tracestate)"\)', source)[0])
+    credentials = {c for c in request.ReadConfig().credentials if not c.startswith("query:")}
+    settings = Settings()
+    read = {
+        *literal,
+        *credentials,
+        settings.model_header,
+        "x-provider",  # the provider header the docs and examples use (setting provider_header)
+        request.REQUIRE_HEADER,
+        request.PARTIAL_BODY_HEADER,
+        *(h for p in naming.PROFILES for h in contracts.for_profile(p).headers_read),
+        response.ALLOWED_PROVIDERS_HEADER,  # a client's copies, for authz to strip
+        response.ORG_HEADER,
+        response.POLICY_VERSION_HEADER,
+        response.DECISION_ID_HEADER,
+        assertion.HEADER,
+    }
+    assert read - listed == set(), read - listed
+    [client] = [d for d in RENDERED["examples/envoy-gateway-http"] if d["kind"] == "ClientTrafficPolicy"]
+    early = set(client["spec"]["headers"]["earlyRequestHeaders"]["remove"])
+    assert early == {h for h in read if h.startswith("x-compliance-") and h != request.REQUIRE_HEADER}
