@@ -477,3 +477,24 @@ def test_more_parts_than_the_gateway_accepts_are_refused_early():
 def test_json_nested_past_any_parser_is_not_json_not_a_crash():
     deep = b'{"model": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     assert reason(requested(deep)) is Reason.BODY_NOT_JSON
+
+
+@pytest.mark.parametrize(
+    ("authorization", "key"),
+    [
+        ("Bearer k1", "k1"),
+        ("bearer k1", "k1"),
+        ("Basic k1", "k1"),  # taken as it is, not base64-decoded (get_bearer_token's langfuse case)
+        ("AWS4-HMAC-SHA256 Credential=Bearer k1/20261207/eu-central-1/bedrock/aws4_request, Signature=x", "k1"),
+        ("AWS4-HMAC-SHA256 Credential=k1/20261207/eu-central-1/bedrock/aws4_request", "k1"),
+        ("Token k1", None),
+    ],
+)
+def test_under_litellm_authorization_is_read_as_litellm_reads_a_key(authorization, key):
+    """LiteLLM's user_api_key_auth.py, get_bearer_token: the org is the one whose key LiteLLM
+    authenticates, whichever scheme carries it; beside another key it is a conflict."""
+    names = ReadConfig(model="x-model", litellm_schemes=True)
+    facts = read(check_request({"model": "a"}, {"authorization": authorization}), names)
+    assert (facts.api_key, facts.credential_conflict) == (key, False)
+    both = read(check_request({"model": "a"}, {"authorization": authorization, "x-api-key": "k2"}), names)
+    assert both.credential_conflict is True

@@ -51,6 +51,10 @@ class ReadConfig:
         "ocp-apim-subscription-key",
         "query:key",
     )
+    # Read Authorization's schemes as LiteLLM's proxy does (user_api_key_auth.py,
+    # get_bearer_token: "Bearer", "bearer", "Basic <key>" taken as it is, and the key in an AWS
+    # SigV4 "Credential=Bearer <key>/..."), not only as a Bearer credential.
+    litellm_schemes: bool = False
     endpoints: endpoints.EndpointTable = field(default_factory=endpoints.default_table)
     # Headers the gateway's routing contract reads (authz.check.contracts), kept in the facts.
     routing_headers: tuple[str, ...] = ()
@@ -125,11 +129,12 @@ def _facts(
     names: ReadConfig,
 ) -> RequestFacts:
     path, _, query = full_path.partition("?")
-    keys = _credentials(headers, query, names.credentials)
+    keys = _credentials(headers, query, names.credentials, names.litellm_schemes)
     # An Authorization whose scheme authz does not read ("Basic", "AWS4-HMAC-SHA256 ...") beside a
     # key it does read: the gateway may take its key from either (LiteLLM's get_bearer_token
     # reads Basic and AWS4 credentials too), so which org it serves is not known.
-    unread = "authorization" in names.credentials and _bearer(headers.get("authorization")) is None
+    scheme = _litellm_key if names.litellm_schemes else _bearer
+    unread = "authorization" in names.credentials and not scheme(headers.get("authorization"))
     unread = unread and bool(headers.get("authorization", "").strip())
     return RequestFacts(
         request_id=headers.get("x-request-id", "") or fallback_id,
@@ -178,8 +183,11 @@ def _org_claim(request: external_auth_pb2.CheckRequest, names: ReadConfig) -> st
     return value.string_value if value.WhichOneof("kind") == "string_value" else NOT_AN_ID
 
 
-def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...]) -> list[str]:
+def _credentials(
+    headers: Mapping[str, str], query: str, sources: tuple[str, ...], litellm_schemes: bool = False
+) -> list[str]:
     """Every distinct credential the request carries, in the configured order."""
+    authorization = _litellm_key if litellm_schemes else _bearer
     found: list[str] = []
     for source in sources:
         if source.startswith("query:"):
@@ -193,7 +201,7 @@ def _credentials(headers: Mapping[str, str], query: str, sources: tuple[str, ...
                 continue
             # Authorization carries a Bearer credential; other headers a bare key, or one with
             # the scheme LiteLLM strips there too (x-litellm-api-key: "Bearer sk-...").
-            values = [(_bearer(value) or "") if source == "authorization" else _bearer(value) or value.strip()]
+            values = [(authorization(value) or "") if source == "authorization" else _bearer(value) or value.strip()]
         found.extend(v for v in values if v and v not in found)
     return found
 
@@ -222,6 +230,23 @@ def _bearer(value: str | None) -> str | None:
     if scheme.lower() != "bearer" or not credential:
         return None
     return credential
+
+
+_AWS4_BEARER = re.compile(r"Credential=Bearer\s+([^/\s,]+)")
+_AWS4_CREDENTIAL = re.compile(r"Credential=([^/\s,]+)")
+
+
+def _litellm_key(value: str | None) -> str | None:
+    """The key LiteLLM's get_bearer_token takes from an Authorization value, or None."""
+    if not value:
+        return None
+    for scheme in ("Bearer ", "Basic ", "bearer "):
+        if value.startswith(scheme):
+            return value.replace(scheme, "") or None  # every occurrence, unstripped: as LiteLLM does
+    if value.startswith("AWS4-HMAC-SHA256"):
+        found = _AWS4_BEARER.search(value) or _AWS4_CREDENTIAL.search(value)
+        return found.group(1) if found else None
+    return None
 
 
 def api_key_hash(key: str) -> str:

@@ -42,6 +42,7 @@ def read_config(settings: Settings) -> ReadConfig:
         jwt_payload_key=settings.org_jwt_payload_key,
         max_request_bytes=settings.max_request_bytes,
         credentials=settings.credential_sources(),
+        litellm_schemes=settings.naming_profile == "litellm",
         endpoints=endpoint_table(settings),
         # The contract's headers, and the egress checkpoint's org assertion.
         routing_headers=(*contract.headers_read, assertion.HEADER),
