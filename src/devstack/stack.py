@@ -309,8 +309,11 @@ def first_listener_port(envoy_admin: str) -> int:
     return int(statuses[0]["local_address"]["socket_address"]["port_value"])
 
 
-def start_envoy(config: str, workdir: Path, name: str = "envoy") -> tuple[Proc, str]:
-    """Envoy on `config` (rendered), once ready; returns the process and its admin URL."""
+def start_envoy(
+    config: str, workdir: Path, name: str = "envoy", env: dict[str, str] | None = None
+) -> tuple[Proc, str]:
+    """Envoy on `config` (rendered), once ready; returns the process and its admin URL. `env`
+    adds variables (an egress Envoy's AWS credentials, say)."""
     admin_address = workdir / f"{name}-admin.address"
     admin_address.unlink(missing_ok=True)
     envoy = Proc(
@@ -331,7 +334,7 @@ def start_envoy(config: str, workdir: Path, name: str = "envoy") -> tuple[Proc, 
             str(admin_address),
         ],
         workdir / f"{name}.log",
-        env=real_clock_env(),
+        env={**real_clock_env(), **(env or {})},
     )
     envoy.start()
     admin = "http://" + _reported(envoy, admin_address)

@@ -57,6 +57,12 @@ class _CaptureHandler(BaseHTTPRequestHandler):
         if self.path.endswith("/files"):  # OpenAI's file object
             answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}
             answer |= {"purpose": "batch", "status": "processed"}
+        elif "/converse" in self.path:  # Bedrock's Converse API
+            answer = {
+                "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+                "stopReason": "end_turn",
+                "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+            }
         elif self.path.endswith("/embeddings"):
             answer = {
                 "object": "list",

@@ -5,7 +5,7 @@ capture server knows which provider a call was for."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def egress_envoy(authz_grpc_port: int, capture_port: int, workdir: Path) -> Iterator[str]:
-    """The egress listener's base URL while it runs."""
+def egress_envoy(
+    authz_grpc_port: int,
+    capture_port: int,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    more: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[str]:
+    """The egress listener's base URL while it runs. `env` is the egress Envoy's environment
+    (AWS credentials for its Bedrock signing); `more(config)` edits the config first (more routes)."""
 
     def to_capture(config: dict[str, Any]) -> None:
+        if more is not None:
+            more(config)
         for cluster in config["static_resources"]["clusters"]:
             if cluster["name"] == "authz":
                 continue
@@ -35,7 +44,7 @@ def egress_envoy(authz_grpc_port: int, capture_port: int, workdir: Path) -> Iter
     config = render(
         ROOT / "envoy" / "egress.yaml", {10000: 0, 9902: 0, 9001: authz_grpc_port}, None, to_capture, workdir
     )
-    proc, admin = start_envoy(config, workdir, "envoy-egress")
+    proc, admin = start_envoy(config, workdir, "envoy-egress", env)
     try:
         yield f"http://127.0.0.1:{first_listener_port(admin)}"
     finally:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authz.check import assertion, egress
+from authz.check import assertion, egress, endpoints
 from authz.check.decision import OrgPolicy
 from authz.check.request import ORG_ID, ReadConfig, read
 from authz.policy import rules as policy
@@ -45,9 +45,14 @@ def test_a_forged_expired_or_foreign_assertion_names_no_org():
         assert assertion.verify(junk, KEY, NOW) is None
 
 
-def judge(provider, org_policy=None, body=None):
-    facts = read(check_request(body or {"model": "llama", "messages": []}), ReadConfig())
-    return egress.decide(facts, provider, org_policy or org(), CATALOG)
+TABLE = endpoints.default_table()
+
+
+def judge(provider, org_policy=None, body=None, path=None, **request):
+    """The gateway's call through the egress route /<provider>/... (the route prefix kept)."""
+    path = path or f"/{provider}/v1/chat/completions"
+    facts = read(check_request(body or {"model": "llama", "messages": []}, path=path, **request), ReadConfig())
+    return egress.decide(facts, provider, org_policy or org(), CATALOG, TABLE)
 
 
 def test_the_route_provider_alone_decides_whatever_model_the_body_names():
@@ -101,3 +106,67 @@ def test_an_orgs_requests_in_one_second_share_one_assertion_and_the_next_second_
     assert first == same != later and other != later
     assert [assertion.verify(t, KEY, NOW + 2) for t in (first, later, other)] == ["acme", "acme", "beta"]
     assert service._assertion(Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme")) == ""  # blocked: none
+
+
+# --- the red team's five findings -------------------------------------------------------------
+
+DENY_LLAMA = dict(enabled=True, require_no_prompt_training=True, model_denylist=["llama"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/groq/v1beta/models/llama:generateContent",  # Gemini: the model in the path
+        "/groq/v1beta/models/llama:streamGenerateContent",
+        "/groq/model/llama/invoke",  # Bedrock
+        "/groq/model/llama/converse-stream",
+        "/groq/v1/projects/p/locations/europe-west4/publishers/google/models/llama:generateContent",  # Vertex
+        "/groq/openai/v1/chat/completions",  # Groq's own API under /openai/v1: the body's model
+    ],
+)
+def test_a_model_named_in_the_path_is_judged_at_egress(path):
+    body = {"contents": []} if "openai" not in path else {"model": "llama", "messages": []}
+    verdict = judge("groq", org(**DENY_LLAMA), body=body, path=path)
+    assert verdict.reason is Reason.MODEL_NOT_ALLOWED and verdict.model == "llama", verdict
+
+
+def test_an_azure_deployment_is_judged_by_the_model_it_maps_to():
+    table = endpoints.EndpointTable(TABLE.endpoints, {"llama-prod": "llama"})
+    facts = read(
+        check_request({"messages": []}, path="/groq/openai/deployments/llama-prod/chat/completions"), ReadConfig()
+    )
+    verdict = egress.decide(facts, "groq", org(**DENY_LLAMA), CATALOG, table)
+    assert verdict.reason is Reason.MODEL_NOT_ALLOWED and verdict.model == "llama"  # the deployment's model
+
+
+def test_a_body_envoy_cut_is_refused_as_at_ingress():
+    verdict = judge("groq", org(**DENY_LLAMA), partial=True)
+    assert verdict.reason is Reason.BODY_TRUNCATED and not verdict.allowed
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON; charset=utf-8", "application/json; charset=utf-8"])
+def test_a_json_body_with_parameters_is_read(content_type):
+    assert judge("groq", org(**DENY_LLAMA), content_type=content_type).reason is Reason.MODEL_NOT_ALLOWED
+
+
+def test_a_body_of_another_declared_type_is_refused():
+    verdict = judge("groq", org(**DENY_LLAMA), content_type="text/plain")
+    assert verdict.reason is Reason.UNSUPPORTED_CONTENT_TYPE and not verdict.allowed
+
+
+def test_an_api_the_table_does_not_describe_is_refused_only_where_model_lists_apply():
+    path = "/groq/v9/unknown"
+    assert judge("groq", org(**DENY_LLAMA), path=path).reason is Reason.ENDPOINT_NOT_COVERED
+    assert judge("groq", path=path).reason is Reason.COMPLIANT  # the provider decides
+    assert judge("deepseek", path="/deepseek/v9/unknown").reason is Reason.PROVIDER_NOT_COMPLIANT
+
+
+@pytest.mark.parametrize("signature", ["é" * 43, "\u0000" * 10, "😀"])
+def test_a_non_ascii_signature_names_no_org(signature):
+    payload = assertion.sign("acme", KEY, NOW, 60).rpartition(".")[0]
+    assert assertion.verify(f"{payload}.{signature}", KEY, NOW) is None
+
+
+@given(st.text(max_size=600))
+def test_property_verify_never_raises(token):
+    assert assertion.verify(token, KEY, NOW) in (None, "acme")

@@ -36,7 +36,7 @@ def sign(org_id: str, key: bytes, now: float, ttl_s: int, nonce: str | None = No
 
 def verify(token: str, key: bytes, now: float) -> str | None:
     """The org the assertion names, or None when it is malformed, forged or expired."""
-    if len(token) > 512:
+    if len(token) > 512 or not token.isascii():  # compare_digest raises on non-ASCII text
         return None
     payload, _, signature = token.rpartition(".")
     version, _, rest = payload.partition(".")

@@ -1,20 +1,24 @@
 """The egress checkpoint: the gateway's own call to a provider, judged by where it goes.
 
-An egress Envoy beside the gateway has one route per provider (docs/egress.md); each route
-names its catalog provider in the ext_authz context extensions, so the provider is the
-route's, never a header or a body value. Whatever routed the request there (a fallback, an
-override, a pass-through, the gateway's health data), the provider must comply with the org's
-policy; the model, when the body names one the catalog knows, must pass the model lists too.
-Pure, no I/O.
+An egress Envoy has one route per provider (docs/egress.md); each route names its catalog
+provider in the ext_authz context extensions, so the provider is the route's, never a header or
+a body value. Whatever routed the request there (a fallback, an override, a pass-through, the
+gateway's health data), the provider must comply with the org's policy, and the model must pass
+the model lists: read where the provider's API carries it (the path after the route's prefix
+matched against the endpoint table, as at ingress: Gemini's and Vertex's path, Bedrock's
+/model/{id}/..., Azure's deployment; else the body), refused as at ingress when it cannot be
+read (a body Envoy cut, a body declared as another type). Pure, no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from authz.check import parsing
 from authz.check.decision import PINNED, OrgPolicy, Verdict
-from authz.check.parsing import jsonbody
+from authz.check.endpoints import EndpointTable
 from authz.check.request import RequestFacts
 from authz.policy import rules as policy
 from authz.policy.catalog import CatalogIndex
@@ -32,7 +36,13 @@ def route_provider(extensions: Mapping[str, str]) -> str | None:
     return extensions.get(PROVIDER, "")
 
 
-def decide(facts: RequestFacts, provider: str, org: OrgPolicy, catalog: CatalogIndex | None) -> Verdict:
+def decide(
+    facts: RequestFacts,
+    provider: str,
+    org: OrgPolicy,
+    catalog: CatalogIndex | None,
+    endpoints: EndpointTable | None = None,
+) -> Verdict:
     def verdict(reason: Reason, **details: Any) -> Verdict:
         return Verdict(
             reason,
@@ -49,25 +59,60 @@ def decide(facts: RequestFacts, provider: str, org: OrgPolicy, catalog: CatalogI
         return verdict(Reason.NO_POLICY)
     if catalog is None:
         return verdict(Reason.CATALOG_NOT_LOADED)
-    model = _body_model(facts)
     if provider not in catalog.providers:
         # A route naming no catalog provider is a configuration error: nothing reaches it.
-        return verdict(Reason.UNKNOWN_PROVIDER, model=model)
-    model_id = catalog.names.model(model) if model else None
-    if model_id is not None:
-        unmet = policy.model_unmet(model_id, org.rules)
+        return verdict(Reason.UNKNOWN_PROVIDER)
+    lists = bool(org.rules.model_allow or org.rules.model_deny)
+    named = _models(facts, endpoints, lists)
+    if isinstance(named, parsing.Refusal):
+        # A model that cannot be read matters only to the model lists (the route's provider
+        # decides the rest); a body Envoy cut is refused as at ingress, whatever the lists.
+        if not lists and named.reason is not Reason.BODY_TRUNCATED:
+            named = ()
+        else:
+            detail = f"{facts.body_limit} bytes" if named.reason is Reason.BODY_TRUNCATED else named.detail
+            return verdict(named.reason, model=named.model, item=named.item, detail=detail)
+    for model, item in named:
+        # A provider's own model id the catalog does not know still meets an allowlist as itself.
+        unmet = policy.model_unmet(catalog.names.model(model) or model, org.rules)
         if unmet:
-            return verdict(Reason.MODEL_NOT_ALLOWED, model=model, model_unmet=unmet)
+            return verdict(Reason.MODEL_NOT_ALLOWED, model=model, item=item, model_unmet=unmet)
+    model = named[0][0] if named else ""
     failures = catalog.table(org.rules).unmet[provider]
     if failures:
         return verdict(Reason.PROVIDER_NOT_COMPLIANT, model=model, blocked=((provider, failures),))
     return verdict(Reason.COMPLIANT, model=model, allowed_providers=(provider,))
 
 
-def _body_model(facts: RequestFacts) -> str:
-    """The model the provider is asked for, when a JSON body names it (for the message and the
-    model lists; the provider alone decides)."""
-    if not facts.body or facts.body_truncated or (facts.content_type or "").split(";")[0].strip() != "application/json":
-        return ""
-    found = jsonbody.top_level_model(facts.body)
-    return found if found is not None else ""
+def provider_path(path: str) -> str:
+    """The provider's own path: the request's, less the route's first segment (its prefix)."""
+    return "/" + path.lstrip("/").partition("/")[2]
+
+
+def _row(facts: RequestFacts, endpoints: EndpointTable | None) -> tuple[str, Any]:
+    """The endpoint row of the provider's path: the path after the route's prefix, or its
+    longest tail a row matches (Groq's API sits under /openai/v1/..., a base URL may carry a
+    prefix of its own)."""
+    path = provider_path(facts.path)
+    segments = path.split("/")[1:]
+    for start in range(len(segments)):
+        tail = "/" + "/".join(segments[start:])
+        row = endpoints.match(facts.method, tail) if endpoints is not None else None
+        if row is not None:
+            return tail, row
+    return path, None
+
+
+def _models(
+    facts: RequestFacts, endpoints: EndpointTable | None, lists: bool
+) -> tuple[tuple[str, str], ...] | parsing.Refusal:
+    """Every model the provider call names, read as the ingress reads a request to that API."""
+    path, row = _row(facts, endpoints)
+    if row is not None:
+        named = parsing.requested(dataclasses.replace(facts, path=path, endpoint=row))
+        return named if isinstance(named, parsing.Refusal) else tuple((m, i) for m, i in named)
+    # No row: an API the table does not describe. The provider still decides; the model lists
+    # cannot be applied to a model nobody can read, so an org that has them is refused.
+    if lists:
+        return parsing.Refusal(Reason.ENDPOINT_NOT_COVERED, detail=f"{facts.method} {path}")
+    return ()

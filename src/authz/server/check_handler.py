@@ -195,7 +195,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             org = await self.cache.org(org_id)
         except StateUnavailable:
             return Verdict(Reason.STATE_UNAVAILABLE, checkpoint=egress.EGRESS), "", None
-        return egress.decide(facts, provider, org, self.cache.catalog), "", org
+        return egress.decide(facts, provider, org, self.cache.catalog, self.names.endpoints), "", org
 
     async def _verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
         key_id = ""
