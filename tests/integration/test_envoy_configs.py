@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from authz.config import Settings
+from authz.policy import cloud_regions
 from devstack.envoy_config import render, sidecar_config_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,12 +119,22 @@ def test_the_egress_proxy_names_each_routes_provider_and_reaches_nothing_else():
         extensions = route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
         provider = extensions["context_extensions"]["provider"]
         assert extensions["context_extensions"]["checkpoint"] == "egress"
-        assert provider in catalog["providers"] and route["route"]["cluster"] == provider
+        # A catalog provider, or a regional entry an import makes from a cloud's region table.
+        parent, _, region = provider.partition("-") if provider.startswith("azure-") else ("", "", "")
+        if provider.startswith("google-vertex-"):
+            parent, region = "google-vertex", provider.removeprefix("google-vertex-")
+        regional = {"azure": cloud_regions.AZURE, "google-vertex": cloud_regions.GCP}.get(parent, {})
+        assert provider in catalog["providers"] or region in regional, provider
+        cluster = route["route"]["cluster"]
         assert route["route"]["prefix_rewrite"] == "/" and route["route"]["auto_host_rewrite"] is True
-        tls = clusters[provider]["transport_socket"]["typed_config"]
-        host = clusters[provider]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        tls = clusters[cluster]["transport_socket"]["typed_config"]
+        host = clusters[cluster]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
         host = host["socket_address"]["address"]
         assert tls["sni"] == host
+        if provider.startswith("aws-bedrock-"):  # signed by the egress, for the host it calls
+            signing = route["typed_per_filter_config"]["envoy.filters.http.aws_request_signing"]["aws_request_signing"]
+            assert signing["host_rewrite"] == host and provider == f"aws-bedrock-{signing['region']}"
+            assert signing["credential_provider"]["custom_credential_provider_chain"] is True  # no metadata calls
         assert tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]["matcher"] == {
             "exact": host
         }
