@@ -145,6 +145,7 @@ PEERS = {
     9090: {"authz.compliance/admin": "true"},
     9091: {"authz.compliance/metrics": "true"},
     6379: {"authz.compliance/redis-client": "true"},
+    10000: {"authz.compliance/sidecar": "enabled"},  # the egress checkpoint: only the gateway pods
 }
 OPEN_TO_ALL = {8080}
 
@@ -156,8 +157,8 @@ def test_every_network_policy_admits_each_port_only_from_its_labelled_pods(path)
     policies = [d for d in RENDERED[path] if d["kind"] == "NetworkPolicy"]
     for policy in policies:
         spec = policy["spec"]
-        assert spec["policyTypes"] == ["Ingress"] and spec["podSelector"]["matchLabels"]
-        for rule in spec["ingress"]:
+        assert set(spec["policyTypes"]) <= {"Ingress", "Egress"} and spec["podSelector"]["matchLabels"]
+        for rule in spec.get("ingress", []):
             ports = [p["port"] if isinstance(p["port"], int) else p["port"] for p in rule["ports"]]
             for port in ports:
                 port = {"redis": 6379}.get(port, port)
@@ -544,3 +545,35 @@ def test_envoy_gateway_over_http_sends_authz_every_header_it_reads():
     [client] = [d for d in RENDERED["examples/envoy-gateway-http"] if d["kind"] == "ClientTrafficPolicy"]
     early = set(client["spec"]["headers"]["earlyRequestHeaders"]["remove"])
     assert early == {h for h in read if h.startswith("x-compliance-") and h != request.REQUIRE_HEADER}
+
+
+def test_the_egress_component_leaves_the_gateway_pods_no_way_but_the_egress():
+    """The whole gateway pod (a NetworkPolicy selects pods, not containers) may reach only the
+    egress Service, DNS, Redis and pods labelled as the gateway's own dependencies; the egress
+    pods only public HTTPS addresses. The isolation itself: tests/e2e/test_e2e_egress_isolation.py."""
+    docs = RENDERED["examples/litellm"]
+    policy = find(docs, "NetworkPolicy", "authz-gateway-egress-only")["spec"]
+    assert policy["policyTypes"] == ["Egress"]
+    assert policy["podSelector"]["matchLabels"] == {"authz.compliance/sidecar": "enabled"}
+    peers = [peer for rule in policy["egress"] for peer in rule["to"]]
+    assert all("ipBlock" not in peer for peer in peers)  # no address range: no provider
+    labels = [peer["podSelector"]["matchLabels"] for peer in peers]
+    assert {"app.kubernetes.io/name": "authz-egress"} in labels
+    egress = find(docs, "NetworkPolicy", "authz-egress")["spec"]
+    [https] = [rule for rule in egress["egress"] if any("ipBlock" in p for p in rule["to"])]
+    assert https["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert {"10.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8"} <= set(https["to"][0]["ipBlock"]["except"])
+    # The example's LiteLLM sends every provider call to an egress route.
+    config = yaml.safe_load(find(docs, "ConfigMap", "litellm-config")["data"]["config.yaml"])
+    bases = [d["litellm_params"]["api_base"] for d in config["model_list"]]
+    assert bases and all(b.startswith("http://authz-egress:10000/") for b in bases)
+    assert config["general_settings"]["forward_client_headers_to_llm_api"] is True
+
+
+def test_the_egress_components_envoy_is_the_shipped_egress_config():
+    """One set of routes: the component's envoy.yaml is envoy/egress.yaml, listening on the
+    pod's address instead of loopback."""
+    shipped = yaml.safe_load((ROOT / "envoy" / "egress.yaml").read_text())
+    component = yaml.safe_load((K8S / "components" / "egress" / "envoy.yaml").read_text())
+    component["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = "127.0.0.1"
+    assert component == shipped
