@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: image image-test all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime mutate litellm llmgateway-package portkey catalog
+.PHONY: image image-test all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime netns-tools mutate litellm llmgateway-package portkey catalog
 
 all: test
 
@@ -76,6 +76,13 @@ $(PORTKEY_PKG): tools/portkey/package.json tools/portkey/package-lock.json
 
 portkey: $(PORTKEY_PKG)
 
+# The egress isolation test puts the gateway in a network namespace filtered by the rendered
+# NetworkPolicy (ip, nftables).
+netns-tools:
+	@command -v ip >/dev/null && command -v nft >/dev/null || { \
+	    echo "installing iproute2 and nftables (apt)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null; }
+
 # The HTTP/2 adversarial test speaks through curl (--http2-prior-knowledge).
 curl:
 	@command -v curl >/dev/null || { \
@@ -109,7 +116,7 @@ faketime:
 	    echo "installing faketime (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) $(PORTKEY_PKG) ## all three tiers (unit, integration, e2e), as CI runs them
+test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime netns-tools $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) $(PORTKEY_PKG) ## all three tiers (unit, integration, e2e), as CI runs them
 	$(BIN)/pytest -q
 
 # The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes

@@ -32,6 +32,7 @@ KUSTOMIZATIONS = [
     "examples/portkey",
     "examples/litellm",
     "examples/llmgateway",
+    "examples/istio-egress",
 ]
 CORE_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1")
 
@@ -147,6 +148,7 @@ PEERS = {
     6379: {"authz.compliance/redis-client": "true"},
     10000: {"authz.compliance/sidecar": "enabled"},  # the egress checkpoint: only the gateway pods
 }
+GATEWAY_PODS = ({"authz.compliance/sidecar": "enabled"}, {"authz.compliance/envoy": "true"})  # sidecar, Istio
 OPEN_TO_ALL = {8080}
 
 
@@ -168,7 +170,8 @@ def test_every_network_policy_admits_each_port_only_from_its_labelled_pods(path)
                 assert rule.get("from"), (policy["metadata"]["name"], port, "admits every pod")
                 for peer in rule["from"]:
                     assert "ipBlock" not in peer
-                    assert peer["podSelector"]["matchLabels"] == PEERS[port], (policy["metadata"]["name"], port)
+                    allowed = GATEWAY_PODS if port == 10000 else (PEERS[port],)
+                    assert peer["podSelector"]["matchLabels"] in allowed, (policy["metadata"]["name"], port)
 
 
 def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
@@ -577,3 +580,18 @@ def test_the_egress_components_envoy_is_the_shipped_egress_config():
     component = yaml.safe_load((K8S / "components" / "egress" / "envoy.yaml").read_text())
     component["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = "127.0.0.1"
     assert component == shipped
+
+
+def test_under_istio_the_gateway_workload_knows_no_host_but_the_egress():
+    docs = RENDERED["examples/istio-egress"]
+    sidecar = find(docs, "Sidecar", "provider-compliance-egress")["spec"]
+    assert sidecar["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+    hosts = sidecar["egress"][0]["hosts"]
+    assert "./authz-egress.llm-gateway.svc.cluster.local" in hosts
+    assert not any("openai" in h or "anthropic" in h or h == "*/*" for h in hosts)
+    gateway_labels = find(docs, "AuthorizationPolicy", "provider-compliance")["spec"]["selector"]["matchLabels"]
+    assert sidecar["workloadSelector"]["labels"] == gateway_labels
+    only = find(docs, "NetworkPolicy", "authz-gateway-egress-only")["spec"]
+    assert only["podSelector"]["matchLabels"] == {"authz.compliance/envoy": "true"}
+    [authz] = find(docs, "Deployment", "authz")["spec"]["template"]["spec"]["containers"]
+    assert "AUTHZ_ORG_ASSERTION_KEY" in {e["name"] for e in authz["env"]}

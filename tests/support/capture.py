@@ -18,8 +18,8 @@ class Capture(ThreadingHTTPServer):
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls) -> Iterator[Capture]:
-        server = cls()
+    def running(cls, host: str = "127.0.0.1") -> Iterator[Capture]:
+        server = cls(host)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -32,8 +32,8 @@ class Capture(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _CaptureHandler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), _CaptureHandler)
         self.seen: list[tuple[str, str]] = []  # (provider, model)
         self.headers: list[dict[str, str]] = []  # each call's headers, lower-case names
         self.lock = threading.Lock()
