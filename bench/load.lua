@@ -4,13 +4,17 @@ local requests, n, i = {}, 0, 0
 -- BENCH_PATH_PREFIX: "/check" to call authz's HTTP ext_authz port directly (no Envoy).
 local path = (os.getenv("BENCH_PATH_PREFIX") or "") .. "/v1/chat/completions"
 
+-- BENCH_HEADER: one more "name: value" header on every request (the egress hop's org assertion).
+local extra = os.getenv("BENCH_HEADER") or ""
+
 function init(args)
   for line in io.lines(os.getenv("BENCH_REQUESTS")) do
     local tab = line:find("\t", 1, true)
     n = n + 1
-    requests[n] = wrk.format("POST", path,
-      {["Authorization"] = "Bearer " .. line:sub(1, tab - 1), ["Content-Type"] = "application/json"},
-      line:sub(tab + 1))
+    local headers = {["Authorization"] = "Bearer " .. line:sub(1, tab - 1), ["Content-Type"] = "application/json"}
+    local colon = extra:find(":", 1, true)
+    if colon then headers[extra:sub(1, colon - 1)] = extra:sub(colon + 2) end
+    requests[n] = wrk.format("POST", path, headers, line:sub(tab + 1))
   end
   i = math.random(n)
 end

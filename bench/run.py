@@ -150,9 +150,15 @@ def front_envoy(
 
 
 def wrk(
-    url: str, requests_file: Path, seconds: float, connections: int, rate: int | None = None, prefix: str = ""
+    url: str,
+    requests_file: Path,
+    seconds: float,
+    connections: int,
+    rate: int | None = None,
+    prefix: str = "",
+    header: str = "",
 ) -> dict:
-    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_PATH_PREFIX=prefix)
+    env = dict(os.environ, BENCH_REQUESTS=str(requests_file), BENCH_PATH_PREFIX=prefix, BENCH_HEADER=header)
     if rate:
         env["BENCH_DELAY_MS"] = str(max(1, round(connections * 1000 / rate)))
     out = subprocess.run(
@@ -755,6 +761,7 @@ def run(args) -> dict:
             1 if args.smoke else 3,
             ("allowed", "blocked") if args.smoke else ("allowed", "blocked", "no_policy", "body_1mib"),
         )
+        results["egress_hop"] = egress_hop(workdir / "egress", 1 if args.smoke else 3, 1 if args.smoke else 3)
         results["decision_us_by_catalog_models"] = decision_cost(
             [10, 100] if args.smoke else [10, 100, 1000, 10000], 200 if args.smoke else 3000
         )
@@ -864,6 +871,90 @@ def transports(workdir: Path, rounds: int, seconds: float, cases: tuple[str, ...
         servers.stop()
 
 
+def egress_hop(workdir: Path, rounds: int, seconds: float) -> dict:
+    """The egress checkpoint beside the ingress Check: the shipped egress Envoy (envoy/egress.yaml)
+    in front of an answering upstream, with its Check (authz over gRPC, the route's provider in
+    the context extensions, the org from a signed assertion) and without any ext_authz. Reports
+    authz's CPU per call (and the ratio to an ingress Check of the same request through the
+    shipped front proxy, measured in the same rounds) and the p99 the hop's Check adds at
+    ~1,000 calls per second."""
+    from authz.check import assertion
+
+    servers = cpu.Servers(workdir)
+    procs: list[Proc] = []
+    try:
+        upstream, upstream_port = upstream_envoy(workdir)
+        procs.append(upstream)
+
+        def egress(name: str, check: bool) -> str:
+            port, admin = free_port(), free_port()
+
+            def to_upstream(config: dict) -> None:
+                hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+                hcm.pop("access_log")
+                if not check:
+                    hcm["http_filters"] = [
+                        f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.ext_authz"
+                    ]
+                for cluster in config["static_resources"]["clusters"]:
+                    if cluster["name"] != "authz":
+                        cluster.pop("transport_socket", None)
+                        cluster["type"] = "STATIC"
+                        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+                        endpoint["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": upstream_port}
+
+            config = render(
+                BENCH.parent / "envoy" / "egress.yaml",
+                {10000: port, 9902: admin, 9001: servers.authz_port},
+                mutate=to_upstream,
+                directory=workdir,
+            )
+            proc = envoy_proc(workdir, name, config)
+            procs.append(proc)
+            wait_until(lambda: proc.check_alive() and httpx.get(f"http://127.0.0.1:{admin}/ready").is_success, 20, name)
+            return f"http://127.0.0.1:{port}"
+
+        checked, bare = egress("egress-checked", True), egress("egress-bare", False)
+        front, front_port = front_envoy(workdir, "front-ingress", servers.authz_port, upstream_port)
+        procs.append(front)
+        ingress = f"http://127.0.0.1:{front_port}"
+        body = json.dumps({"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "x" * 3000}]})
+        calls = workdir / "egress.tsv"
+        calls.write_text(f"sk-provider-key\t{body}\n")
+        checks = workdir / "ingress.tsv"
+        checks.write_text(f"{cpu.KEYS['enforced']}\t{body.replace('claude-sonnet-4', 'azure/gpt-4o')}\n")
+        header = f"{assertion.HEADER}: " + assertion.sign("acme", cpu.ASSERTION_KEY, time.time(), 86_400)
+        route = "/anthropic"  # a provider DEMO_POLICY allows on the sample catalog
+        wrk(checked, calls, 1, 8, prefix=route, header=header)  # warm
+        wrk(ingress, checks, 1, 8)
+        pid = servers.authz.popen.pid
+        egress_us, ingress_us = [], []
+        for _ in range(rounds):
+            before = cpu.cpu_seconds(pid)
+            done = wrk(checked, calls, seconds, 16, prefix=route, header=header)
+            assert done["non_2xx"] == 0, done
+            egress_us.append((cpu.cpu_seconds(pid) - before) / max(done["requests"], 1) * 1e6)
+            before = cpu.cpu_seconds(pid)
+            done = wrk(ingress, checks, seconds, 16)
+            ingress_us.append((cpu.cpu_seconds(pid) - before) / max(done["requests"], 1) * 1e6)
+        at_1000 = {
+            "checked": wrk(checked, calls, seconds, 20, rate=1000, prefix=route, header=header),
+            "bare": wrk(bare, calls, seconds, 20, rate=1000, prefix=route, header=header),
+        }
+        return {
+            "authz_cpu_us_per_egress_check": round(statistics.median(egress_us), 1),
+            "authz_cpu_us_per_ingress_check": round(statistics.median(ingress_us), 1),
+            "egress_to_ingress_cpu_ratio": round(
+                statistics.median(e / i for e, i in zip(egress_us, ingress_us, strict=True)), 3
+            ),
+            "added_p99_ms_at_1000rps": round(at_1000["checked"]["p99_ms"] - at_1000["bare"]["p99_ms"], 3),
+        }
+    finally:
+        for proc in procs:
+            proc.stop()
+        servers.stop()
+
+
 def http_worker_scaling(servers: cpu.Servers, counts: tuple[int, ...], rounds: int, seconds: float) -> dict:
     """Saturated rps and CPU per allowed Check of `authz serve --workers N` over HTTP ext_authz,
     wrk straight at the port (path prefix /check, no Envoy), alternating rounds."""
@@ -916,6 +1007,7 @@ def markdown(r: dict) -> str:
         ("(c) Envoy + authz", "c_authz"),
     ]
     t = r["transports"]
+    hop = r["egress_hop"]
     names = list(t["setups"])
     lines = [
         "Server CPU per request through the shipped front Envoy, per Check transport, as a ratio to the "
@@ -937,6 +1029,11 @@ def markdown(r: dict) -> str:
         "p99 added through Envoy at ~1,000 rps (allowed requests), ms: "
         + ", ".join(f"{n} {v}" for n, v in t["added_p99_ms_at_1000rps"].items())
         + ".",
+        "",
+        "The egress hop (envoy/egress.yaml, authz over gRPC) beside the ingress Check of the same request: "
+        f"authz CPU per egress Check {hop['authz_cpu_us_per_egress_check']} µs, per ingress Check "
+        f"{hop['authz_cpu_us_per_ingress_check']} µs (ratio {hop['egress_to_ingress_cpu_ratio']}); "
+        f"p99 the egress Check adds at ~1,000 calls/s: {hop['added_p99_ms_at_1000rps']} ms.",
         "",
         "Server CPU per Check, µs (user + system of the server process, medians of alternating rounds):",
         "",

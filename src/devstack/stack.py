@@ -309,9 +309,7 @@ def first_listener_port(envoy_admin: str) -> int:
     return int(statuses[0]["local_address"]["socket_address"]["port_value"])
 
 
-def start_envoy(
-    config: str, workdir: Path, name: str = "envoy", env: dict[str, str] | None = None
-) -> tuple[Proc, str]:
+def start_envoy(config: str, workdir: Path, name: str = "envoy", env: dict[str, str] | None = None) -> tuple[Proc, str]:
     """Envoy on `config` (rendered), once ready; returns the process and its admin URL. `env`
     adds variables (an egress Envoy's AWS credentials, say)."""
     admin_address = workdir / f"{name}-admin.address"

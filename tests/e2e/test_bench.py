@@ -58,4 +58,8 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
         assert all(v["cpu_us"] > 0 and v["ratio_to_grpc_noop"] > 0 for v in by.values())
     assert set(t["added_p99_ms_at_1000rps"]) == {"authz_http", "authz_grpc"}
     assert "authz_http" in out.with_suffix(".md").read_text()
+    # the egress hop beside the ingress Check
+    hop = r["egress_hop"]
+    assert hop["authz_cpu_us_per_egress_check"] > 0 and hop["egress_to_ingress_cpu_ratio"] > 0
+    assert "The egress hop" in out.with_suffix(".md").read_text()
     assert set(r["worker_scaling_http"]) == {"1", "2"} and all(v["rps"] > 0 for v in r["worker_scaling_http"].values())

@@ -220,3 +220,32 @@ def test_a_call_through_the_egress_is_judged_by_where_it_goes(isolated, node, pr
     refused = chat(node, isolated, "claude-sonnet-4")  # Anthropic: processing outside the EU
     assert refused["status"] >= 400 and provider.providers()[before + 1 :] == []
     assert "data_residency" in refused["text"] or "provider_not_compliant" in refused["text"]
+
+
+def test_a_fallback_to_a_blocked_group_is_stopped_at_egress(isolated, node, provider):
+    """A body fallback (LiteLLM made to fail the first group) takes the prompt to Anthropic:
+    the ingress check is bypassed here, and the egress stops it."""
+    headers = {
+        "authorization": f"Bearer {MASTER}",
+        assertion.HEADER: assertion.sign("company", KEY.encode(), time.time(), 600),
+    }
+    body = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "the prompt"}],
+        "fallbacks": ["claude-sonnet-4"],
+        "mock_testing_fallbacks": True,  # LiteLLM fails the first group on purpose
+    }
+    before = len(provider.seen)
+    reply = _in_pod(node, isolated, "/v1/chat/completions", body, headers)
+    assert reply["status"] >= 400, reply
+    assert provider.providers()[before:] == []
+
+
+def test_the_anthropic_pass_through_reaches_nothing(isolated, node, provider):
+    """LiteLLM's /anthropic pass-through calls Anthropic's own host, which the pod cannot reach."""
+    headers = {"authorization": f"Bearer {MASTER}", "x-api-key": "k"}
+    body = {"model": "claude-sonnet-4-20250514", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    before = len(provider.seen)
+    reply = _in_pod(node, isolated, "/anthropic/v1/messages", body, headers)
+    assert reply["status"] != 200, reply
+    assert provider.providers()[before:] == []

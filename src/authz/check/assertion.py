@@ -36,6 +36,12 @@ def sign(org_id: str, key: bytes, now: float, ttl_s: int, nonce: str | None = No
 
 def verify(token: str, key: bytes, now: float) -> str | None:
     """The org the assertion names, or None when it is malformed, forged or expired."""
+    found = verified(token, key, now)
+    return found[0] if found is not None else None
+
+
+def verified(token: str, key: bytes, now: float) -> tuple[str, int] | None:
+    """(the org, the expiry in unix seconds) of a valid assertion, or None."""
     if len(token) > 512 or not token.isascii():  # compare_digest raises on non-ASCII text
         return None
     payload, _, signature = token.rpartition(".")
@@ -46,4 +52,4 @@ def verify(token: str, key: bytes, now: float) -> str | None:
         return None
     if not hmac.compare_digest(signature, _signature(key, payload)):
         return None
-    return org_id if int(expiry) > now else None
+    return (org_id, int(expiry)) if int(expiry) > now else None

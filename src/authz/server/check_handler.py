@@ -38,6 +38,7 @@ from authz.state.cache import StateCache, StateUnavailable
 from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
 
 log = structlog.get_logger("authz.server.check_handler")
+_VERIFIED_MAX = 4096  # verified egress assertions remembered (a new one per org and second)
 
 Answer = TypeVar("Answer")
 
@@ -74,6 +75,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         self.assertion_ttl_s = assertion_ttl_s
         # org -> (the second it was signed in, the assertion): one HMAC per org and second.
         self._assertions: dict[str, tuple[int, str]] = {}
+        # At egress: assertion -> (org, expiry) once verified (bounded).
+        self._verified_assertions: dict[str, tuple[str, int]] = {}
         self.inspection = inspection or InspectionBudget(0, 0)
         self.tracer = tracing.tracer()
         self._extra_credentials: tuple[str, ...] = ()
@@ -185,10 +188,17 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             token = facts.routing_headers.get(assertion.HEADER)
             if token is None or not self.assertion_key:
                 return missing, "", None
-            verified = assertion.verify(token, self.assertion_key, time.time())
-            if verified is None:  # forged, expired or malformed: someone tried, recorded
-                return Verdict(Reason.ORG_MALFORMED, checkpoint=egress.EGRESS), "", None
-            org_id = verified
+            now = time.time()
+            known = self._verified_assertions.get(token)
+            if known is None or known[1] <= now:
+                # One HMAC per assertion, not per call (an org's calls within a second share one).
+                known = assertion.verified(token, self.assertion_key, now)
+                if known is None:  # forged, expired or malformed: someone tried, recorded
+                    return Verdict(Reason.ORG_MALFORMED, checkpoint=egress.EGRESS), "", None
+                if len(self._verified_assertions) >= _VERIFIED_MAX:
+                    self._verified_assertions.clear()
+                self._verified_assertions[token] = known
+            org_id = known[0]
         if self.cache.is_stale():
             return Verdict(Reason.STATE_STALE, org_id=org_id, checkpoint=egress.EGRESS), "", None
         try:
