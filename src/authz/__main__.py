@@ -4,4 +4,5 @@ import sys
 
 from authz.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a helper process (authz.server.parse_pool) imports this module
+    sys.exit(main())

@@ -135,6 +135,11 @@ class Settings:
     # them its large requests get 429 before their body is read (0: no limit). docs/security.md.
     inspection_mib_per_s: float = 16.0
     inspection_burst_mib: float = 64.0
+    # Bodies of at least parse_offload_bytes are parsed in parse_workers helper processes (per
+    # worker process), so no org's Check waits on another's parse (authz.server.parse_pool);
+    # 0 workers: every body is parsed on the event loop.
+    parse_workers: int = 1
+    parse_offload_bytes: int = 1024 * 1024
     org_assertion_key: str = ""
     org_assertion_ttl_s: int = 600
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
@@ -300,6 +305,8 @@ def _did_you_mean(key: str) -> str:
 # Settings that are on/off: a TOML boolean, or a word an environment variable would use.
 _BOOLEANS = frozenset(f.name for f in dataclasses.fields(Settings) if f.type == "bool")
 _TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+# Whole-number settings where 0 means "off" (every other one must be positive).
+_ZERO_MEANS_OFF = frozenset({"parse_workers", "parse_offload_bytes"})
 
 
 def _coerce(key: str, value: Any, origin: str) -> Any:
@@ -321,8 +328,8 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError("must be a whole number")
             result = int(value)
-            if result <= 0:
-                raise ValueError("must be positive")
+            if result < 0 or (result == 0 and key not in _ZERO_MEANS_OFF):
+                raise ValueError("must be zero or more" if key in _ZERO_MEANS_OFF else "must be positive")
             return result
         if not isinstance(value, str):
             raise ValueError("must be a string")

@@ -151,8 +151,14 @@ MakeVerdict = Callable[..., Verdict]
 
 
 def decide(
-    facts: RequestFacts, org: OrgPolicy, catalog: CatalogIndex | None, gateway: Gateway = _DEFAULT_GATEWAY
+    facts: RequestFacts,
+    org: OrgPolicy,
+    catalog: CatalogIndex | None,
+    gateway: Gateway = _DEFAULT_GATEWAY,
+    parsed: parsing.Requested | None = None,
 ) -> Verdict:
+    """`parsed`: what parsing.requested(facts, parse_contract(gateway)) found, when the caller
+    parsed the body elsewhere (authz.server.parse_pool: a large body, in a helper process)."""
     extra: frozenset[str] = frozenset()
     if facts.require_header is not None:
         asked = policy.client_requirements(facts.require_header)
@@ -187,7 +193,7 @@ def decide(
         if facts.provider_header is not None and facts.provider_header != route_provider:
             return verdict(Reason.PROVIDER_CONFLICT, model=facts.model_header or "", provider=facts.provider_header)
         facts = dataclasses.replace(facts, provider_header=route_provider)
-    named = parsing.requested(facts, contract if contract.reads_fields else None)
+    named = parsed if parsed is not None else parsing.requested(facts, parse_contract(gateway))
     if contract.unpinned_paths and facts.path in contract.unpinned_paths:
         gateway = dataclasses.replace(gateway, keeps_pins=False)
     if isinstance(named, parsing.Refusal):
@@ -215,6 +221,11 @@ def decide(
         return first
     allowed = dict.fromkeys(p for v in judged.values() for p in v.allowed_providers)
     return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
+
+
+def parse_contract(gateway: Gateway) -> contracts.Contract | None:
+    """The contract the body is parsed under (None: the gateway routes by no field)."""
+    return gateway.contract if gateway.contract.reads_fields else None
 
 
 def _judge_destination(

@@ -44,6 +44,7 @@ from authz.server import components, ports, tracing
 from authz.server.check_handler import CheckService
 from authz.server.http_transport import HttpCheck, HttpCheckServer
 from authz.server.inspection_budget import InspectionBudget
+from authz.server.parse_pool import ParsePool
 from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache
 from authz.state.redis_client import redact_url, redis_client
@@ -67,6 +68,7 @@ class App:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._readiness: asyncio.Task[None] | None = None
+        self.parse_pool: ParsePool | None = None  # started with the service (start)
         self.redis = redis_client(settings)
         self.store = Store(self.redis, Keys(settings.key_prefix))
         self.cache = StateCache(
@@ -175,6 +177,8 @@ class App:
 
     async def start(self) -> None:
         tracing.configure(self.settings.otlp_endpoint)  # before the Check service looks for a tracer
+        self.parse_pool = ParsePool(self.settings.parse_workers, self.settings.parse_offload_bytes)
+        await self.parse_pool.start()
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
         service = CheckService(
             self.cache,
@@ -191,6 +195,7 @@ class App:
             inspection=InspectionBudget(
                 self.settings.inspection_mib_per_s * 1024 * 1024, self.settings.inspection_burst_mib * 1024 * 1024
             ),
+            parse_pool=self.parse_pool,
         )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
@@ -330,6 +335,8 @@ class App:
             await runner.cleanup()
         await self.redis.aclose()
         await self.alerts_redis.aclose()
+        if self.parse_pool is not None:
+            self.parse_pool.close()
         log.info("stopped")
 
 

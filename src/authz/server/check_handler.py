@@ -24,7 +24,7 @@ from opentelemetry.trace import Span, SpanKind
 from authz.check import assertion, egress
 from authz.check import request as request_mod
 from authz.check import response as response_mod
-from authz.check.decision import Gateway, OrgPolicy, Verdict, decide
+from authz.check.decision import Gateway, OrgPolicy, Verdict, decide, parse_contract
 from authz.clip import MODEL, ORG, clip
 from authz.events.records import security_event
 from authz.events.writer import EventWriter
@@ -33,6 +33,7 @@ from authz.policy.rules import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 from authz.server import tracing
 from authz.server.inspection_budget import InspectionBudget
+from authz.server.parse_pool import ParsePool
 from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache, StateUnavailable
 from authz.state.gateway_keys import GatewayUnavailable, LiteLLMKeyResolver
@@ -58,6 +59,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         assertion_key: bytes = b"",
         assertion_ttl_s: int = 600,
         inspection: InspectionBudget | None = None,
+        parse_pool: ParsePool | None = None,
     ):
         self.cache = cache
         self.events = events
@@ -78,6 +80,7 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         # At egress: assertion -> (org, expiry) once verified (bounded).
         self._verified_assertions: dict[str, tuple[str, int]] = {}
         self.inspection = inspection or InspectionBudget(0, 0)
+        self.parse_pool = parse_pool or ParsePool(0, 0)
         self.tracer = tracing.tracer()
         self._extra_credentials: tuple[str, ...] = ()
         self._names_with_catalog = names
@@ -251,7 +254,11 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
         judged = org.enabled or facts.require_header is not None
         if judged and not facts.body_truncated and not self.inspection.allow(org.org_id, len(facts.body)):
             return Verdict(Reason.INSPECTION_BUDGET_EXCEEDED, org_id=org.org_id), key_id, org
-        return decide(facts, org, self.cache.catalog, self.gateway), key_id, org
+        parsed = None
+        if judged and facts.endpoint is not None and not facts.body_truncated and self.parse_pool.wants(facts):
+            # Off the event loop: every other org's Checks go on while this body is parsed.
+            parsed = await self.parse_pool.requested(facts, parse_contract(self.gateway))
+        return decide(facts, org, self.cache.catalog, self.gateway, parsed), key_id, org
 
 
 def _count_blocks(verdict: Verdict, providers: Mapping[str, object]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import parse_qsl
 
 from python_multipart.multipart import parse_options_header
@@ -49,7 +49,11 @@ class Refusal:
     detail: str = ""  # for unsupported_content_type: the type this endpoint is read as
 
 
-def requested(facts: RequestFacts, contract: Contract | None = None) -> tuple[Named, ...] | Refusal:
+# What requested() finds: every model the request names, or why none can be read.
+Requested: TypeAlias = tuple[Named, ...] | Refusal
+
+
+def requested(facts: RequestFacts, contract: Contract | None = None) -> Requested:
     """Every model the request names, in order; () for a model-free request. Under a gateway's
     contract, a body field it may route by is refused and its fallbacks are named too."""
     if not facts.body:
