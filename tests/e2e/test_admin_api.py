@@ -15,6 +15,7 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from authz.v1 import admin_pb2, admin_pb2_grpc, policy_pb2
+from devstack.stack import wait_until
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e
@@ -156,8 +157,12 @@ def test_saved_policy_is_enforced_through_envoy(org):
     while org.post({"model": "deepseek/deepseek-v3.2", "messages": []}).status_code != 403:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    events = httpx.get(f"{org.stack.authz_http}/v1/orgs/{org.id}/security-events", headers=h).json()["events"]
-    assert events and events[0]["providers"][0]["provider"] == "deepseek"
+
+    def events() -> list:  # written by the background writer: read until it has landed, bounded
+        return httpx.get(f"{org.stack.authz_http}/v1/orgs/{org.id}/security-events", headers=h).json()["events"]
+
+    wait_until(lambda: bool(events()), 15, "the block's security event")
+    assert events()[0]["providers"][0]["provider"] == "deepseek"
 
 
 def test_tokens_never_reach_the_logs(stack):

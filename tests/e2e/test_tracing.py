@@ -50,6 +50,18 @@ async def _wait(url: str, what: str) -> None:
     raise TimeoutError(what)
 
 
+async def _wait_healthy(admin: str, cluster: str) -> None:
+    """Until Envoy's active health check reports every host of `cluster` healthy (bounded)."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            lines = (await client.get(f"{admin}/clusters")).text.splitlines()
+            flags = [line for line in lines if line.startswith(f"{cluster}::") and "::health_flags::" in line]
+            if flags and all(line.endswith("::healthy") for line in flags):
+                return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"Envoy never marked {cluster} healthy")
+
+
 async def _wait_file(path) -> None:
     for _ in range(200):
         if path.exists() and path.read_text().strip():  # Envoy writes its admin address in place
@@ -109,7 +121,7 @@ async def traced(request, redis_server, tmp_path):
         await _wait(f"http://{settings.metrics_listen}/readyz", "authz ready")
         await _wait(f"http://127.0.0.1:{gateway_port}/_requests", "gateway")
         await _wait(f"{admin}/ready", "envoy")
-        await asyncio.sleep(1.0)  # Envoy's health check marks authz healthy
+        await _wait_healthy(admin, "authz")  # Envoy's health check has marked authz healthy
         yield f"http://127.0.0.1:{first_listener_port(admin)}"
     finally:
         envoy.stop()
