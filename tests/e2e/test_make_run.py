@@ -97,6 +97,8 @@ def test_make_run_starts_serves_stops_and_keeps_its_state(tmp_path):
         # One CLI context: the printed export line serves the Redis verbs and the admin API's.
         context = {"AUTHZ_CONFIG": re.search(r"export AUTHZ_CONFIG=(\S+)", guide).group(1), "PATH": "/usr/bin:/bin"}
         policy = cli(context, "policy", "get", "acme-corp")
+        typo = cli(context, "policy", "get", "acme-crop")  # not an empty policy: refused, with the org meant
+        assert typo.returncode == 1 and "no org 'acme-crop'; did you mean 'acme-corp'?" in typo.stderr, typo.stderr
         assert policy.returncode == 0, policy.stderr
         assert json.loads(policy.stdout)["policy"]["mode"] == "POLICY_MODE_ENFORCE"  # stored unspecified
         shown = cli(context, "org", "show", "acme-corp")

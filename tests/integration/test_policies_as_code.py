@@ -242,3 +242,11 @@ def test_each_write_of_a_file_is_conditional_on_what_the_diff_read(fresh_redis):
     fields = stored(fresh_redis, "acme")
     assert fields["plan"] == "team" and '"block_threshold":5' in fields["alerts"].replace(" ", "")
     assert "edited on the page" in fields["custom_providers"]
+
+
+def test_history_of_an_org_redis_does_not_hold_is_refused_with_the_org_meant(loaded_redis, tmp_path):
+    policies = write(tmp_path / "policies.yaml", {"orgs": {"acme-corp": {"plan": "enterprise"}}})
+    assert authz(loaded_redis.url, "policy", "apply", str(policies)).returncode == 0
+    typo = authz(loaded_redis.url, "policy", "history", "acme-crop")
+    assert typo.returncode == 1 and "no org 'acme-crop'; did you mean 'acme-corp'?" in typo.stderr, typo.stderr
+    assert "Traceback" not in typo.stderr

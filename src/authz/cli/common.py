@@ -140,3 +140,14 @@ def count(text: str) -> int:
 
 def noun(group: argparse.ArgumentParser) -> argparse._SubParsersAction:  # type: ignore[type-arg]
     return group.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+async def require_known_org(store: Store, org_id: str) -> None:
+    """Refuse an org Redis holds nothing of (no plan, policy, settings or API key), naming the
+    nearest known one: a typo must not read as an empty policy."""
+    from authz.suggest import did_you_mean
+
+    if await store.org_fields(org_id) or await store.api_keys(org_id):
+        return
+    known = await store.org_ids()
+    raise CommandError(f"Redis holds no org {org_id!r}{did_you_mean(org_id, known)}; list them with: authz org list")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from authz import config
 from authz.admin import declared
-from authz.cli.common import USAGE, CommandError, settings, with_store
+from authz.cli.common import USAGE, CommandError, require_known_org, settings, with_store
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import ChangedSinceRead, Store, org_index, policy_from_json
 from authz.v1 import policy_pb2
@@ -96,6 +96,7 @@ def history_command(args: argparse.Namespace) -> int:
     """Every change to the org's plan, policy, custom providers and alerts, oldest first."""
 
     async def history(store: Store) -> int:
+        await require_known_org(store, args.org)
         count = 0
         async for _, fields in store.stream_entries(org_index(store.keys.audit_events, args.org)):
             event = json.loads(fields.get(b"event", b"{}"))

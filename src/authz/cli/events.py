@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events until interrupted")
     tail.set_defaults(handler=tail_command)
     listing = group.add_parser("list", help="export security events as JSON lines, oldest first")
-    listing.add_argument("--since", help="ISO 8601 time (UTC if no offset), e.g. 2026-11-25T09:00")
+    listing.add_argument(
+        "--since",
+        type=since_moment,
+        help="a duration back from now (30m, 24h, 7d), a date (2026-12-01, UTC) or an RFC 3339 time "
+        "(2026-12-01T09:00:00Z; UTC if no offset)",
+    )
     listing.add_argument("--org")
     listing.add_argument("--provider")
     listing.add_argument("--requirement", help="e.g. gdpr, no_prompt_training")
@@ -30,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def list_command(args: argparse.Namespace) -> int:
     async def listing(store: Store) -> int:
-        since = _stream_id(args.since) if args.since else "-"
+        since = f"{int(args.since.timestamp() * 1000)}-0" if args.since else "-"
         async for _, fields in store.stream_entries(store.keys.security_events, since):
             event = json.loads(fields[b"event"])
             if _matches(event, args):
@@ -73,11 +80,24 @@ async def _tail(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-def _stream_id(since: str) -> str:
-    moment = datetime.fromisoformat(since)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return f"{int(moment.timestamp() * 1000)}-0"
+_DURATION = re.compile(r"(\d{1,6})([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def since_moment(text: str, now: float | None = None) -> datetime:
+    """--since as people write it: a duration back from now, a date or an RFC 3339 time."""
+    written = text.strip()
+    found = _DURATION.fullmatch(written)
+    if found:
+        seconds = int(found.group(1)) * _SECONDS[found.group(2)]
+        return datetime.fromtimestamp((time.time() if now is None else now) - seconds, UTC)
+    try:
+        moment = datetime.fromisoformat(written.replace("z", "Z"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is no duration, date or time: write e.g. 24h, 7d, 2026-12-01 or 2026-12-01T09:00:00Z"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _matches(event: dict[str, Any], args: argparse.Namespace) -> bool:

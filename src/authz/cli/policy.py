@@ -16,9 +16,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from authz.cli.common import USAGE, CommandError, noun, settings
+from authz.cli.common import USAGE, CommandError, noun, require_known_org, settings, with_store
 from authz.cli.declared import apply_command, diff_command, history_command
 from authz.cli.token import signed
+from authz.state.store import Store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,6 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def policy_command(args: argparse.Namespace) -> int:
     method, path, body = _request(args)
     api, token = _context(args)
+    if args.action in ("get", "preview", "enable", "disable") and not args.token:
+        # The operator's own context (the settings sign the token, so they name Redis too): an
+        # org Redis holds nothing of, which the admin API answers with an empty default, is
+        # refused here by name. With a token of its own a caller may have no Redis to ask.
+        with_store(args, lambda store: _known(store, args.org), access="any")
     if method != "GET" and args.action != "preview":
         print(f"authz: writing through the admin API at {api}", file=sys.stderr)
     result = _call(api, token, method, path, body)
@@ -81,6 +87,11 @@ def policy_command(args: argparse.Namespace) -> int:
             print(f"models with no compliant provider: {', '.join(orphans) if orphans else 'none'}")
     else:
         print(json.dumps(result, indent=2))
+    return 0
+
+
+async def _known(store: Store, org_id: str) -> int:
+    await require_known_org(store, org_id)
     return 0
 
 
