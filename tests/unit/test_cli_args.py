@@ -33,3 +33,28 @@ def test_since_takes_durations_dates_and_times(written, moment):
 def test_since_refuses_anything_else_with_an_example(written):
     with pytest.raises(argparse.ArgumentTypeError, match="write e.g. 24h, 7d, 2026-12-01"):
         since_moment(written, NOW)
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"policy": {"require_gpdr": true}}', "unknown field 'require_gpdr' in policy; did you mean 'require_gdpr'?"),
+        (b'{"polcy": {}}', "unknown field 'polcy'; did you mean 'policy'?"),
+        (b'{"policy": {"require_gdpr": "yes"}}', "policy.require_gdpr: Expected true or false without quotes"),
+        (
+            b'{"policy": {"mode": "ENFORCED"}}',
+            "policy.mode: 'ENFORCED' is not one of POLICY_MODE_UNSPECIFIED, POLICY_MODE_ENFORCE, POLICY_MODE_DRY_RUN",
+        ),
+    ],
+)
+def test_a_policy_field_is_named_as_written_with_the_one_meant(body, said):
+    """protobuf's own message listed camelCase names; the admin API, the CLI and policy files
+    answer in the names people write."""
+    from google.protobuf import json_format
+
+    from authz.admin.validation import parse_error_text
+    from authz.v1 import admin_pb2
+
+    with pytest.raises(json_format.ParseError) as raised:
+        json_format.Parse(body, admin_pb2.SetPolicyRequest())
+    assert parse_error_text(raised.value) == said

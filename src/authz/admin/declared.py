@@ -34,6 +34,7 @@ from authz.admin.validation import (
     AdminError,
     at_most,
     known_ids,
+    parse_error_text,
     validate,
     validate_alerts,
     validate_custom_provider,
@@ -191,7 +192,7 @@ def _message(value: Any, message: Message, where: str, kind: str) -> Any:
     try:
         json_format.ParseDict(value, message)
     except json_format.ParseError as exc:
-        raise DeclarationError(f"{where}: {exc}") from None
+        raise DeclarationError(f"{where}: {parse_error_text(exc)}") from None
     return message
 
 

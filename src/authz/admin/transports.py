@@ -27,7 +27,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from authz.admin.service import Message, PolicyAdmin
-from authz.admin.validation import INVALID_ARGUMENT, AdminError
+from authz.admin.validation import INVALID_ARGUMENT, AdminError, parse_error_text
 from authz.httpguard import read_body
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
@@ -133,7 +133,7 @@ class PolicyAdminHttp:
                     try:
                         json_format.Parse(raw or b"{}", message)
                     except json_format.ParseError as exc:
-                        raise AdminError(INVALID_ARGUMENT, f"invalid request body: {exc}") from None
+                        raise AdminError(INVALID_ARGUMENT, f"invalid request body: {parse_error_text(exc)}") from None
                 if "org" in request.match_info:
                     message.org_id = request.match_info["org"]
                 if isinstance(message, admin_pb2.SetPolicyEnabledRequest):  # the path says which

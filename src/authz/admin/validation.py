@@ -4,9 +4,11 @@ ids or name nothing the catalog has, custom providers with bad ids or attestatio
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import descriptor_pool, json_format
 
 from authz.policy import catalog as catalog_mod
 from authz.policy import rules as policy_mod
@@ -169,3 +171,37 @@ def validate_custom_provider(cp: catalog_pb2.CustomProvider, catalog: CatalogInd
             catalog_mod.validate_data_policy(cp.attestation, where)
         except catalog_mod.CatalogError as exc:
             raise AdminError(INVALID_ARGUMENT, str(exc)) from None
+
+
+_NO_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "(.{0,200}?)" at "([\w.\[\]]*)"')
+_BAD_ENUM = re.compile(r"Invalid enum value (\w{0,64}) for enum type ([\w.]+)")
+_BAD_VALUE = re.compile(r"Failed to parse (\w+) field: (?!Failed to parse)(.{0,300}?) at ([\w.\[\]]+)\.?$")
+
+
+def parse_error_text(exc: json_format.ParseError) -> str:
+    """protobuf's JSON parse error as people write the fields: "unknown field 'require_gpdr' in
+    policy; did you mean 'require_gdpr'?" (its own lists the camelCase names), or the field whose
+    value is wrong and why."""
+    text = str(exc)
+    found = _NO_FIELD.search(text)
+    if found:
+        type_name, name, where = found.groups()
+        try:
+            fields = [f.name for f in descriptor_pool.Default().FindMessageTypeByName(type_name).fields]
+        except KeyError:
+            fields = []
+        place = where.partition(".")[2]
+        return f"unknown field {name!r}{f' in {place}' if place else ''}{did_you_mean(name, fields, n=1)}"
+    found = _BAD_VALUE.search(text.replace("\n", " ").strip())
+    if found:
+        field, why, where = found.groups()
+        enum = _BAD_ENUM.search(why)
+        if enum:
+            value, type_name = enum.groups()
+            try:
+                names = [v.name for v in descriptor_pool.Default().FindEnumTypeByName(type_name).values]
+            except KeyError:
+                names = []
+            why = f"{value!r} is not one of {', '.join(names)}" if names else why
+        return f"{(where.partition('.')[2] or field).rstrip('.')}: {why.rstrip('.')}"
+    return text.split("\n", 1)[0]
