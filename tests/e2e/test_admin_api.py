@@ -239,6 +239,7 @@ def test_cli_policy_get_preview_set(stack, tmp_path):
     assert "deepseek-r1-0528" in shown.stdout.splitlines()[-1]
     saved = authz("set", org, "-", "--expected-version", "0", stdin=policy)
     assert saved.returncode == 0 and json.loads(saved.stdout)["policy"]["updated_by"] == "erin@corp"
+    assert json.loads(saved.stdout)["policy"]["mode"] == "POLICY_MODE_ENFORCE"  # as get shows it, not UNSPECIFIED
     conflict = authz("set", org, "-", "--expected-version", "0", stdin=policy)
     assert conflict.returncode == 1 and "409 aborted" in conflict.stderr
     assert json.loads(authz("get", org).stdout)["policy"]["version"] == 1

@@ -67,6 +67,17 @@ def _evidence(requirement: str, dp: catalog_pb2.DataPolicy | None) -> tuple[str,
     return "", ""
 
 
+def effective(policy: policy_pb2.CompliancePolicy) -> policy_pb2.CompliancePolicy:
+    """The policy as it is enforced: an unset mode is shown as what it means (enforce), so every
+    answer (get, set, enable, disable) says the same."""
+    if policy.mode == policy_pb2.POLICY_MODE_UNSPECIFIED:
+        shown = policy_pb2.CompliancePolicy()
+        shown.CopyFrom(policy)
+        shown.mode = policy_pb2.POLICY_MODE_ENFORCE
+        return shown
+    return policy
+
+
 def preview(
     catalog: CatalogIndex, p: policy_pb2.CompliancePolicy, custom: catalog_pb2.CustomProviders | None = None
 ) -> admin_pb2.PreviewPolicyResponse:
@@ -224,9 +235,7 @@ class PolicyAdmin:
         fields = await self.store.org_fields(req.org_id)  # one read for policy, providers and alerts
         out = admin_pb2.GetPolicyResponse(plan=plan)
         if fields.get(b"policy"):
-            out.policy.CopyFrom(policy_from_json(fields[b"policy"]))
-            if out.policy.mode == policy_pb2.POLICY_MODE_UNSPECIFIED:
-                out.policy.mode = policy_pb2.POLICY_MODE_ENFORCE  # what it means: shown as enforced
+            out.policy.CopyFrom(effective(policy_from_json(fields[b"policy"])))
         for cid, cp in custom_providers_of(fields).providers.items():
             out.custom_providers[cid].CopyFrom(cp)
         out.alerts.CopyFrom(alert_settings(fields))
@@ -290,7 +299,7 @@ class PolicyAdmin:
             stored = await self.store.set_policy(org_id, new, principal.subject, expected_version=expected)
         except VersionConflict as exc:
             raise AdminError(ABORTED, str(exc)) from None
-        return admin_pb2.SetPolicyResponse(policy=stored)
+        return admin_pb2.SetPolicyResponse(policy=effective(stored))
 
     async def _set_custom_provider(
         self, principal: Principal, req: admin_pb2.SetCustomProviderRequest
