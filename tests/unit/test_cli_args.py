@@ -58,3 +58,25 @@ def test_a_policy_field_is_named_as_written_with_the_one_meant(body, said):
     with pytest.raises(json_format.ParseError) as raised:
         json_format.Parse(body, admin_pb2.SetPolicyRequest())
     assert parse_error_text(raised.value) == said
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("europe", "did you mean 'eu'?"),
+        ("EU", "is written 'eu'"),
+        ("eu-west-1", "it lies in 'eu'"),  # AWS
+        ("westeurope", "it lies in 'eu'"),  # Azure
+        ("us-central1", "it lies in 'us'"),  # Google Cloud
+        ("mars", "is no processing region code (one of: "),
+    ],
+)
+def test_a_residency_region_nothing_is_in_is_refused_with_the_code_meant(written, said):
+    """`data_residency: [europe]` was accepted and would have blocked every provider."""
+    from authz.admin.validation import AdminError, validate
+    from authz.v1 import policy_pb2
+
+    with pytest.raises(AdminError) as refused:
+        validate(policy_pb2.CompliancePolicy(enabled=True, data_residency=[written]))
+    assert said in str(refused.value) and str(refused.value).startswith("data_residency: ")
+    validate(policy_pb2.CompliancePolicy(enabled=True, data_residency=["eu", "uk", "apac"]))  # codes pass

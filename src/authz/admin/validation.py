@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import descriptor_pool, json_format
 
 from authz.policy import catalog as catalog_mod
+from authz.policy import cloud_regions
 from authz.policy import rules as policy_mod
 from authz.policy.catalog import CatalogIndex
 from authz.suggest import did_you_mean
@@ -88,11 +89,9 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
                 f"allowed_countries: {country!r} is not an ISO 3166-1 alpha-2 code in upper case (e.g. 'US', 'DE')",
             )
     for region in p.data_residency:
-        if not catalog_mod.REGION.fullmatch(region):
-            raise AdminError(
-                INVALID_ARGUMENT,
-                f"data_residency: {region!r} is not a region code in lower case (e.g. 'eu', 'us')",
-            )
+        problem = region_problem(region)
+        if problem:
+            raise AdminError(INVALID_ARGUMENT, f"data_residency: {problem}")
     for name in ("provider_allowlist", "provider_denylist", "model_allowlist", "model_denylist"):
         for entry in getattr(p, name):
             # Checked even with force: an entry with a space can never equal an id, so a deny list
@@ -105,6 +104,40 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
     rules = policy_mod.rules_of(p)
     if saving and p.enabled and rules == policy_mod.NO_RULES:
         raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
+
+
+# The processing-region codes a provider can be in: every code the clouds' region tables map
+# to (authz.policy.cloud_regions), which covers every code the shipped catalog publishes.
+REGION_CODES = frozenset(
+    {
+        *cloud_regions.AWS.values(),
+        *cloud_regions.AZURE.values(),
+        *cloud_regions.GCP.values(),
+        *cloud_regions.ALIBABA.values(),
+        *cloud_regions.AWS_GEOGRAPHIES.values(),
+    }
+)
+_REGION_WORDS = {"europe": "eu", "european-union": "eu", "usa": "us", "america": "us", "britain": "uk", "gb": "uk"}
+
+
+def region_problem(region: str) -> str:
+    """Why `region` is no processing-region code, with the code meant; "" when it is one. A code
+    nothing is in would block every provider, so it is refused like a typo."""
+    if region in REGION_CODES:
+        return ""
+    shown = repr(region[:64])
+    lowered = region.strip().lower()
+    if lowered in REGION_CODES:
+        return f"{shown} is written {lowered!r} (region codes are lower case)"
+    if lowered in _REGION_WORDS:
+        return f"{shown} is no region code; did you mean {_REGION_WORDS[lowered]!r}?"
+    for table in (cloud_regions.AWS, cloud_regions.AZURE, cloud_regions.GCP, cloud_regions.ALIBABA):
+        if lowered in table:  # a cloud's region: the processing region it lies in
+            return f"{shown} is a cloud region, not a processing region code; it lies in {table[lowered]!r}"
+    hint = did_you_mean(
+        lowered, REGION_CODES, n=1, cutoff=0.5, otherwise=f" (one of: {', '.join(sorted(REGION_CODES))})"
+    )
+    return f"{shown} is no processing region code{hint}"
 
 
 def known_ids(
