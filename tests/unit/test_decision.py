@@ -680,3 +680,36 @@ def test_a_remembered_judgement_lasts_only_until_the_next_deactivation(monkeypat
     monkeypatch.setattr(decision, "clock", lambda: 4102444800.0 + 1)  # just past 2100-01-01
     after = run("good2/m3", org=org, catalog=DEACTIVATED, gateway=LLMGATEWAY)
     assert (after.routing, after.deactivated) == (AUTOMATIC, "good2 2099-01-01T00:00:00Z")
+
+
+SHIPPED_INDEX = None
+
+
+def _shipped():
+    global SHIPPED_INDEX
+    if SHIPPED_INDEX is None:
+        from pathlib import Path
+
+        from authz.policy import catalog as catalog_mod
+
+        text = (Path(__file__).resolve().parents[2] / "catalog" / "catalog.json").read_text()
+        SHIPPED_INDEX = catalog_mod.CatalogIndex.build(catalog_mod.parse(text))
+    return SHIPPED_INDEX
+
+
+def test_a_model_whose_every_mapping_is_deactivated_is_said_to_be_retired():
+    from authz.check import response
+
+    v = run("claude-3-7-sonnet", catalog=_shipped(), gateway=Gateway(routing=STRICT))
+    assert v.reason is Reason.UNKNOWN_MODEL and v.deactivated.startswith("* 2026-07-07")
+    text = response.message(v)
+    assert "was retired" in text and "2026-07-07" in text and "not in the provider catalog" not in text
+    assert v.alternatives  # what to send instead
+    assert "not in the provider catalog" in response.message(run("no-such-model", catalog=_shipped()))
+
+
+def test_a_pin_to_a_provider_the_org_denies_names_the_deny_list_whatever_it_serves():
+    org = org_with(enabled=True, provider_denylist=["deepseek"])
+    v = run("deepseek/deepseek-v3.2", org=org, catalog=_shipped(), gateway=Gateway(routing=STRICT))
+    assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
+    assert [u.requirement for _, unmet in v.blocked for u in unmet] == ["provider_denylist"]

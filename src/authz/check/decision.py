@@ -36,6 +36,7 @@ ROUTING_MODES = (STRICT, HEADER)
 MAX_ALTERNATIVES = 5
 clock = time.time  # when deactivations take effect (tests move it)
 UPLOADED_FILE = "(uploaded file)"  # the "model" of a verdict on where a file upload is stored
+RETIRED = "*"  # Verdict.deactivated's provider when every mapping of the model is deactivated
 # Blocks for which a client can be told what would succeed instead.
 _SUGGEST = frozenset(
     {
@@ -481,7 +482,14 @@ def _judge_pin(
     serving = catalog.models.get(model_id, ())
     custom_serving = _custom_serving(model_id, org, catalog) if custom else []
     if not serving and not custom_serving:
-        return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned)
+        # A model the catalog knows with every mapping deactivated: retired, and said so.
+        ends = (
+            [at for (m, _), (_, at) in catalog.deactivations.items() if m == model_id]
+            if model_id in catalog.models
+            else []
+        )
+        retired = f"{RETIRED} {max(ends)}" if ends else ""
+        return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned, deactivated=retired)
     model_failures = policy.model_unmet(model_id, org.rules)
     if model_failures:
         return verdict(
@@ -494,6 +502,15 @@ def _judge_pin(
             served, failures = pinned in serving, table.unmet[pinned]
         else:
             served, failures = pinned in custom_serving, custom[pinned].unmet
+        listed = tuple(u for u in failures if u.requirement in policy.PROVIDER_LISTS)
+        if not served and listed:  # the org's own list says no, whatever the provider serves
+            return verdict(
+                Reason.PROVIDER_NOT_COMPLIANT,
+                model=model,
+                routing=routing,
+                provider=pinned,
+                blocked=((pinned, listed),),
+            )
         if not served:
             return verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, model=model, routing=routing, provider=pinned)
         if failures:

@@ -402,7 +402,12 @@ def message(verdict: Verdict) -> str:
         text += f" ({where} '{clip(verdict.item, MODEL)}')"
     if verdict.deactivated:
         provider, _, when = verdict.deactivated.partition(" ")
-        if verdict.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL:
+        if verdict.reason is Reason.UNKNOWN_MODEL:  # every mapping deactivated: retired
+            text = (
+                f"Model '{clip(verdict.model, MODEL)}' was retired: the provider catalog deactivated every "
+                f"provider's mapping of it, the last at {when}, so no provider serves it."
+            )
+        elif verdict.reason is Reason.PROVIDER_DOES_NOT_SERVE_MODEL:
             text += f" Its mapping of this model was deactivated at {when}."
         else:
             text += (

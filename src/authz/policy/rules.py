@@ -24,6 +24,7 @@ MODEL_ALLOWLIST = "model_allowlist"
 CUSTOM_PROVIDER_ATTESTATION = "custom_provider_attestation"
 # The policy's list fields, in the order people read them.
 LIST_FIELDS = (PROVIDER_ALLOWLIST, PROVIDER_DENYLIST, MODEL_ALLOWLIST, MODEL_DENYLIST)
+PROVIDER_LISTS = frozenset({PROVIDER_ALLOWLIST, PROVIDER_DENYLIST})
 
 UNKNOWN, NOT_MET = requirements.UNKNOWN, requirements.NOT_MET
 LABELS, ORDER = requirements.LABELS, requirements.ORDER
