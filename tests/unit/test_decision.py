@@ -713,3 +713,16 @@ def test_a_pin_to_a_provider_the_org_denies_names_the_deny_list_whatever_it_serv
     v = run("deepseek/deepseek-v3.2", org=org, catalog=_shipped(), gateway=Gateway(routing=STRICT))
     assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
     assert [u.requirement for _, unmet in v.blocked for u in unmet] == ["provider_denylist"]
+
+
+def test_residency_on_a_catalog_of_few_regions_is_explained_before_saving():
+    """EU residency on the shipped catalog leaves most models without a provider (LLMGateway's
+    package publishes processing regions for few providers): preview and set say so, and what
+    to do."""
+    from authz.admin.service import advice
+    from authz.v1 import policy_pb2
+
+    eu = policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, data_residency=["eu"]))
+    [said] = advice(_shipped(), eu)
+    assert "models without a provider" in said and "authz catalog import --from litellm" in said
+    assert advice(_shipped(), policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True))) == []

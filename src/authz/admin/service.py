@@ -78,6 +78,32 @@ def effective(policy: policy_pb2.CompliancePolicy) -> policy_pb2.CompliancePolic
     return policy
 
 
+def advice(catalog: CatalogIndex, rules: policy_mod.Rules) -> list[str]:
+    """What a policy's author should know before relying on it. Now: data_residency on a catalog
+    whose providers mostly publish no processing region (LLMGateway's package gives regions for
+    few) leaves most models without a provider: say so, and what to do."""
+    if not rules.regions or not catalog.models:
+        return []
+    table = catalog.table(rules)
+    unknown = {
+        p
+        for p, unmet in table.unmet.items()
+        for u in unmet
+        if u.requirement == "data_residency" and u.cause == policy_mod.UNKNOWN
+    }
+    served = [m for m, providers in catalog.models.items() if providers]
+    orphaned = [m for m in served if not table.for_model(m).allowed]
+    if not served or len(orphaned) * 2 < len(served):
+        return []
+    return [
+        f"data_residency leaves {len(orphaned)} of {len(served)} models without a provider: {len(unknown)} of "
+        f"{len(catalog.providers)} providers in this catalog publish no processing region, and unknown never "
+        "counts. Import your gateway's config with its deployments' regions (authz catalog import --from litellm: "
+        "Azure region_name, Bedrock aws_region_name, Vertex vertex_location), or attest a custom provider with "
+        "its processing region (docs/policy.md)."
+    ]
+
+
 def preview(
     catalog: CatalogIndex, p: policy_pb2.CompliancePolicy, custom: catalog_pb2.CustomProviders | None = None
 ) -> admin_pb2.PreviewPolicyResponse:
@@ -141,6 +167,7 @@ def preview(
                 for c in found.blocked
             ],
         )
+    out.advice.extend(advice(catalog, rules))
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count
     by_list = {m for m in catalog.models if policy_mod.model_unmet(m, rules)}
@@ -299,7 +326,9 @@ class PolicyAdmin:
             stored = await self.store.set_policy(org_id, new, principal.subject, expected_version=expected)
         except VersionConflict as exc:
             raise AdminError(ABORTED, str(exc)) from None
-        return admin_pb2.SetPolicyResponse(policy=effective(stored))
+        catalog = self._catalog()
+        notes = advice(catalog, policy_mod.rules_of(stored)) if catalog is not None and stored.enabled else []
+        return admin_pb2.SetPolicyResponse(policy=effective(stored), advice=notes)
 
     async def _set_custom_provider(
         self, principal: Principal, req: admin_pb2.SetCustomProviderRequest

@@ -85,8 +85,12 @@ def policy_command(args: argparse.Namespace) -> int:
                 print(f"  {line}")
         else:
             print(f"models with no compliant provider: {', '.join(orphans) if orphans else 'none'}")
+        for line in result.get("advice", []):
+            print(f"note: {line}")
     else:
         print(json.dumps(result, indent=2))
+        for line in result.get("advice", []):  # also in the JSON; said where a person reads it
+            print(f"authz: note: {line}", file=sys.stderr)
     return 0
 
 

@@ -125,7 +125,8 @@ function renderPreview(result) {
   }
   $("preview-summary").textContent =
     `${result.allowed_count || 0} providers allowed, ${result.blocked_count || 0} blocked (catalog v${result.catalog_version}).` +
-    ($("enabled").checked ? "" : " The policy is off: nothing is blocked until you enable it.");
+    ($("enabled").checked ? "" : " The policy is off: nothing is blocked until you enable it.") +
+    (result.advice || []).map((line) => " " + line).join("");
   const orphans = result.models_without_compliant_provider || [];
   const listed = result.models_blocked_by_lists || [];
   const pins = result.models_needing_a_pin_in_strict_routing || [];
