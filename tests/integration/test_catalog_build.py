@@ -221,3 +221,51 @@ def test_the_shipped_catalog_against_the_installed_litellms_own_data():
 def test_without_litellm_installed_the_check_says_where_to_point_it():
     done = authz("check", str(SHIPPED), "--against", "litellm")
     assert done.returncode == 2 and "--litellm-data" in done.stderr
+
+
+def test_a_mapping_deactivated_on_the_catalogs_own_day_is_no_candidate(tmp_path):
+    """`deactivatedAt` on the day the catalog is read: from that day the gateway no longer sends
+    the model there (a mutant keeping it survived every other test)."""
+    models = [
+        {
+            "id": "m",
+            "providers": [
+                {"providerId": "acme"},
+                {"providerId": "today", "deactivatedAt": "2026-06-01T00:00:00.000Z"},
+                {"providerId": "tomorrow", "deactivatedAt": "2026-06-02T00:00:00.000Z"},
+            ],
+        }
+    ]
+    others = [{"id": p, "name": p.title(), "env": {"required": {}}} for p in ("today", "tomorrow")]
+    done, built = build(write_package(tmp_path / "models", [PROVIDER, *others], models), "--checked-at", "2026-06-01")
+    assert done.returncode == 0, done.stderr
+    assert built is not None and list(built.models["m"].providers) == ["acme", "tomorrow"]
+
+
+def test_a_region_whose_primary_and_fallback_endpoints_differ_is_no_region(tmp_path):
+    """LLMGateway falls back from a region's endpoint to its fallback endpoint: when the two lie
+    in different regions, the prompt may be processed in either, so no residency is published
+    (a mutant reading either one alone survived every other test: a wrongful residency pass)."""
+    split = {
+        **PROVIDER,
+        "id": "split",
+        "regionConfig": {
+            "regions": [{"id": "eu-central-1", "label": "Frankfurt"}],
+            "endpointMap": {"eu-central-1": "https://bedrock-runtime.eu-central-1.amazonaws.com"},
+            "endpointFallbackMap": {"eu-central-1": "https://bedrock-runtime.us-east-1.amazonaws.com"},
+        },
+    }
+    same = {
+        **split,
+        "id": "same",
+        "regionConfig": {
+            **split["regionConfig"],
+            "endpointFallbackMap": {"eu-central-1": "https://bedrock-runtime.eu-west-1.amazonaws.com"},
+        },
+    }
+    models = [{"id": "m", "providers": [{"providerId": "split"}, {"providerId": "same"}]}]
+    done, built = build(write_package(tmp_path / "models", [split, same], models), "--checked-at", "2026-06-01")
+    assert done.returncode == 0, done.stderr
+    assert built is not None
+    assert list(built.providers["split-eu-central-1"].data_policy.processing_regions) == []
+    assert list(built.providers["same-eu-central-1"].data_policy.processing_regions) == ["eu"]

@@ -233,18 +233,20 @@ def test_each_write_of_a_file_is_conditional_on_what_the_diff_read(fresh_redis):
     declaration = declared.parse(json.loads(json.dumps(POLICIES)), "policies.yaml")
     plan = declared.plan_changes(declaration, admin._run(lambda st: declared.stored_orgs(st, declaration)))
     steps = {step.what: step for step in plan.steps if step.org_id == "acme"}
-    assert {"plan", "alerts", "custom provider our-vllm"} <= set(steps)
+    assert {"plan", "policy", "alerts", "custom provider our-vllm"} <= set(steps)
     # The settings page, in between:
+    admin.set_policy("acme", enabled=True, require_gdpr=True)
     admin.set_plan("acme", "team")
     admin._run(lambda st: st.set_alerts("acme", policy_pb2.AlertSettings(block_threshold=5), "page"))
     edited = catalog_pb2.CustomProvider(id="our-vllm", name="edited on the page", models=["llama-internal"])
     admin._run(lambda st: st.set_custom_provider("acme", edited, "page"))
-    for what in ("plan", "alerts", "custom provider our-vllm"):
+    for what in ("plan", "policy", "alerts", "custom provider our-vllm"):
         with pytest.raises(ChangedSinceRead):
             admin._run(lambda st, what=what: steps[what].write(st, "gitops"))
     fields = stored(fresh_redis, "acme")
     assert fields["plan"] == "team" and '"block_threshold":5' in fields["alerts"].replace(" ", "")
     assert "edited on the page" in fields["custom_providers"]
+    assert '"require_gdpr":true' in fields["policy"].replace(" ", "") and "require_soc2" not in fields["policy"]
 
 
 def test_history_of_an_org_redis_does_not_hold_is_refused_with_the_org_meant(loaded_redis, tmp_path):

@@ -441,3 +441,18 @@ def test_a_litellm_batch_created_with_a_model_is_judged_by_it():
         ).reason
         is Reason.MODEL_FREE
     )
+
+
+def test_portkey_a_custom_host_header_joins_a_config_that_names_no_provider():
+    """constructConfigFromRequestHeaders fills a config without a provider from the headers, the
+    custom host included: an unchecked custom host would send the prompt anywhere (a mutant
+    that dropped the merge survived every other test)."""
+    headers = {
+        "x-portkey-provider": "openai",
+        "x-portkey-custom-host": "http://attacker.example/v1",
+        **config(override_params={"model": "gpt-4o"}),
+    }
+    verdict = portkey_judge(headers)
+    assert verdict.reason is Reason.FIELD_NOT_ALLOWED and "custom_host" in verdict.detail
+    allowed = {**headers, "x-portkey-custom-host": "http://egress:10000/openai/v1"}
+    assert portkey_judge(allowed).reason is Reason.COMPLIANT
