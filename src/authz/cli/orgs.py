@@ -9,7 +9,7 @@ import secrets
 import urllib.parse
 from collections import Counter
 
-from authz.check.request import api_key_id
+from authz.check.request import ORG_ID, api_key_id
 from authz.cli.common import USAGE, CommandError, noun, with_store
 from authz.policy import rules
 from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
@@ -42,7 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     listed.set_defaults(handler=list_keys_command)
 
 
+PLAN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
 def set_plan_command(args: argparse.Namespace) -> int:
+    if not ORG_ID.fullmatch(args.org):
+        raise CommandError(f"{args.org[:64]!r} is not an org id (letters, digits and . _ : @ -, at most 128)", USAGE)
+    if not PLAN.fullmatch(args.plan):
+        raise CommandError(f"{args.plan[:64]!r} is not a plan name (lower case, e.g. enterprise)", USAGE)
+
     async def set_plan(store: Store) -> int:
         await store.set_plan(args.org, args.plan, args.actor)
         print(f"org {args.org}: plan {args.plan}")
