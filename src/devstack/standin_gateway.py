@@ -159,6 +159,8 @@ class StandinGateway:
             return [self.deployments.get(deployment, deployment)]
         if path.startswith(("/v1beta/models/", "/v1/models/")) and ":" in path:
             return [path.split("/")[3].rsplit(":", 1)[0]]
+        if path.startswith("/v1/projects/") and "/models/" in path:  # Vertex AI: .../models/{model}:{method}
+            return [path.rsplit("/models/", 1)[1].rsplit(":", 1)[0]]
         if path.startswith(("/model/", "/engines/")):  # LiteLLM: the path's model wins over the body's
             return [path.split("/")[2]]
         if path == "/v1/realtime/client_secrets":

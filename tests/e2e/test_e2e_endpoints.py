@@ -62,6 +62,8 @@ def build(method: str, row: ep.Endpoint, compliant: bool) -> dict:
     """httpx.request kwargs for this row, naming a compliant or a non-compliant model."""
     model = GOOD if compliant else BAD
     path = row.path.replace("{id}", "obj_1")
+    for variable, value in (("{project}", "my-project"), ("{location}", "europe-west4"), ("{publisher}", "google")):
+        path = path.replace(variable, value)  # Vertex AI: the model's place in the path
     if "{model}" in path:
         path = path.replace("{model}", quote(GOOD_PATH if compliant else BAD_PATH, safe=""))
     if "{deployment}" in path:
