@@ -10,7 +10,7 @@ import urllib.parse
 from collections import Counter
 
 from authz.check.request import ORG_ID, api_key_id
-from authz.cli.common import USAGE, CommandError, noun, with_store
+from authz.cli.common import USAGE, CommandError, noun, require_known_org, with_store
 from authz.policy import rules
 from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
 from authz.v1 import policy_pb2
@@ -88,10 +88,9 @@ def list_orgs_command(args: argparse.Namespace) -> int:
 
 def show_org_command(args: argparse.Namespace) -> int:
     async def show(store: Store) -> int:
+        await require_known_org(store, args.org)
         fields = await store.org_fields(args.org)
         keys = [key_hash for key_hash, _ in await store.api_keys(args.org)]
-        if not fields and not keys:
-            raise CommandError(f"Redis holds no org {args.org!r}; list them with: authz org list")
         print(f"{args.org}: {_summary(fields, len(keys))}")
         if fields.get(b"policy"):
             p = policy_from_json(fields[b"policy"])
@@ -129,6 +128,8 @@ def add_key_command(args: argparse.Namespace) -> int:
 
 def list_keys_command(args: argparse.Namespace) -> int:
     async def listing(store: Store) -> int:
+        if args.org:
+            await require_known_org(store, args.org)
         for key_hash, org_id in await store.api_keys(args.org):
             print(f"{api_key_id(key_hash)}  {org_id}")
         return 0
