@@ -33,6 +33,7 @@ KUSTOMIZATIONS = [
     "examples/litellm",
     "examples/llmgateway",
     "examples/istio-egress",
+    "examples/litellm-helm",
 ]
 CORE_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1")
 
@@ -234,6 +235,7 @@ SIDECAR_EXAMPLES = {  # example -> (gateway Deployment, naming profile, org sour
     "examples/sidecar": ("llm-gateway", "native", "api_key"),
     "examples/portkey": ("llm-gateway", "portkey", "static"),
     "examples/litellm": ("litellm", "litellm", "gateway"),
+    "examples/litellm-helm": ("litellm", "litellm", "api_key"),
     "examples/llmgateway": ("llmgateway-gateway", "llmgateway", "api_key"),
 }
 
@@ -607,3 +609,21 @@ def test_every_kustomization_renders_the_same_with_kustomize_5():
         five = subprocess.run([str(kubectl), "kustomize", str(K8S / path)], capture_output=True, text=True, timeout=60)
         assert five.returncode == 0, (path, five.stderr)
         assert [d for d in yaml.safe_load_all(five.stdout) if d] == RENDERED[path], path
+
+
+def test_the_helm_post_renderer_adds_the_sidecar_to_the_charts_own_output(tmp_path):
+    """helm install --post-renderer post-render.sh: the chart's manifests on standard input come
+    out with the sidecar, the chart's directory untouched."""
+    import os
+
+    helm_dir = K8S / "examples" / "litellm-helm"
+    chart = (helm_dir / "chart.yaml").read_text()
+    env = {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin"}  # kubectl (kustomize 5) from the dev extras
+    done = subprocess.run(
+        [str(helm_dir / "post-render.sh")], input=chart, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    pod = find(docs, "Deployment", "litellm")["spec"]["template"]["spec"]
+    assert {"gateway", "compliance-envoy", "compliance-authz"} <= {c["name"] for c in pod["containers"]}
+    assert (helm_dir / "chart.yaml").read_text() == chart and not os.path.exists(helm_dir / "chart.yaml.tmp")
