@@ -627,3 +627,16 @@ def test_the_helm_post_renderer_adds_the_sidecar_to_the_charts_own_output(tmp_pa
     pod = find(docs, "Deployment", "litellm")["spec"]["template"]["spec"]
     assert {"gateway", "compliance-envoy", "compliance-authz"} <= {c["name"] for c in pod["containers"]}
     assert (helm_dir / "chart.yaml").read_text() == chart and not os.path.exists(helm_dir / "chart.yaml.tmp")
+
+
+def test_the_sidecars_and_the_egress_pods_are_scraped_too():
+    """Their authz has no Service: a PodMonitor each selects pods whose containers name the
+    metrics port, and the pods' NetworkPolicy admits the metrics-labelled pods there."""
+    docs = RENDERED["examples/litellm"]
+    for monitor_name, deployment in (("authz-sidecars", "litellm"), ("authz-egress", "authz-egress")):
+        monitor = find(docs, "PodMonitor", monitor_name)["spec"]
+        pod = find(docs, "Deployment", deployment)["spec"]["template"]
+        assert monitor["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items(), monitor_name
+        [endpoint] = monitor["podMetricsEndpoints"]
+        ports = {p.get("name") for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+        assert endpoint["port"] in ports and endpoint["path"] == "/metrics", (monitor_name, ports)

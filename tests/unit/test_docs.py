@@ -140,3 +140,16 @@ def test_every_cited_source_path_exists():
     }
     missing = sorted(f"{where}: {path}" for where, path in cited if not (ROOT / path).exists())
     assert missing == []
+
+
+def test_every_setting_is_in_the_one_settings_reference():
+    """docs/operating.md's table is the settings reference: a setting added without a row (nine
+    were missing: the plan gate, the static org, the gateway key API) fails here."""
+    import dataclasses
+
+    from authz.config import Settings
+
+    text = (ROOT / "docs" / "operating.md").read_text()
+    rows = {line for line in text.splitlines() if line.startswith("| `")}
+    missing = [f.name for f in dataclasses.fields(Settings) if not any(f"`{f.name}`" in row for row in rows)]
+    assert missing == []
