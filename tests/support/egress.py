@@ -15,6 +15,22 @@ from devstack.stack import first_listener_port, start_envoy
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def to_capture(config: dict[str, Any], host: str, port: int) -> None:
+    """Every provider cluster of an egress config sent to a capture server at host:port in plain
+    HTTP, each route keeping its prefix so the capture server knows which provider it was for."""
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "authz":
+            continue
+        cluster.pop("transport_socket", None)
+        cluster["type"] = "STATIC"
+        address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        address["socket_address"] = {"address": host, "port_value": port}
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+        if "route" in route:
+            route["route"]["prefix_rewrite"] = route["match"]["prefix"]
+
+
 @contextlib.contextmanager
 def egress_envoy(
     authz_grpc_port: int,
@@ -26,24 +42,12 @@ def egress_envoy(
     """The egress listener's base URL while it runs. `env` is the egress Envoy's environment
     (AWS credentials for its Bedrock signing); `more(config)` edits the config first (more routes)."""
 
-    def to_capture(config: dict[str, Any]) -> None:
+    def mutate(config: dict[str, Any]) -> None:
         if more is not None:
             more(config)
-        for cluster in config["static_resources"]["clusters"]:
-            if cluster["name"] == "authz":
-                continue
-            cluster.pop("transport_socket", None)
-            cluster["type"] = "STATIC"
-            address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
-            address["socket_address"] = {"address": "127.0.0.1", "port_value": capture_port}
-        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
-            if "route" in route:
-                route["route"]["prefix_rewrite"] = route["match"]["prefix"]
+        to_capture(config, "127.0.0.1", capture_port)
 
-    config = render(
-        ROOT / "envoy" / "egress.yaml", {10000: 0, 9902: 0, 9001: authz_grpc_port}, None, to_capture, workdir
-    )
+    config = render(ROOT / "envoy" / "egress.yaml", {10000: 0, 9902: 0, 9001: authz_grpc_port}, None, mutate, workdir)
     proc, admin = start_envoy(config, workdir, "envoy-egress", env)
     try:
         yield f"http://127.0.0.1:{first_listener_port(admin)}"
