@@ -502,17 +502,11 @@ def _judge_pin(
             served, failures = pinned in serving, table.unmet[pinned]
         else:
             served, failures = pinned in custom_serving, custom[pinned].unmet
-        listed = tuple(u for u in failures if u.requirement in policy.PROVIDER_LISTS)
-        if not served and listed:  # the org's own list says no, whatever the provider serves
-            return verdict(
-                Reason.PROVIDER_NOT_COMPLIANT,
-                model=model,
-                routing=routing,
-                provider=pinned,
-                blocked=((pinned, listed),),
-            )
         if not served:
-            return verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, model=model, routing=routing, provider=pinned)
+            # The org's own provider list says no, whatever the provider serves: named first.
+            failures = tuple(u for u in failures if u.requirement in policy.PROVIDER_LISTS)
+            if not failures:
+                return verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, model=model, routing=routing, provider=pinned)
         if failures:
             return verdict(
                 Reason.PROVIDER_NOT_COMPLIANT,

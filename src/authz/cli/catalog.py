@@ -248,11 +248,16 @@ def show_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    return _on_base(args, _import)
+
+
+def _on_base(args: argparse.Namespace, run: Any) -> int:
+    """`run(args, catalog)` on --base's catalog, else on the stored one."""
     if args.base:
-        return _import(args, read_catalog(args.base))
+        return int(run(args, read_catalog(args.base)))
 
     async def from_stored(store: Store) -> int:
-        return _import(args, await _stored(store, missing="pass --base FILE"))
+        return int(run(args, await _stored(store, missing="pass --base FILE")))
 
     return with_store(args, from_stored, access="any")
 
@@ -268,13 +273,7 @@ BLOCKED = 1  # check-routing's exit code when a name would be blocked
 
 
 def check_routing_command(args: argparse.Namespace) -> int:
-    if args.base:
-        return _check_routing(args, read_catalog(args.base))
-
-    async def from_stored(store: Store) -> int:
-        return _check_routing(args, await _stored(store, missing="pass --base FILE"))
-
-    return with_store(args, from_stored, access="any")
+    return _on_base(args, _check_routing)
 
 
 def _check_routing(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
