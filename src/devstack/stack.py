@@ -169,6 +169,7 @@ class RedisServer:
         self.fixed = port is not None
         self.port = port or free_port()
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.password = password
         self.extra = [*(extra or []), *(["--requirepass", password] if password else [])]
         binary = shutil.which("redis-server")

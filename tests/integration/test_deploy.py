@@ -119,7 +119,7 @@ def test_authz_deployment_probes_health_and_survives_disruptions():
     spec = find(docs, "Deployment", "authz")["spec"]["template"]["spec"]
     [authz] = spec["containers"]
     assert authz["readinessProbe"]["grpc"] == {"port": 9001, "service": "envoy.service.auth.v3.Authorization"}
-    assert authz["image"] == f"provider-compliance/authz:{authz_version}"
+    assert authz["image"] == f"ghcr.io/provider-compliance/authz:{authz_version}"
     assert spec["terminationGracePeriodSeconds"] >= 5 + 10
     assert find(docs, "PodDisruptionBudget", "authz")["spec"]["minAvailable"] == 1
     ports = {p["name"] for p in find(docs, "Service", "authz")["spec"]["ports"]}
@@ -295,9 +295,9 @@ def test_every_example_runs_one_authz_image_the_version_of_this_release(path):
         for d in RENDERED[path]
         if d["kind"] in ("Deployment", "Job")
         for c in d["spec"]["template"]["spec"]["containers"]
-        if "provider-compliance/authz" in c["image"]
+        if "ghcr.io/provider-compliance/authz" in c["image"]
     }
-    assert images == {f"provider-compliance/authz:{authz_version}"}, images
+    assert images == {f"ghcr.io/provider-compliance/authz:{authz_version}"}, images
 
 
 @pytest.mark.parametrize("path", [p for p in EXAMPLES if "bootstrap" in (K8S / p / "kustomization.yaml").read_text()])
@@ -471,14 +471,17 @@ def test_the_monitoring_component_scrapes_the_metrics_port_of_the_authz_service(
     assert find(docs, "PrometheusRule", "authz")["spec"]["groups"][0]["rules"]
 
 
-def test_the_litellm_examples_job_imports_the_config_litellm_runs(redis_server, tmp_path):
+def test_the_litellm_examples_job_imports_the_config_litellm_runs(tmp_path):
     """The Job runs as the kubelet starts it (its args, its mounted ConfigMaps as files, its
-    settings) against a real Redis: the catalog it stores has the LiteLLM config's own model
-    groups, so the example's claude-sonnet-4 is judged instead of refused as unknown."""
+    settings) against a real Redis of its own, empty as on a first install (the session's Redis
+    holds other tests' keys, which the bootstrap rightly refuses to write beside without --init):
+    the catalog it stores has the LiteLLM config's own model groups, so the example's
+    claude-sonnet-4 is judged instead of refused as unknown."""
     import os
     import sys
 
     from authz.policy import catalog as catalog_mod
+    from devstack.stack import RedisServer
 
     docs = RENDERED["examples/litellm"]
     pod = find(docs, "Job", "authz-bootstrap")["spec"]["template"]["spec"]
@@ -497,10 +500,16 @@ def test_the_litellm_examples_job_imports_the_config_litellm_runs(redis_server, 
     assert any(a.startswith("--import-litellm=") for a in args), args
     _, env = container_settings(docs, "authz-bootstrap", "bootstrap", kind="Job")
     env = {k: v for k, v in env.items() if k.startswith("AUTHZ_")}
-    env |= {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "litellm-example:", "PATH": os.environ["PATH"]}
-    run = subprocess.run([sys.executable, "-m", "authz", *args], env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr + run.stdout
-    stored = redis_server.client().get("litellm-example:catalog")
+    redis_server = RedisServer(tmp_path / "redis").start()
+    try:
+        env |= {"AUTHZ_REDIS_URL": redis_server.url, "AUTHZ_KEY_PREFIX": "litellm-example:", "PATH": os.environ["PATH"]}
+        run = subprocess.run(
+            [sys.executable, "-m", "authz", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert run.returncode == 0, run.stderr + run.stdout
+        stored = redis_server.client().get("litellm-example:catalog")
+    finally:
+        redis_server.stop()
     catalog = catalog_mod.parse(stored)
     gateway = yaml.safe_load(find(docs, "ConfigMap", "litellm-config")["data"]["config.yaml"])
     assert catalog.gateway == "litellm"
