@@ -75,3 +75,19 @@ def test_a_tenants_own_provider_is_counted_as_custom(org):
     assert org.post({"model": "acme-llm-x/m", "messages": []}).status_code == 403
     text = httpx.get(org.stack.authz_metrics + "/metrics").text
     assert 'provider="custom"' in text and "acme-llm-x" not in text
+
+
+def test_the_dashboard_shows_the_standalone_the_sidecars_and_the_egress_apart():
+    """Every series the dashboard queries is narrowed to the deployments chosen in its `job`
+    variable (all by default): the ServiceMonitor's `authz`, the PodMonitors' `NS/authz-sidecars`
+    and `NS/authz-egress`, all of which export authz_build_info, the variable's source."""
+    dashboard = json.loads((MONITORING / "authz-dashboard.json").read_text())
+    [job] = [v for v in dashboard["templating"]["list"] if v["name"] == "job"]
+    assert job["includeAll"] and job["multi"] and job["query"]["query"] == "label_values(authz_build_info, job)"
+    for where, expr in dashboard_expressions().items():
+        selectors = re.findall(r"\bauthz_[a-z0-9_]+(\{[^}]*\})?", expr)
+        assert selectors and all('job=~"$job"' in s for s in selectors), where
+    exprs = dashboard_expressions()
+    assert "by (job)" in exprs["Ready replicas A"] and "by (le, job)" in exprs["Check latency A"]
+    monitors = list(yaml.safe_load_all((MONITORING / "podmonitor.yaml").read_text()))
+    assert {m["metadata"]["name"] for m in monitors} == {"authz-sidecars", "authz-egress"}

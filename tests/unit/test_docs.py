@@ -153,3 +153,36 @@ def test_every_setting_is_in_the_one_settings_reference():
     rows = {line for line in text.splitlines() if line.startswith("| `")}
     missing = [f.name for f in dataclasses.fields(Settings) if not any(f"`{f.name}`" in row for row in rows)]
     assert missing == []
+
+
+def test_every_default_the_settings_reference_states_is_the_loaders():
+    """A row `| \\`name\\` | \\`default\\` |` states the default Settings really has (the table is
+    written by hand; this keeps it from drifting)."""
+    import dataclasses
+
+    from authz.config import Settings
+
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in dataclasses.fields(Settings)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+
+    def stated(value: object, text: str) -> bool:
+        if isinstance(value, bool):
+            return text == str(value).lower()
+        if isinstance(value, float):
+            return float(text) == value
+        if isinstance(value, list | tuple):
+            return text == ",".join(map(str, value))
+        return text == str(value) or (value == "" and text == '""')
+
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", (ROOT / "docs" / "operating.md").read_text(), re.MULTILINE)
+    checked = [(name, text) for name, text in rows if name in defaults]
+    assert len(checked) >= 30
+    wrong = [
+        f"{name}: docs say {text!r}, Settings says {defaults[name]!r}"
+        for name, text in checked
+        if not stated(defaults[name], text)
+    ]
+    assert wrong == []
