@@ -47,9 +47,10 @@ class Pod:
 
 
 @contextlib.contextmanager
-def pod(hosts: Mapping[str, str] | None = None) -> Iterator[Pod]:
-    """A namespace with a veth link to this one; `hosts` maps Service names to addresses."""
-    n = os.getpid() % 200 + 20
+def pod(hosts: Mapping[str, str] | None = None, index: int = 0) -> Iterator[Pod]:
+    """A namespace with a veth link to this one; `hosts` maps Service names to addresses.
+    `index` (0 or 1) tells two pods of one test apart."""
+    n = os.getpid() % 100 * 2 + 20 + index
     name, outside, inside = f"authzpod{n}", f"apod{n}a", f"apod{n}b"
     net = f"10.213.{n}"
     found = Pod(name, f"{net}.2", f"{net}.1", f"{net}.101")
