@@ -102,13 +102,13 @@ litellm: $(LITELLM_STAMP)
 # ruff (lint and format check) over the code and tests; mypy strict on src/authz, src/devstack and
 # tests/support (pyproject.toml).
 lint: $(GEN_STAMP) ## ruff and mypy, as CI runs them
-	$(BIN)/ruff check src tests fuzz bench catalog
-	$(BIN)/ruff format --check src tests fuzz bench catalog
+	$(BIN)/ruff check src tests fuzz bench catalog tools
+	$(BIN)/ruff format --check src tests fuzz bench catalog tools
 	$(BIN)/mypy
 
 format: $(STAMP) ## fix what ruff can fix and format the code
-	$(BIN)/ruff check --fix src tests fuzz bench catalog
-	$(BIN)/ruff format src tests fuzz bench catalog
+	$(BIN)/ruff check --fix src tests fuzz bench catalog tools
+	$(BIN)/ruff format src tests fuzz bench catalog tools
 
 # Tests that read the wall clock are re-run under shifted clocks (tests/e2e/test_any_hour.py).
 faketime:
@@ -170,7 +170,7 @@ mutate: $(GEN_STAMP) redis-server ## mutmut over the security-critical pure modu
 
 # The image: docker where an engine runs, else buildah (a daemonless builder, from Debian) with a
 # base built from Debian packages (mmdebstrap) when the Dockerfile's base cannot be pulled.
-image: ## build the authz image (provider-compliance/authz:VERSION)
+image: ## build the authz image (ghcr.io/provider-compliance/authz:VERSION, or IMAGE_REPOSITORY:VERSION) and its SBOM (dist/)
 	@{ command -v docker >/dev/null && docker info >/dev/null 2>&1; } || { command -v buildah >/dev/null && command -v mmdebstrap >/dev/null; } || { \
 	    echo "installing buildah and mmdebstrap (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah mmdebstrap >/dev/null; }
@@ -178,7 +178,7 @@ image: ## build the authz image (provider-compliance/authz:VERSION)
 
 # The built image run: its version and user, a real Check from it, no write outside its volumes.
 image-test: image $(GEN_STAMP) redis-server ## build the image, then test it (tests/image)
-	IMAGE_UNDER_TEST=provider-compliance/authz:$$($(PY) -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])') \
+	IMAGE_UNDER_TEST=$${IMAGE_REPOSITORY:-ghcr.io/provider-compliance/authz}:$$($(PY) -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])') \
 	    $(BIN)/pytest -q tests/image
 
 validate-envoy: $(GEN_STAMP) ## envoy --mode validate on every shipped config

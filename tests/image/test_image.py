@@ -23,7 +23,7 @@ from devstack.stack import Admin, RedisServer, free_port, wait_until
 from support.checkrequests import check_request
 from support.policies import DEMO_POLICY
 
-IMAGE = os.environ.get("IMAGE_UNDER_TEST", f"provider-compliance/authz:{__version__}")
+IMAGE = os.environ.get("IMAGE_UNDER_TEST", f"ghcr.io/provider-compliance/authz:{__version__}")
 BUILDAH = ["buildah", "--storage-driver", "vfs"]
 VOLUMES = ("/var/spool/authz", "/tmp")  # what the manifests mount writable (emptyDir)
 
@@ -65,6 +65,36 @@ def test_the_image_says_its_version_and_runs_as_an_unprivileged_user(container):
     assert shipped.returncode == 0, shipped.stderr[-3000:]
     modules, missing = shipped.stdout.split()
     assert int(modules) > 60 and missing == "grpc_tools,setuptools,devstack,pytest,httpx,openai", shipped.stdout
+
+
+def test_the_image_carries_the_sbom_of_what_it_ships(container):
+    """The SBOM (CycloneDX) in the image names authz at this version and every Python package the
+    venv holds at the version installed, and nothing the build stage removed; `make image`
+    copied the same file to dist/."""
+    config = json.loads(buildah("inspect", "--type", "image", IMAGE).stdout)["OCIv1"]["config"]
+    labels = config["Labels"]
+    where = labels["io.provider-compliance.sbom"]
+    assert labels["org.opencontainers.image.source"].startswith("https://github.com/")
+    sbom = json.loads(run_in(container, "cat", where).stdout)
+    assert sbom["bomFormat"] == "CycloneDX" and sbom["metadata"]["component"]["name"] == "authz"
+    assert sbom["metadata"]["component"]["version"] == __version__
+    listed = {c["name"].lower().replace("_", "-"): c["version"] for c in sbom["components"]}
+    installed = run_in(
+        container,
+        "/opt/authz/bin/python",
+        "-c",
+        "import json, importlib.metadata as m;"
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))",
+    )
+    shipped = {
+        k.lower().replace("_", "-"): v
+        for k, v in json.loads(installed.stdout).items()
+        if k.lower() not in ("pip", "authz")
+    }
+    assert shipped and {k: listed.get(k) for k in shipped} == shipped
+    assert "grpcio-tools" not in listed and "cyclonedx-bom" not in listed
+    copied = Path(__file__).resolve().parents[2] / "dist" / f"authz-{__version__}.cdx.json"
+    assert json.loads(copied.read_text()) == sbom
 
 
 _IMPORT_EVERYTHING = """

@@ -25,12 +25,12 @@ def test_the_image_tags_are_the_project_version():
     # Every manifest names the tag, and every example overlay sets it (tests/integration/test_deploy.py
     # renders each and finds that one tag on every authz container and the Job).
     for manifest in ("base/authz.yaml", "components/sidecar/deployment-patch.yaml", "components/bootstrap/job.yaml"):
-        assert f"provider-compliance/authz:{VERSION}" in (ROOT / "deploy/k8s" / manifest).read_text(), manifest
+        assert f"ghcr.io/provider-compliance/authz:{VERSION}" in (ROOT / "deploy/k8s" / manifest).read_text(), manifest
     for overlay in sorted((ROOT / "deploy/k8s/examples").glob("*/kustomization.yaml")):
         assert f"newTag: {VERSION}" in overlay.read_text(), overlay
     assert f"ARG VERSION={VERSION}" in (ROOT / "Dockerfile").read_text()
     assert not re.search(
-        r"provider-compliance/authz:(?!" + re.escape(VERSION) + r")\d", (ROOT / "docs/operating.md").read_text()
+        r"ghcr.io/provider-compliance/authz:(?!" + re.escape(VERSION) + r")\d", (ROOT / "docs/operating.md").read_text()
     )
 
 
