@@ -186,3 +186,31 @@ def test_every_default_the_settings_reference_states_is_the_loaders():
         if not stated(defaults[name], text)
     ]
     assert wrong == []
+
+
+def test_every_settings_snippet_in_the_docs_loads():
+    """Each `name = value` the docs show for a setting is TOML the loader takes for that setting
+    (the CHANGELOG once showed a list the loader refuses); the endpoint table example loads too."""
+    import tempfile
+    import tomllib
+
+    from authz import config
+    from authz.check import endpoints
+
+    names = set(config._FIELDS)
+    docs = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for path in docs:
+        text = path.read_text()
+        for snippet, name in re.findall(r"`((\w+) = [^`]+)`", text):
+            if name in names:
+                [(_, value)] = tomllib.loads(snippet).items()  # valid TOML, or this raises
+                config._coerce(name, value, f"{path.name}: {snippet}")
+                checked += 1
+        for block in re.findall(r"```toml\n(.*?)```", text, re.DOTALL):
+            assert block.startswith("# /etc/authz/endpoints.toml"), f"{path.name}: a TOML block of unknown kind"
+            with tempfile.NamedTemporaryFile("w", suffix=".toml") as table:
+                table.write(block)
+                table.flush()
+                assert endpoints.load(table.name).match("POST", "/v1/assistants/a1/runs") is not None
+    assert checked >= 40
