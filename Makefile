@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard proto/authz/v1/*.proto)
 GEN_STAMP := src/authz/v1/.generated
 
-.PHONY: image image-test all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime netns-tools mutate litellm llmgateway-package portkey catalog
+.PHONY: llmgateway-gateway image image-test all help format coverage venv proto lint test test-fast demo run validate-envoy bench fuzz soak clean redis-server browser deploy-tools wrk h2load curl faketime netns-tools mutate litellm llmgateway-package portkey catalog
 
 all: test
 
@@ -60,6 +60,13 @@ $(LLMGATEWAY_PKG): tools/llmgateway/package.json tools/llmgateway/package-lock.j
 	touch $@
 
 llmgateway-package: $(LLMGATEWAY_PKG)
+
+# LLMGateway's own gateway, built from the source snapshot in ../shared/upstream (AGPLv3 test
+# input: run, never copied here) into ~/.cache/authz-tests: its Node toolchain and pnpm store
+# are cached, a warm run finds the build (tests/support/llmgateway). Needs the machine's
+# PostgreSQL at test time (a database of its own, dropped afterwards).
+llmgateway-gateway: $(GEN_STAMP)
+	cd tests && ../$(BIN)/python -m support.llmgateway
 
 # The shipped catalog, built from the pinned @llmgateway/models (bump its version in
 # tools/llmgateway/package.json, then `make catalog` and review `authz catalog diff`).
@@ -116,7 +123,7 @@ faketime:
 	    echo "installing faketime (apt)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
 
-test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime netns-tools $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) $(PORTKEY_PKG) ## all three tiers (unit, integration, e2e), as CI runs them
+test: $(GEN_STAMP) redis-server browser wrk h2load curl faketime netns-tools $(DEPLOY_TOOLS) $(LITELLM_STAMP) $(LLMGATEWAY_PKG) $(PORTKEY_PKG) llmgateway-gateway ## all three tiers (unit, integration, e2e), as CI runs them
 	$(BIN)/pytest -q
 
 # The unit and integration tiers: pure tests, and tests with real Redis, sockets and processes

@@ -116,11 +116,12 @@ class Proc:
     log_path: Path
     env: dict[str, str] | None = None  # None: inherit ours
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None  # None: ours
 
     def start(self) -> Proc:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
         self.popen = subprocess.Popen(
-            self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True, cwd=self.cwd
         )
         log.close()
         return self

@@ -347,7 +347,7 @@ def test_an_org_header_that_is_not_one_id_is_refused(tmp_path):
     ("profile", "accepted", "provider", "look_alike"),
     [
         ("native", "together/llama-3.3-70b-instruct", "together", "together_ai/llama-3.3-70b-instruct"),
-        ("llmgateway", "together.ai/deepseek-v3.2", "together", "Together.ai/deepseek-v3.2"),
+        ("llmgateway", "together-ai/deepseek-v3.2", "together", "Together-ai/deepseek-v3.2"),
         ("openrouter", "meta-llama/llama-3.3-70b-instruct", None, "meta-llama/Llama-3.3-70b-instruct"),
     ],
 )
@@ -372,13 +372,13 @@ def test_in_front_of_llmgateway_every_forwarded_request_keeps_its_provider(stric
     strict.reconfigure_authz(naming_profile="llmgateway")
     try:
         strict.clear_received()
-        r = chat(strict, "together.ai/deepseek-v3.2", **{"x-no-fallback": "false"})
+        r = chat(strict, "together-ai/deepseek-v3.2", **{"x-no-fallback": "false"})
         assert r.status_code == 200, r.text
         (received,) = strict.received()
         assert received["headers"]["x-no-fallback"] == "true"  # set by authz, the client's value replaced
         pinned_on_responses = httpx.post(
             strict.url + "/v1/responses",
-            json={"model": "together.ai/deepseek-v3.2", "input": "hi"},
+            json={"model": "together-ai/deepseek-v3.2", "input": "hi"},
             headers={"authorization": "Bearer sk-acme"},
             timeout=10,
         )

@@ -36,6 +36,7 @@ class Capture(ThreadingHTTPServer):
         super().__init__((host, 0), _CaptureHandler)
         self.seen: list[tuple[str, str]] = []  # (provider, model)
         self.headers: list[dict[str, str]] = []  # each call's headers, lower-case names
+        self.failing: dict[str, int] = {}  # provider -> the error status it answers with (recorded all the same)
         self.lock = threading.Lock()
 
     def providers(self) -> list[str]:
@@ -53,6 +54,15 @@ class _CaptureHandler(BaseHTTPRequestHandler):
         with server.lock:
             server.seen.append((provider, str(body.get("model"))))
             server.headers.append({k.lower(): v for k, v in self.headers.items()})
+        failure = server.failing.get(provider)
+        if failure is not None:
+            data = json.dumps({"error": {"message": f"{provider} is failing", "type": "server_error"}}).encode()
+            self.send_response(failure)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         text = f"served by {provider}"
         if self.path.endswith("/files"):  # OpenAI's file object
             answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}

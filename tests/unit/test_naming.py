@@ -40,7 +40,7 @@ def judge(model: str, profile: str):
         ("litellm", "gemini/gemini-2.5-pro", ("", "gemini/gemini-2.5-pro")),  # google-ai-studio not in this catalog
         ("openrouter", "meta-llama/llama-3.3-70b-instruct", ("", "llama-3.3-70b-instruct")),
         ("openrouter", "deepseek/deepseek-v3.2", ("", "deepseek-v3.2")),  # an author, not a pin
-        ("llmgateway", "together.ai/deepseek-v3.2", ("together", "deepseek-v3.2")),
+        ("llmgateway", "together-ai/deepseek-v3.2", ("together", "deepseek-v3.2")),
         ("llmgateway", "google-vertex/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
     ],
 )

@@ -59,8 +59,7 @@ LITELLM_PROVIDERS: dict[str, str] = {
 # LLMGateway's provider ids (theopenco/llmgateway packages/models/src/providers.ts) where they
 # differ from ours.
 LLMGATEWAY_PROVIDERS: dict[str, str] = {
-    "together.ai": "together",
-    "together-ai": "together",
+    "together-ai": "together",  # not "together.ai": its gateway answers "Provider 'together.ai' not found"
     "google-ai-studio": "google-ai-studio",
     "google-vertex": "google-vertex",
     "aws-bedrock": "aws-bedrock",

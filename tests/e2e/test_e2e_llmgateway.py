@@ -1,0 +1,142 @@
+"""LLMGateway's routing contract (docs/gateways.md, "LLMGateway"), proven against its real
+gateway, built from the source snapshot (support.llmgateway), behind our Envoy and authz with
+naming_profile = "llmgateway" and strict routing. Every provider is a loopback capture server
+(the org's provider keys' base URLs), so each test sees which provider a prompt reached.
+
+Each rule is shown twice: straight to the gateway, where it moves the prompt (the premise,
+so the test would notice a gateway that no longer does), and through authz, where it does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from support import llmgateway
+from support.capture import Capture
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_CATALOG = ROOT / "catalog" / "catalog.json"
+ORG = "acme"
+KEY = "llmgdev_" + "acme" * 8
+MODEL = "glm-4.7"  # served by both providers the org has keys for
+PROVIDERS = ("together-ai", "cerebras")
+
+
+@pytest.fixture(scope="module")
+def capture():
+    with Capture.running() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(capture, tmp_path_factory):
+    with llmgateway.running(tmp_path_factory.mktemp("llmgateway")) as gw:
+        gw.seed(ORG, KEY, {p: f"http://127.0.0.1:{capture.port}/{p}" for p in PROVIDERS})
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def stack(gateway, tmp_path_factory):
+    s = Stack.start(
+        tmp_path_factory.mktemp("llmgateway-stack"),
+        upstream_port=int(gateway.url.rpartition(":")[2]),
+        authz_settings={"naming_profile": "llmgateway", "routing_enforcement": "strict"},
+    )
+    s.admin.load_catalog(SHIPPED_CATALOG)
+    s.admin.set_plan(ORG, "enterprise")
+    s.admin.add_api_key(KEY, ORG)
+    s.wait_ready()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean(gateway, capture):
+    """Each case starts with no sticky choice, no uptime history, no failing provider."""
+    gateway.forget_choices()
+    gateway.psql("DELETE FROM model_provider_mapping_history")
+    capture.failing.clear()
+    with capture.lock:
+        capture.seen.clear()
+    yield
+
+
+def chat(url: str, model: str, **headers: str) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "the prompt"}]}
+    return httpx.post(
+        f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {KEY}", **headers}, timeout=60
+    )
+
+
+def reached(capture: Capture) -> list[str]:
+    return capture.providers()
+
+
+def low_uptime(gateway, provider: str) -> None:
+    """The last minute of `provider` for the model: every request an upstream error (uptime 0),
+    as the gateway's own fallback.spec.ts seeds it (setRoutingMetrics)."""
+    gateway.psql(
+        "INSERT INTO model_provider_mapping_history (id, model_id, provider_id, model_provider_mapping_id,"
+        " minute_timestamp, logs_count, errors_count, upstream_errors_count, total_duration,"
+        " total_output_tokens, total_time_to_first_token, time_to_first_token_count) VALUES"
+        f" ('h-{provider}', '{MODEL}', '{provider}', '{MODEL}::{provider}',"
+        " date_trunc('minute', now() AT TIME ZONE 'utc'), 100, 100, 100, 1000, 100, 10000, 100)"
+    )
+
+
+def test_a_pin_is_moved_by_low_uptime_unless_authz_holds_it(gateway, stack, capture):
+    """chat.ts moves even a pinned request off a provider whose recent uptime is low, unless it
+    carries `x-no-fallback: true`, which authz sets on every request it forwards."""
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=[])
+    low_uptime(gateway, "together-ai")
+    moved = chat(gateway.url, f"together-ai/{MODEL}")
+    assert moved.status_code == 200 and reached(capture) == ["cerebras"], (moved.text, reached(capture))
+    capture.seen.clear()
+    gateway.forget_choices()
+    held = chat(stack.url, f"together-ai/{MODEL}", **{"x-no-fallback": "false"})  # the client's value replaced
+    assert held.status_code == 200, held.text
+    assert reached(capture) == ["together-ai"]
+    assert held.json()["choices"][0]["message"]["content"] == "served by together-ai"
+
+
+def test_an_unpinned_request_is_not_retried_on_another_provider(gateway, stack, capture):
+    """An unpinned request falls back to the next provider after a 500; behind authz
+    (`x-no-fallback: true`) the one provider the gateway chose is the only one called."""
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=[])
+    capture.failing.update({p: 500 for p in PROVIDERS})
+    direct = chat(gateway.url, MODEL)
+    assert direct.status_code >= 500 and sorted(reached(capture)) == sorted(PROVIDERS), reached(capture)
+    capture.seen.clear()
+    gateway.forget_choices()
+    through = chat(stack.url, MODEL)
+    assert through.status_code >= 500
+    assert len(reached(capture)) == 1, reached(capture)
+
+
+def test_a_blocked_pin_never_leaves_and_an_unpinned_model_is_judged_over_every_provider(gateway, stack, capture):
+    """Strict routing: a pin to a denied provider is 403 before the gateway sees it; the
+    unpinned model is judged as every provider the gateway may pick, so it is 403 too, naming the
+    pinned spelling that passes, which the real gateway serves."""
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=["cerebras"])
+    blocked = chat(stack.url, f"cerebras/{MODEL}")
+    assert blocked.status_code == 403 and "cerebras" in str(blocked.json()["error"]["blocked_providers"]), blocked.text
+    unpinned = chat(stack.url, MODEL)
+    assert unpinned.status_code == 403, unpinned.text
+    alternatives = unpinned.json()["error"]["alternatives"]
+    assert f"together-ai/{MODEL}" in alternatives, alternatives
+    assert reached(capture) == []
+    served = chat(stack.url, alternatives[alternatives.index(f"together-ai/{MODEL}")])
+    assert served.status_code == 200 and reached(capture) == ["together-ai"], served.text
+
+
+def test_a_spelling_the_gateway_refuses_is_not_judged_as_its_provider(gateway, stack):
+    """`together.ai` is no provider id of the real gateway ("Provider 'together.ai' not found"):
+    the llmgateway profile does not map it (the catalog's own alias may still name it)."""
+    refused = chat(gateway.url, f"together.ai/{MODEL}", **{"x-no-fallback": "true"})
+    assert refused.status_code == 400 and "not found" in refused.text, refused.text
