@@ -14,9 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.stack import Stack
+from authz.check import assertion
+from devstack.stack import Stack, wait_until
 from support import llmgateway
 from support.capture import Capture
+from support.egress import egress_envoy
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +28,12 @@ ORG = "acme"
 KEY = "llmgdev_" + "acme" * 8
 MODEL = "glm-4.7"  # served by both providers the org has keys for
 PROVIDERS = ("together-ai", "cerebras")
+ASSERTION_KEY = "k" * 40
+# An org whose provider keys' base URLs are the egress checkpoint's routes (one company: the
+# egress knows the org statically, as the gateway forwards no assertion).
+EGRESS_ORG = "beta"
+EGRESS_KEY = "llmgdev_" + "beta" * 8
+EGRESS_MODEL = "deepseek-v4-pro"  # served by deepseek and together-ai, both egress routes
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +54,11 @@ def stack(gateway, tmp_path_factory):
     s = Stack.start(
         tmp_path_factory.mktemp("llmgateway-stack"),
         upstream_port=int(gateway.url.rpartition(":")[2]),
-        authz_settings={"naming_profile": "llmgateway", "routing_enforcement": "strict"},
+        authz_settings={
+            "naming_profile": "llmgateway",
+            "routing_enforcement": "strict",
+            "org_assertion_key": ASSERTION_KEY,  # the assertion ingress adds for an egress
+        },
     )
     s.admin.load_catalog(SHIPPED_CATALOG)
     s.admin.set_plan(ORG, "enterprise")
@@ -140,3 +152,78 @@ def test_a_spelling_the_gateway_refuses_is_not_judged_as_its_provider(gateway, s
     the llmgateway profile does not map it (the catalog's own alias may still name it)."""
     refused = chat(gateway.url, f"together.ai/{MODEL}", **{"x-no-fallback": "true"})
     assert refused.status_code == 400 and "not found" in refused.text, refused.text
+
+
+def test_on_v1_responses_a_pin_is_moved_whatever_the_header_so_authz_judges_it_unpinned(gateway, stack, capture):
+    """/v1/responses does not pass x-no-fallback on to the chat path it calls: even with the
+    header, a pin is moved off a low-uptime provider. So authz judges a pin there as unpinned."""
+    low_uptime(gateway, "together-ai")
+    body = {"model": f"together-ai/{MODEL}", "input": "the prompt"}
+    headers = {"authorization": f"Bearer {KEY}", "x-no-fallback": "true"}
+    moved = httpx.post(f"{gateway.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert moved.status_code == 200 and reached(capture) == ["cerebras"], (moved.text, reached(capture))
+    capture.seen.clear()
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=["cerebras"])
+    judged = httpx.post(f"{stack.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert judged.status_code == 403 and judged.json()["error"]["code"] == "routing_not_enforceable", judged.text
+    assert reached(capture) == []
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=[])
+    served = httpx.post(f"{stack.url}/v1/responses", json=body, headers=headers, timeout=60)
+    assert served.status_code == 200, served.text
+
+
+def test_it_forwards_no_org_assertion_to_providers(gateway, stack, capture):
+    """The assertion ingress adds (for an egress to know the org) is not passed on: behind
+    LLMGateway an egress knows the org statically (one company) or not at all."""
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=[])
+    assert chat(stack.url, f"together-ai/{MODEL}").status_code == 200
+    with capture.lock:
+        sent = capture.headers[-1]
+    assert assertion.HEADER not in sent and not any(h.startswith("x-compliance") for h in sent), sorted(sent)
+
+
+@pytest.fixture(scope="module")
+def egress(gateway, capture, tmp_path_factory):
+    """The egress checkpoint (envoy/egress.yaml, its providers sent to the capture server) and its
+    authz, which knows the one org statically; the org's provider base URLs are its routes."""
+    s = Stack.start(
+        tmp_path_factory.mktemp("llmgateway-egress"),
+        authz_settings={"org_source": "static", "static_org_id": EGRESS_ORG},
+    )
+    s.admin.load_catalog(SHIPPED_CATALOG)
+    s.admin.set_plan(EGRESS_ORG, "enterprise")
+    s.admin.set_policy(EGRESS_ORG, enabled=True, provider_denylist=["deepseek"])
+    s.wait_ready()
+    try:
+        with egress_envoy(s.ports["authz_grpc"], capture.port, tmp_path_factory.mktemp("egress-envoy")) as url:
+            gateway.seed(EGRESS_ORG, EGRESS_KEY, {"deepseek": f"{url}/deepseek", "together-ai": f"{url}/together"})
+            yield s
+    finally:
+        s.stop()
+
+
+def test_a_reroute_to_a_denied_provider_is_stopped_at_egress(gateway, egress, capture):
+    """Straight to the gateway (no ingress check, no x-no-fallback): a low-uptime pin is moved to
+    deepseek, which the org denies; the egress refuses the call, so no prompt reaches it. The
+    same pin with a healthy provider goes out through the egress."""
+    body = {"model": f"together-ai/{EGRESS_MODEL}", "messages": [{"role": "user", "content": "the prompt"}]}
+    headers = {"authorization": f"Bearer {EGRESS_KEY}"}
+    served = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+    assert served.status_code == 200 and reached(capture) == ["together"], (served.text, reached(capture))
+    capture.seen.clear()
+    gateway.forget_choices()
+    gateway.psql(
+        "INSERT INTO model_provider_mapping_history (id, model_id, provider_id, model_provider_mapping_id,"
+        " minute_timestamp, logs_count, errors_count, upstream_errors_count, total_duration,"
+        " total_output_tokens, total_time_to_first_token, time_to_first_token_count) VALUES"
+        f" ('h-egress', '{EGRESS_MODEL}', 'together-ai', '{EGRESS_MODEL}::together-ai',"
+        " date_trunc('minute', now() AT TIME ZONE 'utc'), 100, 100, 100, 1000, 100, 10000, 100)"
+    )
+    rerouted = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+    assert rerouted.status_code != 200, rerouted.text
+    assert reached(capture) == [], reached(capture)
+    wait_until(
+        lambda: any("deepseek" in str(e) for e in egress.admin.security_events()),
+        10,
+        "the egress's security event for deepseek",
+    )
