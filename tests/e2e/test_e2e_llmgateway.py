@@ -16,7 +16,6 @@ import pytest
 
 from authz.check import assertion
 from devstack.stack import Stack, wait_until
-from support import llmgateway
 from support.capture import Capture
 from support.egress import egress_envoy
 
@@ -37,16 +36,9 @@ EGRESS_MODEL = "deepseek-v4-pro"  # served by deepseek and together-ai, both egr
 
 
 @pytest.fixture(scope="module")
-def capture():
-    with Capture.running() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def gateway(capture, tmp_path_factory):
-    with llmgateway.running(tmp_path_factory.mktemp("llmgateway")) as gw:
-        gw.seed(ORG, KEY, {p: f"http://127.0.0.1:{capture.port}/{p}" for p in PROVIDERS})
-        yield gw
+def gateway(llmgateway_gateway, capture):
+    llmgateway_gateway.seed(ORG, KEY, {p: f"http://127.0.0.1:{capture.port}/{p}" for p in PROVIDERS})
+    return llmgateway_gateway
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +69,8 @@ def clean(gateway, capture):
     with capture.lock:
         capture.seen.clear()
     yield
+    gateway.psql("DELETE FROM model_provider_mapping_history")  # the gateway is shared (e2e/conftest.py)
+    gateway.forget_choices()
 
 
 def chat(url: str, model: str, **headers: str) -> httpx.Response:
