@@ -37,7 +37,9 @@ EGRESS_MODEL = "deepseek-v4-pro"  # served by deepseek and together-ai, both egr
 
 @pytest.fixture(scope="module")
 def gateway(llmgateway_gateway, capture):
-    llmgateway_gateway.seed(ORG, KEY, {p: f"http://127.0.0.1:{capture.port}/{p}" for p in PROVIDERS})
+    # alibaba too: its glm-4.7 mapping is deactivated in the snapshot's data (2026-07-08)
+    keys = {p: f"http://127.0.0.1:{capture.port}/{p}" for p in (*PROVIDERS, "alibaba")}
+    llmgateway_gateway.seed(ORG, KEY, keys)
     return llmgateway_gateway
 
 
@@ -221,3 +223,31 @@ def test_a_reroute_to_a_denied_provider_is_stopped_at_egress(gateway, egress, ca
         10,
         "the egress's security event for deepseek",
     )
+
+
+def test_a_pin_to_a_deactivated_mapping_does_not_hold_so_authz_judges_it_unpinned(gateway, stack, capture):
+    """alibaba's glm-4.7 mapping was deactivated (the package's data): the gateway serves
+    `alibaba/glm-4.7` from another provider, x-no-fallback or not. authz judges the pin as
+    unpinned: with cerebras denied it is 403, and nothing reaches a provider."""
+    moved = chat(gateway.url, f"alibaba/{MODEL}", **{"x-no-fallback": "true"})
+    assert moved.status_code == 200 and reached(capture) and "alibaba" not in reached(capture), reached(capture)
+    capture.seen.clear()
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=["cerebras"])
+    judged = chat(stack.url, f"alibaba/{MODEL}")
+    assert judged.status_code == 403, judged.text
+    assert reached(capture) == []
+    stack.admin.set_policy(ORG, enabled=True, provider_denylist=[])
+    served = chat(stack.url, f"alibaba/{MODEL}")
+    assert served.status_code == 200 and "alibaba" not in reached(capture), (served.text, reached(capture))
+
+
+@pytest.mark.parametrize("path", ["/v1/ai/generate", "/v1/ocr", "/v1/videos", "/mcp"])
+def test_its_routes_outside_the_endpoint_table_are_refused_before_it(gateway, stack, capture, path):
+    refused = httpx.post(
+        stack.url + path,
+        json={"model": f"together-ai/{MODEL}", "messages": []},
+        headers={"authorization": f"Bearer {KEY}", "ai-language-model-id": f"together-ai/{MODEL}"},
+        timeout=30,
+    )
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "endpoint_not_covered")
+    assert reached(capture) == []
