@@ -584,6 +584,36 @@ def test_the_egress_component_leaves_the_gateway_pods_no_way_but_the_egress():
     assert config["general_settings"]["forward_client_headers_to_llm_api"] is True
 
 
+@pytest.mark.parametrize("example", ["examples/litellm", "examples/portkey", "examples/llmgateway"])
+def test_every_gateway_example_sends_provider_calls_through_the_egress(example):
+    """Each real gateway's example deploys the egress and the policy that leaves its pods no
+    other way out; LLMGateway's (which forwards no org assertion) judges at egress by one
+    company, and every base URL it is given is an egress route."""
+    docs = RENDERED[example]
+    find(docs, "Deployment", "authz-egress")
+    only = find(docs, "NetworkPolicy", "authz-gateway-egress-only")["spec"]
+    gateway = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"].get("labels", {}).get("authz.compliance/sidecar")
+    ]
+    assert gateway and all(
+        only["podSelector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items() for d in gateway
+    )
+    if example == "examples/llmgateway":
+        pod = find(docs, "Deployment", "llmgateway-gateway")["spec"]["template"]["spec"]
+        [container] = [c for c in pod["containers"] if c["name"] == "gateway"]  # its own chart's ConfigMap aside
+        bases = {e["name"]: e["value"] for e in container["env"] if e["name"].endswith("_BASE_URL")}
+        assert len(bases) >= 3 and all(v.startswith("http://authz-egress:10000/") for v in bases.values())
+        routes = yaml.safe_load((K8S / "components" / "egress" / "envoy.yaml").read_text())
+        hcm = routes["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        prefixes = {r["match"]["prefix"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"]}
+        assert all(v.removeprefix("http://authz-egress:10000") + "/" in prefixes for v in bases.values()), bases
+        settings, _ = container_settings(docs, "authz-egress", "egress-authz")
+        assert (settings.org_source, settings.static_org_id) == ("static", "acme-corp")
+        [policies] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authz-policies")]
+        declared = yaml.safe_load(policies["data"]["policies.yaml"])
+        assert settings.static_org_id in declared["orgs"]
+
+
 def test_the_egress_components_envoy_is_the_shipped_egress_config():
     """One set of routes: the component's envoy.yaml is envoy/egress.yaml, listening on the
     pod's address instead of loopback."""
