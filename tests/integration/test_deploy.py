@@ -595,9 +595,8 @@ def test_every_gateway_example_sends_provider_calls_through_the_egress(example):
     gateway = [
         d for d in docs if d["kind"] == "Deployment" and d["metadata"].get("labels", {}).get("authz.compliance/sidecar")
     ]
-    assert gateway and all(
-        only["podSelector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items() for d in gateway
-    )
+    selected = only["podSelector"]["matchLabels"].items()
+    assert gateway and all(selected <= d["spec"]["template"]["metadata"]["labels"].items() for d in gateway)
     if example == "examples/llmgateway":
         pod = find(docs, "Deployment", "llmgateway-gateway")["spec"]["template"]["spec"]
         [container] = [c for c in pod["containers"] if c["name"] == "gateway"]  # its own chart's ConfigMap aside
@@ -609,7 +608,9 @@ def test_every_gateway_example_sends_provider_calls_through_the_egress(example):
         assert all(v.removeprefix("http://authz-egress:10000") + "/" in prefixes for v in bases.values()), bases
         settings, _ = container_settings(docs, "authz-egress", "egress-authz")
         assert (settings.org_source, settings.static_org_id) == ("static", "acme-corp")
-        [policies] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authz-policies")]
+        [policies] = [
+            d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("authz-policies")
+        ]
         declared = yaml.safe_load(policies["data"]["policies.yaml"])
         assert settings.static_org_id in declared["orgs"]
 
