@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from authz.policy import llmgateway_catalog as lg
+from authz.v1 import catalog_pb2
 from devstack.stack import Stack
 from support.capture import Capture
 
@@ -39,6 +40,22 @@ KEYS = {"on": "llmgdev_" + "on" * 16, "off": "llmgdev_" + "off" * 11}
 # The providers both orgs hold keys for, and models each serves more than one of.
 PROVIDERS = ("together-ai", "cerebras", "deepseek", "groq", "novita", "deepinfra", "nebius", "fireworks")
 MODELS = ("glm-4.7", "gpt-oss-120b", "deepseek-v4-pro", "deepseek-v4-flash", "kimi-k3", "llama-3.3-70b-instruct")
+# The org's own (custom) providers, each with the compliance attestation its key carries.
+CUSTOM = {
+    "corp-none": None,
+    "corp-full": {
+        "soc2": 2,
+        "iso27001": True,
+        "gdpr": True,
+        "apiTraining": False,
+        "promptLogging": False,
+        "retentionPeriod": "0 days",
+        "headquarters": "US",
+    },
+    "corp-some": {"soc2": 1, "gdpr": True, "apiTraining": False, "headquarters": "US"},
+    "corp-poor": {"soc2": None, "gdpr": False, "promptLogging": True, "headquarters": "CN"},
+}
+CUSTOM_MODEL = "internal-model"
 
 # Requests LLMGateway's feature serves and authz refuses, and why (docs/policy.md).
 DIFFERENCES = {
@@ -46,6 +63,10 @@ DIFFERENCES = {
         "LLMGateway drops the non-compliant providers and routes among the rest; authz cannot "
         "choose the provider, so in strict mode an unpinned name passes only when every provider "
         "of it complies (the 403 names the pinned spellings that pass)"
+    ),
+    "an own provider's attestation that does not state stealth": (
+        "LLMGateway's attestation has no stealth field and passes blockStealthProviders; authz "
+        "needs the attestation to state it (unknown fails closed)"
     ),
 }
 
@@ -70,14 +91,16 @@ def published_policies() -> list[dict]:
         )
         out.append({**policy, **extra})
     out.append({"enabled": True, "blockedProviders": ["deepseek", "novita"]})
+    out.append({"enabled": True, "blockStealthProviders": True})
     return out
 
 
 @pytest.fixture(scope="module")
 def gateway(llmgateway_gateway, capture):
     keys = {p: f"http://127.0.0.1:{capture.port}/{p}" for p in PROVIDERS}
+    custom = {name: (f"http://127.0.0.1:{capture.port}/{name}", attested) for name, attested in CUSTOM.items()}
     for org, key in KEYS.items():
-        llmgateway_gateway.seed(org, key, keys, plan="enterprise")
+        llmgateway_gateway.seed(org, key, keys, plan="enterprise", custom=custom)
     llmgateway_gateway.psql("DELETE FROM model_provider_mapping_history")  # no uptime history: routing by price
     return llmgateway_gateway
 
@@ -107,6 +130,11 @@ def stack(gateway, catalog, tmp_path_factory):
     s.admin.load_catalog(catalog)
     s.admin.set_plan("off", "enterprise")
     s.admin.add_api_key(KEYS["off"], "off")
+    for name, attested in CUSTOM.items():  # the same own providers, as authz holds them
+        own = catalog_pb2.CustomProvider(id=name, name=name, models=[CUSTOM_MODEL])
+        if attested is not None:
+            own.attestation.CopyFrom(lg.attestation(attested))
+        s.admin._run(lambda store, own=own: store.set_custom_provider("off", own, "test"))
     s.wait_ready()
     yield s
     s.stop()
@@ -120,12 +148,34 @@ def serving(catalog: Path) -> dict[str, list[str]]:
 _client = httpx.Client(timeout=60)
 
 
-def reached(capture: Capture, url: str, key: str, model: str) -> tuple[int, list[str]]:
+def reached(capture: Capture, url: str, key: str, model: str) -> tuple[httpx.Response, list[str]]:
+    """The answer, and the providers the prompt reached."""
     with capture.lock:
         capture.seen.clear()
     body = {"model": model, "messages": [{"role": "user", "content": "the prompt"}]}
     r = _client.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
-    return r.status_code, capture.providers()
+    return r, capture.providers()
+
+
+def requests_of(providers_of: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """Each name sent, with the providers it may reach: unpinned and pinned per model, and each
+    own provider pinned."""
+    sent = [(m, ps) for m, ps in providers_of.items()]
+    sent += [(f"{p}/{m}", [p]) for m, ps in providers_of.items() for p in ps]
+    return sent + [(f"{own}/{CUSTOM_MODEL}", [own]) for own in CUSTOM]
+
+
+def difference(published: dict, name: str, refusal: httpx.Response) -> str | None:
+    """Which listed difference explains LLMGateway serving what authz refused (None: none)."""
+    if refusal.status_code != 403:
+        return None
+    own = name.split("/")[0]
+    if own not in CUSTOM:
+        return "unpinned: strict judges every provider of the model" if "/" not in name else None
+    failed = set(refusal.json()["error"].get("failed_requirements", []))
+    if CUSTOM[own] is not None and failed == {"no_stealth_provider"}:
+        return "an own provider's attestation that does not state stealth"
+    return None
 
 
 def test_authz_never_lets_through_what_llmgateways_own_feature_refuses(gateway, stack, capture, catalog):
@@ -133,27 +183,27 @@ def test_authz_never_lets_through_what_llmgateways_own_feature_refuses(gateway, 
     assert all(len(p) >= 2 for p in providers_of.values()), providers_of
     compared, differences, violations, outcomes = 0, Counter(), [], Counter()
     for published in published_policies():
-        gateway.psql(
-            f"UPDATE organization SET provider_compliance_policy = '{json.dumps(published)}'::jsonb WHERE id = 'on'"
-        )
+        policy = json.dumps(published)
+        gateway.psql(f"UPDATE organization SET provider_compliance_policy = '{policy}'::jsonb WHERE id = 'on'")
         stack.admin._run(lambda s, p=published: s.set_policy("off", lg.policy(p), "test"))
-        for model, providers in providers_of.items():
-            for name in (model, *(f"{p}/{model}" for p in providers)):
-                gateway.forget_choices()  # its cached org and sticky choices
-                theirs_status, theirs = reached(capture, gateway.url, KEYS["on"], name)
-                ours_status, ours = reached(capture, stack.url, KEYS["off"], name)
-                compared += 1
-                outcomes[(bool(theirs), bool(ours))] += 1
-                case = (json.dumps(published), name, theirs_status, theirs, ours_status, ours)
-                if ours and not theirs:
-                    violations.append(("authz let through what LLMGateway refused", *case))
-                elif ours and not set(ours) <= {p for p in providers if _serves(gateway, capture, p, model)}:
-                    violations.append(("authz sent it to a provider LLMGateway refuses", *case))
-                elif theirs and not ours:
-                    if "/" not in name and ours_status == 403:
-                        differences["unpinned: strict judges every provider of the model"] += 1
-                    else:
-                        violations.append(("an unexplained difference", *case))
+        for name, providers in requests_of(providers_of):
+            gateway.forget_choices()  # its cached org and sticky choices
+            theirs_answer, theirs = reached(capture, gateway.url, KEYS["on"], name)
+            ours_answer, ours = reached(capture, stack.url, KEYS["off"], name)
+            compared += 1
+            outcomes[(bool(theirs), bool(ours))] += 1
+            case = (policy, name, theirs_answer.status_code, theirs, ours_answer.status_code, ours)
+            model = name.split("/", 1)[-1]
+            if ours and not theirs:
+                violations.append(("authz let through what LLMGateway refused", *case))
+            elif ours and not set(ours) <= {p for p in providers if _serves(gateway, capture, p, model)}:
+                violations.append(("authz sent it to a provider LLMGateway refuses", *case))
+            elif theirs and not ours:
+                kind = difference(published, name, ours_answer)
+                if kind:
+                    differences[kind] += 1
+                else:
+                    violations.append(("an unexplained difference", *case, ours_answer.text[:300]))
     print(f"compared {compared}: {outcomes}; differences {dict(differences)}")
     assert compared >= 100
     assert violations == [], violations[:5]

@@ -82,7 +82,7 @@ def snapshot() -> Path:
 
 
 def _harness_version() -> str:
-    parts = [(HERE / "build.mjs").read_bytes(), (HERE / "seed.mjs").read_bytes(), GUARDRAILS_INDEX.encode()]
+    parts = [(HERE / "build.mjs").read_bytes(), GUARDRAILS_INDEX.encode()]
     parts.append(json.dumps(GUARDRAILS_PACKAGE, sort_keys=True).encode())
     return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
 
@@ -148,8 +148,6 @@ def build() -> Build:
         guardrails.mkdir(parents=True)
         (guardrails / "package.json").write_text(json.dumps(GUARDRAILS_PACKAGE, indent=1))
         (guardrails / "index.js").write_text(GUARDRAILS_INDEX)
-        (tree / "packages" / "db" / "authz-migrate.mjs").write_text(MIGRATE)
-        shutil.copy(HERE / "seed.mjs", tree / "apps" / "gateway" / "authz-seed.mjs")
         env = {**os.environ, "PATH": path, "HUSKY": "0", "CI": "true"}
         store = CACHE / "pnpm-store"
         _run(["pnpm", "install", "--frozen-lockfile", "--store-dir", str(store)], log, cwd=tree, env=env)
@@ -187,14 +185,23 @@ class Gateway:
         provider_keys: dict[str, str],
         plan: str = "pro",
         policy: dict[str, object] | None = None,
+        custom: dict[str, tuple[str, dict[str, object] | None]] | None = None,
     ) -> None:
-        """An organization, its project (api-keys mode) and API key, and a provider key per
-        provider whose base URL is the given one (seed.mjs: the gateway's own schema)."""
+        """An organization, its project (api-keys mode) and API key, a provider key per provider
+        whose base URL is the given one, and its own (custom) providers, name -> (base URL,
+        compliance attestation or None), through the gateway's own schema (seed.mjs)."""
         spec = {
             "org": {"id": org, "plan": plan, **({"policy": policy} if policy is not None else {})},
             "apiKey": api_key,
             "providerKeys": [{"provider": p, "baseUrl": url} for p, url in provider_keys.items()],
+            "customProviders": [
+                {"name": name, "baseUrl": url, "attestation": attestation}
+                for name, (url, attestation) in (custom or {}).items()
+            ],
         }
+        shutil.copy(
+            HERE / "seed.mjs", self.build.tree / "apps" / "gateway" / "authz-seed.mjs"
+        )  # ours, beside its imports
         _run(
             [str(self.build.node), "authz-seed.mjs", json.dumps(spec)],
             self.proc.log_path.with_name("seed.log"),
@@ -239,6 +246,7 @@ def running(workdir: Path) -> Iterator[Gateway]:
         cwd=built.tree / "apps" / "gateway",
     )
     try:
+        (built.tree / "packages" / "db" / "authz-migrate.mjs").write_text(MIGRATE)  # ours, beside its migrations
         _run(
             [str(built.node), "authz-migrate.mjs"], workdir / "migrate.log", cwd=built.tree / "packages" / "db", env=env
         )

@@ -1,7 +1,8 @@
 // The minimal rows LLMGateway serves a request with, as its own apps/gateway/src/fallback.spec.ts
 // seeds them (ensureBaseFixtures, setupMultiProviderKeys), through its own drizzle schema.
 // Run from apps/gateway (so @llmgateway/* resolve): node authz-seed.mjs '<json>'
-//   {"org": {"id", "plan", "policy"?}, "apiKey": "token", "providerKeys": [{"provider", "baseUrl"}]}
+//   {"org": {"id", "plan", "policy"?}, "apiKey": "token", "providerKeys": [{"provider", "baseUrl"}],
+//    "customProviders": [{"name", "baseUrl", "attestation"?}]}  (requests name them "<name>/<model>")
 import { db, tables } from "@llmgateway/db";
 import { getProviderDefinition } from "@llmgateway/models";
 
@@ -55,6 +56,24 @@ for (const key of spec.providerKeys) {
 			provider: key.provider,
 			organizationId: org.id,
 			baseUrl: key.baseUrl,
+		})
+		.onConflictDoNothing();
+}
+for (const custom of spec.customProviders ?? []) {
+	await db
+		.insert(tables.provider)
+		.values({ id: "custom", name: "custom", description: "custom", streaming: true, cancellation: false, color: "#000000", website: "https://example.com", status: "active" })
+		.onConflictDoNothing();
+	await db
+		.insert(tables.providerKey)
+		.values({
+			id: `pk-${org.id}-custom-${custom.name}`,
+			token: `sk-${custom.name}`,
+			provider: "custom",
+			name: custom.name,
+			organizationId: org.id,
+			baseUrl: custom.baseUrl,
+			complianceAttestation: custom.attestation ?? null,
 		})
 		.onConflictDoNothing();
 }
