@@ -9,6 +9,7 @@ so the test would notice a gateway that no longer does), and through authz, wher
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -251,3 +252,32 @@ def test_its_routes_outside_the_endpoint_table_are_refused_before_it(gateway, st
     )
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "endpoint_not_covered")
     assert reached(capture) == []
+
+
+def test_a_streamed_request_is_judged_before_the_first_byte(gateway, stack, capture):
+    """Streaming: the Check is on the request, so an allowed stream arrives as the gateway sends
+    it (server-sent events, the provider's words) and a denied one is a 403 before any event."""
+    capture.streams = True
+    try:
+        stack.admin.set_policy(ORG, enabled=True, provider_denylist=["cerebras"])
+        body = {"model": f"together-ai/{MODEL}", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+        headers = {"authorization": f"Bearer {KEY}"}
+        with httpx.stream("POST", f"{stack.url}/v1/chat/completions", json=body, headers=headers, timeout=60) as r:
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+            text = "".join(r.iter_text())
+        words = [
+            json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+            for line in text.splitlines()
+            if line.startswith("data: {") and json.loads(line[6:]).get("choices")
+        ]
+        assert "".join(words).strip() == "served by together-ai", text[:500]
+        assert "data: [DONE]" in text.splitlines()  # its own framing: event/id lines around the data
+        denied = chat(stack.url, f"cerebras/{MODEL}")
+        streamed_denial = httpx.post(
+            f"{stack.url}/v1/chat/completions", json={**body, "model": f"cerebras/{MODEL}"}, headers=headers, timeout=60
+        )
+        assert denied.status_code == streamed_denial.status_code == 403
+        assert streamed_denial.headers["content-type"].startswith("application/json")
+        assert reached(capture) == ["together-ai"]
+    finally:
+        capture.streams = False

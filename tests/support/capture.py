@@ -37,6 +37,7 @@ class Capture(ThreadingHTTPServer):
         self.seen: list[tuple[str, str]] = []  # (provider, model)
         self.headers: list[dict[str, str]] = []  # each call's headers, lower-case names
         self.failing: dict[str, int] = {}  # provider -> the error status it answers with (recorded all the same)
+        self.streams = False  # answer a chat completion asked with "stream": true as server-sent events
         self.lock = threading.Lock()
 
     def providers(self) -> list[str]:
@@ -64,6 +65,9 @@ class _CaptureHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         text = f"served by {provider}"
+        if server.streams and body.get("stream") is True and self.path.endswith("/chat/completions"):
+            self._stream_chat(text, body)
+            return
         if self.path.endswith("/files"):  # OpenAI's file object
             answer = {"id": "file-1", "object": "file", "bytes": len(raw), "created_at": 1, "filename": "in.jsonl"}
             answer |= {"purpose": "batch", "status": "processed"}
@@ -103,6 +107,36 @@ class _CaptureHandler(BaseHTTPRequestHandler):
         data = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream_chat(self, text: str, body: dict[str, object]) -> None:
+        """OpenAI's streamed chat completion: a chunk per word, a usage chunk, [DONE]."""
+        chunks = [{"role": "assistant", "content": ""}] + [{"content": w + " "} for w in text.split()]
+        events = [
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            }
+            for delta in chunks
+        ]
+        events.append(
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4},
+            }
+        )
+        data = "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
