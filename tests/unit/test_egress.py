@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authz.check import assertion, egress, endpoints
-from authz.check.decision import OrgPolicy
+from authz.check.decision import OrgPolicy, Verdict
 from authz.check.request import ORG_ID, ReadConfig, read
 from authz.policy import rules as policy
 from authz.reasons import Reason
@@ -170,3 +170,45 @@ def test_a_non_ascii_signature_names_no_org(signature):
 @given(st.text(max_size=600))
 def test_property_verify_never_raises(token):
     assert assertion.verify(token, KEY, NOW) in (None, "acme")
+
+
+def egress_verdict(reason, **details):
+    """A whole egress Verdict, as decide() must build it for org() and the groq route."""
+    base = dict(org_id="acme", enforced=True, policy_version=3, checkpoint="egress", routing="pinned", provider="groq")
+    return Verdict(reason, **{**base, **details})
+
+
+def test_each_egress_outcome_is_the_whole_verdict():
+    """Every field of each outcome (the security event and the deny body read them), not only the
+    reason: mutmut showed the org, the model, the item and the detail could each go missing."""
+    assert judge("groq") == egress_verdict(Reason.COMPLIANT, model="llama", allowed_providers=("groq",))
+    denied = org(**DENY_LLAMA)
+    unmet = policy.model_unmet("llama", denied.rules)
+    assert judge("groq", denied) == egress_verdict(Reason.MODEL_NOT_ALLOWED, model="llama", model_unmet=unmet)
+    cut = judge("groq", denied, partial=True)
+    limit = read(check_request({"model": "llama"}, partial=True), ReadConfig()).body_limit
+    assert cut == egress_verdict(Reason.BODY_TRUNCATED, detail=f"{limit} bytes")
+    off_table = judge("groq", denied, path="/groq/v9/unknown")
+    assert off_table == egress_verdict(Reason.ENDPOINT_NOT_COVERED, detail="POST /v9/unknown")
+    failures = CATALOG.table(org().rules).unmet["deepseek"]
+    assert judge("deepseek", path="/deepseek/v1/chat/completions") == egress_verdict(
+        Reason.PROVIDER_NOT_COMPLIANT, provider="deepseek", model="llama", blocked=(("deepseek", failures),)
+    )
+
+
+def test_a_body_envoy_cut_is_refused_even_with_no_model_lists():
+    """Without model lists the route's provider decides, and an unreadable body is no reason to
+    refuse; a cut body still is (as at ingress): what was cut may be what the lists would see,
+    and the gateway would forward only what Envoy passed."""
+    verdict = judge("groq", partial=True)
+    assert verdict.reason is Reason.BODY_TRUNCATED and not verdict.allowed
+    unreadable = judge("groq", content_type="text/plain")  # no lists: the provider decides
+    assert unreadable == egress_verdict(Reason.COMPLIANT, allowed_providers=("groq",))
+
+
+@pytest.mark.parametrize(
+    ("path", "provider_path"),
+    [("/groq/v1/chat/completions", "/v1/chat/completions"), ("//groq/x", "/x"), ("/groq", "/")],
+)
+def test_the_provider_path_drops_the_route_prefix_only(path, provider_path):
+    assert egress.provider_path(path) == provider_path
