@@ -212,3 +212,21 @@ def test_a_body_envoy_cut_is_refused_even_with_no_model_lists():
 )
 def test_the_provider_path_drops_the_route_prefix_only(path, provider_path):
     assert egress.provider_path(path) == provider_path
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        f"v2.acme.{int(NOW) + 60}.0123456789abcdef",  # another version
+        f"v1.ac me.{int(NOW) + 60}.0123456789abcdef",  # no org id
+        "v1.acme.soon.0123456789abcdef",  # an expiry that is no number
+        f"v1.acme.{int(NOW) + 60}.0123456789",  # a nonce of another length
+    ],
+)
+def test_a_well_signed_assertion_of_another_shape_names_no_org(payload):
+    """Signed with the right key, yet not an assertion sign() makes: each part is checked on its
+    own (a key leaked to a tool that signs other payloads still cannot name an org with them)."""
+    token = f"{payload}.{assertion._signature(KEY, payload)}"
+    assert assertion.verify(token, KEY, NOW) is None
+    good = f"v1.acme.{int(NOW) + 60}.0123456789abcdef"
+    assert assertion.verify(f"{good}.{assertion._signature(KEY, good)}", KEY, NOW) == "acme"
