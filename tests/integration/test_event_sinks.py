@@ -129,7 +129,7 @@ async def test_the_app_builds_the_sinks_the_setting_names(names, tmp_path):
 def test_every_sink_is_documented(name):
     api = (ROOT / "docs" / "api.md").read_text()
     assert f"- `{name}`" in api, f"docs/api.md, Security events: describe the {name!r} sink"
-    assert f"`{name}`" in (ROOT / "docs" / "operating.md").read_text().split("`event_sinks`", 1)[1]
+    assert f"`{name}`" in (ROOT / "docs" / "settings.md").read_text().split("`event_sinks`", 1)[1]
 
 
 def test_a_bad_sink_setting_says_what_to_do():

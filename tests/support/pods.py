@@ -16,6 +16,7 @@ which only root may enter; tests/image runs the image as uid 10001) and a read-o
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import selectors
 import shlex
@@ -145,8 +146,21 @@ class Pod:
             container.mounts.items(), key=lambda m: (any(s.startswith(m[0].rstrip("/") + "/") for s in sources), m[0])
         )
         binds = "".join(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}; " for target, source in order)
+        # A target that hides this checkout (one cloned under /tmp): the stand-in binaries live
+        # there, so it is kept aside first and put back on top.
+        if any(str(ROOT).startswith(t.rstrip("/") + "/") for t in container.mounts):
+            stash = shlex.quote(str(self._stash()))
+            here = shlex.quote(str(ROOT))
+            binds = f"mount --bind {here} {stash}; {binds}mkdir -p {here}; mount --bind {stash} {here}; "
         script = f'set -e; {binds}exec "$@"'
         return self.net.popen_args("sh", "-c", script, container.name, *container.argv)
+
+    def _stash(self) -> Path:
+        stash = Path("/run") / f"authz-pod-{os.getpid()}"
+        if not stash.exists():
+            stash.mkdir()
+            self.created.append(stash)
+        return stash
 
     def _env(self, container: Container) -> dict[str, str]:
         base = {k: v for k, v in real_clock_env().items() if k in ("PATH", "LANG", "HOME")}
