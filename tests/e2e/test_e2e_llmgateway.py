@@ -281,3 +281,24 @@ def test_a_streamed_request_is_judged_before_the_first_byte(gateway, stack, capt
         assert reached(capture) == ["together-ai"]
     finally:
         capture.streams = False
+
+
+def test_a_region_follows_the_model_and_is_judged_as_its_regional_entry(gateway, stack, capture):
+    """`alibaba/qwen-flash:eu-frankfurt` is a spelling the gateway serves (and `:mars` one it
+    refuses); authz judges each as the catalog's regional entry: under EU residency the Frankfurt
+    region passes, Beijing and the bare pin (which the gateway serves from its default region,
+    cn-beijing) do not, and an unknown region is an unknown model."""
+    served = chat(gateway.url, "alibaba/qwen-flash", **{"x-no-fallback": "true"})
+    assert served.json()["model"] == "alibaba/qwen-flash:cn-beijing"  # its default region
+    assert chat(gateway.url, "alibaba/qwen-flash:mars").status_code == 400
+    capture.seen.clear()
+    stack.admin.set_policy(ORG, enabled=True, data_residency=["eu"])
+    assert chat(stack.url, "alibaba/qwen-flash:eu-frankfurt").status_code == 200
+    assert reached(capture) == ["alibaba"]
+    capture.seen.clear()
+    for name in ("alibaba/qwen-flash:cn-beijing", "alibaba/qwen-flash"):
+        refused = chat(stack.url, name)
+        assert refused.status_code == 403 and "data_residency" in refused.text, (name, refused.text)
+    unknown = chat(stack.url, "alibaba/qwen-flash:mars")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (403, "unknown_model")
+    assert reached(capture) == []

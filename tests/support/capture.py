@@ -36,6 +36,7 @@ class Capture(ThreadingHTTPServer):
         super().__init__((host, 0), _CaptureHandler)
         self.seen: list[tuple[str, str]] = []  # (provider, model)
         self.headers: list[dict[str, str]] = []  # each call's headers, lower-case names
+        self.paths: list[str] = []  # each call's path
         self.failing: dict[str, int] = {}  # provider -> the error status it answers with (recorded all the same)
         self.streams = False  # answer a chat completion asked with "stream": true as server-sent events
         self.lock = threading.Lock()
@@ -55,6 +56,7 @@ class _CaptureHandler(BaseHTTPRequestHandler):
         with server.lock:
             server.seen.append((provider, str(body.get("model"))))
             server.headers.append({k.lower(): v for k, v in self.headers.items()})
+            server.paths.append(self.path)
         failure = server.failing.get(provider)
         if failure is not None:
             data = json.dumps({"error": {"message": f"{provider} is failing", "type": "server_error"}}).encode()
