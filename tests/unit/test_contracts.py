@@ -10,7 +10,7 @@ from envoy.config.core.v3 import base_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authz.check import contracts
+from authz.check import contracts, portkey
 from authz.check.decision import STRICT, Gateway, OrgPolicy, decide
 from authz.check.parsing import fallbacks
 from authz.check.request import ReadConfig, read
@@ -456,3 +456,39 @@ def test_portkey_a_custom_host_header_joins_a_config_that_names_no_provider():
     assert verdict.reason is Reason.FIELD_NOT_ALLOWED and "custom_host" in verdict.detail
     allowed = {**headers, "x-portkey-custom-host": "http://egress:10000/openai/v1"}
     assert portkey_judge(allowed).reason is Reason.COMPLIANT
+
+
+def test_each_profile_has_its_own_contract_and_any_other_none():
+    assert contracts.for_profile("litellm") is contracts.LITELLM
+    assert contracts.for_profile("llmgateway") is contracts.LLMGATEWAY
+    assert contracts.for_profile("openrouter") is contracts.OPENROUTER
+    assert contracts.for_profile("portkey") is contracts.PORTKEY
+    assert contracts.for_profile("native") is contracts.NONE
+
+
+def test_the_operators_additions_join_only_the_contract_they_belong_to():
+    """Inert fields join a contract that lists inert fields (any other field is then refused);
+    allowed hosts and Azure resources join only Portkey's, whose headers can name them."""
+    extra = frozenset({"x_trace"})
+    assert contracts.for_profile("litellm", extra).inert_fields == contracts.LITELLM.inert_fields | extra
+    assert contracts.for_profile("openrouter", extra) is contracts.OPENROUTER  # reads only its API's fields
+    hosts = portkey.Allowed(custom_hosts=frozenset({("openai", "http://egress:10000/openai/v1")}))
+    assert contracts.for_profile("portkey", allowed=hosts).allowed == hosts
+    assert contracts.for_profile("portkey").allowed == portkey.NOTHING
+    assert contracts.for_profile("litellm", allowed=hosts) is contracts.LITELLM
+
+
+@pytest.mark.parametrize(
+    ("contract", "names", "routes"),
+    [
+        (contracts.LITELLM, ["model", "messages", "temperature"], False),
+        (contracts.LITELLM, ["model", "fallbacks"], True),  # judged: more than the model read
+        (contracts.LITELLM, ["model", "custom_llm_provider"], True),
+        (contracts.OPENROUTER, ["model", "messages"], False),
+        (contracts.OPENROUTER, ["model", "provider"], True),
+        (contracts.OPENROUTER, ["models"], True),
+        (contracts.NONE, ["model", "anything"], False),
+    ],
+)
+def test_which_fields_need_more_than_the_model_read(contract, names, routes):
+    assert contract.routes_by(names) is routes
