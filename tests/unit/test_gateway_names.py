@@ -132,3 +132,38 @@ def test_under_the_eu_policy_default_fallbacks_block_every_group():
     lines = [v.describe() for v in gateway_names.judge(IMPORTED, org(EU_POLICY).rules)]
     assert all(line.startswith("BLOCK") for line in lines), lines
     assert any("openai (data_residency) reached through router_settings.default_fallbacks" in x for x in lines)
+
+
+def test_check_routing_lines_say_what_fails_and_through_which_fallback():
+    """The lines `authz catalog check-routing` prints, whole: a group its own deployments fail, one
+    a fallback fails, a wildcard route (named as a route), and one a model list refuses."""
+    rules = org({**EU_POLICY, "model_denylist": ["gpt-4o-eu"]}).rules
+    lines = {v.name: v.describe() for v in gateway_names.judge(IMPORTED, rules)}
+    assert lines["gpt-4o-eu"] == "BLOCK  gpt-4o-eu: model_denylist"
+    assert lines["gpt-4o-mini"] == "BLOCK  gpt-4o-mini [no_compliant_provider]: openai (data_residency)"
+    assert lines["embed-eu"] == (
+        "BLOCK  embed-eu [routing_not_enforceable]: openai (data_residency)"
+        " reached through router_settings.default_fallbacks -> gpt-4o-mini"
+    )
+    assert lines["anthropic/*"].startswith(
+        "BLOCK  route anthropic/* [routing_not_enforceable]: anthropic (data_residency); openai (data_residency)"
+        " reached through router_settings.default_fallbacks -> gpt-4o-mini; deepseek (provider_denylist, soc2,"
+        " gdpr, data_residency) reached through router_settings.fallbacks -> gpt-4o-fb, then"
+    )
+    verdicts = {v.name: v for v in gateway_names.judge(IMPORTED, rules)}
+    assert verdicts["anthropic/*"].wildcard is True and verdicts["gpt-4o-eu"].wildcard is False
+    assert verdicts["gpt-4o-mini"] == gateway_names.NameVerdict(
+        "gpt-4o-mini", False, "no_compliant_provider", (gateway_names.Candidate("openai", ("data_residency",), ""),)
+    )
+    assert gateway_names.NameVerdict("g", False, "compliant", ()).describe() == "ALLOW  g"
+    two = gateway_names.NameVerdict("g", False, "model_not_allowed", (), ("model_allowlist", "model_denylist"))
+    assert two.describe() == "BLOCK  g: model_allowlist, model_denylist"
+
+
+def test_a_wildcard_route_is_no_name_the_model_lists_can_refuse():
+    """A route's pattern is no model name: the lists judge the names a request sends through it."""
+    rules = org({**EU_POLICY, "model_allowlist": ["gpt-4o-eu"]}).rules
+    verdicts = {v.name: v for v in gateway_names.judge(IMPORTED, rules)}
+    assert verdicts["anthropic/*"].reason == "routing_not_enforceable" and not verdicts["anthropic/*"].model_unmet
+    assert verdicts["gpt-4o-mini"].reason == "model_not_allowed"
+    assert verdicts["gpt-4o-mini"].model_unmet == ("model_allowlist",)
