@@ -492,3 +492,62 @@ def test_the_operators_additions_join_only_the_contract_they_belong_to():
 )
 def test_which_fields_need_more_than_the_model_read(contract, names, routes):
     assert contract.routes_by(names) is routes
+
+
+def portkey_refusal(config: object, model: str = "gpt-4o", **headers: str) -> str:
+    with pytest.raises(portkey.Refused) as refused:
+        portkey.targets({portkey.CONFIG: json.dumps(config), **headers}, model)
+    return str(refused.value)
+
+
+def nested(depth: int) -> dict:
+    config: dict = {"provider": "openai"}
+    for _ in range(depth):
+        config = {"strategy": {"mode": "fallback"}, "targets": [config]}
+    return config
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"strategy": {"mode": "fallback"}, "targets": []}, "config.targets"),
+        ({"strategy": {"mode": "fallback"}, "targets": {"provider": "openai"}}, "config.targets"),
+        ({"strategy": {"mode": "fallback"}, "targets": ["openai"]}, "config.targets[0]"),
+        ({"strategy": {"mode": "fallback"}, "targets": [{"provider": ""}]}, "config.targets[0].provider"),
+        ({"strategy": {"mode": "fallback"}, "targets": [{"provider": 7}]}, "config.targets[0].provider"),
+        ({"provider": "openai", "override_params": "gpt-4o"}, "config.override_params"),
+        ({"provider": "openai", "override_params": {"model": ""}}, "config.override_params.model"),
+        ({"provider": "openai", "override_params": {"model": 4}}, "config.override_params.model"),
+        ({"strategy": "fallback", "targets": [{"provider": "openai"}]}, "config.strategy.mode (None: only"),
+        (
+            {"strategy": {"mode": "conditional"}, "targets": [{"provider": "openai"}]},
+            "config.strategy.mode ('conditional': only fallback, loadbalance, single are judged)",
+        ),
+        ([{"provider": "openai"}], "x-portkey-config"),  # a list: no config Portkey reads
+        (nested(9), "x-portkey-config (more than 8 levels or 64 targets)"),
+        (
+            {"strategy": {"mode": "loadbalance"}, "targets": [{"provider": "openai"}] * 65},
+            "x-portkey-config (more than 8 levels or 64 targets)",
+        ),
+    ],
+)
+def test_portkey_each_config_it_cannot_judge_is_refused_naming_where(config, named):
+    assert portkey_refusal(config).startswith(named), portkey_refusal(config)
+
+
+def test_portkey_the_bounds_admit_what_they_name():
+    """Eight levels and 64 targets are judged; one more is refused (above)."""
+    assert portkey.targets({portkey.CONFIG: json.dumps(nested(8))}, "gpt-4o") == [
+        ("openai/gpt-4o", "config" + ".targets[0]" * 8)
+    ]
+    wide = {"strategy": {"mode": "loadbalance"}, "targets": [{"provider": "openai"}] * 64}
+    assert len(portkey.targets({portkey.CONFIG: json.dumps(wide)}, "gpt-4o")) == 64
+
+
+def test_portkey_a_custom_host_is_compared_without_its_trailing_slash():
+    allowed = portkey.Allowed(custom_hosts=frozenset({("openai", "http://egress:10000/openai/v1")}))
+    headers = {portkey.PROVIDER: "openai", portkey.CUSTOM_HOST: "http://egress:10000/openai/v1/"}
+    assert portkey.targets(headers, "gpt-4o", allowed) == [("openai/gpt-4o", portkey.PROVIDER)]
+    assert portkey_refusal({"provider": "openai", "custom_host": "http://egress:10000/openai/v1//x"}).startswith(
+        "config.custom_host"
+    )

@@ -138,7 +138,7 @@ def _walk(
     found: list[tuple[str, str]],
     inherited: dict[str, Any] | None = None,
 ) -> None:
-    if depth > _MAX_DEPTH or len(found) > _MAX_TARGETS:
+    if depth > _MAX_DEPTH or len(found) >= _MAX_TARGETS:  # a 65th target, or a level past the 8th
         raise Refused(f"{CONFIG} (more than {_MAX_DEPTH} levels or {_MAX_TARGETS} targets)")
     unknown = sorted(k for k in target if k not in _CONFIG_KEYS)
     if unknown:
