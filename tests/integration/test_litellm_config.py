@@ -393,3 +393,50 @@ def test_cli_check_routing_judges_every_group_of_a_config_for_every_org_of_a_pol
     assert "every name passes" in passing.stderr
     typo = check("--org", "teams")
     assert typo.returncode == 2 and "did you mean 'team'" in typo.stderr
+
+
+MINIMAL = """
+model_list:
+  - {model_name: llama, litellm_params: {model: groq/llama-3.3-70b-versatile}}
+  - {model_name: deepseek-v3.2, litellm_params: {model: deepseek/deepseek-chat}}
+  - {model_name: qwen, litellm_params: {model: dashscope/qwen-plus}}
+router_settings:
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ("  default_fallbacks: deepseek-v3.2", "router_settings.default_fallbacks: a list of model names"),
+        ("  default_fallbacks: [3]", "router_settings.default_fallbacks: a list of model names"),
+        ("  fallbacks: {llama: [qwen]}", "router_settings.fallbacks: a list of {model_group: [fallback groups]}"),
+        (
+            "  fallbacks: [llama]",
+            "router_settings.fallbacks: each entry maps a model group to its fallbacks, not 'llama'",
+        ),
+        ("  fallbacks: [{llama: {qwen: 1}}]", "router_settings.fallbacks: 'llama' must map to a list of model names"),
+        ("  fallbacks: [{3: [qwen]}]", "router_settings.fallbacks: 3 must map to a list of model names"),
+    ],
+)
+def test_a_fallback_list_litellm_would_not_read_is_refused_naming_where(settings, message):
+    with pytest.raises(ConfigError) as refused:
+        import_config(MINIMAL + settings + "\n", shipped())
+    assert str(refused.value) == message
+
+
+def test_every_fallback_list_adds_to_the_others():
+    """A bare-string target, a "*" entry and default_fallbacks each add names; none replaces another."""
+    config = MINIMAL + '  fallbacks: [{llama: qwen}, {"*": [deepseek-v3.2]}]\n  default_fallbacks: [llama]\n'
+    models = {m: list(s.providers) for m, s in import_config(config, shipped()).catalog.models.items()}
+    assert models["llama"] == ["groq", "alibaba", "deepseek"]
+    assert models["qwen"] == ["alibaba", "deepseek", "groq"]
+    config = MINIMAL + '  fallbacks: [{"*": [qwen]}, {"*": [deepseek-v3.2]}]\n'
+    models = {m: list(s.providers) for m, s in import_config(config, shipped()).catalog.models.items()}
+    assert models["llama"] == ["groq", "alibaba", "deepseek"]
+    # default_fallbacks before another section's lists: both still read.
+    config = (
+        MINIMAL
+        + "  default_fallbacks: [qwen]\nlitellm_settings:\n  context_window_fallbacks: [{llama: [deepseek-v3.2]}]\n"
+    )
+    models = {m: list(s.providers) for m, s in import_config(config, shipped()).catalog.models.items()}
+    assert set(models["llama"]) == {"groq", "deepseek", "alibaba"}
