@@ -30,3 +30,25 @@ def test_a_burst_too_small_for_one_body_is_a_config_error():
     with pytest.raises(ConfigError, match="inspection_burst_mib"):
         load(None, {"AUTHZ_INSPECTION_BURST_MIB": "8"})
     assert load(None, {"AUTHZ_INSPECTION_BURST_MIB": "8", "AUTHZ_INSPECTION_MIB_PER_S": "0"}).inspection_mib_per_s == 0
+
+
+def test_token_buckets_forget_the_least_recently_charged_key_first_and_keep_exactly_their_bound():
+    """Bounded memory under a flood of new keys: the key charged longest ago goes (it only gets a
+    full bucket back); the busy key keeps its debt."""
+    bucket = buckets.TokenBuckets(per_s=0.0, burst=10.0, max_keys=3)
+    for key in ("a", "b", "c"):
+        bucket.charge(key, 10)
+    bucket.charge("a", 1)  # "a" is now the most recent
+    bucket.charge("d", 10)  # one more than the bound: "b", the least recent, goes
+    assert len(bucket) == 3 and "b" not in bucket and "a" in bucket and "d" in bucket
+    assert bucket.level("a") == -1.0  # its debt kept
+    assert bucket.level("b") == 10.0  # forgotten: a full bucket again
+    assert buckets.TokenBuckets(1.0, 1.0)._max == 10_000
+
+
+def test_token_buckets_refill_from_the_time_given():
+    bucket = buckets.TokenBuckets(per_s=2.0, burst=10.0)
+    bucket._set("k", 0.0, 100.0)
+    assert bucket.level("k", 101.5) == 3.0
+    assert bucket.level("k", 200.0) == 10.0  # never above the burst
+    assert bucket.level("new", 5.0) == 10.0
