@@ -87,14 +87,14 @@ def reached(capture: Capture) -> list[str]:
     return capture.providers()
 
 
-def low_uptime(gateway, provider: str) -> None:
+def low_uptime(gateway, provider: str, model: str = MODEL) -> None:
     """The last minute of `provider` for the model: every request an upstream error (uptime 0),
     as the gateway's own fallback.spec.ts seeds it (setRoutingMetrics)."""
     gateway.psql(
         "INSERT INTO model_provider_mapping_history (id, model_id, provider_id, model_provider_mapping_id,"
         " minute_timestamp, logs_count, errors_count, upstream_errors_count, total_duration,"
         " total_output_tokens, total_time_to_first_token, time_to_first_token_count) VALUES"
-        f" ('h-{provider}', '{MODEL}', '{provider}', '{MODEL}::{provider}',"
+        f" ('h-{provider}-{model}', '{model}', '{provider}', '{model}::{provider}',"
         " date_trunc('minute', now() AT TIME ZONE 'utc'), 100, 100, 100, 1000, 100, 10000, 100)"
     )
 
@@ -209,13 +209,7 @@ def test_a_reroute_to_a_denied_provider_is_stopped_at_egress(gateway, egress, ca
     assert served.status_code == 200 and reached(capture) == ["together"], (served.text, reached(capture))
     capture.seen.clear()
     gateway.forget_choices()
-    gateway.psql(
-        "INSERT INTO model_provider_mapping_history (id, model_id, provider_id, model_provider_mapping_id,"
-        " minute_timestamp, logs_count, errors_count, upstream_errors_count, total_duration,"
-        " total_output_tokens, total_time_to_first_token, time_to_first_token_count) VALUES"
-        f" ('h-egress', '{EGRESS_MODEL}', 'together-ai', '{EGRESS_MODEL}::together-ai',"
-        " date_trunc('minute', now() AT TIME ZONE 'utc'), 100, 100, 100, 1000, 100, 10000, 100)"
-    )
+    low_uptime(gateway, "together-ai", EGRESS_MODEL)
     rerouted = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
     assert rerouted.status_code != 200, rerouted.text
     assert reached(capture) == [], reached(capture)
