@@ -28,7 +28,7 @@ from support import netns
 from support.capture import Capture
 from support.egress import to_capture
 from support.kustomize import K8S, KUSTOMIZE
-from support.pods import Pod, containers, relay, service_nat, write_hosts
+from support.pods import Pod, containers, relay, service_nat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))]
 
@@ -74,8 +74,8 @@ def example(tmp_path_factory):
     docs = render_with_policy(work)
     secrets = {"authz-redis": {"password": PASSWORD}}  # the one Secret the example requires
     with (
-        netns.pod(index=0) as gateway_net,
-        netns.pod(index=1) as egress_net,
+        netns.pod(hosts=CLUSTER_IPS, index=0) as gateway_net,
+        netns.pod(hosts=CLUSTER_IPS, index=1) as egress_net,
         Capture.running(egress_net.extra) as provider,  # every provider, on the egress pod's node side
     ):
         redis = RedisServer(
@@ -94,7 +94,6 @@ def example(tmp_path_factory):
                     ),
                     (egress_net, {"authz-redis": (egress_net.host, redis.port)}),
                 ):
-                    write_hosts(net, CLUSTER_IPS)
                     nat = {
                         n: (CLUSTER_IPS[n], 6379 if n == "authz-redis" else 10000, *to) for n, to in services.items()
                     }

@@ -15,6 +15,7 @@ import yaml
 
 from authz import __version__ as authz_version
 from authz.config import Settings, load
+from support import pods as kubelet
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -195,31 +196,16 @@ def test_sidecar_component_wires_envoy_and_authz_into_the_gateway():
 
 
 def container_settings(docs: list[dict], deployment: str, container: str, kind: str = "Deployment"):
-    """authz's Settings as the kubelet would start that container: its mounted authz.toml, then
-    its envFrom ConfigMaps and env (secrets as "s3cret"..., $(VAR) expanded as the kubelet does)."""
-    import re
+    """authz's Settings as the kubelet would start that container (support.pods: its envFrom
+    ConfigMaps and env, Secrets as placeholders, $(VAR) expanded), over its mounted authz.toml."""
+    import tempfile
 
-    pod = find(docs, kind, deployment)["spec"]["template"]["spec"]
-    [c] = [c for c in pod["containers"] if c["name"] == container]
-    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
-    env: dict[str, str] = {}
-    for source in c.get("envFrom", []):
-        env.update(configmaps[source["configMapRef"]["name"]])
-    for e in c.get("env", []):
-        if "value" in e:
-            env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), e["value"])
-        elif "secretKeyRef" in e["valueFrom"]:
-            env[e["name"]] = "s3cret" * 8  # a Secret's value, long enough for any check
-        else:
-            ref = e["valueFrom"]["configMapKeyRef"]
-            env[e["name"]] = configmaps[ref["name"]][ref["key"]]
-    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
-    toml = ""
-    for volume in pod["volumes"]:
-        if "configMap" in volume and mounts.get(volume["name"]) == "/etc/authz":
-            toml = configmaps[volume["configMap"]["name"]]["authz.toml"]
-    settings = load_text(toml, {k: v for k, v in env.items() if k.startswith("AUTHZ_") and k != "AUTHZ_CONFIG"})
-    return settings, env
+    with tempfile.TemporaryDirectory() as workdir:
+        [c] = kubelet.containers(docs, kind, deployment, Path(workdir), kubelet.AnySecrets(), only=container)
+        config = c.mounts.get("/etc/authz")
+        toml = (config / "authz.toml").read_text() if config and (config / "authz.toml").exists() else ""
+    settings = load_text(toml, {k: v for k, v in c.env.items() if k.startswith("AUTHZ_") and k != "AUTHZ_CONFIG"})
+    return settings, c.env
 
 
 def load_text(text: str, env: dict[str, str] | None = None):

@@ -5,7 +5,7 @@ the environment its `env` and `envFrom` give (ConfigMaps from the render, Secret
 test), and its volumes mounted at the rendered paths: every process runs in the pod's network
 namespace (support.netns) and a mount namespace of its own (`ip netns exec` makes one) where
 each ConfigMap, Secret, emptyDir or claim is a directory bind-mounted at its mountPath. Only the
-image's entrypoint is this machine's: IMAGES names the binary that stands in for each image.
+image's entrypoint is this machine's: `entrypoint` names the binary that stands in for each image.
 Services resolve, as cluster DNS and kube-proxy would have them, to a ClusterIP the pod's
 /etc/hosts names and its nftables NAT table sends to where the Service's pods listen.
 
@@ -66,15 +66,62 @@ def _expand(text: str, env: Mapping[str, str]) -> str:
 @dataclass
 class Container:
     name: str
-    argv: list[str]
+    image: str
+    command: list[str] | None  # the image's entrypoint when None
+    args: list[str]
     env: dict[str, str]
     mounts: dict[str, Path] = field(default_factory=dict)  # mountPath -> this machine's directory
 
+    @property
+    def argv(self) -> list[str]:
+        """What the kubelet runs, $(VAR) expanded (the image's entrypoint only when started)."""
+        return [_expand(a, self.env) for a in [*(self.command or entrypoint(self.image)), *self.args]]
+
+
+class _Placeholders(Mapping[str, str]):
+    """One Secret whose every key holds a placeholder long enough for any check (and which
+    lists no keys, so `envFrom` and Secret volumes add nothing)."""
+
+    def __getitem__(self, key: str) -> str:
+        return "s3cret" * 8
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class AnySecrets(Mapping[str, Mapping[str, str]]):
+    """Every Secret a manifest names, as placeholders: for reading a container's settings
+    without the cluster's Secrets."""
+
+    def __getitem__(self, name: str) -> Mapping[str, str]:
+        return _Placeholders()
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
 
 def containers(
-    docs: list[dict[str, Any]], kind: str, name: str, workdir: Path, secrets: Mapping[str, Mapping[str, str]]
+    docs: list[dict[str, Any]],
+    kind: str,
+    name: str,
+    workdir: Path,
+    secrets: Mapping[str, Mapping[str, str]],
+    only: str | None = None,
 ) -> list[Container]:
-    """The workload's init containers then containers, ready to start (volumes written to workdir)."""
+    """The workload's init containers then containers (or only the one named), ready to start:
+    volumes written to workdir, environment resolved as the kubelet resolves it."""
     pod = find(docs, kind, name)["spec"]["template"]["spec"]
     volumes: dict[str, Path] = {}
     for volume in pod.get("volumes", []):
@@ -99,6 +146,8 @@ def containers(
         volumes[volume["name"]] = where
     found = []
     for c in [*pod.get("initContainers", []), *pod["containers"]]:
+        if only is not None and c["name"] != only:
+            continue
         env: dict[str, str] = {}
         for source in c.get("envFrom", []):
             if "configMapRef" in source:
@@ -115,10 +164,8 @@ def containers(
                 env[e["name"]] = data[ref["key"]]
             elif not ref.get("optional"):
                 raise KeyError(f"{c['name']}: {e['name']} needs {ref['name']}/{ref['key']}")
-        argv = [_expand(a, env) for a in (c.get("command") or entrypoint(c["image"]))]
-        argv += [_expand(a, env) for a in c.get("args", [])]
         mounts = {m["mountPath"]: volumes[m["name"]] / m.get("subPath", "") for m in c.get("volumeMounts", [])}
-        found.append(Container(c["name"], argv, env, mounts))
+        found.append(Container(c["name"], c["image"], c.get("command"), c.get("args", []), env, mounts))
     return found
 
 
@@ -268,10 +315,3 @@ def relay(listen: str, target: tuple[str, int]) -> Iterator[int]:
         stop.set()
         thread.join(5)
         server.close()
-
-
-def write_hosts(netns_pod: Namespace, names: Mapping[str, str]) -> None:
-    """The pod's /etc/hosts (what `ip netns exec` binds over /etc/hosts): its Services' ClusterIPs."""
-    hosts = Path("/etc/netns") / netns_pod.name / "hosts"
-    lines = ["127.0.0.1 localhost", *(f"{ip} {name}" for name, ip in names.items())]
-    hosts.write_text("\n".join(lines) + "\n")
