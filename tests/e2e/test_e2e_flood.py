@@ -1,15 +1,16 @@
 """One tenant's flood of parser-heavy bodies leaves another org's Checks alone: the flooding
 org's large bodies draw its inspection budget and get 429 before they are read, and those it may
-send are parsed in a helper process (authz.server.parse_pool), so the event loop every org's
-Checks wait on stays free; through the real Envoy, with two CPU hogs running beside it."""
+send are parsed in a helper process at a lower CPU priority (authz.server.parse_pool), so the
+event loop every org's Checks wait on stays free; through the real Envoy, with two CPU hogs
+running beside it."""
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -28,6 +29,42 @@ def heavy_body(mib: int) -> bytes:
     return ('{"model": "azure/gpt-4o", "messages": [' + ", ".join([item] * count) + "]}").encode()
 
 
+# The flooding client: four connections posting the heavy body until killed, each answer's error
+# code (or Envoy's bare status) appended to a file, one a line.
+FLOODER = """
+import sys, threading, httpx
+url, body, out = sys.argv[1], open(sys.argv[2], "rb").read(), open(sys.argv[3], "a", buffering=1)
+def flood():
+    with httpx.Client(timeout=30) as client:
+        while True:
+            r = client.post(url + "/v1/chat/completions", content=body,
+                            headers={"authorization": "Bearer sk-flood", "content-type": "application/json"})
+            json_body = r.headers.get("content-type", "").startswith("application/json")
+            out.write((r.json().get("error", {}).get("code", "") if json_body else str(r.status_code)) + "\\n")
+threads = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
+def calm_requests(url: str, seconds: float) -> tuple[list[float], list[int]]:
+    """The calm org's allowed requests, one every 50 ms for `seconds`: their latencies and statuses."""
+    latencies, statuses = [], []
+    with httpx.Client(timeout=10) as client:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            started = time.monotonic()
+            r = client.post(
+                url + "/v1/chat/completions",
+                json={"model": "azure/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"authorization": "Bearer sk-calm"},
+            )
+            latencies.append(time.monotonic() - started)
+            statuses.append(r.status_code)
+            time.sleep(0.05)  # a request rate, not a wait for a condition
+    return latencies, statuses
+
+
 def test_a_flood_of_heavy_bodies_from_one_org_leaves_another_orgs_checks_fast(tmp_path):
     with Stack.start(tmp_path / "flood", authz_settings={"routing_enforcement": "strict"}) as stack:
         stack.admin.load_catalog()
@@ -41,65 +78,46 @@ def test_a_flood_of_heavy_bodies_from_one_org_leaves_another_orgs_checks_fast(tm
         calm = {"model": "azure/gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
         warm = httpx.post(stack.url + "/v1/chat/completions", json=calm, headers={"authorization": "Bearer sk-calm"})
         assert warm.status_code == 200, warm.text
-        body = heavy_body(24)
-        stop = threading.Event()
-        flood_codes: list[str] = []
-
-        def flood() -> None:
-            with httpx.Client(timeout=30) as client:
-                while not stop.is_set():
-                    r = client.post(
-                        stack.url + "/v1/chat/completions",
-                        content=body,
-                        headers={"authorization": "Bearer sk-flood", "content-type": "application/json"},
-                    )
-                    # Envoy's own answers (a flooded Check that timed out) carry no JSON body.
-                    json_body = r.headers.get("content-type", "").startswith("application/json")
-                    flood_codes.append(r.json().get("error", {}).get("code", "") if json_body else str(r.status_code))
-
-        threads = [threading.Thread(target=flood) for _ in range(4)]
-        for t in threads:
-            t.start()
-        # A busy 2-core machine: two processes that only burn CPU, for the measured window.
+        body_file = tmp_path / "heavy.json"
+        body_file.write_bytes(heavy_body(24))
+        codes_file = tmp_path / "flood-codes"
+        # A busy 2-core machine: two processes that only burn CPU, for the whole measured window.
         hogs = [
             subprocess.Popen(
-                [sys.executable, "-c", "import time\nend = time.time() + 60\nwhile time.time() < end: pass"]
+                [sys.executable, "-c", "import time\nend = time.time() + 90\nwhile time.time() < end: pass"]
             )
             for _ in range(2)
         ]
-        latencies, statuses = [], []
+        flooder = None
         try:
+            # The same Checks on the same busy machine without the flood: what "unchanged" means here.
+            calm_alone, statuses_alone = calm_requests(stack.url, seconds=3)
+            # The attacker's client in a process of its own, at a lower priority: in production it runs
+            # on another machine, so neither its CPU nor this process's GIL stands in for authz's.
+            flooder = subprocess.Popen(
+                [sys.executable, "-c", FLOODER, stack.url, str(body_file), str(codes_file)],
+                preexec_fn=lambda: os.nice(10),
+            )
             # Past the flood's first burst (the budget lets two 24 MiB bodies in at once, then one per
             # 1.5 s): measure once the budget is refusing, its steady state, not a fixed time after
             # the start, which a loaded machine stretches.
-            wait_until(lambda: "inspection_budget_exceeded" in flood_codes, 30, "the budget refusing the flood")
-            time.sleep(2.0)
-            with httpx.Client(timeout=10) as client:
-                end = time.monotonic() + 6
-                while time.monotonic() < end:
-                    started = time.monotonic()
-                    r = client.post(
-                        stack.url + "/v1/chat/completions",
-                        json={"model": "azure/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
-                        headers={"authorization": "Bearer sk-calm"},
-                    )
-                    latencies.append(time.monotonic() - started)
-                    statuses.append(r.status_code)
-                    time.sleep(0.05)
+            wait_until(
+                lambda: codes_file.exists() and "inspection_budget_exceeded" in codes_file.read_text(),
+                30,
+                "the budget refusing the flood",
+            )
+            latencies, statuses = calm_requests(stack.url, seconds=6)
         finally:
-            stop.set()
-            for hog in hogs:
-                hog.kill()
-                hog.wait()
-            for t in threads:
-                t.join(60)
+            for proc in [*hogs, flooder]:
+                if proc is not None:
+                    proc.kill()
+                    proc.wait()
+        alone, flooded = statistics.median(calm_alone), statistics.median(latencies)
+        assert set(statuses_alone) == {200}, statuses_alone
         assert set(statuses) == {200}, statuses  # never Envoy's 503 for an authz that did not answer in time
-        assert "inspection_budget_exceeded" in flood_codes, flood_codes
-        # Bounds, not a benchmark: measured on the 2-core machine with two hogs and a full test run
-        # beside it, the calm org's median was 0.12-0.16 s and its slowest 0.66-0.73 s with the
-        # parse pool, 0.33 s and 1.08 s without it (every Check queued behind a 24 MiB parse):
-        # far below Envoy's 2 s ext_authz timeout. (Before the pool, the bounds were 0.7 and 1.5 s.)
-        assert statistics.median(latencies) < 0.4 and max(latencies) < 1.2, (
-            statistics.median(latencies),
-            max(latencies),
-        )
+        # Bounds, not a benchmark. Measured on the 2-core machine with the two hogs, the calm org's
+        # median was 4-7 ms alone and 15-40 ms in the flood, its slowest 0.34-0.56 s (helpers at
+        # nice 10); with the helpers at the service's priority 17-50 ms and 0.59-0.75 s; with every
+        # parse on the event loop (parse_workers = 0) up to 156 ms and 1.3 s. Earlier bounds: 0.7 and
+        # 1.5 s before the helpers, then 0.4 and 1.2 s.
+        assert flooded < 0.25 and max(latencies) < 1.2, (alone, flooded, max(latencies))

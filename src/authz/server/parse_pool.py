@@ -6,7 +6,8 @@ timeout. Measured on this project's 2-core machine (three 24 MiB parses, the loo
 stall): in the loop 1.8 s; in a thread 0.8 s (the C decoder holds the GIL between its calls
 back into Python); in a helper process 50 ms (handing it the bytes), at 0.25 s more per parse.
 So bodies from `parse_offload_bytes` up go to `parse_workers` processes; smaller ones, the
-common case, are parsed in place. The helpers are started with `spawn` (nothing of this
+common case, are parsed in place. The helpers run at a lower CPU priority (nice 10): a parse is
+bulk work, and on a busy machine the Checks the event loop answers come first. The helpers are started with `spawn` (nothing of this
 process's state, sockets or threads is inherited) when the service starts, so no Check waits
 for one to boot.
 """
@@ -16,17 +17,26 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import os
 
 from authz.check import parsing
 from authz.check.contracts import Contract
 from authz.check.request import RequestFacts
 
 
+HELPER_NICENESS = 10  # added to the service's own niceness
+
+
 class ParsePool:
     def __init__(self, workers: int, min_bytes: int):
         self.min_bytes = min_bytes
         self._pool = (
-            concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            concurrent.futures.ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=os.nice,
+                initargs=(HELPER_NICENESS,),
+            )
             if workers > 0
             else None
         )
