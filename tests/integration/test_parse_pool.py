@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from authz.check import parsing
 from authz.check.contracts import for_profile
 from authz.check.request import ReadConfig, read
-from authz.server.parse_pool import ParsePool
+from authz.server.parse_pool import HELPER_NICENESS, ParsePool
 from support.checkrequests import check_request
 
 NAMES = ReadConfig(model="x-model")
@@ -90,3 +91,17 @@ def test_the_event_loop_runs_on_while_a_large_body_is_parsed():
     parsing.requested(facts(body), None)
     inline = time.perf_counter() - started
     assert asyncio.run(run()) < inline / 2
+
+
+def test_the_helpers_run_below_the_services_priority():
+    # A parse is bulk work: on a busy machine the event loop's Checks get the CPU first.
+    async def helper_niceness():
+        pool = ParsePool(1, 1)
+        try:
+            await pool.start()
+            assert pool._pool is not None
+            return await asyncio.get_running_loop().run_in_executor(pool._pool, os.nice, 0)
+        finally:
+            pool.close()
+
+    assert asyncio.run(helper_niceness()) == os.nice(0) + HELPER_NICENESS
