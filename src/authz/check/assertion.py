@@ -21,7 +21,6 @@ from authz.check.request import ORG_ID
 
 HEADER = "x-compliance-org-assertion"
 _VERSION = "v1"
-MIN_KEY_BYTES = 32
 
 
 def _signature(key: bytes, payload: str) -> str:

@@ -32,7 +32,6 @@ AUTOMATIC = "automatic"
 # How the gateway behind us routes an automatic request (setting routing_enforcement):
 STRICT = "strict"  # it may pick any provider serving the model: allow only if all comply
 HEADER = "header"  # it routes only among x-compliance-allowed-providers
-ROUTING_MODES = (STRICT, HEADER)
 MAX_ALTERNATIVES = 5
 clock = time.time  # when deactivations take effect (tests move it)
 UPLOADED_FILE = "(uploaded file)"  # the "model" of a verdict on where a file upload is stored

@@ -1,7 +1,7 @@
 """Security events: what one block (or dry-run would-block) records, built from a verdict.
 
-Pure: building an event touches no I/O. The event writer (event_writer.py) takes it off the
-Check path; sinks (event_sinks.py) store it. Events carry ids and metadata only: never the
+Pure: building an event touches no I/O. The event writer (events.writer) takes it off the
+Check path; sinks (events.sinks) store it. Events carry ids and metadata only: never the
 body, the prompt or a credential, and every client-controlled field is clipped.
 """
 

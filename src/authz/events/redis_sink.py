@@ -11,6 +11,13 @@ from redis.exceptions import NoScriptError
 from authz.events.records import Record
 from authz.state.store import RedisClient, hash_tag, org_index
 
+# XADD once per event id, a whole batch in one script call (per-command client overhead, not
+# Redis, was the cost of a blocked request): ids are remembered in one set per hour of event
+# time, which expires `dedupe window + 1 h` after it was created, so a replay within the window
+# adds no duplicate and the memory per event is one set member (~60 B), not a key.
+# Each event also goes to its org's own bounded stream, so one org's flood can never push
+# another org's events out of its listing; the shared stream stays whole for SIEM export.
+# KEYS[1]: the shared stream; then per event i: KEYS[2i] its seen set, KEYS[2i+1] its org stream.
 # ARGV[1..3]: stream maxlen, seen-set TTL, org-stream maxlen; then per event: id, org, event.
 # Returns, per event, 1 if new, 0 if already written. Every key shares the stream's hash slot
 # ({tag}), so the script also runs on Redis Cluster.

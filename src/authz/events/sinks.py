@@ -1,6 +1,6 @@
 """Where security events go: the sink interface, and the fan-out to every configured sink.
 
-A sink takes a batch of records (events.record) in order and returns the ones it newly stored
+A sink takes a batch of records (records.record) in order and returns the ones it newly stored
 (a replay of an already stored event is not new: listeners such as alerts.triggers.BlockCounter then
 never count it twice). A sink that cannot take a batch raises SinkUnavailable (or the
 OSError/RedisError underneath); the writer spools the batch and replays it later, so every
@@ -30,13 +30,6 @@ class EventSink(Protocol):
     async def close(self) -> None: ...
 
 
-# XADD once per event id, a whole batch in one script call (per-command client overhead, not
-# Redis, was the cost of a blocked request): ids are remembered in one set per hour of event
-# time, which expires `dedupe window + 1 h` after it was created, so a replay within the window
-# adds no duplicate and the memory per event is one set member (~60 B), not a key.
-# Each event also goes to its org's own bounded stream, so one org's flood can never push
-# another org's events out of its listing; the shared stream stays whole for SIEM export.
-# KEYS[1]: the shared stream; then per event i: KEYS[2i] its seen set, KEYS[2i+1] its org stream.
 class FanOut:
     """Several sinks as one: a batch is stored only when every sink took it (a failing sink
     makes the writer spool and replay the batch to all; each sink deduplicates by event id).

@@ -23,10 +23,6 @@ class Comparison:
     only_in_litellm: list[tuple[str, str]] = field(default_factory=list)  # model in the catalog, provider not
     unknown_to_litellm: list[str] = field(default_factory=list)  # catalog providers LiteLLM lists nothing for
 
-    @property
-    def agrees(self) -> bool:
-        return not self.only_in_catalog and not self.only_in_litellm
-
 
 def served_by_litellm(prices: dict[str, Any]) -> dict[str, set[str]]:
     """catalog provider id -> model names LiteLLM lists for it (its key without the provider prefix)."""

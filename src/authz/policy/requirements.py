@@ -2,7 +2,7 @@
 
 Why one table: a requirement used to live in a dozen places (labels, canonical order, the
 check, the policy flag, the header a client may send, the settings page). Now a row here
-produces all of them: `policy.py` derives labels, order, checks and which policy field asks for
+produces all of them: `rules.py` derives labels, order, checks and which policy field asks for
 it; the admin API serves the rows to the settings page (ListRequirements); the tests refuse a
 row without a hypothesis strategy, an oracle clause or a line in docs/policy.md
 (tests/unit/test_requirements_registry.py). docs/contributing.md has the recipe.
@@ -25,7 +25,7 @@ NOT_MET = "not_met"  # the provider publishes a value that does not satisfy it
 
 
 class Values(Protocol):
-    """The values a policy gives its requirements (policy.Rules has them)."""
+    """The values a policy gives its requirements (rules.Rules has them)."""
 
     @property
     def countries(self) -> frozenset[str]: ...

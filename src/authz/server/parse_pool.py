@@ -7,9 +7,9 @@ stall): in the loop 1.8 s; in a thread 0.8 s (the C decoder holds the GIL betwee
 back into Python); in a helper process 50 ms (handing it the bytes), at 0.25 s more per parse.
 So bodies from `parse_offload_bytes` up go to `parse_workers` processes; smaller ones, the
 common case, are parsed in place. The helpers run at a lower CPU priority (nice 10): a parse is
-bulk work, and on a busy machine the Checks the event loop answers come first. The helpers are started with `spawn` (nothing of this
-process's state, sockets or threads is inherited) when the service starts, so no Check waits
-for one to boot.
+bulk work, and on a busy machine the Checks the event loop answers come first. They are started
+with `spawn` (nothing of this process's state, sockets or threads is inherited) when the service
+starts, so no Check waits for one to boot.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import os
 from authz.check import parsing
 from authz.check.contracts import Contract
 from authz.check.request import RequestFacts
-
 
 HELPER_NICENESS = 10  # added to the service's own niceness
 

@@ -29,7 +29,6 @@ class Part:
     is_file: bool
     data: list[bytes] = field(default_factory=list)
     size: int = 0
-    complete: bool = False
 
     def value(self) -> bytes:
         return b"".join(self.data)
@@ -107,10 +106,6 @@ def parts(
             if part.is_file or part.size <= MAX_FIELD_BYTES:
                 part.data.append(data[start:end])
 
-    def on_part_end() -> None:
-        if state.part is not None:
-            state.part.complete = True
-
     def on_end() -> None:
         state.ended = True
 
@@ -123,7 +118,6 @@ def parts(
             "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
             "on_end": on_end,
         },
         max_header_count=32,
