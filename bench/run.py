@@ -265,9 +265,10 @@ def decision_cost(sizes: list[int], iterations: int) -> dict:
 
     from envoy.service.auth.v3 import external_auth_pb2
 
-    from authz.check.decision import OrgPolicy, decide
+    from authz.check.decision import decide
     from authz.check.request import ReadConfig, read
     from authz.check.response import build
+    from authz.policy.orgs import OrgPolicy
     from authz.policy.rules import rules_of
 
     result = {}
@@ -413,8 +414,9 @@ def big_body_request(kind: str, mib: int, model: str = "m0"):
 
 def big_body_cost(sizes_mib: list[int], samples: int) -> dict:
     """Milliseconds to read, parse and judge one big body, in process (p50 and p99 per MiB)."""
-    from authz.check.decision import OrgPolicy, decide
+    from authz.check.decision import decide
     from authz.check.request import ReadConfig, read
+    from authz.policy.orgs import OrgPolicy
     from authz.policy.rules import rules_of
 
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(json.dumps(data.catalog(models=10))))
@@ -535,7 +537,7 @@ import data
 from authz.state.cache import org_policy
 from authz.state.store import policy_to_json
 from authz.v1 import policy_pb2
-from authz.check.request import api_key_hash
+from authz.ids import api_key_hash
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 n, key_count = int(sys.argv[1]), int(sys.argv[3])

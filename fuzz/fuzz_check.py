@@ -32,10 +32,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
 from authz.check import contracts, endpoints  # noqa: E402
-from authz.check.decision import HEADER, STRICT, Gateway, OrgPolicy, decide  # noqa: E402
+from authz.check.decision import HEADER, STRICT, Gateway, decide  # noqa: E402
 from authz.check.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
 from authz.check.response import build  # noqa: E402
 from authz.policy import requirements  # noqa: E402
+from authz.policy.orgs import OrgPolicy  # noqa: E402
 from authz.policy.rules import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
 from authz.v1 import policy_pb2  # noqa: E402

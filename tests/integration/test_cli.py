@@ -97,9 +97,10 @@ def test_only_the_commands_that_use_the_settings_read_them(tmp_path):
 
 
 def test_events_list_filters_and_tail(redis_server):
-    from authz.check.decision import Verdict
     from authz.check.request import ReadConfig, read
-    from authz.events.records import record, security_event
+    from authz.check.security_event import security_event
+    from authz.check.verdict import Verdict
+    from authz.events.records import record
     from authz.policy.rules import Unmet
     from authz.reasons import Reason
     from support.checkrequests import check_request

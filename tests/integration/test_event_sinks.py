@@ -13,10 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from authz import config
-from authz.check.decision import Verdict
 from authz.check.request import ReadConfig, read
+from authz.check.security_event import security_event
+from authz.check.verdict import Verdict
 from authz.events.file_sink import FileSink
-from authz.events.records import record, security_event
+from authz.events.records import record
 from authz.events.redis_sink import RedisStreamSink
 from authz.events.sinks import FanOut
 from authz.events.spool import Spool

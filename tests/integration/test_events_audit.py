@@ -12,12 +12,14 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from authz.check.decision import Verdict
-from authz.check.request import ReadConfig, api_key_hash, read
-from authz.events.records import record, security_event
+from authz.check.request import ReadConfig, read
+from authz.check.security_event import security_event
+from authz.check.verdict import Verdict
+from authz.events.records import record
 from authz.events.redis_sink import RedisStreamSink
 from authz.events.spool import Spool
 from authz.events.writer import EventWriter
+from authz.ids import api_key_hash
 from authz.metrics import EVENTS
 from authz.policy import catalog as catalog_mod
 from authz.reasons import Reason

@@ -190,9 +190,10 @@ def test_every_litellm_provider_prefix_the_shipped_catalog_knows_imports():
 
 
 def test_an_imported_catalog_judges_where_litellm_routes_and_suggests_names_it_serves():
-    from authz.check.decision import STRICT, Gateway, OrgPolicy, decide
+    from authz.check.decision import STRICT, Gateway, decide
     from authz.check.request import ReadConfig, read
     from authz.policy import rules as policy
+    from authz.policy.orgs import OrgPolicy
     from authz.reasons import Reason
     from authz.v1 import policy_pb2
     from support.checkrequests import check_request

@@ -24,9 +24,9 @@ from authz.admin.tokens import Authenticator
 from authz.alerts import dispatcher, triggers
 from authz.alerts.messages import Message
 from authz.alerts.webhook_guard import WebhookGuard
-from authz.check.decision import Verdict
 from authz.check.request import ReadConfig, read
-from authz.events.records import security_event
+from authz.check.security_event import security_event
+from authz.check.verdict import Verdict
 from authz.events.redis_sink import RedisStreamSink
 from authz.events.spool import Spool
 from authz.events.writer import EventWriter

@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authz.check import contracts, portkey
-from authz.check.decision import STRICT, Gateway, OrgPolicy, decide
+from authz.check.decision import STRICT, Gateway, decide
 from authz.check.parsing import fallbacks
 from authz.check.request import ReadConfig, read
 from authz.check.response import build, message
 from authz.policy import rules as policy
+from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request

@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authz.check.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, OrgPolicy, Verdict, decide
+from authz.check.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, decide
 from authz.check.request import ReadConfig, read
+from authz.check.verdict import Verdict
 from authz.policy import rules as policy
+from authz.policy.orgs import OrgPolicy
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request
@@ -245,7 +247,7 @@ def _decision_matches_oracle(cat, p, model, pin) -> str:
 def test_a_custom_id_the_catalog_also_has_never_allows_the_catalog_provider():
     """An org attested 'trainer' as its own provider before the catalog gained a 'trainer'; the
     gateway routes by id, so an allow-list naming 'trainer' would reach the catalog's one."""
-    from authz.check.decision import CustomEntry
+    from authz.policy.orgs import CustomEntry
 
     base = org_with(**ALL_ON)
     custom = {"trainer": CustomEntry(unmet=(), models=frozenset({"m2"}))}
@@ -290,7 +292,7 @@ def test_property_decision_matches_oracle():
 
 
 def _custom(**entries):
-    from authz.check.decision import CustomEntry
+    from authz.policy.orgs import CustomEntry
 
     return {cid: CustomEntry(unmet=unmet, models=frozenset(models)) for cid, (unmet, models) in entries.items()}
 
@@ -603,18 +605,21 @@ def test_client_requirements_are_never_remembered():
     assert run("good/m1", org=org) is plain
 
 
-def test_remembered_judgements_are_bounded(monkeypatch):
+def test_remembered_judgements_are_bounded_and_belong_to_their_catalog(monkeypatch):
     from authz.check import decision
 
-    monkeypatch.setattr(decision, "_JUDGED", {})
     monkeypatch.setattr(decision, "_JUDGED_MAX", 8)
     org = org_with(**ALL_ON)
+    catalog = catalog_index({"good": FULL}, {"m1": ["good"]})
     for i in range(50):
-        run(f"made-up-{i}", org=org)
-        assert len(decision._JUDGED) <= 8
+        run(f"made-up-{i}", org=org, catalog=catalog)
+        assert len(catalog.judgements) <= 8
     long_name = "m" * 300  # a long name is judged, never kept
-    assert run(long_name, org=org).reason is Reason.UNKNOWN_MODEL
-    assert all(len(model) < 300 for _, model, _, _, _ in decision._JUDGED)
+    assert run(long_name, org=org, catalog=catalog).reason is Reason.UNKNOWN_MODEL
+    assert all(len(model) < 300 for _, model, _, _, _ in catalog.judgements)
+    # A new catalog starts with none: the old catalog's judgements go with it.
+    fresh = catalog_index({"good": FULL}, {"m1": ["good"]})
+    assert fresh.judgements == {}
 
 
 def _with_deactivations(index, ended: dict[tuple[str, str], str]):

@@ -7,9 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authz.check import assertion, egress, endpoints
-from authz.check.decision import OrgPolicy, Verdict
-from authz.check.request import ORG_ID, ReadConfig, read
+from authz.check.request import ReadConfig, read
+from authz.check.verdict import Verdict
+from authz.ids import ORG_ID
 from authz.policy import rules as policy
+from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request
@@ -91,7 +93,7 @@ def test_only_an_egress_route_makes_an_egress_check(extensions, provider):
 
 def test_an_orgs_requests_in_one_second_share_one_assertion_and_the_next_second_signs_anew(monkeypatch):
     """One HMAC per org and second (the expiry counts whole seconds anyway); each still verifies."""
-    from authz.check.decision import Verdict
+    from authz.check.verdict import Verdict
     from authz.reasons import Reason
     from authz.server import check_handler
 

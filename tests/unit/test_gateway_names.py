@@ -9,12 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authz.check import response
-from authz.check.decision import STRICT, Gateway, OrgPolicy, decide
+from authz.check.decision import STRICT, Gateway, decide
 from authz.check.request import ReadConfig, read
 from authz.policy import catalog as catalog_mod
 from authz.policy import gateway_names
 from authz.policy import rules as policy
 from authz.policy.litellm_config import import_config
+from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2
 from support.checkrequests import check_request

@@ -11,7 +11,7 @@ import pytest
 from authz import config
 from authz.check import request as request_mod
 from authz.check import response as response_mod
-from authz.check.decision import Verdict
+from authz.check.verdict import Verdict
 from authz.reasons import Reason
 from authz.server.http_transport import client_address, headers_of
 from support.checkrequests import check_request

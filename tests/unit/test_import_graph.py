@@ -90,6 +90,30 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
     )
 
 
+# Beside the order: layers that never reach into the Check engine, although it sits below them.
+# The state keeps what the Check reads (policy/ types), events store what it made (plain
+# records), and the CLI administers; none of them needs the engine's internals.
+NEVER_IMPORTS = {"state": "check", "events": "check", "cli": "check"}
+
+
+def forbidden_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} ({LAYERS[_layer(module)]}) imports {target} ({LAYERS[_layer(target)]})"
+        for module, targets in graph.items()
+        for target in targets
+        if NEVER_IMPORTS.get(LAYERS[_layer(module)]) == LAYERS[_layer(target)]
+    )
+
+
+def test_state_events_and_cli_never_import_the_check_engine():
+    assert forbidden_imports(_graph()) == []
+
+
+def test_the_rule_sees_the_state_importing_the_check():
+    graph = {"authz.state.cache": {"authz.check.decision", "authz.policy.orgs"}, "authz.check.decision": set()}
+    assert forbidden_imports(graph) == ["authz.state.cache (state) imports authz.check.decision (check)"]
+
+
 def test_every_package_is_a_layer():
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists() and p.name != "v1"}
     assert packages == set(LAYERS[1:]), "a new package needs its place in LAYERS (and in docs/design.md)"
@@ -121,3 +145,24 @@ def test_the_check_pipeline_does_no_io():
             )
             found += [f"{module}: {n}" for n in names if n.split(".")[0] in IO_LIBRARIES or n in IO_LIBRARIES]
     assert found == []
+
+
+def private_imports(source: str) -> list[str]:
+    """Names with a leading underscore imported from another authz module (__version__ aside)."""
+    return sorted(
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("authz")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    )
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = {
+        _module_name(p): names
+        for p in PACKAGE.rglob("*.py")
+        if "v1" not in p.relative_to(PACKAGE).parts and (names := private_imports(p.read_text()))
+    }
+    assert found == {}
+    assert private_imports("from authz.check.decision import _judge, decide") == ["authz.check.decision._judge"]

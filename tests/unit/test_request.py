@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from authz.check import parsing
 from authz.check.parsing import jsonbody
-from authz.check.request import JWT_AUTHN, NOT_AN_ID, ORG_ID, ReadConfig, api_key_hash, api_key_id, read
+from authz.check.request import JWT_AUTHN, NOT_AN_ID, ReadConfig, read
+from authz.ids import ORG_ID, api_key_hash, api_key_id
 from authz.reasons import Reason
 from support.checkrequests import check_request
 
@@ -252,8 +253,9 @@ def test_an_upgrade_is_seen_however_it_is_asked(method, headers, upgrade):
 
 
 def test_an_upgrade_on_a_row_that_is_no_websocket_endpoint_is_refused():
-    from authz.check.decision import OrgPolicy, decide
+    from authz.check.decision import decide
     from authz.policy import rules
+    from authz.policy.orgs import OrgPolicy
     from authz.reasons import Reason
     from authz.v1 import policy_pb2
 

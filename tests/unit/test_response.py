@@ -8,8 +8,8 @@ import json
 from envoy.config.core.v3 import base_pb2
 from google.rpc import code_pb2
 
-from authz.check.decision import Verdict
 from authz.check.response import ALLOWED_PROVIDERS_HEADER, build, message
+from authz.check.verdict import Verdict
 from authz.policy import rules as policy
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import catalog_pb2

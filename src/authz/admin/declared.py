@@ -40,7 +40,7 @@ from authz.admin.validation import (
     validate_custom_provider,
     with_default_window,
 )
-from authz.check.request import ORG_ID
+from authz.ids import ORG_ID
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json

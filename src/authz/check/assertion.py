@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 
-from authz.check.request import ORG_ID
+from authz.ids import ORG_ID
 
 HEADER = "x-compliance-org-assertion"
 _VERSION = "v1"

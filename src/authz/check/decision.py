@@ -15,17 +15,18 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from authz.check import contracts, parsing, portkey
 from authz.check.request import RequestFacts
+from authz.check.verdict import Verdict
 from authz.policy import naming
 from authz.policy import rules as policy
 from authz.policy.catalog import TEXT, CatalogIndex
+from authz.policy.orgs import OrgPolicy
 from authz.reasons import OUTCOMES, Reason
-from authz.v1 import catalog_pb2
 
 PINNED = "pinned"
 AUTOMATIC = "automatic"
@@ -77,73 +78,6 @@ class Gateway:
 
 
 _DEFAULT_GATEWAY = Gateway()
-
-
-@dataclass(frozen=True, slots=True)
-class CustomEntry:
-    """One of the org's own providers, evaluated against its own attestation."""
-
-    unmet: policy.Failures
-    models: frozenset[str]
-    attestation: catalog_pb2.CustomProvider | None = (
-        None  # the org's CustomProvider, to judge it against a client's extra requirements
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class OrgPolicy:
-    """An org's stored policy, reduced to what decisions need."""
-
-    org_id: str
-    version: int = 0
-    rules: policy.Rules = policy.NO_RULES
-    enabled: bool = False
-    enforced: bool = True  # False in dry-run mode
-    custom: Mapping[str, CustomEntry] = field(default_factory=dict)
-    block_alerts: policy.BlockAlerts = policy.NO_BLOCK_ALERTS  # carried by its security events
-
-
-# Not frozen: a frozen dataclass's __init__ costs ~7x more (object.__setattr__ per field), and
-# one is built per Check. Treated as immutable all the same (hashable: it keys a template cache).
-@dataclass(slots=True, unsafe_hash=True)
-class Verdict:
-    reason: Reason
-    org_id: str = ""
-    enforced: bool = True
-    policy_version: int = 0
-    model: str = ""
-    routing: str = ""
-    provider: str = ""  # the pinned provider, when there is one
-    allowed_providers: tuple[str, ...] = ()
-    blocked: policy.Blocked = ()
-    model_unmet: policy.Failures = ()  # the model allow/deny lists
-    item: str = ""  # the batch entry concerned (custom_id or "line N")
-    alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
-    detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
-    client_requirements: tuple[str, ...] = ()  # added by the request (x-compliance-require)
-    checkpoint: str = ""  # "egress" for the gateway's own call to a provider (authz.check.egress)
-    # A pin to a deactivated mapping: "<provider> <when>" (the gateway moved it, or no longer serves it)
-    deactivated: str = ""
-    # Blocked providers that are candidates through the gateway's fallbacks, not the model's own
-    # deployments: (provider, the setting that reaches it), from an imported gateway config.
-    via: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def failed_requirements(self) -> list[str]:
-        """Every failed requirement, model-level first, each once, in canonical order."""
-        names = {u.requirement for u in self.model_unmet}
-        names.update(u.requirement for _, unmet in self.blocked for u in unmet)
-        return sorted(names, key=policy.ORDER.__getitem__)
-
-    @property
-    def allowed(self) -> bool:
-        return OUTCOMES[self.reason].http_status == 200 or not self.enforced
-
-    @property
-    def restricts_routing(self) -> bool:
-        """Whether the gateway must be told which providers remain (not at egress: that request
-        goes to the provider, which is told nothing)."""
-        return self.enforced and self.reason is Reason.COMPLIANT and not self.checkpoint
 
 
 # decide's closure that fills in the org's part of every verdict
@@ -263,19 +197,14 @@ def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
 
 
 # Recent judgements, so a warm process judges each (org, model, provider header) once per
-# policy and catalog: the same inputs give the same Verdict. An entry holds the org and the
-# catalog it was made with and answers only for those very objects (a policy or catalog change
-# replaces them), which also keeps their ids from being reused while it exists. Bounded, and
-# only short names are kept, so a client varying its model cannot grow it.
-# A catalog with deactivations to come makes a judgement last only until the next one.
-_JUDGED: dict[tuple[int, str, str | None, Gateway, str], tuple[OrgPolicy, CatalogIndex, Verdict, float]] = {}
+# policy and catalog: the same inputs give the same Verdict. They live in the catalog's own
+# memo (CatalogIndex.judgements), so a new catalog starts with none; an entry holds the org it
+# was made for and answers only for that very object (a policy change replaces it), which also
+# keeps its id from being reused while the entry exists. Bounded, and only short names are
+# kept, so a client varying its model cannot grow it. A catalog with deactivations to come
+# makes a judgement last only until the next one.
 _JUDGED_MAX = 16_384
 _JUDGED_KEY_CHARS = 256
-
-
-def forget_judgements() -> None:
-    """Drop every remembered judgement (a new catalog: the old one need not stay in memory)."""
-    _JUDGED.clear()
 
 
 def _judge_remembered(
@@ -287,14 +216,16 @@ def _judge_remembered(
     if facts.require_header is not None or len(model) + len(provider or "") > _JUDGED_KEY_CHARS:
         return _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
     key = (id(org), model, provider, gateway, facts.endpoint.endpoint.path if facts.endpoint else "")
-    hit = _JUDGED.get(key)
+    judged = catalog.judgements
+    hit = judged.get(key)
     now = clock() if catalog.deactivation_times else 0.0
-    if hit is not None and hit[0] is org and hit[1] is catalog and now < hit[3]:
-        return hit[2]
+    if hit is not None and hit[0] is org and now < hit[2]:
+        remembered: Verdict = hit[1]
+        return remembered
     found = _judge_with_alternatives(model, facts, org, catalog, gateway, verdict)
-    if len(_JUDGED) >= _JUDGED_MAX:
-        _JUDGED.clear()
-    _JUDGED[key] = (org, catalog, found, catalog.next_deactivation(now) if now else math.inf)
+    if len(judged) >= _JUDGED_MAX:
+        judged.clear()
+    judged[key] = (org, found, catalog.next_deactivation(now) if now else math.inf)
     return found
 
 

@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from authz.check import parsing
-from authz.check.decision import PINNED, OrgPolicy, Verdict
+from authz.check.decision import PINNED
 from authz.check.endpoints import EndpointTable
 from authz.check.request import RequestFacts
+from authz.check.verdict import Verdict
 from authz.policy import rules as policy
 from authz.policy.catalog import CatalogIndex
+from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 
 CHECKPOINT = "checkpoint"  # the context extension naming the checkpoint

@@ -10,7 +10,6 @@ conflict, because the gateway might prefer the other one.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -163,10 +162,6 @@ def _facts(
     )
 
 
-# One org id: what an org header or claim must be. A list ("a,b", or a header sent twice, which
-# Envoy joins with ","), JSON, base64 of JSON (jwt_authn's claim_to_headers for an array or
-# object) or padding could otherwise become an org of its own, one without a policy.
-ORG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 NOT_AN_ID = "\0"  # an org claim that is not a JSON string (a number, a list, an object)
 JWT_AUTHN = "envoy.filters.http.jwt_authn"
 
@@ -247,13 +242,3 @@ def _litellm_key(value: str | None) -> str | None:
         found = _AWS4_BEARER.search(value) or _AWS4_CREDENTIAL.search(value)
         return found.group(1) if found else None
     return None
-
-
-def api_key_hash(key: str) -> str:
-    """The Redis lookup key for an API key: sha256 hex. The key itself is never stored."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def api_key_id(key_hash: str) -> str:
-    """A short, non-reversible id safe for events and logs."""
-    return key_hash[:12]

@@ -19,7 +19,7 @@ from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
 from authz.check import assertion, contracts
-from authz.check.decision import Verdict
+from authz.check.verdict import Verdict
 from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
 from authz.policy import requirements
 from authz.policy import rules as policy

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from authz.check.request import api_key_hash, api_key_id
 from authz.cli.common import INIT_HELP, USAGE, CommandError, read_catalog, settings, with_store
 from authz.cli.declared import carry_out, prepare, read_declaration, webhook_guard
+from authz.ids import api_key_hash, api_key_id
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
 from authz.state.store import StateLost, Store

@@ -9,8 +9,8 @@ import secrets
 import urllib.parse
 from collections import Counter
 
-from authz.check.request import ORG_ID, api_key_id
 from authz.cli.common import USAGE, CommandError, noun, require_known_org, with_store
+from authz.ids import ORG_ID, api_key_id
 from authz.policy import rules
 from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
 from authz.v1 import policy_pb2

@@ -332,6 +332,9 @@ class CatalogIndex:
     deactivations: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     deactivation_times: tuple[float, ...] = ()
     _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
+    # The Check's remembered judgements under this catalog (authz.check.decision): a new catalog
+    # starts with none, and the old ones go with the old catalog.
+    judgements: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.names is None:

@@ -21,14 +21,17 @@ import structlog
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from opentelemetry.trace import Span, SpanKind
 
+from authz import ids
 from authz.check import assertion, egress
 from authz.check import request as request_mod
 from authz.check import response as response_mod
-from authz.check.decision import Gateway, OrgPolicy, Verdict, decide, parse_contract
+from authz.check.decision import Gateway, decide, parse_contract
+from authz.check.security_event import security_event
+from authz.check.verdict import Verdict
 from authz.clip import MODEL, ORG, clip
-from authz.events.records import security_event
 from authz.events.writer import EventWriter
 from authz.metrics import TALLY
+from authz.policy.orgs import OrgPolicy
 from authz.policy.rules import NO_BLOCK_ALERTS
 from authz.reasons import OUTCOMES, Reason
 from authz.server import tracing
@@ -217,13 +220,13 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             if self.static_requires_credential and facts.api_key is None:
                 return Verdict(Reason.ORG_MISSING), key_id, None
             if facts.api_key is not None:
-                key_id = request_mod.api_key_id(request_mod.api_key_hash(facts.api_key))
+                key_id = ids.api_key_id(ids.api_key_hash(facts.api_key))
             org_id = self.static_org
         elif self.org_from_header:
             org_id = facts.org_header
             if not org_id:
                 return Verdict(Reason.ORG_MISSING), key_id, None
-            if not request_mod.ORG_ID.fullmatch(org_id):
+            if not ids.ORG_ID.fullmatch(org_id):
                 return Verdict(Reason.ORG_MALFORMED), key_id, None
         elif facts.api_key is None:
             return Verdict(Reason.ORG_MISSING), key_id, None
@@ -235,8 +238,8 @@ class CheckService(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignor
             if not (self.org_from_header or self.static_org):
                 api_key = facts.api_key
                 assert api_key is not None  # refused above when missing
-                key_hash = request_mod.api_key_hash(api_key)
-                key_id = request_mod.api_key_id(key_hash)
+                key_hash = ids.api_key_hash(api_key)
+                key_id = ids.api_key_id(key_hash)
                 keys = self.gateway_keys  # org_source = "gateway": the gateway's key API, else Redis
                 cached, org_id = keys.cached(key_hash) if keys else self.cache.cached_org_for_key(key_hash)
                 if not cached:

@@ -22,7 +22,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from authz.clip import MODEL, ORG, clip
 
 if TYPE_CHECKING:
-    from authz.check.decision import Verdict
+    from authz.check.verdict import Verdict
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 SPAN_NAME = "authz.Check"

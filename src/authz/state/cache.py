@@ -19,10 +19,10 @@ import structlog
 from redis.exceptions import RedisError
 
 from authz import metrics
-from authz.check.decision import CustomEntry, OrgPolicy, forget_judgements
 from authz.policy import catalog as catalog_mod
 from authz.policy import rules as policy_mod
 from authz.policy.catalog import CatalogIndex
+from authz.policy.orgs import CustomEntry, OrgPolicy
 from authz.policy.rules import rules_of
 from authz.state.store import (
     APIKEY_MESSAGE,
@@ -331,7 +331,6 @@ class StateCache:
             return
         self.catalog = CatalogIndex.build(parsed)
         self._catalog_raw = raw
-        forget_judgements()  # they name the old catalog: let it go now, not entry by entry
         metrics.CATALOG_VERSION.set(self.catalog.version)
         log.info(
             "catalog_loaded",

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from redis.asyncio.cluster import RedisCluster
 
-from authz.check.request import api_key_hash, api_key_id
+from authz.ids import api_key_hash, api_key_id
 from authz.policy import catalog as catalog_mod
 from authz.state import audit
 from authz.v1 import catalog_pb2, policy_pb2
