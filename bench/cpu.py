@@ -218,10 +218,11 @@ def direct(servers: Servers, rounds: int, checks: int) -> dict:
 
 
 def in_process(servers: Servers, rounds: int, checks: int) -> dict:
-    """CPU µs of the real CheckService.Check per case, in this process, without gRPC: the same
-    App, cache and event writer as `authz serve` (same Redis and data), each Check on a freshly
-    parsed CheckRequest as gRPC hands one over. Our own work per Check, for comparison with what
-    the same Checks cost a server (direct): between gRPC callbacks the code runs on cold caches."""
+    """CPU µs of the real gRPC Check (GrpcCheck over the app's Checker) per case, in this
+    process, without gRPC: the same App, cache and event writer as `authz serve` (same Redis and
+    data), each Check on a freshly parsed CheckRequest as gRPC hands one over. Our own work per
+    Check, for comparison with what the same Checks cost a server (direct): between gRPC
+    callbacks the code runs on cold caches."""
     import asyncio
     import gc
 
@@ -231,8 +232,7 @@ def in_process(servers: Servers, rounds: int, checks: int) -> dict:
     from authz import config
     from authz.logs import configure_logging
     from authz.server import app as server
-    from authz.server import components
-    from authz.server.check_handler import CheckService
+    from authz.server.grpc_transport import GrpcCheck
 
     env = dict(servers.authz_env)
     for name in ("GRPC", "HTTP", "ADMIN_GRPC", "METRICS"):
@@ -246,7 +246,8 @@ def in_process(servers: Servers, rounds: int, checks: int) -> dict:
         await app.start()
         thresholds = gc.get_threshold()
         server.settle_gc()  # as `authz serve` does after start; undone below for the rest of the bench
-        check = CheckService(app.cache, app.events, components.read_config(settings), settings.org_source).Check
+        assert app.checker is not None
+        check = GrpcCheck(app.checker).Check
         out: dict[str, float] = {}
         try:
             for case in ("allowed", "blocked", "no_policy"):

@@ -95,19 +95,19 @@ def test_an_orgs_requests_in_one_second_share_one_assertion_and_the_next_second_
     """One HMAC per org and second (the expiry counts whole seconds anyway); each still verifies."""
     from authz.check.verdict import Verdict
     from authz.reasons import Reason
-    from authz.server import check_handler
+    from authz.server.org_sources import assertion as assertion_source
 
-    service = check_handler.CheckService.__new__(check_handler.CheckService)
-    service.assertion_key, service.assertion_ttl_s, service._assertions = KEY, 60, {}
+    sign = assertion_source.AssertionSigner(KEY, 60)
     clock = iter([NOW + 0.1, NOW + 0.9, NOW + 1.2, NOW + 1.3])
-    monkeypatch.setattr(check_handler.time, "time", lambda: next(clock))
+    monkeypatch.setattr(assertion_source.time, "time", lambda: next(clock))
     allowed = Verdict(Reason.COMPLIANT, org_id="acme")
-    first, same = service._assertion(allowed), service._assertion(allowed)
-    later = service._assertion(allowed)
-    other = service._assertion(Verdict(Reason.COMPLIANT, org_id="beta"))
+    first, same = sign(allowed), sign(allowed)
+    later = sign(allowed)
+    other = sign(Verdict(Reason.COMPLIANT, org_id="beta"))
     assert first == same != later and other != later
     assert [assertion.verify(t, KEY, NOW + 2) for t in (first, later, other)] == ["acme", "acme", "beta"]
-    assert service._assertion(Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme")) == ""  # blocked: none
+    assert sign(Verdict(Reason.PROVIDER_NOT_COMPLIANT, org_id="acme")) == ""  # blocked: none
+    assert assertion_source.AssertionSigner(b"", 60)(allowed) == ""  # no key: no assertions
 
 
 # --- the red team's five findings -------------------------------------------------------------

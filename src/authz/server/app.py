@@ -41,7 +41,8 @@ from authz.httpguard import GuardedSite
 from authz.logs import configure_logging
 from authz.policy import catalog as catalog_mod
 from authz.server import components, ports, tracing
-from authz.server.check_handler import CheckService
+from authz.server.checker import Checker
+from authz.server.grpc_transport import GrpcCheck
 from authz.server.http_transport import HttpCheck, HttpCheckServer
 from authz.server.inspection_budget import InspectionBudget
 from authz.server.parse_pool import ParsePool
@@ -69,6 +70,7 @@ class App:
         self.settings = settings
         self._readiness: asyncio.Task[None] | None = None
         self.parse_pool: ParsePool | None = None  # started with the service (start)
+        self.checker: Checker | None = None  # built with the service (start)
         self.redis = redis_client(settings)
         self.store = Store(self.redis, Keys(settings.key_prefix))
         self.cache = StateCache(
@@ -180,24 +182,22 @@ class App:
         self.parse_pool = ParsePool(self.settings.parse_workers, self.settings.parse_offload_bytes)
         await self.parse_pool.start()
         limiter = UnknownKeyLimiter(self.settings.unknown_api_keys_per_s, self.settings.unknown_api_keys_burst)
-        service = CheckService(
+        ingress, egress = components.org_sources(self.settings, self.cache, limiter)
+        # One Checker behind both transports: one cache, event writer and set of metrics.
+        self.checker = Checker(
             self.cache,
             self.events,
             components.read_config(self.settings),
-            self.settings.org_source,
-            limiter,
+            ingress,
+            egress,
             components.gateway(self.settings),
-            static_org=self.settings.static_org_id,
-            static_requires_credential=self.settings.static_requires_credential,
-            gateway_keys=components.gateway_keys(self.settings),
-            assertion_key=self.settings.org_assertion_key.encode(),
-            assertion_ttl_s=self.settings.org_assertion_ttl_s,
+            components.assertion_signer(self.settings),
             inspection=InspectionBudget(
                 self.settings.inspection_mib_per_s * 1024 * 1024, self.settings.inspection_burst_mib * 1024 * 1024
             ),
             parse_pool=self.parse_pool,
         )
-        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(service, self.grpc)
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(GrpcCheck(self.checker), self.grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc)
         if self.grpc.add_insecure_port(self.settings.grpc_listen) == 0:
             raise OSError(f"cannot listen for gRPC on {self.settings.grpc_listen}")
@@ -213,8 +213,7 @@ class App:
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._set_serving(False)
         if self.settings.ext_authz_http_listen:
-            # The same CheckService: one cache, event writer and set of metrics for both transports.
-            check = HttpCheck(service, self.ready, self.settings.max_request_bytes + (1 << 20))
+            check = HttpCheck(self.checker, self.ready, self.settings.max_request_bytes + (1 << 20))
             self.ext_authz_http = HttpCheckServer(check, self.settings.ext_authz_http_listen)
             await self.ext_authz_http.start()
         await self.grpc.start()

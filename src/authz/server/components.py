@@ -15,6 +15,12 @@ from authz.check.decision import Gateway
 from authz.check.request import ReadConfig
 from authz.config import ConfigError, Settings
 from authz.httpguard import Limits
+from authz.server.org_sources import OrgSource
+from authz.server.org_sources.api_key import ApiKeyOrg, RedisKeys
+from authz.server.org_sources.assertion import AssertionOrg, AssertionSigner
+from authz.server.org_sources.named import HeaderOrg, StaticOrg
+from authz.server.unknown_keys import UnknownKeyLimiter
+from authz.state.cache import StateCache
 
 if TYPE_CHECKING:  # imported when used: its aiohttp client is only needed with org_source = gateway
     from authz.state.gateway_keys import LiteLLMKeyResolver
@@ -74,6 +80,29 @@ def gateway_keys(settings: Settings) -> LiteLLMKeyResolver | None:
         negative_ttl_s=settings.gateway_key_negative_ttl_s,
         timeout_s=settings.gateway_key_timeout_s,
     )
+
+
+def org_sources(settings: Settings, cache: StateCache, unknown_keys: UnknownKeyLimiter) -> tuple[OrgSource, OrgSource]:
+    """Where the org comes from: at ingress by `org_source`; at egress the static org, else the
+    ingress checkpoint's signed assertion."""
+    ingress: OrgSource
+    if settings.org_source == "static":
+        ingress = StaticOrg(settings.static_org_id, settings.static_requires_credential)
+    elif settings.org_source in ("header", "jwt"):  # named by Envoy: a header or a verified claim
+        ingress = HeaderOrg()
+    else:
+        resolver = gateway_keys(settings)  # org_source = "gateway": the gateway's key API
+        ingress = ApiKeyOrg(resolver if resolver is not None else RedisKeys(cache), unknown_keys)
+    egress: OrgSource = (
+        StaticOrg(settings.static_org_id, requires_credential=False, names_key=False)
+        if settings.org_source == "static"
+        else AssertionOrg(settings.org_assertion_key.encode())
+    )
+    return ingress, egress
+
+
+def assertion_signer(settings: Settings) -> AssertionSigner:
+    return AssertionSigner(settings.org_assertion_key.encode(), settings.org_assertion_ttl_s)
 
 
 def authenticator(settings: Settings) -> Authenticator:

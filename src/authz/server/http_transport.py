@@ -4,7 +4,7 @@ Envoy forwards the client's request to `ext_authz_http_listen` with PATH_PREFIX 
 path: method, path and query, headers (every one, with `allowed_headers` matching all) and the
 buffered body, plus `x-envoy-auth-partial-body`. authz reads the same facts from it as from a
 gRPC CheckRequest (authz.check.request.read_http) and runs the same Check
-(CheckService.judge), answered by authz.check.response.build_http from the same templates as
+(authz.server.checker), answered by authz.check.response.build_http from the same templates as
 the CheckResponse: allowed is 200 with the headers for the gateway (`allowed_upstream_headers`
 in Envoy passes only ours) and the client's own `x-compliance-*` named in
 `x-envoy-auth-headers-to-remove`; denied is the deny status, headers and JSON body, which
@@ -26,13 +26,14 @@ from typing import Any
 import structlog
 from granian.constants import HTTPModes, Interfaces
 from granian.server.embed import Server
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 from authz.check import request as request_mod
 from authz.check import response as response_mod
+from authz.check.response import HttpAnswer
 from authz.clip import MODEL, clip
 from authz.server import ports, tracing
-from authz.server.check_handler import CheckService
+from authz.server.checker import Checker
 
 log = structlog.get_logger("authz.server.http_transport")
 
@@ -63,8 +64,8 @@ def client_address(headers: dict[str, str], peer: str) -> str:
 class HttpCheck:
     """The RSGI app: Checks under PATH_PREFIX, the health check at HEALTH_PATH."""
 
-    def __init__(self, service: CheckService, ready: Callable[[], bool], max_body_bytes: int):
-        self.service = service
+    def __init__(self, checker: Checker, ready: Callable[[], bool], max_body_bytes: int):
+        self.checker = checker
         self.ready = ready
         self.max_body_bytes = max_body_bytes
 
@@ -91,16 +92,16 @@ class HttpCheck:
             headers,
             body,
             client_address(headers, scope.client),
-            self.service.read_config(),
+            self.checker.read_config(),
         )
         try:
-            tracer = self.service.tracer
+            tracer = self.checker.tracer
             if tracer is None:
-                answer = await self.service.judge(facts, None, None, started, response_mod.build_http)
+                answer = await self._check(facts, None, started)
             else:
                 parent = tracing.parent_context(None, headers)
                 with tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
-                    answer = await self.service.judge(facts, None, span, started, response_mod.build_http)
+                    answer = await self._check(facts, span, started)
         except Exception:
             # As over gRPC: never a pass. Envoy passes this 503 on to the client.
             log.exception("check_failed", path=clip(facts.path, MODEL), transport="http")
@@ -108,6 +109,21 @@ class HttpCheck:
             return
         status, out, payload = answer
         protocol.response_bytes(status, out, payload)
+
+    async def _check(self, facts: request_mod.RequestFacts, span: Span | None, started: float) -> HttpAnswer:
+        checked = await self.checker.check(facts, None)
+        answer = response_mod.build_http(
+            checked.verdict,
+            checked.decision_id,
+            checked.request_id,
+            checked.owned_headers,
+            checked.providers,
+            checked.catalog_version,
+            checked.gateway_headers,
+            checked.org_assertion,
+        )
+        self.checker.answered(checked, span, started)
+        return answer
 
 
 class HttpCheckServer:

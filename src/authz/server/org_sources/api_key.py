@@ -1,0 +1,63 @@
+"""The org of the request's API key: org_source = "api_key" (keys registered in Redis, read
+through the state cache) or "gateway" (the gateway's own key API, cached). Unknown keys draw
+from a per-client budget, so a client guessing keys cannot make every Check a cold lookup."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from authz.check.request import RequestFacts
+from authz.check.verdict import Verdict
+from authz.ids import api_key_hash, api_key_id
+from authz.reasons import Reason
+from authz.server.org_sources import Claim
+from authz.server.unknown_keys import UnknownKeyLimiter
+from authz.state.cache import StateCache
+
+
+class KeyLookup(Protocol):
+    def cached(self, key_hash: str) -> tuple[bool, str | None]:
+        """(known, org) without I/O: whether a lookup would be cold, and its answer if not."""
+        ...
+
+    async def resolve(self, key: str, key_hash: str) -> str | None:
+        """The key's org, None when it is unknown (a cold lookup)."""
+        ...
+
+
+class RedisKeys:
+    """Keys registered with authz (`authz orgs add-key`), through the state cache."""
+
+    def __init__(self, cache: StateCache):
+        self._cache = cache
+
+    def cached(self, key_hash: str) -> tuple[bool, str | None]:
+        return self._cache.cached_org_for_key(key_hash)
+
+    async def resolve(self, key: str, key_hash: str) -> str | None:
+        return await self._cache.org_for_key_hash(key_hash)
+
+
+class ApiKeyOrg:
+    def __init__(self, keys: KeyLookup, unknown_keys: UnknownKeyLimiter):
+        self._keys = keys
+        self._unknown_keys = unknown_keys
+
+    def claimed(self, facts: RequestFacts) -> Claim | Verdict:
+        if facts.api_key is None:
+            return Verdict(Reason.ORG_MISSING)
+        if facts.credential_conflict:  # two different keys: the gateway might prefer the other
+            return Verdict(Reason.CREDENTIAL_CONFLICT)
+        key_hash = api_key_hash(facts.api_key)
+        return Claim(key_id=api_key_id(key_hash), key=facts.api_key, key_hash=key_hash)
+
+    async def org_id(self, claim: Claim, facts: RequestFacts) -> str | Verdict:
+        assert claim.key is not None  # claimed() refuses a request without one
+        known, org_id = self._keys.cached(claim.key_hash)
+        if not known:
+            if self._unknown_keys.exhausted(facts.client_address):
+                return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS)
+            org_id = await self._keys.resolve(claim.key, claim.key_hash)
+            if org_id is None:
+                self._unknown_keys.charge(facts.client_address)
+        return Verdict(Reason.API_KEY_UNKNOWN) if org_id is None else org_id
