@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from authz.policy import llmgateway_catalog as lg
+from authz.policy.imports import llmgateway_catalog as lg
 from authz.v1 import catalog_pb2
 from devstack.stack import Stack
 from support.capture import Capture

@@ -13,7 +13,7 @@ from authz.check.decision import STRICT, Gateway, decide
 from authz.check.request import ReadConfig, read
 from authz.policy import catalog as catalog_mod
 from authz.policy import rules as policy
-from authz.policy.envoy_ai_gateway_config import ConfigError, import_config
+from authz.policy.imports.envoy_ai_gateway_config import ConfigError, import_config
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2

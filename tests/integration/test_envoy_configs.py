@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from authz.config import Settings
-from authz.policy import cloud_regions
+from authz.policy.imports import cloud_regions
 from devstack.envoy_config import render, sidecar_config_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from authz.policy import catalog as catalog_mod
-from authz.policy.litellm_config import ConfigError, import_config, provider_of
+from authz.policy.imports.litellm_config import ConfigError, import_config, provider_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "catalog" / "sample-catalog.json"

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import llmgateway_catalog as lg
 from authz.policy import rules as policy
+from authz.policy.imports import llmgateway_catalog as lg
 from authz.v1 import catalog_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from authz.policy import cloud_regions
+from authz.policy.imports import cloud_regions
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from authz.check.request import ReadConfig, read
 from authz.policy import catalog as catalog_mod
 from authz.policy import gateway_names
 from authz.policy import rules as policy
-from authz.policy.litellm_config import import_config
+from authz.policy.imports.litellm_config import import_config
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2

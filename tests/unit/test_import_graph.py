@@ -166,3 +166,17 @@ def test_no_module_imports_another_modules_private_names():
     }
     assert found == {}
     assert private_imports("from authz.check.decision import _judge, decide") == ["authz.check.decision._judge"]
+
+
+def test_the_check_path_never_imports_the_catalog_import_tooling():
+    # policy/imports/ is read by the CLI and the admin API; a Check reads the catalog it produced.
+    graph = _graph()
+    found = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if module.split(".")[1:2] in (["check"], ["server"], ["state"], ["events"])
+        for target in targets
+        if target.startswith("authz.policy.imports")
+    )
+    assert "authz.policy.imports.litellm_config" in graph, "the tooling is where this test looks"
+    assert found == []

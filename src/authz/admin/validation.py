@@ -11,9 +11,9 @@ import grpc
 from google.protobuf import descriptor_pool, json_format
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import cloud_regions
 from authz.policy import rules as policy_mod
 from authz.policy.catalog import CatalogIndex
+from authz.policy.imports import cloud_regions
 from authz.suggest import did_you_mean
 from authz.v1 import catalog_pb2, policy_pb2
 
@@ -107,7 +107,7 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
 
 
 # The processing-region codes a provider can be in: every code the clouds' region tables map
-# to (authz.policy.cloud_regions), which covers every code the shipped catalog publishes.
+# to (authz.policy.imports.cloud_regions), which covers every code the shipped catalog publishes.
 REGION_CODES = frozenset(
     {
         *cloud_regions.AWS.values(),

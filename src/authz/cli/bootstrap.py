@@ -74,7 +74,7 @@ def bootstrap_command(args: argparse.Namespace) -> int:
 
 def _imported(path: str, base: catalog_pb2.Catalog) -> catalog_pb2.Catalog:
     """The LiteLLM config at `path` imported onto `base` (its notes printed, as by catalog import)."""
-    from authz.policy import litellm_config
+    from authz.policy.imports import litellm_config
 
     try:
         with open(path) as f:

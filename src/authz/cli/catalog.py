@@ -117,7 +117,7 @@ def check_command(args: argparse.Namespace) -> int:
             raise CommandError("--litellm-data and --json go with --against litellm", USAGE)
         print(f"ok: {len(parsed.providers)} providers, {len(parsed.models)} models")
         return 0
-    from authz.policy import litellm_prices
+    from authz.policy.imports import litellm_prices
 
     path = args.litellm_data or _installed_litellm_data()
     try:
@@ -161,7 +161,7 @@ def _installed_litellm_data() -> str:
 
 def build_command(args: argparse.Namespace) -> int:
     from authz.cli import llmgateway_package
-    from authz.policy import llmgateway_catalog
+    from authz.policy.imports import llmgateway_catalog
 
     checked_at = args.checked_at or datetime.now(UTC).date().isoformat()
     try:
@@ -176,7 +176,7 @@ def build_command(args: argparse.Namespace) -> int:
         raise CommandError(
             f"{llmgateway_catalog.PACKAGE}@{report.version} has {len(report.new_fields)} field(s) authz does not map "
             "(listed above): a new compliance attribute must not be dropped silently. Map them in "
-            "authz.policy.llmgateway_catalog, or pass --allow-new-fields to build without them"
+            "authz.policy.imports.llmgateway_catalog, or pass --allow-new-fields to build without them"
         )
     for note in report.unread:
         print(f"unknown: {note}", file=sys.stderr)
@@ -306,8 +306,8 @@ def _check_routing(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
 
 def _imported(args: argparse.Namespace, base: catalog_pb2.Catalog) -> Any:
     """The gateway config named by args, imported onto `base` (one-line errors)."""
-    from authz.policy import envoy_ai_gateway_config, litellm_config
-    from authz.policy.gateway_import import ConfigError
+    from authz.policy.imports import envoy_ai_gateway_config, litellm_config
+    from authz.policy.imports.gateway_import import ConfigError
 
     try:
         with open(args.gateway_config) as f:
@@ -322,7 +322,7 @@ def _imported(args: argparse.Namespace, base: catalog_pb2.Catalog) -> Any:
 
 
 def _import(args: argparse.Namespace, base: catalog_pb2.Catalog) -> int:
-    from authz.policy.gateway_import import Imported
+    from authz.policy.imports.gateway_import import Imported
 
     result: Imported = _imported(args, base)
     out = catalog_mod.to_json(result.catalog)

@@ -1,5 +1,5 @@
 // Exports an installed @llmgateway/models package as JSON for `authz catalog build --from
-// llmgateway` (authz.policy.llmgateway_catalog maps it). Usage: node llmgateway_export.mjs DIR,
+// llmgateway` (authz.policy.imports.llmgateway_catalog maps it). Usage: node llmgateway_export.mjs DIR,
 // DIR being the package's own directory (e.g. node_modules/@llmgateway/models). The package's
 // values pass through as published; only what JSON cannot carry is converted (a Date becomes its
 // ISO 8601 string, a function or a React element is dropped), and each object's own field

@@ -1,7 +1,7 @@
 """Read an installed @llmgateway/models package: its providers and models as JSON, through Node.
 
 The package is JavaScript (an ES module), so llmgateway_export.mjs imports it under Node and
-prints what authz.policy.llmgateway_catalog maps; nothing of it runs in this process.
+prints what authz.policy.imports.llmgateway_catalog maps; nothing of it runs in this process.
 """
 
 from __future__ import annotations

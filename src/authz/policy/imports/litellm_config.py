@@ -28,9 +28,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import cloud_regions, gateway_import, naming
-from authz.policy.gateway_import import ConfigError as ConfigError
-from authz.policy.gateway_import import Imported as Imported
+from authz.policy import naming
+from authz.policy.imports import cloud_regions, gateway_import
+from authz.policy.imports.gateway_import import ConfigError as ConfigError
+from authz.policy.imports.gateway_import import Imported as Imported
 from authz.v1 import catalog_pb2
 
 # LiteLLM infers a provider for well-known bare model names; only these families are read
@@ -78,7 +79,7 @@ def provider_of(params: dict[str, Any]) -> str | None:
 
 
 # Where a deployment says it runs: the litellm_params key LiteLLM reads for each cloud, and that
-# cloud's region table (authz.policy.cloud_regions).
+# cloud's region table (authz.policy.imports.cloud_regions).
 _REGION_PARAMS = {
     "aws-bedrock": ("aws_region_name", cloud_regions.AWS),
     "azure": ("region_name", cloud_regions.AZURE),
@@ -127,7 +128,7 @@ def _regional(provider: str, params: dict[str, Any], out: catalog_pb2.Catalog, w
     entry.id, entry.name, entry.region_of = entry_id, f"{parent.name} ({region})", provider
     entry.data_policy.processing_regions[:] = [code]
     evidence = entry.data_policy.evidence["processing_regions"]
-    evidence.source = f"LiteLLM config {where}: {said} (authz.policy.cloud_regions)"
+    evidence.source = f"LiteLLM config {where}: {said} (authz.policy.imports.cloud_regions)"
     evidence.checked_at = ""
     return entry_id
 

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import gateway_import
-from authz.policy.gateway_import import ConfigError as ConfigError
-from authz.policy.gateway_import import Imported as Imported
+from authz.policy.imports import gateway_import
+from authz.policy.imports.gateway_import import ConfigError as ConfigError
+from authz.policy.imports.gateway_import import Imported as Imported
 from authz.v1 import catalog_pb2
 
 MODEL_HEADER = "x-ai-eg-model"

@@ -20,7 +20,7 @@ What the package publishes and what it becomes (absent or null stays unknown, fa
   regionConfig                -> a regional entry "<id>-<region>" per region but "global" (any
                                  region: the provider's own entry), region_of = <id>, processing
                                  region from its endpoint's host (and its fallback endpoint's),
-                                 authz.policy.cloud_regions; a host that does not say: unknown
+                                 authz.policy.imports.cloud_regions; a host that does not say: unknown
   models[].providers[]        -> the model's providers, each mapping's regions (LLMGateway's
                                  expandProviderRegions) as regional entries; a mapping whose
                                  deactivatedAt is on or before the catalog's day is no candidate,
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from authz.policy import cloud_regions
+from authz.policy.imports import cloud_regions
 from authz.v1 import catalog_pb2, policy_pb2
 
 PACKAGE = "@llmgateway/models"
@@ -283,7 +283,7 @@ def _regions(
         if hosts and None not in found and len(found) == 1:
             entry.data_policy.processing_regions.append(found.pop())
             evidence = entry.data_policy.evidence["processing_regions"]
-            evidence.source = f"{where}.endpointMap[{rid}] {', '.join(hosts)} (authz.policy.cloud_regions)"
+            evidence.source = f"{where}.endpointMap[{rid}] {', '.join(hosts)} (authz.policy.imports.cloud_regions)"
             evidence.checked_at = checked_at
         else:
             report.unread.append(f"{where}.endpointMap[{rid}]: no known region for {hosts or 'no endpoint'}")
