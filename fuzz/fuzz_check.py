@@ -31,11 +31,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from envoy.service.auth.v3 import external_auth_pb2  # noqa: E402
 
-from authz.check import contracts, endpoints  # noqa: E402
+from authz.check import endpoints  # noqa: E402
 from authz.check.decision import HEADER, STRICT, Gateway, decide  # noqa: E402
 from authz.check.request import OWNED_PREFIX, ReadConfig, read  # noqa: E402
 from authz.check.response import build  # noqa: E402
 from authz.policy import requirements  # noqa: E402
+from authz.policy.gateways import litellm as litellm_gateway  # noqa: E402
 from authz.policy.orgs import OrgPolicy  # noqa: E402
 from authz.policy.rules import rules_of  # noqa: E402
 from authz.reasons import OUTCOMES, Reason  # noqa: E402
@@ -368,7 +369,7 @@ def check_one(
     except ValueError:
         document = None
     document = document if isinstance(document, dict) else {}
-    fallbacks = [m for f in contracts.LITELLM_FALLBACKS for m in _fallback_models(document.get(f))]
+    fallbacks = [m for f in litellm_gateway.FALLBACKS for m in _fallback_models(document.get(f))]
     fallbacks = fallbacks if naming == "litellm" else []
     response = build(verdict, "decision", facts.request_id, facts.owned_headers)
     sent = {k for k in request.attributes.request.http.headers if k.startswith(OWNED_PREFIX)}
@@ -394,7 +395,7 @@ def check_one(
             if naming == "litellm" and verdict.reason is Reason.COMPLIANT and document:
                 # Under LiteLLM's contract nothing that routes passes unjudged...
                 inert = gateway.contract.inert_fields or frozenset()
-                assert set(document) <= inert | set(contracts.LITELLM_FALLBACKS), document
+                assert set(document) <= inert | set(litellm_gateway.FALLBACKS), document
                 for named in fallbacks:  # ...and every fallback is a model whose providers comply
                     provider, slash, model = named.partition("/")
                     serving = [provider] if slash and provider in providers else models.get(named, [])

@@ -516,8 +516,8 @@ def test_envoy_gateway_over_http_sends_authz_every_header_it_reads():
     Portkey's prefix, which no exact list covers (the component says to use gRPC there)."""
     import re
 
-    from authz.check import assertion, contracts, request, response
-    from authz.policy import naming
+    from authz.check import assertion, request, response
+    from authz.policy import gateways
 
     [policy] = [d for d in RENDERED["examples/envoy-gateway-http"] if d["kind"] == "SecurityPolicy"]
     listed = set(policy["spec"]["extAuth"]["headersToExtAuth"])
@@ -534,7 +534,7 @@ def test_envoy_gateway_over_http_sends_authz_every_header_it_reads():
         "x-provider",  # the provider header the docs and examples use (setting provider_header)
         request.REQUIRE_HEADER,
         request.PARTIAL_BODY_HEADER,
-        *(h for p in naming.PROFILES for h in contracts.for_profile(p).headers_read),
+        *(h for g in gateways.GATEWAYS for h in g.contract.headers_read),
         response.ALLOWED_PROVIDERS_HEADER,  # a client's copies, for authz to strip
         response.ORG_HEADER,
         response.POLICY_VERSION_HEADER,

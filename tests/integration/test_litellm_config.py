@@ -174,7 +174,7 @@ def test_settings_that_only_tune_the_choice_within_a_group_import_quietly():
 
 
 def test_every_litellm_provider_prefix_the_shipped_catalog_knows_imports():
-    from authz.policy.naming import LITELLM_PROVIDERS
+    from authz.policy.gateways.litellm import PROVIDERS as LITELLM_PROVIDERS
 
     base = shipped()
     names = catalog_mod.CatalogIndex.build(base).names

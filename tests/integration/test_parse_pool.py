@@ -11,8 +11,8 @@ import time
 import pytest
 
 from authz.check import parsing
-from authz.check.contracts import for_profile
 from authz.check.request import ReadConfig, read
+from authz.policy.gateways import contract_for as for_profile
 from authz.server.parse_pool import HELPER_NICENESS, ParsePool
 from support.checkrequests import check_request
 

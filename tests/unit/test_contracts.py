@@ -10,12 +10,19 @@ from envoy.config.core.v3 import base_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authz.check import contracts, portkey
+from authz.check import portkey
 from authz.check.decision import STRICT, Gateway, decide
 from authz.check.parsing import fallbacks
 from authz.check.request import ReadConfig, read
 from authz.check.response import build, message
+from authz.policy import gateways
 from authz.policy import rules as policy
+from authz.policy.gateways import litellm as litellm_gateway
+from authz.policy.gateways import llmgateway as llmgateway_gateway
+from authz.policy.gateways import native as native_gateway
+from authz.policy.gateways import openrouter as openrouter_gateway
+from authz.policy.gateways import portkey as portkey_gateway
+from authz.policy.gateways.description import NOTHING, Allowed
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2
@@ -56,7 +63,7 @@ def test_a_plain_request_passes_the_contract():
         ["llama-3.3-70b", "deepseek/deepseek-v3.2"],
     ],
 )
-@pytest.mark.parametrize("field", contracts.LITELLM_FALLBACKS)
+@pytest.mark.parametrize("field", litellm_gateway.FALLBACKS)
 def test_every_fallback_shape_is_judged_like_the_model(field, fallbacks_value):
     verdict = judge(chat(**{field: fallbacks_value}))
     assert not verdict.allowed and verdict.reason in (Reason.NO_COMPLIANT_PROVIDER, Reason.PROVIDER_NOT_COMPLIANT)
@@ -278,7 +285,7 @@ PORTKEY_CATALOG = catalog_index(
     {"gpt-4o": ["openai", "azure"], "deepseek-chat": ["deepseek"], "gpt-4o-mini": ["openai"]},
 )
 HOSTS = frozenset({("openai", "http://egress:10000/openai/v1")})
-PORTKEY = Gateway(routing=STRICT, naming="portkey", custom_hosts=HOSTS)
+PORTKEY = Gateway(routing=STRICT, naming="portkey", allowed=Allowed(custom_hosts=HOSTS))
 
 
 def portkey_judge(headers, model="gpt-4o"):
@@ -331,8 +338,10 @@ AZURE_CATALOG = catalog_index(
 AZURE_PORTKEY = Gateway(
     routing=STRICT,
     naming="portkey",
-    azure_resources=frozenset({("contoso-se", "azure-swedencentral")}),
-    deployments=frozenset({("gpt4o-prod", "gpt-4o")}),
+    allowed=Allowed(
+        azure_resources=frozenset({("contoso-se", "azure-swedencentral")}),
+        deployments=frozenset({("gpt4o-prod", "gpt-4o")}),
+    ),
 )
 
 
@@ -460,35 +469,37 @@ def test_portkey_a_custom_host_header_joins_a_config_that_names_no_provider():
 
 
 def test_each_profile_has_its_own_contract_and_any_other_none():
-    assert contracts.for_profile("litellm") is contracts.LITELLM
-    assert contracts.for_profile("llmgateway") is contracts.LLMGATEWAY
-    assert contracts.for_profile("openrouter") is contracts.OPENROUTER
-    assert contracts.for_profile("portkey") is contracts.PORTKEY
-    assert contracts.for_profile("native") is contracts.NONE
+    assert gateways.contract_for("litellm") is litellm_gateway.GATEWAY.contract
+    assert gateways.contract_for("llmgateway") is llmgateway_gateway.GATEWAY.contract
+    assert gateways.contract_for("openrouter") is openrouter_gateway.GATEWAY.contract
+    assert gateways.contract_for("portkey") is portkey_gateway.GATEWAY.contract
+    assert gateways.contract_for("native") is native_gateway.GATEWAY.contract
 
 
 def test_the_operators_additions_join_only_the_contract_they_belong_to():
     """Inert fields join a contract that lists inert fields (any other field is then refused);
     allowed hosts and Azure resources join only Portkey's, whose headers can name them."""
     extra = frozenset({"x_trace"})
-    assert contracts.for_profile("litellm", extra).inert_fields == contracts.LITELLM.inert_fields | extra
-    assert contracts.for_profile("openrouter", extra) is contracts.OPENROUTER  # reads only its API's fields
-    hosts = portkey.Allowed(custom_hosts=frozenset({("openai", "http://egress:10000/openai/v1")}))
-    assert contracts.for_profile("portkey", allowed=hosts).allowed == hosts
-    assert contracts.for_profile("portkey").allowed == portkey.NOTHING
-    assert contracts.for_profile("litellm", allowed=hosts) is contracts.LITELLM
+    assert gateways.contract_for("litellm", extra).inert_fields == litellm_gateway.GATEWAY.contract.inert_fields | extra
+    assert (
+        gateways.contract_for("openrouter", extra) is openrouter_gateway.GATEWAY.contract
+    )  # reads only its API's fields
+    hosts = Allowed(custom_hosts=frozenset({("openai", "http://egress:10000/openai/v1")}))
+    assert gateways.contract_for("portkey", allowed=hosts).allowed == hosts
+    assert gateways.contract_for("portkey").allowed == NOTHING
+    assert gateways.contract_for("litellm", allowed=hosts) is litellm_gateway.GATEWAY.contract
 
 
 @pytest.mark.parametrize(
     ("contract", "names", "routes"),
     [
-        (contracts.LITELLM, ["model", "messages", "temperature"], False),
-        (contracts.LITELLM, ["model", "fallbacks"], True),  # judged: more than the model read
-        (contracts.LITELLM, ["model", "custom_llm_provider"], True),
-        (contracts.OPENROUTER, ["model", "messages"], False),
-        (contracts.OPENROUTER, ["model", "provider"], True),
-        (contracts.OPENROUTER, ["models"], True),
-        (contracts.NONE, ["model", "anything"], False),
+        (litellm_gateway.GATEWAY.contract, ["model", "messages", "temperature"], False),
+        (litellm_gateway.GATEWAY.contract, ["model", "fallbacks"], True),  # judged: more than the model read
+        (litellm_gateway.GATEWAY.contract, ["model", "custom_llm_provider"], True),
+        (openrouter_gateway.GATEWAY.contract, ["model", "messages"], False),
+        (openrouter_gateway.GATEWAY.contract, ["model", "provider"], True),
+        (openrouter_gateway.GATEWAY.contract, ["models"], True),
+        (native_gateway.GATEWAY.contract, ["model", "anything"], False),
     ],
 )
 def test_which_fields_need_more_than_the_model_read(contract, names, routes):
@@ -546,7 +557,7 @@ def test_portkey_the_bounds_admit_what_they_name():
 
 
 def test_portkey_a_custom_host_is_compared_without_its_trailing_slash():
-    allowed = portkey.Allowed(custom_hosts=frozenset({("openai", "http://egress:10000/openai/v1")}))
+    allowed = Allowed(custom_hosts=frozenset({("openai", "http://egress:10000/openai/v1")}))
     headers = {portkey.PROVIDER: "openai", portkey.CUSTOM_HOST: "http://egress:10000/openai/v1/"}
     assert portkey.targets(headers, "gpt-4o", allowed) == [("openai/gpt-4o", portkey.PROVIDER)]
     assert portkey_refusal({"provider": "openai", "custom_host": "http://egress:10000/openai/v1//x"}).startswith(

@@ -42,6 +42,9 @@ def judge(model: str, profile: str):
         ("openrouter", "deepseek/deepseek-v3.2", ("", "deepseek-v3.2")),  # an author, not a pin
         ("llmgateway", "together-ai/deepseek-v3.2", ("together", "deepseek-v3.2")),
         ("llmgateway", "google-vertex/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
+        ("portkey", "together-ai/llama-3.3-70b-instruct", ("together", "llama-3.3-70b-instruct")),
+        ("portkey", "vertex-ai/gemini-2.5-pro", ("google-vertex", "gemini-2.5-pro")),
+        ("portkey", "together_ai/llama-3.3-70b-instruct", ("", "together_ai/llama-3.3-70b-instruct")),  # LiteLLM's id
     ],
 )
 def test_each_profile_maps_its_spelling_onto_catalog_ids(profile, name, expected):

@@ -58,7 +58,8 @@ MEANING: dict[str, str] = {
     "model_header": "a header naming the model (e.g. Envoy AI Gateway's `x-ai-eg-model`): a client that sends it must name the body's model, else 400 `model_mismatch`",
     "provider_header": "e.g. `x-provider` to let clients pin with a header",
     "routing_enforcement": "`strict` (unpinned requests pass only if every provider complies) or `header` (the gateway honours `x-compliance-allowed-providers`)",
-    "naming_profile": "how the gateway spells models, and its routing contract ([gateways.md](gateways.md)): `native`, `litellm`, `openrouter`, `llmgateway`, `portkey`",
+    "naming_profile": "how the gateway spells models, and its routing contract ([gateways.md](gateways.md)): "
+    + ", ".join(f"`{name}`" for name in get_args(config.NamingProfile)),
     "max_request_bytes": "must equal Envoy's `with_request_body.max_request_bytes`",
     "api_key_sources": "where clients send the API key (every place LiteLLM reads one; a `litellm_key_header_name` comes with the imported catalog); two that differ, or an `Authorization` scheme authz does not read beside one → 401",
     "endpoints_file": "your endpoint table (rows before the shipped ones, Azure `[deployments]`)",

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from authz.check import contracts, parsing, portkey
+from authz.check import parsing
 from authz.check.request import RequestFacts
 from authz.check.verdict import Verdict
-from authz.policy import naming
+from authz.policy import gateways, naming
 from authz.policy import rules as policy
 from authz.policy.catalog import TEXT, CatalogIndex
+from authz.policy.gateways.description import NOTHING, Allowed, Contract
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import OUTCOMES, Reason
 
@@ -53,28 +54,20 @@ _SUGGEST = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Gateway:
-    """What authz knows of the gateway it fronts (settings routing_enforcement, naming_profile,
-    extra_body_fields), and the routing contract that follows from it."""
+    """The gateway authz fronts as the operator set it up: its routing mode (setting
+    routing_enforcement), its description by name (naming_profile: authz.policy.gateways), the
+    body fields the operator declares inert (extra_body_fields) and what a request may name
+    (custom hosts, Azure resources and deployments); the routing contract that follows."""
 
     routing: str = STRICT
     naming: str = "native"
     extra_body_fields: frozenset[str] = frozenset()
     keeps_pins: bool = True  # False on a path where the gateway may move a pinned request
-    custom_hosts: frozenset[tuple[str, str]] = frozenset()  # Portkey: (provider, URL) allowed
-    azure_resources: frozenset[tuple[str, str]] = frozenset()  # Portkey: (Azure resource, catalog entry)
-    deployments: frozenset[tuple[str, str]] = frozenset()  # Azure deployment -> model (endpoint table)
-    contract: contracts.Contract = field(init=False, compare=False, repr=False)
+    allowed: Allowed = NOTHING
+    contract: Contract = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "contract",
-            contracts.for_profile(
-                self.naming,
-                self.extra_body_fields,
-                portkey.Allowed(self.custom_hosts, self.azure_resources, self.deployments),
-            ),
-        )
+        object.__setattr__(self, "contract", gateways.contract_for(self.naming, self.extra_body_fields, self.allowed))
 
 
 _DEFAULT_GATEWAY = Gateway()
@@ -157,7 +150,7 @@ def decide(
     return dataclasses.replace(first, routing=AUTOMATIC, provider="", allowed_providers=tuple(allowed))
 
 
-def parse_contract(gateway: Gateway) -> contracts.Contract | None:
+def parse_contract(gateway: Gateway) -> Contract | None:
     """The contract the body is parsed under (None: the gateway routes by no field)."""
     return gateway.contract if gateway.contract.reads_fields else None
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-HEADER_PREFIX = "x-portkey-"
+from authz.policy.gateways.description import NOTHING, Allowed
+from authz.policy.gateways.portkey import HEADER_PREFIX
+
 PROVIDER = "x-portkey-provider"
 CONFIG = "x-portkey-config"
 CUSTOM_HOST = "x-portkey-custom-host"
@@ -63,20 +64,6 @@ _MAX_DEPTH = 8
 
 class Refused(ValueError):
     """Something the gateway routes by that authz cannot judge; the text names it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Allowed:
-    """What the operator lets a request name: custom hosts per provider (setting custom_hosts),
-    Azure resources -> catalog entries (azure_resources), Azure deployments -> models
-    (the endpoint table's [deployments])."""
-
-    custom_hosts: frozenset[tuple[str, str]] = frozenset()
-    azure_resources: frozenset[tuple[str, str]] = frozenset()
-    deployments: frozenset[tuple[str, str]] = frozenset()
-
-
-NOTHING = Allowed()
 
 
 def targets(headers: Mapping[str, str], model: str, allowed: Allowed = NOTHING) -> list[tuple[str, str]]:

@@ -18,10 +18,10 @@ from envoy.service.auth.v3 import external_auth_pb2
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, status_pb2
 
-from authz.check import assertion, contracts
+from authz.check import assertion
 from authz.check.verdict import Verdict
 from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
-from authz.policy import requirements
+from authz.policy import gateways, requirements
 from authz.policy import rules as policy
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import catalog_pb2
@@ -395,10 +395,7 @@ def message(verdict: Verdict) -> str:
         detail=clip(verdict.detail, MODEL),
     )
     if verdict.item:
-        routed = verdict.item.partition("[")[0] in contracts.FALLBACK_FIELDS or verdict.item.startswith(
-            ("config", "x-portkey-")
-        )
-        where = "named in" if routed else "batch entry"
+        where = "named in" if gateways.names_a_route(verdict.item) else "batch entry"
         text += f" ({where} '{clip(verdict.item, MODEL)}')"
     if verdict.deactivated:
         provider, _, when = verdict.deactivated.partition(" ")

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 from authz.admin.tokens import Authenticator
 from authz.alerts.webhook_guard import WebhookGuard
-from authz.check import assertion, contracts, endpoints
+from authz.check import assertion, endpoints
 from authz.check.decision import Gateway
 from authz.check.request import ReadConfig
 from authz.config import ConfigError, Settings
 from authz.httpguard import Limits
+from authz.policy import gateways
+from authz.policy.gateways.description import Allowed
 from authz.server.org_sources import OrgSource
 from authz.server.org_sources.api_key import ApiKeyOrg, RedisKeys
 from authz.server.org_sources.assertion import AssertionOrg, AssertionSigner
@@ -39,7 +41,8 @@ def endpoint_table(settings: Settings) -> endpoints.EndpointTable:
 
 
 def read_config(settings: Settings) -> ReadConfig:
-    contract = contracts.for_profile(settings.naming_profile)
+    described = gateways.named(settings.naming_profile)
+    contract = described.contract
     return ReadConfig(
         model=settings.model_header,
         provider=settings.provider_header,
@@ -48,7 +51,7 @@ def read_config(settings: Settings) -> ReadConfig:
         jwt_payload_key=settings.org_jwt_payload_key,
         max_request_bytes=settings.max_request_bytes,
         credentials=settings.credential_sources(),
-        litellm_schemes=settings.naming_profile == "litellm",
+        litellm_schemes=described.litellm_key_schemes,
         endpoints=endpoint_table(settings),
         # The contract's headers, and the egress checkpoint's org assertion.
         routing_headers=(*contract.headers_read, assertion.HEADER),
@@ -61,9 +64,11 @@ def gateway(settings: Settings) -> Gateway:
         routing=settings.routing_enforcement,
         naming=settings.naming_profile,
         extra_body_fields=settings.body_fields(),
-        custom_hosts=settings.custom_host_map(),
-        azure_resources=settings.azure_resource_map(),
-        deployments=frozenset(endpoint_table(settings).deployments.items()),
+        allowed=Allowed(
+            custom_hosts=settings.custom_host_map(),
+            azure_resources=settings.azure_resource_map(),
+            deployments=frozenset(endpoint_table(settings).deployments.items()),
+        ),
     )
 
 

@@ -20,8 +20,8 @@ import multiprocessing
 import os
 
 from authz.check import parsing
-from authz.check.contracts import Contract
 from authz.check.request import RequestFacts
+from authz.policy.gateways.description import Contract
 
 HELPER_NICENESS = 10  # added to the service's own niceness
 

@@ -32,7 +32,7 @@ from authz.check.request import RequestFacts
 from authz.reasons import Reason
 
 if TYPE_CHECKING:  # the contract is handed in by the decision; parsing never chooses one
-    from authz.check.contracts import Contract, Uploads
+    from authz.policy.gateways.description import Contract, Uploads
 
 # A body as its row reads it: JSON pairs, or (multipart parts, whether the body ended).
 ParsedBody = Any

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import naming
+from authz.policy.gateways import litellm as litellm_gateway
 from authz.policy.imports import cloud_regions, gateway_import
 from authz.policy.imports.gateway_import import ConfigError as ConfigError
 from authz.policy.imports.gateway_import import Imported as Imported
@@ -284,7 +284,7 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
                 raise ConfigError(f"model_list[{i}] ({name!r}): a wildcard route must name its provider")
             result.skipped.append(f"{name} ({params.get('model')!r}: no provider prefix)")
             continue
-        provider = names.provider(prefix, naming.LITELLM) or naming.LITELLM_PROVIDERS.get(prefix, prefix)
+        provider = names.provider(prefix, litellm_gateway.GATEWAY.name) or litellm_gateway.PROVIDERS.get(prefix, prefix)
         if provider not in base.providers:
             result.unknown_providers.setdefault(provider, []).append(name)
             if not catalog_mod.PROVIDER_ID.fullmatch(provider) or provider in base.provider_aliases:
@@ -355,4 +355,4 @@ def import_config(text: str, base: catalog_pb2.Catalog, allowed_settings: Iterab
             f"general_settings.litellm_key_header_name is {header!r}: authz reads a key there too "
             "(a second key beside it is a credential conflict)"
         )
-    return gateway_import.finish(result, base, naming.LITELLM, "a LiteLLM config")
+    return gateway_import.finish(result, base, litellm_gateway.GATEWAY.name, "a LiteLLM config")

@@ -1,7 +1,7 @@
 """A second source: LiteLLM's model list (model_prices_and_context_window.json) against a catalog.
 
 LiteLLM ships which provider serves which model name (`litellm_provider` of each entry). Where
-its provider maps onto a catalog provider (naming.LITELLM_PROVIDERS), the two sources should
+its provider maps onto a catalog provider (authz.policy.gateways.litellm.PROVIDERS), the two sources should
 agree on the models that provider serves. This only reports: a disagreement is for a person to
 check against the provider, never applied to the catalog (docs/policy.md: what each source is
 trusted for). Names are compared exactly, as gateways route by them.
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authz.policy import naming
+from authz.policy.gateways import litellm as litellm_gateway
 from authz.v1 import catalog_pb2
 
 
@@ -31,7 +32,7 @@ def served_by_litellm(prices: dict[str, Any]) -> dict[str, set[str]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("litellm_provider"), str):
             continue  # e.g. "sample_spec"
         prefix = entry["litellm_provider"]
-        ours = naming.LITELLM_PROVIDERS.get(prefix)
+        ours = litellm_gateway.PROVIDERS.get(prefix)
         if ours is None:
             continue
         name = key[len(prefix) + 1 :] if key.startswith(prefix + "/") else key
