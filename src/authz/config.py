@@ -338,9 +338,6 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
         raise ConfigError(f"{origin}: setting {key!r} = {value!r}: {exc}") from None
 
 
-EVENT_SINKS = ("redis", "file")
-
-
 def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -436,15 +433,6 @@ def _check(s: Settings) -> None:
         name = source.removeprefix("query:")
         if not name or " " in name:
             raise ConfigError(f"setting 'api_key_sources': {source!r} is not a header name or query:NAME")
-    sinks = s.event_sink_names()
-    unknown = [name for name in sinks if name not in EVENT_SINKS]
-    if not sinks or unknown or len(set(sinks)) != len(sinks):
-        raise ConfigError(
-            f"setting 'event_sinks' = {s.event_sinks!r}: name one or more of "
-            f"{', '.join(EVENT_SINKS)}, each once, comma-separated"
-        )
-    if "file" in sinks and not s.events_file:
-        raise ConfigError("event_sinks includes 'file': set 'events_file' to the path to append events to")
     _check_redis_url(s)
     for item in (i for i in s.azure_resources.split(",") if i.strip()):
         resource, eq, entry = (part.strip() for part in item.partition("="))

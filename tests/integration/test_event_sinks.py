@@ -1,10 +1,11 @@
 """The event-sink contract, run against every sink `event_sinks` accepts: records stored in
 order, replays idempotent (and reported as not new), an unavailable sink's events spooled and
-replayed by the writer with nothing lost. A sink added to config.EVENT_SINKS without a case
-here, without its wiring in App or without documentation fails (docs/contributing.md)."""
+replayed by the writer with nothing lost. A sink listed in authz.events.registry without a case
+here, without its settings or without documentation fails (docs/contributing.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from authz import config
 from authz.check.request import ReadConfig, read
 from authz.check.security_event import security_event
 from authz.check.verdict import Verdict
+from authz.events import registry
 from authz.events.file_sink import FileSink
 from authz.events.records import record
 from authz.events.redis_sink import RedisStreamSink
@@ -28,6 +30,7 @@ from support.checkrequests import check_request
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = read(check_request({"model": "m"}, {"authorization": "Bearer k"}), ReadConfig())
 _n = itertools.count()
+SINK_NAMES = tuple(registry.BY_NAME)
 
 
 def event(i: int) -> dict:
@@ -74,10 +77,10 @@ SINKS = {"redis": RedisCase, "file": FileCase}
 
 
 def test_every_sink_has_a_contract_case():
-    assert set(SINKS) == set(config.EVENT_SINKS)
+    assert set(SINKS) == set(SINK_NAMES)
 
 
-@pytest.mark.parametrize("name", config.EVENT_SINKS)
+@pytest.mark.parametrize("name", SINK_NAMES)
 async def test_records_are_stored_in_order_and_replays_are_not_new(name, redis_server, tmp_path):
     case = SINKS[name](redis_server.url, tmp_path)
     sink = case.sink()
@@ -88,7 +91,7 @@ async def test_records_are_stored_in_order_and_replays_are_not_new(name, redis_s
     await sink.close()
 
 
-@pytest.mark.parametrize("name", config.EVENT_SINKS)
+@pytest.mark.parametrize("name", SINK_NAMES)
 async def test_an_unavailable_sink_loses_nothing(name, redis_server, tmp_path):
     case = SINKS[name](redis_server.url, tmp_path)
     events = [event(i) for i in range(4)]
@@ -115,7 +118,7 @@ async def test_fan_out_reports_what_the_first_sink_newly_stored(redis_server, tm
     assert await redis_case.stored() == await file_case.stored() == [r["event_id"] for r in records]
 
 
-@pytest.mark.parametrize("names", [*config.EVENT_SINKS, ",".join(config.EVENT_SINKS)])
+@pytest.mark.parametrize("names", [*SINK_NAMES, ",".join(SINK_NAMES)])
 async def test_the_app_builds_the_sinks_the_setting_names(names, tmp_path):
     from authz.server.app import App
 
@@ -126,7 +129,7 @@ async def test_the_app_builds_the_sinks_the_setting_names(names, tmp_path):
     await app.alerts_redis.aclose()
 
 
-@pytest.mark.parametrize("name", config.EVENT_SINKS)
+@pytest.mark.parametrize("name", SINK_NAMES)
 def test_every_sink_is_documented(name):
     api = (ROOT / "docs" / "api.md").read_text()
     assert f"- `{name}`" in api, f"docs/api.md, Security events: describe the {name!r} sink"
@@ -134,9 +137,22 @@ def test_every_sink_is_documented(name):
 
 
 def test_a_bad_sink_setting_says_what_to_do():
+    from authz.server import components
+
     for environ, message in [
         ({"AUTHZ_EVENT_SINKS": "kafka"}, "name one or more of redis, file"),
+        ({"AUTHZ_EVENT_SINKS": "redis,flie"}, "did you mean 'file'"),
+        ({"AUTHZ_EVENT_SINKS": "redis,redis"}, "each once"),
         ({"AUTHZ_EVENT_SINKS": "redis,file"}, "set 'events_file'"),
     ]:
         with pytest.raises(config.ConfigError, match=message):
-            config.load(None, environ)
+            components.check(config.load(None, environ))
+
+
+@pytest.mark.parametrize("name", SINK_NAMES)
+def test_every_sink_declares_the_settings_it_reads(name):
+    module = registry.BY_NAME[name]
+    fields = {f.name for f in dataclasses.fields(config.Settings)}
+    assert module.SETTINGS and set(module.SETTINGS) <= fields, module.SETTINGS
+    source = Path(module.__file__).read_text()
+    assert all(f"settings.{setting}" in source for setting in module.SETTINGS)

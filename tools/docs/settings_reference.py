@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import get_args
 
 from authz import config
+from authz.events import registry as sink_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "settings.md"
@@ -87,7 +88,9 @@ MEANING: dict[str, str] = {
     "events_spool_max_bytes": "spool limit; beyond it events are dropped (counted)",
     "events_dedupe_window_s": "a spooled event replayed within this long of its creation is never written twice",
     "events_org_maxlen": "newest security events kept per org for its listing",
-    "event_sinks": "where security events go: `redis`, `file`, or both (`redis,file`)",
+    "event_sinks": "where security events go, one or more of "
+    + ", ".join(f"`{name}`" for name in sink_registry.BY_NAME)
+    + " (comma-separated: `redis,file`)",
     "events_file": "the JSON-lines file of the `file` sink",
     "log_level": "`debug`, `info`, `warning` or `error`",
     "alert_webhook_allowed_hosts": "`host` or `host:port`, comma-separated: the operator's receivers, which may use http and internal addresses",

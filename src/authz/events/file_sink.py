@@ -15,13 +15,27 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
+from authz.config import ConfigError, Settings
 from authz.events.records import Record
+from authz.events.sinks import SinkContext
 
 _REMEMBERED_IDS = 100_000
 
+NAME = "file"
+SETTINGS = ("events_file",)  # the settings it reads
+
+
+def check(settings: Settings) -> None:
+    if not settings.events_file:
+        raise ConfigError("event_sinks includes 'file': set 'events_file' to the path to append events to")
+
+
+def build(settings: Settings, context: SinkContext) -> FileSink:
+    return FileSink(settings.events_file)
+
 
 class FileSink:
-    name = "file"
+    name = NAME
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

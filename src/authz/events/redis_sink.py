@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from redis.exceptions import NoScriptError
 
+from authz.config import Settings
 from authz.events.records import Record
+from authz.events.sinks import SinkContext
 from authz.state.store import RedisClient, hash_tag, org_index
 
 # XADD once per event id, a whole batch in one script call (per-command client overhead, not
@@ -39,11 +41,28 @@ return out
 """
 _DEDUPE_BUCKET_S = 3600
 
+NAME = "redis"
+SETTINGS = ("events_stream_maxlen", "events_org_maxlen", "events_dedupe_window_s")  # the settings it reads
+
+
+def check(settings: Settings) -> None:
+    """Its settings are whole numbers config already bounds: nothing more to check."""
+
+
+def build(settings: Settings, context: SinkContext) -> RedisStreamSink:
+    return RedisStreamSink(
+        context.redis,
+        context.stream,
+        maxlen=settings.events_stream_maxlen,
+        org_maxlen=settings.events_org_maxlen,
+        dedupe_window_s=settings.events_dedupe_window_s,
+    )
+
 
 class RedisStreamSink:
     """The shared `events:security` stream (for export) plus each org's bounded listing."""
 
-    name = "redis"
+    name = NAME
 
     def __init__(
         self,

@@ -5,15 +5,18 @@ A sink takes a batch of records (records.record) in order and returns the ones i
 never count it twice). A sink that cannot take a batch raises SinkUnavailable (or the
 OSError/RedisError underneath); the writer spools the batch and replays it later, so every
 sink sees every event at least once, in order. docs/contributing.md has the recipe for a new
-sink: add events/<name>_sink.py (file_sink.py and redis_sink.py are the examples).
+sink: add events/<name>_sink.py (file_sink.py and redis_sink.py are the examples) and list it
+in events/registry.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from authz.events.records import Record
+from authz.state.store import RedisClient
 
 
 class SinkUnavailable(Exception):
@@ -28,6 +31,14 @@ class EventSink(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SinkContext:
+    """What the service hands a sink's `build` besides the settings."""
+
+    redis: RedisClient  # the service's Redis client
+    stream: str  # the shared security-event stream's key
 
 
 class FanOut:

@@ -3,8 +3,8 @@ never losing one.
 
 The Check path only puts the event on a bounded in-memory queue (it never awaits the sink or
 the disk). A writer task logs each event as a structlog JSON line and hands batches to the
-sink (event_sinks.py). While the sink is unavailable the writer appends events to the disk
-spool (event_spool.py) instead, and when the sink returns it replays the spool, oldest first,
+sink (events.sinks). While the sink is unavailable the writer appends events to the disk
+spool (events.spool) instead, and when the sink returns it replays the spool, oldest first,
 before anything newer. After each stored batch, listeners (alerts.BlockCounter) hear about the
 events the sink newly stored.
 """

@@ -32,9 +32,8 @@ from authz.admin.transports import PolicyAdminHttp, PolicyAdminServicer
 from authz.alerts.dispatcher import AlertDispatcher
 from authz.alerts.triggers import BlockCounter
 from authz.config import Settings
-from authz.events.file_sink import FileSink
-from authz.events.redis_sink import RedisStreamSink
-from authz.events.sinks import EventSink, FanOut
+from authz.events import registry as sink_registry
+from authz.events.sinks import SinkContext
 from authz.events.spool import Spool
 from authz.events.writer import EventWriter
 from authz.httpguard import GuardedSite
@@ -82,7 +81,7 @@ class App:
             negative_keys_ttl_s=settings.unknown_api_keys_ttl_s,
         )
         self.events = EventWriter(
-            self._event_sink(),
+            sink_registry.build(self.settings, SinkContext(self.redis, self.store.keys.security_events)),
             Spool(settings.spool_dir(), settings.events_spool_max_bytes),
             queue_size=settings.events_queue_size,
             listeners=[BlockCounter(self.redis, self.store.keys)],
@@ -118,24 +117,6 @@ class App:
         self.draining = False
         self._runners: list[web.AppRunner] = []
         self.ext_authz_http: HttpCheckServer | None = None  # Envoy's HTTP ext_authz, when configured
-
-    def _event_sink(self) -> EventSink:
-        """The sinks `event_sinks` names, in that order (one new sink: one line here)."""
-        s = self.settings
-        made: dict[str, EventSink] = {}
-        for name in s.event_sink_names():
-            if name == "redis":
-                made[name] = RedisStreamSink(
-                    self.redis,
-                    self.store.keys.security_events,
-                    maxlen=s.events_stream_maxlen,
-                    org_maxlen=s.events_org_maxlen,
-                    dedupe_window_s=s.events_dedupe_window_s,
-                )
-            elif name == "file":
-                made[name] = FileSink(s.events_file)
-        sinks = list(made.values())
-        return sinks[0] if len(sinks) == 1 else FanOut(sinks)
 
     def ready(self) -> bool:
         return (

@@ -14,6 +14,7 @@ from authz.check import assertion, endpoints
 from authz.check.decision import Gateway
 from authz.check.request import ReadConfig
 from authz.config import ConfigError, Settings
+from authz.events import registry as sink_registry
 from authz.httpguard import Limits
 from authz.policy import gateways
 from authz.policy.gateways.description import Allowed
@@ -29,8 +30,10 @@ if TYPE_CHECKING:  # imported when used: its aiohttp client is only needed with 
 
 
 def check(settings: Settings) -> None:
-    """What `config.load` cannot check from below: the endpoints file parses. Raises ConfigError."""
+    """What `config.load` cannot check from below: the endpoints file parses, and the event
+    sinks named exist with their settings (authz.events.registry). Raises ConfigError."""
     endpoint_table(settings)
+    sink_registry.check(settings)
 
 
 def endpoint_table(settings: Settings) -> endpoints.EndpointTable:
