@@ -102,7 +102,8 @@ class Settings:
     # gateway): allowed only when every provider serving the model complies. "header": the
     # gateway routes only among x-compliance-allowed-providers (it must; see docs/requests.md).
     routing_enforcement: RoutingEnforcement = "strict"
-    # How the gateway spells models: native, litellm, openrouter or llmgateway.
+    # The gateway behind authz: how its clients spell models and its routing contract, one
+    # module of authz.policy.gateways each (NamingProfile lists them).
     naming_profile: NamingProfile = "native"
     # Must equal Envoy's ext_authz with_request_body.max_request_bytes. 32 MiB: OpenAI accepts
     # image inputs and files of tens of MB in one request, and a body cut short is denied.
@@ -120,9 +121,6 @@ class Settings:
     # Body fields (comma-separated) the gateway's router is known not to route by, beyond those
     # its routing contract lists (docs/gateways.md); any other field is refused, 400.
     extra_body_fields: str = ""
-    # The egress checkpoint (docs/egress.md): the key both checkpoints share to sign and verify
-    # org assertions (at least 32 bytes; empty: no assertions are made, and the egress
-    # checkpoint knows the org only with org_source = "static"), and how long one is valid.
     # Portkey: the custom hosts a request may name, per provider ("openai=http://egress:10000/openai/v1,...";
     # typically the egress routes). Any other x-portkey-custom-host or config custom_host is refused.
     custom_hosts: str = ""
@@ -140,6 +138,9 @@ class Settings:
     # 0 workers: every body is parsed on the event loop.
     parse_workers: int = 1
     parse_offload_bytes: int = 1024 * 1024
+    # The egress checkpoint (docs/egress.md): the key both checkpoints share to sign and verify
+    # org assertions (at least 32 bytes; empty: no assertions are made, and the egress
+    # checkpoint knows the org only with org_source = "static"), and how long one is valid.
     org_assertion_key: str = ""
     org_assertion_ttl_s: int = 600
     refresh_interval_s: float = 30.0  # full resync, backing up pub/sub
@@ -345,21 +346,39 @@ def _installed(module: str) -> bool:
         return False
 
 
-def _check(s: Settings) -> None:
+def _check_tracing(s: Settings) -> None:
     if s.otlp_endpoint and not _installed("opentelemetry.exporter.otlp.proto.grpc"):
         raise ConfigError(
             f"setting 'otlp_endpoint' = {s.otlp_endpoint!r}: the OTLP exporter is not installed "
             "(pip install 'authz[otlp]'), or leave otlp_endpoint empty"
         )
+
+
+def _check_choices(s: Settings) -> None:
     for key, allowed in _CHOICES.items():
         if getattr(s, key) not in allowed:
             raise ConfigError(f"setting {key!r} = {getattr(s, key)!r}: must be one of {', '.join(allowed)}")
+
+
+def _check_request_reading(s: Settings) -> None:
+    """model_header, org_header, provider_header, api_key_sources."""
     for key in ("model_header", "org_header", "provider_header"):
         value = getattr(s, key)
         if value != value.lower() or " " in value:
             raise ConfigError(f"setting {key!r} = {value!r}: header names must be lower-case, no spaces")
     if not s.model_header:
         raise ConfigError("setting 'model_header' must not be empty")
+    sources = s.credential_sources()
+    if s.org_source == "api_key" and not sources:
+        raise ConfigError("setting 'api_key_sources' must name at least one header or query:NAME")
+    for source in sources:
+        name = source.removeprefix("query:")
+        if not name or " " in name:
+            raise ConfigError(f"setting 'api_key_sources': {source!r} is not a header name or query:NAME")
+
+
+def _check_org_source(s: Settings) -> None:
+    """org_source and the settings each source needs."""
     if s.org_source == "gateway" and not (
         s.gateway_key_api_url.startswith(("http://", "https://")) and s.gateway_key_api_token
     ):
@@ -373,15 +392,43 @@ def _check(s: Settings) -> None:
         raise ConfigError("settings 'org_jwt_claim' and 'org_jwt_payload_key' must be set when org_source = 'jwt'")
     if s.org_source == "header" and not s.org_header:
         raise ConfigError("setting 'org_header' must be set when org_source = 'header'")
+    if s.ext_authz_http_listen and s.org_source == "jwt":
+        raise ConfigError(
+            "org_source = 'jwt' reads the claim from the payload jwt_authn puts in the Check's metadata, which Envoy "
+            "sends over gRPC only: serve Checks over gRPC (unset ext_authz_http_listen), or name the org with "
+            "org_source = 'header' and jwt_authn's claim_to_headers"
+        )
+
+
+def _check_admin(s: Settings) -> None:
+    """The admin API's token settings."""
     if s.admin_jwt_hs256_secret and s.admin_jwt_rs256_public_key_file:
         raise ConfigError("set either 'admin_jwt_hs256_secret' or 'admin_jwt_rs256_public_key_file', not both")
     if s.admin_jwt_hs256_secret and len(s.admin_jwt_hs256_secret) < 32:
         raise ConfigError("setting 'admin_jwt_hs256_secret' must be at least 32 characters")
+    if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
+        raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
+
+
+def _check_egress(s: Settings) -> None:
+    """The org assertions both checkpoints share; Portkey's allowed Azure resources."""
     if s.org_assertion_key and len(s.org_assertion_key.encode()) < 32:
         raise ConfigError(
             "setting 'org_assertion_key' must be at least 32 bytes "
             "(e.g. AUTHZ_ORG_ASSERTION_KEY=$(openssl rand -hex 32))"
         )
+    if not 10 <= s.org_assertion_ttl_s <= 86_400:
+        raise ConfigError("setting 'org_assertion_ttl_s' must be between 10 and 86400 seconds")
+    for item in (i for i in s.azure_resources.split(",") if i.strip()):
+        resource, eq, entry = (part.strip() for part in item.partition("="))
+        if not eq or not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", resource) or not entry:
+            raise ConfigError(
+                f"setting 'azure_resources': {item.strip()[:80]!r} is not RESOURCE=CATALOG_ENTRY "
+                "(e.g. contoso-se=azure-swedencentral)"
+            )
+
+
+def _check_inspection(s: Settings) -> None:
     if s.inspection_mib_per_s < 0:
         raise ConfigError("setting 'inspection_mib_per_s' must be 0 (no limit) or more")
     if s.inspection_mib_per_s > 0 and s.inspection_burst_mib * 1024 * 1024 < s.max_request_bytes:
@@ -389,16 +436,10 @@ def _check(s: Settings) -> None:
             "setting 'inspection_burst_mib' must hold at least one body of max_request_bytes "
             f"({s.max_request_bytes / 1024 / 1024:g} MiB), or no such body could ever be inspected"
         )
-    if not 10 <= s.org_assertion_ttl_s <= 86_400:
-        raise ConfigError("setting 'org_assertion_ttl_s' must be between 10 and 86400 seconds")
-    if s.admin_jwt_rs256_public_key_file and not os.path.isfile(s.admin_jwt_rs256_public_key_file):
-        raise ConfigError(f"setting 'admin_jwt_rs256_public_key_file': no file {s.admin_jwt_rs256_public_key_file}")
-    if s.ext_authz_http_listen and s.org_source == "jwt":
-        raise ConfigError(
-            "org_source = 'jwt' reads the claim from the payload jwt_authn puts in the Check's metadata, which Envoy "
-            "sends over gRPC only: serve Checks over gRPC (unset ext_authz_http_listen), or name the org with "
-            "org_source = 'header' and jwt_authn's claim_to_headers"
-        )
+
+
+def _check_listeners(s: Settings) -> None:
+    """Every *_listen setting is HOST:PORT, each on a port of its own."""
     listening: dict[str, tuple[str, str]] = {}
     for key in s.listens():
         host, _, port = getattr(s, key).rpartition(":")
@@ -413,6 +454,10 @@ def _check(s: Settings) -> None:
                     "listen on the same port: give each its own"
                 )
         listening[key] = (host, port)
+
+
+def _check_redis(s: Settings) -> None:
+    """redis_url and redis_password, Sentinel, Cluster and its key prefix."""
     if s.redis_cluster:
         if s.redis_sentinels:
             raise ConfigError("set either 'redis_cluster' or 'redis_sentinels', not both")
@@ -426,21 +471,11 @@ def _check(s: Settings) -> None:
         host, _, port = sentinel.strip().rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"setting 'redis_sentinels': {sentinel!r} is not HOST:PORT")
-    sources = s.credential_sources()
-    if s.org_source == "api_key" and not sources:
-        raise ConfigError("setting 'api_key_sources' must name at least one header or query:NAME")
-    for source in sources:
-        name = source.removeprefix("query:")
-        if not name or " " in name:
-            raise ConfigError(f"setting 'api_key_sources': {source!r} is not a header name or query:NAME")
     _check_redis_url(s)
-    for item in (i for i in s.azure_resources.split(",") if i.strip()):
-        resource, eq, entry = (part.strip() for part in item.partition("="))
-        if not eq or not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}", resource) or not entry:
-            raise ConfigError(
-                f"setting 'azure_resources': {item.strip()[:80]!r} is not RESOURCE=CATALOG_ENTRY "
-                "(e.g. contoso-se=azure-swedencentral)"
-            )
+
+
+def _check_timing(s: Settings) -> None:
+    """Timeouts and the refresh that keeps the state fresh."""
     for key in (
         "refresh_interval_s",
         "redis_timeout_s",
@@ -455,3 +490,25 @@ def _check(s: Settings) -> None:
             f"setting 'max_staleness_s' ({s.max_staleness_s}) must exceed 'refresh_interval_s' "
             f"({s.refresh_interval_s}), or every refresh would already be stale"
         )
+
+
+# Each section's settings checked together, in this order (the first failure is reported).
+# What needs the layers above (the endpoints file, the event sinks) is checked by
+# authz.server.components.check.
+_SECTION_CHECKS = (
+    _check_tracing,
+    _check_choices,
+    _check_request_reading,
+    _check_org_source,
+    _check_admin,
+    _check_egress,
+    _check_inspection,
+    _check_listeners,
+    _check_redis,
+    _check_timing,
+)
+
+
+def _check(s: Settings) -> None:
+    for check in _SECTION_CHECKS:
+        check(s)
