@@ -39,7 +39,8 @@ import cpu
 import data
 
 from authz.policy import catalog as catalog_mod
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.envoy_config import envoy_binary, render
 from devstack.stack import ADMIN_SECRET, FRONT_PROXY, FRONT_PROXY_HTTP, Proc, RedisServer, free_port, wait_until
@@ -315,7 +316,7 @@ def tenant_limits_cost(iterations: int) -> dict:
     from authz.check.request import ReadConfig, read
     from authz.check.response import build
     from authz.state.cache import org_policy
-    from authz.state.store import policy_to_json
+    from authz.state.layout import policy_to_json
     from authz.v1 import catalog_pb2
     from devstack.stack import SAMPLE_CATALOG
 
@@ -535,7 +536,7 @@ import json, os, sys, resource
 sys.path.insert(0, sys.argv[2])
 import data
 from authz.state.cache import org_policy
-from authz.state.store import policy_to_json
+from authz.state.layout import policy_to_json
 from authz.v1 import policy_pb2
 from authz.ids import api_key_hash
 def rss():

@@ -32,7 +32,8 @@ from authz.config import Settings
 from authz.config import load as load_settings
 from authz.policy import catalog as catalog_mod
 from authz.server.ports import claim
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.envoy_config import cluster, envoy_binary, render
 

@@ -12,7 +12,8 @@ import pytest
 import redis
 from redis.asyncio.sentinel import Sentinel
 
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.stack import Proc, RedisServer, Stack, free_port, wait_until
 from support.policies import DEMO_POLICY

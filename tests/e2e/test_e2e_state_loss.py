@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from authz.state.store import StateLost
+from authz.state.writes import StateLost
 from devstack.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e

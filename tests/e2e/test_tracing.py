@@ -17,7 +17,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from authz.policy.catalog import parse
 from authz.server.app import App
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.envoy_config import envoy_binary, render
 from devstack.stack import FRONT_PROXY, SAMPLE_CATALOG, Proc, claimed_settings, first_listener_port

@@ -16,7 +16,8 @@ from authz.policy.catalog import parse
 from authz.server import buckets
 from authz.server.app import App
 from authz.server.inspection_budget import InspectionBudget
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.stack import SAMPLE_CATALOG, claimed_settings
 from support.checkrequests import check_request

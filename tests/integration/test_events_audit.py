@@ -24,7 +24,8 @@ from authz.metrics import EVENTS
 from authz.policy import catalog as catalog_mod
 from authz.reasons import Reason
 from authz.state import audit
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.stack import SAMPLE_CATALOG, RedisServer
 from support.checkrequests import check_request

@@ -15,7 +15,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from authz.policy.catalog import parse
 from authz.server.app import App
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.stack import SAMPLE_CATALOG, claimed_settings
 from support.checkrequests import check_request

@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 
 from authz.policy.catalog import parse
 from authz.server.app import App
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from devstack.stack import SAMPLE_CATALOG, claimed_settings
 
 

@@ -223,7 +223,7 @@ def test_each_write_of_a_file_is_conditional_on_what_the_diff_read(fresh_redis):
     apply (run it again to re-read) instead of being overwritten unseen: plan, alerts and each
     custom provider, as the policy already was."""
     from authz.admin import declared
-    from authz.state.store import ChangedSinceRead
+    from authz.state.writes import ChangedSinceRead
     from authz.v1 import catalog_pb2, policy_pb2
     from devstack.stack import Admin
 

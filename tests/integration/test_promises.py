@@ -34,7 +34,8 @@ from authz.policy.catalog import parse
 from authz.reasons import Reason
 from authz.server.app import App
 from authz.state.cache import StateCache, StateUnavailable
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from devstack.stack import SAMPLE_CATALOG, RedisServer, claimed_settings, closed_port, listening_socket
 from support.checkrequests import check_request
 

@@ -20,7 +20,8 @@ from authz.ids import api_key_hash
 from authz.policy import catalog as catalog_mod
 from authz.reasons import Reason
 from authz.state.cache import StateCache, StateUnavailable
-from authz.state.store import Keys, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 from devstack.stack import SAMPLE_CATALOG, RedisServer, closed_port
 from support.checkrequests import check_request
@@ -119,7 +120,7 @@ async def test_periodic_refresh_catches_writes_that_were_never_published(store):
     await asyncio.wait_for(cache.synced.wait(), 5)
     assert not (await cache.org("quiet")).enabled
     stored = policy_pb2.CompliancePolicy(enabled=True, version=9)
-    from authz.state.store import policy_to_json
+    from authz.state.layout import policy_to_json
 
     await store.redis.hset(store.keys.org("quiet"), "policy", policy_to_json(stored))  # no PUBLISH
 
@@ -274,7 +275,7 @@ async def test_an_empty_redis_is_lost_state_not_no_policy(store):
         await cache.org("never-seen")  # not "no policy"
     with pytest.raises(StateUnavailable):
         await cache.org_for_key_hash(api_key_hash("sk-never-seen"))  # not "unknown key"
-    from authz.state.store import StateLost
+    from authz.state.writes import StateLost
 
     with pytest.raises(StateLost):
         await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=False), "t")
@@ -290,7 +291,7 @@ async def test_an_empty_redis_is_lost_state_not_no_policy(store):
 async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_server):
     """A change whose invalidation was published while the subscription was down is only seen
     through the resync that follows every reconnect (the periodic one is 10 minutes away)."""
-    from authz.state.store import policy_to_json
+    from authz.state.layout import policy_to_json
 
     await store.load_catalog(sample(), "t")
     cache = new_cache(store, refresh_interval_s=600, max_staleness_s=1200)
@@ -319,7 +320,7 @@ async def test_a_reconnected_subscription_resyncs_what_it_missed(store, redis_se
 async def test_a_catalog_message_from_a_replaced_state_reloads_cached_orgs_and_keys(store):
     """Redis replaced (failover to a replica that missed writes, a restore): the next message
     may be a catalog load, and everything cached came from the old state, not just the catalog."""
-    from authz.state.store import CATALOG_MESSAGE, policy_to_json
+    from authz.state.layout import CATALOG_MESSAGE, policy_to_json
 
     await store.load_catalog(sample(), "t")
     await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
@@ -348,7 +349,7 @@ async def test_a_catalog_message_from_a_replaced_state_reloads_cached_orgs_and_k
 async def test_an_invalidation_during_a_cold_load_is_not_lost(store):
     """The load read the old policy, the change and its message arrived before it returned:
     the value cached must be the new one (the load reads again)."""
-    from authz.state.store import ORG_MESSAGE
+    from authz.state.layout import ORG_MESSAGE
 
     await store.load_catalog(sample(), "t")
     await store.set_policy("acme", policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True), "t")
@@ -376,7 +377,7 @@ async def test_an_invalidation_during_a_cold_load_is_not_lost(store):
 async def test_a_large_org_record_is_compiled_off_the_event_loop(monkeypatch):
     """An org at the limits takes milliseconds to compile: a worker thread does it."""
     from authz.state import cache as cache_mod
-    from authz.state.store import policy_to_json
+    from authz.state.layout import policy_to_json
 
     threads = []
     real = asyncio.to_thread

@@ -43,7 +43,8 @@ from authz.admin.validation import (
 from authz.ids import ORG_ID
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
-from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
+from authz.state.layout import alert_settings, custom_providers_of, policy_from_json
+from authz.state.store import Store
 from authz.suggest import did_you_mean
 from authz.v1 import catalog_pb2, policy_pb2
 

@@ -40,15 +40,9 @@ from authz.alerts.webhook_guard import WebhookGuard, WebhookRefused
 from authz.policy import gateway_names, requirements
 from authz.policy import rules as policy_mod
 from authz.policy.catalog import CatalogIndex
-from authz.state.store import (
-    LimitReached,
-    StateLost,
-    Store,
-    VersionConflict,
-    alert_settings,
-    custom_providers_of,
-    policy_from_json,
-)
+from authz.state.layout import alert_settings, custom_providers_of, policy_from_json
+from authz.state.store import Store
+from authz.state.writes import LimitReached, StateLost, VersionConflict
 from authz.v1 import admin_pb2, catalog_pb2, events_pb2, policy_pb2
 
 Message = Any  # a generated request or response message

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 from authz import metrics
 from authz.alerts.messages import Message, payload
 from authz.alerts.webhook_guard import AddressRefused, WebhookGuard, WebhookRefused
-from authz.state.store import Keys, RedisClient
+from authz.state.layout import Keys, RedisClient
 
 log = structlog.get_logger("authz.alerts.dispatcher")
 

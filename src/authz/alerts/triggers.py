@@ -17,7 +17,7 @@ from authz.alerts.messages import Message, block_alert, egress_alert
 from authz.events.records import Record
 from authz.policy import catalog as catalog_mod
 from authz.policy import rules as policy_mod
-from authz.state.store import Keys, RedisClient, alert_settings, policy_from_json
+from authz.state.layout import Keys, RedisClient, alert_settings, policy_from_json
 from authz.v1 import catalog_pb2
 
 

@@ -13,7 +13,8 @@ from authz.cli.declared import carry_out, prepare, read_declaration, webhook_gua
 from authz.ids import api_key_hash, api_key_id
 from authz.policy import catalog as catalog_mod
 from authz.policy.catalog import CatalogIndex
-from authz.state.store import StateLost, Store
+from authz.state.store import Store
+from authz.state.writes import StateLost
 from authz.v1 import catalog_pb2
 
 

@@ -13,7 +13,9 @@ from typing import Literal
 
 from authz import config
 from authz.policy import catalog as catalog_mod
-from authz.state.store import Keys, StateLost, Store
+from authz.state.layout import Keys
+from authz.state.store import Store
+from authz.state.writes import StateLost
 from authz.v1 import catalog_pb2
 
 # Exit codes: 1 the command failed, 2 it was used wrongly (arguments, settings).

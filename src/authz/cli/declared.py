@@ -14,7 +14,9 @@ from authz import config
 from authz.admin import declared
 from authz.cli.common import USAGE, CommandError, require_known_org, settings, with_store
 from authz.policy.catalog import CatalogIndex
-from authz.state.store import ChangedSinceRead, Store, org_index, policy_from_json
+from authz.state.layout import org_index, policy_from_json
+from authz.state.store import Store
+from authz.state.writes import ChangedSinceRead
 from authz.v1 import policy_pb2
 
 if TYPE_CHECKING:

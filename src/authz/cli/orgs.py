@@ -12,7 +12,8 @@ from collections import Counter
 from authz.cli.common import USAGE, CommandError, noun, require_known_org, with_store
 from authz.ids import ORG_ID, api_key_id
 from authz.policy import rules
-from authz.state.store import Store, alert_settings, custom_providers_of, policy_from_json
+from authz.state.layout import alert_settings, custom_providers_of, policy_from_json
+from authz.state.store import Store
 from authz.v1 import policy_pb2
 
 

@@ -11,7 +11,7 @@ from redis.exceptions import NoScriptError
 from authz.config import Settings
 from authz.events.records import Record
 from authz.events.sinks import SinkContext
-from authz.state.store import RedisClient, hash_tag, org_index
+from authz.state.layout import RedisClient, hash_tag, org_index
 
 # XADD once per event id, a whole batch in one script call (per-command client overhead, not
 # Redis, was the cost of a blocked request): ids are remembered in one set per hour of event

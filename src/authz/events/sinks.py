@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from authz.events.records import Record
-from authz.state.store import RedisClient
+from authz.state.layout import RedisClient
 
 
 class SinkUnavailable(Exception):

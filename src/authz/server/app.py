@@ -47,8 +47,10 @@ from authz.server.inspection_budget import InspectionBudget
 from authz.server.parse_pool import ParsePool
 from authz.server.unknown_keys import UnknownKeyLimiter
 from authz.state.cache import StateCache
+from authz.state.layout import Keys
 from authz.state.redis_client import redact_url, redis_client
-from authz.state.store import Keys, StateLost, Store
+from authz.state.store import Store
+from authz.state.writes import StateLost
 from authz.v1 import admin_pb2, admin_pb2_grpc
 
 log = structlog.get_logger("authz.server.app")

@@ -24,17 +24,17 @@ from authz.policy import rules as policy_mod
 from authz.policy.catalog import CatalogIndex
 from authz.policy.orgs import CustomEntry, OrgPolicy
 from authz.policy.rules import rules_of
-from authz.state.store import (
+from authz.state.layout import (
     APIKEY_MESSAGE,
     CATALOG_MESSAGE,
     ORG_MESSAGE,
     OrgRecord,
-    StateLost,
-    Store,
     alert_settings,
     custom_providers_of,
     policy_from_json,
 )
+from authz.state.store import Store
+from authz.state.writes import StateLost
 from authz.v1 import policy_pb2
 
 log = structlog.get_logger("authz.state.cache")

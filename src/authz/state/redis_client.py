@@ -14,7 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
 from authz.config import Settings, redact_url
-from authz.state.store import RedisClient
+from authz.state.layout import RedisClient
 
 __all__ = ["redact_url", "redis_client"]
 
