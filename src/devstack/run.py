@@ -169,16 +169,16 @@ def _examples(admin: Admin) -> tuple[str, str, str]:
     """What the stored policy asks, a model it lets through and one it blocks (pinned, so the
     guide's commands stay true after the policy is changed and `make run` is started again)."""
     from authz.policy import catalog as catalog_mod
-    from authz.policy import rules as rules_mod
+    from authz.policy import rules as policy_rules
 
     async def read(store):  # type: ignore[no-untyped-def]
         return await store.catalog_raw(), await store.policy(ORG)
 
     raw, policy = admin._run(read)
     index = catalog_mod.CatalogIndex.build(catalog_mod.parse(raw))
-    rules = rules_mod.rules_of(policy)
-    lists = [name for name in rules_mod.LIST_FIELDS if policy is not None and getattr(policy, name)]
-    described = ", ".join(rules_mod.labels(rules) + lists) or "nothing (no policy enabled)"
+    rules = policy_rules.rules_of(policy)
+    lists = [name for name in policy_rules.LIST_FIELDS if policy is not None and getattr(policy, name)]
+    described = ", ".join(policy_rules.labels(rules) + lists) or "nothing (no policy enabled)"
     table = index.table(rules)
     allowed = blocked = ""
     for model in ("gpt-4o", *sorted(index.models)):

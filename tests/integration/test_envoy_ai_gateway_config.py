@@ -12,7 +12,7 @@ import pytest
 from authz.check.decision import STRICT, Gateway, decide
 from authz.check.request import ReadConfig, read
 from authz.policy import catalog as catalog_mod
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.imports.envoy_ai_gateway_config import ConfigError, import_config
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
@@ -43,7 +43,7 @@ def test_every_backend_a_rule_can_fail_over_to_serves_its_model():
 def test_the_imported_catalog_judges_each_model_by_its_backends():
     index = catalog_mod.CatalogIndex.build(import_config(MANIFESTS.read_text(), shipped()).catalog)
     p = policy_pb2.CompliancePolicy(**DEMO_POLICY)
-    org = OrgPolicy("acme", 1, policy.rules_of(p), True, True)
+    org = OrgPolicy("acme", 1, policy_rules.rules_of(p), True, True)
 
     def judge(model):
         facts = read(check_request({"model": model, "messages": []}, {"authorization": "Bearer k"}), ReadConfig())

@@ -192,14 +192,14 @@ def test_every_litellm_provider_prefix_the_shipped_catalog_knows_imports():
 def test_an_imported_catalog_judges_where_litellm_routes_and_suggests_names_it_serves():
     from authz.check.decision import STRICT, Gateway, decide
     from authz.check.request import ReadConfig, read
-    from authz.policy import rules as policy
+    from authz.policy import rules as policy_rules
     from authz.policy.orgs import OrgPolicy
     from authz.reasons import Reason
     from authz.v1 import policy_pb2
     from support.checkrequests import check_request
 
     p = policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_no_prompt_training=True)
-    org = OrgPolicy("acme", 1, policy.rules_of(p), True, True)
+    org = OrgPolicy("acme", 1, policy_rules.rules_of(p), True, True)
     index = catalog_mod.CatalogIndex.build(import_config(ROUTED, shipped()).catalog)
     unmet = index.table(org.rules).unmet
     assert not unmet["azure"] and not unmet["groq"] and unmet["deepseek"] and unmet["alibaba"]

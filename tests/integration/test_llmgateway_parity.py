@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.imports import llmgateway_catalog as lg
 from authz.v1 import catalog_pb2
 
@@ -124,7 +124,7 @@ def theirs(reasons: list[str]) -> set[str]:
     return {lg.FAILURES[r] for r in reasons}
 
 
-def ours(failures: policy.Failures) -> set[str]:
+def ours(failures: policy_rules.Failures) -> set[str]:
     return {u.requirement for u in failures}
 
 
@@ -133,11 +133,11 @@ def test_every_package_provider_and_region_gets_the_same_verdict_and_failures(ju
     shipped = shipped_entries(result)
     compared, differences = 0, Counter()
     for published, failures_by_provider in zip(policies, result["provider_failures"], strict=True):
-        rules = policy.rules_of(lg.policy(published))
+        rules = policy_rules.rules_of(lg.policy(published))
         for entries, failed in zip(shipped, failures_by_provider, strict=True):
             expected = theirs(failed)
             for entry in entries:  # a regional entry keeps its provider's verdict, lists included
-                got = ours(policy.unmet(entry.id, entry.data_policy, rules, entry.region_of))
+                got = ours(policy_rules.unmet(entry.id, entry.data_policy, rules, entry.region_of))
                 compared += 1
                 if got != expected:
                     differences[(entry.id, tuple(sorted(got ^ expected)))] += 1
@@ -150,12 +150,12 @@ def test_attestations_get_the_same_verdict_and_failures_but_where_listed(judged)
     compared, seen, unexplained = 0, Counter(), Counter()
     for published, failures_by_attestation in zip(plain, result["attestation_failures"], strict=True):
         ours_policy = lg.policy(published)
-        rules = policy.rules_of(ours_policy)
+        rules = policy_rules.rules_of(ours_policy)
         for given, failed in zip(attested, failures_by_attestation, strict=True):
             custom = catalog_pb2.CustomProvider(id="own", models=["m"])
             if given is not None:
                 custom.attestation.CopyFrom(lg.attestation(given))
-            got = ours(policy.custom_unmet("own", custom, rules, enabled=ours_policy.enabled))
+            got = ours(policy_rules.custom_unmet("own", custom, rules, enabled=ours_policy.enabled))
             expected = theirs(failed)
             compared += 1
             if got == expected:
@@ -176,10 +176,10 @@ def test_never_more_lenient(judged):
     policies, plain, attested, result = judged
     shipped = shipped_entries(result)
     for published, failures_by_provider in zip(policies, result["provider_failures"], strict=True):
-        rules = policy.rules_of(lg.policy(published))
+        rules = policy_rules.rules_of(lg.policy(published))
         for entries, failed in zip(shipped, failures_by_provider, strict=True):
             for entry in entries if failed else ():
-                assert policy.unmet(entry.id, entry.data_policy, rules, entry.region_of), (entry.id, published)
+                assert policy_rules.unmet(entry.id, entry.data_policy, rules, entry.region_of), (entry.id, published)
 
 
 def test_the_mapping_reads_retention_as_llmgateway_compares_it():

@@ -16,7 +16,7 @@ from authz.check.parsing import fallbacks
 from authz.check.request import ReadConfig, read
 from authz.check.response import build, message
 from authz.policy import gateways
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.gateways import litellm as litellm_gateway
 from authz.policy.gateways import llmgateway as llmgateway_gateway
 from authz.policy.gateways import native as native_gateway
@@ -35,7 +35,7 @@ CATALOG = catalog_index(
     {"gpt-4o": ["azure"], "llama-3.3-70b": ["groq"], "deepseek-v3.2": ["deepseek"], "claude-sonnet-4": ["anthropic"]},
 )
 POLICY = policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True, require_no_prompt_training=True)
-ORG = OrgPolicy("acme", 1, policy.rules_of(POLICY), True, True)
+ORG = OrgPolicy("acme", 1, policy_rules.rules_of(POLICY), True, True)
 LITELLM = Gateway(routing=STRICT, naming="litellm")
 NATIVE = Gateway(routing=STRICT)
 
@@ -351,7 +351,7 @@ def azure_judge(headers, fields=None):
     org = ORG
     if fields is not None:
         p = policy_pb2.CompliancePolicy(**fields)
-        org = OrgPolicy("acme", 1, policy.rules_of(p), True, True)
+        org = OrgPolicy("acme", 1, policy_rules.rules_of(p), True, True)
     return decide(facts, org, AZURE_CATALOG, AZURE_PORTKEY)
 
 

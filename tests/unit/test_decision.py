@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from authz.check.decision import AUTOMATIC, HEADER, PINNED, STRICT, Gateway, decide
 from authz.check.request import ReadConfig, read
 from authz.check.verdict import Verdict
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import policy_pb2
@@ -25,7 +25,7 @@ FULL = dict(soc2=True, iso27001=True, gdpr=True, trains_on_prompts=False, logs_p
 
 def org_with(version=4, mode=policy_pb2.POLICY_MODE_ENFORCE, **fields) -> OrgPolicy:
     p = policy_pb2.CompliancePolicy(mode=mode, **fields)
-    return OrgPolicy("acme", version, policy.rules_of(p), p.enabled, p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
+    return OrgPolicy("acme", version, policy_rules.rules_of(p), p.enabled, p.mode != policy_pb2.POLICY_MODE_DRY_RUN)
 
 
 CATALOG = catalog_index(
@@ -76,14 +76,14 @@ def test_pinned_compliant():
 def test_pinned_non_compliant_names_every_failed_requirement():
     v = run("trainer/m1")
     assert v.reason is Reason.PROVIDER_NOT_COMPLIANT and not v.allowed
-    assert v.blocked == (("trainer", (policy.Unmet("no_prompt_training", policy.NOT_MET),)),)
+    assert v.blocked == (("trainer", (policy_rules.Unmet("no_prompt_training", policy_rules.NOT_MET),)),)
     assert OUTCOMES[v.reason].http_status == 403
 
 
 def test_unknown_attribute_is_non_compliant():
     v = run("vague/m1")
     assert v.reason is Reason.PROVIDER_NOT_COMPLIANT
-    assert v.blocked[0][1] == (policy.Unmet("gdpr", policy.UNKNOWN),)
+    assert v.blocked[0][1] == (policy_rules.Unmet("gdpr", policy_rules.UNKNOWN),)
 
 
 def test_provider_without_data_policy_fails_every_requirement_as_unknown():
@@ -96,7 +96,7 @@ def test_provider_without_data_policy_fails_every_requirement_as_unknown():
         "no_prompt_training",
         "no_prompt_logging",
     }
-    assert all(u.cause == policy.UNKNOWN for u in v.blocked[0][1])
+    assert all(u.cause == policy_rules.UNKNOWN for u in v.blocked[0][1])
 
 
 def test_automatic_keeps_only_compliant_candidates():
@@ -167,16 +167,16 @@ def test_certifications_any_accepts_either():
     )
     assert any_.allowed_providers == ("soc", "iso")
     assert any_.blocked == (
-        ("type1", (policy.Unmet("soc2_or_iso27001", policy.NOT_MET),)),
-        ("neither", (policy.Unmet("soc2_or_iso27001", policy.UNKNOWN),)),
+        ("type1", (policy_rules.Unmet("soc2_or_iso27001", policy_rules.NOT_MET),)),
+        ("neither", (policy_rules.Unmet("soc2_or_iso27001", policy_rules.UNKNOWN),)),
     )
     all_ = run("m", org=org_with(enabled=True, require_soc2=True, require_iso27001=True), catalog=cat)
     assert all_.reason is Reason.NO_COMPLIANT_PROVIDER
 
 
 def test_compiled_tables_are_shared_by_requirement_set():
-    a = policy.rules_of(policy_pb2.CompliancePolicy(**ALL_ON))
-    b = policy.rules_of(policy_pb2.CompliancePolicy(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN))
+    a = policy_rules.rules_of(policy_pb2.CompliancePolicy(**ALL_ON))
+    b = policy_rules.rules_of(policy_pb2.CompliancePolicy(**ALL_ON, mode=policy_pb2.POLICY_MODE_DRY_RUN))
     assert CATALOG.table(a) is CATALOG.table(b)
 
 
@@ -302,9 +302,9 @@ def _org(custom=None, **fields) -> OrgPolicy:
     return OrgPolicy(base.org_id, base.version, base.rules, base.enabled, base.enforced, custom=custom or {})
 
 
-_GDPR_UNKNOWN = (policy.Unmet("gdpr", policy.UNKNOWN),)
-_TRAINS = (policy.Unmet("no_prompt_training", policy.NOT_MET),)
-_ATTEST = (policy.Unmet("custom_provider_attestation", policy.UNKNOWN),)
+_GDPR_UNKNOWN = (policy_rules.Unmet("gdpr", policy_rules.UNKNOWN),)
+_TRAINS = (policy_rules.Unmet("no_prompt_training", policy_rules.NOT_MET),)
+_ATTEST = (policy_rules.Unmet("custom_provider_attestation", policy_rules.UNKNOWN),)
 _ON = dict(enabled=True, require_gdpr=True, require_no_prompt_training=True)
 SLASHED = catalog_index(
     {"good": FULL, "trainer": {**FULL, "trains_on_prompts": True}}, {"org/c": ["good"], "m1": ["good", "trainer"]}
@@ -377,7 +377,7 @@ SLASHED = catalog_index(
                 model="good/m1",
                 routing="pinned",
                 provider="good",
-                model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),),
+                model_unmet=(policy_rules.Unmet("model_denylist", policy_rules.NOT_MET),),
                 alternatives=("good/m3",),
             ),
         ),
@@ -436,7 +436,10 @@ SLASHED = catalog_index(
                     ("vague", _GDPR_UNKNOWN),
                     (
                         "silent",
-                        (policy.Unmet("gdpr", policy.UNKNOWN), policy.Unmet("no_prompt_training", policy.UNKNOWN)),
+                        (
+                            policy_rules.Unmet("gdpr", policy_rules.UNKNOWN),
+                            policy_rules.Unmet("no_prompt_training", policy_rules.UNKNOWN),
+                        ),
                     ),
                 ),
                 alternatives=("good/m1", "good/m3"),
@@ -727,7 +730,7 @@ def test_residency_on_a_catalog_of_few_regions_is_explained_before_saving():
     from authz.admin.service import advice
     from authz.v1 import policy_pb2
 
-    eu = policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, data_residency=["eu"]))
+    eu = policy_rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, data_residency=["eu"]))
     [said] = advice(_shipped(), eu)
     assert "models without a provider" in said and "authz catalog import --from litellm" in said
-    assert advice(_shipped(), policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True))) == []
+    assert advice(_shipped(), policy_rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, require_gdpr=True))) == []

@@ -10,7 +10,7 @@ from authz.check import assertion, egress, endpoints
 from authz.check.request import ReadConfig, read
 from authz.check.verdict import Verdict
 from authz.ids import ORG_ID
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
 from authz.v1 import policy_pb2
@@ -28,7 +28,7 @@ POLICY = policy_pb2.CompliancePolicy(enabled=True, require_no_prompt_training=Tr
 
 def org(**fields):
     p = policy_pb2.CompliancePolicy(**fields) if fields else POLICY
-    return OrgPolicy("acme", 3, policy.rules_of(p), p.enabled, True)
+    return OrgPolicy("acme", 3, policy_rules.rules_of(p), p.enabled, True)
 
 
 @given(st.from_regex(ORG_ID, fullmatch=True))
@@ -73,7 +73,7 @@ def test_model_lists_apply_when_the_body_names_a_catalog_model():
 
 def test_no_policy_allows_and_a_dry_run_records():
     assert judge("deepseek", org(enabled=False)).reason is Reason.NO_POLICY
-    dry = OrgPolicy("acme", 1, policy.rules_of(POLICY), True, False)
+    dry = OrgPolicy("acme", 1, policy_rules.rules_of(POLICY), True, False)
     verdict = judge("deepseek", dry)
     assert verdict.reason is Reason.PROVIDER_NOT_COMPLIANT and verdict.allowed
 
@@ -185,7 +185,7 @@ def test_each_egress_outcome_is_the_whole_verdict():
     reason: mutmut showed the org, the model, the item and the detail could each go missing."""
     assert judge("groq") == egress_verdict(Reason.COMPLIANT, model="llama", allowed_providers=("groq",))
     denied = org(**DENY_LLAMA)
-    unmet = policy.model_unmet("llama", denied.rules)
+    unmet = policy_rules.model_unmet("llama", denied.rules)
     assert judge("groq", denied) == egress_verdict(Reason.MODEL_NOT_ALLOWED, model="llama", model_unmet=unmet)
     cut = judge("groq", denied, partial=True)
     limit = read(check_request({"model": "llama"}, partial=True), ReadConfig()).body_limit

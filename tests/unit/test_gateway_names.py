@@ -13,7 +13,7 @@ from authz.check.decision import STRICT, Gateway, decide
 from authz.check.request import ReadConfig, read
 from authz.policy import catalog as catalog_mod
 from authz.policy import gateway_names
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.imports.litellm_config import import_config
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
@@ -29,7 +29,7 @@ IMPORTED = catalog_mod.CatalogIndex.build(import_config(eu_config("http://127.0.
 
 def org(fields) -> OrgPolicy:
     p = policy_pb2.CompliancePolicy(**fields)
-    return OrgPolicy("acme", 1, policy.rules_of(p), p.enabled)
+    return OrgPolicy("acme", 1, policy_rules.rules_of(p), p.enabled)
 
 
 def judge(model, fields=SOC2_GDPR_NO_DEEPSEEK, path="/v1/chat/completions", catalog=IMPORTED, gateway=LITELLM):

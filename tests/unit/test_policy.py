@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.rules import NOT_MET, UNKNOWN, Unmet, model_unmet, rules_of, unmet
 from authz.v1 import catalog_pb2, policy_pb2
 
@@ -77,14 +77,14 @@ def test_model_lists_deny_beats_allow_and_empty_restricts_nothing():
 
 
 def test_disabled_policy_has_no_rules_and_rules_are_hashable_values():
-    assert rules_of(policy_pb2.CompliancePolicy(enabled=False, require_gdpr=True)) == policy.NO_RULES
+    assert rules_of(policy_pb2.CompliancePolicy(enabled=False, require_gdpr=True)) == policy_rules.NO_RULES
     a = rules_of(policy_pb2.CompliancePolicy(enabled=True, provider_denylist=["x", "y"]))
     b = rules_of(policy_pb2.CompliancePolicy(enabled=True, provider_denylist=["y", "x"], mode=2))
     assert a == b and hash(a) == hash(b)
 
 
 def test_describe_reads_as_a_sentence():
-    text = policy.describe(
+    text = policy_rules.describe(
         (Unmet("provider_denylist", NOT_MET), Unmet("gdpr", UNKNOWN), Unmet("zero_data_retention", NOT_MET))
     )
     assert text == "is on the provider deny list and fails GDPR (unknown), zero data retention (not met)"
@@ -93,30 +93,32 @@ def test_describe_reads_as_a_sentence():
 def test_zero_data_retention_needs_zero_days_exactly():
     from authz.v1 import catalog_pb2
 
-    rules = policy.Rules(requirements=frozenset({"zero_data_retention"}))
-    for days, expected in ((0, ()), (1, (policy.Unmet("zero_data_retention", policy.NOT_MET),))):
+    rules = policy_rules.Rules(requirements=frozenset({"zero_data_retention"}))
+    for days, expected in ((0, ()), (1, (policy_rules.Unmet("zero_data_retention", policy_rules.NOT_MET),))):
         dp = catalog_pb2.DataPolicy(logs_prompts=False, prompt_retention_days=days)
-        assert policy.unmet("p", dp, rules) == expected
+        assert policy_rules.unmet("p", dp, rules) == expected
 
 
 def test_custom_providers_are_judged_by_their_attestation():
     from authz.v1 import catalog_pb2
 
-    rules = policy.Rules(requirements=frozenset({"gdpr"}))
+    rules = policy_rules.Rules(requirements=frozenset({"gdpr"}))
     attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
-    assert policy.custom_unmet("own", attested, rules, enabled=True) == ()
+    assert policy_rules.custom_unmet("own", attested, rules, enabled=True) == ()
     failing = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=False))
-    assert policy.custom_unmet("own", failing, rules, enabled=True) == (policy.Unmet("gdpr", policy.NOT_MET),)
-    bare = catalog_pb2.CustomProvider(id="own", models=["m"])
-    assert policy.custom_unmet("own", bare, rules, enabled=True) == (
-        policy.Unmet("custom_provider_attestation", policy.UNKNOWN),
-        policy.Unmet("gdpr", policy.UNKNOWN),
+    assert policy_rules.custom_unmet("own", failing, rules, enabled=True) == (
+        policy_rules.Unmet("gdpr", policy_rules.NOT_MET),
     )
-    assert policy.custom_unmet("own", bare, rules, enabled=False) == ()
-    listed = policy.Rules(provider_deny=frozenset({"own"}))
-    assert policy.custom_unmet("own", bare, listed, enabled=True) == (
-        policy.Unmet("custom_provider_attestation", policy.UNKNOWN),
-        policy.Unmet("provider_denylist", policy.NOT_MET),
+    bare = catalog_pb2.CustomProvider(id="own", models=["m"])
+    assert policy_rules.custom_unmet("own", bare, rules, enabled=True) == (
+        policy_rules.Unmet("custom_provider_attestation", policy_rules.UNKNOWN),
+        policy_rules.Unmet("gdpr", policy_rules.UNKNOWN),
+    )
+    assert policy_rules.custom_unmet("own", bare, rules, enabled=False) == ()
+    listed = policy_rules.Rules(provider_deny=frozenset({"own"}))
+    assert policy_rules.custom_unmet("own", bare, listed, enabled=True) == (
+        policy_rules.Unmet("custom_provider_attestation", policy_rules.UNKNOWN),
+        policy_rules.Unmet("provider_denylist", policy_rules.NOT_MET),
     )
 
 
@@ -124,9 +126,9 @@ def test_an_attested_custom_provider_still_obeys_the_provider_lists():
     from authz.v1 import catalog_pb2
 
     attested = catalog_pb2.CustomProvider(id="own", models=["m"], attestation=catalog_pb2.DataPolicy(gdpr=True))
-    rules = policy.Rules(requirements=frozenset({"gdpr"}), provider_deny=frozenset({"own"}))
-    assert policy.custom_unmet("own", attested, rules, enabled=True) == (
-        policy.Unmet("provider_denylist", policy.NOT_MET),
+    rules = policy_rules.Rules(requirements=frozenset({"gdpr"}), provider_deny=frozenset({"own"}))
+    assert policy_rules.custom_unmet("own", attested, rules, enabled=True) == (
+        policy_rules.Unmet("provider_denylist", policy_rules.NOT_MET),
     )
 
 

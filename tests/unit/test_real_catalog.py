@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import parse
 from authz.policy.requirements import NOT_MET, UNKNOWN
 from authz.v1 import catalog_pb2, policy_pb2
@@ -119,10 +119,10 @@ def test_a_provider_list_covers_its_region_entries(cat):
     assert one_region["alibaba-singapore"] and not one_region["alibaba"]
 
 
-def verdict(cat, model: str, **fields) -> dict[str, policy.Failures]:
-    rules = policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, **fields))
+def verdict(cat, model: str, **fields) -> dict[str, policy_rules.Failures]:
+    rules = policy_rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, **fields))
     return {
-        p: policy.unmet(p, cat.providers[p].data_policy, rules, cat.providers[p].region_of)
+        p: policy_rules.unmet(p, cat.providers[p].data_policy, rules, cat.providers[p].region_of)
         for p in cat.models[model].providers
     }
 
@@ -144,10 +144,10 @@ def test_stealth_on_real_data(cat):
     got = verdict(cat, "gemini-3-pro-image", block_stealth_providers=True)
     assert got["glacier"] == (("no_stealth_provider", NOT_MET),)
     assert got["google-vertex"] == ()
-    assert policy.unmet(
+    assert policy_rules.unmet(
         "quartz",
         cat.providers["quartz"].data_policy,
-        policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, block_stealth_providers=True)),
+        policy_rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, block_stealth_providers=True)),
     ) == (("no_stealth_provider", NOT_MET),)  # LLMGateway's isStealthProvider says it is one
 
 

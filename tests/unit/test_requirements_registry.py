@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from authz.policy import requirements
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.v1 import catalog_pb2, policy_pb2
 from support import generated, oracle
 
@@ -44,7 +44,7 @@ def test_the_oracle_knows_which_policy_asks_for_it(name):
     else:  # derived: SOC 2 or ISO 27001 is both flags with certifications "any"
         p.update(require_soc2=True, require_iso27001=True, certifications=2)
     assert name in oracle.asked(p)
-    assert name in policy.rules_of(policy_pb2.CompliancePolicy(enabled=True, **p)).requirements
+    assert name in policy_rules.rules_of(policy_pb2.CompliancePolicy(enabled=True, **p)).requirements
 
 
 @pytest.mark.parametrize("name", ATTRIBUTE_REQUIREMENTS)
@@ -81,7 +81,9 @@ def test_each_requirement_can_fail_unknown_and_not_met_and_pass():
     import itertools
 
     for r in requirements.ATTRIBUTE_REQUIREMENTS:
-        values = policy.Rules(requirements=frozenset({r.name}), countries=frozenset({"US"}), regions=frozenset({"us"}))
+        values = policy_rules.Rules(
+            requirements=frozenset({r.name}), countries=frozenset({"US"}), regions=frozenset({"us"})
+        )
         causes = set()
         for combo in itertools.product(*(generated.ATTRIBUTE_CHOICES[a] for a in r.attributes)):
             attrs = dict(zip(r.attributes, combo, strict=True))

@@ -10,12 +10,15 @@ from google.rpc import code_pb2
 
 from authz.check.response import ALLOWED_PROVIDERS_HEADER, build, message
 from authz.check.verdict import Verdict
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import catalog_pb2
 
 OWNED = ("x-compliance-allowed-providers", "x-compliance-org", "x-compliance-anything")
-UNMET = (policy.Unmet("gdpr", policy.UNKNOWN), policy.Unmet("no_prompt_training", policy.NOT_MET))
+UNMET = (
+    policy_rules.Unmet("gdpr", policy_rules.UNKNOWN),
+    policy_rules.Unmet("no_prompt_training", policy_rules.NOT_MET),
+)
 
 
 def test_allowed_overwrites_ours_and_strips_the_rest():
@@ -149,7 +152,9 @@ def test_messages_name_every_part_exactly():
         "No provider serving model 'm' meets your organization's provider compliance policy: "
         "'a' fails GDPR (unknown), no training on prompts (not met); 'b' fails GDPR (unknown)."
     )
-    listed = Verdict(Reason.MODEL_NOT_ALLOWED, model="m", model_unmet=(policy.Unmet("model_denylist", policy.NOT_MET),))
+    listed = Verdict(
+        Reason.MODEL_NOT_ALLOWED, model="m", model_unmet=(policy_rules.Unmet("model_denylist", policy_rules.NOT_MET),)
+    )
     assert message(listed) == (
         "Model 'm' is blocked by your organization's provider compliance policy: it is on the model deny list."
     )

@@ -38,7 +38,7 @@ from authz.admin.validation import (
 )
 from authz.alerts.webhook_guard import WebhookGuard, WebhookRefused
 from authz.policy import gateway_names, requirements
-from authz.policy import rules as policy_mod
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import CatalogIndex
 from authz.state.layout import alert_settings, custom_providers_of, policy_from_json
 from authz.state.store import Store
@@ -72,7 +72,7 @@ def effective(policy: policy_pb2.CompliancePolicy) -> policy_pb2.CompliancePolic
     return policy
 
 
-def advice(catalog: CatalogIndex, rules: policy_mod.Rules) -> list[str]:
+def advice(catalog: CatalogIndex, rules: policy_rules.Rules) -> list[str]:
     """What a policy's author should know before relying on it. Now: data_residency on a catalog
     whose providers mostly publish no processing region (LLMGateway's package gives regions for
     few) leaves most models without a provider: say so, and what to do."""
@@ -83,7 +83,7 @@ def advice(catalog: CatalogIndex, rules: policy_mod.Rules) -> list[str]:
         p
         for p, unmet in table.unmet.items()
         for u in unmet
-        if u.requirement == "data_residency" and u.cause == policy_mod.UNKNOWN
+        if u.requirement == "data_residency" and u.cause == policy_rules.UNKNOWN
     }
     served = [m for m, providers in catalog.models.items() if providers]
     orphaned = [m for m in served if not table.for_model(m).allowed]
@@ -103,14 +103,14 @@ def preview(
 ) -> admin_pb2.PreviewPolicyResponse:
     """Every provider allowed or blocked under `p` (the org's custom providers included), with
     the reasons, and the models left with no compliant provider. Pure: nothing is saved."""
-    rules = policy_mod.rules_of(p)
+    rules = policy_rules.rules_of(p)
     table = catalog.table(rules)
     out = admin_pb2.PreviewPolicyResponse(catalog_version=catalog.version)
 
     def add(
         provider_id: str,
         name: str,
-        unmet: policy_mod.Failures,
+        unmet: policy_rules.Failures,
         data_policy: catalog_pb2.DataPolicy | None,
         attested: str = "",
         region_of: str = "",
@@ -121,7 +121,7 @@ def preview(
             rows.append(
                 admin_pb2.UnmetRequirement(
                     requirement=u.requirement,
-                    label=policy_mod.LABELS[u.requirement],
+                    label=policy_rules.LABELS[u.requirement],
                     cause=u.cause,
                     evidence=source or attested,
                     checked_at=checked_at,
@@ -136,7 +136,7 @@ def preview(
     for provider_id, cp in sorted((custom.providers if custom else {}).items()):
         if provider_id in catalog.providers:
             continue  # the catalog's provider of that id is the one requests reach (see decide)
-        unmet = policy_mod.custom_unmet(provider_id, cp, rules, enabled=True)  # previewed as if enabled
+        unmet = policy_rules.custom_unmet(provider_id, cp, rules, enabled=True)  # previewed as if enabled
         attested = f"attested by {cp.attested_by} at {cp.attested_at}" if cp.HasField("attestation") else ""
         add(
             provider_id,
@@ -164,7 +164,7 @@ def preview(
     out.advice.extend(advice(catalog, rules))
     out.allowed_count = sum(1 for x in out.providers if x.allowed)
     out.blocked_count = len(out.providers) - out.allowed_count
-    by_list = {m for m in catalog.models if policy_mod.model_unmet(m, rules)}
+    by_list = {m for m in catalog.models if policy_rules.model_unmet(m, rules)}
     out.models_blocked_by_lists.extend(sorted(by_list))
     out.models_without_compliant_provider.extend(
         sorted(m for m in catalog.models if m not in by_list and not table.for_model(m).allowed)
@@ -272,7 +272,7 @@ class PolicyAdmin:
         fields = await self.store.org_fields(req.org_id)  # one read: custom providers and alerts
         known_ids(req.policy, catalog, custom_providers_of(fields), forceable=False)  # a typo, as saving refuses it
         out = preview(catalog, req.policy, custom_providers_of(fields))
-        table = catalog.table(policy_mod.rules_of(req.policy))
+        table = catalog.table(policy_rules.rules_of(req.policy))
         for model in alert_settings(fields).watched_models:
             served = len(table.for_model(model).allowed) if model in catalog.models else 0
             out.watched_models.add(model=model, compliant_providers=served)
@@ -321,7 +321,7 @@ class PolicyAdmin:
         except VersionConflict as exc:
             raise AdminError(ABORTED, str(exc)) from None
         catalog = self._catalog()
-        notes = advice(catalog, policy_mod.rules_of(stored)) if catalog is not None and stored.enabled else []
+        notes = advice(catalog, policy_rules.rules_of(stored)) if catalog is not None and stored.enabled else []
         return admin_pb2.SetPolicyResponse(policy=effective(stored), advice=notes)
 
     async def _set_custom_provider(

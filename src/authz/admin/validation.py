@@ -11,7 +11,7 @@ import grpc
 from google.protobuf import descriptor_pool, json_format
 
 from authz.policy import catalog as catalog_mod
-from authz.policy import rules as policy_mod
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import CatalogIndex
 from authz.policy.imports import cloud_regions
 from authz.suggest import did_you_mean
@@ -101,8 +101,8 @@ def validate(p: policy_pb2.CompliancePolicy, *, saving: bool = True) -> None:
                     INVALID_ARGUMENT,
                     f"{name}: {entry[:64]!r} is not an id (no spaces or commas, at most {MAX_ENTRY_CHARS} characters)",
                 )
-    rules = policy_mod.rules_of(p)
-    if saving and p.enabled and rules == policy_mod.NO_RULES:
+    rules = policy_rules.rules_of(p)
+    if saving and p.enabled and rules == policy_rules.NO_RULES:
         raise AdminError(INVALID_ARGUMENT, "an enabled policy needs at least one requirement or list")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from authz.alerts.messages import Message, block_alert, egress_alert
 from authz.events.records import Record
 from authz.policy import catalog as catalog_mod
-from authz.policy import rules as policy_mod
+from authz.policy import rules as policy_rules
 from authz.state.layout import Keys, RedisClient, alert_settings, policy_from_json
 from authz.v1 import catalog_pb2
 
@@ -46,8 +46,8 @@ async def enqueue_catalog_changes(
         if not alerts.webhook_url or not raw:
             continue
         p = policy_from_json(raw)
-        rules = policy_mod.rules_of(p)
-        if rules == policy_mod.NO_RULES:
+        rules = policy_rules.rules_of(p)
+        if rules == policy_rules.NO_RULES:
             continue
         before, after = old_index.table(rules).unmet, new_index.table(rules).unmet
         org_id = key.decode()[len(keys.org("")) :]
@@ -68,7 +68,7 @@ async def enqueue_catalog_changes(
             elif not now:
                 message.text(" is now allowed")
             else:
-                message.text(f" is now blocked (it {policy_mod.describe(now)})")
+                message.text(f" is now blocked (it {policy_rules.describe(now)})")
             changes += 1
         if changes:
             await enqueue(redis, keys, org_id, alerts.webhook_url, "catalog_change", message.text("."))
@@ -88,7 +88,7 @@ async def enqueue_catalog_changes(
 
 
 def watched_losses(
-    old: catalog_mod.CatalogIndex, new: catalog_mod.CatalogIndex, rules: policy_mod.Rules, watched: Sequence[str]
+    old: catalog_mod.CatalogIndex, new: catalog_mod.CatalogIndex, rules: policy_rules.Rules, watched: Sequence[str]
 ) -> list[tuple[str, int, int]]:
     """(model, compliant providers before, after) for each watched model that lost some."""
     before, after = old.table(rules), new.table(rules)

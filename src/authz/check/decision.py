@@ -23,7 +23,7 @@ from authz.check import parsing
 from authz.check.request import RequestFacts
 from authz.check.verdict import Verdict
 from authz.policy import gateways, naming
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import TEXT, CatalogIndex
 from authz.policy.gateways.description import NOTHING, Allowed, Contract
 from authz.policy.orgs import OrgPolicy
@@ -88,14 +88,14 @@ def decide(
     parsed the body elsewhere (authz.server.parse_pool: a large body, in a helper process)."""
     extra: frozenset[str] = frozenset()
     if facts.require_header is not None:
-        asked = policy.client_requirements(facts.require_header)
+        asked = policy_rules.client_requirements(facts.require_header)
         if isinstance(asked, str):
             return Verdict(Reason.UNKNOWN_REQUIREMENT, org_id=org.org_id, policy_version=org.version, detail=asked)
         extra = asked
         org = _tightened(org, extra)
     if not org.enabled:
         return Verdict(Reason.NO_POLICY, org_id=org.org_id, policy_version=org.version)
-    requested = tuple(sorted(extra, key=policy.ORDER.__getitem__))
+    requested = tuple(sorted(extra, key=policy_rules.ORDER.__getitem__))
 
     def verdict(reason: Reason, **details: Any) -> Verdict:
         return Verdict(
@@ -179,9 +179,9 @@ def _size(limit: int) -> str:
 def _tightened(org: OrgPolicy, extra: frozenset[str]) -> OrgPolicy:
     """The org's policy with a client's own requirements added. A client asking for more is
     held to it even where the org enforces nothing (or only in dry run)."""
-    rules = policy.tightened(org.rules, extra)
+    rules = policy_rules.tightened(org.rules, extra)
     custom = {
-        cid: dataclasses.replace(entry, unmet=policy.custom_unmet(cid, entry.attestation, rules, enabled=True))
+        cid: dataclasses.replace(entry, unmet=policy_rules.custom_unmet(cid, entry.attestation, rules, enabled=True))
         if entry.attestation is not None
         else entry
         for cid, entry in org.custom.items()
@@ -264,7 +264,7 @@ def _judge_routed(
     verdict: MakeVerdict,
 ) -> Verdict:
     """A name a wildcard route sends to `providers`: judged by those providers alone."""
-    model_failures = policy.model_unmet(model_id, org.rules)
+    model_failures = policy_rules.model_unmet(model_id, org.rules)
     if model_failures:
         return verdict(Reason.MODEL_NOT_ALLOWED, model=model, routing=AUTOMATIC, model_unmet=model_failures)
     unmet = catalog.table(org.rules).unmet
@@ -287,7 +287,7 @@ def _judge_routed(
     return verdict(Reason.COMPLIANT, model=model, routing=AUTOMATIC, allowed_providers=allowed, blocked=blocked)
 
 
-def _via(name: str, blocked: policy.Blocked, catalog: CatalogIndex) -> tuple[tuple[str, str], ...]:
+def _via(name: str, blocked: policy_rules.Blocked, catalog: CatalogIndex) -> tuple[tuple[str, str], ...]:
     """Which blocked providers only the gateway's fallbacks reach, and through what."""
     if not catalog.reached_through:
         return ()
@@ -336,7 +336,7 @@ def _alternatives(model_id: str, org: OrgPolicy, catalog: CatalogIndex, kind: st
     """Up to five pinned names that pass: the same model from a compliant provider, else
     other compliant models. Pinned, so they pass in either routing mode."""
     table = catalog.table(org.rules)
-    if not policy.model_unmet(model_id, org.rules):
+    if not policy_rules.model_unmet(model_id, org.rules):
         same = [f"{p}/{model_id}" for p in table.for_model(model_id).allowed] if model_id in catalog.models else []
         # The org's own attested providers of the model too.
         same += [
@@ -399,7 +399,7 @@ def _judge_pin(
     gateway: Gateway,
     verdict: MakeVerdict,
 ) -> Verdict:
-    """A model pinned to a provider (or not pinned: `pinned` empty) against the catalog and policy."""
+    """A model pinned to a provider (or not pinned: `pinned` empty) against the catalog and policy_rules."""
     custom = org.custom
     routing = PINNED if pinned else AUTOMATIC
     serving = catalog.models.get(model_id, ())
@@ -413,7 +413,7 @@ def _judge_pin(
         )
         retired = f"{RETIRED} {max(ends)}" if ends else ""
         return verdict(Reason.UNKNOWN_MODEL, model=model, routing=routing, provider=pinned, deactivated=retired)
-    model_failures = policy.model_unmet(model_id, org.rules)
+    model_failures = policy_rules.model_unmet(model_id, org.rules)
     if model_failures:
         return verdict(
             Reason.MODEL_NOT_ALLOWED, model=model, routing=routing, provider=pinned, model_unmet=model_failures
@@ -427,7 +427,7 @@ def _judge_pin(
             served, failures = pinned in custom_serving, custom[pinned].unmet
         if not served:
             # The org's own provider list says no, whatever the provider serves: named first.
-            failures = tuple(u for u in failures if u.requirement in policy.PROVIDER_LISTS)
+            failures = tuple(u for u in failures if u.requirement in policy_rules.PROVIDER_LISTS)
             if not failures:
                 return verdict(Reason.PROVIDER_DOES_NOT_SERVE_MODEL, model=model, routing=routing, provider=pinned)
         if failures:
@@ -441,7 +441,7 @@ def _judge_pin(
         return verdict(Reason.COMPLIANT, model=model, routing=routing, provider=pinned, allowed_providers=(pinned,))
 
     allowed: tuple[str, ...] = ()
-    blocked: policy.Blocked = ()
+    blocked: policy_rules.Blocked = ()
     if serving:
         candidates = table.for_model(model_id)
         allowed, blocked = candidates.allowed, candidates.blocked

@@ -21,7 +21,7 @@ from authz.check.decision import PINNED
 from authz.check.endpoints import EndpointTable
 from authz.check.request import RequestFacts
 from authz.check.verdict import Verdict
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import CatalogIndex
 from authz.policy.orgs import OrgPolicy
 from authz.reasons import Reason
@@ -76,7 +76,7 @@ def decide(
             return verdict(named.reason, model=named.model, item=named.item, detail=detail)
     for model, item in named:
         # A provider's own model id the catalog does not know still meets an allowlist as itself.
-        unmet = policy.model_unmet(catalog.names.model(model) or model, org.rules)
+        unmet = policy_rules.model_unmet(catalog.names.model(model) or model, org.rules)
         if unmet:
             return verdict(Reason.MODEL_NOT_ALLOWED, model=model, item=item, model_unmet=unmet)
     model = named[0][0] if named else ""

@@ -22,7 +22,7 @@ from authz.check import assertion
 from authz.check.verdict import Verdict
 from authz.clip import MODEL, PROVIDER, REQUEST_ID, clip
 from authz.policy import gateways, requirements
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.reasons import OUTCOMES, Reason
 from authz.v1 import catalog_pb2
 
@@ -216,7 +216,7 @@ def _deny_head(verdict: Verdict, providers: Providers) -> str:
             {
                 "provider": provider,
                 "failed_requirements": [u.requirement for u in unmet],
-                "unknown": [u.requirement for u in unmet if u.cause == policy.UNKNOWN],
+                "unknown": [u.requirement for u in unmet if u.cause == policy_rules.UNKNOWN],
                 **_evidence(providers.get(provider), unmet),
                 **({"reached_through": via[provider]} if provider in via else {}),
             }
@@ -229,7 +229,7 @@ def _deny_head(verdict: Verdict, providers: Providers) -> str:
     return json.dumps({"error": error}, separators=(",", ":"))[:-2]  # reopened for the ids
 
 
-def _evidence(provider: catalog_pb2.Provider | None, unmet: policy.Failures) -> dict[str, object]:
+def _evidence(provider: catalog_pb2.Provider | None, unmet: policy_rules.Failures) -> dict[str, object]:
     """Where each fact a failed requirement reads was published ("not published" when the
     catalog has no value), and the provider's own privacy policy: a developer can check them."""
     if provider is None:  # an org's custom provider: its attestation is the org's own
@@ -299,7 +299,7 @@ _MESSAGES: dict[Reason, str] = {
     Reason.BODY_NOT_JSON: "The request body is not a JSON object, " + _CANNOT_VERIFY + ".",
     Reason.UNKNOWN_REQUIREMENT: (
         "x-compliance-require names '{detail}', which is not a requirement; use a comma-separated list of: "
-        + ", ".join(policy.CLIENT_REQUIREMENTS)
+        + ", ".join(policy_rules.CLIENT_REQUIREMENTS)
         + "."
     ),
     Reason.BODY_MALFORMED: "The request body cannot be parsed unambiguously, " + _CANNOT_VERIFY + ".",
@@ -377,11 +377,11 @@ def message(verdict: Verdict) -> str:
         return f"'{provider}'" + (f" (reached through {via[provider]})" if provider in via else "")
 
     if verdict.reason in (Reason.NO_COMPLIANT_PROVIDER, Reason.ROUTING_NOT_ENFORCEABLE):
-        failures = "; ".join(f"{named(p)} {policy.describe(u)}" for p, u in verdict.blocked)
+        failures = "; ".join(f"{named(p)} {policy_rules.describe(u)}" for p, u in verdict.blocked)
     elif verdict.reason is Reason.MODEL_NOT_ALLOWED:
-        failures = policy.describe(verdict.model_unmet)
+        failures = policy_rules.describe(verdict.model_unmet)
     else:
-        failures = policy.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
+        failures = policy_rules.describe(next((u for p, u in verdict.blocked if p == verdict.provider), ()))
     template = _MESSAGES[verdict.reason]
     if verdict.reason is Reason.UNKNOWN_MODEL and verdict.detail:
         template = _NOT_ROUTED

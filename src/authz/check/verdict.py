@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.reasons import OUTCOMES, Reason
 
 
@@ -21,8 +21,8 @@ class Verdict:
     routing: str = ""
     provider: str = ""  # the pinned provider, when there is one
     allowed_providers: tuple[str, ...] = ()
-    blocked: policy.Blocked = ()
-    model_unmet: policy.Failures = ()  # the model allow/deny lists
+    blocked: policy_rules.Blocked = ()
+    model_unmet: policy_rules.Failures = ()  # the model allow/deny lists
     item: str = ""  # the batch entry concerned (custom_id or "line N")
     alternatives: tuple[str, ...] = ()  # compliant names the client could send instead
     detail: str = ""  # what the message needs besides: the endpoint not covered, the expected body type
@@ -39,7 +39,7 @@ class Verdict:
         """Every failed requirement, model-level first, each once, in canonical order."""
         names = {u.requirement for u in self.model_unmet}
         names.update(u.requirement for _, unmet in self.blocked for u in unmet)
-        return sorted(names, key=policy.ORDER.__getitem__)
+        return sorted(names, key=policy_rules.ORDER.__getitem__)
 
     @property
     def allowed(self) -> bool:

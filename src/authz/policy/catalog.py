@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from authz.policy import naming
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.v1 import catalog_pb2
 
 # Provider ids become the prefix of "provider/model" and an HTTP header value: keep them plain.
@@ -229,7 +229,7 @@ class ModelVerdict:
     """Compliance of every provider serving one model under one set of requirements."""
 
     allowed: tuple[str, ...]
-    blocked: policy.Blocked
+    blocked: policy_rules.Blocked
 
 
 @dataclass(slots=True)
@@ -242,8 +242,8 @@ class ComplianceTable:
     """
 
     index: CatalogIndex
-    rules: policy.Rules
-    unmet: dict[str, policy.Failures]
+    rules: policy_rules.Rules
+    unmet: dict[str, policy_rules.Failures]
     _models: dict[str, ModelVerdict] = field(default_factory=dict)
     _examples: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per output kind
     _whole: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -270,7 +270,7 @@ class ComplianceTable:
                 if self.index.produces(m, kind)
                 and not self.for_model(m).blocked
                 and self.for_model(m).allowed
-                and not policy.model_unmet(m, self.rules)
+                and not policy_rules.model_unmet(m, self.rules)
             )
         return whole[:limit]
 
@@ -284,7 +284,7 @@ class ComplianceTable:
                 if len(found) == limit:
                     break
                 allowed = self.for_model(model).allowed
-                if allowed and self.index.produces(model, kind) and not policy.model_unmet(model, self.rules):
+                if allowed and self.index.produces(model, kind) and not policy_rules.model_unmet(model, self.rules):
                     found.append(f"{allowed[0]}/{model}")
             examples = self._examples[kind] = tuple(found)
         return examples
@@ -331,7 +331,7 @@ class CatalogIndex:
     # every such instant in order (a remembered judgement that read one lasts until the next).
     deactivations: dict[tuple[str, str], tuple[float, str]] = field(default_factory=dict)
     deactivation_times: tuple[float, ...] = ()
-    _tables: dict[policy.Rules, ComplianceTable] = field(default_factory=dict)
+    _tables: dict[policy_rules.Rules, ComplianceTable] = field(default_factory=dict)
     # The Check's remembered judgements under this catalog (authz.check.decision): a new catalog
     # starts with none, and the old ones go with the old catalog.
     judgements: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
@@ -400,14 +400,16 @@ class CatalogIndex:
         model group, an alias of one, or a name a wildcard route matches."""
         return self.names.model(name) is not None or self.route_of(name) is not None
 
-    def table(self, rules: policy.Rules) -> ComplianceTable:
+    def table(self, rules: policy_rules.Rules) -> ComplianceTable:
         table = self._tables.get(rules)
         if table is None:
             table = ComplianceTable(
                 index=self,
                 rules=rules,
                 unmet={
-                    pid: policy.unmet(pid, p.data_policy if p.HasField("data_policy") else None, rules, p.region_of)
+                    pid: policy_rules.unmet(
+                        pid, p.data_policy if p.HasField("data_policy") else None, rules, p.region_of
+                    )
                     for pid, p in self.providers.items()
                 },
             )
@@ -416,7 +418,7 @@ class CatalogIndex:
 
 
 def compliance_changes(
-    old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog, rules: policy.Rules
+    old: catalog_pb2.Catalog | None, new: catalog_pb2.Catalog, rules: policy_rules.Rules
 ) -> dict[str, Any]:
     """How one policy's view changes from `old` to `new`: providers newly blocked or allowed,
     models that lose (or gain) every compliant provider, models whose compliant set changes."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import CatalogIndex
 
 COMPLIANT = "compliant"
@@ -57,7 +57,7 @@ class NameVerdict:
         return f"BLOCK  {what} [{self.reason}]: {'; '.join(parts)}"
 
 
-def judge(index: CatalogIndex, rules: policy.Rules) -> list[NameVerdict]:
+def judge(index: CatalogIndex, rules: policy_rules.Rules) -> list[NameVerdict]:
     """Each model group, then each wildcard route, of a gateway catalog (empty for another)."""
     if not index.gateway:
         return []
@@ -65,7 +65,7 @@ def judge(index: CatalogIndex, rules: policy.Rules) -> list[NameVerdict]:
     found: list[NameVerdict] = []
     named = [(m, False, index.models[m]) for m in sorted(index.models)]
     for name, wildcard, providers in [*named, *((r.pattern, True, r.providers) for r in index.routes)]:
-        listed = policy.model_unmet(name, rules) if not wildcard else ()
+        listed = policy_rules.model_unmet(name, rules) if not wildcard else ()
         if listed:
             found.append(NameVerdict(name, wildcard, MODEL_NOT_ALLOWED, (), tuple(u.requirement for u in listed)))
             continue

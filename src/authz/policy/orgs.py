@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from authz.policy import rules as policy
+from authz.policy import rules as policy_rules
 from authz.v1 import catalog_pb2
 
 
@@ -14,7 +14,7 @@ from authz.v1 import catalog_pb2
 class CustomEntry:
     """One of the org's own providers, evaluated against its own attestation."""
 
-    unmet: policy.Failures
+    unmet: policy_rules.Failures
     models: frozenset[str]
     attestation: catalog_pb2.CustomProvider | None = (
         None  # the org's CustomProvider, to judge it against a client's extra requirements
@@ -27,8 +27,8 @@ class OrgPolicy:
 
     org_id: str
     version: int = 0
-    rules: policy.Rules = policy.NO_RULES
+    rules: policy_rules.Rules = policy_rules.NO_RULES
     enabled: bool = False
     enforced: bool = True  # False in dry-run mode
     custom: Mapping[str, CustomEntry] = field(default_factory=dict)
-    block_alerts: policy.BlockAlerts = policy.NO_BLOCK_ALERTS  # carried by its security events
+    block_alerts: policy_rules.BlockAlerts = policy_rules.NO_BLOCK_ALERTS  # carried by its security events

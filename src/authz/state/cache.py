@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from authz import metrics
 from authz.policy import catalog as catalog_mod
-from authz.policy import rules as policy_mod
+from authz.policy import rules as policy_rules
 from authz.policy.catalog import CatalogIndex
 from authz.policy.orgs import CustomEntry, OrgPolicy
 from authz.policy.rules import rules_of
@@ -412,10 +412,10 @@ class StateCache:
 
 # Orgs share a handful of distinct policies: keep one Rules object per distinct value, so
 # 100k cached orgs do not hold 100k copies of the same frozensets.
-_RULES: dict[policy_mod.Rules, policy_mod.Rules] = {}
+_RULES: dict[policy_rules.Rules, policy_rules.Rules] = {}
 
 
-def _interned(rules: policy_mod.Rules) -> policy_mod.Rules:
+def _interned(rules: policy_rules.Rules) -> policy_rules.Rules:
     return _RULES.setdefault(rules, rules)
 
 
@@ -438,7 +438,7 @@ def org_policy(org_id: str, fields: OrgRecord) -> OrgPolicy:
     rules = _interned(rules_of(p))
     custom = {}
     for cid, cp in custom_providers_of(fields).providers.items():
-        unmet = policy_mod.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
+        unmet = policy_rules.custom_unmet(cid, cp, rules, enabled=bool(p and p.enabled))
         custom[cid] = CustomEntry(unmet=unmet, models=frozenset(cp.models), attestation=cp)
     return OrgPolicy(
         org_id=org_id,
@@ -447,5 +447,5 @@ def org_policy(org_id: str, fields: OrgRecord) -> OrgPolicy:
         enabled=bool(p and p.enabled),
         enforced=not (p and p.mode == policy_pb2.POLICY_MODE_DRY_RUN),
         custom=custom,
-        block_alerts=policy_mod.block_alerts_of(alert_settings(fields)),
+        block_alerts=policy_rules.block_alerts_of(alert_settings(fields)),
     )
