@@ -15,8 +15,9 @@ import dataclasses
 import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from opentelemetry.trace import Span
@@ -43,6 +44,7 @@ from authz.v1 import catalog_pb2
 
 log = structlog.get_logger("authz.server.checker")
 _NO_PROVIDERS: Mapping[str, catalog_pb2.Provider] = {}
+Answer = TypeVar("Answer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,20 @@ class Checked:
     gateway_headers: tuple[tuple[str, str], ...]  # the routing contract's controls (ingress only)
     org_assertion: str  # the signed org for the egress checkpoint ("" when none)
     status: int  # the outcome's HTTP status
+
+    def answer(self, build: Callable[..., Answer]) -> Answer:
+        """This outcome answered by a transport's builder: response.build (a CheckResponse) or
+        response.build_http (Envoy's HTTP ext_authz answer), which take the same fields."""
+        return build(
+            self.verdict,
+            self.decision_id,
+            self.request_id,
+            self.owned_headers,
+            self.providers,
+            self.catalog_version,
+            self.gateway_headers,
+            self.org_assertion,
+        )
 
 
 class Checker:

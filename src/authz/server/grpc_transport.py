@@ -51,15 +51,6 @@ class GrpcCheck(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[m
         started = time.perf_counter()
         facts = request_mod.read(request, self.checker.read_config())
         checked = await self.checker.check(facts, egress.route_provider(request.attributes.context_extensions))
-        response = response_mod.build(
-            checked.verdict,
-            checked.decision_id,
-            checked.request_id,
-            checked.owned_headers,
-            checked.providers,
-            checked.catalog_version,
-            checked.gateway_headers,
-            checked.org_assertion,
-        )
+        response = checked.answer(response_mod.build)
         self.checker.answered(checked, span, started)
         return response

@@ -112,16 +112,7 @@ class HttpCheck:
 
     async def _check(self, facts: request_mod.RequestFacts, span: Span | None, started: float) -> HttpAnswer:
         checked = await self.checker.check(facts, None)
-        answer = response_mod.build_http(
-            checked.verdict,
-            checked.decision_id,
-            checked.request_id,
-            checked.owned_headers,
-            checked.providers,
-            checked.catalog_version,
-            checked.gateway_headers,
-            checked.org_assertion,
-        )
+        answer = checked.answer(response_mod.build_http)
         self.checker.answered(checked, span, started)
         return answer
 
