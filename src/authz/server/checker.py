@@ -47,7 +47,8 @@ _NO_PROVIDERS: Mapping[str, catalog_pb2.Provider] = {}
 Answer = TypeVar("Answer")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, for the cost of a frozen __init__ on every Check (as Verdict); never changed.
+@dataclass(slots=True)
 class Checked:
     """A Check's outcome: what either transport answers (the arguments of response.build and
     build_http, by name) and what the Check records once answered."""
@@ -99,6 +100,7 @@ class Checker:
         self.signer = signer or AssertionSigner(b"", 0)
         self.inspection = inspection or InspectionBudget(0, 0)
         self.parse_pool = parse_pool or ParsePool(0, 0)
+        self._contract = parse_contract(self.gateway)  # what a helper process parses by
         self.tracer = tracing.tracer()
         self._extra_credentials: tuple[str, ...] = ()
         self._names_with_catalog = names
@@ -118,21 +120,33 @@ class Checker:
         """The Check of one request: at ingress (egress_provider None) the client's request to
         the gateway; at egress the gateway's call to `egress_provider` (the route's)."""
         decision_id = _decision_ids.next()
-        if egress_provider is None:
-            verdict, key_id, org = await self._ingress_verdict(facts)
+        ingress = egress_provider is None
+        if ingress:
+            claim, found = await self._org(self.ingress, facts, "")
         else:
-            verdict, key_id, org = await self._egress_verdict(facts, egress_provider)
+            claim, found = await self._org(self.egress_org, facts, egress.EGRESS)
+        org = None if isinstance(found, Verdict) else found
+        if isinstance(found, Verdict):
+            verdict = found
+        elif egress_provider is not None:  # the gateway's call, judged by the route's provider
+            verdict = egress.decide(facts, egress_provider, found, self.cache.catalog, self.names.endpoints)
+        else:
+            ingress_verdict = self._ingress_verdict(facts, found)
+            if ingress_verdict is None:  # off the event loop: other orgs' Checks go on meanwhile
+                parsed = await self.parse_pool.requested(facts, self._contract)
+                ingress_verdict = decide(facts, found, self.cache.catalog, self.gateway, parsed)
+            verdict = ingress_verdict
         outcome = OUTCOMES[verdict.reason]
         catalog = self.cache.catalog
         providers = catalog.providers if catalog else _NO_PROVIDERS
         if outcome.policy_block:
             self.events.emit(
-                security_event(verdict, facts, decision_id, key_id), org.block_alerts if org else NO_BLOCK_ALERTS
+                security_event(verdict, facts, decision_id, claim.key_id if claim is not None else ""),
+                org.block_alerts if org else NO_BLOCK_ALERTS,
             )
             _count_blocks(verdict, providers)
         elif outcome.http_status == 503:
             log.warning("check_unavailable", reason=verdict.reason.value, org_id=clip(verdict.org_id, ORG))
-        ingress = egress_provider is None
         return Checked(
             verdict,
             decision_id,
@@ -164,37 +178,23 @@ class Checker:
         if self.cache.is_stale():
             return claim, Verdict(Reason.STATE_STALE, org_id=claim.org_id, checkpoint=checkpoint)
         try:
-            org_id = await source.org_id(claim, facts)
+            org_id = claim.org_id or claim.known_org or await source.org_id(claim, facts)
             if isinstance(org_id, Verdict):
                 return claim, org_id
             return claim, await self.cache.org(org_id)
         except (StateUnavailable, GatewayUnavailable):
             return claim, Verdict(Reason.STATE_UNAVAILABLE, checkpoint=checkpoint)
 
-    async def _ingress_verdict(self, facts: request_mod.RequestFacts) -> tuple[Verdict, str, OrgPolicy | None]:
-        claim, org = await self._org(self.ingress, facts, "")
-        key_id = claim.key_id if claim is not None else ""
-        if isinstance(org, Verdict):
-            return org, key_id, None
+    def _ingress_verdict(self, facts: request_mod.RequestFacts, org: OrgPolicy) -> Verdict | None:
+        """The client's request judged for its org; None when its body is to be parsed in a
+        helper process first (then decided)."""
         # A body Envoy cut is refused before it is read (413): only whole bodies are charged.
         judged = org.enabled or facts.require_header is not None
         if judged and not facts.body_truncated and not self.inspection.allow(org.org_id, len(facts.body)):
-            return Verdict(Reason.INSPECTION_BUDGET_EXCEEDED, org_id=org.org_id), key_id, org
-        parsed = None
+            return Verdict(Reason.INSPECTION_BUDGET_EXCEEDED, org_id=org.org_id)
         if judged and facts.endpoint is not None and not facts.body_truncated and self.parse_pool.wants(facts):
-            # Off the event loop: every other org's Checks go on while this body is parsed.
-            parsed = await self.parse_pool.requested(facts, parse_contract(self.gateway))
-        return decide(facts, org, self.cache.catalog, self.gateway, parsed), key_id, org
-
-    async def _egress_verdict(
-        self, facts: request_mod.RequestFacts, provider: str
-    ) -> tuple[Verdict, str, OrgPolicy | None]:
-        """The gateway's call to `provider` (the egress route's), for the org the egress source
-        names (the static setting, else the ingress checkpoint's signed assertion)."""
-        _, org = await self._org(self.egress_org, facts, egress.EGRESS)
-        if isinstance(org, Verdict):
-            return org, "", None
-        return egress.decide(facts, provider, org, self.cache.catalog, self.names.endpoints), "", org
+            return None
+        return decide(facts, org, self.cache.catalog, self.gateway)
 
 
 def _count_blocks(verdict: Verdict, providers: Mapping[str, object]) -> None:

@@ -7,6 +7,7 @@ A source answers in two steps, so the order of refusals is the same whichever it
 forged assertion are refused there, before the state's freshness is looked at); `org_id`
 then finds the org the claim belongs to, where that needs state (an API key's org: the
 cache, Redis or the gateway's key API; it may raise StateUnavailable or GatewayUnavailable).
+A claim that already names its org (or an API key the process knows) skips the second step.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from authz.check.request import RequestFacts
 from authz.check.verdict import Verdict
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is built per Check, and a frozen dataclass's __init__ costs several times more
+# (object.__setattr__ per field). Treated as immutable all the same.
+@dataclass(slots=True)
 class Claim:
     """What a request says of its org: the org itself when it names one, else its key."""
 
-    org_id: str = ""  # "" until org_id() finds it (an API key's org)
+    org_id: str = ""  # the org the request names ("" for an API key's)
     key_id: str = ""  # the API key's short id, for security events ("" when none identifies it)
     key: str | None = None  # the API key to look up (never logged)
     key_hash: str = ""
+    # The API key's org when the process already knows it (no I/O): the warm path needs no
+    # org_id() call. Still judged after the state's freshness, like every other claim.
+    known_org: str = ""
 
 
 class OrgSource(Protocol):

@@ -30,9 +30,7 @@ class RedisKeys:
 
     def __init__(self, cache: StateCache):
         self._cache = cache
-
-    def cached(self, key_hash: str) -> tuple[bool, str | None]:
-        return self._cache.cached_org_for_key(key_hash)
+        self.cached = cache.cached_org_for_key  # the warm path: no frame of our own around it
 
     async def resolve(self, key: str, key_hash: str) -> str | None:
         return await self._cache.org_for_key_hash(key_hash)
@@ -49,7 +47,10 @@ class ApiKeyOrg:
         if facts.credential_conflict:  # two different keys: the gateway might prefer the other
             return Verdict(Reason.CREDENTIAL_CONFLICT)
         key_hash = api_key_hash(facts.api_key)
-        return Claim(key_id=api_key_id(key_hash), key=facts.api_key, key_hash=key_hash)
+        known, org_id = self._keys.cached(key_hash)  # memory only: a known key's org, or a lookup to come
+        return Claim(
+            key_id=api_key_id(key_hash), key=facts.api_key, key_hash=key_hash, known_org=(org_id or "") if known else ""
+        )
 
     async def org_id(self, claim: Claim, facts: RequestFacts) -> str | Verdict:
         assert claim.key is not None  # claimed() refuses a request without one
