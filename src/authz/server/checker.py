@@ -125,16 +125,18 @@ class Checker:
             claim, found = await self._org(self.ingress, facts, "")
         else:
             claim, found = await self._org(self.egress_org, facts, egress.EGRESS)
-        org = None if isinstance(found, Verdict) else found
+        org: OrgPolicy | None = None
         if isinstance(found, Verdict):
             verdict = found
         elif egress_provider is not None:  # the gateway's call, judged by the route's provider
-            verdict = egress.decide(facts, egress_provider, found, self.cache.catalog, self.names.endpoints)
+            org = found
+            verdict = egress.decide(facts, egress_provider, org, self.cache.catalog, self.names.endpoints)
         else:
-            ingress_verdict = self._ingress_verdict(facts, found)
+            org = found
+            ingress_verdict = self._ingress_verdict(facts, org)
             if ingress_verdict is None:  # off the event loop: other orgs' Checks go on meanwhile
                 parsed = await self.parse_pool.requested(facts, self._contract)
-                ingress_verdict = decide(facts, found, self.cache.catalog, self.gateway, parsed)
+                ingress_verdict = decide(facts, org, self.cache.catalog, self.gateway, parsed)
             verdict = ingress_verdict
         outcome = OUTCOMES[verdict.reason]
         catalog = self.cache.catalog

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -105,12 +105,16 @@ def policy_from_json(text: str | bytes) -> policy_pb2.CompliancePolicy:
     return policy
 
 
-def custom_providers_of(fields: dict[bytes, bytes]) -> catalog_pb2.CustomProviders:
-    raw = fields.get(b"custom_providers")
-    providers = catalog_pb2.CustomProviders()
+def _parsed(fields: dict[bytes, bytes], name: bytes, message: M) -> M:
+    """An org's JSON field parsed into `message` (left empty when the field is absent)."""
+    raw = fields.get(name)
     if raw:
-        json_format.Parse(raw, providers)
-    return providers
+        json_format.Parse(raw, message)
+    return message
+
+
+def custom_providers_of(fields: dict[bytes, bytes]) -> catalog_pb2.CustomProviders:
+    return _parsed(fields, b"custom_providers", catalog_pb2.CustomProviders())
 
 
 def decoded(raw: bytes | None) -> str:
@@ -118,13 +122,10 @@ def decoded(raw: bytes | None) -> str:
 
 
 def alert_settings(fields: dict[bytes, bytes]) -> policy_pb2.AlertSettings:
-    raw = fields.get(b"alerts")
-    alerts = policy_pb2.AlertSettings()
-    if raw:
-        json_format.Parse(raw, alerts)
-    return alerts
+    return _parsed(fields, b"alerts", policy_pb2.AlertSettings())
 
 
+M = TypeVar("M", bound=Message)
 Pipeline = Any  # redis-py's (cluster) pipeline: it has no common type to annotate with
 
 

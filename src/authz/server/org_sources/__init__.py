@@ -32,6 +32,7 @@ class Claim:
     # The API key's org when the process already knows it (no I/O): the warm path needs no
     # org_id() call. Still judged after the state's freshness, like every other claim.
     known_org: str = ""
+    key_known: bool = False  # the process knows the key already (known_org, or known to be unknown)
 
 
 class OrgSource(Protocol):

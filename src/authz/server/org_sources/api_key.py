@@ -49,13 +49,17 @@ class ApiKeyOrg:
         key_hash = api_key_hash(facts.api_key)
         known, org_id = self._keys.cached(key_hash)  # memory only: a known key's org, or a lookup to come
         return Claim(
-            key_id=api_key_id(key_hash), key=facts.api_key, key_hash=key_hash, known_org=(org_id or "") if known else ""
+            key_id=api_key_id(key_hash),
+            key=facts.api_key,
+            key_hash=key_hash,
+            known_org=(org_id or "") if known else "",
+            key_known=known,
         )
 
     async def org_id(self, claim: Claim, facts: RequestFacts) -> str | Verdict:
         assert claim.key is not None  # claimed() refuses a request without one
-        known, org_id = self._keys.cached(claim.key_hash)
-        if not known:
+        org_id = claim.known_org or None  # claimed() looked it up: known here means known unknown
+        if not claim.key_known:
             if self._unknown_keys.exhausted(facts.client_address):
                 return Verdict(Reason.TOO_MANY_UNKNOWN_KEYS)
             org_id = await self._keys.resolve(claim.key, claim.key_hash)
