@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from authz import config
 from authz.check.request import ReadConfig, read
-from authz.check.security_event import security_event
+from authz.check.security_event import blocked, security_event
 from authz.check.verdict import Verdict
 from authz.events import registry
 from authz.events.file_sink import FileSink
@@ -107,6 +107,25 @@ async def test_an_unavailable_sink_loses_nothing(name, redis_server, tmp_path):
     assert await back.flush(10)
     assert await case.stored() == [e["event_id"] for e in events]
     await back.stop(1)
+
+
+@pytest.mark.parametrize("name", SINK_NAMES)
+async def test_more_blocks_queued_than_one_batch_holds_are_all_stored(name, redis_server, tmp_path):
+    """A burst queued while a write was under way (here: before the writer starts) goes out in
+    several batches: the writer once took the whole queue for one batch and kept only its first
+    500. Queued as a Check queues them: the block, made into its event by the writer."""
+    case = SINKS[name](redis_server.url, tmp_path)
+    writer = EventWriter(case.sink(), Spool(tmp_path / "spool", 1 << 20), queue_size=2000)
+    verdicts = [
+        Verdict(Reason.UNKNOWN_MODEL, org_id="acme", model=f"m{i}") for i in range(900)
+    ]  # < the stream's maxlen
+    for i, verdict in enumerate(verdicts):
+        writer.emit(blocked(verdict, FACTS, f"d{i}", "k"))
+    writer.start()
+    assert await writer.flush(30)
+    stored = await case.stored()
+    assert len(stored) == len(set(stored)) == len(verdicts)
+    await writer.stop(1)
 
 
 async def test_fan_out_reports_what_the_first_sink_newly_stored(redis_server, tmp_path):

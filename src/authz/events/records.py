@@ -1,14 +1,14 @@
 """Security event records: what the writer sends to sinks and spools for one event.
 
-The event itself is built by the Check (authz.check.security_event), pure and clipped; the
-event writer (events.writer) takes it off the Check path; sinks (events.sinks) store it.
+The event itself is built from the Check's block (authz.check.security_event), pure and clipped,
+when the event writer (events.writer) takes it off the Check path; sinks (events.sinks) store it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -29,6 +29,14 @@ def _json(event: Event) -> str:
 
 Event = dict[str, Any]  # the JSON form of authz.v1.SecurityEvent
 Record = dict[str, Any]  # what the writer sends to sinks and spools (see record())
+
+
+class Deferred(Protocol):
+    """An event the writer builds when it takes it (a Check's block: check.security_event.Blocked)."""
+
+    decision_id: str
+
+    def event(self) -> Event: ...
 
 
 def record(event: Event, alerts: BlockAlerts = NO_BLOCK_ALERTS) -> Record:

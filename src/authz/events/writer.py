@@ -1,8 +1,9 @@
 """The security-event writer: takes events off the Check path and gets them into the sink,
 never losing one.
 
-The Check path only puts the event on a bounded in-memory queue (it never awaits the sink or
-the disk). A writer task logs each event as a structlog JSON line and hands batches to the
+The Check path only puts the block on a bounded in-memory queue (it never awaits the sink or
+the disk); the writer makes each into its event as it takes them, in batches (a Check queues a
+Deferred: check.security_event.Blocked). A writer task logs each event as a structlog JSON line and hands batches to the
 sink (events.sinks). While the sink is unavailable the writer appends events to the disk
 spool (events.spool) instead, and when the sink returns it replays the spool, oldest first,
 before anything newer. After each stored batch, listeners (alerts.BlockCounter) hear about the
@@ -19,7 +20,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from authz import metrics
-from authz.events.records import Event, Record, record
+from authz.events.records import Deferred, Event, Record, record
 from authz.events.sinks import EventSink, SinkUnavailable
 from authz.events.spool import Spool
 from authz.policy.rules import NO_BLOCK_ALERTS, BlockAlerts
@@ -44,27 +45,31 @@ class EventWriter:
         self.sink = sink
         self._spool = spool
         self._listeners = tuple(listeners)
-        self._queue: asyncio.Queue[tuple[Event, BlockAlerts]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[tuple[Event | Deferred, BlockAlerts]] = asyncio.Queue(queue_size)
         self._inflight: list[Record] = []
         self._sink_down = False
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def emit(self, event: Event, alerts: BlockAlerts = NO_BLOCK_ALERTS) -> None:
+    def emit(self, event: Event | Deferred, alerts: BlockAlerts = NO_BLOCK_ALERTS) -> None:
         """Never blocks. A full queue (the sink and the disk both failing) drops, counted and
-        logged. `alerts`: the org's block-alert settings, as they are now."""
+        logged. `event`: the event, or the block it is made from when taken (a Check's).
+        `alerts`: the org's block-alert settings, as they are now."""
         try:
             self._queue.put_nowait((event, alerts))
         except asyncio.QueueFull:
             metrics.EVENTS["dropped"].inc()
-            log.error("security_event_dropped", event_id=event["event_id"], org_id=event["org_id"])
+            if isinstance(event, dict):
+                log.error("security_event_dropped", event_id=event["event_id"], org_id=event["org_id"])
+            else:
+                log.error("security_event_dropped", decision_id=event.decision_id)
             return
         self._idle.clear()
         metrics.EVENTS["emitted"].inc()
 
     def start(self) -> None:
         self._spool.open()
-        if self._spool.pending():
+        if self._spool.pending() or not self._queue.empty():  # events emitted before the start too
             self._idle.clear()
         else:
             self._idle.set()
@@ -95,13 +100,11 @@ class EventWriter:
 
     # --- the writer ---------------------------------------------------------------------
 
-    def _take_all(self) -> list[Record]:
-        """Everything queued, logged once here as it leaves memory."""
-        records = []
-        while not self._queue.empty():
-            event, alerts = self._queue.get_nowait()
-            log.warning("security_event", **event)
-            records.append(record(event, alerts))
+    def _take_all(self, limit: int | None = None) -> list[Record]:
+        """Everything queued (or its first `limit`), logged once here as it leaves memory."""
+        records: list[Record] = []
+        while not self._queue.empty() and (limit is None or len(records) < limit):
+            records.append(_taken(*self._queue.get_nowait()))
         return records
 
     def _spool_records(self, records: list[Record]) -> None:
@@ -130,8 +133,8 @@ class EventWriter:
                 # Linger a moment so that a burst of blocks shares one sink call: each call
                 # costs far more client CPU than the events in it (measured: ~1/3 of a block).
                 await asyncio.sleep(_LINGER_S)
-            log.warning("security_event", **first)
-            self._inflight = [record(first, alerts)] + self._take_all()[: _BATCH - 1]
+            # One batch; the rest stays queued for the next (taking all and slicing lost them).
+            self._inflight = [_taken(first, alerts)] + self._take_all(_BATCH - 1)
             try:
                 await self._write(self._inflight)
             except _UNAVAILABLE as exc:
@@ -161,8 +164,7 @@ class EventWriter:
             event, alerts = await asyncio.wait_for(self._queue.get(), seconds)
         except TimeoutError:
             return
-        log.warning("security_event", **event)
-        self._spool_records([record(event, alerts)])
+        self._spool_records([_taken(event, alerts)])
 
     async def _replay(self) -> bool:
         """Send spooled events to the sink, oldest first. True once the spool is empty."""
@@ -201,3 +203,11 @@ class EventWriter:
                 await listener.written(new)
             except Exception as exc:
                 log.warning("security_event_listener_failed", listener=type(listener).__name__, error=str(exc))
+
+
+def _taken(event: Event | Deferred, alerts: BlockAlerts) -> Record:
+    """A queued event as it leaves memory: built (from a Check's block), logged, recorded."""
+    if not isinstance(event, dict):
+        event = event.event()
+    log.warning("security_event", **event)
+    return record(event, alerts)

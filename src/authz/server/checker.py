@@ -25,7 +25,7 @@ from opentelemetry.trace import Span
 from authz.check import egress
 from authz.check import request as request_mod
 from authz.check.decision import Gateway, decide, parse_contract
-from authz.check.security_event import security_event
+from authz.check.security_event import blocked
 from authz.check.verdict import Verdict
 from authz.clip import ORG, clip
 from authz.events.writer import EventWriter
@@ -143,7 +143,7 @@ class Checker:
         providers = catalog.providers if catalog else _NO_PROVIDERS
         if outcome.policy_block:
             self.events.emit(
-                security_event(verdict, facts, decision_id, claim.key_id if claim is not None else ""),
+                blocked(verdict, facts, decision_id, claim.key_id if claim is not None else ""),
                 org.block_alerts if org else NO_BLOCK_ALERTS,
             )
             _count_blocks(verdict, providers)
