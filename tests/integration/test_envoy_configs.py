@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SIDECAR = ROOT / "deploy" / "k8s" / "components" / "sidecar" / "envoy.yaml"
 CONFIGS = sorted((ROOT / "envoy").glob("*.yaml")) + [SIDECAR]
 EGRESS = ROOT / "envoy" / "egress.yaml"
-INGRESS = [c for c in CONFIGS if c != EGRESS]
+EGRESS_HTTP = ROOT / "envoy" / "egress-http.yaml"  # the egress checkpoint over HTTP ext_authz
+EGRESSES = [EGRESS, EGRESS_HTTP]
+INGRESS = [c for c in CONFIGS if c not in EGRESSES]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -98,14 +100,30 @@ def test_every_connection_manager_reads_the_request_as_the_gateway_will(path):
         assert all(u.get("enabled") is False for u in hcm.get("upgrade_configs", []))
         routes = [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
         upgraded = [r["match"] for r in routes if r.get("route", {}).get("upgrade_configs")]
-        assert upgraded == ([] if path == EGRESS else [{"path": "/v1/realtime"}])
+        assert upgraded == ([] if path in EGRESSES else [{"path": "/v1/realtime"}])
 
 
-def test_the_egress_proxy_names_each_routes_provider_and_reaches_nothing_else():
+def route_provider(route: dict) -> str:
+    """The provider an egress route names to authz: in the context extensions (gRPC), or as the
+    path prefix of its http_service override (/egress/<provider>, HTTP)."""
+    settings = route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
+    if "http_service" in settings:
+        prefix = settings["http_service"]["path_prefix"]
+        assert prefix.startswith("/egress/") and prefix.count("/") == 2, prefix
+        return prefix.removeprefix("/egress/")
+    assert settings["context_extensions"]["checkpoint"] == "egress"
+    return settings["context_extensions"]["provider"]
+
+
+@pytest.mark.parametrize("path", EGRESSES, ids=lambda p: p.name)
+def test_the_egress_proxy_names_each_routes_provider_and_reaches_nothing_else(path):
     """Each provider route names its catalog provider for the egress checkpoint and goes to that
     provider's host over verified TLS; any other path is answered by Envoy itself."""
-    config = yaml.safe_load(EGRESS.read_text())
+    config = yaml.safe_load(path.read_text())
     ext = _ext_authz(config)
+    if "http_service" in ext:  # a route without the override is refused by authz (no_egress_route)
+        assert ext["http_service"]["path_prefix"] == "/egress-unrouted"
+        assert ext["allowed_headers"]["patterns"] == [{"safe_regex": {"regex": ".*"}}]  # the assertion too
     assert ext["failure_mode_allow"] is False and ext["status_on_error"] == {"code": 503}
     assert ext["validate_mutations"] is True
     assert ext["decoder_header_mutation_rules"]["allow_expression"]["regex"] == "^x-compliance-.*"
@@ -116,9 +134,7 @@ def test_the_egress_proxy_names_each_routes_provider_and_reaches_nothing_else():
     *routes, last = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert routes
     for route in routes:
-        extensions = route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["check_settings"]
-        provider = extensions["context_extensions"]["provider"]
-        assert extensions["context_extensions"]["checkpoint"] == "egress"
+        provider = route_provider(route)
         # A catalog provider, or a regional entry an import makes from a cloud's region table.
         parent, _, region = provider.partition("-") if provider.startswith("azure-") else ("", "", "")
         if provider.startswith("google-vertex-"):
@@ -139,6 +155,26 @@ def test_the_egress_proxy_names_each_routes_provider_and_reaches_nothing_else():
             "exact": host
         }
     assert last["match"] == {"prefix": "/"} and last["direct_response"]["status"] == 403
+
+
+def test_the_egress_over_http_is_the_egress_over_grpc_but_for_the_transport():
+    """One set of routes and providers: egress-http.yaml differs from egress.yaml only in how
+    the Check is sent (and the access log's fields that only gRPC fills)."""
+
+    def shape(config: dict) -> tuple:
+        [hcm] = _connection_managers(config)
+        routes = []
+        for route in hcm["route_config"]["virtual_hosts"][0]["routes"]:
+            named = route_provider(route) if "route" in route else None
+            others = {k: v for k, v in route.get("typed_per_filter_config", {}).items() if "ext_authz" not in k}
+            routes.append((route["match"], route.get("route"), route.get("direct_response"), named, others))
+        clusters = [c for c in config["static_resources"]["clusters"] if c["name"] != "authz"]
+        filters = [f["name"] for f in hcm["http_filters"]]
+        ext = _ext_authz(config)
+        fence = (ext["with_request_body"], ext["decoder_header_mutation_rules"], ext["failure_mode_allow"])
+        return routes, clusters, filters, fence, config["static_resources"]["listeners"][0]["address"]
+
+    assert shape(yaml.safe_load(EGRESS_HTTP.read_text())) == shape(yaml.safe_load(EGRESS.read_text()))
 
 
 def test_the_istio_patch_rejects_underscored_headers_too():

@@ -1,6 +1,6 @@
-"""The shipped egress Envoy (envoy/egress.yaml) for tests: ports remapped, its provider clusters
-sent to a loopback capture server in plain HTTP, each route keeping its provider prefix so the
-capture server knows which provider a call was for."""
+"""The shipped egress Envoy (envoy/egress.yaml, or egress-http.yaml for the Check over HTTP) for
+tests: ports remapped, its provider clusters sent to a loopback capture server in plain HTTP, each
+route keeping its provider prefix so the capture server knows which provider a call was for."""
 
 from __future__ import annotations
 
@@ -31,23 +31,30 @@ def to_capture(config: dict[str, Any], host: str, port: int) -> None:
             route["route"]["prefix_rewrite"] = route["match"]["prefix"]
 
 
+CONFIGS = {"grpc": (ROOT / "envoy" / "egress.yaml", 9001), "http": (ROOT / "envoy" / "egress-http.yaml", 9003)}
+
+
 @contextlib.contextmanager
 def egress_envoy(
-    authz_grpc_port: int,
+    authz_port: int,
     capture_port: int,
     workdir: Path,
     env: dict[str, str] | None = None,
     more: Callable[[dict[str, Any]], None] | None = None,
+    transport: str = "grpc",
 ) -> Iterator[str]:
-    """The egress listener's base URL while it runs. `env` is the egress Envoy's environment
-    (AWS credentials for its Bedrock signing); `more(config)` edits the config first (more routes)."""
+    """The egress listener's base URL while it runs, its Check sent to `authz_port` over
+    `transport` (authz's gRPC port, or its ext_authz_http_listen port for "http"). `env` is the
+    egress Envoy's environment (AWS credentials for its Bedrock signing); `more(config)` edits
+    the config first (more routes)."""
+    shipped, authz_placeholder = CONFIGS[transport]
 
     def mutate(config: dict[str, Any]) -> None:
         if more is not None:
             more(config)
         to_capture(config, "127.0.0.1", capture_port)
 
-    config = render(ROOT / "envoy" / "egress.yaml", {10000: 0, 9902: 0, 9001: authz_grpc_port}, None, mutate, workdir)
+    config = render(shipped, {10000: 0, 9902: 0, authz_placeholder: authz_port}, None, mutate, workdir)
     proc, admin = start_envoy(config, workdir, "envoy-egress", env)
     try:
         yield f"http://127.0.0.1:{first_listener_port(admin)}"

@@ -82,6 +82,11 @@ class Headers:
 def test_headers_are_lower_case_and_a_repeated_one_is_joined_as_envoy_joins_them():
     scope = Scope(Headers([("X-Model", "a"), ("x-model", "b"), ("Authorization", "Bearer k")]))
     assert headers_of(scope) == {"x-model": "a,b", "authorization": "Bearer k"}
+    assert headers_of(Scope(Headers([("X-Model", "a"), ("authorization", "k")]))) == {
+        "x-model": "a",
+        "authorization": "k",
+    }
+    assert headers_of(Scope(Headers([("x-model", "a"), ("x-1", "k")]))) == {"x-model": "a", "x-1": "k"}
 
 
 @pytest.mark.parametrize(

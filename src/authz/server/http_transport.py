@@ -2,7 +2,11 @@
 
 Envoy forwards the client's request to `ext_authz_http_listen` with PATH_PREFIX in front of its
 path: method, path and query, headers (every one, with `allowed_headers` matching all) and the
-buffered body, plus `x-envoy-auth-partial-body`. authz reads the same facts from it as from a
+buffered body, plus `x-envoy-auth-partial-body`. The egress checkpoint's Envoy
+(envoy/egress-http.yaml) overrides the prefix per route with EGRESS_PREFIX and the route's
+catalog provider, `/egress/<provider>`: the provider is in Envoy's configuration, before the
+gateway's path, so no value of the gateway's chooses it; a route without the override keeps
+the filter's UNROUTED_PREFIX and is refused. authz reads the same facts from it as from a
 gRPC CheckRequest (authz.check.request.read_http) and runs the same Check
 (authz.server.checker), answered by authz.check.response.build_http from the same templates as
 the CheckResponse: allowed is 200 with the headers for the gateway (`allowed_upstream_headers`
@@ -37,18 +41,31 @@ from authz.server.checker import Checker
 
 log = structlog.get_logger("authz.server.http_transport")
 
-PATH_PREFIX = "/check"  # Envoy's http_service.path_prefix
+PATH_PREFIX = "/check"  # the ingress Envoy's http_service.path_prefix
+EGRESS_PREFIX = "/egress/"  # an egress route's http_service.path_prefix: /egress/<its provider>
+UNROUTED_PREFIX = "/egress-unrouted"  # the egress filter's own path_prefix: no route named a provider
 HEALTH_PATH = "/healthz"
 _JSON = response_mod.JSON_CONTENT_TYPE
 _FAILED = b'{"error": {"code": "check_failed", "message": "The compliance check failed; not forwarded."}}'
-_NOT_FOUND = b'{"error": {"code": "not_found", "message": "Checks are under /check/ (http_service.path_prefix)."}}'
+_NOT_FOUND = (
+    b'{"error": {"code": "not_found", "message": "Checks are under /check/ (ingress) or /egress/<provider>/ '
+    b"(an egress route's http_service.path_prefix).\"}}"
+)
+_UNROUTED = (
+    b'{"error": {"code": "no_egress_route", "message": "This egress route names no provider (its ext_authz '
+    b'check_settings.http_service.path_prefix is not /egress/<provider>): nothing leaves."}}'
+)
 _TOO_LARGE = b'{"error": {"code": "body_too_large", "message": "More body than max_request_bytes."}}'
 
 
 def headers_of(scope: Any) -> dict[str, str]:
     """Request headers, lower-case, a repeated one joined with ',' (as Envoy joins them for gRPC)."""
-    found: dict[str, str] = {}
-    for key, value in scope.headers.items():
+    items = scope.headers.items()
+    found: dict[str, str] = dict(items)
+    if len(found) == len(items) and "".join(found).islower():
+        return found  # each name once and lower-case (as granian hands HTTP/1 names over): as is
+    found = {}
+    for key, value in items:
         key = key.lower()
         found[key] = f"{found[key]},{value}" if key in found else value
     return found
@@ -71,12 +88,14 @@ class HttpCheck:
 
     async def __call__(self, scope: Any, protocol: Any) -> None:
         path = scope.path
-        if not path.startswith(PATH_PREFIX + "/"):
-            if path == HEALTH_PATH:
-                status = 200 if self.ready() else 503
-                protocol.response_bytes(status, [_JSON], b'{"serving": %s}' % (b"true" if status == 200 else b"false"))
-            else:
-                protocol.response_bytes(404, [_JSON], _NOT_FOUND)
+        provider: str | None = None  # the egress route's; None at ingress
+        if path.startswith(PATH_PREFIX + "/"):
+            path = path[len(PATH_PREFIX) :]
+        elif path.startswith(EGRESS_PREFIX):
+            provider, _, rest = path[len(EGRESS_PREFIX) :].partition("/")
+            path = "/" + rest
+        else:
+            self._not_a_check(path, protocol)
             return
         started = time.perf_counter()
         headers = headers_of(scope)
@@ -85,7 +104,7 @@ class HttpCheck:
             protocol.response_bytes(413, [_JSON], _TOO_LARGE)  # Envoy never sends more: not from Envoy
             return
         body = await protocol() if declared != "0" else b""
-        original = path[len(PATH_PREFIX) :] + (f"?{scope.query_string}" if scope.query_string else "")
+        original = path + (f"?{scope.query_string}" if scope.query_string else "")
         facts = request_mod.read_http(
             scope.method,
             original,
@@ -97,11 +116,11 @@ class HttpCheck:
         try:
             tracer = self.checker.tracer
             if tracer is None:
-                answer = await self._check(facts, None, started)
+                answer = await self._check(facts, provider, None, started)
             else:
                 parent = tracing.parent_context(None, headers)
                 with tracer.start_as_current_span(tracing.SPAN_NAME, context=parent, kind=SpanKind.SERVER) as span:
-                    answer = await self._check(facts, span, started)
+                    answer = await self._check(facts, provider, span, started)
         except Exception:
             # As over gRPC: never a pass. Envoy passes this 503 on to the client.
             log.exception("check_failed", path=clip(facts.path, MODEL), transport="http")
@@ -110,8 +129,19 @@ class HttpCheck:
         status, out, payload = answer
         protocol.response_bytes(status, out, payload)
 
-    async def _check(self, facts: request_mod.RequestFacts, span: Span | None, started: float) -> HttpAnswer:
-        checked = await self.checker.check(facts, None)
+    def _not_a_check(self, path: str, protocol: Any) -> None:
+        if path == HEALTH_PATH:
+            status = 200 if self.ready() else 503
+            protocol.response_bytes(status, [_JSON], b'{"serving": %s}' % (b"true" if status == 200 else b"false"))
+        elif path.startswith(UNROUTED_PREFIX + "/"):
+            protocol.response_bytes(403, [_JSON], _UNROUTED)
+        else:
+            protocol.response_bytes(404, [_JSON], _NOT_FOUND)
+
+    async def _check(
+        self, facts: request_mod.RequestFacts, provider: str | None, span: Span | None, started: float
+    ) -> HttpAnswer:
+        checked = await self.checker.check(facts, provider)
         answer = checked.answer(response_mod.build_http)
         self.checker.answered(checked, span, started)
         return answer
