@@ -144,6 +144,8 @@ def test_an_azure_deployment_is_judged_by_the_model_it_maps_to():
 def test_a_body_envoy_cut_is_refused_as_at_ingress():
     verdict = judge("groq", org(**DENY_LLAMA), partial=True)
     assert verdict.reason is Reason.BODY_TRUNCATED and not verdict.allowed
+    # Without model lists too: the unread body of an allowed call is still one Envoy saw whole.
+    assert judge("groq", partial=True).reason is Reason.BODY_TRUNCATED
 
 
 @pytest.mark.parametrize("content_type", ["Application/JSON; charset=utf-8", "application/json; charset=utf-8"])
@@ -183,7 +185,10 @@ def egress_verdict(reason, **details):
 def test_each_egress_outcome_is_the_whole_verdict():
     """Every field of each outcome (the security event and the deny body read them), not only the
     reason: mutmut showed the org, the model, the item and the detail could each go missing."""
-    assert judge("groq") == egress_verdict(Reason.COMPLIANT, model="llama", allowed_providers=("groq",))
+    # Without model lists an allowed call's body is not read (nothing needs its model).
+    assert judge("groq") == egress_verdict(Reason.COMPLIANT, allowed_providers=("groq",))
+    allowing = org(enabled=True, require_no_prompt_training=True, model_allowlist=["llama"])
+    assert judge("groq", allowing) == egress_verdict(Reason.COMPLIANT, model="llama", allowed_providers=("groq",))
     denied = org(**DENY_LLAMA)
     unmet = policy_rules.model_unmet("llama", denied.rules)
     assert judge("groq", denied) == egress_verdict(Reason.MODEL_NOT_ALLOWED, model="llama", model_unmet=unmet)

@@ -65,6 +65,11 @@ def decide(
         # A route naming no catalog provider is a configuration error: nothing reaches it.
         return verdict(Reason.UNKNOWN_PROVIDER)
     lists = bool(org.rules.model_allow or org.rules.model_deny)
+    failures = catalog.table(org.rules).unmet[provider]
+    if not lists and not failures and not facts.body_truncated:
+        # Nothing to hold the model to and nothing to record: the call goes out unread (a
+        # body is read only for the model lists, a block's record, or to refuse a cut one).
+        return verdict(Reason.COMPLIANT, allowed_providers=(provider,))
     named = _models(facts, endpoints, lists)
     if isinstance(named, parsing.Refusal):
         # A model that cannot be read matters only to the model lists (the route's provider
@@ -80,7 +85,6 @@ def decide(
         if unmet:
             return verdict(Reason.MODEL_NOT_ALLOWED, model=model, item=item, model_unmet=unmet)
     model = named[0][0] if named else ""
-    failures = catalog.table(org.rules).unmet[provider]
     if failures:
         return verdict(Reason.PROVIDER_NOT_COMPLIANT, model=model, blocked=((provider, failures),))
     return verdict(Reason.COMPLIANT, model=model, allowed_providers=(provider,))
