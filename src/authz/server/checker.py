@@ -104,10 +104,15 @@ class Checker:
         self.tracer = tracing.tracer()
         self._extra_credentials: tuple[str, ...] = ()
         self._names_with_catalog = names
+        # At egress the call's credential is the provider's own key, which names nothing here
+        # (the org is the assertion's or the static one): it is not looked for.
+        self._egress_names = dataclasses.replace(names, credentials=(), litellm_schemes=False)
 
-    def read_config(self) -> request_mod.ReadConfig:
+    def read_config(self, egress: bool = False) -> request_mod.ReadConfig:
         """The settings' request reading, plus the headers the loaded catalog says the gateway
         reads a key from (LiteLLM's litellm_key_header_name): a key there is a credential too."""
+        if egress:
+            return self._egress_names
         catalog = self.cache.catalog
         extra = catalog.credential_headers if catalog is not None else ()
         if extra is not self._extra_credentials:

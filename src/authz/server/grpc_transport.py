@@ -49,8 +49,9 @@ class GrpcCheck(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[m
         self, request: external_auth_pb2.CheckRequest, span: Span | None
     ) -> external_auth_pb2.CheckResponse:
         started = time.perf_counter()
-        facts = request_mod.read(request, self.checker.read_config())
-        checked = await self.checker.check(facts, egress.route_provider(request.attributes.context_extensions))
+        provider = egress.route_provider(request.attributes.context_extensions)
+        facts = request_mod.read(request, self.checker.read_config(egress=provider is not None))
+        checked = await self.checker.check(facts, provider)
         response = checked.answer(response_mod.build)
         self.checker.answered(checked, span, started)
         return response

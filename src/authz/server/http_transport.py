@@ -111,7 +111,7 @@ class HttpCheck:
             headers,
             body,
             client_address(headers, scope.client),
-            self.checker.read_config(),
+            self.checker.read_config(egress=provider is not None),
         )
         try:
             tracer = self.checker.tracer
