@@ -16,12 +16,22 @@ function init(args)
     if colon then headers[extra:sub(1, colon - 1)] = extra:sub(colon + 2) end
     requests[n] = wrk.format("POST", path, headers, line:sub(tab + 1))
   end
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6) + tonumber(tostring({}):match("0x(%x+)") or "0", 16))
   i = math.random(n)
 end
 
+-- Each connection waits a random time of mean BENCH_DELAY_MS before each request: with a fixed
+-- delay the paced connections fire in step (they start together), so "1,000 rps" arrived as
+-- bursts of one request per connection and the tail measured the burst, not the servers.
+-- BENCH_ARRIVALS=poisson draws exponential gaps (independent arrivals, as from many clients);
+-- anything else, uniform ones in [0, 2 x the mean] (steadier).
 local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local poisson = os.getenv("BENCH_ARRIVALS") == "poisson"
 if pace > 0 then
-  function delay() return pace end
+  function delay()
+    if poisson then return math.floor(-pace * math.log(1 - math.random()) + 0.5) end
+    return math.random(0, 2 * pace)
+  end
 end
 
 function request()

@@ -56,10 +56,15 @@ def test_bench_smoke_run_reports_every_measurement(tmp_path):
     for by in t["cases"].values():
         assert by["grpc_noop"]["ratio_to_grpc_noop"] == 1.0
         assert all(v["cpu_us"] > 0 and v["ratio_to_grpc_noop"] > 0 for v in by.values())
-    assert set(t["added_p99_ms_at_1000rps"]) == {"authz_http", "authz_grpc"}
+    assert set(t["added_p99_ms_at_1000rps"]) == {"http_noop_granian", "authz_http", "grpc_noop", "authz_grpc"}
+    assert all(v["p99_ms"] >= v["p50_ms"] > 0 for v in t["at_1000rps"].values())
     assert "authz_http" in out.with_suffix(".md").read_text()
-    # the egress hop beside the ingress Check
+    # both checkpoints for one allowed request, per transport, against the gRPC no-op
     hop = r["egress_hop"]
-    assert hop["authz_cpu_us_per_egress_check"] > 0 and hop["egress_to_ingress_cpu_ratio"] > 0
-    assert "The egress hop" in out.with_suffix(".md").read_text()
-    assert set(r["worker_scaling_http"]) == {"1", "2"} and all(v["rps"] > 0 for v in r["worker_scaling_http"].values())
+    assert set(hop["cpu_us"]) == {"noop", "ingress_grpc", "ingress_http", "egress_grpc", "egress_http"}
+    assert all(v > 0 for v in hop["cpu_us"].values())
+    assert all(hop["both_checkpoints_to_grpc_noop"][t] > hop["egress_to_grpc_noop"][t] > 0 for t in ("http", "grpc"))
+    md = out.with_suffix(".md").read_text()
+    assert "Both checkpoints" in md and "| both checkpoints over HTTP" in md and "| workers 1 → 2 over HTTP" in md
+    scaling = r["worker_scaling_http"]
+    assert set(scaling) == {"1", "2"} and all(v["rps"] > 0 and v["authz_cores"] > 0 for v in scaling.values())
