@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +18,7 @@ from authz.check import parsing
 from authz.check.request import ReadConfig, read
 from authz.policy.gateways import contract_for as for_profile
 from authz.server.parse_pool import HELPER_NICENESS, ParsePool
+from devstack.stack import wait_until
 from support.checkrequests import check_request
 
 NAMES = ReadConfig(model="x-model")
@@ -105,3 +110,39 @@ def test_the_helpers_run_below_the_services_priority():
             pool.close()
 
     assert asyncio.run(helper_niceness()) == os.nice(0) + HELPER_NICENESS
+
+
+SERVICE = """
+import asyncio, os, sys
+from authz.server.parse_pool import ParsePool
+
+async def main():
+    pool = ParsePool(2, 1)
+    await pool.start()
+    pids = await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(pool._pool, os.getpid) for _ in range(8)))
+    print(" ".join(map(str, sorted(set(pids)))), flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_service_takes_its_helpers_along():
+    """SIGKILL (or the OOM killer) gives the service no chance to stop its helpers: they go
+    with it (a helper left behind once kept running, orphaned, after a stop that timed out)."""
+    service = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
+    try:
+        helpers = [int(p) for p in service.stdout.readline().split()]
+        assert helpers and all(_alive(p) for p in helpers)
+    finally:
+        service.send_signal(signal.SIGKILL)
+        service.wait(10)
+    wait_until(lambda: not any(_alive(p) for p in helpers), 10, "the helpers to end with the service")

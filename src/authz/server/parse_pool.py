@@ -9,21 +9,38 @@ So bodies from `parse_offload_bytes` up go to `parse_workers` processes; smaller
 common case, are parsed in place. The helpers run at a lower CPU priority (nice 10): a parse is
 bulk work, and on a busy machine the Checks the event loop answers come first. They are started
 with `spawn` (nothing of this process's state, sockets or threads is inherited) when the service
-starts, so no Check waits for one to boot.
+starts, so no Check waits for one to boot, and end with it, however it ends: a service killed
+(SIGKILL, the OOM killer) takes its helpers along (Linux's parent-death signal), so none is
+left behind holding memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 
 from authz.check import parsing
 from authz.check.request import RequestFacts
 from authz.policy.gateways.description import Contract
 
 HELPER_NICENESS = 10  # added to the service's own niceness
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _helper_started(service_pid: int) -> None:
+    """In each helper as it starts: a lower priority, and SIGKILL when the service is gone
+    (strictly: when the thread that started it ends; the pool starts its helpers from the
+    event loop's thread, the service's main thread)."""
+    os.nice(HELPER_NICENESS)
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != service_pid:  # it died before the signal was asked for
+            os._exit(0)
 
 
 class ParsePool:
@@ -33,8 +50,8 @@ class ParsePool:
             concurrent.futures.ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=os.nice,
-                initargs=(HELPER_NICENESS,),
+                initializer=_helper_started,
+                initargs=(os.getpid(),),
             )
             if workers > 0
             else None
