@@ -61,7 +61,7 @@ def provider(node):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    s = Stack.start(tmp_path_factory.mktemp("isolation"), authz_settings={"org_assertion_key": KEY})
+    s = Stack.start(tmp_path_factory.mktemp("isolation"), transport="http", authz_settings={"org_assertion_key": KEY})
     yield s
     s.stop()
 
@@ -77,7 +77,9 @@ def egress(rendered, node, provider, stack, tmp_path_factory):
         c["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = node.host
         to_capture(c, node.extra, provider.port)
 
-    rendered_config = render(config, {9902: 0, 9001: stack.ports["authz_grpc"]}, None, on_this_machine, workdir)
+    # The component's authz serves the Check over HTTP (its authz.toml): the stack's does too.
+    authz_port = stack.ports["authz_ext_authz_http"]
+    rendered_config = render(config, {9902: 0, 9003: authz_port}, None, on_this_machine, workdir)
     proc, _ = start_envoy(rendered_config, workdir, "egress")
     yield f"http://{node.host}:10000"
     proc.stop()

@@ -602,12 +602,17 @@ def test_every_gateway_example_sends_provider_calls_through_the_egress(example):
 
 
 def test_the_egress_components_envoy_is_the_shipped_egress_config():
-    """One set of routes: the component's envoy.yaml is envoy/egress.yaml, listening on the
-    pod's address instead of loopback."""
-    shipped = yaml.safe_load((ROOT / "envoy" / "egress.yaml").read_text())
+    """One set of routes: the component's envoy.yaml is envoy/egress-http.yaml (the Check over
+    HTTP, the cheaper transport), listening on the pod's address instead of loopback."""
+    shipped = yaml.safe_load((ROOT / "envoy" / "egress-http.yaml").read_text())
     component = yaml.safe_load((K8S / "components" / "egress" / "envoy.yaml").read_text())
     component["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = "127.0.0.1"
     assert component == shipped
+    # The pod's authz serves the Check where its Envoy sends it.
+    [authz] = [c for c in component["static_resources"]["clusters"] if c["name"] == "authz"]
+    endpoint = authz["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    settings, _ = container_settings(RENDERED["examples/llmgateway"], "authz-egress", "egress-authz")
+    assert settings.ext_authz_http_listen == f"{endpoint['address']}:{endpoint['port_value']}"
 
 
 def test_under_istio_the_gateway_workload_knows_no_host_but_the_egress():
