@@ -18,29 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 
 from authz.check import parsing
 from authz.check.request import RequestFacts
 from authz.policy.gateways.description import Contract
+from authz.server.parent import end_with_parent
 
 HELPER_NICENESS = 10  # added to the service's own niceness
-_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def _helper_started(service_pid: int) -> None:
-    """In each helper as it starts: a lower priority, and SIGKILL when the service is gone
-    (strictly: when the thread that started it ends; the pool starts its helpers from the
-    event loop's thread, the service's main thread)."""
+    """In each helper as it starts: a lower priority, and the end of the service is its end."""
     os.nice(HELPER_NICENESS)
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != service_pid:  # it died before the signal was asked for
-            os._exit(0)
+    end_with_parent(signal.SIGKILL, service_pid)
 
 
 class ParsePool:
@@ -72,5 +65,11 @@ class ParsePool:
             await asyncio.get_running_loop().run_in_executor(self._pool, int, 0)
 
     def close(self) -> None:
+        """Stop the helpers now. They are killed, not asked: a parse holds nothing worth waiting
+        for, and the executor's stop message can be lost as a worker process exits (seen: a
+        worker's exit blocked for good, joining a helper that never heard it)."""
         if self._pool is not None:
+            helpers = list(self._pool._processes.values())  # no public way to end them at once
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for helper in helpers:
+                helper.kill()

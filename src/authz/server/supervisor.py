@@ -30,11 +30,16 @@ log = structlog.get_logger("authz.server.supervisor")
 _RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10)
 
 
-def _worker_main(settings_fields: dict[str, Any], multiproc_dir: str) -> None:
+def _worker_main(settings_fields: dict[str, Any], multiproc_dir: str, supervisor_pid: int) -> None:
     # prometheus_client picks its multiprocess mode when authz.metrics is first imported, so the
     # settings arrive as a plain dict: unpickling a Settings would import the package first.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; SIGTERM drains
+    # A supervisor gone however it went (SIGKILL, the OOM killer): the worker drains and ends
+    # too, rather than serve on, orphaned, on the shared ports.
+    from authz.server.parent import end_with_parent
+
+    end_with_parent(signal.SIGTERM, supervisor_pid)
     from authz.config import Settings
     from authz.server.app import run_worker
 
@@ -52,7 +57,9 @@ def supervise(settings: Settings, workers: int) -> int:
 
     def start(slot: int) -> None:
         proc = context.Process(
-            target=_worker_main, args=(dataclasses.asdict(settings), multiproc_dir), name=f"authz-worker-{slot}"
+            target=_worker_main,
+            args=(dataclasses.asdict(settings), multiproc_dir, os.getpid()),
+            name=f"authz-worker-{slot}",
         )
         proc.start()
         procs[slot] = proc
