@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from devstack.envoy_config import sidecar_config
 from devstack.stack import TRANSPORTS, Stack, wait_until
 from support.policies import DEMO_POLICY
+from support.processes import running
 
 pytestmark = pytest.mark.e2e
 
@@ -114,13 +114,6 @@ def test_workers_share_the_port_and_metrics_add_up(tmp_path, transport):
         assert len({e["worker_pid"] for e in started}) == 2 and checked == {e["worker_pid"] for e in started}
 
 
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_a_killed_supervisor_takes_its_workers_along(tmp_path):
     """`authz serve --workers 2` SIGKILLed (the OOM killer, a stop that timed out): its workers
     drain and end rather than serve on, orphaned, on the shared ports (two did, for minutes)."""
@@ -129,10 +122,10 @@ def test_a_killed_supervisor_takes_its_workers_along(tmp_path):
         s.wait_ready()
         started = [json.loads(line) for line in s.authz.log().splitlines() if "worker_started" in line]
         workers = [e["worker_pid"] for e in started]
-        assert len(workers) == 2 and all(_running(pid) for pid in workers)
+        assert len(workers) == 2 and all(running(pid) for pid in workers)
         s.authz.popen.send_signal(signal.SIGKILL)
         s.authz.popen.wait(10)
-        wait_until(lambda: not any(_running(pid) for pid in workers), 30, "the workers to end with their supervisor")
+        wait_until(lambda: not any(running(pid) for pid in workers), 30, "the workers to end with their supervisor")
 
 
 def test_the_kubernetes_sidecar_envoy_config_enforces_and_answers_probes(tmp_path):

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from authz.policy.gateways import contract_for as for_profile
 from authz.server.parse_pool import HELPER_NICENESS, ParsePool
 from devstack.stack import wait_until
 from support.checkrequests import check_request
+from support.processes import running
 
 NAMES = ReadConfig(model="x-model")
 
@@ -127,22 +127,14 @@ asyncio.run(main())
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
 def test_a_killed_service_takes_its_helpers_along():
     """SIGKILL (or the OOM killer) gives the service no chance to stop its helpers: they go
     with it (a helper left behind once kept running, orphaned, after a stop that timed out)."""
     service = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
     try:
         helpers = [int(p) for p in service.stdout.readline().split()]
-        assert helpers and all(_alive(p) for p in helpers)
+        assert helpers and all(running(p) for p in helpers)
     finally:
         service.send_signal(signal.SIGKILL)
         service.wait(10)
-    wait_until(lambda: not any(_alive(p) for p in helpers), 10, "the helpers to end with the service")
+    wait_until(lambda: not any(running(p) for p in helpers), 10, "the helpers to end with the service")

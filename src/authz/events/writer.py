@@ -3,10 +3,10 @@ never losing one.
 
 The Check path only puts the block on a bounded in-memory queue (it never awaits the sink or
 the disk); the writer makes each into its event as it takes them, in batches (a Check queues a
-Deferred: check.security_event.Blocked). A writer task logs each event as a structlog JSON line and hands batches to the
-sink (events.sinks). While the sink is unavailable the writer appends events to the disk
-spool (events.spool) instead, and when the sink returns it replays the spool, oldest first,
-before anything newer. After each stored batch, listeners (alerts.BlockCounter) hear about the
+Deferred: check.security_event.Blocked). A writer task logs each event as a structlog JSON line
+and hands batches to the sink (events.sinks). While the sink is unavailable the writer appends
+events to the disk spool (events.spool) instead, and when the sink returns it replays the
+spool, oldest first, before anything newer. After each stored batch, listeners (alerts.BlockCounter) hear about the
 events the sink newly stored.
 """
 
